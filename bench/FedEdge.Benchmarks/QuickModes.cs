@@ -1,0 +1,13 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace FedEdge.Benchmarks;
+
+/// <summary>The registry of quick <c>--json</c> benchmark modes. Each feature area adds its own line.</summary>
+internal static class QuickModes
+{
+    private static readonly Dictionary<string, Func<string[], Task<int>>> Modes = new(StringComparer.Ordinal)
+    {
+    };
+
+    public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);
+}

@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace FedEdge.Cli;
+
+/// <summary>The registry of the CLI's top-level commands. Each feature area adds its own line.</summary>
+internal static class CliCommands
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return InfoCommand.Create();
+    }
+}

@@ -1,0 +1,10 @@
+using System.CommandLine;
+using FedEdge.Cli;
+
+RootCommand root = new("fededge: federated learning for IoT and edge devices, secure by design.");
+foreach (Command command in CliCommands.All())
+{
+    root.Subcommands.Add(command);
+}
+
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
