@@ -1,0 +1,116 @@
+using FedEdge.Devices;
+
+namespace FedEdge.Messaging;
+
+/// <summary>
+/// The coordinator side of a transport (in-process, MQTT, gRPC). The transport delivers inbound
+/// messages to an <see cref="ICoordinatorHandler"/> and sends outbound ones. Malformed inbound bytes
+/// are reported to <see cref="ICoordinatorHandler.OnMalformedAsync"/>; they never stop the transport.
+/// </summary>
+public interface ICoordinatorTransport : IAsyncDisposable
+{
+    /// <summary>Starts listening and delivering inbound messages to <paramref name="handler"/>.</summary>
+    ValueTask StartAsync(ICoordinatorHandler handler, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a round task to one device.</summary>
+    ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a receipt for an update to one device.</summary>
+    ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default);
+
+    /// <summary>Publishes (and retains, where the transport can) the global model for every device.</summary>
+    ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default);
+
+    /// <summary>Bytes and messages so far.</summary>
+    TransportStatistics Statistics { get; }
+}
+
+/// <summary>Receives what devices send to the coordinator.</summary>
+public interface ICoordinatorHandler
+{
+    /// <summary>A device asks to join; the returned response goes back to it.</summary>
+    ValueTask<JoinResponse> OnJoinAsync(JoinRequest request, InboundContext context, CancellationToken cancellationToken);
+
+    /// <summary>A device announced its state (or the transport saw it go offline: intent NotReady).</summary>
+    ValueTask OnStatusAsync(DeviceStatus status, InboundContext context, CancellationToken cancellationToken);
+
+    /// <summary>A device sent a model update.</summary>
+    ValueTask OnUpdateAsync(ModelUpdate update, InboundContext context, CancellationToken cancellationToken);
+
+    /// <summary>Inbound bytes could not be decoded; <paramref name="source"/> names the topic, RPC or device.</summary>
+    ValueTask OnMalformedAsync(string source, Exception error, CancellationToken cancellationToken);
+}
+
+/// <summary>The worker side of a transport.</summary>
+public interface IWorkerTransport : IAsyncDisposable
+{
+    /// <summary>Connects and starts delivering inbound messages to <paramref name="handler"/>; reconnects by itself after failures.</summary>
+    ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default);
+
+    /// <summary>Asks to join and waits for the coordinator's answer.</summary>
+    ValueTask<JoinResponse> JoinAsync(JoinRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Announces the device's state with telemetry.</summary>
+    ValueTask PublishStatusAsync(DeviceStatus status, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a model update.</summary>
+    ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default);
+
+    /// <summary>Bytes and messages so far.</summary>
+    TransportStatistics Statistics { get; }
+}
+
+/// <summary>Receives what the coordinator sends to a worker.</summary>
+public interface IWorkerHandler
+{
+    /// <summary>A round task for this device.</summary>
+    ValueTask OnTaskAsync(RoundTask task, CancellationToken cancellationToken);
+
+    /// <summary>A new global model was published.</summary>
+    ValueTask OnGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken);
+
+    /// <summary>The coordinator's verdict on this device's update.</summary>
+    ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken);
+}
+
+/// <summary>Counters a transport keeps; thread-safe snapshots.</summary>
+public sealed class TransportStatistics
+{
+    private long _bytesSent;
+    private long _bytesReceived;
+    private long _messagesSent;
+    private long _messagesReceived;
+    private long _malformed;
+
+    /// <summary>Bytes sent on the wire.</summary>
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    /// <summary>Bytes received on the wire.</summary>
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
+    /// <summary>Messages sent.</summary>
+    public long MessagesSent => Interlocked.Read(ref _messagesSent);
+
+    /// <summary>Messages received.</summary>
+    public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
+
+    /// <summary>Inbound messages that could not be decoded.</summary>
+    public long Malformed => Interlocked.Read(ref _malformed);
+
+    /// <summary>Records one sent message.</summary>
+    public void RecordSent(long bytes)
+    {
+        Interlocked.Add(ref _bytesSent, bytes);
+        Interlocked.Increment(ref _messagesSent);
+    }
+
+    /// <summary>Records one received message.</summary>
+    public void RecordReceived(long bytes)
+    {
+        Interlocked.Add(ref _bytesReceived, bytes);
+        Interlocked.Increment(ref _messagesReceived);
+    }
+
+    /// <summary>Records one malformed inbound message.</summary>
+    public void RecordMalformed() => Interlocked.Increment(ref _malformed);
+}
