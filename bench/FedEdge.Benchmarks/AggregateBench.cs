@@ -22,7 +22,7 @@ internal static class AggregateBench
         string strategyName = "fedavg";
         int clients = 100;
         int parameters = 1 << 20;
-        int runs = 5;
+        int? runs = null;
         var options = new AggregationOptions();
         int? maxUpdates = null;
         try
@@ -58,7 +58,10 @@ internal static class AggregateBench
             return Task.FromResult(2);
         }
 
-        Console.WriteLine(Measure(strategyName, options, clients, parameters, runs));
+        // Enough runs that small rounds are not one scheduler time slice: about 1 GiB of updates in all, 5 to 41 runs.
+        double roundBytes = (double)clients * parameters * sizeof(float);
+        int chosenRuns = runs ?? (int)Math.Clamp(Math.Ceiling((1 << 30) / roundBytes), 5, 41);
+        Console.WriteLine(Measure(strategyName, options, clients, parameters, chosenRuns));
         return Task.FromResult(0);
     }
 
