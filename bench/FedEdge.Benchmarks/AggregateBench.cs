@@ -10,12 +10,14 @@ namespace FedEdge.Benchmarks;
 /// <c>aggregate --strategy NAME --clients N --params P [--runs R] [--f F] [--trim B] [--json]</c>: time to fold N
 /// updates of P float32 values into one round and finalise it (median of R runs), the bytes of updates read per
 /// second, and, measured in the same process, a plain large-buffer add (<c>acc += x</c> over the same buffers) as the
-/// memory-bandwidth baseline. Updates are generated on the fly from a fixed pool of four buffers, so the benchmark
+/// memory-bandwidth baseline. Updates are generated on the fly from a fixed pool of 4 to 16 buffers, so the benchmark
 /// itself never holds N updates: peak managed memory shows what the strategy keeps.
 /// </summary>
 internal static class AggregateBench
 {
-    private const int Pool = 4;
+    private const int MinPool = 4;
+    private const int MaxPool = 16;
+    private const long PoolTargetBytes = 64L << 20;
 
     public static Task<int> RunAsync(string[] args)
     {
@@ -70,7 +72,11 @@ internal static class AggregateBench
         var layout = new ParameterLayout(new TensorSpec("model.weight", parameters));
         var random = new Random(20261122);
         ParameterSet global = Fill(new ParameterSet(layout), random);
-        ParameterSet[] pool = Enumerable.Range(0, Pool).Select(_ => Fill(new ParameterSet(layout), random)).ToArray();
+
+        // A fixed pool of update buffers (64 MiB, larger than the CPU caches, for big models), cycled through by
+        // the clients: the benchmark's own memory does not grow with --clients, and reads come from memory, not cache.
+        int poolSize = (int)Math.Clamp(PoolTargetBytes / ((long)parameters * sizeof(float)), MinPool, MaxPool);
+        ParameterSet[] pool = Enumerable.Range(0, poolSize).Select(_ => Fill(new ParameterSet(layout), random)).ToArray();
 
         WarmUp(strategyName, options, parameters);
 
@@ -89,7 +95,7 @@ internal static class AggregateBench
             start = Stopwatch.GetTimestamp();
             for (int i = 0; i < clients; i++)
             {
-                TensorPrimitives.Add(pool[i % Pool].Values, accumulator, accumulator);
+                TensorPrimitives.Add(pool[i % pool.Length].Values, accumulator, accumulator);
             }
 
             baselineSeconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
@@ -123,6 +129,7 @@ internal static class AggregateBench
             ["peak_managed_mb"] = Math.Round(peak / 1048576.0, 1),
             ["peak_over_start_mb"] = Math.Round((peak - before) / 1048576.0, 1),
             ["update_mb"] = Math.Round(parameters * sizeof(float) / 1048576.0, 2),
+            ["bench_pool_mb"] = Math.Round(pool.Length * (double)parameters * sizeof(float) / 1048576.0, 1),
         };
         return JsonSerializer.Serialize(result);
     }
@@ -139,7 +146,7 @@ internal static class AggregateBench
         var layout = new ParameterLayout(new TensorSpec("warmup", Math.Min(parameters, streaming ? 1 << 20 : 1 << 14)));
         var random = new Random(1);
         ParameterSet global = Fill(new ParameterSet(layout), random);
-        ParameterSet[] pool = Enumerable.Range(0, Pool).Select(_ => Fill(new ParameterSet(layout), random)).ToArray();
+        ParameterSet[] pool = Enumerable.Range(0, MinPool).Select(_ => Fill(new ParameterSet(layout), random)).ToArray();
         int clients = Math.Max(8, (4 * options.ByzantineCount) + 3);
         var accumulator = new float[layout.TotalLength];
         for (int pass = 0; pass < 3; pass++)
@@ -147,7 +154,7 @@ internal static class AggregateBench
             for (int round = 0; round < 20; round++)
             {
                 Fold(AggregationStrategies.Create(strategyName, options), global, pool, clients, probe: null);
-                TensorPrimitives.Add(pool[round % Pool].Values, accumulator, accumulator);
+                TensorPrimitives.Add(pool[round % pool.Length].Values, accumulator, accumulator);
             }
 
             Thread.Sleep(250);
@@ -165,7 +172,7 @@ internal static class AggregateBench
                 Round = 1,
                 Nonce = "bench",
                 SampleCount = 1 + (i % 97),
-                Values = pool[i % Pool],
+                Values = pool[i % pool.Length],
             });
             probe?.Invoke();
         }
