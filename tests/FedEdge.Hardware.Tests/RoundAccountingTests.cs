@@ -53,6 +53,26 @@ public sealed class RoundAccountingTests
     }
 
     [Fact]
+    public void ToTable_TwoDevices_OneLinePerDeviceAndTotal()
+    {
+        RoundAccounting accounting = new(4);
+        accounting.AddBytesUp("pi3b-plus", 4096);
+        accounting.AddBytesDown("pi3b-plus", 8192);
+        accounting.AddTrainingTime("pi3b-plus", TimeSpan.FromSeconds(1.5));
+        accounting.AddWaitingTime("pi3b-plus", TimeSpan.FromSeconds(0.25));
+        accounting.RecordTelemetry("pi3b-plus", new DeviceTelemetry { TemperatureCelsius = 58.0, Throttled = false });
+        accounting.AddBytesUp("sim-1", 100);
+
+        string[] lines = accounting.Snapshot().ToTable().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Equal("round 4", lines[0].Trim());
+        Assert.Equal(5, lines.Length);
+        Assert.Matches(@"^pi3b-plus\s+4096\s+8192\s+1\.500\s+0\.250\s+58\.0 °C\s+no", lines[2]);
+        Assert.Matches(@"^sim-1\s+100\s+0\s+0\.000\s+0\.000\s+n/a\s+n/a", lines[3]);
+        Assert.Matches(@"^total\s+4196\s+8192\s+1\.500\s+0\.250\s+58\.0 °C", lines[4]);
+    }
+
+    [Fact]
     public void Add_BadArguments_Throw()
     {
         RoundAccounting accounting = new(0);

@@ -175,6 +175,27 @@ public sealed record RoundUsage
     public double? MaxTemperatureCelsius => Devices.Max(static d => d.TemperatureCelsius);
 
     /// <summary>
+    /// A fixed-width text table for reports: one line per device (bytes up/down, training and waiting
+    /// seconds, temperature or "n/a", throttled, governor note) and a total line.
+    /// </summary>
+    public string ToTable()
+    {
+        System.Globalization.CultureInfo c = System.Globalization.CultureInfo.InvariantCulture;
+        System.Text.StringBuilder sb = new();
+        sb.Append(c, $"round {Round}").AppendLine();
+        sb.Append(c, $"{"device",-20} {"bytes up",12} {"bytes down",12} {"train s",9} {"wait s",9} {"temp",9} {"throttled",9}  note").AppendLine();
+        foreach (DeviceRoundUsage d in Devices)
+        {
+            string throttled = d.Throttled is bool t ? (t ? "yes" : "no") : "n/a";
+            sb.Append(c, $"{d.DeviceId,-20} {d.BytesUp,12} {d.BytesDown,12} {d.TrainingTime.TotalSeconds,9:0.000} {d.WaitingTime.TotalSeconds,9:0.000} {d.TemperatureText,9} {throttled,9}  {d.GovernorNote}").AppendLine();
+        }
+
+        string max = MaxTemperatureCelsius is double m ? m.ToString("0.0", c) + " °C" : "n/a";
+        sb.Append(c, $"{"total",-20} {TotalBytesUp,12} {TotalBytesDown,12} {TotalTrainingTime.TotalSeconds,9:0.000} {TotalWaitingTime.TotalSeconds,9:0.000} {max,9}").AppendLine();
+        return sb.ToString();
+    }
+
+    /// <summary>
     /// Adds up several rounds per device (bytes and times summed; temperature is the maximum seen,
     /// throttled is true if any round saw it, the note is the last one). The result's round is the last round.
     /// </summary>
