@@ -101,6 +101,11 @@ internal sealed class LinuxHardwareProbe : IHardwareProbe
             }
 
             string freq = dir + "/cpufreq";
+            if (_files.GetDirectories(dir, "cpufreq").Count == 0)
+            {
+                continue;
+            }
+
             long? Khz(string file) => ReadValue<long>(freq + "/" + file, errors, static (t, s) => ProbeParsers.ParseNonNegativeInteger(t, s));
             CpuFrequencyReading reading = new()
             {
