@@ -16,6 +16,13 @@ public static partial class Corpus
 {
     public static string Signed => Path.Combine(RepoPaths.MudCorpus, "signed");
 
+    public static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(string path)
+    {
+        var collection = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        collection.ImportFromPemFile(path);
+        return collection[0];
+    }
+
     public static string PathOf(string folder, string file) => Path.Combine(RepoPaths.MudCorpus, folder, file);
 
     public static IReadOnlyList<CorpusEntry> Entries { get; } = Load();
