@@ -160,6 +160,10 @@ public static class MudFirewallRenderer
             if (policy.Device.Mac is { } mac)
             {
                 sb.Append(tool).Append(" -A FORWARD -m mac --mac-source ").Append(mac.ToLowerInvariant()).Append(" -j ").Append(id).AppendLine("_FR");
+                if ((policy.Device.Addresses ?? []).Count == 0)
+                {
+                    sb.Append("# ").Append(tool).Append(": iptables cannot match a destination MAC; hook ").Append(id).AppendLine("_TO with -d <device address> (give the device's addresses).");
+                }
             }
 
             foreach (string addr in (policy.Device.Addresses ?? []).Where(a => IsV6(a) == (tool == "ip6tables")))

@@ -81,7 +81,8 @@ public sealed record MudSignatureResult
     /// <summary>Whether the signer used signed attributes.</summary>
     public bool HasSignedAttributes { get; init; }
 
-    internal static MudSignatureResult Fail(MudSignatureFailure failure, string reason, string? signer = null)
+    /// <summary>A failed result.</summary>
+    public static MudSignatureResult Fail(MudSignatureFailure failure, string reason, string? signer = null)
         => new() { Failure = failure, Reason = reason, Signer = signer };
 }
 
