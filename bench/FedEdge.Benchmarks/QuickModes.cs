@@ -9,6 +9,7 @@ internal static class QuickModes
     {
         ["train"] = TrainBench.RunAsync,
         ["wire"] = WireBench.RunAsync,
+        ["aggregate"] = AggregateBench.RunAsync,
     };
 
     public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);
