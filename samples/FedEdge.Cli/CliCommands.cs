@@ -9,5 +9,6 @@ internal static class CliCommands
     {
         yield return InfoCommand.Create();
         yield return MudCommand.Create();
+        yield return DeviceCommand.Create();
     }
 }
