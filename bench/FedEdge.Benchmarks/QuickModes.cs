@@ -8,6 +8,8 @@ internal static class QuickModes
     private static readonly Dictionary<string, Func<string[], Task<int>>> Modes = new(StringComparer.Ordinal)
     {
         ["secagg"] = SecAggBench.RunAsync,
+        ["train"] = TrainBench.RunAsync,
+        ["wire"] = WireBench.RunAsync,
     };
 
     public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);
