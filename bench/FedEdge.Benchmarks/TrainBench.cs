@@ -19,6 +19,8 @@ internal static class TrainBench
         int batch = 1, steps = 2000;
         string? dataDir = null;
         double warmupSeconds = 3;
+        bool mednnReport = false;
+        int reportEpochs = 3;
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -30,9 +32,11 @@ internal static class TrainBench
                 case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--data": dataDir = Next(); break;
                 case "--warmup": warmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--mednn-report": mednnReport = true; break;
+                case "--epochs": reportEpochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--data DIR] --json").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--warmup SEC] [--data DIR] --json | train --mednn-report [--epochs E] --json").ConfigureAwait(false);
                     return 2;
             }
         }
@@ -44,6 +48,11 @@ internal static class TrainBench
         }
 
         dataDir ??= FindData();
+        if (mednnReport)
+        {
+            return await MednnReport.RunAsync(dataDir, reportEpochs).ConfigureAwait(false);
+        }
+
         NetworkSpec spec = ModelCatalog.GetSpec(net == "ae" ? "autoencoder" : net);
         Dataset all = Dataset.Concat(NbaiotReader.ReadDirectory(dataDir).Select(d => d.Data).ToList());
         if (spec.IsAutoencoder)

@@ -60,4 +60,12 @@ public static class FedEdgeHardware
             timeProvider ?? TimeProvider.System,
             (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FedEdge.Hardware.ThermalGovernor"),
             meterFactory);
+
+    /// <summary>
+    /// Creates a modelled device temperature for a simulated device (no real sensor): first-order heating while
+    /// training and cooling while idle, on <paramref name="timeProvider"/>. Defaults are CoLearn's Raspberry Pi 3B+ figures.
+    /// </summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">The options are invalid.</exception>
+    public static IThermalModel CreateThermalModel(ThermalModelOptions? options = null, TimeProvider? timeProvider = null) =>
+        new ThermalModel(options ?? new ThermalModelOptions(), timeProvider ?? TimeProvider.System);
 }

@@ -11,6 +11,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "Probe source {Source} has malformed contents: {Error}")]
     public static partial void ProbeBadData(ILogger logger, string source, string error);
 
+    [LoggerMessage(EventId = 9003, Level = LogLevel.Debug, Message = "Probe source {Source} is still unavailable or malformed: {Error}")]
+    public static partial void ProbeStillFailing(ILogger logger, string source, string error);
+
     [LoggerMessage(EventId = 9002, Level = LogLevel.Debug, Message = "Hardware snapshot: {Snapshot}")]
     public static partial void Sampled(ILogger logger, HardwareSnapshot snapshot);
 

@@ -165,6 +165,23 @@ public sealed class LinuxHardwareProbeTests
     }
 
     [Fact]
+    public async Task ProbeAsync_FailingToolEverySample_WarnsOnceThenDebug()
+    {
+        ListLogger logger = new();
+        FixedCommandRunner tool = new(_ => CommandOutput.Failed("VCHI initialization failed"));
+        LinuxHardwareProbe probe = new(new DictionaryFileSystem(), tool, "vcgencmd", TimeProvider.System, logger);
+
+        for (int i = 0; i < 3; i++)
+        {
+            HardwareSnapshot s = await probe.ProbeAsync();
+            Assert.Equal(2, s.Errors.Count);
+        }
+
+        Assert.Equal(2, logger.Entries.Count(e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning));
+        Assert.Equal(4, logger.Entries.Count(e => e.EventId == 9003));
+    }
+
+    [Fact]
     public async Task ProbeAsync_ZonesOutOfLexicalOrder_SortedByNumber()
     {
         DictionaryFileSystem files = new();

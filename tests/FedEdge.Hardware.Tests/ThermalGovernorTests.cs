@@ -142,6 +142,20 @@ public sealed class ThermalGovernorTests
     }
 
     [Fact]
+    public async Task DuringTraining_PlanAlreadyShortened_CutStaysAFractionOfTheOriginalPlan()
+    {
+        var (governor, telemetry, time) = Create();
+        telemetry.Temperature = 72;
+        Assert.Equal(50, (await governor.BeforeTrainingAsync(100)).MaxSteps);
+
+        for (int step = 1; step < 5; step++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal(50, (await governor.DuringTrainingAsync(step, 50)).MaxSteps);
+        }
+    }
+
+    [Fact]
     public async Task DuringTraining_WithinCheckInterval_ReusesLastReading()
     {
         var (governor, telemetry, time) = Create(new ThermalGovernorOptions { CheckInterval = TimeSpan.FromSeconds(5) });

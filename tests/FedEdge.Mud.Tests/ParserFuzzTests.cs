@@ -112,3 +112,16 @@ public class ParserFuzzTests
         Assert.Equal(50, result.Diagnostics.Count);
     }
 }
+
+public class ParserEncodingTests
+{
+    [Fact]
+    public void Parse_InvalidUtf8InsideAString_ReportsInvalidJson()
+    {
+        byte[] input = File.ReadAllBytes(Corpus.PathOf("osmud", "ieft-draft.json"));
+        input[8] = 0xA1;
+        MudParseResult result = MudParser.Parse(input);
+        Assert.Contains(result.Diagnostics, d => d.Code == MudDiagnosticCodes.InvalidJson);
+        Assert.Null(result.File);
+    }
+}

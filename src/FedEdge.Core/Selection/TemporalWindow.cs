@@ -273,6 +273,23 @@ public sealed class TemporalWindow : IDisposable
     }
 
     /// <summary>
+    /// Applies a device's announced state (CoLearn's publish/subscribe status): <see cref="Devices.DeviceIntent.Training"/>
+    /// is a training request; any other intent withdraws the device's pending request, if it has one.
+    /// </summary>
+    /// <returns>The request's result for a training announcement; null for other intents.</returns>
+    public WindowRequestResult? Announce(Devices.DeviceStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        if (status.Intent == Devices.DeviceIntent.Training)
+        {
+            return Request(status.DeviceId);
+        }
+
+        Withdraw(status.DeviceId);
+        return null;
+    }
+
+    /// <summary>
     /// Withdraws a device's request while the window is open, or its carried-over request. When the last
     /// device of an open window withdraws, the window goes back to idle (the next request opens a new one).
     /// </summary>

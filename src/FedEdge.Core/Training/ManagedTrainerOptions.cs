@@ -20,7 +20,7 @@ public sealed record WeightEliminationOptions
     public double Lambda { get; init; } = 1e-4;
 
     /// <summary>The scale w0: weights much smaller than w0 are pushed to zero, much larger ones cost about λ each.</summary>
-    public double W0 { get; init; } = 1.0;
+    public double W0 { get; init; } = 0.1;
 
     /// <summary>When true, λ is adapted per epoch (Weigend's rule); when false it stays fixed.</summary>
     public bool Adapt { get; init; } = true;

@@ -61,7 +61,26 @@ internal sealed class MlpEngine
             ReadOnlySpan<float> bias = parameters.Slice(_biasOffsets[l], nOut);
             float[] input = _acts[l];
             float[] output = _acts[l + 1];
-            for (int b = 0; b < rows; b++)
+            int b = 0;
+            for (; b + 4 <= rows; b += 4)
+            {
+                ReadOnlySpan<float> x0 = input.AsSpan(b * nIn, nIn);
+                ReadOnlySpan<float> x1 = input.AsSpan((b + 1) * nIn, nIn);
+                ReadOnlySpan<float> x2 = input.AsSpan((b + 2) * nIn, nIn);
+                ReadOnlySpan<float> x3 = input.AsSpan((b + 3) * nIn, nIn);
+                int z0 = b * nOut;
+                for (int o = 0; o < nOut; o++)
+                {
+                    Kernels.Dot4(w.Slice(o * nIn, nIn), x0, x1, x2, x3, out float s0, out float s1, out float s2, out float s3);
+                    float bo = bias[o];
+                    output[z0 + o] = s0 + bo;
+                    output[z0 + nOut + o] = s1 + bo;
+                    output[z0 + (2 * nOut) + o] = s2 + bo;
+                    output[z0 + (3 * nOut) + o] = s3 + bo;
+                }
+            }
+
+            for (; b < rows; b++)
             {
                 ReadOnlySpan<float> x = input.AsSpan(b * nIn, nIn);
                 Span<float> z = output.AsSpan(b * nOut, nOut);
@@ -123,7 +142,14 @@ internal sealed class MlpEngine
                 previous.AsSpan(0, rows * nIn).Clear();
             }
 
-            for (int b = 0; b < rows; b++)
+            int first = 0;
+            if (rows >= 4)
+            {
+                BackwardBlocked(current, input, w, gw, gb, propagate ? previous : null, rows - (rows % 4), nIn, nOut);
+                first = rows - (rows % 4);
+            }
+
+            for (int b = first; b < rows; b++)
             {
                 ReadOnlySpan<float> d = current.AsSpan(b * nOut, nOut);
                 ReadOnlySpan<float> x = input.AsSpan(b * nIn, nIn);
@@ -154,6 +180,62 @@ internal sealed class MlpEngine
         }
 
         return loss;
+    }
+
+    /// <summary>Gradient and input-delta accumulation for rows [0, <paramref name="rows"/>), four rows at a time.</summary>
+    private static void BackwardBlocked(float[] delta, float[] input, ReadOnlySpan<float> w, Span<float> gw, Span<float> gb, float[]? previous, int rows, int nIn, int nOut)
+    {
+        for (int b = 0; b < rows; b += 4)
+        {
+            ReadOnlySpan<float> d0 = delta.AsSpan(b * nOut, nOut);
+            ReadOnlySpan<float> d1 = delta.AsSpan((b + 1) * nOut, nOut);
+            ReadOnlySpan<float> d2 = delta.AsSpan((b + 2) * nOut, nOut);
+            ReadOnlySpan<float> d3 = delta.AsSpan((b + 3) * nOut, nOut);
+            ReadOnlySpan<float> x0 = input.AsSpan(b * nIn, nIn);
+            ReadOnlySpan<float> x1 = input.AsSpan((b + 1) * nIn, nIn);
+            ReadOnlySpan<float> x2 = input.AsSpan((b + 2) * nIn, nIn);
+            ReadOnlySpan<float> x3 = input.AsSpan((b + 3) * nIn, nIn);
+            for (int o = 0; o < nOut; o++)
+            {
+                float c0 = d0[o], c1 = d1[o], c2 = d2[o], c3 = d3[o];
+                if (c0 == 0f && c1 == 0f && c2 == 0f && c3 == 0f)
+                {
+                    continue;
+                }
+
+                gb[o] += c0 + c1 + c2 + c3;
+                Kernels.Axpy4(gw.Slice(o * nIn, nIn), c0, x0, c1, x1, c2, x2, c3, x3);
+            }
+
+            if (previous is null)
+            {
+                continue;
+            }
+
+            for (int r = 0; r < 4; r++)
+            {
+                ReadOnlySpan<float> d = delta.AsSpan((b + r) * nOut, nOut);
+                Span<float> dx = previous.AsSpan((b + r) * nIn, nIn);
+                int o = 0;
+                for (; o + 4 <= nOut; o += 4)
+                {
+                    if (d[o] == 0f && d[o + 1] == 0f && d[o + 2] == 0f && d[o + 3] == 0f)
+                    {
+                        continue;
+                    }
+
+                    Kernels.Axpy4(dx, d[o], w.Slice(o * nIn, nIn), d[o + 1], w.Slice((o + 1) * nIn, nIn), d[o + 2], w.Slice((o + 2) * nIn, nIn), d[o + 3], w.Slice((o + 3) * nIn, nIn));
+                }
+
+                for (; o < nOut; o++)
+                {
+                    if (d[o] != 0f)
+                    {
+                        TensorPrimitives.MultiplyAdd(w.Slice(o * nIn, nIn), d[o], dx, dx);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>Per-row loss of the last forward pass, without gradients (evaluation).</summary>

@@ -25,6 +25,7 @@ internal sealed class ThermalTrainingGovernor : IThermalGovernor, IDisposable
     private double? _lastTemperature;
     private bool? _lastThrottled;
     private DateTimeOffset? _lastCheck;
+    private int? _runPlannedSteps;
 
     public ThermalTrainingGovernor(ITelemetrySource telemetry, ThermalGovernorOptions options, TimeProvider time, ILogger logger, IMeterFactory? meterFactory)
     {
@@ -67,6 +68,11 @@ internal sealed class ThermalTrainingGovernor : IThermalGovernor, IDisposable
     public async ValueTask<GovernorDecision> BeforeTrainingAsync(int plannedSteps, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(plannedSteps);
+        lock (_lock)
+        {
+            _runPlannedSteps = plannedSteps;
+        }
+
         ThermalState state = await EvaluateAsync(force: true, cancellationToken).ConfigureAwait(false);
         GovernorDecision decision = state switch
         {
@@ -83,10 +89,19 @@ internal sealed class ThermalTrainingGovernor : IThermalGovernor, IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(stepsDone);
         ArgumentOutOfRangeException.ThrowIfNegative(plannedSteps);
         ThermalState state = await EvaluateAsync(force: false, cancellationToken).ConfigureAwait(false);
+
+        // Trainers pass the plan as already shortened by this governor; the cut is a fraction of the run's
+        // original plan (from BeforeTrainingAsync), so repeated calls do not shrink it again and again.
+        int basis;
+        lock (_lock)
+        {
+            basis = _runPlannedSteps is int original && original >= plannedSteps ? original : plannedSteps;
+        }
+
         GovernorDecision decision = state switch
         {
             ThermalState.Declining => new GovernorDecision { MaxSteps = stepsDone, Reason = Reason(state) },
-            ThermalState.Reduced => Reduce(plannedSteps),
+            ThermalState.Reduced => Reduce(basis),
             _ => GovernorDecision.Proceed,
         };
         Record(before: false, state, decision);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using FedEdge.Hardware.Seams;
 using Microsoft.Extensions.Logging;
@@ -15,6 +16,7 @@ internal sealed class LinuxHardwareProbe : IHardwareProbe
     private readonly string _vcgencmd;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, byte> _warned = new(StringComparer.Ordinal);
 
     /// <param name="files">The file-system seam.</param>
     /// <param name="commands">The process seam, or null to skip <c>vcgencmd</c>.</param>
@@ -101,6 +103,11 @@ internal sealed class LinuxHardwareProbe : IHardwareProbe
             }
 
             string freq = dir + "/cpufreq";
+            if (_files.GetDirectories(dir, "cpufreq").Count == 0)
+            {
+                continue;
+            }
+
             long? Khz(string file) => ReadValue<long>(freq + "/" + file, errors, static (t, s) => ProbeParsers.ParseNonNegativeInteger(t, s));
             CpuFrequencyReading reading = new()
             {
@@ -205,12 +212,27 @@ internal sealed class LinuxHardwareProbe : IHardwareProbe
     private void Unavailable(string source, string error, List<ProbeError> errors)
     {
         errors.Add(new ProbeError(source, ProbeErrorKind.Unavailable, error));
-        Log.ProbeUnavailable(_logger, source, error);
+        if (_warned.TryAdd(source, 0))
+        {
+            Log.ProbeUnavailable(_logger, source, error);
+        }
+        else
+        {
+            // A sampler probes every few seconds: warn once per source, then keep the repeats at debug level.
+            Log.ProbeStillFailing(_logger, source, error);
+        }
     }
 
     private void BadData(ProbeDataException ex, List<ProbeError> errors)
     {
         errors.Add(new ProbeError(ex.SourceName, ProbeErrorKind.BadData, ex.Detail));
-        Log.ProbeBadData(_logger, ex.SourceName, ex.Detail);
+        if (_warned.TryAdd(ex.SourceName, 0))
+        {
+            Log.ProbeBadData(_logger, ex.SourceName, ex.Detail);
+        }
+        else
+        {
+            Log.ProbeStillFailing(_logger, ex.SourceName, ex.Detail);
+        }
     }
 }

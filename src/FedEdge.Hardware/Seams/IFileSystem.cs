@@ -53,6 +53,12 @@ internal sealed class RootedFileSystem : IFileSystem
     public FileContent ReadAllText(string path)
     {
         string physical = Map(path);
+        if (!File.Exists(physical))
+        {
+            // The common "not available" case, without the cost of an exception.
+            return FileContent.Missing;
+        }
+
         try
         {
             return FileContent.Of(File.ReadAllText(physical));

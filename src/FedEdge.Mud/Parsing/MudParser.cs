@@ -60,6 +60,12 @@ public static partial class MudParser
             utf8 = utf8[3..];
         }
 
+        if (!System.Text.Unicode.Utf8.IsValid(utf8))
+        {
+            ctx.Error(MudDiagnosticCodes.InvalidJson, "$", "The input is not valid UTF-8.", "RFC 8259 s8.1 (JSON text is UTF-8)");
+            return null;
+        }
+
         if (!CheckSyntax(utf8, ctx))
         {
             return null;

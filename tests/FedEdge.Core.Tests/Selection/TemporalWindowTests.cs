@@ -1,3 +1,4 @@
+using FedEdge.Devices;
 using FedEdge.Selection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -123,6 +124,21 @@ public sealed class TemporalWindowTests
             Assert.Equal(WindowPhase.Open, window.Phase);
             time.Advance(TimeSpan.FromSeconds(1));
             Assert.Equal(2, window.LastClosure!.Sequence);
+        }
+    }
+
+    [Fact]
+    public void Announce_TrainingJoins_OtherIntentWithdraws()
+    {
+        (TemporalWindow window, _) = Create(n: 3, seconds: 10);
+        using (window)
+        {
+            DeviceStatus Status(string id, DeviceIntent intent) => new() { DeviceId = id, Intent = intent };
+            Assert.Equal(WindowRequestOutcome.Opened, window.Announce(Status("a", DeviceIntent.Training))!.Outcome);
+            Assert.Equal(WindowRequestOutcome.Joined, window.Announce(Status("b", DeviceIntent.Training))!.Outcome);
+            Assert.Null(window.Announce(Status("a", DeviceIntent.NotReady)));
+            Assert.Null(window.Announce(Status("c", DeviceIntent.Inference)));
+            Assert.Equal(["b"], window.Pending.Select(p => p.DeviceId));
         }
     }
 

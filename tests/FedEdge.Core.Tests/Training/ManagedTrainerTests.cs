@@ -53,9 +53,9 @@ public sealed class ManagedTrainerTests
             : ModelCatalog.GetSpec(model);
         ParameterSet p = spec.InitializeParameters(5);
         var rng = new Random(3);
-        int rows = 3;
+        int rows = 6; // four rows through the blocked kernels, two through the single-row path
         var x = Enumerable.Range(0, rows * spec.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
-        var y = spec.IsAutoencoder ? x : new float[] { 1, 0, 1 };
+        var y = spec.IsAutoencoder ? x : new float[] { 1, 0, 1, 1, 0, 0 };
         var engine = new MlpEngine(spec, p.Layout, rows);
         var grad = new float[p.Length];
         double Loss(ParameterSet ps)
