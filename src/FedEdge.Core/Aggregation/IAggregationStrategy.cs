@@ -1,3 +1,5 @@
+using FedEdge.Training;
+
 namespace FedEdge.Aggregation;
 
 /// <summary>
@@ -21,6 +23,13 @@ public interface IAggregationStrategy
 
     /// <summary>Restores state exported by <see cref="ExportState"/> after a restart.</summary>
     void ImportState(StrategyState state);
+
+    /// <summary>
+    /// Adjusts the hyper-parameters the coordinator sends to trainers for this strategy (FedProx sets
+    /// <see cref="TrainingHyperParameters.ProximalMu"/>, FedSGD asks for one local step). The default
+    /// returns them unchanged, so existing implementations need not override it.
+    /// </summary>
+    TrainingHyperParameters ConfigureTraining(TrainingHyperParameters hyperParameters) => hyperParameters;
 }
 
 /// <summary>One round of aggregation in progress.</summary>

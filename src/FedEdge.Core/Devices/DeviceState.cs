@@ -52,4 +52,7 @@ public sealed record DeviceStatus
 
     /// <summary>When the coordinator received it.</summary>
     public DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>Why the device is in this state (e.g. why it is <see cref="DeviceIntent.NotReady"/>: bad local data, declined by its governor); null when there is nothing to explain.</summary>
+    public string? Reason { get; init; }
 }

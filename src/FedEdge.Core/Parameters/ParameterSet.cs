@@ -92,19 +92,7 @@ public sealed class ParameterSet
     public ParameterSet CreateZeroed() => new(Layout);
 
     /// <summary>True when every value is finite (no NaN, no infinity).</summary>
-    public bool AllFinite()
-    {
-        ReadOnlySpan<float> values = _values;
-        for (int i = 0; i < values.Length; i++)
-        {
-            if (!float.IsFinite(values[i]))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public bool AllFinite() => TensorPrimitives.IsFiniteAll<float>(_values);
 
     /// <summary>The L2 norm of all values.</summary>
     public double L2Norm() => Math.Sqrt(TensorPrimitives.Dot<float>(_values, _values));

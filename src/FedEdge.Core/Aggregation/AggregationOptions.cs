@@ -1,0 +1,123 @@
+using System.Globalization;
+
+namespace FedEdge.Aggregation;
+
+/// <summary>
+/// Settings for the built-in aggregation strategies. Each strategy reads only the settings it needs;
+/// <see cref="Validate"/> checks them all once, when the strategy is created or the host starts.
+/// </summary>
+public sealed class AggregationOptions
+{
+    /// <summary>The strategy name used by dependency injection (one of <see cref="AggregationStrategies.Names"/>). Default <c>fedavg</c>.</summary>
+    public string Strategy { get; set; } = AggregationStrategies.FedAvgName;
+
+    /// <summary>
+    /// The server learning rate η applied to the averaged pseudo-gradient. Null picks the strategy's
+    /// default: 1 for FedAvg, FedSGD, FedProx and FedAvgM (plain averaging), 0.1 for FedAdam, FedYogi, FedAdagrad.
+    /// </summary>
+    public double? ServerLearningRate { get; set; }
+
+    /// <summary>FedAvgM's server momentum β (0 ≤ β &lt; 1). Default 0.9.</summary>
+    public double ServerMomentum { get; set; } = 0.9;
+
+    /// <summary>FedAdam/FedYogi first-moment decay β₁ (0 ≤ β₁ &lt; 1). Default 0.9.</summary>
+    public double Beta1 { get; set; } = 0.9;
+
+    /// <summary>FedAdam/FedYogi second-moment decay β₂ (0 ≤ β₂ &lt; 1). Default 0.99.</summary>
+    public double Beta2 { get; set; } = 0.99;
+
+    /// <summary>Adaptivity τ of FedAdam/FedYogi/FedAdagrad (added to √v; the second moment starts at τ²). Default 1e-3.</summary>
+    public double Tau { get; set; } = 1e-3;
+
+    /// <summary>FedProx's proximal coefficient μ, copied into <see cref="Training.TrainingHyperParameters.ProximalMu"/>. Default 0.01.</summary>
+    public double ProximalMu { get; set; } = 0.01;
+
+    /// <summary>TrimmedMean's β: the fraction trimmed from each end per coordinate (0 ≤ β &lt; 0.5). Default 0.1.</summary>
+    public double TrimFraction { get; set; } = 0.1;
+
+    /// <summary>The number f of Byzantine (arbitrary) updates Krum, Multi-Krum and Bulyan tolerate. Default 1.</summary>
+    public int ByzantineCount { get; set; } = 1;
+
+    /// <summary>Multi-Krum's m: how many lowest-score updates to average. Null means n − f.</summary>
+    public int? SelectionCount { get; set; }
+
+    /// <summary>
+    /// The most updates a robust (non-streaming) strategy keeps in one round; one more is refused with
+    /// <see cref="AggregationCapacityExceededException"/>. Bounds memory at MaxUpdates × parameters × 4 bytes. Default 1000.
+    /// </summary>
+    public int MaxUpdates { get; set; } = 1000;
+
+    /// <summary>Every problem with the settings, or an empty list.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Strategy) || !AggregationStrategies.Names.Contains(Strategy.Trim().ToLowerInvariant()))
+        {
+            errors.Add($"Strategy '{Strategy}' is unknown; use one of {string.Join(", ", AggregationStrategies.Names)}.");
+        }
+
+        if (ServerLearningRate is double eta && !(eta > 0 && double.IsFinite(eta)))
+        {
+            errors.Add(Format("ServerLearningRate must be a positive finite number but is {0}.", eta));
+        }
+
+        CheckUnit(errors, nameof(ServerMomentum), ServerMomentum);
+        CheckUnit(errors, nameof(Beta1), Beta1);
+        CheckUnit(errors, nameof(Beta2), Beta2);
+        if (!(Tau > 0 && double.IsFinite(Tau)))
+        {
+            errors.Add(Format("Tau must be a positive finite number but is {0}.", Tau));
+        }
+
+        if (!(ProximalMu >= 0 && double.IsFinite(ProximalMu)))
+        {
+            errors.Add(Format("ProximalMu must be zero or positive but is {0}.", ProximalMu));
+        }
+
+        if (!(TrimFraction >= 0 && TrimFraction < 0.5))
+        {
+            errors.Add(Format("TrimFraction must be in [0, 0.5) but is {0}.", TrimFraction));
+        }
+
+        if (ByzantineCount < 0)
+        {
+            errors.Add(Format("ByzantineCount must be zero or positive but is {0}.", ByzantineCount));
+        }
+
+        if (SelectionCount is int m && m < 1)
+        {
+            errors.Add(Format("SelectionCount must be at least 1 but is {0}.", m));
+        }
+
+        if (MaxUpdates < 1)
+        {
+            errors.Add(Format("MaxUpdates must be at least 1 but is {0}.", MaxUpdates));
+        }
+
+        return errors;
+    }
+
+    /// <summary>Throws when <see cref="Validate"/> reports a problem.</summary>
+    /// <exception cref="ArgumentException">The settings are invalid; the message lists every problem.</exception>
+    public void ThrowIfInvalid()
+    {
+        IReadOnlyList<string> errors = Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid aggregation options: " + string.Join(" ", errors));
+        }
+    }
+
+    /// <summary>A copy, so a strategy is not affected by later changes to the options object.</summary>
+    public AggregationOptions Clone() => (AggregationOptions)MemberwiseClone();
+
+    private static void CheckUnit(List<string> errors, string name, double value)
+    {
+        if (!(value >= 0 && value < 1))
+        {
+            errors.Add(Format("{0} must be in [0, 1) but is {1}.", name, value));
+        }
+    }
+
+    private static string Format(string format, params object[] args) => string.Format(CultureInfo.InvariantCulture, format, args);
+}

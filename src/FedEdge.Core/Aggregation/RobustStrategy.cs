@@ -1,0 +1,320 @@
+using System.Numerics.Tensors;
+
+namespace FedEdge.Aggregation;
+
+/// <summary>The Byzantine-robust rules.</summary>
+internal enum RobustRule
+{
+    /// <summary>Coordinate-wise median.</summary>
+    Median,
+
+    /// <summary>Coordinate-wise mean after dropping the ⌊βn⌋ smallest and largest values.</summary>
+    TrimmedMean,
+
+    /// <summary>Krum: the update with the smallest sum of squared distances to its n − f − 2 nearest neighbours.</summary>
+    Krum,
+
+    /// <summary>Multi-Krum: the sample-weighted mean of the m updates with the lowest Krum scores.</summary>
+    MultiKrum,
+
+    /// <summary>Bulyan: θ = n − 2f updates chosen by repeated Krum, then per coordinate the mean of the β = θ − 2f values closest to the median.</summary>
+    Bulyan,
+}
+
+/// <summary>
+/// The robust strategies. They are <b>not streaming</b>: a round keeps a copy of every update (in
+/// parameter space, deltas are added to the global parameters), so memory is n × parameters × 4 bytes,
+/// bounded by <see cref="AggregationOptions.MaxUpdates"/>; one more update is refused with
+/// <see cref="AggregationCapacityExceededException"/>. Median, TrimmedMean and Bulyan's coordinate phase
+/// ignore sample counts (weights are what an attacker would lie about).
+/// </summary>
+internal sealed class RobustStrategy : IAggregationStrategy
+{
+    private const int Block = 64;
+    private readonly RobustRule _rule;
+    private readonly int _maxUpdates;
+    private readonly double _trim;
+    private readonly int _f;
+    private readonly int? _m;
+
+    public RobustStrategy(string name, RobustRule rule, AggregationOptions options)
+    {
+        Name = name;
+        _rule = rule;
+        _maxUpdates = options.MaxUpdates;
+        _trim = options.TrimFraction;
+        _f = options.ByzantineCount;
+        _m = options.SelectionCount;
+    }
+
+    public string Name { get; }
+
+    public bool IsStreaming => false;
+
+    public IAggregationRound BeginRound(ParameterSet globalParameters, AggregationRoundOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(globalParameters);
+        return new Round(this, globalParameters);
+    }
+
+    public StrategyState? ExportState() => null;
+
+    public void ImportState(StrategyState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        throw new InvalidOperationException($"Strategy '{Name}' is stateless; there is no state to import (got state of '{state.Strategy}').");
+    }
+
+    public override string ToString() => Name;
+
+    private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout)
+    {
+        int n = xs.Count;
+        int length = xs[0].Length;
+        var result = new float[length];
+        switch (_rule)
+        {
+            case RobustRule.Median:
+                CoordinateWise(xs, result, static (sorted) => Median(sorted));
+                return Result(layout, result, n, []);
+            case RobustRule.TrimmedMean:
+            {
+                int k = (int)Math.Floor(_trim * n);
+                CoordinateWise(xs, result, sorted => TensorPrimitives.Sum<float>(sorted[k..^k]) / (sorted.Length - (2 * k)));
+                return Result(layout, result, n, []);
+            }
+
+            case RobustRule.Krum:
+            case RobustRule.MultiKrum:
+            {
+                RequireAtLeast(n, (2 * _f) + 3, "n > 2f + 2");
+                double[,] d = SquaredDistances(xs);
+                int[] all = Enumerable.Range(0, n).ToArray();
+                double[] scores = KrumScores(d, all, _f);
+                int[] order = all.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).ToArray();
+                int m = _rule == RobustRule.Krum ? 1 : Math.Clamp(_m ?? (n - _f), 1, n);
+                int[] chosen = order[..m];
+                if (m == 1)
+                {
+                    xs[chosen[0]].CopyTo(result, 0);
+                }
+                else
+                {
+                    double weight = 0;
+                    foreach (int i in chosen)
+                    {
+                        weight += updates[i].SampleCount;
+                    }
+
+                    foreach (int i in chosen)
+                    {
+                        TensorPrimitives.MultiplyAdd(xs[i], (float)(updates[i].SampleCount / weight), result, result);
+                    }
+                }
+
+                return Result(layout, result, n, Excluded(updates, chosen));
+            }
+
+            default:
+            {
+                RequireAtLeast(n, (4 * _f) + 3, "n ≥ 4f + 3");
+                double[,] d = SquaredDistances(xs);
+                int theta = n - (2 * _f);
+                var remaining = Enumerable.Range(0, n).ToList();
+                var chosen = new List<int>(theta);
+                while (chosen.Count < theta)
+                {
+                    int[] candidates = remaining.ToArray();
+                    double[] scores = KrumScores(d, candidates, _f);
+                    int best = candidates.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).First();
+                    chosen.Add(best);
+                    remaining.Remove(best);
+                }
+
+                int beta = theta - (2 * _f);
+                var selected = chosen.Select(i => xs[i]).ToList();
+                CoordinateWise(selected, result, sorted => MeanClosestToMedian(sorted, beta));
+                return Result(layout, result, n, Excluded(updates, chosen));
+            }
+        }
+    }
+
+    private void RequireAtLeast(int n, int needed, string rule)
+    {
+        if (n < needed)
+        {
+            throw new InsufficientUpdatesException($"Strategy '{Name}' with f = {_f} needs {rule}, i.e. at least {needed} updates, but the round has {n}. Lower ByzantineCount or wait for more updates.");
+        }
+    }
+
+    private static AggregationResult Result(ParameterLayout layout, float[] values, int participants, IReadOnlyList<string> excluded) =>
+        new() { Parameters = new ParameterSet(layout, values), Participants = participants, Excluded = excluded };
+
+    private static string[] Excluded(List<ModelUpdate> updates, IReadOnlyCollection<int> chosen)
+    {
+        var keep = new HashSet<int>(chosen);
+        return Enumerable.Range(0, updates.Count).Where(i => !keep.Contains(i)).Select(i => updates[i].SenderId).ToArray();
+    }
+
+    /// <summary>Transposes blocks of coordinates so each coordinate's n values are contiguous, sorts them and reduces.</summary>
+    private static void CoordinateWise(List<float[]> xs, float[] result, Func<Span<float>, float> reduce)
+    {
+        int n = xs.Count;
+        int length = result.Length;
+        var scratch = new float[Block * n];
+        for (int start = 0; start < length; start += Block)
+        {
+            int width = Math.Min(Block, length - start);
+            for (int i = 0; i < n; i++)
+            {
+                ReadOnlySpan<float> source = xs[i].AsSpan(start, width);
+                for (int t = 0; t < width; t++)
+                {
+                    scratch[(t * n) + i] = source[t];
+                }
+            }
+
+            for (int t = 0; t < width; t++)
+            {
+                Span<float> column = scratch.AsSpan(t * n, n);
+                column.Sort();
+                result[start + t] = reduce(column);
+            }
+        }
+    }
+
+    private static float Median(ReadOnlySpan<float> sorted)
+    {
+        int n = sorted.Length;
+        return (n & 1) == 1 ? sorted[n / 2] : (sorted[(n / 2) - 1] + sorted[n / 2]) * 0.5f;
+    }
+
+    /// <summary>The mean of the <paramref name="count"/> sorted values nearest the median (a contiguous window around it).</summary>
+    private static float MeanClosestToMedian(ReadOnlySpan<float> sorted, int count)
+    {
+        float median = Median(sorted);
+        int lo = (sorted.Length - 1) / 2;
+        int hi = lo + 1;
+        double sum = 0;
+        for (int taken = 0; taken < count; taken++)
+        {
+            bool takeLow = hi >= sorted.Length || (lo >= 0 && Math.Abs(sorted[lo] - median) <= Math.Abs(sorted[hi] - median));
+            sum += takeLow ? sorted[lo--] : sorted[hi++];
+        }
+
+        return (float)(sum / count);
+    }
+
+    private static double[,] SquaredDistances(List<float[]> xs)
+    {
+        int n = xs.Count;
+        var d = new double[n, n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+            {
+                double distance = TensorPrimitives.Distance<float>(xs[i], xs[j]);
+                d[i, j] = d[j, i] = distance * distance;
+            }
+        }
+
+        return d;
+    }
+
+    /// <summary>
+    /// Krum scores over <paramref name="candidates"/>: the sum of each one's n − f − 2 smallest squared distances
+    /// to the others (at least one neighbour, so Bulyan's last recursions still rank). Ties are broken by sender
+    /// id, so the choice does not depend on arrival order.
+    /// </summary>
+    private static double[] KrumScores(double[,] d, int[] candidates, int f)
+    {
+        var scores = new double[d.GetLength(0)];
+        int neighbours = Math.Max(candidates.Length - f - 2, Math.Min(1, candidates.Length - 1));
+        var row = new double[Math.Max(candidates.Length - 1, 0)];
+        foreach (int i in candidates)
+        {
+            int k = 0;
+            foreach (int j in candidates)
+            {
+                if (j != i)
+                {
+                    row[k++] = d[i, j];
+                }
+            }
+
+            Array.Sort(row);
+            double score = 0;
+            for (int t = 0; t < neighbours; t++)
+            {
+                score += row[t];
+            }
+
+            scores[i] = score;
+        }
+
+        return scores;
+    }
+
+    private sealed class Round : IAggregationRound
+    {
+        private readonly RobustStrategy _owner;
+        private readonly ParameterSet _global;
+        private List<float[]>? _xs = [];
+        private readonly List<ModelUpdate> _updates = [];
+        private bool _completed;
+
+        public Round(RobustStrategy owner, ParameterSet global)
+        {
+            _owner = owner;
+            _global = global;
+        }
+
+        public int Count => _updates.Count;
+
+        public void Add(ModelUpdate update)
+        {
+            ArgumentNullException.ThrowIfNull(update);
+            List<float[]> xs = RoundGuards.EnsureOpen(_xs, _completed, _owner.Name);
+            RoundGuards.CheckUpdate(update, _global);
+            if (xs.Count >= _owner._maxUpdates)
+            {
+                throw new AggregationCapacityExceededException($"Strategy '{_owner.Name}' keeps every update of a round and is bounded at {_owner._maxUpdates} (AggregationOptions.MaxUpdates); the update from '{update.SenderId}' is refused. Raise MaxUpdates or select fewer clients.");
+            }
+
+            var copy = new float[_global.Length];
+            if (update.Kind == UpdateKind.Delta)
+            {
+                TensorPrimitives.Add(_global.Values, update.Values.Values, copy);
+            }
+            else
+            {
+                update.Values.Values.CopyTo(copy);
+            }
+
+            xs.Add(copy);
+
+            // Keep only what the result needs (sender and weight), not the caller's buffers.
+            _updates.Add(update with { Values = _global, Metrics = new Dictionary<string, double>() });
+        }
+
+        public AggregationResult Complete()
+        {
+            List<float[]> xs = RoundGuards.EnsureOpen(_xs, _completed, _owner.Name);
+            if (xs.Count == 0)
+            {
+                throw new EmptyRoundException($"Round of strategy '{_owner.Name}' has no updates; add at least one validated update before completing it.");
+            }
+
+            AggregationResult result = _owner.Aggregate(xs, _updates, _global.Layout);
+            _completed = true;
+            _xs = null;
+            return result;
+        }
+
+        public void Dispose()
+        {
+            _xs = null;
+            _completed = true;
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using FedEdge.Training;
+
+namespace FedEdge.Coordination;
+
+/// <summary>Settings of a <see cref="Coordinator"/>; validated once when the coordinator starts.</summary>
+public sealed class CoordinatorOptions
+{
+    /// <summary>The federation's name (used in logs, topics and the audit log).</summary>
+    public string Federation { get; set; } = "default";
+
+    /// <summary>The round budget: the coordinator stops after this round number (absolute, so a resumed run finishes the same budget).</summary>
+    public int MaxRounds { get; set; } = 10;
+
+    /// <summary>The fewest updates that make a round (quorum); a round with fewer at its deadline fails and is repeated.</summary>
+    public int MinParticipants { get; set; } = 1;
+
+    /// <summary>The most devices selected per round; null selects every available device.</summary>
+    public int? MaxParticipants { get; set; }
+
+    /// <summary>The fraction of available devices selected per round (FedAvg's C), at least <see cref="MinParticipants"/>.</summary>
+    public double SelectionFraction { get; set; } = 1.0;
+
+    /// <summary>The fraction of selected devices that may fail (no update, refused update) before the round fails although quorum was met (Flower's <c>accept_failures</c> as a fraction).</summary>
+    public double AcceptFailuresFraction { get; set; } = 1.0;
+
+    /// <summary>How long a round waits for updates after the tasks went out.</summary>
+    public TimeSpan RoundTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The temporal window: how long it stays open after the first training request (CoLearn's T).</summary>
+    public TimeSpan WindowDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The temporal window closes early once this many devices asked to train (CoLearn's N); null waits for <see cref="WindowDuration"/>.</summary>
+    public int? WindowSize { get; set; }
+
+    /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>
+    public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The hyper-parameters sent with each round task.</summary>
+    public TrainingHyperParameters HyperParameters { get; set; } = new();
+
+    /// <summary>The evaluation metric watched by the stop rules (e.g. <c>f1</c>); null watches the mean training loss.</summary>
+    public string? MonitorMetric { get; set; }
+
+    /// <summary>True when a larger <see cref="MonitorMetric"/> is better (F1, accuracy); false for losses.</summary>
+    public bool MonitorHigherIsBetter { get; set; } = true;
+
+    /// <summary>Stop as soon as the monitored metric reaches this value; null disables the rule.</summary>
+    public double? TargetMetric { get; set; }
+
+    /// <summary>Stop after this many rounds without improvement of the monitored metric; null disables the rule.</summary>
+    public int? Patience { get; set; }
+
+    /// <summary>Resume from the checkpoint store's latest checkpoint when one exists.</summary>
+    public bool ResumeFromCheckpoint { get; set; } = true;
+
+    /// <summary>A seed for the participant sampling; null draws one.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Checks the settings and throws a clear error naming the bad one.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Federation))
+        {
+            throw new ArgumentException("CoordinatorOptions.Federation must name the federation.");
+        }
+
+        Require(MaxRounds >= 1, nameof(MaxRounds), "must be at least 1");
+        Require(MinParticipants >= 1, nameof(MinParticipants), "must be at least 1");
+        Require(MaxParticipants is null || MaxParticipants >= MinParticipants, nameof(MaxParticipants), "must be at least MinParticipants");
+        Require(SelectionFraction is > 0 and <= 1, nameof(SelectionFraction), "must be in (0, 1]");
+        Require(AcceptFailuresFraction is >= 0 and <= 1, nameof(AcceptFailuresFraction), "must be in [0, 1]");
+        Require(RoundTimeout > TimeSpan.Zero, nameof(RoundTimeout), "must be positive");
+        Require(WindowDuration >= TimeSpan.Zero, nameof(WindowDuration), "must not be negative");
+        Require(WindowSize is null || WindowSize >= 1, nameof(WindowSize), "must be at least 1");
+        Require(JoinTimeout > TimeSpan.Zero, nameof(JoinTimeout), "must be positive");
+        Require(Patience is null || Patience >= 1, nameof(Patience), "must be at least 1");
+        Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
+        Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");
+    }
+
+    private static void Require(bool ok, string name, string rule)
+    {
+        if (!ok)
+        {
+            throw new ArgumentException($"CoordinatorOptions.{name} {rule}.");
+        }
+    }
+}

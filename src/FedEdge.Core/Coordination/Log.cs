@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Logging;
+
+namespace FedEdge.Coordination;
+
+/// <summary>Source-generated log messages of the coordination engines (event ids 5000-5099).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(5000, LogLevel.Information, "Coordinator for federation {Federation} started at round {Round} (resumed: {Resumed})")]
+    public static partial void CoordinatorStarted(ILogger logger, string federation, long round, bool resumed);
+
+    [LoggerMessage(5001, LogLevel.Information, "Device {DeviceId} admitted")]
+    public static partial void DeviceAdmitted(ILogger logger, string deviceId);
+
+    [LoggerMessage(5002, LogLevel.Warning, "Device {DeviceId} refused: {Reasons}")]
+    public static partial void DeviceRefused(ILogger logger, string deviceId, string reasons);
+
+    [LoggerMessage(5003, LogLevel.Information, "Round {Round} started with {Selected} devices, deadline {Deadline:o}")]
+    public static partial void RoundStarted(ILogger logger, long round, int selected, DateTimeOffset deadline);
+
+    [LoggerMessage(5004, LogLevel.Information, "Round {Round} completed: {Participants} updates, loss {Loss}, {Seconds:F2} s")]
+    public static partial void RoundCompleted(ILogger logger, long round, int participants, double? loss, double seconds);
+
+    [LoggerMessage(5005, LogLevel.Warning, "Round {Round} failed: {Reason}")]
+    public static partial void RoundFailed(ILogger logger, long round, string reason);
+
+    [LoggerMessage(5006, LogLevel.Warning, "Update from {DeviceId} for round {Round} refused: {Reason}")]
+    public static partial void UpdateRefused(ILogger logger, string deviceId, long round, string reason);
+
+    [LoggerMessage(5007, LogLevel.Information, "Device {DeviceId} left round {Round}: {Reason}")]
+    public static partial void ParticipantLeft(ILogger logger, string deviceId, long round, string reason);
+
+    [LoggerMessage(5008, LogLevel.Warning, "Malformed inbound message from {Source}")]
+    public static partial void Malformed(ILogger logger, string source, Exception error);
+
+    [LoggerMessage(5009, LogLevel.Information, "Training stopped after round {Round}: {Reason}")]
+    public static partial void Stopped(ILogger logger, long round, string reason);
+
+    [LoggerMessage(5010, LogLevel.Warning, "Status from device {DeviceId} ignored: it was not admitted")]
+    public static partial void StatusFromUnknown(ILogger logger, string deviceId);
+
+    [LoggerMessage(5020, LogLevel.Information, "Worker {DeviceId}: {From} -> {To} ({Reason})")]
+    public static partial void WorkerState(ILogger logger, string deviceId, WorkerState from, WorkerState to, string? reason);
+
+    [LoggerMessage(5021, LogLevel.Warning, "Worker {DeviceId} could not connect, retrying in {Delay}")]
+    public static partial void WorkerConnectFailed(ILogger logger, string deviceId, TimeSpan delay, Exception error);
+
+    [LoggerMessage(5022, LogLevel.Error, "Worker {DeviceId} failed in round {Round}: {Reason}")]
+    public static partial void WorkerRoundFailed(ILogger logger, string deviceId, long round, string reason);
+
+    [LoggerMessage(5023, LogLevel.Warning, "Worker {DeviceId}: update for round {Round} refused: {Reason}")]
+    public static partial void WorkerUpdateRefused(ILogger logger, string deviceId, long round, string? reason);
+
+    [LoggerMessage(5024, LogLevel.Warning, "Worker {DeviceId} ignored a task for round {Round}: {Reason}")]
+    public static partial void WorkerTaskIgnored(ILogger logger, string deviceId, long round, string reason);
+}

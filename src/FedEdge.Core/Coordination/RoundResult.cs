@@ -1,0 +1,69 @@
+namespace FedEdge.Coordination;
+
+/// <summary>What happened in one round.</summary>
+public sealed record RoundResult
+{
+    /// <summary>The round number.</summary>
+    public required long Round { get; init; }
+
+    /// <summary>True when the round produced a new global model; false when it failed (no quorum, too many failures).</summary>
+    public required bool Completed { get; init; }
+
+    /// <summary>Why the round failed, when it did.</summary>
+    public string? FailureReason { get; init; }
+
+    /// <summary>Devices the round task went to.</summary>
+    public IReadOnlyList<string> Selected { get; init; } = [];
+
+    /// <summary>Devices whose updates were folded into the aggregate.</summary>
+    public IReadOnlyList<string> Contributors { get; init; } = [];
+
+    /// <summary>Selected devices that sent no usable update (offline, declined, crashed, timed out), with the reason.</summary>
+    public IReadOnlyList<RefusedUpdate> Failed { get; init; } = [];
+
+    /// <summary>Updates refused by validation during the round (late, replayed, duplicate, malformed).</summary>
+    public IReadOnlyList<RefusedUpdate> Refused { get; init; } = [];
+
+    /// <summary>The number of updates aggregated.</summary>
+    public int Participants => Contributors.Count;
+
+    /// <summary>The sample-weighted mean of the training loss the contributors reported; null when none reported one.</summary>
+    public double? TrainingLoss { get; init; }
+
+    /// <summary>The global model's evaluation metrics after the round (from the configured evaluator).</summary>
+    public IReadOnlyDictionary<string, double> Evaluation { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Wall time from window open to checkpoint.</summary>
+    public TimeSpan Duration { get; init; }
+
+    /// <summary>Bytes received by the coordinator during the round (updates, statuses).</summary>
+    public long BytesUp { get; init; }
+
+    /// <summary>Bytes sent by the coordinator during the round (tasks, receipts, the global model).</summary>
+    public long BytesDown { get; init; }
+
+    /// <summary>The global parameters after the round (unchanged when it failed).</summary>
+    public required ParameterSet GlobalParameters { get; init; }
+
+    /// <summary>The global parameters' hash.</summary>
+    public required string GlobalHash { get; init; }
+
+    /// <summary>True when a stop rule fired after this round (budget, target, patience).</summary>
+    public bool IsLast { get; init; }
+
+    /// <summary>Which stop rule fired, when <see cref="IsLast"/>.</summary>
+    public string? StopReason { get; init; }
+}
+
+/// <summary>An update (or expected update) that did not make it into the aggregate, and why.</summary>
+/// <param name="DeviceId">The sender or selected device.</param>
+/// <param name="Round">The round the update claimed (or the round it was expected in).</param>
+/// <param name="Reason">Why it was refused or missing.</param>
+public sealed record RefusedUpdate(string DeviceId, long Round, string Reason);
+
+/// <summary>Evaluates a global model after each round (e.g. on a held-out split); its metrics feed the stop rules and the round results.</summary>
+public interface IGlobalModelEvaluator
+{
+    /// <summary>Scores <paramref name="parameters"/>, the global model after round <paramref name="round"/>.</summary>
+    ValueTask<IReadOnlyDictionary<string, double>> EvaluateAsync(ParameterSet parameters, long round, CancellationToken cancellationToken = default);
+}
