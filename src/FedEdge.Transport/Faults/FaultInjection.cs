@@ -260,11 +260,13 @@ internal sealed class FaultEngine
 
     private void Later(TimeSpan delay, Func<ValueTask> action, string source)
     {
+        // The timer starts now (not inside the task), so a fake clock advanced right after this call releases it.
+        Task wait = Task.Delay(delay, Time);
         Task task = Task.Run(async () =>
         {
             try
             {
-                await Task.Delay(delay, Time).ConfigureAwait(false);
+                await wait.ConfigureAwait(false);
                 await action().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
