@@ -459,7 +459,9 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
             entry.Status = status;
             if (status.Intent == DeviceIntent.Training)
             {
-                if (!_requests.Contains(status.DeviceId) && !(_current?.Selected.Contains(status.DeviceId) ?? false))
+                bool busyInRound = _current is { } open && open.Selected.Contains(status.DeviceId)
+                    && !open.Received.Contains(status.DeviceId) && !open.Failed.ContainsKey(status.DeviceId);
+                if (!_requests.Contains(status.DeviceId) && !busyInRound)
                 {
                     _requests.Add(status.DeviceId);
                 }
