@@ -7,6 +7,11 @@ internal static class QuickModes
 {
     private static readonly Dictionary<string, Func<string[], Task<int>>> Modes = new(StringComparer.Ordinal)
     {
+        ["hardware-probe"] = HardwareProbeBench.RunAsync,
+        ["secagg"] = SecAggBench.RunAsync,
+        ["train"] = TrainBench.RunAsync,
+        ["wire"] = WireBench.RunAsync,
+        ["aggregate"] = AggregateBench.RunAsync,
     };
 
     public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);

@@ -91,7 +91,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
                 double[,] d = SquaredDistances(xs);
                 int[] all = Enumerable.Range(0, n).ToArray();
                 double[] scores = KrumScores(d, all, _f);
-                int[] order = all.OrderBy(i => scores[i]).ThenBy(i => i).ToArray();
+                int[] order = all.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).ToArray();
                 int m = _rule == RobustRule.Krum ? 1 : Math.Clamp(_m ?? (n - _f), 1, n);
                 int[] chosen = order[..m];
                 if (m == 1)
@@ -126,7 +126,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
                 {
                     int[] candidates = remaining.ToArray();
                     double[] scores = KrumScores(d, candidates, _f);
-                    int best = candidates.OrderBy(i => scores[i]).ThenBy(i => i).First();
+                    int best = candidates.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).First();
                     chosen.Add(best);
                     remaining.Remove(best);
                 }
@@ -221,11 +221,15 @@ internal sealed class RobustStrategy : IAggregationStrategy
         return d;
     }
 
-    /// <summary>Krum scores over <paramref name="candidates"/>: the sum of each one's n − f − 2 smallest squared distances to the others.</summary>
+    /// <summary>
+    /// Krum scores over <paramref name="candidates"/>: the sum of each one's n − f − 2 smallest squared distances
+    /// to the others (at least one neighbour, so Bulyan's last recursions still rank). Ties are broken by sender
+    /// id, so the choice does not depend on arrival order.
+    /// </summary>
     private static double[] KrumScores(double[,] d, int[] candidates, int f)
     {
         var scores = new double[d.GetLength(0)];
-        int neighbours = Math.Max(candidates.Length - f - 2, 0);
+        int neighbours = Math.Max(candidates.Length - f - 2, Math.Min(1, candidates.Length - 1));
         var row = new double[Math.Max(candidates.Length - 1, 0)];
         foreach (int i in candidates)
         {

@@ -220,7 +220,8 @@ internal sealed class StreamingStrategy : IAggregationStrategy
         {
             _owner = owner;
             _global = global;
-            _sum = new float[global.Length];
+            // Uninitialised: the first update overwrites it; the buffer becomes the result, so a round allocates once.
+            _sum = GC.AllocateUninitializedArray<float>(global.Length);
         }
 
         public int Count { get; private set; }
@@ -231,7 +232,15 @@ internal sealed class StreamingStrategy : IAggregationStrategy
             float[] sum = RoundGuards.EnsureOpen(_sum, _completed, _owner.Name);
             RoundGuards.CheckUpdate(update, _global);
             float weight = update.SampleCount;
-            TensorPrimitives.MultiplyAdd(update.Values.Values, weight, sum, sum);
+            if (Count == 0)
+            {
+                TensorPrimitives.Multiply(update.Values.Values, weight, sum);
+            }
+            else
+            {
+                TensorPrimitives.MultiplyAdd(update.Values.Values, weight, sum, sum);
+            }
+
             _weight += weight;
             if (update.Kind == UpdateKind.Delta)
             {
@@ -254,7 +263,9 @@ internal sealed class StreamingStrategy : IAggregationStrategy
             }
 
             ReadOnlySpan<float> global = _global.Values;
-            var result = new float[global.Length];
+
+            // The result is computed in place in the running sum (element-wise, so aliasing is safe).
+            float[] result = sum;
             float inverse = (float)(1.0 / _weight);
             if (!_anyDelta && _owner._optimizer == ServerOptimizer.Sgd && _owner._eta == 1f)
             {

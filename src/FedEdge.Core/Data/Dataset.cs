@@ -111,4 +111,52 @@ public sealed class Dataset
 
         return new Dataset(features, labels, featureCount, parts[0].FeatureNames, names);
     }
+
+    /// <summary>A new data set with only the feature columns named in <paramref name="featureNames"/>, in that order.</summary>
+    /// <exception cref="ArgumentException">A name is not a feature of this data set.</exception>
+    public Dataset SelectFeatures(IReadOnlyList<string> featureNames)
+    {
+        ArgumentNullException.ThrowIfNull(featureNames);
+        if (featureNames.Count == 0)
+        {
+            throw new ArgumentException("Select at least one feature.", nameof(featureNames));
+        }
+
+        var columns = new int[featureNames.Count];
+        for (int i = 0; i < columns.Length; i++)
+        {
+            columns[i] = FeatureNames.ToList().IndexOf(featureNames[i]);
+            if (columns[i] < 0)
+            {
+                throw new ArgumentException($"'{featureNames[i]}' is not a feature of this data set.", nameof(featureNames));
+            }
+        }
+
+        var features = new float[Count * columns.Length];
+        for (int r = 0; r < Count; r++)
+        {
+            ReadOnlySpan<float> row = Row(r);
+            for (int c = 0; c < columns.Length; c++)
+            {
+                features[(r * columns.Length) + c] = row[columns[c]];
+            }
+        }
+
+        return new Dataset(features, (float[])_labels.Clone(), columns.Length, featureNames.ToArray(), ClassNames);
+    }
+
+    /// <summary>The indices of the rows whose label equals <paramref name="label"/>.</summary>
+    public IReadOnlyList<int> IndicesWithLabel(float label)
+    {
+        var list = new List<int>();
+        for (int i = 0; i < _labels.Length; i++)
+        {
+            if (_labels[i] == label)
+            {
+                list.Add(i);
+            }
+        }
+
+        return list;
+    }
 }

@@ -68,6 +68,9 @@ public sealed record TrainingResult
     /// <summary>True when a governor cut the run short.</summary>
     public bool CutByGovernor { get; init; }
 
+    /// <summary>The governor's reason when it declined or cut the run; null otherwise.</summary>
+    public string? GovernorReason { get; init; }
+
     /// <summary>Further metrics by name.</summary>
     public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
 }

@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FedEdge.Data;
+using FedEdge.Torch;
+using FedEdge.Training;
+
+namespace FedEdge.Benchmarks;
+
+/// <summary>
+/// <c>train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--data DIR] [--json]</c>:
+/// trains a seed network on the real N-BaIoT rows on one thread and prints steps/s, samples/s, final loss and memory.
+/// </summary>
+internal static class TrainBench
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string net = "mednn", engine = "managed";
+        int batch = 1, steps = 2000;
+        string? dataDir = null;
+        double warmupSeconds = 3;
+        bool mednnReport = false;
+        int reportEpochs = 3;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            switch (args[i])
+            {
+                case "--net": net = Next(); break;
+                case "--engine": engine = Next(); break;
+                case "--batch": batch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--data": dataDir = Next(); break;
+                case "--warmup": warmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--mednn-report": mednnReport = true; break;
+                case "--epochs": reportEpochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--json": break;
+                default:
+                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--warmup SEC] [--data DIR] --json | train --mednn-report [--epochs E] --json").ConfigureAwait(false);
+                    return 2;
+            }
+        }
+
+        if (steps < 2 || batch < 1)
+        {
+            await Console.Error.WriteLineAsync("--steps must be at least 2 and --batch at least 1").ConfigureAwait(false);
+            return 2;
+        }
+
+        dataDir ??= FindData();
+        if (mednnReport)
+        {
+            return await MednnReport.RunAsync(dataDir, reportEpochs).ConfigureAwait(false);
+        }
+
+        NetworkSpec spec = ModelCatalog.GetSpec(net == "ae" ? "autoencoder" : net);
+        Dataset all = Dataset.Concat(NbaiotReader.ReadDirectory(dataDir).Select(d => d.Data).ToList());
+        if (spec.IsAutoencoder)
+        {
+            all = all.Select(all.IndicesWithLabel(0));
+        }
+
+        all = MinMaxNormalizer.Fit(all).Transform(all);
+        if (ModelCatalog.FeatureSubsetOf(spec) is { } subset)
+        {
+            all = all.SelectFeatures(subset);
+        }
+
+        ITrainer trainer;
+        if (engine == "torch")
+        {
+            TorchSharp.torch.set_num_threads(1);
+            trainer = new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Target = TorchModels.TargetOf(spec) });
+        }
+        else if (engine == "managed")
+        {
+            trainer = new ManagedTrainer(spec);
+        }
+        else
+        {
+            await Console.Error.WriteLineAsync("--engine must be managed or torch").ConfigureAwait(false);
+            return 2;
+        }
+
+        ParameterSet init = spec.InitializeParameters(1);
+        var hp = new TrainingHyperParameters { LocalIterations = steps, BatchSize = batch, LearningRate = 1e-3f, Seed = 1 };
+
+        // Warm-up for at least --warmup seconds (default 3): the JIT's tiered compilation needs time and calls to reach its
+        // optimised code, and libtorch its kernels; then the timed run.
+        long warmStart = Stopwatch.GetTimestamp();
+        do
+        {
+            await trainer.TrainAsync(new TrainingRequest { GlobalParameters = init, Data = all, HyperParameters = hp with { LocalIterations = Math.Min(200, steps) } }).ConfigureAwait(false);
+        }
+        while (Stopwatch.GetElapsedTime(warmStart).TotalSeconds < warmupSeconds);
+
+        var clock = new StepClock();
+        TrainingResult result = await trainer.TrainAsync(new TrainingRequest { GlobalParameters = init, Data = all, HyperParameters = hp, Progress = clock }).ConfigureAwait(false);
+        (trainer as IDisposable)?.Dispose();
+
+        double seconds = Stopwatch.GetElapsedTime(clock.First, clock.Last).TotalSeconds;
+        double stepsPerSecond = (clock.Count - 1) / seconds;
+        var output = new Dictionary<string, object?>
+        {
+            ["mode"] = "train",
+            ["net"] = spec.Name,
+            ["layers"] = string.Join('-', spec.LayerSizes),
+            ["engine"] = engine,
+            ["batch"] = batch,
+            ["steps"] = result.Steps,
+            ["threads"] = 1,
+            ["warmup_s"] = warmupSeconds,
+            ["rows"] = all.Count,
+            ["steps_per_s"] = Math.Round(stepsPerSecond, 1),
+            ["samples_per_s"] = Math.Round(stepsPerSecond * batch, 1),
+            ["final_loss"] = Math.Round(clock.LastLoss, 6),
+            ["peak_managed_mb"] = Math.Round(clock.PeakManaged / 1048576.0, 2),
+            ["peak_rss_mb"] = PeakRss() is long rss ? Math.Round(rss / 1048576.0, 1) : null,
+            ["trainer_buffer_mb"] = result.Metrics.TryGetValue("buffer_bytes", out double b) ? Math.Round(b / 1048576.0, 3) : null,
+            ["allocated_bytes_in_steps"] = result.Metrics.TryGetValue("allocated_bytes_in_steps", out double a) ? a : null,
+        };
+        Console.WriteLine(JsonSerializer.Serialize(output));
+        return 0;
+    }
+
+    private static string FindData()
+    {
+        string? env = Environment.GetEnvironmentVariable("FEDEDGE_SHARED");
+        if (!string.IsNullOrEmpty(env))
+        {
+            return Path.Combine(env, "data", "nbaiot");
+        }
+
+        for (string? dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (File.Exists(Path.Combine(dir, "FedEdge.sln")))
+            {
+                return Path.GetFullPath(Path.Combine(dir, "..", "shared", "data", "nbaiot"));
+            }
+        }
+
+        throw new DirectoryNotFoundException("N-BaIoT data not found; pass --data DIR or set FEDEDGE_SHARED.");
+    }
+
+    private static long? PeakRss()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? null : long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private sealed class StepClock : IProgress<TrainingProgress>
+    {
+        public long First { get; private set; }
+
+        public long Last { get; private set; }
+
+        public int Count { get; private set; }
+
+        public double LastLoss { get; private set; }
+
+        public long PeakManaged { get; private set; }
+
+        public void Report(TrainingProgress value)
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (Count == 0)
+            {
+                First = now;
+            }
+
+            Last = now;
+            Count++;
+            LastLoss = value.Loss;
+            if ((Count & 63) == 1)
+            {
+                PeakManaged = Math.Max(PeakManaged, GC.GetTotalMemory(false));
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace FedEdge.Transport.Mqtt;
+
+/// <summary>The arguments of a device credential check.</summary>
+public readonly struct DeviceCredentialArguments
+{
+    /// <summary>Creates the arguments.</summary>
+    public DeviceCredentialArguments(string deviceId, string password, string clientId)
+    {
+        DeviceId = deviceId;
+        Password = password;
+        ClientId = clientId;
+    }
+
+    /// <summary>The MQTT user name, which is the device id.</summary>
+    public string DeviceId { get; }
+
+    /// <summary>The password presented.</summary>
+    public string Password { get; }
+
+    /// <summary>The MQTT client id.</summary>
+    public string ClientId { get; }
+}
+
+/// <summary>Options of the <see cref="EmbeddedMqttBroker"/>.</summary>
+public sealed class EmbeddedMqttBrokerOptions
+{
+    /// <summary>The address to listen on: loopback by default; <see cref="IPAddress.Any"/> to serve a LAN.</summary>
+    public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
+
+    /// <summary>The TCP port; 0 picks a free one (read it from <see cref="EmbeddedMqttBroker.Port"/>).</summary>
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Device ids and their passwords. Compared in constant time.</summary>
+    public IDictionary<string, string> DevicePasswords { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>An additional credential check for devices not in <see cref="DevicePasswords"/> (e.g. a device registry); null refuses them.</summary>
+    public Func<DeviceCredentialArguments, ValueTask<bool>>? AuthenticateDevice { get; set; }
+
+    /// <summary>Throws when a setting is invalid.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(BindAddress);
+        ArgumentOutOfRangeException.ThrowIfNegative(Port, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
+        foreach (string id in DevicePasswords.Keys)
+        {
+            if (!MqttTopicScheme.IsValidSegment(id))
+            {
+                throw new ArgumentException($"Device id '{id}' cannot be a topic level.", nameof(DevicePasswords));
+            }
+        }
+    }
+}
+
+/// <summary>
+/// FedEdge's zero-setup MQTT broker (MQTTnet's server) for one federation. It authenticates every client
+/// (devices by user name = device id and password; the coordinator by a random secret created at start)
+/// and enforces the topic ACL of <see cref="MqttTopicScheme"/>: a device publishes only on its own join,
+/// status and update topics and subscribes only to its inbox and the model.
+/// </summary>
+public sealed class EmbeddedMqttBroker : IAsyncDisposable
+{
+    private readonly MqttServer _server;
+    private readonly EmbeddedMqttBrokerOptions _options;
+    private readonly string _federation;
+    private readonly string _root;
+    private readonly byte[] _coordinatorSecretHash;
+    private readonly ILogger _logger;
+
+    private EmbeddedMqttBroker(MqttServer server, EmbeddedMqttBrokerOptions options, string federation, int port, string coordinatorPassword, ILogger logger)
+    {
+        _server = server;
+        _options = options;
+        _federation = federation;
+        _root = MqttTopicScheme.Root(federation);
+        Port = port;
+        CoordinatorPassword = coordinatorPassword;
+        _coordinatorSecretHash = SHA256.HashData(Encoding.UTF8.GetBytes(coordinatorPassword));
+        _logger = logger;
+        _server.ValidatingConnectionAsync += ValidateConnectionAsync;
+        _server.InterceptingPublishAsync += InterceptPublishAsync;
+        _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+    }
+
+    /// <summary>The user name the coordinator connects with.</summary>
+    public static string CoordinatorUsername => "fededge-coordinator";
+
+    /// <summary>The port the broker listens on.</summary>
+    public int Port { get; }
+
+    /// <summary>The broker's URI for clients on this machine (or on the LAN when bound to any address).</summary>
+    public Uri Uri => new($"mqtt://{(_options.BindAddress.Equals(IPAddress.Any) ? "127.0.0.1" : _options.BindAddress.ToString())}:{Port}");
+
+    /// <summary>The coordinator's secret, created at start.</summary>
+    internal string CoordinatorPassword { get; }
+
+    /// <summary>Starts a broker for <paramref name="federation"/>.</summary>
+    public static async Task<EmbeddedMqttBroker> StartAsync(string federation, EmbeddedMqttBrokerOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        MqttTopicScheme.Root(federation);
+        int port = options.Port == 0 ? FreePort(options.BindAddress) : options.Port;
+        MqttServerOptions serverOptions = new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint()
+            .WithDefaultEndpointBoundIPAddress(options.BindAddress)
+            .WithDefaultEndpointPort(port)
+            .WithPersistentSessions()
+            .Build();
+        MqttServer server = new MqttServerFactory().CreateMqttServer(serverOptions);
+        string secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        ILogger logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<EmbeddedMqttBroker>();
+        var broker = new EmbeddedMqttBroker(server, options, federation, port, secret, logger);
+        cancellationToken.ThrowIfCancellationRequested();
+        await server.StartAsync().ConfigureAwait(false);
+        Log.BrokerStarted(logger, broker.Uri.ToString(), federation);
+        return broker;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _server.StopAsync().ConfigureAwait(false);
+        _server.Dispose();
+    }
+
+    internal static int FreePort(IPAddress address)
+    {
+        using var listener = new TcpListener(address, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static bool SecretEquals(string presented, byte[] expectedHash) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), expectedHash);
+
+    private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs args)
+    {
+        string user = args.UserName ?? string.Empty;
+        string password = args.Password ?? string.Empty;
+        bool ok;
+        if (string.Equals(user, CoordinatorUsername, StringComparison.Ordinal))
+        {
+            ok = SecretEquals(password, _coordinatorSecretHash);
+        }
+        else if (!MqttTopicScheme.IsValidSegment(user))
+        {
+            ok = false;
+        }
+        else if (_options.DevicePasswords.TryGetValue(user, out string? expected))
+        {
+            ok = SecretEquals(password, SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+        }
+        else
+        {
+            ok = _options.AuthenticateDevice is { } check && await check(new DeviceCredentialArguments(user, password, args.ClientId)).ConfigureAwait(false);
+        }
+
+        if (!ok)
+        {
+            Log.ConnectionRefused(_logger, args.ClientId, user, "bad user name or password");
+            args.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+        }
+    }
+
+    private Task InterceptPublishAsync(InterceptingPublishEventArgs args)
+    {
+        string topic = args.ApplicationMessage.Topic;
+        string? user = args.UserName;
+        if (string.IsNullOrEmpty(args.ClientId) || IsCoordinator(user) && topic.StartsWith(_root + "/", StringComparison.Ordinal))
+        {
+            return Task.CompletedTask;
+        }
+
+        bool allowed = user is not null
+            && MqttTopicScheme.TryParseDeviceTopic(_federation, topic, out string device, out string kind)
+            && string.Equals(device, user, StringComparison.Ordinal)
+            && kind is "join" or "status" or "update"
+            && !args.ApplicationMessage.Retain;
+        if (!allowed)
+        {
+            Log.AclDenied(_logger, "publish", topic, user ?? "(anonymous)");
+            args.ProcessPublish = false;
+            args.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs args)
+    {
+        string filter = args.TopicFilter.Topic;
+        string? user = args.UserName;
+        bool allowed;
+        if (IsCoordinator(user))
+        {
+            allowed = filter.StartsWith(_root + "/", StringComparison.Ordinal);
+        }
+        else
+        {
+            string model = MqttTopicScheme.ModelFilter(_federation);
+            allowed = user is not null && MqttTopicScheme.IsValidSegment(user)
+                && (string.Equals(filter, MqttTopicScheme.Inbox(_federation, user), StringComparison.Ordinal)
+                    || string.Equals(filter, model, StringComparison.Ordinal)
+                    || (filter.StartsWith(model[..^1], StringComparison.Ordinal) && filter.IndexOfAny(['+', '#']) < 0));
+        }
+
+        if (!allowed)
+        {
+            Log.AclDenied(_logger, "subscribe", filter, user ?? "(anonymous)");
+            args.ProcessSubscription = false;
+            args.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static bool IsCoordinator(string? user) => string.Equals(user, CoordinatorUsername, StringComparison.Ordinal);
+}

@@ -1,0 +1,336 @@
+using System.Buffers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using FedEdge.Messaging;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Adapter;
+using MQTTnet.Exceptions;
+using MQTTnet.Protocol;
+
+namespace FedEdge.Transport.Mqtt;
+
+/// <summary>
+/// One MQTT client with a persistent session, automatic reconnect with exponential back-off and jitter,
+/// re-subscription after reconnect, QoS 1 publishes that wait for the connection, and an inbound queue
+/// drained by one consumer (so handlers never run on MQTTnet's receive loop).
+/// </summary>
+internal sealed class MqttConnection : IAsyncDisposable
+{
+    private readonly IMqttClient _client;
+    private readonly MqttTransportOptionsBase _options;
+    private readonly string _clientId;
+    private readonly string _username;
+    private readonly string _host;
+    private readonly int _port;
+    private readonly bool _useTls;
+    private readonly IReadOnlyList<string> _filters;
+    private readonly Func<(string Topic, byte[] Will)?> _willFactory;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TransportStatistics _statistics;
+    private readonly Channel<(string Topic, byte[] Payload)> _inbound = Channel.CreateUnbounded<(string, byte[])>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _reconnectLoop;
+    private Task? _consumer;
+    private int _disposed;
+    private bool _aborted;
+
+    public MqttConnection(
+        MqttTransportOptionsBase options,
+        Uri broker,
+        string clientId,
+        string username,
+        IReadOnlyList<string> filters,
+        Func<(string Topic, byte[] Will)?> willFactory,
+        TransportStatistics statistics,
+        TimeProvider time,
+        ILogger logger)
+    {
+        _options = options;
+        _clientId = clientId;
+        _username = username;
+        _host = broker.Host;
+        _useTls = broker.Scheme == "mqtts";
+        _port = broker.IsDefaultPort || broker.Port <= 0 ? (_useTls ? 8883 : 1883) : broker.Port;
+        _filters = filters;
+        _willFactory = willFactory;
+        _statistics = statistics;
+        _time = time;
+        _logger = logger;
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        _client.DisconnectedAsync += OnDisconnectedAsync;
+    }
+
+    public string Endpoint => $"{(_useTls ? "mqtts" : "mqtt")}://{_host}:{_port}";
+
+    public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Connects (first attempt errors surface to the caller) and starts delivering inbound messages to <paramref name="onMessage"/>.</summary>
+    public async Task StartAsync(Func<string, byte[], CancellationToken, Task> onMessage, CancellationToken cancellationToken)
+    {
+        _consumer = Task.Run(() => ConsumeAsync(onMessage), CancellationToken.None);
+        await ConnectOnceAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes one QoS 1 message, waiting for a connection and retrying across reconnects until <see cref="MqttTransportOptionsBase.PublishTimeout"/>.</summary>
+    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_options.PublishTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token, _stopping.Token);
+        MqttApplicationMessage message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithRetainFlag(retain)
+            .Build();
+        while (true)
+        {
+            try
+            {
+                Task connected;
+                lock (_gate)
+                {
+                    connected = _connected.Task;
+                }
+
+                await connected.WaitAsync(linked.Token).ConfigureAwait(false);
+                MqttClientPublishResult result = await _client.PublishAsync(message, linked.Token).ConfigureAwait(false);
+                if (!result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers)
+                {
+                    throw new TransportException($"The broker refused the publish on '{topic}': {result.ReasonCode} {result.ReasonString}.");
+                }
+
+                _statistics.RecordSent(payload.Length);
+                return;
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Publishing on '{topic}' did not succeed within {_options.PublishTimeout.TotalSeconds:0.#} s (broker {Endpoint} unreachable).");
+            }
+            catch (Exception ex) when (ex is MqttCommunicationException or InvalidOperationException && !linked.IsCancellationRequested)
+            {
+                Log.PublishRetry(_logger, topic, ex.Message);
+                lock (_gate)
+                {
+                    if (_connected.Task.IsCompleted && !_client.IsConnected)
+                    {
+                        _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    }
+                }
+
+                await Task.Delay(_options.ReconnectMinDelay, _time, linked.Token).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _inbound.Writer.TryComplete();
+        if (!_aborted && _client.IsConnected)
+        {
+            // A normal disconnect: the broker discards the last will.
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (_reconnectLoop is not null)
+        {
+            await _reconnectLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (_consumer is not null)
+        {
+            await _consumer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _client.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Drops the TCP connection without a DISCONNECT packet (tests: the broker then publishes the last will).</summary>
+    internal async Task AbortAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _aborted = true;
+        _client.Dispose();
+    }
+
+    private async Task ConnectOnceAsync(CancellationToken cancellationToken)
+    {
+        MqttClientOptionsBuilder builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(_host, _port)
+            .WithClientId(_clientId)
+            .WithCredentials(_username, _options.Password ?? string.Empty)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (_willFactory() is { } will)
+        {
+            builder = builder.WithWillTopic(will.Topic).WithWillPayload(will.Will).WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithWillRetain(false);
+        }
+
+        if (_useTls)
+        {
+            MqttTlsSettings tls = _options.Tls ?? new MqttTlsSettings();
+            builder = builder.WithTlsOptions(o =>
+            {
+                o.UseTls();
+                o.WithTargetHost(tls.TargetHost ?? _host);
+                if (tls.ClientCertificate is not null)
+                {
+                    o.WithClientCertificates([tls.ClientCertificate]);
+                }
+
+                if (tls.TrustedRoot is not null)
+                {
+                    o.WithCertificateValidationHandler(args => ValidateAgainstRoot(args.Certificate, args.SslPolicyErrors, tls.TrustedRoot));
+                }
+            });
+        }
+
+        MqttClientConnectResult result;
+        try
+        {
+            result = await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MqttConnectingFailedException ex)
+        {
+            throw new TransportException($"The broker {Endpoint} refused the connection of '{_username}': {ex.Message}.", ex);
+        }
+
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new TransportException($"The broker {Endpoint} refused the connection of '{_username}': {result.ResultCode} {result.ReasonString}.");
+        }
+
+        // Subscribe after every connect: a broker that lost its state (restart without persistence)
+        // reports no session, and re-subscribing an existing session is harmless.
+        {
+            var subscribe = new MqttClientSubscribeOptionsBuilder();
+            foreach (string filter in _filters)
+            {
+                subscribe = subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+            }
+
+            MqttClientSubscribeResult subscribed = await _client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
+            foreach (MqttClientSubscribeResultItem item in subscribed.Items)
+            {
+                if ((int)item.ResultCode > 2)
+                {
+                    throw new TransportException($"The broker {Endpoint} refused the subscription to '{item.TopicFilter.Topic}' for '{_username}': {item.ResultCode}.");
+                }
+            }
+        }
+
+        Log.Connected(_logger, _clientId, Endpoint, result.IsSessionPresent);
+        lock (_gate)
+        {
+            _connected.TrySetResult();
+        }
+    }
+
+    private static bool ValidateAgainstRoot(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 root)
+    {
+        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(leaf);
+    }
+
+    private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
+        byte[] payload = args.ApplicationMessage.Payload.ToArray();
+        _statistics.RecordReceived(payload.Length);
+        _inbound.Writer.TryWrite((args.ApplicationMessage.Topic, payload));
+        return Task.CompletedTask;
+    }
+
+    private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs args)
+    {
+        lock (_gate)
+        {
+            if (_connected.Task.IsCompleted)
+            {
+                _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            if (_stopping.IsCancellationRequested || (_reconnectLoop is not null && !_reconnectLoop.IsCompleted))
+            {
+                return Task.CompletedTask;
+            }
+
+            Log.Disconnected(_logger, _clientId, args.Reason.ToString());
+            _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task ReconnectLoopAsync()
+    {
+        TimeSpan delay = _options.ReconnectMinDelay;
+        for (int attempt = 1; !_stopping.IsCancellationRequested; attempt++)
+        {
+            double jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
+            TimeSpan wait = delay * jitter;
+            try
+            {
+                await Task.Delay(wait, _time, _stopping.Token).ConfigureAwait(false);
+                if (_client.IsConnected)
+                {
+                    return;
+                }
+
+                await ConnectOnceAsync(_stopping.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is MqttCommunicationException or TransportException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+            {
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+                Log.ReconnectFailed(_logger, _clientId, attempt, delay.TotalMilliseconds, ex.Message);
+            }
+        }
+    }
+
+    private async Task ConsumeAsync(Func<string, byte[], CancellationToken, Task> onMessage)
+    {
+        await foreach ((string topic, byte[] payload) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                await onMessage(topic, payload, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.HandlerFailed(_logger, topic, ex);
+            }
+        }
+    }
+}

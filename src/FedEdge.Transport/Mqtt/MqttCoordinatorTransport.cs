@@ -1,0 +1,281 @@
+using FedEdge.Devices;
+using FedEdge.Messaging;
+using FedEdge.Transport.Codecs;
+using FedEdge.Transport.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FedEdge.Transport.Mqtt;
+
+/// <summary>
+/// The coordinator side of FedEdge over MQTT: either hosts an <see cref="EmbeddedMqttBroker"/> (zero setup)
+/// or connects to an external MQTT 3.1.1/5 broker such as Mosquitto whose ACL follows
+/// <see cref="MqttTopicScheme.MosquittoAcl"/>. The device id in a topic is the authenticated sender
+/// (<see cref="InboundContext.AuthenticatedId"/>); an envelope claiming another sender is reported as malformed.
+/// </summary>
+public sealed class MqttCoordinatorTransport : ICoordinatorTransport
+{
+    private readonly MqttCoordinatorOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IParameterCodec _modelCodec;
+    private readonly InboundDecoder _decoder;
+    private readonly SemaphoreSlim _modelGate = new(1, 1);
+    private MqttConnection? _connection;
+    private ICoordinatorHandler? _handler;
+    private ITimer? _expiryTimer;
+    private int _retainedModelChunks;
+
+    /// <summary>Creates the transport; options are validated here.</summary>
+    public MqttCoordinatorTransport(MqttCoordinatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<MqttCoordinatorTransport>();
+        _time = timeProvider ?? TimeProvider.System;
+        _modelCodec = ParameterCodecs.Create(options.ModelCodec);
+        _decoder = new InboundDecoder(_time, options.Reassembly);
+    }
+
+    /// <inheritdoc />
+    public TransportStatistics Statistics { get; } = new();
+
+    /// <summary>The embedded broker, once started (null with an external broker).</summary>
+    public EmbeddedMqttBroker? EmbeddedBroker { get; private set; }
+
+    /// <summary>The broker workers connect to: the embedded broker's URI once started, else <see cref="MqttTransportOptionsBase.BrokerUri"/>.</summary>
+    public Uri? BrokerUri => EmbeddedBroker?.Uri ?? _options.BrokerUri;
+
+    /// <inheritdoc />
+    public async ValueTask StartAsync(ICoordinatorHandler handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        if (_handler is not null)
+        {
+            throw new InvalidOperationException("The transport is already started.");
+        }
+
+        _handler = handler;
+        Uri broker;
+        string username;
+        string? password;
+        if (_options.EmbeddedBroker is not null)
+        {
+            EmbeddedBroker = await EmbeddedMqttBroker.StartAsync(_options.Federation, _options.EmbeddedBroker, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            broker = EmbeddedBroker.Uri;
+            username = EmbeddedMqttBroker.CoordinatorUsername;
+            password = EmbeddedBroker.CoordinatorPassword;
+        }
+        else
+        {
+            broker = _options.BrokerUri!;
+            username = _options.Username;
+            password = _options.Password;
+        }
+
+        var connectionOptions = new ConnectionSettings(_options, password);
+        _connection = new MqttConnection(
+            connectionOptions,
+            broker,
+            _options.ClientId ?? $"fededge-{_options.Federation}-coordinator",
+            username,
+            MqttTopicScheme.CoordinatorFilters(_options.Federation),
+            () => null,
+            Statistics,
+            _time,
+            _logger);
+        TimeSpan period = _options.Reassembly.Timeout / 4;
+        _expiryTimer = _time.CreateTimer(_ => _ = ReportExpiredAsync(), null, period, period);
+        await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default) =>
+        SendToDeviceAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = task ?? throw new ArgumentNullException(nameof(task)) }, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default) =>
+        SendToDeviceAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = receipt ?? throw new ArgumentNullException(nameof(receipt)) }, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        MqttConnection connection = RequireStarted();
+        byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = model }, _modelCodec);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        await _modelGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            for (int i = 0; i < frames.Count; i++)
+            {
+                await connection.PublishAsync(MqttTopicScheme.ModelChunk(_options.Federation, i), frames[i], retain: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            // Clear retained chunks a larger earlier model left behind (an empty retained payload deletes it).
+            for (int i = frames.Count; i < _retainedModelChunks; i++)
+            {
+                await connection.PublishAsync(MqttTopicScheme.ModelChunk(_options.Federation, i), [], retain: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            _retainedModelChunks = frames.Count;
+        }
+        finally
+        {
+            _modelGate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_expiryTimer is not null)
+        {
+            await _expiryTimer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (EmbeddedBroker is not null)
+        {
+            await EmbeddedBroker.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _modelGate.Dispose();
+    }
+
+    private async ValueTask SendToDeviceAsync(string deviceId, WireMessage message, CancellationToken cancellationToken)
+    {
+        MqttConnection connection = RequireStarted();
+        string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
+        byte[] envelope = WireSerializer.Serialize(message, _modelCodec);
+        foreach (byte[] frame in WireFraming.Split(envelope, _options.ChunkSize))
+        {
+            await connection.PublishAsync(topic, frame, retain: false, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private MqttConnection RequireStarted() => _connection ?? throw new InvalidOperationException("Call StartAsync before sending.");
+
+    private async Task ReportExpiredAsync()
+    {
+        foreach ((string source, ChunkIntegrityException error) in _decoder.CollectExpired())
+        {
+            await ReportMalformedAsync(source, error, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReportMalformedAsync(string source, Exception error, CancellationToken cancellationToken)
+    {
+        Statistics.RecordMalformed();
+        Log.Malformed(_logger, source, error.Message);
+        if (_handler is not null)
+        {
+            await _handler.OnMalformedAsync(source, error, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task OnMessageAsync(string topic, byte[] payload, CancellationToken cancellationToken)
+    {
+        ICoordinatorHandler handler = _handler!;
+        if (!MqttTopicScheme.TryParseDeviceTopic(_options.Federation, topic, out string device, out string kind) || kind == "inbox")
+        {
+            await ReportMalformedAsync(topic, new WireFormatException($"Topic '{topic}' is not a device-to-coordinator topic of federation '{_options.Federation}'."), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        (WireMessage Message, long EnvelopeBytes)? decoded;
+        try
+        {
+            decoded = _decoder.Accept(topic, payload, device, out ReadOnlyMemory<byte> envelope);
+        }
+        catch (ProtocolVersionException ex) when (kind == "join")
+        {
+            await RefuseOtherVersionAsync(topic, payload, device, ex, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        catch (WireFormatException ex)
+        {
+            await ReportMalformedAsync(topic, ex, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (decoded is not { } item)
+        {
+            return;
+        }
+
+        WireMessage message = item.Message;
+        if (!string.Equals(message.SenderId, device, StringComparison.Ordinal))
+        {
+            await ReportMalformedAsync(topic, new WireFormatException($"The envelope claims sender '{message.SenderId}' but arrived on the topic of authenticated device '{device}'."), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var context = new InboundContext { AuthenticatedId = device, WireBytes = item.EnvelopeBytes };
+        switch (kind, message.Body)
+        {
+            case ("join", JoinRequest join):
+                JoinResponse response = string.Equals(join.DeviceId, device, StringComparison.Ordinal)
+                    ? await handler.OnJoinAsync(join, context, cancellationToken).ConfigureAwait(false)
+                    : new JoinResponse { Accepted = false, Reasons = [$"The join request names device '{join.DeviceId}' but the connection is authenticated as '{device}'."] };
+                await SendToDeviceAsync(device, new WireMessage { MessageId = WireMessage.NewId(), CorrelationId = message.MessageId, Body = response }, cancellationToken).ConfigureAwait(false);
+                break;
+            case ("status", DeviceStatus status):
+                await handler.OnStatusAsync(status with { ReceivedAt = _time.GetUtcNow() }, context, cancellationToken).ConfigureAwait(false);
+                break;
+            case ("update", ModelUpdate update):
+                await handler.OnUpdateAsync(update, context, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                await ReportMalformedAsync(topic, new WireFormatException($"A {message.Body.GetType().Name} does not belong on a '{kind}' topic."), cancellationToken).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private async Task RefuseOtherVersionAsync(string topic, byte[] payload, string device, ProtocolVersionException error, CancellationToken cancellationToken)
+    {
+        await ReportMalformedAsync(topic, error, cancellationToken).ConfigureAwait(false);
+        if (WireSerializer.PeekJoinVersion(EnvelopeOf(payload), out int version, out string messageId, out _) && messageId.Length > 0)
+        {
+            Log.ProtocolMismatch(_logger, device, version, ProtocolVersion.Current);
+            var refusal = new JoinResponse
+            {
+                Accepted = false,
+                Reasons = [$"This coordinator speaks FedEdge protocol version {ProtocolVersion.Current} but the device sent version {version}; upgrade the worker."],
+            };
+            await SendToDeviceAsync(device, new WireMessage { MessageId = WireMessage.NewId(), CorrelationId = messageId, Body = refusal }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static ReadOnlySpan<byte> EnvelopeOf(byte[] frame)
+    {
+        (ReadOnlyMemory<byte> envelope, _) = WireFraming.Read(frame);
+        return envelope.Span;
+    }
+}
+
+/// <summary>Connection settings with the password to use (the embedded broker's coordinator secret or the configured one).</summary>
+internal sealed class ConnectionSettings : MqttTransportOptionsBase
+{
+    public ConnectionSettings(MqttTransportOptionsBase source, string? password)
+    {
+        Federation = source.Federation;
+        BrokerUri = source.BrokerUri;
+        Password = password;
+        Tls = source.Tls;
+        ChunkSize = source.ChunkSize;
+        ReconnectMinDelay = source.ReconnectMinDelay;
+        ReconnectMaxDelay = source.ReconnectMaxDelay;
+        PublishTimeout = source.PublishTimeout;
+        SessionExpiry = source.SessionExpiry;
+        KeepAlive = source.KeepAlive;
+        Reassembly = source.Reassembly;
+    }
+}

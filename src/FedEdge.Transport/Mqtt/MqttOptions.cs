@@ -1,0 +1,164 @@
+using System.Security.Cryptography.X509Certificates;
+using FedEdge.Transport.Codecs;
+using FedEdge.Transport.Wire;
+
+namespace FedEdge.Transport.Mqtt;
+
+/// <summary>TLS settings of an MQTT client (mqtts://).</summary>
+public sealed class MqttTlsSettings
+{
+    /// <summary>The client certificate (with private key) for mutual TLS; null for server-only TLS.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>A private root the broker's certificate must chain to; null trusts the system store.</summary>
+    public X509Certificate2? TrustedRoot { get; set; }
+
+    /// <summary>The host name expected in the broker's certificate; null uses the URI's host.</summary>
+    public string? TargetHost { get; set; }
+}
+
+/// <summary>Settings shared by the coordinator and worker MQTT transports.</summary>
+public abstract class MqttTransportOptionsBase
+{
+    /// <summary>The federation's name: the second level of every topic (<c>fededge/{federation}/…</c>).</summary>
+    public string Federation { get; set; } = "default";
+
+    /// <summary>The broker, <c>mqtt://host:port</c> or <c>mqtts://host:port</c> (TLS). For a coordinator with an embedded broker, leave null.</summary>
+    public Uri? BrokerUri { get; set; }
+
+    /// <summary>The MQTT password.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>TLS settings; used when the URI's scheme is <c>mqtts</c>.</summary>
+    public MqttTlsSettings? Tls { get; set; }
+
+    /// <summary>Payload bytes per frame; larger messages are chunked (see <see cref="WireFraming"/>).</summary>
+    public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
+
+    /// <summary>The first reconnect delay; it doubles per failed attempt up to <see cref="ReconnectMaxDelay"/> (with ±20 % jitter).</summary>
+    public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The longest reconnect delay.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a send waits for a connection (across reconnects) before it fails.</summary>
+    public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long the broker keeps the persistent session (subscriptions and queued QoS 1 messages) after a disconnect.</summary>
+    public TimeSpan SessionExpiry { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>MQTT keep-alive; the broker publishes the last will after 1.5 × this without traffic.</summary>
+    public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Limits for reassembling chunked messages.</summary>
+    public ReassemblyOptions Reassembly { get; set; } = new();
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public virtual void Validate()
+    {
+        if (!MqttTopicScheme.IsValidSegment(Federation))
+        {
+            throw new ArgumentException($"Federation '{Federation}' cannot be a topic level.", nameof(Federation));
+        }
+
+        if (BrokerUri is not null && BrokerUri.Scheme is not ("mqtt" or "mqtts" or "tcp"))
+        {
+            throw new ArgumentException($"Broker URI '{BrokerUri}' must use mqtt:// or mqtts://.", nameof(BrokerUri));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
+        if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
+        {
+            throw new ArgumentException("Reconnect delays must be positive with ReconnectMaxDelay >= ReconnectMinDelay.", nameof(ReconnectMinDelay));
+        }
+
+        if (PublishTimeout <= TimeSpan.Zero || SessionExpiry < TimeSpan.Zero || KeepAlive < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentException("PublishTimeout must be positive, SessionExpiry non-negative and KeepAlive at least 1 s.", nameof(PublishTimeout));
+        }
+
+        Reassembly.Validate();
+    }
+}
+
+/// <summary>Options of <see cref="MqttCoordinatorTransport"/>.</summary>
+public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
+{
+    /// <summary>The coordinator's MQTT user name on an external broker (its ACL grants it the whole federation).</summary>
+    public string Username { get; set; } = "fededge-coordinator";
+
+    /// <summary>The MQTT client id (persistent session key); null derives <c>fededge-{federation}-coordinator</c>.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>When set, the coordinator hosts this embedded broker and connects to it; <see cref="MqttTransportOptionsBase.BrokerUri"/> must then be null.</summary>
+    public EmbeddedMqttBrokerOptions? EmbeddedBroker { get; set; }
+
+    /// <summary>How round tasks and global models encode parameters (float32 by default, exact).</summary>
+    public ParameterCodecKind ModelCodec { get; set; } = ParameterCodecKind.Float32;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        if ((BrokerUri is null) == (EmbeddedBroker is null))
+        {
+            throw new ArgumentException("Set exactly one of BrokerUri (external broker such as Mosquitto) and EmbeddedBroker.", nameof(BrokerUri));
+        }
+
+        if (ModelCodec == ParameterCodecKind.TopK)
+        {
+            throw new ArgumentException("Top-k sparsification applies to deltas; global models need float32, float16 or int8.", nameof(ModelCodec));
+        }
+
+        if (!MqttTopicScheme.IsValidSegment(Username))
+        {
+            throw new ArgumentException($"Username '{Username}' is invalid.", nameof(Username));
+        }
+
+        EmbeddedBroker?.Validate();
+    }
+}
+
+/// <summary>Options of <see cref="MqttWorkerTransport"/>.</summary>
+public sealed class MqttWorkerOptions : MqttTransportOptionsBase
+{
+    /// <summary>The device id; also the MQTT user name, so the broker's ACL binds topics to it.</summary>
+    public string DeviceId { get; set; } = string.Empty;
+
+    /// <summary>How updates encode parameters.</summary>
+    public ParameterCodecKind UpdateCodec { get; set; } = ParameterCodecKind.Float32;
+
+    /// <summary>The kept fraction for <see cref="ParameterCodecKind.TopK"/> (with error feedback, deltas only).</summary>
+    public double TopKFraction { get; set; } = 0.01;
+
+    /// <summary>How long <see cref="MqttWorkerTransport.JoinAsync"/> waits for the coordinator's answer.</summary>
+    public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The protocol version announced (tests use another value to play an old worker).</summary>
+    internal int ProtocolVersion { get; set; } = Messaging.ProtocolVersion.Current;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        if (!MqttTopicScheme.IsValidSegment(DeviceId))
+        {
+            throw new ArgumentException($"DeviceId '{DeviceId}' cannot be a topic level.", nameof(DeviceId));
+        }
+
+        if (BrokerUri is null)
+        {
+            throw new ArgumentException("A worker needs BrokerUri (the coordinator's embedded broker or an external one).", nameof(BrokerUri));
+        }
+
+        if (!(TopKFraction > 0 && TopKFraction <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopKFraction), TopKFraction, "TopKFraction must be in (0, 1].");
+        }
+
+        if (JoinTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(JoinTimeout), JoinTimeout, "JoinTimeout must be positive.");
+        }
+    }
+}

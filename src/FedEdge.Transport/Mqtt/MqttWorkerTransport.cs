@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using FedEdge.Devices;
+using FedEdge.Messaging;
+using FedEdge.Transport.Codecs;
+using FedEdge.Transport.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FedEdge.Transport.Mqtt;
+
+/// <summary>
+/// The worker side of FedEdge over MQTT. Connects as user <see cref="MqttWorkerOptions.DeviceId"/> with a
+/// persistent session and a last will (a <see cref="DeviceIntent.NotReady"/> status the broker publishes when the
+/// connection is lost), reconnects by itself, receives its inbox and the retained global model.
+/// Handler calls are sequential, in arrival order.
+/// </summary>
+public sealed class MqttWorkerTransport : IWorkerTransport
+{
+    private readonly MqttWorkerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IParameterCodec _updateCodec;
+    private readonly InboundDecoder _decoder;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
+    private MqttConnection? _connection;
+    private IWorkerHandler? _handler;
+
+    /// <summary>Creates the transport; options are validated here.</summary>
+    public MqttWorkerTransport(MqttWorkerOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MqttWorkerTransport>();
+        _time = timeProvider ?? TimeProvider.System;
+        _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
+        _decoder = new InboundDecoder(_time, options.Reassembly);
+    }
+
+    /// <inheritdoc />
+    public TransportStatistics Statistics { get; } = new();
+
+    /// <summary>True while connected to the broker.</summary>
+    public bool IsConnected => _connection?.IsConnected == true;
+
+    /// <inheritdoc />
+    public async ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        if (_handler is not null)
+        {
+            throw new InvalidOperationException("The transport is already connected.");
+        }
+
+        _handler = handler;
+        string federation = _options.Federation;
+        string device = _options.DeviceId;
+        _connection = new MqttConnection(
+            _options,
+            _options.BrokerUri!,
+            $"fededge-{federation}-{device}",
+            device,
+            [MqttTopicScheme.Inbox(federation, device), MqttTopicScheme.ModelFilter(federation)],
+            () => (MqttTopicScheme.Status(federation, device), Frame(new WireMessage
+            {
+                MessageId = WireMessage.NewId(),
+                SenderId = device,
+                ProtocolVersion = _options.ProtocolVersion,
+                IsLastWill = true,
+                Body = new DeviceStatus { DeviceId = device, Intent = DeviceIntent.NotReady },
+            })),
+            Statistics,
+            _time,
+            _logger);
+        await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JoinResponse> JoinAsync(JoinRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!string.Equals(request.DeviceId, _options.DeviceId, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"The request names device '{request.DeviceId}' but this transport is device '{_options.DeviceId}'.", nameof(request));
+        }
+
+        string id = WireMessage.NewId();
+        var answer = new TaskCompletionSource<JoinResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingJoins[id] = answer;
+        try
+        {
+            await SendAsync(MqttTopicScheme.Join(_options.Federation, _options.DeviceId), new WireMessage
+            {
+                MessageId = id,
+                SenderId = _options.DeviceId,
+                ProtocolVersion = _options.ProtocolVersion,
+                Body = request with { ProtocolVersion = _options.ProtocolVersion },
+            }, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await answer.Task.WaitAsync(_options.JoinTimeout, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"The coordinator did not answer the join of '{_options.DeviceId}' within {_options.JoinTimeout.TotalSeconds:0.#} s.");
+            }
+        }
+        finally
+        {
+            _pendingJoins.TryRemove(id, out _);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask PublishStatusAsync(DeviceStatus status, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        return SendAsync(MqttTopicScheme.Status(_options.Federation, _options.DeviceId), new WireMessage
+        {
+            MessageId = WireMessage.NewId(),
+            SenderId = _options.DeviceId,
+            ProtocolVersion = _options.ProtocolVersion,
+            Body = status,
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        return SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
+        {
+            MessageId = WireMessage.NewId(),
+            SenderId = _options.DeviceId,
+            ProtocolVersion = _options.ProtocolVersion,
+            Body = update,
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pending in _pendingJoins.Values)
+        {
+            pending.TrySetCanceled();
+        }
+
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Drops the connection without a clean DISCONNECT, so the broker publishes the last will (tests, fault drills).</summary>
+    internal Task AbortConnectionAsync() => _connection?.AbortAsync() ?? Task.CompletedTask;
+
+    private byte[] Frame(WireMessage message) => WireFraming.Split(WireSerializer.Serialize(message), int.MaxValue)[0];
+
+    private async ValueTask SendAsync(string topic, WireMessage message, CancellationToken cancellationToken)
+    {
+        MqttConnection connection = _connection ?? throw new InvalidOperationException("Call ConnectAsync before sending.");
+        byte[] envelope = WireSerializer.Serialize(message, message.Body is ModelUpdate ? _updateCodec : null);
+        foreach (byte[] frame in WireFraming.Split(envelope, _options.ChunkSize))
+        {
+            await connection.PublishAsync(topic, frame, retain: false, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task OnMessageAsync(string topic, byte[] payload, CancellationToken cancellationToken)
+    {
+        IWorkerHandler handler = _handler!;
+        foreach ((string source, ChunkIntegrityException expired) in _decoder.CollectExpired())
+        {
+            Statistics.RecordMalformed();
+            Log.Malformed(_logger, source, expired.Message);
+        }
+
+        bool isModel = topic.StartsWith(MqttTopicScheme.ModelFilter(_options.Federation)[..^1], StringComparison.Ordinal);
+        if (isModel && payload.Length == 0)
+        {
+            return; // a cleared retained chunk
+        }
+
+        (WireMessage Message, long EnvelopeBytes)? decoded;
+        try
+        {
+            decoded = _decoder.Accept(isModel ? "model" : topic, payload, "coordinator", out _);
+        }
+        catch (WireFormatException ex)
+        {
+            Statistics.RecordMalformed();
+            Log.Malformed(_logger, topic, ex.Message);
+            if (ex is ProtocolVersionException)
+            {
+                foreach (var pending in _pendingJoins.Values)
+                {
+                    pending.TrySetException(ex);
+                }
+            }
+
+            return;
+        }
+
+        if (decoded is not { } item)
+        {
+            return;
+        }
+
+        switch (item.Message.Body)
+        {
+            case JoinResponse response when item.Message.CorrelationId is { } correlation:
+                if (_pendingJoins.TryGetValue(correlation, out var waiter))
+                {
+                    waiter.TrySetResult(response);
+                }
+
+                break;
+            case RoundTask task when !isModel:
+                await handler.OnTaskAsync(task, cancellationToken).ConfigureAwait(false);
+                break;
+            case UpdateReceipt receipt when !isModel:
+                await handler.OnReceiptAsync(receipt, cancellationToken).ConfigureAwait(false);
+                break;
+            case GlobalModel model when isModel:
+                await handler.OnGlobalModelAsync(model, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                Statistics.RecordMalformed();
+                Log.Malformed(_logger, topic, $"a {item.Message.Body.GetType().Name} does not belong on this topic");
+                break;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+namespace FedEdge.Transport;
+
+/// <summary>The base of every error FedEdge.Transport raises about bytes, codecs or peers.</summary>
+public class TransportException : Exception
+{
+    /// <summary>Creates an error with a message.</summary>
+    public TransportException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public TransportException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an error without a message (serialisation frameworks).</summary>
+    public TransportException()
+    {
+    }
+}
+
+/// <summary>Inbound bytes are not a valid FedEdge message: not protobuf, a required field missing, a shape or length that does not add up.</summary>
+public class WireFormatException : TransportException
+{
+    /// <summary>Creates an error with a message.</summary>
+    public WireFormatException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public WireFormatException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an error without a message.</summary>
+    public WireFormatException()
+    {
+    }
+}
+
+/// <summary>The peer speaks another protocol version than this build (<see cref="Messaging.ProtocolVersion.Current"/>).</summary>
+public sealed class ProtocolVersionException : WireFormatException
+{
+    /// <summary>Creates the error for a received version.</summary>
+    public ProtocolVersionException(int receivedVersion, int supportedVersion)
+        : base($"The peer speaks FedEdge protocol version {receivedVersion} but this side speaks version {supportedVersion}; upgrade the older side so both speak version {supportedVersion}.")
+    {
+        ReceivedVersion = receivedVersion;
+        SupportedVersion = supportedVersion;
+    }
+
+    /// <summary>Creates an error with a message.</summary>
+    public ProtocolVersionException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public ProtocolVersionException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an error without a message.</summary>
+    public ProtocolVersionException()
+    {
+    }
+
+    /// <summary>The version the peer sent.</summary>
+    public int ReceivedVersion { get; }
+
+    /// <summary>The version this side speaks.</summary>
+    public int SupportedVersion { get; }
+}
+
+/// <summary>A chunked transfer could not be reassembled: a chunk is missing, corrupted, or inconsistent with its siblings. Its content is discarded, never used.</summary>
+public sealed class ChunkIntegrityException : WireFormatException
+{
+    /// <summary>Creates the error for one transfer.</summary>
+    public ChunkIntegrityException(string transferId, string message, IReadOnlyList<int>? missingChunks = null)
+        : base($"Chunked transfer '{transferId}': {message}")
+    {
+        TransferId = transferId;
+        MissingChunks = missingChunks ?? [];
+    }
+
+    /// <summary>Creates an error with a message.</summary>
+    public ChunkIntegrityException(string message)
+        : base(message)
+    {
+        TransferId = string.Empty;
+        MissingChunks = [];
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public ChunkIntegrityException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        TransferId = string.Empty;
+        MissingChunks = [];
+    }
+
+    /// <summary>Creates an error without a message.</summary>
+    public ChunkIntegrityException()
+    {
+        TransferId = string.Empty;
+        MissingChunks = [];
+    }
+
+    /// <summary>The transfer's id.</summary>
+    public string TransferId { get; }
+
+    /// <summary>The indices of chunks that never arrived (empty when the problem was corruption).</summary>
+    public IReadOnlyList<int> MissingChunks { get; }
+}
+
+/// <summary>Values cannot be encoded by the chosen codec (e.g. NaN for int8, a value beyond float16's range, top-k on full parameters).</summary>
+public sealed class ParameterCodecException : TransportException
+{
+    /// <summary>Creates an error with a message.</summary>
+    public ParameterCodecException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public ParameterCodecException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an error without a message.</summary>
+    public ParameterCodecException()
+    {
+    }
+}

@@ -1,0 +1,248 @@
+using System.Security.Cryptography;
+using FedEdge.Transport.Wire.Proto;
+
+namespace FedEdge.Transport.Wire;
+
+/// <summary>Limits for <see cref="FrameReassembler"/>.</summary>
+public sealed class ReassemblyOptions
+{
+    /// <summary>How long a transfer may stay incomplete before it is reported as missing chunks.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The largest reassembled message accepted (guards memory against hostile headers).</summary>
+    public long MaxMessageBytes { get; set; } = 1L << 30;
+
+    /// <summary>The most incomplete transfers kept per source; the oldest is reported and dropped beyond it.</summary>
+    public int MaxPendingTransfersPerSource { get; set; } = 8;
+
+    /// <summary>Throws when a value is out of range.</summary>
+    public void Validate()
+    {
+        if (Timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout, "The reassembly timeout must be positive.");
+        }
+
+        if (MaxMessageBytes < 1024 || MaxMessageBytes > Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxMessageBytes), MaxMessageBytes, $"MaxMessageBytes must be between 1024 and {Array.MaxLength}.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingTransfersPerSource, 1);
+    }
+}
+
+/// <summary>
+/// Reassembles chunked frames per source. A corrupted, inconsistent or oversized chunk raises a
+/// <see cref="ChunkIntegrityException"/> at once; a transfer that stays incomplete beyond the timeout is
+/// reported by <see cref="CollectExpired"/> with the indices that never arrived. Duplicate chunks (at-least-once
+/// delivery) are ignored. Thread-safe.
+/// </summary>
+public sealed class FrameReassembler
+{
+    private const int RecentlyCompletedCapacity = 4096;
+    private readonly TimeProvider _time;
+    private readonly ReassemblyOptions _options;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Source, string TransferId), Pending> _pending = [];
+    private readonly HashSet<string> _completed = new(StringComparer.Ordinal);
+    private readonly Queue<string> _completedOrder = new();
+
+    /// <summary>Creates a reassembler.</summary>
+    public FrameReassembler(TimeProvider timeProvider, ReassemblyOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _time = timeProvider;
+        _options = options ?? new ReassemblyOptions();
+        _options.Validate();
+    }
+
+    /// <summary>The number of incomplete transfers held.</summary>
+    public int PendingCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes one frame from <paramref name="source"/>. Returns true with the envelope bytes when a message is
+    /// complete (a whole-envelope frame, or the last missing chunk); false while a transfer is incomplete or
+    /// for a duplicate chunk.
+    /// </summary>
+    /// <exception cref="WireFormatException">The frame is malformed.</exception>
+    /// <exception cref="ChunkIntegrityException">A chunk is corrupted or inconsistent; its transfer is dropped.</exception>
+    public bool TryAccept(string source, ReadOnlyMemory<byte> frame, out ReadOnlyMemory<byte> envelope)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        (ReadOnlyMemory<byte> whole, Chunk? chunk) = WireFraming.Read(frame);
+        if (chunk is null)
+        {
+            envelope = whole;
+            return true;
+        }
+
+        envelope = default;
+        string id = chunk.TransferId;
+        if (string.IsNullOrEmpty(id) || id.Length > 128)
+        {
+            throw new ChunkIntegrityException("(none)", "the chunk has no valid transfer id.");
+        }
+
+        if (!SHA256.HashData(chunk.Data.Span).AsSpan().SequenceEqual(chunk.ChunkSha256.Span))
+        {
+            Drop(source, id);
+            throw new ChunkIntegrityException(id, $"chunk {chunk.Index} of {chunk.Count} fails its SHA-256 check (corrupted in transit); the transfer is discarded.");
+        }
+
+        if (chunk.Count < 2 || chunk.Index >= chunk.Count || chunk.TotalLength > (ulong)_options.MaxMessageBytes
+            || chunk.TotalSha256.Length != 32 || (ulong)chunk.Data.Length > chunk.TotalLength)
+        {
+            Drop(source, id);
+            throw new ChunkIntegrityException(id, $"chunk {chunk.Index} has an inconsistent header (count {chunk.Count}, total {chunk.TotalLength} bytes, limit {_options.MaxMessageBytes}).");
+        }
+
+        lock (_gate)
+        {
+            if (_completed.Contains(id))
+            {
+                return false;
+            }
+
+            var key = (source, id);
+            if (!_pending.TryGetValue(key, out Pending? pending))
+            {
+                EvictOldestIfFull(source);
+                pending = new Pending(chunk.Count, chunk.TotalLength, chunk.TotalSha256.ToByteArray(), _time.GetTimestamp());
+                _pending[key] = pending;
+            }
+
+            if (pending.Count != chunk.Count || pending.TotalLength != chunk.TotalLength || !pending.TotalSha256.AsSpan().SequenceEqual(chunk.TotalSha256.Span))
+            {
+                _pending.Remove(key);
+                throw new ChunkIntegrityException(id, $"chunk {chunk.Index} disagrees with its siblings about the transfer's size or digest.");
+            }
+
+            if (pending.Parts[chunk.Index] is not null)
+            {
+                return false;
+            }
+
+            pending.Parts[chunk.Index] = chunk.Data.ToByteArray();
+            pending.Received++;
+            pending.ReceivedBytes += chunk.Data.Length;
+            if (pending.ReceivedBytes > (long)pending.TotalLength)
+            {
+                _pending.Remove(key);
+                throw new ChunkIntegrityException(id, $"the chunks carry more than the declared {pending.TotalLength} bytes.");
+            }
+
+            if (pending.Received < pending.Count)
+            {
+                return false;
+            }
+
+            _pending.Remove(key);
+            var buffer = new byte[pending.TotalLength];
+            int at = 0;
+            foreach (byte[]? part in pending.Parts)
+            {
+                part!.CopyTo(buffer, at);
+                at += part.Length;
+            }
+
+            if (at != buffer.Length || !SHA256.HashData(buffer).AsSpan().SequenceEqual(pending.TotalSha256))
+            {
+                throw new ChunkIntegrityException(id, "the reassembled message fails its SHA-256 check; the transfer is discarded.");
+            }
+
+            RememberCompleted(id);
+            envelope = buffer;
+            return true;
+        }
+    }
+
+    /// <summary>Removes and reports every transfer that stayed incomplete longer than the timeout.</summary>
+    public IReadOnlyList<(string Source, ChunkIntegrityException Error)> CollectExpired()
+    {
+        var expired = new List<(string, ChunkIntegrityException)>();
+        lock (_gate)
+        {
+            foreach (var (key, pending) in _pending.ToArray())
+            {
+                if (_time.GetElapsedTime(pending.StartedAt) >= _options.Timeout)
+                {
+                    _pending.Remove(key);
+                    expired.Add((key.Source, Incomplete(key.TransferId, pending, $"incomplete after {_options.Timeout.TotalSeconds:0.#} s")));
+                }
+            }
+        }
+
+        return expired;
+    }
+
+    private static ChunkIntegrityException Incomplete(string id, Pending pending, string why)
+    {
+        var missing = new List<int>();
+        for (int i = 0; i < pending.Parts.Length; i++)
+        {
+            if (pending.Parts[i] is null)
+            {
+                missing.Add(i);
+            }
+        }
+
+        return new ChunkIntegrityException(id, $"{why}: {missing.Count} of {pending.Count} chunks missing ({string.Join(", ", missing.Take(16))}{(missing.Count > 16 ? ", ..." : string.Empty)}); the message is discarded.", missing);
+    }
+
+    private void EvictOldestIfFull(string source)
+    {
+        var mine = _pending.Where(p => string.Equals(p.Key.Source, source, StringComparison.Ordinal)).ToList();
+        if (mine.Count >= _options.MaxPendingTransfersPerSource)
+        {
+            var oldest = mine.MinBy(p => p.Value.StartedAt);
+            _pending.Remove(oldest.Key);
+        }
+    }
+
+    private void Drop(string source, string id)
+    {
+        lock (_gate)
+        {
+            _pending.Remove((source, id));
+        }
+    }
+
+    private void RememberCompleted(string id)
+    {
+        if (_completed.Add(id))
+        {
+            _completedOrder.Enqueue(id);
+            if (_completedOrder.Count > RecentlyCompletedCapacity)
+            {
+                _completed.Remove(_completedOrder.Dequeue());
+            }
+        }
+    }
+
+    private sealed class Pending(uint count, ulong totalLength, byte[] totalSha256, long startedAt)
+    {
+        public uint Count { get; } = count;
+
+        public ulong TotalLength { get; } = totalLength;
+
+        public byte[] TotalSha256 { get; } = totalSha256;
+
+        public long StartedAt { get; } = startedAt;
+
+        public byte[]?[] Parts { get; } = new byte[]?[count];
+
+        public int Received { get; set; }
+
+        public long ReceivedBytes { get; set; }
+    }
+}

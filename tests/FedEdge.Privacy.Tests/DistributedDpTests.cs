@@ -1,0 +1,65 @@
+using FedEdge.Privacy.DifferentialPrivacy;
+using FedEdge.Privacy.SecureAggregation;
+
+namespace FedEdge.Privacy.Tests;
+
+public class DistributedDpTests
+{
+    [Fact]
+    public async Task SecureRound_DistributedNoiseBeforeMasking_SumCarriesCentralNoiseLevel()
+    {
+        // 12 devices clip their deltas to C = 1 and each add N(0, (zC)²/n) before masking; the
+        // securely aggregated sum must equal the plain sum of what they sent (within the stated
+        // quantisation bound) and its noise must have the central standard deviation zC.
+        const int clients = 12;
+        const int length = 20_000;
+        const double z = 0.8;
+        var options = new DifferentialPrivacyOptions { NoiseMultiplier = z, ClipNorm = 1, Placement = NoisePlacement.Distributed, ExpectedClientsPerRound = clients };
+        var cleanSum = new double[length];
+        var sim = new SecAggSimulation
+        {
+            Options = new SecureAggregationOptions { Threshold = 7, NeighbourCount = 8, ClipRange = 4f },
+            ClientCount = clients,
+            VectorLength = length,
+            Seed = 21,
+            Inputs = (id, random) =>
+            {
+                var layout = new ParameterLayout(new TensorSpec("delta", length));
+                var update = new ParameterSet(layout);
+                for (int i = 0; i < length; i++)
+                {
+                    update.Values[i] = (float)((random.NextDouble() - 0.5) * 0.05); // norm ≈ 2 > C, so clipping bites
+                }
+
+                var clipped = update.Clone();
+                L2Clipping.Clip(clipped.Values, 1);
+                for (int i = 0; i < length; i++)
+                {
+                    cleanSum[i] += clipped.Values[i];
+                }
+
+                var transform = new DpUpdateTransform(options, new GaussianNoise(id.GetHashCode(StringComparison.Ordinal)));
+                var context = new UpdateTransformContext { Round = 7, SenderId = id };
+                transform.Apply(update, context);
+                Assert.Equal(0, context.Metrics["dp.unclipped"]);
+                return update.Values.ToArray();
+            },
+        };
+
+        (SecAggResult? result, SecAggAbort? abort) = await sim.RunAsync();
+        Assert.Null(abort);
+        Assert.Equal(clients, result!.Contributors.Count);
+
+        double[] plain = sim.PlainSum(result.Contributors);
+        double sumSq = 0;
+        for (int i = 0; i < length; i++)
+        {
+            Assert.True(Math.Abs(result.Sum[i] - plain[i]) <= result.QuantizationErrorBound + (Math.Abs(plain[i]) * 6e-8), $"coordinate {i}");
+            double noise = result.Sum[i] - cleanSum[i];
+            sumSq += noise * noise;
+        }
+
+        double std = Math.Sqrt(sumSq / length);
+        Assert.InRange(std, z * 0.97, z * 1.03);
+    }
+}
