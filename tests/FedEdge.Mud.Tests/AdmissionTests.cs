@@ -185,3 +185,35 @@ public class AdmissionTests
         Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<MudAdmissionOptions>>().Value);
     }
 }
+
+public sealed class AdmissionWithUserPolicyTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fededge-ups-adm-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task EvaluateAsync_AdministratorOpensRealCoordinator_AdmitsAndDropRefuses()
+    {
+        var ups = new FedEdge.Mud.PolicyServer.UserPolicyServer(FedEdge.Mud.PolicyServer.UserPolicyStores.File(Path.Combine(_dir, "ups.json")));
+        const string url = "https://lighting.example.com/lightbulb2000";
+        var options = new MudAdmissionOptions { CoordinatorHost = "127.0.0.1", CoordinatorPort = 1883, RequireFederationExtension = false };
+        options.AddTrustAnchorsFromPem(Path.Combine(Corpus.Signed, "test-ca.cert.pem"));
+        var policy = new MudAdmissionPolicy(options, MudFileSources.FromDirectory(Corpus.Signed), userPolicyServer: ups);
+        var request = new FedEdge.Admission.AdmissionRequest { DeviceId = "bulb", MudUrl = new Uri(url), Attributes = new Dictionary<string, string> { ["mac"] = "00:11:22:33:44:55" } };
+
+        FedEdge.Admission.AdmissionDecision before = await policy.EvaluateAsync(request);
+        Assert.False(before.Admitted);
+        Assert.Contains(before.Reasons, r => r.Contains("127.0.0.1:1883/tcp", StringComparison.Ordinal));
+
+        FedEdge.Mud.PolicyServer.UserPolicyRule Rule(MudDirection d, MudForwarding a) => new() { Direction = d, Action = a, RemoteAddresses = ["127.0.0.1"], Protocol = 6, RemotePort = 1883 };
+        var added = await ups.AddAsync("alice", new FedEdge.Mud.PolicyServer.UserPolicyEntry { MudUrl = url, Rules = [Rule(MudDirection.FromDevice, MudForwarding.Accept), Rule(MudDirection.ToDevice, MudForwarding.Accept)] });
+        Assert.True((await policy.EvaluateAsync(request)).Admitted);
+
+        await ups.AddAsync("bob", new FedEdge.Mud.PolicyServer.UserPolicyEntry { Mac = "00:11:22:33:44:55", Rules = [Rule(MudDirection.FromDevice, MudForwarding.Drop)] });
+        FedEdge.Admission.AdmissionDecision dropped = await policy.EvaluateAsync(request);
+        Assert.False(dropped.Admitted);
+        Assert.Contains(dropped.Reasons, r => r.Contains("does not allow traffic to the coordinator", StringComparison.Ordinal));
+        Assert.True(added.Succeeded);
+    }
+}
