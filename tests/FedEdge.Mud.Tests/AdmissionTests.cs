@@ -217,3 +217,28 @@ public sealed class AdmissionWithUserPolicyTests : IDisposable
         Assert.True(added.Succeeded);
     }
 }
+
+/// <summary>The corpus devices recommended for the `fededge simulate` demo behave as documented.</summary>
+public class AdmissionDemoDevicesTests
+{
+    private static MudAdmissionPolicy DemoPolicy() => MudAdmissionPolicy.FromDirectory(
+        Corpus.Signed, Path.Combine(Corpus.Signed, "test-ca.cert.pem"), "test.example.com", 443, o => o.RequireFederationExtension = false);
+
+    [Fact]
+    public async Task DemoDevices_CompliantAdmitted_OthersRefusedWithReasons()
+    {
+        MudAdmissionPolicy policy = DemoPolicy();
+        var compliant = new FedEdge.Admission.AdmissionRequest { DeviceId = "bulb-ok", CertificateDer = TestSigning.DeviceCertDer("device.cert.pem") };
+        var badSigner = new FedEdge.Admission.AdmissionRequest { DeviceId = "bulb-bad", CertificateDer = TestSigning.DeviceCertDer("device-badsigner.cert.pem") };
+        var luminaire = new FedEdge.Admission.AdmissionRequest { DeviceId = "lum", MudUrl = new Uri("https://luminaire.example.com/Luminaire_150"), MudUrlSource = "DHCP option 161" };
+        var unknown = new FedEdge.Admission.AdmissionRequest { DeviceId = "ghost", MudUrl = new Uri("https://nobody.example.com/x") };
+
+        FedEdge.Admission.AdmissionDecision ok = await policy.EvaluateAsync(compliant);
+        Assert.True(ok.Admitted, string.Join("\n", ok.Reasons));
+        Assert.Contains(((await policy.EvaluateAsync(badSigner)).Reasons), r => r.Contains("MudSignerMismatch", StringComparison.Ordinal));
+        FedEdge.Admission.AdmissionDecision lum = await policy.EvaluateAsync(luminaire);
+        Assert.False(lum.Admitted);
+        Assert.Contains(lum.Reasons, r => r.Contains("does not allow traffic to the coordinator test.example.com:443/tcp", StringComparison.Ordinal));
+        Assert.Contains((await policy.EvaluateAsync(unknown)).Reasons, r => r.Contains("No MUD file", StringComparison.Ordinal));
+    }
+}

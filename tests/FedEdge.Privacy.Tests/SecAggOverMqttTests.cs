@@ -53,7 +53,7 @@ public sealed class SecAggOverMqttTests
         var server = new SecureAggregationServer(options, Round, Nonce, Length, ids, time) { FixedGraphSeed = System.Security.Cryptography.SHA256.HashData("mqtt-graph"u8) };
         var accepted = new SemaphoreSlim(0);
         var refusals = new ConcurrentQueue<string>();
-        await using var coordinator = await MqttPeer.ConnectAsync(port, "coordinator", $"{Root}/server", bytes =>
+        MqttPeer coordinator = await MqttPeer.ConnectAsync(port, "coordinator", $"{Root}/server", bytes =>
         {
             SecAggReceiveResult result = SecAggWireCodec.Decode(bytes) switch
             {
@@ -179,6 +179,7 @@ public sealed class SecAggOverMqttTests
                 client.Dispose();
             }
 
+            await coordinator.DisposeAsync();
             await broker.StopAsync();
             broker.Dispose();
         }
@@ -237,7 +238,11 @@ public sealed class SecAggOverMqttTests
         {
             _inbound.Writer.TryComplete();
             await _pump;
-            await _client.DisconnectAsync();
+            if (_client.IsConnected)
+            {
+                await _client.DisconnectAsync();
+            }
+
             _client.Dispose();
         }
     }

@@ -67,6 +67,8 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
     public async ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        using System.Diagnostics.Activity? activity = MudMetrics.ActivitySource.StartActivity("fededge.mud.admission");
+        activity?.SetTag("fededge.device.id", request.DeviceId);
         var reasons = new List<string>();
         var notes = new List<string>();
         request.Attributes.TryGetValue(MacAttribute, out string? mac);

@@ -1,0 +1,307 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using FedEdge.Devices;
+using FedEdge.Messaging;
+using FedEdge.Transport.Codecs;
+using FedEdge.Transport.Wire;
+using FedEdge.Transport.Wire.Proto;
+using Google.Protobuf;
+using global::Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FedEdge.Transport.Grpc;
+
+/// <summary>
+/// The coordinator side of FedEdge over gRPC: hosts <c>fededge.wire.v1.FederationService</c> on Kestrel
+/// (HTTP/2, TLS when a certificate is configured). Workers authenticate with a per-device bearer token; the
+/// token's device is <see cref="InboundContext.AuthenticatedId"/>. Large messages stream as chunk frames.
+/// Each device's inbox is a queue drained by its <c>Subscribe</c> stream; the latest global model is sent first on
+/// every new subscription (the gRPC counterpart of MQTT's retained message).
+/// </summary>
+public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
+{
+    private readonly GrpcCoordinatorOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IParameterCodec _modelCodec;
+    private readonly ConcurrentDictionary<string, Channel<byte[]>> _outboxes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, byte[]> _tokenHashes;
+    private volatile IReadOnlyList<byte[]> _modelFrames = [];
+    private WebApplication? _app;
+    private ICoordinatorHandler? _handler;
+
+    /// <summary>Creates the transport; options are validated here.</summary>
+    public GrpcCoordinatorTransport(GrpcCoordinatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<GrpcCoordinatorTransport>();
+        _time = timeProvider ?? TimeProvider.System;
+        _modelCodec = ParameterCodecs.Create(options.ModelCodec);
+        _tokenHashes = options.DeviceTokens.ToDictionary(p => p.Key, p => SHA256.HashData(Encoding.UTF8.GetBytes(p.Value)), StringComparer.Ordinal);
+    }
+
+    /// <inheritdoc />
+    public TransportStatistics Statistics { get; } = new();
+
+    /// <summary>The address workers call, once started.</summary>
+    public Uri? Address { get; private set; }
+
+    /// <inheritdoc />
+    public async ValueTask StartAsync(ICoordinatorHandler handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        if (_handler is not null)
+        {
+            throw new InvalidOperationException("The transport is already started.");
+        }
+
+        _handler = handler;
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(_options.BindAddress, _options.Port, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http2;
+            if (_options.ServerCertificate is not null)
+            {
+                listen.UseHttps(_options.ServerCertificate);
+            }
+        }));
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = _options.ChunkSize + (64 * 1024);
+            grpc.MaxSendMessageSize = _options.ChunkSize + (64 * 1024);
+        });
+        builder.Services.AddSingleton(new FederationServiceImpl(this));
+        _app = builder.Build();
+        _app.MapGrpcService<FederationServiceImpl>();
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        string bound = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var uri = new Uri(bound);
+        Address = new UriBuilder(uri) { Host = _options.BindAddress.Equals(System.Net.IPAddress.Any) ? "127.0.0.1" : uri.Host == "[::]" ? "127.0.0.1" : uri.Host }.Uri;
+        Log.GrpcStarted(_logger, Address.ToString());
+    }
+
+    /// <inheritdoc />
+    public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default) =>
+        EnqueueAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = task ?? throw new ArgumentNullException(nameof(task)) });
+
+    /// <inheritdoc />
+    public ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default) =>
+        EnqueueAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = receipt ?? throw new ArgumentNullException(nameof(receipt)) });
+
+    /// <inheritdoc />
+    public ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = model }, _modelCodec);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        _modelFrames = frames;
+        foreach (Channel<byte[]> outbox in _outboxes.Values)
+        {
+            foreach (byte[] frame in frames)
+            {
+                outbox.Writer.TryWrite(frame);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (Channel<byte[]> outbox in _outboxes.Values)
+        {
+            outbox.Writer.TryComplete();
+        }
+
+        if (_app is not null)
+        {
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private ValueTask EnqueueAsync(string deviceId, WireMessage message)
+    {
+        if (!Mqtt.MqttTopicScheme.IsValidSegment(deviceId))
+        {
+            throw new ArgumentException($"Device id '{deviceId}' is invalid.", nameof(deviceId));
+        }
+
+        Channel<byte[]> outbox = Outbox(deviceId);
+        foreach (byte[] frame in WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize))
+        {
+            outbox.Writer.TryWrite(frame);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private Channel<byte[]> Outbox(string deviceId) =>
+        _outboxes.GetOrAdd(deviceId, _ => Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true }));
+
+    private string Authenticate(ServerCallContext context)
+    {
+        string device = context.RequestHeaders.GetValue("fededge-device") ?? string.Empty;
+        string authorization = context.RequestHeaders.GetValue("authorization") ?? string.Empty;
+        const string Bearer = "Bearer ";
+        if (!authorization.StartsWith(Bearer, StringComparison.Ordinal)
+            || !_tokenHashes.TryGetValue(device, out byte[]? expected)
+            || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(authorization[Bearer.Length..])), expected))
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "Unknown device or wrong token."));
+        }
+
+        return device;
+    }
+
+    private async Task ReportMalformedAsync(string source, Exception error, CancellationToken cancellationToken)
+    {
+        Statistics.RecordMalformed();
+        Log.Malformed(_logger, source, error.Message);
+        await _handler!.OnMalformedAsync(source, error, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Handles one Send call: frames in, at most one join response out.</summary>
+    internal async Task SendAsync(IAsyncStreamReader<Frame> requests, IServerStreamWriter<Frame> responses, ServerCallContext context)
+    {
+        string device = Authenticate(context);
+        string source = $"grpc:Send/{device}";
+        var reassembler = new FrameReassembler(_time, _options.Reassembly);
+        while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
+        {
+            byte[] frame = requests.Current.ToByteArray();
+            Statistics.RecordReceived(frame.Length);
+            WireMessage message;
+            try
+            {
+                if (!reassembler.TryAccept(source, frame, out ReadOnlyMemory<byte> envelope))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    message = WireSerializer.Deserialize(envelope.Span);
+                }
+                catch (ProtocolVersionException ex) when (WireSerializer.PeekJoinVersion(envelope.Span, out int version, out string id, out string? joining) && joining is not null)
+                {
+                    await ReportMalformedAsync(source, ex, context.CancellationToken).ConfigureAwait(false);
+                    Log.ProtocolMismatch(_logger, device, version, ProtocolVersion.Current);
+                    await RespondAsync(responses, new WireMessage
+                    {
+                        MessageId = WireMessage.NewId(),
+                        CorrelationId = id,
+                        Body = new JoinResponse { Accepted = false, Reasons = [$"This coordinator speaks FedEdge protocol version {ProtocolVersion.Current} but the device sent version {version}; upgrade the worker."] },
+                    }).ConfigureAwait(false);
+                    continue;
+                }
+            }
+            catch (WireFormatException ex)
+            {
+                await ReportMalformedAsync(source, ex, context.CancellationToken).ConfigureAwait(false);
+                throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+            }
+
+            if (!string.Equals(message.SenderId, device, StringComparison.Ordinal))
+            {
+                var spoof = new WireFormatException($"The envelope claims sender '{message.SenderId}' but the call is authenticated as device '{device}'.");
+                await ReportMalformedAsync(source, spoof, context.CancellationToken).ConfigureAwait(false);
+                throw new RpcException(new Status(StatusCode.PermissionDenied, spoof.Message));
+            }
+
+            var inbound = new InboundContext { AuthenticatedId = device, WireBytes = frame.Length };
+            switch (message.Body)
+            {
+                case JoinRequest join:
+                    JoinResponse response = string.Equals(join.DeviceId, device, StringComparison.Ordinal)
+                        ? await _handler!.OnJoinAsync(join, inbound, context.CancellationToken).ConfigureAwait(false)
+                        : new JoinResponse { Accepted = false, Reasons = [$"The join request names device '{join.DeviceId}' but the call is authenticated as '{device}'."] };
+                    await RespondAsync(responses, new WireMessage { MessageId = WireMessage.NewId(), CorrelationId = message.MessageId, Body = response }).ConfigureAwait(false);
+                    break;
+                case DeviceStatus status:
+                    await _handler!.OnStatusAsync(status with { ReceivedAt = _time.GetUtcNow() }, inbound, context.CancellationToken).ConfigureAwait(false);
+                    break;
+                case ModelUpdate update:
+                    await _handler!.OnUpdateAsync(update, inbound, context.CancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    var wrong = new WireFormatException($"A {message.Body.GetType().Name} cannot be sent to the coordinator.");
+                    await ReportMalformedAsync(source, wrong, context.CancellationToken).ConfigureAwait(false);
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, wrong.Message));
+            }
+        }
+
+        foreach ((string _, ChunkIntegrityException incomplete) in reassembler.CollectExpired().Concat(Incomplete(reassembler, source)))
+        {
+            await ReportMalformedAsync(source, incomplete, context.CancellationToken).ConfigureAwait(false);
+            throw new RpcException(new Status(StatusCode.DataLoss, incomplete.Message));
+        }
+    }
+
+    /// <summary>Handles one Subscribe call: the latest model first, then the device's inbox until the call ends.</summary>
+    internal async Task SubscribeAsync(SubscribeRequest request, IServerStreamWriter<Frame> responses, ServerCallContext context)
+    {
+        string device = Authenticate(context);
+        if (request.ProtocolVersion != (uint)ProtocolVersion.Current)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, new ProtocolVersionException((int)Math.Min(request.ProtocolVersion, int.MaxValue), ProtocolVersion.Current).Message));
+        }
+
+        foreach (byte[] frame in _modelFrames)
+        {
+            await WriteAsync(responses, frame).ConfigureAwait(false);
+        }
+
+        Channel<byte[]> outbox = Outbox(device);
+        while (await outbox.Reader.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
+        {
+            // Peek, write, then remove: a frame is only dropped from the inbox once written to a live stream.
+            while (outbox.Reader.TryPeek(out byte[]? frame))
+            {
+                await WriteAsync(responses, frame).ConfigureAwait(false);
+                outbox.Reader.TryRead(out _);
+            }
+        }
+    }
+
+    private static IEnumerable<(string, ChunkIntegrityException)> Incomplete(FrameReassembler reassembler, string source) =>
+        reassembler.PendingCount == 0 ? [] : [(source, new ChunkIntegrityException("(stream)", $"the call ended with {reassembler.PendingCount} incomplete chunked message(s); they are discarded."))];
+
+    private async Task RespondAsync(IServerStreamWriter<Frame> responses, WireMessage message)
+    {
+        foreach (byte[] frame in WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize))
+        {
+            await WriteAsync(responses, frame).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteAsync(IServerStreamWriter<Frame> responses, byte[] frame)
+    {
+        await responses.WriteAsync(Frame.Parser.ParseFrom(frame)).ConfigureAwait(false);
+        Statistics.RecordSent(frame.Length);
+    }
+
+    private sealed class FederationServiceImpl(GrpcCoordinatorTransport owner) : FederationService.FederationServiceBase
+    {
+        public override Task Send(IAsyncStreamReader<Frame> requestStream, IServerStreamWriter<Frame> responseStream, ServerCallContext context) =>
+            owner.SendAsync(requestStream, responseStream, context);
+
+        public override Task Subscribe(SubscribeRequest request, IServerStreamWriter<Frame> responseStream, ServerCallContext context) =>
+            owner.SubscribeAsync(request, responseStream, context);
+    }
+}

@@ -1,0 +1,114 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using FedEdge.Transport.Codecs;
+using FedEdge.Transport.Wire;
+
+namespace FedEdge.Transport.Grpc;
+
+/// <summary>Options of <see cref="GrpcCoordinatorTransport"/>.</summary>
+public sealed class GrpcCoordinatorOptions
+{
+    /// <summary>The address Kestrel binds; loopback by default.</summary>
+    public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
+
+    /// <summary>The port; 0 picks a free one (read <see cref="GrpcCoordinatorTransport.Address"/> after start).</summary>
+    public int Port { get; set; } = 50051;
+
+    /// <summary>The server certificate (with private key) for TLS; null serves plaintext HTTP/2 (loopback tests only).</summary>
+    public X509Certificate2? ServerCertificate { get; set; }
+
+    /// <summary>Device ids and their access tokens, sent by workers in the <c>authorization: Bearer</c> header. Compared in constant time.</summary>
+    public IDictionary<string, string> DeviceTokens { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Payload bytes per streamed frame; also bounds every gRPC message.</summary>
+    public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
+
+    /// <summary>How round tasks and global models encode parameters.</summary>
+    public ParameterCodecKind ModelCodec { get; set; } = ParameterCodecKind.Float32;
+
+    /// <summary>Limits for reassembling streamed chunks.</summary>
+    public ReassemblyOptions Reassembly { get; set; } = new();
+
+    /// <summary>Throws when a setting is invalid.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(BindAddress);
+        ArgumentOutOfRangeException.ThrowIfNegative(Port, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
+        if (ModelCodec == ParameterCodecKind.TopK)
+        {
+            throw new ArgumentException("Top-k applies to deltas; global models need float32, float16 or int8.", nameof(ModelCodec));
+        }
+
+        Reassembly.Validate();
+    }
+}
+
+/// <summary>Options of <see cref="GrpcWorkerTransport"/>.</summary>
+public sealed class GrpcWorkerOptions
+{
+    /// <summary>The coordinator's address, <c>http://host:port</c> (plaintext HTTP/2) or <c>https://host:port</c>.</summary>
+    public Uri? Address { get; set; }
+
+    /// <summary>The device id.</summary>
+    public string DeviceId { get; set; } = string.Empty;
+
+    /// <summary>The device's access token.</summary>
+    public string Token { get; set; } = string.Empty;
+
+    /// <summary>A private root the coordinator's certificate must chain to; null trusts the system store.</summary>
+    public X509Certificate2? TrustedRoot { get; set; }
+
+    /// <summary>Payload bytes per streamed frame.</summary>
+    public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
+
+    /// <summary>How updates encode parameters.</summary>
+    public ParameterCodecKind UpdateCodec { get; set; } = ParameterCodecKind.Float32;
+
+    /// <summary>The kept fraction for top-k.</summary>
+    public double TopKFraction { get; set; } = 0.01;
+
+    /// <summary>The deadline of each unary-like call (join, status, update).</summary>
+    public TimeSpan CallDeadline { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The deadline of each inbox stream; it is renewed when it ends.</summary>
+    public TimeSpan SubscribeDeadline { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a send keeps retrying an unavailable coordinator.</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The first retry delay (doubles up to 5 s).</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Limits for reassembling streamed chunks.</summary>
+    public ReassemblyOptions Reassembly { get; set; } = new();
+
+    /// <summary>Throws when a setting is invalid.</summary>
+    public void Validate()
+    {
+        if (Address is null || Address.Scheme is not ("http" or "https"))
+        {
+            throw new ArgumentException("Address must be an http:// or https:// URI.", nameof(Address));
+        }
+
+        if (!Mqtt.MqttTopicScheme.IsValidSegment(DeviceId))
+        {
+            throw new ArgumentException($"DeviceId '{DeviceId}' is invalid.", nameof(DeviceId));
+        }
+
+        ArgumentException.ThrowIfNullOrEmpty(Token, nameof(Token));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
+        if (CallDeadline <= TimeSpan.Zero || SubscribeDeadline <= TimeSpan.Zero || SendTimeout <= TimeSpan.Zero || RetryDelay <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("Deadlines, timeouts and the retry delay must be positive.", nameof(CallDeadline));
+        }
+
+        if (!(TopKFraction > 0 && TopKFraction <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopKFraction), TopKFraction, "TopKFraction must be in (0, 1].");
+        }
+
+        Reassembly.Validate();
+    }
+}

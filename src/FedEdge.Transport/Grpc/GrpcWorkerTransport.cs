@@ -1,0 +1,275 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using FedEdge.Devices;
+using FedEdge.Messaging;
+using FedEdge.Transport.Codecs;
+using FedEdge.Transport.Wire;
+using FedEdge.Transport.Wire.Proto;
+using Google.Protobuf;
+using global::Grpc.Core;
+using global::Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FedEdge.Transport.Grpc;
+
+/// <summary>
+/// The worker side of FedEdge over gRPC (Grpc.Net.Client). Every call carries a deadline; sends retry an
+/// unavailable coordinator with back-off; the inbox stream is re-opened after it ends or fails.
+/// </summary>
+public sealed class GrpcWorkerTransport : IWorkerTransport
+{
+    private readonly GrpcWorkerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IParameterCodec _updateCodec;
+    private readonly GrpcChannel _channel;
+    private readonly FederationService.FederationServiceClient _client;
+    private readonly InboundDecoder _decoder;
+    private readonly Metadata _headers;
+    private readonly CancellationTokenSource _stopping = new();
+    private IWorkerHandler? _handler;
+    private Task? _subscribeLoop;
+
+    /// <summary>Creates the transport; options are validated here.</summary>
+    public GrpcWorkerTransport(GrpcWorkerOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<GrpcWorkerTransport>();
+        _time = timeProvider ?? TimeProvider.System;
+        _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
+        _decoder = new InboundDecoder(_time, options.Reassembly);
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        if (options.TrustedRoot is { } root)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => ValidateAgainstRoot(certificate, errors, root);
+        }
+
+        _channel = GrpcChannel.ForAddress(options.Address!, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxReceiveMessageSize = options.ChunkSize + (64 * 1024),
+            MaxSendMessageSize = options.ChunkSize + (64 * 1024),
+        });
+        _client = new FederationService.FederationServiceClient(_channel);
+        _headers = new Metadata { { "fededge-device", options.DeviceId }, { "authorization", "Bearer " + options.Token } };
+    }
+
+    /// <inheritdoc />
+    public TransportStatistics Statistics { get; } = new();
+
+    /// <inheritdoc />
+    public ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        if (_handler is not null)
+        {
+            throw new InvalidOperationException("The transport is already connected.");
+        }
+
+        _handler = handler;
+        _subscribeLoop = Task.Run(SubscribeLoopAsync, CancellationToken.None);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JoinResponse> JoinAsync(JoinRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!string.Equals(request.DeviceId, _options.DeviceId, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"The request names device '{request.DeviceId}' but this transport is device '{_options.DeviceId}'.", nameof(request));
+        }
+
+        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = request };
+        List<WireMessage> answers = await CallAsync(message, cancellationToken).ConfigureAwait(false);
+        return answers.Select(a => a.Body).OfType<JoinResponse>().FirstOrDefault()
+            ?? throw new TransportException("The coordinator ended the join call without an answer.");
+    }
+
+    /// <inheritdoc />
+    public async ValueTask PublishStatusAsync(DeviceStatus status, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = status }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = update }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_subscribeLoop is not null)
+        {
+            await _subscribeLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _channel.Dispose();
+        _stopping.Dispose();
+    }
+
+    private static bool ValidateAgainstRoot(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 root)
+    {
+        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(leaf);
+    }
+
+    /// <summary>Streams one message's frames in a Send call (retrying while the coordinator is unavailable) and returns what came back.</summary>
+    private async Task<List<WireMessage>> CallAsync(WireMessage message, CancellationToken cancellationToken)
+    {
+        byte[] envelope = WireSerializer.Serialize(message, message.Body is ModelUpdate ? _updateCodec : null);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        DateTimeOffset giveUp = _time.GetUtcNow() + _options.SendTimeout;
+        TimeSpan delay = _options.RetryDelay;
+        while (true)
+        {
+            try
+            {
+                var answers = new List<WireMessage>();
+                using AsyncDuplexStreamingCall<Frame, Frame> call = _client.Send(_headers, _time.GetUtcNow().UtcDateTime + _options.CallDeadline, cancellationToken);
+                foreach (byte[] frame in frames)
+                {
+                    await call.RequestStream.WriteAsync(Frame.Parser.ParseFrom(frame), cancellationToken).ConfigureAwait(false);
+                    Statistics.RecordSent(frame.Length);
+                }
+
+                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                var reassembler = new FrameReassembler(_time, _options.Reassembly);
+                while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    byte[] frame = call.ResponseStream.Current.ToByteArray();
+                    Statistics.RecordReceived(frame.Length);
+                    if (reassembler.TryAccept("send", frame, out ReadOnlyMemory<byte> whole))
+                    {
+                        answers.Add(WireSerializer.Deserialize(whole.Span));
+                    }
+                }
+
+                return answers;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && _time.GetUtcNow() + delay < giveUp)
+            {
+                Log.GrpcRetry(_logger, ex.Status.Detail, delay.TotalMilliseconds);
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+            catch (RpcException ex)
+            {
+                throw new TransportException($"The coordinator refused the {message.Body.GetType().Name}: {ex.StatusCode} {ex.Status.Detail}", ex);
+            }
+        }
+    }
+
+    private async Task SubscribeLoopAsync()
+    {
+        TimeSpan delay = _options.RetryDelay;
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                using AsyncServerStreamingCall<Frame> call = _client.Subscribe(
+                    new SubscribeRequest { DeviceId = _options.DeviceId, ProtocolVersion = (uint)ProtocolVersion.Current },
+                    _headers,
+                    _time.GetUtcNow().UtcDateTime + _options.SubscribeDeadline,
+                    _stopping.Token);
+                while (await call.ResponseStream.MoveNext(_stopping.Token).ConfigureAwait(false))
+                {
+                    delay = _options.RetryDelay;
+                    byte[] frame = call.ResponseStream.Current.ToByteArray();
+                    Statistics.RecordReceived(frame.Length);
+                    await DeliverAsync(frame).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && _stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException ex)
+            {
+                if (ex.StatusCode is StatusCode.Unauthenticated or StatusCode.FailedPrecondition or StatusCode.PermissionDenied)
+                {
+                    Log.Malformed(_logger, "grpc:Subscribe", ex.Status.Detail);
+                }
+
+                Log.GrpcRetry(_logger, ex.Status.Detail, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    private async Task DeliverAsync(byte[] frame)
+    {
+        (WireMessage Message, long EnvelopeBytes)? decoded;
+        try
+        {
+            decoded = _decoder.Accept("inbox", frame, "coordinator", out _);
+        }
+        catch (WireFormatException ex)
+        {
+            Statistics.RecordMalformed();
+            Log.Malformed(_logger, "grpc:Subscribe", ex.Message);
+            return;
+        }
+
+        if (decoded is not { } item)
+        {
+            return;
+        }
+
+        CancellationToken token = _stopping.Token;
+        try
+        {
+            switch (item.Message.Body)
+            {
+                case RoundTask task:
+                    await _handler!.OnTaskAsync(task, token).ConfigureAwait(false);
+                    break;
+                case UpdateReceipt receipt:
+                    await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
+                    break;
+                case GlobalModel model:
+                    await _handler!.OnGlobalModelAsync(model, token).ConfigureAwait(false);
+                    break;
+                default:
+                    Statistics.RecordMalformed();
+                    Log.Malformed(_logger, "grpc:Subscribe", $"a {item.Message.Body.GetType().Name} does not belong in an inbox");
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            Log.HandlerFailed(_logger, "grpc:Subscribe", ex);
+        }
+    }
+}
