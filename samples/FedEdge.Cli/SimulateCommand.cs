@@ -13,7 +13,7 @@ internal static class SimulateCommand
     {
         Option<string> transport = new("--transport") { Description = "Transport between coordinator and workers: inproc, mqtt (embedded broker) or grpc.", DefaultValueFactory = _ => "inproc" };
         transport.AcceptOnlyFromAmong("inproc", "mqtt", "grpc");
-        Option<Uri?> broker = new("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883 (with --transport mqtt).", HelpName = "URL" };
+        Option<string?> broker = new("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883 (with --transport mqtt).", HelpName = "URL" };
         Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
         Option<string> model = new("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" };
@@ -45,9 +45,10 @@ internal static class SimulateCommand
             }
 
             string transportName = parse.GetValue(transport)!;
-            if (transportName != "inproc")
+            Uri? brokerUri = null;
+            if (parse.GetValue(broker) is { } b && (transportName != "mqtt" || !Uri.TryCreate(b, UriKind.Absolute, out brokerUri) || brokerUri.Scheme != "mqtt"))
             {
-                await err.WriteLineAsync($"fededge simulate: --transport {transportName} is not wired into this build yet; use --transport inproc.").ConfigureAwait(false);
+                await err.WriteLineAsync("fededge simulate: --broker takes mqtt://host:port and needs --transport mqtt.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -61,7 +62,7 @@ internal static class SimulateCommand
             var config = new SimulationConfig
             {
                 Transport = transportName,
-                Broker = parse.GetValue(broker),
+                Broker = brokerUri,
                 Rounds = roundCount,
                 Strategy = parse.GetValue(strategy)!,
                 Model = parse.GetValue(model)!,

@@ -3,7 +3,6 @@ using FedEdge.Aggregation;
 using FedEdge.Coordination;
 using FedEdge.Data;
 using FedEdge.Devices;
-using FedEdge.Messaging.InProcess;
 using FedEdge.Metrics;
 using FedEdge.Torch;
 using FedEdge.Training;
@@ -78,7 +77,7 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        var network = new InProcessNetwork();
+        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders));
         var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBase + d.Id + ".json"), StringComparer.Ordinal);
         var options = new CoordinatorOptions
         {
@@ -94,7 +93,7 @@ internal static class Simulation
         };
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
-        await using var coordinator = new Coordinator(Options.Create(options), network.CreateCoordinatorTransport(), strategy, new ProfileAdmission(profiles), evaluator: evaluator);
+        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
@@ -105,7 +104,7 @@ internal static class Simulation
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var worker = new Worker(
                     Options.Create(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Model = config.Model }),
-                    network.CreateWorkerTransport(d.Id),
+                    transports.CreateWorker(d.Id),
                     CreateBundle(config).Trainer,
                     new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null));
                 workers.Add(worker);
@@ -116,7 +115,7 @@ internal static class Simulation
                 // A device that tries to join without a profile: it is refused and never sees a model.
                 workers.Add(new Worker(
                     Options.Create(new WorkerOptions { DeviceId = intruder, Model = config.Model }),
-                    network.CreateWorkerTransport(intruder),
+                    transports.CreateWorker(intruder),
                     CreateBundle(config).Trainer,
                     new LocalData(devices[0].Test, null)));
             }
