@@ -10,5 +10,6 @@ internal static class CliCommands
         yield return InfoCommand.Create();
         yield return MudCommand.Create();
         yield return DeviceCommand.Create();
+        yield return SimulateCommand.Create();
     }
 }

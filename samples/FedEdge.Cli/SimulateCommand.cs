@@ -1,0 +1,175 @@
+using System.CommandLine;
+using System.Globalization;
+using FedEdge.Cli.Simulation;
+using FedEdge.Data;
+using Spectre.Console;
+
+namespace FedEdge.Cli;
+
+/// <summary><c>fededge simulate</c>: a whole federation on this machine over the shipped N-BaIoT device files.</summary>
+internal static class SimulateCommand
+{
+    public static Command Create()
+    {
+        Option<string> transport = new("--transport") { Description = "Transport between coordinator and workers: inproc, mqtt (embedded broker) or grpc.", DefaultValueFactory = _ => "inproc" };
+        transport.AcceptOnlyFromAmong("inproc", "mqtt", "grpc");
+        Option<string?> broker = new("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883 (with --transport mqtt).", HelpName = "URL" };
+        Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
+        Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
+        Option<string> model = new("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" };
+        Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
+        trainer.AcceptOnlyFromAmong("managed", "torch");
+        Option<int> seed = new("--seed") { Description = "Seed for splits, initial weights and shuffling.", DefaultValueFactory = _ => 42 };
+        Option<int> epochs = new("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 };
+        Option<int?> steps = new("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 };
+        Option<float> lr = new("--lr") { Description = "Local learning rate (Adam).", DefaultValueFactory = _ => 1e-3f };
+        Option<int> batch = new("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 };
+        Option<DirectoryInfo?> data = new("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
+        Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
+        Option<DirectoryInfo?> eval = new("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" };
+
+        Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, batch, data, output, eval })
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            TextWriter err = parse.InvocationConfiguration.Error;
+            string? dataDir = parse.GetValue(data)?.FullName ?? DefaultDataDirectory();
+            if (dataDir is null || !Directory.Exists(dataDir))
+            {
+                await err.WriteLineAsync($"fededge simulate: the data folder '{dataDir ?? "samples/data"}' was not found; pass --data DIR.").ConfigureAwait(false);
+                return 2;
+            }
+
+            string transportName = parse.GetValue(transport)!;
+            Uri? brokerUri = null;
+            if (parse.GetValue(broker) is { } b && (transportName != "mqtt" || !Uri.TryCreate(b, UriKind.Absolute, out brokerUri) || brokerUri.Scheme != "mqtt"))
+            {
+                await err.WriteLineAsync("fededge simulate: --broker takes mqtt://host:port and needs --transport mqtt.").ConfigureAwait(false);
+                return 2;
+            }
+
+            int roundCount = parse.GetValue(rounds);
+            if (roundCount < 1)
+            {
+                await err.WriteLineAsync("fededge simulate: --rounds must be at least 1.").ConfigureAwait(false);
+                return 2;
+            }
+
+            var config = new SimulationConfig
+            {
+                Transport = transportName,
+                Broker = brokerUri,
+                Rounds = roundCount,
+                Strategy = parse.GetValue(strategy)!,
+                Model = parse.GetValue(model)!,
+                Trainer = parse.GetValue(trainer)!,
+                Seed = parse.GetValue(seed),
+                LocalEpochs = Math.Max(1, parse.GetValue(epochs)),
+                LocalSteps = parse.GetValue(steps) is int k && k > 0 ? k : null,
+                LearningRate = parse.GetValue(lr),
+                BatchSize = parse.GetValue(batch),
+                DataDirectory = dataDir,
+                OutDirectory = parse.GetValue(output)!.FullName,
+                EvalDirectory = parse.GetValue(eval)?.FullName,
+            };
+            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(SimulationConfig config, CancellationToken cancellationToken)
+    {
+        IAnsiConsole console = AnsiConsole.Console;
+        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}");
+        console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
+        var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
+        SimulationReport report;
+        try
+        {
+            report = await Simulation.Simulation.RunAsync(
+                config,
+                s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
+                r => console.MarkupLine(
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s"),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException)
+        {
+            console.MarkupLine("[red]fededge simulate failed:[/] " + Markup.Escape(ex.Message));
+            return 1;
+        }
+
+        foreach (RoundRow r in report.Rounds)
+        {
+            table.AddRow(r.Round.ToString(CultureInfo.InvariantCulture), r.Participants.ToString(CultureInfo.InvariantCulture), Fmt(r.Loss), Fmt(r.F1), r.BytesUp.ToString("N0", CultureInfo.InvariantCulture), r.BytesDown.ToString("N0", CultureInfo.InvariantCulture), r.Seconds.ToString("0.00", CultureInfo.InvariantCulture));
+        }
+
+        console.Write(table);
+        var devices = new Table().Title("Federated model on each device's held-out rows (centralised in brackets)").AddColumns("device", "train", "test (attacks)", "accuracy", "precision", "recall", "F1", "FPR", "note");
+        foreach (DeviceRow d in report.Devices)
+        {
+            devices.AddRow(
+                Markup.Escape(d.Device),
+                d.TrainRows.ToString(CultureInfo.InvariantCulture),
+                $"{d.TestRows} ({d.TestAttacks})",
+                Cell(d.Federated?.Accuracy, d.Centralized?.Accuracy),
+                Cell(d.Federated?.Precision, d.Centralized?.Precision),
+                Cell(d.Federated?.Recall, d.Centralized?.Recall),
+                Cell(d.Federated?.F1, d.Centralized?.F1),
+                Cell(d.Federated?.Fpr, d.Centralized?.Fpr),
+                Markup.Escape(d.Note ?? string.Empty));
+        }
+
+        devices.AddRow("[bold]pooled[/]", string.Empty, string.Empty, Cell(report.Federated.Accuracy, report.Centralized.Accuracy), Cell(report.Federated.Precision, report.Centralized.Precision), Cell(report.Federated.Recall, report.Centralized.Recall), Cell(report.Federated.F1, report.Centralized.F1), Cell(report.Federated.Fpr, report.Centralized.Fpr), string.Empty);
+        console.Write(devices);
+
+        var summary = new Table().AddColumns("model", "accuracy", "precision", "recall", "F1", "FPR", "train seconds");
+        summary.AddRow("federated", P(report.Federated.Accuracy), P(report.Federated.Precision), P(report.Federated.Recall), P(report.Federated.F1), P(report.Federated.Fpr), report.FederatedSeconds.ToString("0.0", CultureInfo.InvariantCulture));
+        summary.AddRow("centralised", P(report.Centralized.Accuracy), P(report.Centralized.Precision), P(report.Centralized.Recall), P(report.Centralized.F1), P(report.Centralized.Fpr), report.CentralizedSeconds.ToString("0.0", CultureInfo.InvariantCulture));
+        if (report.EvalFederated is { } ef && report.EvalCentralized is { } ec)
+        {
+            summary.AddRow($"federated on --eval ({report.EvalRows} rows)", P(ef.Accuracy), P(ef.Precision), P(ef.Recall), P(ef.F1), P(ef.Fpr), string.Empty);
+            summary.AddRow($"centralised on --eval", P(ec.Accuracy), P(ec.Precision), P(ec.Recall), P(ec.F1), P(ec.Fpr), string.Empty);
+        }
+
+        console.Write(summary);
+        foreach (Coordination.RefusedDevice refused in report.Refused)
+        {
+            console.MarkupLine($"[yellow]refused[/] {Markup.Escape(refused.DeviceId)}: {Markup.Escape(string.Join("; ", refused.Reasons))}");
+        }
+
+        IReadOnlyList<string> files = ReportWriter.Write(report, config.OutDirectory);
+        console.MarkupLine($"F1 federated {P(report.Federated.F1)} % vs centralised {P(report.Centralized.F1)} % (gap {(report.Centralized.F1 - report.Federated.F1) * 100:0.00} pp); {report.StopReason}; {report.TotalSeconds:0.0} s in total");
+        console.MarkupLine("wrote " + Markup.Escape(string.Join(", ", files.Select(Path.GetFileName))) + " to " + Markup.Escape(config.OutDirectory));
+        return 0;
+    }
+
+    /// <summary>The shipped data: samples/data next to the app's repository, found from the working directory or the app's folder.</summary>
+    internal static string? DefaultDataDirectory()
+    {
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
+            {
+                string candidate = Path.Combine(dir, "samples", "data");
+                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.csv.gz").Any())
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static string Fmt(double? v) => v is double d ? d.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
+
+    private static string P(double v) => (v * 100).ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static string Cell(double? fed, double? central) =>
+        fed is double f ? $"{P(f)} [grey]({(central is double c ? P(c) : "-")})[/]" : "-";
+}

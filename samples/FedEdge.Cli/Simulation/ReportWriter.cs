@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace FedEdge.Cli.Simulation;
+
+/// <summary>Writes <c>report.json</c> and the PNG plots of a simulation.</summary>
+internal static class ReportWriter
+{
+    public static IReadOnlyList<string> Write(SimulationReport report, string outDirectory)
+    {
+        Directory.CreateDirectory(outDirectory);
+        var written = new List<string>();
+        string json = Path.Combine(outDirectory, "report.json");
+        File.WriteAllText(json, ToJson(report).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        written.Add(json);
+        File.WriteAllText(Path.Combine(outDirectory, "normalizer.json"), report.NormalizerJson);
+        written.Add(Path.Combine(outDirectory, "normalizer.json"));
+
+        double[] x = report.Rounds.Select(r => (double)r.Round).ToArray();
+        if (x.Length > 0)
+        {
+            var quality = new ScottPlot.Plot();
+            var loss = quality.Add.Scatter(x, report.Rounds.Select(r => r.Loss ?? double.NaN).ToArray());
+            loss.LegendText = "mean training loss";
+            var f1 = quality.Add.Scatter(x, report.Rounds.Select(r => r.F1 ?? double.NaN).ToArray());
+            f1.LegendText = "F1 on pooled held-out split";
+            quality.Title("Loss and F1 per round");
+            quality.XLabel("round");
+            quality.ShowLegend();
+            string p1 = Path.Combine(outDirectory, "loss_f1.png");
+            quality.SavePng(p1, 900, 500);
+            written.Add(p1);
+
+            var bytes = new ScottPlot.Plot();
+            var up = bytes.Add.Scatter(x, report.Rounds.Select(r => r.BytesUp / 1024.0).ToArray());
+            up.LegendText = "up (KiB)";
+            var down = bytes.Add.Scatter(x, report.Rounds.Select(r => r.BytesDown / 1024.0).ToArray());
+            down.LegendText = "down (KiB)";
+            bytes.Title("Bytes per round");
+            bytes.XLabel("round");
+            bytes.YLabel("KiB");
+            bytes.ShowLegend();
+            string p2 = Path.Combine(outDirectory, "bytes.png");
+            bytes.SavePng(p2, 900, 500);
+            written.Add(p2);
+        }
+
+        return written;
+    }
+
+    public static JsonObject ToJson(SimulationReport r)
+    {
+        SimulationConfig c = r.Config;
+        var root = new JsonObject
+        {
+            ["config"] = new JsonObject
+            {
+                ["transport"] = c.Transport,
+                ["broker"] = c.Broker?.ToString(),
+                ["rounds"] = c.Rounds,
+                ["strategy"] = c.Strategy,
+                ["model"] = c.Model,
+                ["trainer"] = c.Trainer,
+                ["seed"] = c.Seed,
+                ["data"] = c.DataDirectory,
+                ["eval"] = c.EvalDirectory,
+                ["local_epochs"] = c.LocalEpochs,
+                ["local_steps"] = c.LocalSteps,
+                ["batch_size"] = c.BatchSize,
+                ["learning_rate"] = c.LearningRate,
+                ["test_fraction"] = c.TestFraction,
+            },
+            ["rounds"] = new JsonArray(r.Rounds.Select(x => (JsonNode)new JsonObject
+            {
+                ["round"] = x.Round,
+                ["participants"] = x.Participants,
+                ["loss"] = x.Loss,
+                ["f1"] = x.F1,
+                ["bytes_up"] = x.BytesUp,
+                ["bytes_down"] = x.BytesDown,
+                ["seconds"] = Math.Round(x.Seconds, 4),
+            }).ToArray()),
+        };
+        var final = new JsonObject
+        {
+            ["federated"] = Metrics(r.Federated),
+            ["centralized"] = Metrics(r.Centralized),
+            ["f1_gap_pp"] = Math.Round((r.Centralized.F1 - r.Federated.F1) * 100, 3),
+            ["devices"] = new JsonArray(r.Devices.Select(d => (JsonNode)new JsonObject
+            {
+                ["device"] = d.Device,
+                ["train_rows"] = d.TrainRows,
+                ["test_rows"] = d.TestRows,
+                ["test_attacks"] = d.TestAttacks,
+                ["federated"] = d.Federated is null ? null : Metrics(d.Federated),
+                ["centralized"] = d.Centralized is null ? null : Metrics(d.Centralized),
+                ["note"] = d.Note,
+            }).ToArray()),
+            ["model_hash"] = r.FinalHash,
+            ["threshold"] = r.Threshold,
+            ["stop_reason"] = r.StopReason,
+            ["federated_seconds"] = Math.Round(r.FederatedSeconds, 3),
+            ["centralized_seconds"] = Math.Round(r.CentralizedSeconds, 3),
+            ["total_seconds"] = Math.Round(r.TotalSeconds, 3),
+        };
+        if (r.EvalFederated is not null && r.EvalCentralized is not null)
+        {
+            final["eval"] = new JsonObject { ["rows"] = r.EvalRows, ["federated"] = Metrics(r.EvalFederated), ["centralized"] = Metrics(r.EvalCentralized) };
+        }
+
+        root["final"] = final;
+        root["refused"] = new JsonArray(r.Refused.Select(x => (JsonNode)new JsonObject
+        {
+            ["device"] = x.DeviceId,
+            ["reasons"] = new JsonArray(x.Reasons.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
+        }).ToArray());
+        return root;
+    }
+
+    private static JsonObject Metrics(MetricSet m) => new()
+    {
+        ["accuracy"] = Round(m.Accuracy),
+        ["precision"] = Round(m.Precision),
+        ["recall"] = Round(m.Recall),
+        ["f1"] = Round(m.F1),
+        ["fpr"] = Round(m.Fpr),
+    };
+
+    private static double Round(double v) => Math.Round(v, 6);
+
+    public static string Pct(double v) => (v * 100).ToString("0.00", CultureInfo.InvariantCulture);
+}

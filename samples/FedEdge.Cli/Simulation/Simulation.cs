@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Data;
+using FedEdge.Devices;
+using FedEdge.Metrics;
+using FedEdge.Torch;
+using FedEdge.Training;
+using Microsoft.Extensions.Options;
+
+namespace FedEdge.Cli.Simulation;
+
+/// <summary>One row of classification metrics.</summary>
+internal sealed record MetricSet(double Accuracy, double Precision, double Recall, double F1, double Fpr)
+{
+    public static MetricSet From(ClassificationMetrics m) => new(m.Accuracy, m.Precision, m.Recall, m.F1, m.FalsePositiveRate);
+}
+
+internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds);
+
+internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
+
+internal sealed record SimulationReport
+{
+    public required SimulationConfig Config { get; init; }
+
+    public required IReadOnlyList<RoundRow> Rounds { get; init; }
+
+    public required MetricSet Federated { get; init; }
+
+    public required MetricSet Centralized { get; init; }
+
+    public required IReadOnlyList<DeviceRow> Devices { get; init; }
+
+    public required IReadOnlyList<RefusedDevice> Refused { get; init; }
+
+    public MetricSet? EvalFederated { get; init; }
+
+    public MetricSet? EvalCentralized { get; init; }
+
+    public int EvalRows { get; init; }
+
+    public required double FederatedSeconds { get; init; }
+
+    public required double CentralizedSeconds { get; init; }
+
+    public required double TotalSeconds { get; init; }
+
+    public required string FinalHash { get; init; }
+
+    public required string StopReason { get; init; }
+
+    public required string NormalizerJson { get; init; }
+
+    public double? Threshold { get; init; }
+}
+
+/// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
+internal static class Simulation
+{
+    private const string ProfileBase = "https://mud.fededge.example/nbaiot/";
+
+    public static async Task<SimulationReport> RunAsync(SimulationConfig config, Action<string> status, Action<RoundRow> onRound, CancellationToken cancellationToken)
+    {
+        var total = Stopwatch.StartNew();
+        status($"reading device files in {config.DataDirectory}");
+        IReadOnlyList<DataPartition> partitions = NbaiotReader.ReadDirectory(config.DataDirectory);
+        ModelBundle probe = CreateBundle(config);
+        bool autoencoder = probe.Spec.IsAutoencoder;
+
+        var splits = partitions.Select(p => (p.ClientId, Split: DataSplits.StratifiedSplit(p.Data, config.TestFraction, config.Seed))).ToList();
+        Dataset pooledTrainRaw = Dataset.Concat(splits.Select(s => s.Split.Train).ToList());
+        MinMaxNormalizer normalizer = MinMaxNormalizer.Fit(pooledTrainRaw, clip: true);
+        var devices = splits.Select(s => (Id: s.ClientId, Train: Prepare(normalizer, s.Split.Train, probe), Test: Prepare(normalizer, s.Split.Test, probe))).ToList();
+        Dataset pooledTrain = Dataset.Concat(devices.Select(d => d.Train).ToList());
+        Dataset pooledTest = Dataset.Concat(devices.Select(d => d.Test).ToList());
+
+        // Federated run.
+        var fedClock = Stopwatch.StartNew();
+        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders));
+        var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBase + d.Id + ".json"), StringComparer.Ordinal);
+        var options = new CoordinatorOptions
+        {
+            Federation = "nbaiot-simulation",
+            MaxRounds = config.Rounds,
+            MinParticipants = 1,
+            WindowSize = devices.Count(d => !autoencoder || d.Train.IndicesWithLabel(0).Count > 0),
+            WindowDuration = TimeSpan.FromSeconds(5),
+            RoundTimeout = TimeSpan.FromMinutes(2),
+            Seed = config.Seed,
+            MonitorMetric = autoencoder ? "roc_auc" : "f1",
+            HyperParameters = new TrainingHyperParameters { LocalEpochs = config.LocalEpochs, LocalIterations = config.LocalSteps, BatchSize = config.BatchSize, LearningRate = config.LearningRate, Seed = config.Seed },
+        };
+        var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
+        IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
+        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator);
+        await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
+
+        var workers = new List<Worker>();
+        try
+        {
+            foreach (var d in devices)
+            {
+                Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
+                var worker = new Worker(
+                    Options.Create(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Model = config.Model }),
+                    transports.CreateWorker(d.Id),
+                    CreateBundle(config).Trainer,
+                    new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null));
+                workers.Add(worker);
+            }
+
+            foreach (string intruder in config.Intruders)
+            {
+                // A device that tries to join without a profile: it is refused and never sees a model.
+                workers.Add(new Worker(
+                    Options.Create(new WorkerOptions { DeviceId = intruder, Model = config.Model }),
+                    transports.CreateWorker(intruder),
+                    CreateBundle(config).Trainer,
+                    new LocalData(devices[0].Test, null)));
+            }
+
+            foreach (Worker w in workers)
+            {
+                await w.StartAsync(cancellationToken).ConfigureAwait(false);
+                status($"{w.DeviceId}: {w.State}{(w.StateReason is null ? string.Empty : " (" + w.StateReason + ")")}");
+            }
+
+            var rounds = new List<RoundRow>();
+            string stop = "round budget reached";
+            await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
+            {
+                double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
+                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds);
+                rounds.Add(row);
+                onRound(row);
+                if (!r.Completed)
+                {
+                    status($"round {r.Round} failed: {r.FailureReason}");
+                }
+
+                if (r.IsLast)
+                {
+                    stop = r.StopReason ?? stop;
+                }
+            }
+
+            fedClock.Stop();
+            ParameterSet federated = coordinator.GlobalParameters.Clone();
+
+            // Centralised baseline: the same model trained on the pooled training data for as many epochs as a device saw.
+            status("training the centralised baseline on the pooled training data");
+            var centralClock = Stopwatch.StartNew();
+            ModelBundle central = CreateBundle(config);
+            Dataset centralData = autoencoder ? pooledTrain.Select(pooledTrain.IndicesWithLabel(0)) : pooledTrain;
+            TrainingResult centralResult = await central.Trainer.TrainAsync(
+                new TrainingRequest
+                {
+                    GlobalParameters = central.InitialParameters,
+                    Data = centralData,
+                    HyperParameters = options.HyperParameters with
+                    {
+                        LocalEpochs = config.Rounds * config.LocalEpochs,
+                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count : null,
+                    },
+                },
+                cancellationToken).ConfigureAwait(false);
+            centralClock.Stop();
+
+            var scorer = new Scorer(CreateBundle(config).Trainer, autoencoder, pooledTrain);
+            await scorer.FitThresholdsAsync(federated, centralResult.Parameters, cancellationToken).ConfigureAwait(false);
+            MetricSet fedMetrics = await scorer.ScoreAsync(federated, pooledTest, central: false, cancellationToken).ConfigureAwait(false);
+            MetricSet centralMetrics = await scorer.ScoreAsync(centralResult.Parameters, pooledTest, central: true, cancellationToken).ConfigureAwait(false);
+            var deviceRows = new List<DeviceRow>();
+            foreach (var d in devices)
+            {
+                int attacks = d.Test.IndicesWithLabel(1).Count;
+                Worker w = workers.First(x => x.DeviceId == d.Id);
+                deviceRows.Add(new DeviceRow(
+                    d.Id,
+                    d.Train.Count,
+                    d.Test.Count,
+                    attacks,
+                    await scorer.ScoreAsync(federated, d.Test, central: false, cancellationToken).ConfigureAwait(false),
+                    await scorer.ScoreAsync(centralResult.Parameters, d.Test, central: true, cancellationToken).ConfigureAwait(false),
+                    w.State == WorkerState.NotReady ? w.StateReason : null));
+            }
+
+            MetricSet? evalFed = null, evalCentral = null;
+            int evalRows = 0;
+            if (config.EvalDirectory is not null)
+            {
+                status($"scoring the models on every device file in {config.EvalDirectory}");
+                Dataset eval = Prepare(normalizer, Dataset.Concat(NbaiotReader.ReadDirectory(config.EvalDirectory).Select(p => p.Data).ToList()), probe);
+                evalRows = eval.Count;
+                evalFed = await scorer.ScoreAsync(federated, eval, central: false, cancellationToken).ConfigureAwait(false);
+                evalCentral = await scorer.ScoreAsync(centralResult.Parameters, eval, central: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            return new SimulationReport
+            {
+                Config = config,
+                Rounds = rounds,
+                Federated = fedMetrics,
+                Centralized = centralMetrics,
+                Devices = deviceRows,
+                Refused = coordinator.RefusedDevices,
+                EvalFederated = evalFed,
+                EvalCentralized = evalCentral,
+                EvalRows = evalRows,
+                FederatedSeconds = fedClock.Elapsed.TotalSeconds,
+                CentralizedSeconds = centralClock.Elapsed.TotalSeconds,
+                TotalSeconds = total.Elapsed.TotalSeconds,
+                FinalHash = federated.ComputeHash(),
+                StopReason = stop,
+                NormalizerJson = normalizer.ToJson(),
+                Threshold = scorer.FederatedThreshold,
+            };
+        }
+        finally
+        {
+            foreach (Worker w in workers)
+            {
+                await w.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    public static ModelBundle CreateBundle(SimulationConfig config) => config.Trainer switch
+    {
+        "managed" => ModelCatalog.Create(config.Model, config.Seed),
+        "torch" => TorchModels.CreateBundle(config.Model, config.Seed),
+        _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
+    };
+
+    private static Dataset Prepare(MinMaxNormalizer normalizer, Dataset data, ModelBundle bundle)
+    {
+        Dataset scaled = normalizer.Transform(data);
+        return bundle.FeatureSubset is null ? scaled : scaled.SelectFeatures(bundle.FeatureSubset);
+    }
+
+    /// <summary>A device's local rows; refuses to load with a reason when the device cannot train this model.</summary>
+    private sealed class LocalData(Dataset data, string? reasonWhenEmpty) : ILocalDataSource
+    {
+        public ValueTask<Dataset> LoadAsync(CancellationToken cancellationToken = default) =>
+            data.Count == 0 && reasonWhenEmpty is not null
+                ? throw new InvalidDataException(reasonWhenEmpty)
+                : ValueTask.FromResult(data);
+    }
+
+    /// <summary>Scores each round's global model on the pooled held-out split.</summary>
+    private sealed class PooledEvaluator(ITrainer trainer, Dataset test) : IGlobalModelEvaluator
+    {
+        public async ValueTask<IReadOnlyDictionary<string, double>> EvaluateAsync(ParameterSet parameters, long round, CancellationToken cancellationToken = default)
+        {
+            EvaluationResult result = await trainer.EvaluateAsync(parameters, test, cancellationToken).ConfigureAwait(false);
+            return result.Metrics;
+        }
+    }
+
+    /// <summary>Turns scores into classification metrics: probability ≥ 0.5 for classifiers, error above the benign threshold for autoencoders.</summary>
+    private sealed class Scorer(ITrainer trainer, bool autoencoder, Dataset pooledTrain)
+    {
+        public double? FederatedThreshold { get; private set; }
+
+        public double? CentralThreshold { get; private set; }
+
+        public async Task FitThresholdsAsync(ParameterSet federated, ParameterSet central, CancellationToken ct)
+        {
+            if (!autoencoder)
+            {
+                return;
+            }
+
+            Dataset benign = pooledTrain.Select(pooledTrain.IndicesWithLabel(0));
+            FederatedThreshold = AnomalyThreshold.Fit((await trainer.EvaluateAsync(federated, benign, ct).ConfigureAwait(false)).Scores).Value;
+            CentralThreshold = AnomalyThreshold.Fit((await trainer.EvaluateAsync(central, benign, ct).ConfigureAwait(false)).Scores).Value;
+        }
+
+        public async Task<MetricSet> ScoreAsync(ParameterSet parameters, Dataset data, bool central, CancellationToken ct)
+        {
+            EvaluationResult result = await trainer.EvaluateAsync(parameters, data, ct).ConfigureAwait(false);
+            double threshold = autoencoder ? (central ? CentralThreshold : FederatedThreshold) ?? 0.5 : 0.5;
+            return MetricSet.From(ClassificationMetrics.Compute(result.Scores, data.Labels, threshold));
+        }
+    }
+}

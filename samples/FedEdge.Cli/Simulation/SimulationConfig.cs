@@ -1,0 +1,38 @@
+namespace FedEdge.Cli.Simulation;
+
+/// <summary>What <c>fededge simulate</c> runs.</summary>
+internal sealed record SimulationConfig
+{
+    public string Transport { get; init; } = "inproc";
+
+    public Uri? Broker { get; init; }
+
+    public int Rounds { get; init; } = 10;
+
+    public string Strategy { get; init; } = "fedavg";
+
+    public string Model { get; init; } = "mlp";
+
+    public string Trainer { get; init; } = "managed";
+
+    public int Seed { get; init; } = 42;
+
+    public required string DataDirectory { get; init; }
+
+    public string OutDirectory { get; init; } = "fededge-out";
+
+    public string? EvalDirectory { get; init; }
+
+    public int LocalEpochs { get; init; } = 1;
+
+    public int? LocalSteps { get; init; } = 20;
+
+    public int BatchSize { get; init; } = 64;
+
+    public float LearningRate { get; init; } = 1e-3f;
+
+    public double TestFraction { get; init; } = 0.2;
+
+    /// <summary>Extra devices that try to join without a valid profile (shown as refused).</summary>
+    public IReadOnlyList<string> Intruders { get; init; } = ["Unprofiled_IP_Camera"];
+}

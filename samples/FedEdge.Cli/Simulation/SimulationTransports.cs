@@ -1,0 +1,84 @@
+using System.Security.Cryptography;
+using FedEdge.Messaging;
+using FedEdge.Messaging.InProcess;
+using FedEdge.Transport.Grpc;
+using FedEdge.Transport.Mqtt;
+
+namespace FedEdge.Cli.Simulation;
+
+/// <summary>Creates the coordinator's and the workers' transports for one simulation.</summary>
+internal sealed class SimulationTransports
+{
+    private const string Federation = "nbaiot-simulation";
+    private readonly string _kind;
+    private readonly Uri? _broker;
+    private readonly Dictionary<string, string> _secrets = new(StringComparer.Ordinal);
+    private readonly InProcessNetwork _network = new();
+    private ICoordinatorTransport? _coordinator;
+
+    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds)
+    {
+        _kind = kind;
+        _broker = broker;
+        foreach (string id in deviceIds)
+        {
+            // Every device gets its own broker / gRPC credential; admission (the MUD profile) is a separate, later check.
+            _secrets[id] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        }
+    }
+
+    public ICoordinatorTransport CreateCoordinator()
+    {
+        _coordinator = _kind switch
+        {
+            "inproc" => _network.CreateCoordinatorTransport(),
+            "mqtt" when _broker is not null => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, BrokerUri = _broker }),
+            "mqtt" => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = EmbeddedOptions() }),
+            "grpc" => new GrpcCoordinatorTransport(GrpcOptions()),
+            _ => throw new ArgumentException($"Unknown transport '{_kind}'; use inproc, mqtt or grpc."),
+        };
+        return _coordinator;
+    }
+
+    /// <summary>Creates a device's transport; call after the coordinator has started (its address is known then).</summary>
+    public IWorkerTransport CreateWorker(string deviceId) => _kind switch
+    {
+        "inproc" => _network.CreateWorkerTransport(deviceId),
+        "mqtt" => new MqttWorkerTransport(new MqttWorkerOptions
+        {
+            Federation = Federation,
+            DeviceId = deviceId,
+            BrokerUri = ((MqttCoordinatorTransport)_coordinator!).BrokerUri,
+            Password = _broker is null ? _secrets[deviceId] : null,
+        }),
+        "grpc" => new GrpcWorkerTransport(new GrpcWorkerOptions
+        {
+            Address = ((GrpcCoordinatorTransport)_coordinator!).Address,
+            DeviceId = deviceId,
+            Token = _secrets[deviceId],
+        }),
+        _ => throw new ArgumentException($"Unknown transport '{_kind}'."),
+    };
+
+    private EmbeddedMqttBrokerOptions EmbeddedOptions()
+    {
+        var options = new EmbeddedMqttBrokerOptions { Port = 0 };
+        foreach (KeyValuePair<string, string> pair in _secrets)
+        {
+            options.DevicePasswords[pair.Key] = pair.Value;
+        }
+
+        return options;
+    }
+
+    private GrpcCoordinatorOptions GrpcOptions()
+    {
+        var options = new GrpcCoordinatorOptions { Port = 0 };
+        foreach (KeyValuePair<string, string> pair in _secrets)
+        {
+            options.DeviceTokens[pair.Key] = pair.Value;
+        }
+
+        return options;
+    }
+}
