@@ -23,6 +23,16 @@ public class ServiceCollectionTests
     }
 
     [Fact]
+    public async Task AddGrpcTransport_WorkerRole_ResolvesGrpcWorker()
+    {
+        var services = new ServiceCollection();
+        services.AddGrpcTransport(worker: o => { o.Address = new Uri("http://127.0.0.1:50051"); o.DeviceId = "d1"; o.Token = "t"; });
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.IsType<FedEdge.Transport.Grpc.GrpcWorkerTransport>(provider.GetRequiredService<IWorkerTransport>());
+        Assert.Null(provider.GetService<ICoordinatorTransport>());
+    }
+
+    [Fact]
     public async Task AddMqttTransport_InvalidOptions_FailValidation()
     {
         var services = new ServiceCollection();
