@@ -52,9 +52,17 @@ internal static class AggregateBench
             }
 
             options.MaxUpdates = maxUpdates ?? Math.Max(options.MaxUpdates, clients);
-            _ = AggregationStrategies.Create(strategyName, options);
+            IAggregationStrategy probe = AggregationStrategies.Create(strategyName, options);
+            if (!probe.IsStreaming && clients > options.MaxUpdates)
+            {
+                throw new ArgumentException($"'{strategyName}' keeps every update and is bounded at --max-updates {options.MaxUpdates}, fewer than --clients {clients}.");
+            }
+
+            // A tiny round with the same client count surfaces a strategy's own preconditions (e.g. Krum's n > 2f + 2).
+            var tiny = new ParameterLayout(new TensorSpec("probe", 1));
+            Fold(probe, new ParameterSet(tiny), [new ParameterSet(tiny)], clients, probe: null);
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException or InvalidOperationException)
         {
             Console.Error.WriteLine($"aggregate: {e.Message}");
             return Task.FromResult(2);
@@ -147,7 +155,7 @@ internal static class AggregateBench
         var random = new Random(1);
         ParameterSet global = Fill(new ParameterSet(layout), random);
         ParameterSet[] pool = Enumerable.Range(0, MinPool).Select(_ => Fill(new ParameterSet(layout), random)).ToArray();
-        int clients = Math.Max(8, (4 * options.ByzantineCount) + 3);
+        int clients = Math.Min(Math.Max(8, (4 * options.ByzantineCount) + 3), options.MaxUpdates);
         var accumulator = new float[layout.TotalLength];
         for (int pass = 0; pass < 3; pass++)
         {

@@ -20,6 +20,7 @@ internal static class TrainBench
         string? dataDir = null;
         double warmupSeconds = 3;
         bool mednnReport = false;
+        bool anomalyReport = false;
         int reportEpochs = 3;
         for (int i = 0; i < args.Length; i++)
         {
@@ -33,10 +34,11 @@ internal static class TrainBench
                 case "--data": dataDir = Next(); break;
                 case "--warmup": warmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mednn-report": mednnReport = true; break;
+                case "--anomaly-report": anomalyReport = true; break;
                 case "--epochs": reportEpochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--warmup SEC] [--data DIR] --json | train --mednn-report [--epochs E] --json").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json").ConfigureAwait(false);
                     return 2;
             }
         }
@@ -51,6 +53,11 @@ internal static class TrainBench
         if (mednnReport)
         {
             return await MednnReport.RunAsync(dataDir, reportEpochs).ConfigureAwait(false);
+        }
+
+        if (anomalyReport)
+        {
+            return await AnomalyReport.RunAsync(dataDir, reportEpochs).ConfigureAwait(false);
         }
 
         NetworkSpec spec = ModelCatalog.GetSpec(net == "ae" ? "autoencoder" : net);

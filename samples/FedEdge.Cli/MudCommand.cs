@@ -18,6 +18,7 @@ internal static class MudCommand
         mud.Subcommands.Add(CreateValidate());
         mud.Subcommands.Add(CreateVerify());
         mud.Subcommands.Add(CreateCompile());
+        mud.Subcommands.Add(MudBenchCommand.Create());
         return mud;
     }
 

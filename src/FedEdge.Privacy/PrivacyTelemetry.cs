@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace FedEdge.Privacy;
@@ -8,6 +9,9 @@ internal static class PrivacyTelemetry
     public const string MeterName = "FedEdge.Privacy";
 
     private static readonly Meter Meter = new(MeterName);
+
+    /// <summary>Traces the expensive secure-aggregation steps (masking, unmasking).</summary>
+    public static readonly ActivitySource ActivitySource = new(MeterName);
 
     public static readonly Counter<long> RoundsCompleted = Meter.CreateCounter<long>("fededge.secagg.rounds.completed", "{round}", "Secure-aggregation rounds that produced a sum.");
 

@@ -185,3 +185,60 @@ public class AdmissionTests
         Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<MudAdmissionOptions>>().Value);
     }
 }
+
+public sealed class AdmissionWithUserPolicyTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fededge-ups-adm-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task EvaluateAsync_AdministratorOpensRealCoordinator_AdmitsAndDropRefuses()
+    {
+        var ups = new FedEdge.Mud.PolicyServer.UserPolicyServer(FedEdge.Mud.PolicyServer.UserPolicyStores.File(Path.Combine(_dir, "ups.json")));
+        const string url = "https://lighting.example.com/lightbulb2000";
+        var options = new MudAdmissionOptions { CoordinatorHost = "127.0.0.1", CoordinatorPort = 1883, RequireFederationExtension = false };
+        options.AddTrustAnchorsFromPem(Path.Combine(Corpus.Signed, "test-ca.cert.pem"));
+        var policy = new MudAdmissionPolicy(options, MudFileSources.FromDirectory(Corpus.Signed), userPolicyServer: ups);
+        var request = new FedEdge.Admission.AdmissionRequest { DeviceId = "bulb", MudUrl = new Uri(url), Attributes = new Dictionary<string, string> { ["mac"] = "00:11:22:33:44:55" } };
+
+        FedEdge.Admission.AdmissionDecision before = await policy.EvaluateAsync(request);
+        Assert.False(before.Admitted);
+        Assert.Contains(before.Reasons, r => r.Contains("127.0.0.1:1883/tcp", StringComparison.Ordinal));
+
+        FedEdge.Mud.PolicyServer.UserPolicyRule Rule(MudDirection d, MudForwarding a) => new() { Direction = d, Action = a, RemoteAddresses = ["127.0.0.1"], Protocol = 6, RemotePort = 1883 };
+        var added = await ups.AddAsync("alice", new FedEdge.Mud.PolicyServer.UserPolicyEntry { MudUrl = url, Rules = [Rule(MudDirection.FromDevice, MudForwarding.Accept), Rule(MudDirection.ToDevice, MudForwarding.Accept)] });
+        Assert.True((await policy.EvaluateAsync(request)).Admitted);
+
+        await ups.AddAsync("bob", new FedEdge.Mud.PolicyServer.UserPolicyEntry { Mac = "00:11:22:33:44:55", Rules = [Rule(MudDirection.FromDevice, MudForwarding.Drop)] });
+        FedEdge.Admission.AdmissionDecision dropped = await policy.EvaluateAsync(request);
+        Assert.False(dropped.Admitted);
+        Assert.Contains(dropped.Reasons, r => r.Contains("does not allow traffic to the coordinator", StringComparison.Ordinal));
+        Assert.True(added.Succeeded);
+    }
+}
+
+/// <summary>The corpus devices recommended for the `fededge simulate` demo behave as documented.</summary>
+public class AdmissionDemoDevicesTests
+{
+    private static MudAdmissionPolicy DemoPolicy() => MudAdmissionPolicy.FromDirectory(
+        Corpus.Signed, Path.Combine(Corpus.Signed, "test-ca.cert.pem"), "test.example.com", 443, o => o.RequireFederationExtension = false);
+
+    [Fact]
+    public async Task DemoDevices_CompliantAdmitted_OthersRefusedWithReasons()
+    {
+        MudAdmissionPolicy policy = DemoPolicy();
+        var compliant = new FedEdge.Admission.AdmissionRequest { DeviceId = "bulb-ok", CertificateDer = TestSigning.DeviceCertDer("device.cert.pem") };
+        var badSigner = new FedEdge.Admission.AdmissionRequest { DeviceId = "bulb-bad", CertificateDer = TestSigning.DeviceCertDer("device-badsigner.cert.pem") };
+        var luminaire = new FedEdge.Admission.AdmissionRequest { DeviceId = "lum", MudUrl = new Uri("https://luminaire.example.com/Luminaire_150"), MudUrlSource = "DHCP option 161" };
+        var unknown = new FedEdge.Admission.AdmissionRequest { DeviceId = "ghost", MudUrl = new Uri("https://nobody.example.com/x") };
+
+        FedEdge.Admission.AdmissionDecision ok = await policy.EvaluateAsync(compliant);
+        Assert.True(ok.Admitted, string.Join("\n", ok.Reasons));
+        Assert.Contains(((await policy.EvaluateAsync(badSigner)).Reasons), r => r.Contains("MudSignerMismatch", StringComparison.Ordinal));
+        FedEdge.Admission.AdmissionDecision lum = await policy.EvaluateAsync(luminaire);
+        Assert.False(lum.Admitted);
+        Assert.Contains(lum.Reasons, r => r.Contains("does not allow traffic to the coordinator test.example.com:443/tcp", StringComparison.Ordinal));
+        Assert.Contains((await policy.EvaluateAsync(unknown)).Reasons, r => r.Contains("No MUD file", StringComparison.Ordinal));
+    }
+}

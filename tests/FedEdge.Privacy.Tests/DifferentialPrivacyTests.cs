@@ -61,6 +61,15 @@ public class DifferentialPrivacyTests
     }
 
     [Fact]
+    public void RecordSteps_AbadiMomentsAccountantExample_Matches126()
+    {
+        // Abadi et al. (CCS 2016, section 3.1): q = 0.01, σ = 4, δ = 1e-5, 10 000 steps gives ε ≈ 1.26
+        // with the moments accountant (TF-Privacy's old conversion: 1.2586).
+        var accountant = new RdpAccountant(1e-5, conversion: RdpConversion.Classic);
+        Assert.InRange(accountant.RecordSteps(0.01, 4, 10_000).Epsilon, 1.255, 1.265);
+    }
+
+    [Fact]
     public void IsExhausted_BudgetReached_StopsBeforeExceeding()
     {
         // The coordinator's loop: run a round only while the next one stays within budget.

@@ -262,7 +262,8 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         List<string> selected = Select(window);
         string nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         DateTimeOffset deadline = _time.GetUtcNow() + _options.RoundTimeout;
-        var state = new RoundState(round, nonce, selected, _strategy.BeginRound(global, new AggregationRoundOptions { Round = round, ExpectedParticipants = selected.Count }));
+        var expectations = new RoundExpectations { Round = round, Nonce = nonce, Layout = global.Layout, ExpectedSenders = new HashSet<string>(selected, StringComparer.Ordinal) };
+        var state = new RoundState(round, nonce, selected, _strategy.BeginRound(global, new AggregationRoundOptions { Round = round, ExpectedParticipants = selected.Count }), new UpdateValidator(expectations));
         lock (_gate)
         {
             _current = state;
@@ -271,7 +272,7 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         }
 
         Log.RoundStarted(_logger, round, selected.Count, deadline);
-        var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = _options.HyperParameters, Deadline = deadline };
+        var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = _strategy.ConfigureTraining(_options.HyperParameters), Deadline = deadline };
         foreach (string device in selected)
         {
             await _transport.SendTaskAsync(device, task, ct).ConfigureAwait(false);
@@ -458,7 +459,9 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
             entry.Status = status;
             if (status.Intent == DeviceIntent.Training)
             {
-                if (!_requests.Contains(status.DeviceId) && !(_current?.Selected.Contains(status.DeviceId) ?? false))
+                bool busyInRound = _current is { } open && open.Selected.Contains(status.DeviceId)
+                    && !open.Received.Contains(status.DeviceId) && !open.Failed.ContainsKey(status.DeviceId);
+                if (!_requests.Contains(status.DeviceId) && !busyInRound)
                 {
                     _requests.Add(status.DeviceId);
                 }
@@ -489,30 +492,45 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         string? reason;
         lock (_gate)
         {
-            reason = Validate(update, context);
-            if (reason is null)
+            reason = Precheck(update, context);
+            RoundState? round = _current;
+            if (reason is null && round is not null)
             {
-                RoundState round = _current!;
-                round.Aggregation.Add(update);
-                round.Received.Add(update.SenderId);
-                round.Contributors.Add(update.SenderId);
-                if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
+                if (round.Failed.TryGetValue(update.SenderId, out string? why))
                 {
-                    round.LossSum += loss * update.SampleCount;
-                    round.WeightSum += update.SampleCount;
+                    reason = $"the device already left round {round.Round} ({why})";
                 }
+                else
+                {
+                    UpdateValidationResult verdict = round.Validator.ValidateAndAdd(update, round.Aggregation);
+                    if (verdict.IsAccepted)
+                    {
+                        round.Received.Add(update.SenderId);
+                        round.Contributors.Add(update.SenderId);
+                        if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
+                        {
+                            round.LossSum += loss * update.SampleCount;
+                            round.WeightSum += update.SampleCount;
+                        }
 
-                round.CheckDone();
+                        round.CheckDone();
+                    }
+                    else
+                    {
+                        reason = verdict.Message;
+                        bool ownOnlyUpdate = verdict.Reason is UpdateRejectionReason.LayoutMismatch or UpdateRejectionReason.NonFiniteValue
+                            or UpdateRejectionReason.NonPositiveSampleCount or UpdateRejectionReason.UnsupportedKind;
+                        if (ownOnlyUpdate && round.Selected.Contains(update.SenderId) && !round.Received.Contains(update.SenderId))
+                        {
+                            // A participant's update for this round was unusable: it counts as failed.
+                            round.Failed[update.SenderId] = reason;
+                            round.CheckDone();
+                        }
+                    }
+                }
             }
-            else if (_current is { } round && round.Round == update.Round && round.Selected.Contains(update.SenderId)
-                && !round.Received.Contains(update.SenderId) && string.Equals(round.Nonce, update.Nonce, StringComparison.Ordinal))
-            {
-                // A participant's only update for this round was invalid (shape, NaN, weight): it counts as failed.
-                round.Failed[update.SenderId] = reason;
-                round.Refused.Add(new RefusedUpdate(update.SenderId, update.Round, reason));
-                round.CheckDone();
-            }
-            else
+
+            if (reason is not null)
             {
                 _current?.Refused.Add(new RefusedUpdate(update.SenderId, update.Round, reason));
             }
@@ -558,7 +576,7 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         }
     }
 
-    private string? Validate(ModelUpdate update, InboundContext context)
+    private string? Precheck(ModelUpdate update, InboundContext context)
     {
         if (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, update.SenderId, StringComparison.Ordinal))
         {
@@ -578,32 +596,7 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
                 : $"round {update.Round} has not started";
         }
 
-        if (update.Round > round.Round)
-        {
-            return $"round {update.Round} has not started (round {round.Round} is open)";
-        }
-
-        if (!string.Equals(update.Nonce, round.Nonce, StringComparison.Ordinal))
-        {
-            return $"the nonce does not match round {round.Round}'s (a replayed or stale update)";
-        }
-
-        if (!round.Selected.Contains(update.SenderId))
-        {
-            return $"the device was not selected for round {round.Round}";
-        }
-
-        if (round.Received.Contains(update.SenderId))
-        {
-            return $"duplicate update: the device already sent one for round {round.Round}";
-        }
-
-        if (round.Failed.TryGetValue(update.SenderId, out string? why))
-        {
-            return $"the device already left round {round.Round} ({why})";
-        }
-
-        return UpdateChecks.Describe(update, GlobalParameters.Layout);
+        return update.Round > round.Round ? $"round {update.Round} has not started (round {round.Round} is open)" : null;
     }
 
     private async ValueTask<List<string>?> CollectWindowAsync(CancellationToken ct)
@@ -791,8 +784,10 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         public bool Announced { get; private set; }
     }
 
-    private sealed class RoundState(long round, string nonce, List<string> selected, IAggregationRound aggregation)
+    private sealed class RoundState(long round, string nonce, List<string> selected, IAggregationRound aggregation, UpdateValidator validator)
     {
+        public UpdateValidator Validator { get; } = validator;
+
         public long Round { get; } = round;
 
         public string Nonce { get; } = nonce;

@@ -32,6 +32,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _joinGate = new(1, 1);
     private Dataset? _data;
+    private string? _dataProblem;
     private Task? _training;
     private string? _session;
     private long _lastRound;
@@ -120,8 +121,8 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             }
         }
 
-        string? dataProblem = await LoadDataAsync(cancellationToken).ConfigureAwait(false);
-        SetState(WorkerState.NotReady, dataProblem ?? (Restored is null ? "starting" : $"restarted (was {Restored.State})"));
+        _dataProblem = await LoadDataAsync(cancellationToken).ConfigureAwait(false);
+        SetState(WorkerState.NotReady, _dataProblem ?? (Restored is null ? "starting" : $"restarted (was {Restored.State})"));
         await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await JoinAndAnnounceAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -329,8 +330,8 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             if (_data is null)
             {
                 // Admitted but unable to train: stay NotReady and tell the coordinator why.
-                await PublishAsync(DeviceIntent.NotReady, StateReason, ct).ConfigureAwait(false);
-                SetState(WorkerState.NotReady, StateReason);
+                SetState(WorkerState.NotReady, _dataProblem);
+                await PublishAsync(DeviceIntent.NotReady, _dataProblem, ct).ConfigureAwait(false);
                 return;
             }
 

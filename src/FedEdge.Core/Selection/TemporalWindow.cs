@@ -103,6 +103,9 @@ public sealed record TemporalWindowState
 
     /// <summary>Arrival offsets (seconds) recorded for the current window so far.</summary>
     public IReadOnlyList<double> CurrentArrivals { get; init; } = [];
+
+    /// <summary>The most recent closure (the running round's participants when <see cref="Phase"/> is closed).</summary>
+    public WindowClosure? LastClosure { get; init; }
 }
 
 /// <summary>
@@ -423,6 +426,7 @@ public sealed class TemporalWindow : IDisposable
                 CarriedOver = _carried.ToArray(),
                 ArrivalHistory = _history.Select(h => (IReadOnlyList<double>)h.ToArray()).ToArray(),
                 CurrentArrivals = _arrivals.ToArray(),
+                LastClosure = _lastClosure,
             };
         }
     }
@@ -470,7 +474,13 @@ public sealed class TemporalWindow : IDisposable
 
             _arrivals.Clear();
             _arrivals.AddRange(state.CurrentArrivals);
-            _lastClosure = null;
+            _lastClosure = state.LastClosure;
+            if (_phase == WindowPhase.Closed && _lastClosure is null)
+            {
+                // A closed window's round is running; describe it from the state so waiters see its participants.
+                _lastClosure = new WindowClosure { Sequence = _sequence, OpenedAt = _openedAt, ClosedAt = _openedAt + (_duration ?? TimeSpan.Zero), Reason = WindowCloseReason.Forced, Duration = _duration, Participants = _pending.ToArray() };
+            }
+
             if (_phase == WindowPhase.Open)
             {
                 DateTimeOffset now = _time.GetUtcNow();

@@ -16,6 +16,7 @@ namespace FedEdge.Training;
 public sealed class ManagedTrainer : ITrainer
 {
     private readonly ManagedTrainerOptions _options;
+    private readonly TrainingInstruments _instruments;
 
     /// <summary>Creates a trainer for <paramref name="spec"/>.</summary>
     /// <exception cref="ArgumentException">The options are invalid or the mask does not fit the layout.</exception>
@@ -24,6 +25,7 @@ public sealed class ManagedTrainer : ITrainer
         ArgumentNullException.ThrowIfNull(spec);
         _options = options ?? new ManagedTrainerOptions();
         _options.Validate();
+        _instruments = new TrainingInstruments(_options.MeterFactory);
         Spec = spec;
         Layout = spec.CreateLayout();
         if (_options.Mask is not null && Layout.DescribeMismatch(_options.Mask.Layout) is string why)
@@ -189,13 +191,26 @@ public sealed class ManagedTrainer : ITrainer
             metrics["weight_elimination_penalty"] = run.WeightEliminationPenalty();
         }
 
+        TimeSpan duration = _options.TimeProvider.GetElapsedTime(startTimestamp);
+        double meanLoss = windowSteps > 0 ? windowLoss / windowSteps : double.NaN;
+        _instruments.Steps.Add(steps);
+        _instruments.Duration.Record(duration.TotalSeconds);
+        if (_options.Logger is { } logger)
+        {
+            TrainingLog.Trained(logger, Spec.Name, steps, samplesSeen, meanLoss, duration.TotalSeconds);
+            if (cut)
+            {
+                TrainingLog.Governed(logger, Spec.Name, steps, reason ?? "steps capped by the governor");
+            }
+        }
+
         return new TrainingResult
         {
             Parameters = trained,
             SampleCount = request.Data.Count,
             Steps = steps,
-            Loss = windowSteps > 0 ? windowLoss / windowSteps : double.NaN,
-            Duration = _options.TimeProvider.GetElapsedTime(startTimestamp),
+            Loss = meanLoss,
+            Duration = duration,
             PeakMemoryBytes = run.BufferBytes,
             CutByGovernor = cut,
             GovernorReason = cut ? reason ?? "steps capped by the governor" : null,

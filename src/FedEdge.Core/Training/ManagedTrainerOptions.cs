@@ -76,6 +76,12 @@ public sealed record ManagedTrainerOptions
     /// <summary>The clock for governor pauses and durations.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>Where the trainer logs a summary per run and governor cuts; null logs nothing.</summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
+
+    /// <summary>Creates the <c>FedEdge.Core</c> meter for <c>fededge.training.steps</c> and <c>fededge.training.duration</c>; null uses a plain meter.</summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
     internal void Validate()
     {
         if (!(Momentum >= 0 && Momentum < 1) || !(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1) || !(Epsilon > 0))

@@ -24,9 +24,16 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
     private readonly IMudQuarantine _quarantine;
     private readonly MudSignatureVerifier _verifier;
     private readonly ILogger _logger;
+    private readonly PolicyServer.UserPolicyServer? _ups;
 
     /// <summary>Creates the policy.</summary>
-    public MudAdmissionPolicy(MudAdmissionOptions options, IMudFileSource source, IMudQuarantine? quarantine = null, TimeProvider? timeProvider = null, ILogger<MudAdmissionPolicy>? logger = null)
+    /// <param name="options">The options (validated here).</param>
+    /// <param name="source">Where MUD files come from (a folder, memory, or the HTTPS <c>MudManager</c>).</param>
+    /// <param name="quarantine">The quarantine list (default: an empty in-memory list).</param>
+    /// <param name="timeProvider">The clock for signature verification.</param>
+    /// <param name="logger">The logger.</param>
+    /// <param name="userPolicyServer">When given, administrator overlays are merged into the compiled policy before the coordinator check.</param>
+    public MudAdmissionPolicy(MudAdmissionOptions options, IMudFileSource source, IMudQuarantine? quarantine = null, TimeProvider? timeProvider = null, ILogger<MudAdmissionPolicy>? logger = null, PolicyServer.UserPolicyServer? userPolicyServer = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(source);
@@ -42,6 +49,7 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
 
         _verifier = new MudSignatureVerifier(verifierOptions, timeProvider);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _ups = userPolicyServer;
     }
 
     /// <summary>
@@ -59,6 +67,8 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
     public async ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        using System.Diagnostics.Activity? activity = MudMetrics.ActivitySource.StartActivity("fededge.mud.admission");
+        activity?.SetTag("fededge.device.id", request.DeviceId);
         var reasons = new List<string>();
         var notes = new List<string>();
         request.Attributes.TryGetValue(MacAttribute, out string? mac);
@@ -165,6 +175,16 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
 
         var device = new MudDeviceBinding(request.DeviceId, mac);
         CompiledPolicy policy = MudRuleCompiler.Compile(file, device, _options.Mappings);
+        if (_ups is not null)
+        {
+            PolicyServer.MergedPolicy? merged = await _ups.ResolveAsync(device, url.AbsoluteUri, file, _options.Mappings, cancellationToken).ConfigureAwait(false);
+            if (merged is not null)
+            {
+                policy = merged.Policy;
+                notes.AddRange(merged.Reports.Select(r => "User Policy Server: " + r.Explanation));
+            }
+        }
+
         string proto = _options.CoordinatorProtocol == 6 ? "tcp" : "udp";
         if (!policy.AllowsConnection(_options.CoordinatorHost, _options.CoordinatorPort, _options.CoordinatorProtocol))
         {

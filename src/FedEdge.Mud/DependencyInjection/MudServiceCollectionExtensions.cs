@@ -42,8 +42,21 @@ public static class MudServiceCollectionExtensions
             sp.GetRequiredService<IMudFileSource>(),
             sp.GetRequiredService<IMudQuarantine>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILogger<MudAdmissionPolicy>>()));
+            sp.GetService<ILogger<MudAdmissionPolicy>>(),
+            sp.GetService<FedEdge.Mud.PolicyServer.UserPolicyServer>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAdmissionPolicy, MudAdmissionPolicy>(sp => sp.GetRequiredService<MudAdmissionPolicy>()));
         return new MudAdmissionBuilder(services);
+    }
+
+    /// <summary>
+    /// Adds the User Policy Server over a JSON file store at <paramref name="storePath"/>; the admission policy then
+    /// merges administrator overlays before checking the coordinator endpoint. Idempotent.
+    /// </summary>
+    public static MudAdmissionBuilder AddUserPolicyServer(this MudAdmissionBuilder builder, string storePath)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(storePath);
+        builder.Services.TryAddSingleton(_ => new FedEdge.Mud.PolicyServer.UserPolicyServer(FedEdge.Mud.PolicyServer.UserPolicyStores.File(storePath)));
+        return builder;
     }
 }

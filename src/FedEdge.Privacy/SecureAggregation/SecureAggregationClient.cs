@@ -175,6 +175,8 @@ public sealed class SecureAggregationClient : IDisposable
             senders.Add(v);
         }
 
+        using System.Diagnostics.Activity? activity = PrivacyTelemetry.ActivitySource.StartActivity("secagg.mask");
+        activity?.SetTag("fededge.round", _round);
         uint[] masked = new uint[roster.VectorLength];
         try
         {

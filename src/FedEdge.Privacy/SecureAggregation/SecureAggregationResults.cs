@@ -65,40 +65,6 @@ public sealed class SecAggPhaseResult<T>
     internal static SecAggPhaseResult<T> Aborted(SecAggAbort abort) => new(null, abort);
 }
 
-/// <summary>What happened to a message the server received.</summary>
-public enum SecAggReceiveStatus
-{
-    /// <summary>Taken into the round.</summary>
-    Accepted = 0,
-
-    /// <summary>The message belongs to another phase than the current one.</summary>
-    WrongPhase = 1,
-
-    /// <summary>Round number or nonce differ from this round's.</summary>
-    WrongRound = 2,
-
-    /// <summary>The sender is not (or no longer) a participant of this phase.</summary>
-    UnknownSender = 3,
-
-    /// <summary>The sender already sent this phase's message.</summary>
-    Duplicate = 4,
-
-    /// <summary>The phase's deadline has passed.</summary>
-    Late = 5,
-
-    /// <summary>The message is malformed (lengths, indices, keys).</summary>
-    Invalid = 6,
-}
-
-/// <summary>The server's verdict on one inbound message.</summary>
-/// <param name="Status">What happened.</param>
-/// <param name="Reason">Why, when it was not accepted.</param>
-public readonly record struct SecAggReceiveResult(SecAggReceiveStatus Status, string? Reason = null)
-{
-    /// <summary>True when accepted.</summary>
-    public bool Accepted => Status == SecAggReceiveStatus.Accepted;
-}
-
 /// <summary>The unmasked sum of a secure-aggregation round.</summary>
 public sealed record SecAggResult
 {

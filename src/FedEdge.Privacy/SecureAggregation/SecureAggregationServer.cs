@@ -400,6 +400,8 @@ public sealed class SecureAggregationServer
         lock (_gate)
         {
             RequirePhase(SecAggPhase.Unmasking);
+            using Activity? activity = PrivacyTelemetry.ActivitySource.StartActivity("secagg.unmask");
+            activity?.SetTag("fededge.round", _round);
             HashSet<string> survivors = _survivors!;
             var start = Stopwatch.GetTimestamp();
             if (_unmaskResponses.Count < _options.EffectiveMinimumClients)
@@ -493,6 +495,11 @@ public sealed class SecureAggregationServer
     {
         lock (_gate)
         {
+            if (Phase == SecAggPhase.Completed)
+            {
+                throw new InvalidOperationException("The round already completed; there is nothing to cancel.");
+            }
+
             return Abort ?? AbortRound(SecAggAbortReason.Cancelled, detail);
         }
     }

@@ -313,6 +313,29 @@ public sealed class TemporalWindowTests
     }
 
     [Fact]
+    public async Task ExportImport_ClosedWindow_KeepsParticipantsAndCarryOver()
+    {
+        (TemporalWindow window, FakeTimeProvider time) = Create(n: 2, seconds: 30, late: LateRequestPolicy.CarryOver);
+        TemporalWindowState state;
+        using (window)
+        {
+            window.Request("a");
+            window.Request("b");
+            window.Request("late");
+            state = window.ExportState();
+        }
+
+        using var restored = new TemporalWindow(new TemporalWindowOptions { MaxDevices = 2, Duration = TimeSpan.FromSeconds(30), LatePolicy = LateRequestPolicy.CarryOver }, time);
+        restored.ImportState(state);
+        Assert.Equal(WindowPhase.Closed, restored.Phase);
+        WindowClosure closure = await restored.WaitForCloseAsync();
+        Assert.Equal(WindowCloseReason.Full, closure.Reason);
+        Assert.Equal(["a", "b"], closure.Participants.Select(p => p.DeviceId));
+        Assert.Null(restored.CompleteRound());
+        Assert.Equal(["late"], restored.Pending.Select(p => p.DeviceId));
+    }
+
+    [Fact]
     public void ImportState_Inconsistent_Throws()
     {
         (TemporalWindow window, _) = Create(n: 2);
