@@ -142,6 +142,11 @@ public sealed partial class Coordinator
             {
                 return (null, $"secure aggregation did not finish within the round timeout {_options.RoundTimeout}");
             }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException or NotSupportedException)
+            {
+                // A transport or protocol failure ends this round only; the next round starts afresh.
+                return (null, $"secure aggregation failed: {ex.GetType().Name}: {ex.Message}");
+            }
             finally
             {
                 lock (_gate)
