@@ -67,6 +67,25 @@ public sealed class SimulatePrivacyCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Simulate_SecureAggregationOverEmbeddedMqtt_CompletesEveryRoundWithAllDevices()
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--transport", "mqtt", "--secure-aggregation", "--rounds", "3", "--out", _out],
+            workingDirectory: RepoPaths.Root,
+            timeout: TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+
+        using JsonDocument doc = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "report.json")));
+        JsonElement config = doc.RootElement.GetProperty("config");
+        Assert.Equal("mqtt", config.GetProperty("transport").GetString());
+        Assert.True(config.GetProperty("secure_aggregation").GetBoolean());
+        JsonElement[] rounds = doc.RootElement.GetProperty("rounds").EnumerateArray().ToArray();
+        Assert.Equal(3, rounds.Length);
+        Assert.All(rounds, r => Assert.Equal(4, r.GetProperty("participants").GetInt32()));
+        Assert.All(rounds, r => Assert.True(r.GetProperty("loss").GetDouble() > 0));
+    }
+
+    [Fact]
     public async Task Simulate_TargetEpsilonWithoutNoise_ExitsWithClearError()
     {
         CliResult result = await CliRunner.RunAsync(["simulate", "--dp-target-epsilon", "5", "--out", _out]);
