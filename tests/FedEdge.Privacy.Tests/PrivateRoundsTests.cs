@@ -83,7 +83,7 @@ public sealed class PrivateRoundsTests
         var workers = new List<Worker>();
         for (int i = 0; i < devices; i++)
         {
-            var workerOptions = new WorkerOptions { DeviceId = "d" + i };
+            var workerOptions = new WorkerOptions { DeviceId = "d" + i, UniformAggregationWeight = true };
             workerOptions.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions { ClipNorm = clip, NoiseMultiplier = sigma, Placement = NoisePlacement.Central }));
             workers.Add(new Worker(Options.Create(workerOptions), network.CreateWorkerTransport("d" + i), new MeanTrainer(), new InMemoryDataSource(DeviceData(i))));
         }
@@ -124,6 +124,7 @@ public sealed class PrivateRoundsTests
             // Each update the coordinator aggregated was a delta clipped to the norm, though the raw deltas were far larger.
             Assert.Equal(3 * results.Count, recorder.Updates.Count);
             Assert.All(recorder.Updates, u => Assert.Equal(UpdateKind.Delta, u.Kind));
+            Assert.All(recorder.Updates, u => Assert.Equal(1, u.SampleCount));
             Assert.All(recorder.Updates, u => Assert.True(u.Values.L2Norm() <= clip + 1e-5, $"norm {u.Values.L2Norm()} > {clip}"));
             Assert.All(recorder.Updates, u => Assert.True(u.Metrics["dp.l2_norm"] > 2 * clip));
         }
@@ -224,6 +225,63 @@ public sealed class PrivateRoundsTests
             // The coordinator never saw an individual update: only one securely aggregated delta per round.
             Assert.Equal(3, recorder.Updates.Count);
             Assert.All(recorder.Updates, u => Assert.Equal(Coordinator.SecureAggregateSenderId, u.SenderId));
+        }
+        finally
+        {
+            foreach (Worker w in workers)
+            {
+                await w.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_SecureAggregationWithDistributedNoise_UniformMeanWithinNoiseOfPlainMean()
+    {
+        // Each of 6 devices clips its delta to C = 100 (no clipping bites) and adds N(0, (σC)²/6) before masking; weights are uniform.
+        const int devices = 6;
+        const double sigma = 0.003;
+        const double clip = 100;
+        var network = new InProcessNetwork();
+        using ServiceProvider services = new ServiceCollection().AddSecureAggregation(o => { o.Threshold = 4; o.ClipRange = 100f; }).BuildServiceProvider();
+        var options = new CoordinatorOptions
+        {
+            MaxRounds = 2,
+            MinParticipants = devices,
+            RoundTimeout = TimeSpan.FromSeconds(90),
+            WindowDuration = TimeSpan.FromSeconds(20),
+            HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
+            SecureAggregation = services.GetRequiredService<ISecureAggregationCoordinator>(),
+            PrivacyAccountant = new RdpAccountant(1e-5),
+            DpNoiseMultiplier = sigma,
+        };
+        await using Coordinator coordinator = NewCoordinator(network, options, AggregationStrategies.FedAvg());
+        await coordinator.StartAsync(Zero());
+        var workers = new List<Worker>();
+        var data = Enumerable.Range(0, devices).Select(DeviceData).ToArray();
+        for (int i = 0; i < devices; i++)
+        {
+            var workerOptions = new WorkerOptions { DeviceId = "d" + i, SecureAggregation = services.GetRequiredService<ISecureAggregationWorker>(), UniformAggregationWeight = true };
+            workerOptions.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions { ClipNorm = clip, NoiseMultiplier = sigma, Placement = NoisePlacement.Distributed, ExpectedClientsPerRound = devices }));
+            workers.Add(new Worker(Options.Create(workerOptions), network.CreateWorkerTransport("d" + i), new MeanTrainer(), new InMemoryDataSource(data[i])));
+        }
+
+        try
+        {
+            await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask()));
+            List<RoundResult> results = await RunAll(coordinator);
+
+            Assert.Equal(2, results.Count);
+            Assert.All(results, r => Assert.True(r.Completed && r.SecureAggregation && r.Participants == devices, r.FailureReason));
+            Assert.True(results[1].Epsilon > results[0].Epsilon);
+
+            // The uniform (not sample-weighted) mean of the local means, plus noise of std σC/n = 0.05 per coordinate; the sample-weighted mean differs by ≈ 0.65.
+            float[] actual = coordinator.GlobalParameters.Values.ToArray();
+            for (int f = 0; f < Features; f++)
+            {
+                double uniform = data.Average(d => MeanTrainer.Mean(d)[f]);
+                Assert.True(Math.Abs(actual[f] - uniform) < 6 * sigma * clip / devices, $"coordinate {f}: {actual[f]} vs {uniform}");
+            }
         }
         finally
         {

@@ -76,6 +76,8 @@ internal sealed class SimulationPrivacy : IDisposable
 
         if (Dp)
         {
+            // DP assumes a uniform mean: sample-count weights would change the mechanism's sensitivity.
+            options.UniformAggregationWeight = _config.DpNoise is > 0;
             options.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions
             {
                 ClipNorm = Clip,

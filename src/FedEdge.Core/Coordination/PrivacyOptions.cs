@@ -56,6 +56,13 @@ public sealed partial class WorkerOptions
     /// </summary>
     public ISecureAggregationWorker? SecureAggregation { get; set; }
 
+    /// <summary>
+    /// Weight this device's delta 1 in the aggregate instead of its sample count (a uniform mean). Use it with
+    /// differential privacy: the Gaussian mechanism's sensitivity C/n and the accountant assume equal weights,
+    /// which sample-count weights would break. Only applies when the worker sends a delta.
+    /// </summary>
+    public bool UniformAggregationWeight { get; set; }
+
     /// <summary>True when the worker sends a delta rather than its trained parameters.</summary>
     internal bool SendsDelta => UpdateTransforms.Count > 0 || SecureAggregation is not null;
 

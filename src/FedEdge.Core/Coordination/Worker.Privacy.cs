@@ -125,13 +125,14 @@ public sealed partial class Worker
 
         if (secure is null)
         {
-            await _transport.SendUpdateAsync(update with { Kind = UpdateKind.Delta, Values = delta, Metrics = metrics }, ct).ConfigureAwait(false);
+            long sampleCount = _options.UniformAggregationWeight ? 1 : update.SampleCount;
+            await _transport.SendUpdateAsync(update with { Kind = UpdateKind.Delta, Values = delta, Metrics = metrics, SampleCount = sampleCount }, ct).ConfigureAwait(false);
             return;
         }
 
         // FedAvg under secure aggregation: the coordinator divides Σ nᵢΔᵢ by Σ nᵢ, both summed securely.
         int n = delta.Length;
-        float weight = update.SampleCount;
+        float weight = _options.UniformAggregationWeight ? 1f : update.SampleCount;
         var input = new float[n + Coordinator.SecureAggregationExtraSlots];
         ReadOnlySpan<float> values = delta.Values;
         for (int i = 0; i < n; i++)
