@@ -298,6 +298,12 @@ internal sealed class FaultyCoordinatorTransport(ICoordinatorTransport inner, Fa
     public ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default) =>
         faults.ApplyAsync(model, m => inner.PublishGlobalModelAsync(m, cancellationToken), null, "publish model");
 
+    // Protocol payloads (secure aggregation) pass through unfaulted: the protocol has its own deadlines and dropout recovery.
+    public bool SupportsProtocolMessages => inner.SupportsProtocolMessages;
+
+    public ValueTask SendProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        inner.SendProtocolAsync(deviceId, payload, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         await faults.DrainAsync().ConfigureAwait(false);
@@ -317,6 +323,9 @@ internal sealed class FaultyCoordinatorTransport(ICoordinatorTransport inner, Fa
 
         public ValueTask OnMalformedAsync(string source, Exception error, CancellationToken cancellationToken) =>
             handler.OnMalformedAsync(source, error, cancellationToken);
+
+        public ValueTask OnProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, InboundContext context, CancellationToken cancellationToken) =>
+            handler.OnProtocolAsync(deviceId, payload, context, cancellationToken);
     }
 }
 
@@ -336,6 +345,11 @@ internal sealed class FaultyWorkerTransport(IWorkerTransport inner, FaultEngine 
     public ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default) =>
         faults.ApplyAsync(update, u => inner.SendUpdateAsync(u, cancellationToken), null, "send update");
 
+    public bool SupportsProtocolMessages => inner.SupportsProtocolMessages;
+
+    public ValueTask SendProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        inner.SendProtocolAsync(payload, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         await faults.DrainAsync().ConfigureAwait(false);
@@ -352,6 +366,9 @@ internal sealed class FaultyWorkerTransport(IWorkerTransport inner, FaultEngine 
 
         public ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken) =>
             faults.ApplyAsync(receipt, r => handler.OnReceiptAsync(r, cancellationToken), e => Report(e), "receipt");
+
+        public ValueTask OnProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
+            handler.OnProtocolAsync(payload, cancellationToken);
 
         private ValueTask Report(WireFormatException error)
         {
