@@ -69,6 +69,8 @@ internal static class ReportWriter
                 ["local_steps"] = c.LocalSteps,
                 ["batch_size"] = c.BatchSize,
                 ["learning_rate"] = c.LearningRate,
+                ["optimizer"] = c.Optimizer,
+                ["momentum"] = c.Momentum,
                 ["test_fraction"] = c.TestFraction,
             },
             ["rounds"] = new JsonArray(r.Rounds.Select(x => (JsonNode)new JsonObject

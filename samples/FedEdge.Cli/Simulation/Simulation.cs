@@ -228,9 +228,16 @@ internal static class Simulation
 
     public static ModelBundle CreateBundle(SimulationConfig config) => config.Trainer switch
     {
-        "managed" => ModelCatalog.Create(config.Model, config.Seed),
-        "torch" => TorchModels.CreateBundle(config.Model, config.Seed),
+        "managed" => ModelCatalog.Create(config.Model, config.Seed, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
+        "torch" => TorchModels.CreateBundle(config.Model, config.Seed, new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
         _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
+    };
+
+    private static OptimizerKind Optimizer(SimulationConfig config) => config.Optimizer switch
+    {
+        "sgd" => OptimizerKind.Sgd,
+        "adam" => OptimizerKind.Adam,
+        _ => throw new ArgumentException($"Unknown optimiser '{config.Optimizer}'; use sgd or adam."),
     };
 
     private static Dataset Prepare(MinMaxNormalizer normalizer, Dataset data, ModelBundle bundle)
