@@ -22,7 +22,7 @@ internal static class SimulateCommand
         Option<int> seed = new("--seed") { Description = "Seed for splits, initial weights and shuffling.", DefaultValueFactory = _ => 42 };
         Option<int> epochs = new("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 };
         Option<int?> steps = new("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 };
-        Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.1f };
+        Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f };
         Option<string> optimizer = new("--optimizer") { Description = "Local optimiser: sgd (with --momentum) or adam. Adam renormalises every step, so devices whose local data are one class (attack-only) keep pushing hard; SGD is the robust default on the non-IID natural partition.", DefaultValueFactory = _ => "sgd" };
         optimizer.AcceptOnlyFromAmong("sgd", "adam");
         Option<float> momentum = new("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
@@ -89,6 +89,11 @@ internal static class SimulateCommand
     private static async Task<int> RunAsync(SimulationConfig config, CancellationToken cancellationToken)
     {
         IAnsiConsole console = AnsiConsole.Console;
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = Math.Max(console.Profile.Width, 132);
+        }
+
         console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}");
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");

@@ -29,7 +29,7 @@ internal sealed record SimulationConfig
 
     public int BatchSize { get; init; } = 64;
 
-    public float LearningRate { get; init; } = 0.1f;
+    public float LearningRate { get; init; } = 0.05f;
 
     public string Optimizer { get; init; } = "sgd";
 
