@@ -63,3 +63,48 @@ public class DistributedDpTests
         Assert.InRange(std, z * 0.97, z * 1.03);
     }
 }
+
+public class SecureAggregationPayloadTests
+{
+    [Fact]
+    public async Task PackedSecureRound_WeightedMeanAndClipCount_MatchPlainComputation()
+    {
+        const int parameters = 500;
+        var weights = new Dictionary<string, float>(StringComparer.Ordinal);
+        var bits = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var raw = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        var sim = new SecAggSimulation
+        {
+            Options = new SecureAggregationOptions { Threshold = 5 },
+            ClientCount = 8,
+            VectorLength = SecureAggregationPayload.VectorLength(parameters, withClipBit: true),
+            Inputs = (id, random) =>
+            {
+                float[] x = Enumerable.Range(0, parameters).Select(_ => (float)((random.NextDouble() * 1.6) - 0.8)).ToArray();
+                weights[id] = (float)(0.1 + (0.9 * random.NextDouble()));
+                bits[id] = random.NextDouble() < 0.5;
+                raw[id] = x;
+                return SecureAggregationPayload.Pack(x, weights[id], bits[id]);
+            },
+        };
+
+        (SecAggResult? result, SecAggAbort? abort) = await sim.RunAsync();
+        Assert.Null(abort);
+        SecureAggregate aggregate = SecureAggregationPayload.Unpack(result!.Sum, parameters, withClipBit: true);
+        double totalWeight = weights.Values.Sum(w => (double)w);
+        Assert.Equal(totalWeight, aggregate.TotalWeight, 4);
+        Assert.Equal(bits.Values.Count(b => b), aggregate.UnclippedCount);
+        for (int i = 0; i < parameters; i++)
+        {
+            double expected = raw.Sum(kv => (double)kv.Value[i] * weights[kv.Key]) / totalWeight;
+            Assert.True(Math.Abs(aggregate.WeightedMean[i] - expected) < 1e-5, $"coordinate {i}: {aggregate.WeightedMean[i]} vs {expected}");
+        }
+    }
+
+    [Fact]
+    public void Pack_WeightOutOfRange_Throws()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => SecureAggregationPayload.Pack([1f], 2f));
+        Assert.Throws<ArgumentException>(() => SecureAggregationPayload.Unpack(new float[3], 5, withClipBit: false));
+    }
+}

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using FedEdge.Privacy.SecureAggregation;
+using FedEdge.Testing;
 using Microsoft.Extensions.Time.Testing;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -33,9 +34,49 @@ public sealed class SecAggOverMqttTests
             .WithDefaultEndpointPort(port)
             .Build());
         await broker.StartAsync();
+        try
+        {
+            await RunRoundAsync(port, password: null);
+        }
+        finally
+        {
+            await broker.StopAsync();
+            broker.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task RunRound_OverMosquittoWithPerDeviceAcl_WithDropoutsAtEachPhase_SumWithinBound()
+    {
+        // Real Mosquitto: every device authenticates and may only publish to the coordinator's topic
+        // and read its own inbox, so no device can see another's shares or masked input on the wire.
+        var config = new MosquittoConfig();
+        var acl = new System.Text.StringBuilder();
+        config.Users["coordinator"] = "coordinator-secret";
+        acl.Append("user coordinator\ntopic readwrite ").Append(Root).Append("/#\n");
+        foreach (string id in DeviceIds)
+        {
+            config.Users[id] = $"{id}-secret";
+            acl.Append("user ").Append(id).Append("\ntopic write ").Append(Root).Append("/server\ntopic read ").Append(Root).Append("/device/").Append(id).Append('\n');
+        }
+
+        config.Acl = acl.ToString();
+        await using MosquittoBroker? broker = await MosquittoBroker.StartAsync(config);
+        if (broker is null)
+        {
+            return; // not installed on this developer machine; MosquittoBroker throws in CI
+        }
+
+        await RunRoundAsync(broker.Port, id => $"{id}-secret");
+    }
+
+    private static readonly string[] DeviceIds = Enumerable.Range(0, 20).Select(i => $"dev{i:D2}").ToArray();
+
+    private static async Task RunRoundAsync(int port, Func<string, string>? password)
+    {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero));
         var options = new SecureAggregationOptions { Threshold = 4, MinimumClients = 5, NeighbourCount = 8 };
-        string[] ids = Enumerable.Range(0, 20).Select(i => $"dev{i:D2}").ToArray();
+        string[] ids = DeviceIds;
 
         // Two devices never advertise, two stop after advertising, two after sharing keys (their
         // masks are recovered), two after sending masked input (silent at unmasking).
@@ -53,7 +94,7 @@ public sealed class SecAggOverMqttTests
         var server = new SecureAggregationServer(options, Round, Nonce, Length, ids, time) { FixedGraphSeed = System.Security.Cryptography.SHA256.HashData("mqtt-graph"u8) };
         var accepted = new SemaphoreSlim(0);
         var refusals = new ConcurrentQueue<string>();
-        MqttPeer coordinator = await MqttPeer.ConnectAsync(port, "coordinator", $"{Root}/server", bytes =>
+        MqttPeer coordinator = await MqttPeer.ConnectAsync(port, "coordinator", password?.Invoke("coordinator"), $"{Root}/server", bytes =>
         {
             SecAggReceiveResult result = SecAggWireCodec.Decode(bytes) switch
             {
@@ -86,7 +127,7 @@ public sealed class SecAggOverMqttTests
                 clients.Add(client);
                 SecAggPhase? drop = dropAt.TryGetValue(id, out SecAggPhase p) ? p : null;
                 MqttPeer? self = null;
-                self = await MqttPeer.ConnectAsync(port, id, $"{Root}/device/{id}", async bytes =>
+                self = await MqttPeer.ConnectAsync(port, id, password?.Invoke(id), $"{Root}/device/{id}", async bytes =>
                 {
                     try
                     {
@@ -180,8 +221,6 @@ public sealed class SecAggOverMqttTests
             }
 
             await coordinator.DisposeAsync();
-            await broker.StopAsync();
-            broker.Dispose();
         }
     }
 
@@ -222,11 +261,18 @@ public sealed class SecAggOverMqttTests
             });
         }
 
-        public static async Task<MqttPeer> ConnectAsync(int port, string clientId, string inboxTopic, Func<byte[], Task> handler)
+        public static async Task<MqttPeer> ConnectAsync(int port, string clientId, string? password, string inboxTopic, Func<byte[], Task> handler)
         {
             IMqttClient client = new MqttClientFactory().CreateMqttClient();
             var peer = new MqttPeer(client, handler);
-            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId).WithCleanSession().Build());
+            MqttClientOptionsBuilder options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId).WithCleanSession();
+            if (password is not null)
+            {
+                options = options.WithCredentials(clientId, password);
+            }
+
+            MqttClientConnectResult connected = await client.ConnectAsync(options.Build());
+            Assert.Equal(MqttClientConnectResultCode.Success, connected.ResultCode);
             await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(inboxTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
             return peer;
         }

@@ -365,7 +365,8 @@ public sealed class TemporalWindow : IDisposable
 
     /// <summary>
     /// Ends the cycle after the round of the closed window finished: the adaptive rule updates T, and
-    /// carried-over requests open the next window at once (which may close immediately when they reach N).
+    /// carried-over requests open the next window at once, in arrival order (at most N of them; the rest stay
+    /// carried over for the window after). The new window may close immediately when they reach N.
     /// </summary>
     /// <returns>The closure when the carried-over requests alone filled the next window; otherwise null.</returns>
     /// <exception cref="InvalidOperationException">The window is not closed.</exception>
@@ -398,15 +399,17 @@ public sealed class TemporalWindow : IDisposable
                 return null;
             }
 
+            // Carried-over requests open the next window in arrival order; beyond N they wait for the one after.
             DateTimeOffset now = _time.GetUtcNow();
             Open(now);
-            foreach (WindowRequest request in _carried)
+            int take = Math.Min(_carried.Count, _options.MaxDevices ?? int.MaxValue);
+            for (int i = 0; i < take; i++)
             {
-                _pending.Add(request);
+                _pending.Add(_carried[i]);
                 _arrivals.Add(0);
             }
 
-            _carried.Clear();
+            _carried.RemoveRange(0, take);
             return CloseIfFull(now);
         }
     }
@@ -545,7 +548,10 @@ public sealed class TemporalWindow : IDisposable
         {
             if (!_disposed && _phase == WindowPhase.Open && _sequence == sequence)
             {
-                Close(_time.GetUtcNow(), WindowCloseReason.Elapsed);
+                // The window closed at its deadline, even when the callback runs a little later.
+                DateTimeOffset now = _time.GetUtcNow();
+                DateTimeOffset deadline = _duration is TimeSpan t ? _openedAt + t : now;
+                Close(deadline < now ? deadline : now, WindowCloseReason.Elapsed);
             }
         }
     }

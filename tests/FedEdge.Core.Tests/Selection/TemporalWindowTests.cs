@@ -217,6 +217,27 @@ public sealed class TemporalWindowTests
     }
 
     [Fact]
+    public void CarryOver_MoreThanN_FillsNextWindowsInArrivalOrder()
+    {
+        (TemporalWindow window, _) = Create(n: 2, late: LateRequestPolicy.CarryOver);
+        using (window)
+        {
+            window.Request("a");
+            window.Request("b");
+            foreach (string id in new[] { "c", "d", "e" })
+            {
+                Assert.Equal(WindowRequestOutcome.CarriedOver, window.Request(id).Outcome);
+            }
+
+            Assert.Equal(["c", "d"], window.CompleteRound()!.Participants.Select(p => p.DeviceId));
+            Assert.Equal(["e"], window.CarriedOver.Select(p => p.DeviceId));
+            Assert.Null(window.CompleteRound());
+            Assert.Equal(["e"], window.Pending.Select(p => p.DeviceId));
+            Assert.Equal(WindowPhase.Open, window.Phase);
+        }
+    }
+
+    [Fact]
     public void CompleteRound_WhenNotClosed_Throws()
     {
         (TemporalWindow window, _) = Create(n: 2);
