@@ -7,6 +7,7 @@ using FedEdge.Hierarchy;
 using FedEdge.Messaging.InProcess;
 using FedEdge.Training;
 using Microsoft.Extensions.Options;
+using Xunit.Abstractions;
 
 namespace FedEdge.Core.Tests.Hierarchy;
 
