@@ -16,6 +16,7 @@ internal static class ReportWriter
         written.Add(json);
         File.WriteAllText(Path.Combine(outDirectory, "normalizer.json"), report.NormalizerJson);
         written.Add(Path.Combine(outDirectory, "normalizer.json"));
+        written.Add(Path.Combine(outDirectory, "audit.log"));
 
         double[] x = report.Rounds.Select(r => (double)r.Round).ToArray();
         if (x.Length > 0)

@@ -93,7 +93,7 @@ internal static class Simulation
         };
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
-        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator);
+        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator, audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
