@@ -11,6 +11,7 @@ internal static class QuickModes
         ["secagg"] = SecAggBench.RunAsync,
         ["train"] = TrainBench.RunAsync,
         ["wire"] = WireBench.RunAsync,
+        ["round"] = RoundBench.RunAsync,
         ["aggregate"] = AggregateBench.RunAsync,
     };
 

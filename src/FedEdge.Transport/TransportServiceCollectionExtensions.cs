@@ -1,4 +1,5 @@
 using FedEdge.Messaging;
+using FedEdge.Transport.Grpc;
 using FedEdge.Transport.Mqtt;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,36 @@ public static class TransportServiceCollectionExtensions
         return new MqttTransportBuilder(services);
     }
 
+    /// <summary>
+    /// Registers gRPC transports: <paramref name="coordinator"/> configures an <see cref="ICoordinatorTransport"/>
+    /// (<see cref="GrpcCoordinatorTransport"/>, hosting Kestrel), <paramref name="worker"/> an <see cref="IWorkerTransport"/>
+    /// (<see cref="GrpcWorkerTransport"/>). Idempotent (TryAdd); options validate when the host starts.
+    /// </summary>
+    public static MqttTransportBuilder AddGrpcTransport(this IServiceCollection services, Action<GrpcCoordinatorOptions>? coordinator = null, Action<GrpcWorkerOptions>? worker = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(TimeProvider.System);
+        if (coordinator is not null)
+        {
+            services.AddOptions<GrpcCoordinatorOptions>().Configure(coordinator).Validate(o => { o.Validate(); return true; }, "GrpcCoordinatorOptions are invalid.").ValidateOnStart();
+            services.TryAddSingleton<ICoordinatorTransport>(sp => new GrpcCoordinatorTransport(
+                sp.GetRequiredService<IOptions<GrpcCoordinatorOptions>>().Value,
+                sp.GetService<ILoggerFactory>(),
+                sp.GetRequiredService<TimeProvider>()));
+        }
+
+        if (worker is not null)
+        {
+            services.AddOptions<GrpcWorkerOptions>().Configure(worker).Validate(o => { o.Validate(); return true; }, "GrpcWorkerOptions are invalid.").ValidateOnStart();
+            services.TryAddSingleton<IWorkerTransport>(sp => new GrpcWorkerTransport(
+                sp.GetRequiredService<IOptions<GrpcWorkerOptions>>().Value,
+                sp.GetService<ILoggerFactory>(),
+                sp.GetRequiredService<TimeProvider>()));
+        }
+
+        return new MqttTransportBuilder(services);
+    }
+
     private static bool Valid(MqttTransportOptionsBase options)
     {
         options.Validate();
@@ -47,7 +78,7 @@ public static class TransportServiceCollectionExtensions
     }
 }
 
-/// <summary>Returned by <see cref="TransportServiceCollectionExtensions.AddMqttTransport"/> for chaining.</summary>
+/// <summary>Returned by <see cref="TransportServiceCollectionExtensions.AddMqttTransport"/> and <see cref="TransportServiceCollectionExtensions.AddGrpcTransport"/> for chaining.</summary>
 public sealed class MqttTransportBuilder
 {
     internal MqttTransportBuilder(IServiceCollection services)

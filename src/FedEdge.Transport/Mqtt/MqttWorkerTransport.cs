@@ -22,8 +22,10 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     private readonly IParameterCodec _updateCodec;
     private readonly InboundDecoder _decoder;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
+    private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     private MqttConnection? _connection;
     private IWorkerHandler? _handler;
+    private Task? _deliveryLoop;
 
     /// <summary>Creates the transport; options are validated here.</summary>
     public MqttWorkerTransport(MqttWorkerOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
@@ -53,6 +55,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         }
 
         _handler = handler;
+        _deliveryLoop = Task.Run(DeliverLoopAsync, CancellationToken.None);
         string federation = _options.Federation;
         string device = _options.DeviceId;
         _connection = new MqttConnection(
@@ -149,6 +152,33 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         {
             await _connection.DisposeAsync().ConfigureAwait(false);
         }
+
+        _deliveries.Writer.TryComplete();
+        if (_deliveryLoop is not null)
+        {
+            await _deliveryLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    // Handler calls run on their own loop, in order, so that a handler which itself awaits JoinAsync
+    // (e.g. re-joining when the coordinator restarted) never blocks the decoding of the join response.
+    private async Task DeliverLoopAsync()
+    {
+        await foreach (Func<Task> delivery in _deliveries.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                await delivery().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.HandlerFailed(_logger, "worker handler", ex);
+            }
+        }
     }
 
     /// <summary>Drops the connection without a clean DISCONNECT, so the broker publishes the last will (tests, fault drills).</summary>
@@ -216,13 +246,13 @@ public sealed class MqttWorkerTransport : IWorkerTransport
 
                 break;
             case RoundTask task when !isModel:
-                await handler.OnTaskAsync(task, cancellationToken).ConfigureAwait(false);
+                _deliveries.Writer.TryWrite(() => handler.OnTaskAsync(task, cancellationToken).AsTask());
                 break;
             case UpdateReceipt receipt when !isModel:
-                await handler.OnReceiptAsync(receipt, cancellationToken).ConfigureAwait(false);
+                _deliveries.Writer.TryWrite(() => handler.OnReceiptAsync(receipt, cancellationToken).AsTask());
                 break;
             case GlobalModel model when isModel:
-                await handler.OnGlobalModelAsync(model, cancellationToken).ConfigureAwait(false);
+                _deliveries.Writer.TryWrite(() => handler.OnGlobalModelAsync(model, cancellationToken).AsTask());
                 break;
             default:
                 Statistics.RecordMalformed();

@@ -199,6 +199,7 @@ public static class WireSerializer
                 _ => DeviceIntentMessage.DeviceIntentNotReady,
             },
             LastWill = lastWill,
+            Reason = status.Reason ?? string.Empty,
         };
         DeviceTelemetry t = status.Telemetry;
         if (t.TemperatureCelsius is double temp)
@@ -253,6 +254,7 @@ public static class WireSerializer
         {
             DeviceId = proto.DeviceId,
             Intent = intent,
+            Reason = proto.Reason.Length == 0 ? null : proto.Reason,
             Telemetry = new DeviceTelemetry
             {
                 TemperatureCelsius = proto.HasTemperatureCelsius ? proto.TemperatureCelsius : null,
