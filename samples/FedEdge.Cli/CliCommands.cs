@@ -11,5 +11,7 @@ internal static class CliCommands
         yield return MudCommand.Create();
         yield return DeviceCommand.Create();
         yield return SimulateCommand.Create();
+        yield return CoordinatorCommand.Create();
+        yield return WorkerCommand.Create();
     }
 }

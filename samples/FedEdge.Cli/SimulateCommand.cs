@@ -22,7 +22,10 @@ internal static class SimulateCommand
         Option<int> seed = new("--seed") { Description = "Seed for splits, initial weights and shuffling.", DefaultValueFactory = _ => 42 };
         Option<int> epochs = new("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 };
         Option<int?> steps = new("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 };
-        Option<float> lr = new("--lr") { Description = "Local learning rate (Adam).", DefaultValueFactory = _ => 1e-3f };
+        Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f };
+        Option<string> optimizer = new("--optimizer") { Description = "Local optimiser: sgd (with --momentum) or adam. Adam renormalises every step, so devices whose local data are one class (attack-only) keep pushing hard; SGD is the robust default on the non-IID natural partition.", DefaultValueFactory = _ => "sgd" };
+        optimizer.AcceptOnlyFromAmong("sgd", "adam");
+        Option<float> momentum = new("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
         Option<int> batch = new("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 };
         Option<DirectoryInfo?> data = new("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
@@ -33,7 +36,7 @@ internal static class SimulateCommand
         Option<double?> dpClip = new("--dp-clip") { Description = "Differential privacy: L2 norm each device clips its update to (default 1.0 with --dp-noise).", HelpName = "NORM" };
         Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, batch, data, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
         {
             command.Options.Add(o);
         }
@@ -85,6 +88,8 @@ internal static class SimulateCommand
                 LocalEpochs = Math.Max(1, parse.GetValue(epochs)),
                 LocalSteps = parse.GetValue(steps) is int k && k > 0 ? k : null,
                 LearningRate = parse.GetValue(lr),
+                Optimizer = parse.GetValue(optimizer)!,
+                Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
@@ -98,6 +103,11 @@ internal static class SimulateCommand
     private static async Task<int> RunAsync(SimulationConfig config, CancellationToken cancellationToken)
     {
         IAnsiConsole console = AnsiConsole.Console;
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = Math.Max(console.Profile.Width, 132);
+        }
+
         console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}");
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");

@@ -57,6 +57,9 @@ public sealed class SimulateCliTests : IDisposable
         JsonElement refused = Assert.Single(root.GetProperty("refused").EnumerateArray());
         Assert.Equal("Unprofiled_IP_Camera", refused.GetProperty("device").GetString());
         Assert.Contains("profile", refused.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        string[] audit = await File.ReadAllLinesAsync(Path.Combine(_out, "audit.log"));
+        Assert.Equal(10, audit.Length);
+        Assert.Contains(final.GetProperty("model_hash").GetString()!, audit[^1], StringComparison.Ordinal);
         foreach (string png in new[] { "loss_f1.png", "bytes.png" })
         {
             byte[] bytes = await File.ReadAllBytesAsync(Path.Combine(_out, png));

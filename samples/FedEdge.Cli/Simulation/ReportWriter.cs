@@ -16,6 +16,7 @@ internal static class ReportWriter
         written.Add(json);
         File.WriteAllText(Path.Combine(outDirectory, "normalizer.json"), report.NormalizerJson);
         written.Add(Path.Combine(outDirectory, "normalizer.json"));
+        written.Add(Path.Combine(outDirectory, "audit.log"));
 
         double[] x = report.Rounds.Select(r => (double)r.Round).ToArray();
         if (x.Length > 0)
@@ -69,6 +70,8 @@ internal static class ReportWriter
                 ["local_steps"] = c.LocalSteps,
                 ["batch_size"] = c.BatchSize,
                 ["learning_rate"] = c.LearningRate,
+                ["optimizer"] = c.Optimizer,
+                ["momentum"] = c.Momentum,
                 ["test_fraction"] = c.TestFraction,
                 ["secure_aggregation"] = c.SecureAggregation,
                 ["dp_noise"] = c.DpNoise,

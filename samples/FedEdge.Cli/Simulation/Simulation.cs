@@ -95,7 +95,7 @@ internal static class Simulation
         privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
-        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator);
+        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator, audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
@@ -230,9 +230,16 @@ internal static class Simulation
 
     public static ModelBundle CreateBundle(SimulationConfig config) => config.Trainer switch
     {
-        "managed" => ModelCatalog.Create(config.Model, config.Seed),
-        "torch" => TorchModels.CreateBundle(config.Model, config.Seed),
+        "managed" => ModelCatalog.Create(config.Model, config.Seed, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
+        "torch" => TorchModels.CreateBundle(config.Model, config.Seed, new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
         _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
+    };
+
+    private static OptimizerKind Optimizer(SimulationConfig config) => config.Optimizer switch
+    {
+        "sgd" => OptimizerKind.Sgd,
+        "adam" => OptimizerKind.Adam,
+        _ => throw new ArgumentException($"Unknown optimiser '{config.Optimizer}'; use sgd or adam."),
     };
 
     private static Dataset Prepare(MinMaxNormalizer normalizer, Dataset data, ModelBundle bundle)

@@ -29,7 +29,11 @@ internal sealed record SimulationConfig
 
     public int BatchSize { get; init; } = 64;
 
-    public float LearningRate { get; init; } = 1e-3f;
+    public float LearningRate { get; init; } = 0.05f;
+
+    public string Optimizer { get; init; } = "sgd";
+
+    public float Momentum { get; init; } = 0.9f;
 
     public double TestFraction { get; init; } = 0.2;
 

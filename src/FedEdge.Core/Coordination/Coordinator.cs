@@ -383,6 +383,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
             Failed = failed,
             Refused = refused,
             TrainingLoss = loss,
+            SampleCount = state.SampleSum,
             Evaluation = evaluation,
             Duration = duration,
             BytesUp = _transport.Statistics.BytesReceived - receivedBefore,
@@ -534,6 +535,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
                     {
                         round.Received.Add(update.SenderId);
                         round.Contributors.Add(update.SenderId);
+                        round.SampleSum += update.SampleCount;
                         if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
                         {
                             round.LossSum += loss * update.SampleCount;
@@ -842,6 +844,8 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         public List<RefusedUpdate> Refused { get; } = [];
 
         public double LossSum { get; set; }
+
+        public long SampleSum { get; set; }
 
         public double WeightSum { get; set; }
 

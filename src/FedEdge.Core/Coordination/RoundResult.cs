@@ -30,6 +30,9 @@ public sealed partial record RoundResult
     /// <summary>The sample-weighted mean of the training loss the contributors reported; null when none reported one.</summary>
     public double? TrainingLoss { get; init; }
 
+    /// <summary>The samples behind the aggregated updates (the sum of their weights).</summary>
+    public long SampleCount { get; init; }
+
     /// <summary>The global model's evaluation metrics after the round (from the configured evaluator).</summary>
     public IReadOnlyDictionary<string, double> Evaluation { get; init; } = new Dictionary<string, double>();
 

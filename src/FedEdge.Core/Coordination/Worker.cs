@@ -24,7 +24,7 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
     private readonly WorkerOptions _options;
     private readonly IWorkerTransport _transport;
     private readonly ITrainer _trainer;
-    private readonly ILocalDataSource _dataSource;
+    private readonly ILocalDataSource? _dataSource;
     private readonly ITrainingGovernor? _governor;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -41,11 +41,18 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
     private TaskCompletionSource _stateChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates a worker from its ports.</summary>
+    /// <param name="options">Settings, validated in <see cref="StartAsync"/>.</param>
+    /// <param name="transport">The transport (owned and disposed by the worker).</param>
+    /// <param name="trainer">The trainer port.</param>
+    /// <param name="dataSource">The local data; null when the trainer brings its own (an edge aggregator training through its devices).</param>
+    /// <param name="governor">An optional training governor (e.g. thermal).</param>
+    /// <param name="timeProvider">The clock.</param>
+    /// <param name="logger">The logger.</param>
     public Worker(
         IOptions<WorkerOptions> options,
         IWorkerTransport transport,
         ITrainer trainer,
-        ILocalDataSource dataSource,
+        ILocalDataSource? dataSource,
         ITrainingGovernor? governor = null,
         TimeProvider? timeProvider = null,
         ILogger<Worker>? logger = null)
@@ -53,7 +60,6 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(trainer);
-        ArgumentNullException.ThrowIfNull(dataSource);
         _options = options.Value;
         _transport = transport;
         _trainer = trainer;
@@ -241,6 +247,12 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
 
     private async ValueTask<string?> LoadDataAsync(CancellationToken ct)
     {
+        if (_dataSource is null)
+        {
+            _data = new Dataset([], [], 1);
+            return null;
+        }
+
         try
         {
             Dataset data = await _dataSource.LoadAsync(ct).ConfigureAwait(false);

@@ -88,6 +88,7 @@ public sealed class CoordinatorTests : IDisposable
         var gate = new SemaphoreSlim(0);
         var trainer = new MeanTrainer(Features, gate);
         CoordinatorOptions options = Options3(rounds: 5);
+        options.WindowSize = 2; // after the restart, wait until both devices have rejoined
         var workers = new List<Worker>
         {
             NewWorker(network, "a", TestData.Constant(20, Features, 2f), trainer),

@@ -153,7 +153,12 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
     public InProcessCoordinatorTransport(InProcessNetwork network)
     {
         _network = network;
-        _inbox = new Inbox(ex => Statistics.RecordMalformed());
+        _inbox = new Inbox(ex =>
+        {
+            // A handler failed on one message: count it and report it to the handler (which logs it); delivery goes on.
+            Statistics.RecordMalformed();
+            _handler?.OnMalformedAsync("inproc", ex, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        });
     }
 
     public TransportStatistics Statistics { get; } = new();

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using FedEdge.Aggregation;
+using FedEdge.Checkpoints;
+using FedEdge.Cli.Simulation;
+using FedEdge.Coordination;
+using FedEdge.Training;
+using FedEdge.Transport.Mqtt;
+using Microsoft.Extensions.Options;
+
+namespace FedEdge.Cli;
+
+/// <summary><c>fededge coordinator</c>: a coordinator process with an embedded MQTT broker (or an external broker); workers run as separate processes.</summary>
+internal static class CoordinatorCommand
+{
+    public static Command Create()
+    {
+        Option<int> port = new("--port") { Description = "Port of the embedded MQTT broker (loopback).", DefaultValueFactory = _ => 1883 };
+        Option<string?> broker = new("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" };
+        Option<string[]> devices = new("--device") { Description = "A device allowed to connect and its profile: ID=PASSWORD=MUD_URL (repeat per device).", AllowMultipleArgumentsPerToken = false };
+        Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
+        Option<int> minDevices = new("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 };
+        Option<string> strategy = new("--strategy") { Description = "Aggregation strategy.", DefaultValueFactory = _ => "fedavg" };
+        Option<string> model = new("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" };
+        Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
+        Option<int> steps = new("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 };
+        Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f };
+        Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
+
+        Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
+        foreach (Option o in new Option[] { port, broker, devices, rounds, minDevices, strategy, model, seed, steps, lr, output })
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            TextWriter err = parse.InvocationConfiguration.Error;
+            var profiles = new Dictionary<string, Uri>(StringComparer.Ordinal);
+            var brokerOptions = new EmbeddedMqttBrokerOptions { Port = parse.GetValue(port) };
+            foreach (string spec in parse.GetValue(devices) ?? [])
+            {
+                string[] parts = spec.Split('=', 3);
+                if (parts.Length != 3 || !Uri.TryCreate(parts[2], UriKind.Absolute, out Uri? mud))
+                {
+                    await err.WriteLineAsync($"fededge coordinator: --device '{spec}' must be ID=PASSWORD=MUD_URL.").ConfigureAwait(false);
+                    return 2;
+                }
+
+                brokerOptions.DevicePasswords[parts[0]] = parts[1];
+                profiles[parts[0]] = mud;
+            }
+
+            Uri? external = null;
+            if (parse.GetValue(broker) is { } b && !Uri.TryCreate(b, UriKind.Absolute, out external))
+            {
+                await err.WriteLineAsync($"fededge coordinator: --broker '{b}' is not a URL (mqtt://host:port).").ConfigureAwait(false);
+                return 2;
+            }
+
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
+            var options = new CoordinatorOptions
+            {
+                Federation = "fededge",
+                MaxRounds = parse.GetValue(rounds),
+                MinParticipants = parse.GetValue(minDevices),
+                WindowSize = parse.GetValue(minDevices),
+                WindowDuration = TimeSpan.FromSeconds(30),
+                RoundTimeout = TimeSpan.FromMinutes(2),
+                JoinTimeout = TimeSpan.FromMinutes(5),
+                HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) },
+            };
+            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
+            await using var coordinator = new Coordinator(
+                Options.Create(options),
+                new MqttCoordinatorTransport(mqtt),
+                AggregationStrategies.Create(parse.GetValue(strategy)!),
+                new ProfileAdmission(profiles),
+                new FileCheckpointStore(parse.GetValue(output)!.FullName),
+                audit: new FedEdge.Audit.FileAuditLog(Path.Combine(parse.GetValue(output)!.FullName, "audit.log")));
+            bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + brokerOptions.Port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
+            await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} {r.FailureReason}")).ConfigureAwait(false);
+            }
+
+            foreach (RefusedDevice refused in coordinator.RefusedDevices)
+            {
+                await stdout.WriteLineAsync($"refused {refused.DeviceId}: {string.Join("; ", refused.Reasons)}").ConfigureAwait(false);
+            }
+
+            await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {coordinator.GlobalParameters.ComputeHash()}").ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+}

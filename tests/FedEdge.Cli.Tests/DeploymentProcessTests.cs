@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace FedEdge.Cli.Tests;
+
+/// <summary>FedIoT-style real deployment: `fededge coordinator` and `fededge worker` as separate processes over the embedded MQTT broker.</summary>
+public sealed class DeploymentProcessTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "fededge-deploy-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task CoordinatorAndWorkers_SeparateProcesses_CompleteRoundsAndRefuseUnprofiledDevice()
+    {
+        string data = Path.Combine(RepoPaths.Root, "samples", "data");
+
+        // A normaliser shared by the federation: the one a short simulation fits on the pooled training split.
+        CliResult sim = await CliRunner.RunAsync(["simulate", "--rounds", "1", "--out", Path.Combine(_dir, "sim")], workingDirectory: RepoPaths.Root);
+        Assert.True(sim.ExitCode == 0, sim.Stdout + sim.Stderr);
+        string normalizer = Path.Combine(_dir, "sim", "normalizer.json");
+
+        int port = FreePort();
+        Task<CliResult> coordinator = CliRunner.RunAsync(
+            ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "3", "--min-devices", "2",
+             "--device", "doorbell=pw-1=https://mud.example/doorbell.json",
+             "--device", "camera=pw-2=https://mud.example/camera.json",
+             "--device", "rogue=pw-3=https://mud.example/rogue.json",
+             "--out", Path.Combine(_dir, "coordinator")],
+            timeout: TimeSpan.FromMinutes(3));
+        await WaitForPortAsync(port, coordinator);
+
+        string broker = $"mqtt://127.0.0.1:{port}";
+        Task<CliResult> Worker(string id, string password, string? mud, string file) => CliRunner.RunAsync(
+            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(data, file), "--normalizer", normalizer,
+             "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "3", .. (mud is null ? Array.Empty<string>() : ["--mud-url", mud])],
+            timeout: TimeSpan.FromMinutes(3));
+
+        Task<CliResult> doorbell = Worker("doorbell", "pw-1", "https://mud.example/doorbell.json", "Danmini_Doorbell.csv.gz");
+        Task<CliResult> camera = Worker("camera", "pw-2", "https://mud.example/camera.json", "Provision_PT_737E_Security_Camera.csv.gz");
+        Task<CliResult> rogue = Worker("rogue", "pw-3", null, "Ennio_Doorbell.csv.gz");
+
+        CliResult c = await coordinator;
+        CliResult[] workers = await Task.WhenAll(doorbell, camera, rogue);
+        Assert.True(c.ExitCode == 0, c.Stdout + c.Stderr);
+        Assert.Contains("round 3 completed=True participants=2", c.Stdout, StringComparison.Ordinal);
+        Assert.Contains("refused rogue: no MUD URL presented", c.Stdout, StringComparison.Ordinal);
+        Assert.True(workers[0].ExitCode == 0, workers[0].Stdout + workers[0].Stderr);
+        Assert.True(workers[1].ExitCode == 0, workers[1].Stdout + workers[1].Stderr);
+        Assert.Contains("trained 3 rounds", workers[0].Stdout, StringComparison.Ordinal);
+        Assert.Equal(3, workers[2].ExitCode);
+        Assert.Contains("refused", workers[2].Stdout, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(_dir, "coordinator", "checkpoint.json")));
+        Assert.Contains("\"lastRound\": 3", await File.ReadAllTextAsync(Path.Combine(_dir, "doorbell.state.json")), StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitForPortAsync(int port, Task<CliResult> process)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            if (process.IsCompleted)
+            {
+                CliResult early = await process;
+                Assert.Fail($"the coordinator exited early ({early.ExitCode}): {early.Stdout}{early.Stderr}");
+            }
+
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100, cts.Token);
+            }
+        }
+    }
+}
