@@ -654,7 +654,8 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
                 {
                     bool full = _options.WindowSize is int size && ready.Count >= size;
                     bool expired = now - opened.Value >= _options.WindowDuration;
-                    bool everyoneIn = _devices.Values.All(d => ready.Contains(d.Status.DeviceId) || (d.Announced && d.Status.Intent != DeviceIntent.Training));
+                    // Without a size rule, close as soon as every admitted device that wants to train has asked.
+                    bool everyoneIn = _options.WindowSize is null && _devices.Values.All(d => ready.Contains(d.Status.DeviceId) || (d.Announced && d.Status.Intent != DeviceIntent.Training));
                     if (full || expired || everyoneIn)
                     {
                         return ready;

@@ -29,7 +29,7 @@ public sealed partial class CoordinatorOptions
     /// <summary>The temporal window: how long it stays open after the first training request (CoLearn's T).</summary>
     public TimeSpan WindowDuration { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The temporal window closes early once this many devices asked to train (CoLearn's N); null waits for <see cref="WindowDuration"/>.</summary>
+    /// <summary>The temporal window closes once this many devices asked to train (CoLearn's N) or after <see cref="WindowDuration"/>; null closes it as soon as every admitted device that wants to train has asked (or after <see cref="WindowDuration"/>).</summary>
     public int? WindowSize { get; set; }
 
     /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>

@@ -415,6 +415,30 @@ public sealed class CoordinatorTests : IDisposable
     }
 
     [Fact]
+    public async Task RunRoundAsync_InferenceDevice_ScoresLocalDataWithEachNewGlobalModelAndNeverTrains()
+    {
+        var network = new InProcessNetwork();
+        await using Coordinator coordinator = NewCoordinator(network, Options3(rounds: 1));
+        await coordinator.StartAsync(Zero());
+        await using Worker trainer = NewWorker(network, "t", TestData.Constant(10, Features, 4f), new MeanTrainer(Features));
+        var scorer = new MeanTrainer(Features);
+        await using var viewer = new Worker(
+            Options.Create(new WorkerOptions { DeviceId = "v", Intent = DeviceIntent.Inference }),
+            network.CreateWorkerTransport("v"),
+            scorer,
+            new InMemoryDataSource(TestData.Constant(6, Features, 4f)));
+        await trainer.StartAsync();
+        await viewer.StartAsync();
+        Assert.Equal(WorkerState.Inference, viewer.State);
+
+        RoundResult round = await coordinator.RunRoundAsync().AsTask().WaitAsync(Wait);
+        Assert.Equal(["t"], round.Contributors);
+        await WaitUntil(() => viewer.LatestGlobalModel?.Version == 1 && viewer.LastInference is { Loss: < 1e-6 });
+        Assert.Equal(6, viewer.LastInference!.Count);
+        Assert.Equal(0, scorer.Calls);
+    }
+
+    [Fact]
     public async Task RunAsync_TargetMetricReached_StopsEarly()
     {
         var network = new InProcessNetwork();
