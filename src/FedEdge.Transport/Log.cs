@@ -43,4 +43,7 @@ internal static partial class Log
 
     [LoggerMessage(6012, LogLevel.Warning, "gRPC call failed ({Reason}); retrying in {DelayMs} ms")]
     public static partial void GrpcRetry(ILogger logger, string reason, double delayMs);
+
+    [LoggerMessage(6013, LogLevel.Debug, "Clean disconnect of {ClientId} failed ({Reason}); the connection was already gone")]
+    public static partial void DisconnectFailed(ILogger logger, string clientId, string reason);
 }

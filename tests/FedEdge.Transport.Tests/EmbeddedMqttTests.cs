@@ -48,6 +48,24 @@ public sealed class EmbeddedMqttTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WorkerDispose_AfterBrokerStopped_CompletesWithoutThrowing()
+    {
+        // The coordinator process (and its embedded broker) may exit before a worker shuts down.
+        var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
+        broker.DevicePasswords["late"] = "pw-late";
+        var coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker });
+        await coordinator.StartAsync(new RecordingCoordinator());
+        var worker = new MqttWorkerTransport(new MqttWorkerOptions { Federation = Federation, DeviceId = "late", Password = "pw-late", BrokerUri = coordinator.BrokerUri });
+        await worker.ConnectAsync(new RecordingWorker());
+        JoinResponse joined = await worker.JoinAsync(new JoinRequest { DeviceId = "late" });
+        Assert.True(joined.Accepted);
+
+        await coordinator.DisposeAsync();
+        Exception? error = await Record.ExceptionAsync(async () => await worker.DisposeAsync());
+        Assert.Null(error);
+    }
+
+    [Fact]
     public async Task Exchange_JoinStatusTaskUpdateReceipt_FlowsWithAuthenticatedIdentity()
     {
         var (worker, handler) = await WorkerAsync("dev-a");

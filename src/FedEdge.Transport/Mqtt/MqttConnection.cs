@@ -139,8 +139,17 @@ internal sealed class MqttConnection : IAsyncDisposable
         _inbound.Writer.TryComplete();
         if (!_aborted && _client.IsConnected)
         {
-            // A normal disconnect: the broker discards the last will.
-            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), CancellationToken.None).ConfigureAwait(false);
+            // A normal disconnect: the broker discards the last will. The broker may have gone away
+            // between the IsConnected check and the DISCONNECT packet (e.g. the coordinator process
+            // exited first); disposing must still release everything, so that failure is only logged.
+            try
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (MqttCommunicationException ex)
+            {
+                Log.DisconnectFailed(_logger, _clientId, ex.Message);
+            }
         }
 
         if (_reconnectLoop is not null)
