@@ -13,6 +13,7 @@ internal static class QuickModes
         ["wire"] = WireBench.RunAsync,
         ["round"] = RoundBench.RunAsync,
         ["aggregate"] = AggregateBench.RunAsync,
+        ["round-privacy"] = RoundPrivacyBench.RunAsync,
     };
 
     public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);

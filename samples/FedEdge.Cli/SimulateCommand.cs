@@ -31,8 +31,12 @@ internal static class SimulateCommand
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" };
 
+        Option<bool> secureAggregation = new("--secure-aggregation") { Description = "Aggregate with secure aggregation (the coordinator learns only the sum; dropouts recovered). Needs a transport with a protocol channel (inproc)." };
+        Option<double?> dpNoise = new("--dp-noise") { Description = "Differential privacy: Gaussian noise multiplier σ (noise std / clip norm); central noise, or distributed among the devices with --secure-aggregation.", HelpName = "SIGMA" };
+        Option<double?> dpClip = new("--dp-clip") { Description = "Differential privacy: L2 norm each device clips its update to (default 1.0 with --dp-noise).", HelpName = "NORM" };
+        Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, output, eval })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
         {
             command.Options.Add(o);
         }
@@ -62,8 +66,18 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            if (PrivacyFlagsProblem(parse.GetValue(dpNoise), parse.GetValue(dpClip), parse.GetValue(dpTargetEpsilon)) is string problem)
+            {
+                await err.WriteLineAsync("fededge simulate: " + problem).ConfigureAwait(false);
+                return 2;
+            }
+
             var config = new SimulationConfig
             {
+                SecureAggregation = parse.GetValue(secureAggregation),
+                DpNoise = parse.GetValue(dpNoise),
+                DpClip = parse.GetValue(dpClip),
+                DpTargetEpsilon = parse.GetValue(dpTargetEpsilon),
                 Transport = transportName,
                 Broker = brokerUri,
                 Rounds = roundCount,
@@ -104,10 +118,10 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}"),
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException)
+        catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException)
         {
             console.MarkupLine("[red]fededge simulate failed:[/] " + Markup.Escape(ex.Message));
             return 1;
@@ -174,6 +188,27 @@ internal static class SimulateCommand
         }
 
         return null;
+    }
+
+    /// <summary>Why the privacy flags do not fit together, or null.</summary>
+    internal static string? PrivacyFlagsProblem(double? noise, double? clip, double? targetEpsilon)
+    {
+        if (noise is double s && !(s > 0 && double.IsFinite(s)))
+        {
+            return "--dp-noise must be a positive number.";
+        }
+
+        if (clip is double c && !(c > 0 && double.IsFinite(c)))
+        {
+            return "--dp-clip must be a positive number.";
+        }
+
+        if (targetEpsilon is double e && !(e > 0 && double.IsFinite(e)))
+        {
+            return "--dp-target-epsilon must be a positive number.";
+        }
+
+        return targetEpsilon is not null && noise is null ? "--dp-target-epsilon needs --dp-noise (without noise there is no ε to account)." : null;
     }
 
     private static string Fmt(double? v) => v is double d ? d.ToString("0.0000", CultureInfo.InvariantCulture) : "-";

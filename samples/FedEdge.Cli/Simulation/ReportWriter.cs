@@ -73,6 +73,11 @@ internal static class ReportWriter
                 ["optimizer"] = c.Optimizer,
                 ["momentum"] = c.Momentum,
                 ["test_fraction"] = c.TestFraction,
+                ["secure_aggregation"] = c.SecureAggregation,
+                ["dp_noise"] = c.DpNoise,
+                ["dp_clip"] = c.DpClip,
+                ["dp_target_epsilon"] = c.DpTargetEpsilon,
+                ["dp_delta"] = c.DpNoise is null ? null : SimulationPrivacy.Delta,
             },
             ["rounds"] = new JsonArray(r.Rounds.Select(x => (JsonNode)new JsonObject
             {
@@ -83,6 +88,7 @@ internal static class ReportWriter
                 ["bytes_up"] = x.BytesUp,
                 ["bytes_down"] = x.BytesDown,
                 ["seconds"] = Math.Round(x.Seconds, 4),
+                ["epsilon"] = x.Epsilon is double eps ? Math.Round(eps, 6) : null,
             }).ToArray()),
         };
         var final = new JsonObject

@@ -16,7 +16,7 @@ internal sealed record MetricSet(double Accuracy, double Precision, double Recal
     public static MetricSet From(ClassificationMetrics m) => new(m.Accuracy, m.Precision, m.Recall, m.F1, m.FalsePositiveRate);
 }
 
-internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds);
+internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds, double? Epsilon = null);
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
 
@@ -91,6 +91,8 @@ internal static class Simulation
             MonitorMetric = autoencoder ? "roc_auc" : "f1",
             HyperParameters = new TrainingHyperParameters { LocalEpochs = config.LocalEpochs, LocalIterations = config.LocalSteps, BatchSize = config.BatchSize, LearningRate = config.LearningRate, Seed = config.Seed },
         };
+        using var privacy = new SimulationPrivacy(config, devices.Count, devices.Max(d => (long)d.Train.Count));
+        privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
         await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator, audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
@@ -103,7 +105,7 @@ internal static class Simulation
             {
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var worker = new Worker(
-                    Options.Create(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Model = config.Model }),
+                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Model = config.Model })),
                     transports.CreateWorker(d.Id),
                     CreateBundle(config).Trainer,
                     new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null));
@@ -114,7 +116,7 @@ internal static class Simulation
             {
                 // A device that tries to join without a profile: it is refused and never sees a model.
                 workers.Add(new Worker(
-                    Options.Create(new WorkerOptions { DeviceId = intruder, Model = config.Model }),
+                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = intruder, Model = config.Model })),
                     transports.CreateWorker(intruder),
                     CreateBundle(config).Trainer,
                     new LocalData(devices[0].Test, null)));
@@ -131,7 +133,7 @@ internal static class Simulation
             await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
             {
                 double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
-                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds);
+                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon);
                 rounds.Add(row);
                 onRound(row);
                 if (!r.Completed)

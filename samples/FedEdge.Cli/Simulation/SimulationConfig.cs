@@ -37,6 +37,18 @@ internal sealed record SimulationConfig
 
     public double TestFraction { get; init; } = 0.2;
 
+    /// <summary>Run every round with secure aggregation (<c>--secure-aggregation</c>).</summary>
+    public bool SecureAggregation { get; init; }
+
+    /// <summary>The Gaussian noise multiplier σ (<c>--dp-noise</c>), or null for no noise.</summary>
+    public double? DpNoise { get; init; }
+
+    /// <summary>The L2 clipping norm of each update's delta (<c>--dp-clip</c>), or null (1.0 when noise is on).</summary>
+    public double? DpClip { get; init; }
+
+    /// <summary>The ε budget at which training stops (<c>--dp-target-epsilon</c>), or null.</summary>
+    public double? DpTargetEpsilon { get; init; }
+
     /// <summary>Extra devices that try to join without a valid profile (shown as refused).</summary>
     public IReadOnlyList<string> Intruders { get; init; } = ["Unprofiled_IP_Camera"];
 }

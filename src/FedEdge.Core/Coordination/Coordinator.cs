@@ -7,6 +7,7 @@ using FedEdge.Aggregation;
 using FedEdge.Checkpoints;
 using FedEdge.Devices;
 using FedEdge.Messaging;
+using FedEdge.Privacy;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -26,7 +27,7 @@ namespace FedEdge.Coordination;
 /// <see cref="RunAsync"/>; metrics go to the <c>FedEdge.Core</c> meter (<c>fededge.round.duration</c>,
 /// <c>fededge.round.participants</c>, <c>fededge.updates.refused</c>, <c>fededge.transport.bytes</c>).
 /// </remarks>
-public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
+public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
 {
     /// <summary>The name of the meter and activity source of FedEdge.Core.</summary>
     public const string TelemetryName = "FedEdge.Core";
@@ -167,6 +168,7 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         }
 
         _options.Validate();
+        ValidatePrivacySetup();
         _random = _options.Seed is int seed ? new Random(seed) : new Random();
         bool resumed = false;
         _global = initialParameters.Clone();
@@ -260,6 +262,11 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         }
 
         List<string> selected = Select(window);
+        if (CheckPrivacyBudget(selected.Count) is string overBudget)
+        {
+            return Fail(round, [], [], [], overBudget, startTicks, sentBefore, receivedBefore);
+        }
+
         string nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         DateTimeOffset deadline = _time.GetUtcNow() + _options.RoundTimeout;
         var expectations = new RoundExpectations { Round = round, Nonce = nonce, Layout = global.Layout, ExpectedSenders = new HashSet<string>(selected, StringComparer.Ordinal) };
@@ -271,6 +278,7 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
             _requests.RemoveAll(selected.Contains);
         }
 
+        SecureRound? secure = BeginSecureRound(round, nonce, global.Length, selected, ct);
         Log.RoundStarted(_logger, round, selected.Count, deadline);
         var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = _strategy.ConfigureTraining(_options.HyperParameters), Deadline = deadline };
         foreach (string device in selected)
@@ -281,10 +289,12 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
             Task delay = Task.Delay(_options.RoundTimeout, _time, timeout.Token);
-            await Task.WhenAny(state.Done.Task, delay).ConfigureAwait(false);
+            await Task.WhenAny(secure?.Run ?? state.Done.Task, delay).ConfigureAwait(false);
             await timeout.CancelAsync().ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();
         }
+
+        (SecureSum? secureSum, string? secureFailure) = await FinishSecureRoundAsync(secure, ct).ConfigureAwait(false);
 
         List<RefusedUpdate> failed;
         List<RefusedUpdate> refused;
@@ -292,6 +302,11 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         lock (_gate)
         {
             _current = null;
+            if (secure is not null)
+            {
+                secureFailure = ApplySecureSum(state, secureSum, secureFailure, global);
+            }
+
             foreach (string device in selected)
             {
                 if (!state.Received.Contains(device) && !state.Failed.ContainsKey(device))
@@ -306,6 +321,11 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         }
 
         using IAggregationRound aggregation = state.Aggregation;
+        if (secureFailure is not null)
+        {
+            return Fail(round, selected, failed, refused, secureFailure, startTicks, sentBefore, receivedBefore);
+        }
+
         if (contributors.Count < _options.MinParticipants)
         {
             return Fail(round, selected, failed, refused, $"quorum not met: {contributors.Count} of the {_options.MinParticipants} required updates arrived", startTicks, sentBefore, receivedBefore);
@@ -318,7 +338,9 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
         }
 
         AggregationResult aggregated = aggregation.Complete();
-        _global = aggregated.Parameters;
+        var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        _global = ApplyAggregateTransforms(global, aggregated.Parameters, round, contributors.Count, privacyMetrics);
+        PrivacySpent? privacy = StepAccountant(selected.Count);
         Interlocked.Exchange(ref _completedRound, round);
         _consecutiveFailures = 0;
         await PublishGlobalAsync(ct).ConfigureAwait(false);
@@ -368,6 +390,11 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
             BytesDown = _transport.Statistics.BytesSent - sentBefore,
             GlobalParameters = _global,
             GlobalHash = _global.ComputeHash(),
+            Privacy = privacy,
+            SecureAggregation = secure is not null,
+            RecoveredDropouts = secureSum?.RecoveredDropouts ?? [],
+            SecureAggregationErrorBound = SecureMeanErrorBound(secureSum, global.Length),
+            PrivacyMetrics = privacyMetrics,
         };
         if (_audit is not null)
         {
@@ -580,6 +607,11 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
 
     private string? Precheck(ModelUpdate update, InboundContext context)
     {
+        if (_options.SecureAggregation is not null)
+        {
+            return "this federation uses secure aggregation: plaintext updates are refused";
+        }
+
         if (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, update.SenderId, StringComparison.Ordinal))
         {
             return $"the sender id '{update.SenderId}' does not match the authenticated identity '{context.AuthenticatedId}'";
@@ -727,6 +759,11 @@ public sealed class Coordinator : ICoordinatorHandler, IAsyncDisposable
 
     private string? StopReason(RoundResult result)
     {
+        if (_privacyBudgetStop is not null)
+        {
+            return _privacyBudgetStop;
+        }
+
         if (result.Completed && _options.TargetMetric is double target && _options.MonitorMetric is string name
             && result.Evaluation.TryGetValue(name, out double value)
             && (_options.MonitorHigherIsBetter ? value >= target : value <= target))

@@ -3,7 +3,7 @@ using FedEdge.Training;
 namespace FedEdge.Coordination;
 
 /// <summary>Settings of a <see cref="Coordinator"/>; validated once when the coordinator starts.</summary>
-public sealed class CoordinatorOptions
+public sealed partial class CoordinatorOptions
 {
     /// <summary>The federation's name (used in logs, topics and the audit log).</summary>
     public string Federation { get; set; } = "default";
@@ -77,6 +77,7 @@ public sealed class CoordinatorOptions
         Require(Patience is null || Patience >= 1, nameof(Patience), "must be at least 1");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
         Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");
+        ValidatePrivacy();
     }
 
     private static void Require(bool ok, string name, string rule)

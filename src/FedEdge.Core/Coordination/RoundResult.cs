@@ -1,7 +1,7 @@
 namespace FedEdge.Coordination;
 
 /// <summary>What happened in one round.</summary>
-public sealed record RoundResult
+public sealed partial record RoundResult
 {
     /// <summary>The round number.</summary>
     public required long Round { get; init; }

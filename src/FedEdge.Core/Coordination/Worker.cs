@@ -19,7 +19,7 @@ namespace FedEdge.Coordination;
 /// The worker takes ownership of its transport. When it sees the coordinator's session change (a
 /// restarted coordinator), it joins again by itself.
 /// </remarks>
-public sealed class Worker : IWorkerHandler, IAsyncDisposable
+public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
 {
     private readonly WorkerOptions _options;
     private readonly IWorkerTransport _transport;
@@ -239,6 +239,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             await training.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        CloseSecureContribution();
         await _transport.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
         _joinGate.Dispose();
@@ -394,12 +395,14 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     {
         try
         {
+            SecureContribution? secure = await BeginSecureContributionAsync(task, ct).ConfigureAwait(false);
             if (_governor is not null)
             {
                 GovernorDecision decision = await _governor.BeforeTrainingAsync(PlannedSteps(task), ct).ConfigureAwait(false);
                 if (decision.Declined)
                 {
                     string reason = "declined by the governor: " + (decision.Reason ?? "no reason given");
+                    AbandonSecureContribution(task.Round, reason);
                     SetState(WorkerState.ReadyForLearning, reason);
                     await PublishAsync(DeviceIntent.NotReady, reason, ct).ConfigureAwait(false);
                     await PublishAsync(DeviceIntent.Training, null, ct).ConfigureAwait(false);
@@ -437,7 +440,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
                 Values = result.Parameters,
                 Metrics = metrics,
             };
-            await _transport.SendUpdateAsync(update, ct).ConfigureAwait(false);
+            await SendOrContributeAsync(task, update, secure, ct).ConfigureAwait(false);
             SetState(WorkerState.ReadyForLearning, null);
             Persist();
             await PublishAsync(DeviceIntent.Training, null, ct).ConfigureAwait(false);
@@ -452,6 +455,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             // training, keep the reason and tell the coordinator, which stops waiting for us.
             string reason = $"training failed in round {task.Round}: {ex.GetType().Name}: {ex.Message}";
             Log.WorkerRoundFailed(_logger, DeviceId, task.Round, reason);
+            AbandonSecureContribution(task.Round, reason);
             SetState(WorkerState.NotReady, reason);
             Persist();
             await PublishAsync(DeviceIntent.NotReady, reason, CancellationToken.None).ConfigureAwait(false);

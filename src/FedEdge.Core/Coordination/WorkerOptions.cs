@@ -4,7 +4,7 @@ using FedEdge.Devices;
 namespace FedEdge.Coordination;
 
 /// <summary>Settings of a <see cref="Worker"/>; validated when it starts.</summary>
-public sealed class WorkerOptions
+public sealed partial class WorkerOptions
 {
     /// <summary>The device id presented at join.</summary>
     public string DeviceId { get; set; } = string.Empty;
@@ -54,6 +54,8 @@ public sealed class WorkerOptions
         {
             throw new ArgumentException("WorkerOptions.ReconnectDelay must be positive and at most MaxReconnectDelay.");
         }
+
+        ValidatePrivacy();
     }
 }
 

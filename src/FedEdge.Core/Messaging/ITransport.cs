@@ -21,6 +21,20 @@ public interface ICoordinatorTransport : IAsyncDisposable
     /// <summary>Publishes (and retains, where the transport can) the global model for every device.</summary>
     ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// True when the transport carries opaque protocol payloads (<see cref="SendProtocolAsync"/>), which
+    /// multi-step protocols such as secure aggregation need. False unless an implementation overrides it.
+    /// </summary>
+    bool SupportsProtocolMessages => false;
+
+    /// <summary>
+    /// Sends an opaque protocol payload (e.g. an encoded secure-aggregation message) to one device, which
+    /// receives it in <see cref="IWorkerHandler.OnProtocolAsync"/>. Delivery is best effort and in order per device.
+    /// </summary>
+    /// <exception cref="ProtocolMessagesNotSupportedException">The transport has no protocol channel (the default).</exception>
+    ValueTask SendProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        throw new ProtocolMessagesNotSupportedException(GetType().Name);
+
     /// <summary>Bytes and messages so far.</summary>
     TransportStatistics Statistics { get; }
 }
@@ -39,6 +53,13 @@ public interface ICoordinatorHandler
 
     /// <summary>Inbound bytes could not be decoded; <paramref name="source"/> names the topic, RPC or device.</summary>
     ValueTask OnMalformedAsync(string source, Exception error, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A device sent an opaque protocol payload (see <see cref="IWorkerTransport.SendProtocolAsync"/>);
+    /// <paramref name="deviceId"/> is the sender as the transport knows it (its topic, channel or identity).
+    /// The default ignores the payload, for handlers that run no multi-step protocol.
+    /// </summary>
+    ValueTask OnProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, InboundContext context, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }
 
 /// <summary>The worker side of a transport.</summary>
@@ -56,6 +77,17 @@ public interface IWorkerTransport : IAsyncDisposable
     /// <summary>Sends a model update.</summary>
     ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default);
 
+    /// <summary>True when the transport carries opaque protocol payloads (<see cref="SendProtocolAsync"/>). False unless an implementation overrides it.</summary>
+    bool SupportsProtocolMessages => false;
+
+    /// <summary>
+    /// Sends an opaque protocol payload to the coordinator, which receives it in
+    /// <see cref="ICoordinatorHandler.OnProtocolAsync"/> with this device's id.
+    /// </summary>
+    /// <exception cref="ProtocolMessagesNotSupportedException">The transport has no protocol channel (the default).</exception>
+    ValueTask SendProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        throw new ProtocolMessagesNotSupportedException(GetType().Name);
+
     /// <summary>Bytes and messages so far.</summary>
     TransportStatistics Statistics { get; }
 }
@@ -71,6 +103,36 @@ public interface IWorkerHandler
 
     /// <summary>The coordinator's verdict on this device's update.</summary>
     ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken);
+
+    /// <summary>The coordinator sent an opaque protocol payload (see <see cref="ICoordinatorTransport.SendProtocolAsync"/>). The default ignores it.</summary>
+    ValueTask OnProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+}
+
+/// <summary>A transport was asked to carry protocol payloads (e.g. secure aggregation) but has no protocol channel.</summary>
+public sealed class ProtocolMessagesNotSupportedException : NotSupportedException
+{
+    /// <summary>Creates the error for the named transport type.</summary>
+    public ProtocolMessagesNotSupportedException(string transport)
+        : base($"The transport {transport} does not carry protocol messages (needed by secure aggregation); use a transport whose SupportsProtocolMessages is true, such as the in-process transport.")
+    {
+        Transport = transport;
+    }
+
+    /// <summary>Creates the error with a default message.</summary>
+    public ProtocolMessagesNotSupportedException()
+        : this("(unknown)")
+    {
+    }
+
+    /// <summary>Creates the error with a message and an inner error.</summary>
+    public ProtocolMessagesNotSupportedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Transport = "(unknown)";
+    }
+
+    /// <summary>The transport type that lacks the channel.</summary>
+    public string Transport { get; }
 }
 
 /// <summary>Counters a transport keeps; thread-safe snapshots.</summary>

@@ -186,7 +186,7 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         bool allowed = user is not null
             && MqttTopicScheme.TryParseDeviceTopic(_federation, topic, out string device, out string kind)
             && string.Equals(device, user, StringComparison.Ordinal)
-            && kind is "join" or "status" or "update"
+            && kind is "join" or "status" or "update" or "protocol"
             && !args.ApplicationMessage.Retain;
         if (!allowed)
         {
@@ -212,6 +212,7 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
             string model = MqttTopicScheme.ModelFilter(_federation);
             allowed = user is not null && MqttTopicScheme.IsValidSegment(user)
                 && (string.Equals(filter, MqttTopicScheme.Inbox(_federation, user), StringComparison.Ordinal)
+                    || string.Equals(filter, MqttTopicScheme.ProtocolInbox(_federation, user), StringComparison.Ordinal)
                     || string.Equals(filter, model, StringComparison.Ordinal)
                     || (filter.StartsWith(model[..^1], StringComparison.Ordinal) && filter.IndexOfAny(['+', '#']) < 0));
         }

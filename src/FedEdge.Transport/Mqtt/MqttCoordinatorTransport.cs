@@ -93,6 +93,17 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <inheritdoc />
+    /// <inheritdoc />
+    public bool SupportsProtocolMessages => true;
+
+    /// <inheritdoc />
+    public async ValueTask SendProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        MqttConnection connection = RequireStarted();
+        await connection.PublishAsync(MqttTopicScheme.ProtocolInbox(_options.Federation, deviceId), payload.ToArray(), retain: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default) =>
         SendToDeviceAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = task ?? throw new ArgumentNullException(nameof(task)) }, cancellationToken);
 
@@ -184,9 +195,16 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     private async Task OnMessageAsync(string topic, byte[] payload, CancellationToken cancellationToken)
     {
         ICoordinatorHandler handler = _handler!;
-        if (!MqttTopicScheme.TryParseDeviceTopic(_options.Federation, topic, out string device, out string kind) || kind == "inbox")
+        if (!MqttTopicScheme.TryParseDeviceTopic(_options.Federation, topic, out string device, out string kind) || kind is "inbox" or "protocol-inbox")
         {
             await ReportMalformedAsync(topic, new WireFormatException($"Topic '{topic}' is not a device-to-coordinator topic of federation '{_options.Federation}'."), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (kind == "protocol")
+        {
+            // Opaque protocol payloads travel unframed; the topic names the authenticated sender.
+            await handler.OnProtocolAsync(device, payload, new InboundContext { AuthenticatedId = device, WireBytes = payload.Length }, cancellationToken).ConfigureAwait(false);
             return;
         }
 

@@ -35,6 +35,12 @@ public static class MqttTopicScheme
     /// <summary>A device's inbox.</summary>
     public static string Inbox(string federation, string deviceId) => $"{Device(federation, deviceId)}/inbox";
 
+    /// <summary>Where a device publishes opaque protocol payloads (secure aggregation) for the coordinator.</summary>
+    public static string Protocol(string federation, string deviceId) => $"{Device(federation, deviceId)}/protocol";
+
+    /// <summary>Where the coordinator publishes opaque protocol payloads for one device.</summary>
+    public static string ProtocolInbox(string federation, string deviceId) => $"{Device(federation, deviceId)}/protocol-inbox";
+
     /// <summary>The retained topic of one global-model chunk.</summary>
     public static string ModelChunk(string federation, int index) => $"{Root(federation)}/model/{index}";
 
@@ -43,7 +49,7 @@ public static class MqttTopicScheme
 
     /// <summary>The filters a coordinator subscribes to.</summary>
     public static IReadOnlyList<string> CoordinatorFilters(string federation) =>
-        [$"{Root(federation)}/devices/+/join", $"{Root(federation)}/devices/+/status", $"{Root(federation)}/devices/+/update"];
+        [$"{Root(federation)}/devices/+/join", $"{Root(federation)}/devices/+/status", $"{Root(federation)}/devices/+/update", $"{Root(federation)}/devices/+/protocol"];
 
     /// <summary>True when <paramref name="value"/> can be one topic level (a federation name or device id).</summary>
     public static bool IsValidSegment(string? value) =>
@@ -66,6 +72,8 @@ public static class MqttTopicScheme
         acl.Append("pattern write ").Append(root).Append("/devices/%u/status\n");
         acl.Append("pattern write ").Append(root).Append("/devices/%u/update\n");
         acl.Append("pattern read ").Append(root).Append("/devices/%u/inbox\n");
+        acl.Append("pattern write ").Append(root).Append("/devices/%u/protocol\n");
+        acl.Append("pattern read ").Append(root).Append("/devices/%u/protocol-inbox\n");
         acl.Append("pattern read ").Append(root).Append("/model/#\n");
         return acl.ToString();
     }
@@ -90,7 +98,7 @@ public static class MqttTopicScheme
 
         deviceId = rest[..slash];
         kind = rest[(slash + 1)..];
-        return IsValidSegment(deviceId) && kind is "join" or "status" or "update" or "inbox";
+        return IsValidSegment(deviceId) && kind is "join" or "status" or "update" or "inbox" or "protocol" or "protocol-inbox";
     }
 
     private static string Device(string federation, string deviceId) => $"{Root(federation)}/devices/{RequireSegment(deviceId, nameof(deviceId))}";

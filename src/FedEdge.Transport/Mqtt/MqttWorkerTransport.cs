@@ -63,7 +63,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
             _options.BrokerUri!,
             $"fededge-{federation}-{device}",
             device,
-            [MqttTopicScheme.Inbox(federation, device), MqttTopicScheme.ModelFilter(federation)],
+            [MqttTopicScheme.Inbox(federation, device), MqttTopicScheme.ProtocolInbox(federation, device), MqttTopicScheme.ModelFilter(federation)],
             () => (MqttTopicScheme.Status(federation, device), Frame(new WireMessage
             {
                 MessageId = WireMessage.NewId(),
@@ -125,6 +125,16 @@ public sealed class MqttWorkerTransport : IWorkerTransport
             ProtocolVersion = _options.ProtocolVersion,
             Body = status,
         }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public bool SupportsProtocolMessages => true;
+
+    /// <inheritdoc />
+    public async ValueTask SendProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        MqttConnection connection = _connection ?? throw new InvalidOperationException("Call ConnectAsync before sending.");
+        await connection.PublishAsync(MqttTopicScheme.Protocol(_options.Federation, _options.DeviceId), payload.ToArray(), retain: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -203,6 +213,13 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         {
             Statistics.RecordMalformed();
             Log.Malformed(_logger, source, expired.Message);
+        }
+
+        if (string.Equals(topic, MqttTopicScheme.ProtocolInbox(_options.Federation, _options.DeviceId), StringComparison.Ordinal))
+        {
+            // Opaque protocol payloads travel unframed, in order with the other deliveries.
+            _deliveries.Writer.TryWrite(() => handler.OnProtocolAsync(payload, cancellationToken).AsTask());
+            return;
         }
 
         bool isModel = topic.StartsWith(MqttTopicScheme.ModelFilter(_options.Federation)[..^1], StringComparison.Ordinal);

@@ -220,6 +220,21 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <summary>Queues an inbound message for the handler.</summary>
+    /// <inheritdoc />
+    public bool SupportsProtocolMessages => true;
+
+    /// <inheritdoc />
+    public ValueTask SendProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(deviceId);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        long bytes = 32 + payload.Length;
+        Statistics.RecordSent(bytes);
+        byte[] copy = payload.ToArray();
+        _network.FindWorker(deviceId)?.Deliver(bytes, (h, ct) => h.OnProtocolAsync(copy, ct));
+        return ValueTask.CompletedTask;
+    }
+
     internal bool Deliver(long bytes, Func<ICoordinatorHandler, CancellationToken, ValueTask> action)
     {
         if (IsDisposed || _handler is null)
@@ -333,6 +348,21 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
         Statistics.RecordSent(bytes);
         ModelUpdate copy = update with { Values = InProcessNetwork.Copy(update.Values) };
         _network.Coordinator?.Deliver(bytes, (h, ct) => h.OnUpdateAsync(copy, new InboundContext { WireBytes = bytes }, ct));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public bool SupportsProtocolMessages => true;
+
+    /// <inheritdoc />
+    public ValueTask SendProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        long bytes = 32 + payload.Length;
+        Statistics.RecordSent(bytes);
+        byte[] copy = payload.ToArray();
+        string sender = DeviceId;
+        _network.Coordinator?.Deliver(bytes, (h, ct) => h.OnProtocolAsync(sender, copy, new InboundContext { WireBytes = bytes }, ct));
         return ValueTask.CompletedTask;
     }
 
