@@ -21,6 +21,13 @@ public sealed record CoordinatorCheckpoint
     /// <summary>Devices whose training requests were carried over to the next window (in arrival order).</summary>
     public IReadOnlyList<string> CarriedOver { get; init; } = [];
 
+    /// <summary>
+    /// The temporal window's exported state. <see cref="FileCheckpointStore"/> keeps the parts that outlive a
+    /// restart (window sequence, the T in force and the adaptive rule's arrival history); requests are not
+    /// restored because every device rejoins and asks again after a coordinator restart.
+    /// </summary>
+    public FedEdge.Selection.TemporalWindowState? Window { get; init; }
+
     /// <summary>The best value of the monitored metric so far (for the no-improvement stop rule).</summary>
     public double? BestMetric { get; init; }
 

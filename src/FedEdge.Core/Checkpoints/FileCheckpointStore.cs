@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using FedEdge.Aggregation;
+using FedEdge.Selection;
 
 namespace FedEdge.Checkpoints;
 
@@ -129,6 +130,31 @@ public sealed class FileCheckpointStore : ICheckpointStore
         }
 
         w.WriteEndArray();
+        if (c.Window is { } window)
+        {
+            w.WriteStartObject("window");
+            w.WriteNumber("sequence", window.Sequence);
+            if (window.Duration is TimeSpan t)
+            {
+                w.WriteNumber("durationTicks", t.Ticks);
+            }
+
+            w.WriteStartArray("arrivalHistory");
+            foreach (IReadOnlyList<double> arrivals in window.ArrivalHistory)
+            {
+                w.WriteStartArray();
+                foreach (double offset in arrivals)
+                {
+                    w.WriteNumberValue(offset);
+                }
+
+                w.WriteEndArray();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
         if (c.BestMetric is double best)
         {
             w.WriteNumber("bestMetric", best);
@@ -188,10 +214,21 @@ public sealed class FileCheckpointStore : ICheckpointStore
             Parameters = parameters,
             StrategyState = strategy,
             CarriedOver = root.GetProperty("carriedOver").EnumerateArray().Select(e => e.GetString()!).ToArray(),
+            Window = root.TryGetProperty("window", out JsonElement win) ? ReadWindow(win) : null,
             BestMetric = root.TryGetProperty("bestMetric", out JsonElement b) ? b.GetDouble() : null,
             RoundsWithoutImprovement = root.GetProperty("roundsWithoutImprovement").GetInt32(),
         };
     }
+
+    private static TemporalWindowState ReadWindow(JsonElement window) => new()
+    {
+        Phase = WindowPhase.Idle,
+        Sequence = window.GetProperty("sequence").GetInt64(),
+        Duration = window.TryGetProperty("durationTicks", out JsonElement d) ? TimeSpan.FromTicks(d.GetInt64()) : null,
+        ArrivalHistory = window.GetProperty("arrivalHistory").EnumerateArray()
+            .Select(h => (IReadOnlyList<double>)h.EnumerateArray().Select(e => e.GetDouble()).ToArray())
+            .ToArray(),
+    };
 
     private static float[] ToFloats(byte[] bytes)
     {

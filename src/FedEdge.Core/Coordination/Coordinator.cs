@@ -8,6 +8,7 @@ using FedEdge.Checkpoints;
 using FedEdge.Devices;
 using FedEdge.Messaging;
 using FedEdge.Privacy;
+using FedEdge.Selection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -57,7 +58,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DeviceEntry> _devices = new(StringComparer.Ordinal);
-    private readonly List<string> _requests = [];
+    private readonly List<string> _askedDuringRound = [];
     private readonly List<RefusedDevice> _refusedDevices = [];
     private readonly CancellationTokenSource _disposeCts = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -71,6 +72,9 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
     private bool _started;
     private int _disposed;
     private Random _random = new();
+    private TemporalWindow? _window;
+    private IClientSelector _selector = ClientSelectors.All();
+    private long _windowInRound = -1;
 
     /// <summary>Creates a coordinator from its ports.</summary>
     /// <param name="options">Settings, validated in <see cref="StartAsync"/>.</param>
@@ -169,7 +173,20 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
 
         _options.Validate();
         ValidatePrivacySetup();
-        _random = _options.Seed is int seed ? new Random(seed) : new Random();
+        int seed = _options.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue);
+        _random = new Random(seed);
+        _selector = _options.ClientSelector
+            ?? (_options.SelectionFraction >= 1 ? ClientSelectors.All() : ClientSelectors.RandomFraction(_options.SelectionFraction, _options.MinParticipants, seed));
+        _window?.Dispose();
+        _window = new TemporalWindow(
+            new TemporalWindowOptions
+            {
+                // A zero T means "close as soon as a quorum asked", which the collection loop does by force-closing.
+                MaxDevices = _options.WindowSize ?? (_options.WindowDuration > TimeSpan.Zero ? null : int.MaxValue),
+                Duration = _options.WindowDuration > TimeSpan.Zero ? _options.WindowDuration : null,
+                LatePolicy = _options.LateRequests,
+            },
+            _time);
         bool resumed = false;
         _global = initialParameters.Clone();
         if (_checkpoints is not null && _options.ResumeFromCheckpoint)
@@ -193,9 +210,11 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
                     _strategy.ImportState(state);
                 }
 
-                lock (_gate)
+                if (checkpoint.Window is { } window)
                 {
-                    _requests.AddRange(checkpoint.CarriedOver);
+                    // Admissions do not survive a restart: every device rejoins and asks again, so only the
+                    // window's numbering, T and arrival history carry over (the requests themselves do not).
+                    _window.ImportState(new TemporalWindowState { Phase = WindowPhase.Idle, Sequence = window.Sequence, Duration = window.Duration, ArrivalHistory = window.ArrivalHistory });
                 }
 
                 resumed = true;
@@ -255,16 +274,25 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         long receivedBefore = _transport.Statistics.BytesReceived;
         ParameterSet global = GlobalParameters;
 
-        List<string>? window = await CollectWindowAsync(ct).ConfigureAwait(false);
+        List<DeviceStatus>? window = await CollectWindowAsync(ct).ConfigureAwait(false);
         if (window is null)
         {
             return Fail(round, [], [], [], $"no device asked to train within {_options.JoinTimeout}", startTicks, sentBefore, receivedBefore);
         }
 
-        List<string> selected = Select(window);
-        if (CheckPrivacyBudget(selected.Count) is string overBudget)
+        List<string> selected = Select(window, round);
+        string? notRun = selected.Count == 0
+            ? $"the client selector '{_selector.Name}' chose none of the {window.Count} devices in the window"
+            : CheckPrivacyBudget(selected.Count);
+        if (notRun is not null)
         {
-            return Fail(round, [], [], [], overBudget, startTicks, sentBefore, receivedBefore);
+            lock (_gate)
+            {
+                // Nobody got a task: every member of the window stays in the next one.
+                CompleteWindow([]);
+            }
+
+            return Fail(round, [], [], [], notRun, startTicks, sentBefore, receivedBefore);
         }
 
         string nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -275,7 +303,6 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         {
             _current = state;
             _highestRoundStarted = Math.Max(_highestRoundStarted, round);
-            _requests.RemoveAll(selected.Contains);
         }
 
         SecureRound? secure = BeginSecureRound(round, nonce, global.Length, selected, ct);
@@ -302,6 +329,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         lock (_gate)
         {
             _current = null;
+            CompleteWindow(selected);
             if (secure is not null)
             {
                 secureFailure = ApplySecureSum(state, secureSum, secureFailure, global);
@@ -353,11 +381,8 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
 
         if (_checkpoints is not null)
         {
-            string[] carried;
-            lock (_gate)
-            {
-                carried = [.. _requests];
-            }
+            TemporalWindowState windowState = Window.ExportState();
+            string[] carried = [.. windowState.Pending.Concat(windowState.CarriedOver).Select(r => r.DeviceId).Distinct(StringComparer.Ordinal)];
 
             await _checkpoints.SaveAsync(
                 new CoordinatorCheckpoint
@@ -366,6 +391,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
                     Parameters = _global,
                     StrategyState = _strategy.ExportState(),
                     CarriedOver = carried,
+                    Window = windowState,
                     BestMetric = _bestMetric,
                     RoundsWithoutImprovement = _roundsWithoutImprovement,
                     SavedAt = _time.GetUtcNow(),
@@ -448,6 +474,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
                 _refusedDevices.RemoveAll(r => r.DeviceId == request.DeviceId);
                 _refusedDevices.Add(new RefusedDevice(request.DeviceId, reasons));
                 _devices.Remove(request.DeviceId);
+                WithdrawRequest(request.DeviceId);
             }
 
             Log.DeviceRefused(_logger, request.DeviceId, string.Join("; ", reasons));
@@ -459,6 +486,10 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         {
             _refusedDevices.RemoveAll(r => r.DeviceId == request.DeviceId);
             _devices[request.DeviceId] = new DeviceEntry(new DeviceStatus { DeviceId = request.DeviceId, Intent = DeviceIntent.NotReady, ReceivedAt = _time.GetUtcNow() });
+
+            // A (re)joining device starts NotReady: any request it had is void until it asks again.
+            WithdrawRequest(request.DeviceId);
+            Signal();
         }
 
         Log.DeviceAdmitted(_logger, request.DeviceId);
@@ -489,14 +520,21 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
             {
                 bool busyInRound = _current is { } open && open.Selected.Contains(status.DeviceId)
                     && !open.Received.Contains(status.DeviceId) && !open.Failed.ContainsKey(status.DeviceId);
-                if (!_requests.Contains(status.DeviceId) && !busyInRound)
+                if (!busyInRound && _window is { } window && Volatile.Read(ref _disposed) == 0)
                 {
-                    _requests.Add(status.DeviceId);
+                    WindowRequestResult asked = window.Request(status.DeviceId);
+                    Log.TrainingRequest(_logger, status.DeviceId, asked.Outcome);
+                    if (asked.Outcome == WindowRequestOutcome.AlreadyPending && window.Phase == WindowPhase.Closed
+                        && _current is { } running && running.Selected.Contains(status.DeviceId) && !_askedDuringRound.Contains(status.DeviceId))
+                    {
+                        // A participant that delivered (or left) asks again while its round runs: a late request.
+                        _askedDuringRound.Add(status.DeviceId);
+                    }
                 }
             }
             else
             {
-                _requests.Remove(status.DeviceId);
+                WithdrawRequest(status.DeviceId);
                 if (_current is { } round && round.Selected.Contains(status.DeviceId) && !round.Received.Contains(status.DeviceId) && !round.Failed.ContainsKey(status.DeviceId))
                 {
                     string reason = status.Reason ?? (status.Intent == DeviceIntent.NotReady ? "went offline or not ready" : "switched to " + status.Intent);
@@ -596,6 +634,7 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         {
             _current?.Aggregation.Dispose();
             _current = null;
+            _window?.Dispose();
         }
 
         _disposeCts.Dispose();
@@ -633,33 +672,76 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
         return update.Round > round.Round ? $"round {update.Round} has not started (round {round.Round} is open)" : null;
     }
 
-    private async ValueTask<List<string>?> CollectWindowAsync(CancellationToken ct)
+    private TemporalWindow Window => _window ?? throw new InvalidOperationException("The coordinator has not started.");
+
+    /// <summary>
+    /// Waits until CoLearn's temporal window closes holding at least <see cref="CoordinatorOptions.MinParticipants"/>
+    /// training devices and returns their latest statuses (arrival order), or null after <see cref="CoordinatorOptions.JoinTimeout"/>.
+    /// The window closes by itself on N or T; the coordinator force-closes it once T has passed since the first
+    /// request of this collection and a quorum asked, or (without N) as soon as every admitted training device asked.
+    /// </summary>
+    private async ValueTask<List<DeviceStatus>?> CollectWindowAsync(CancellationToken ct)
     {
+        TemporalWindow window = Window;
         DateTimeOffset giveUp = _time.GetUtcNow() + _options.JoinTimeout;
         DateTimeOffset? opened = null;
         while (true)
         {
             Task changed;
+            Task? closing = null;
             TimeSpan wait;
             lock (_gate)
             {
-                List<string> ready = _requests.Where(IsTrainingCandidate).ToList();
                 DateTimeOffset now = _time.GetUtcNow();
-                if (ready.Count > 0 && opened is null)
+                if (window.Phase == WindowPhase.Closed && window.LastClosure is { } stale && stale.Sequence == _windowInRound)
                 {
-                    opened = now;
+                    // The previous round stopped before ending its window cycle (it was cancelled): end it now.
+                    CompleteWindow([]);
                 }
 
-                if (opened is not null && ready.Count >= _options.MinParticipants)
+                if (window.Phase == WindowPhase.Closed && window.LastClosure is { } closure)
                 {
-                    bool full = _options.WindowSize is int size && ready.Count >= size;
-                    bool expired = now - opened.Value >= _options.WindowDuration;
-                    // Without a size rule, close as soon as every admitted device that wants to train has asked.
-                    bool everyoneIn = _options.WindowSize is null && _devices.Values.All(d => ready.Contains(d.Status.DeviceId) || (d.Announced && d.Status.Intent != DeviceIntent.Training));
-                    if (full || expired || everyoneIn)
+                    List<DeviceStatus> members = Candidates(closure.Participants);
+                    if (members.Count >= _options.MinParticipants)
                     {
-                        return ready;
+                        _windowInRound = closure.Sequence;
+                        return members;
                     }
+
+                    // Too few for a quorum (members left, or have not rejoined yet): reopen with those still asking.
+                    window.CompleteRound();
+                    foreach (DeviceStatus member in members)
+                    {
+                        window.Request(member.DeviceId);
+                    }
+
+                    continue;
+                }
+
+                int readyCount = 0;
+                if (window.Phase == WindowPhase.Open)
+                {
+                    List<DeviceStatus> ready = Candidates(window.Pending);
+                    readyCount = ready.Count;
+                    if (readyCount > 0)
+                    {
+                        opened ??= now;
+                    }
+
+                    if (opened is not null && readyCount >= _options.MinParticipants)
+                    {
+                        bool expired = now - opened.Value >= _options.WindowDuration;
+
+                        // Without a size rule, close as soon as every admitted device that wants to train has asked.
+                        bool everyoneIn = _options.WindowSize is null
+                            && _devices.Values.All(d => ready.Exists(r => r.DeviceId == d.Status.DeviceId) || (d.Announced && d.Status.Intent != DeviceIntent.Training));
+                        if ((expired || everyoneIn) && window.CloseNow() is not null)
+                        {
+                            continue;
+                        }
+                    }
+
+                    closing = window.WaitForCloseAsync(CancellationToken.None);
                 }
 
                 if (now >= giveUp)
@@ -668,14 +750,14 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
                 }
 
                 changed = _changed.Task;
-                wait = opened is null || ready.Count < _options.MinParticipants
+                wait = opened is null || readyCount < _options.MinParticipants
                     ? giveUp - now
                     : Min(opened.Value + _options.WindowDuration - now, giveUp - now);
             }
 
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             Task delay = Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, _time, cts.Token);
-            await Task.WhenAny(changed, delay).ConfigureAwait(false);
+            await (closing is null ? Task.WhenAny(changed, delay) : Task.WhenAny(changed, delay, closing)).ConfigureAwait(false);
             await cts.CancelAsync().ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();
         }
@@ -686,23 +768,67 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
     private bool IsTrainingCandidate(string deviceId) =>
         _devices.TryGetValue(deviceId, out DeviceEntry? d) && d.Status.Intent == DeviceIntent.Training;
 
-    private List<string> Select(List<string> window)
+    private List<DeviceStatus> Candidates(IReadOnlyList<WindowRequest> requests) =>
+        requests.Where(r => IsTrainingCandidate(r.DeviceId)).Select(r => _devices[r.DeviceId].Status).ToList();
+
+    private void WithdrawRequest(string deviceId)
     {
-        int count = (int)Math.Ceiling(_options.SelectionFraction * window.Count);
-        count = Math.Max(count, Math.Min(_options.MinParticipants, window.Count));
-        if (_options.MaxParticipants is int max)
+        if (Volatile.Read(ref _disposed) == 0)
         {
-            count = Math.Min(count, max);
+            _window?.Withdraw(deviceId);
         }
 
-        if (count >= window.Count)
+        _askedDuringRound.Remove(deviceId);
+    }
+
+    /// <summary>
+    /// Ends the window cycle of the round that ran (call under the gate): carried-over requests open the next
+    /// window, then the members of the closed window that were not selected rejoin it, then (with
+    /// <see cref="LateRequestPolicy.CarryOver"/>) the participants that asked again during the round.
+    /// </summary>
+    private void CompleteWindow(List<string> selected)
+    {
+        TemporalWindow window = Window;
+        if (Volatile.Read(ref _disposed) != 0 || window.Phase != WindowPhase.Closed)
         {
-            return window;
+            _askedDuringRound.Clear();
+            return;
         }
 
-        string[] shuffled = [.. window];
-        _random.Shuffle(shuffled);
-        return [.. shuffled.Take(count)];
+        IReadOnlyList<WindowRequest> members = window.LastClosure?.Participants ?? [];
+        window.CompleteRound();
+        _windowInRound = -1;
+        var again = members.Select(m => m.DeviceId).Where(id => !selected.Contains(id)).ToList();
+        if (_options.LateRequests == LateRequestPolicy.CarryOver)
+        {
+            again.AddRange(_askedDuringRound);
+        }
+
+        _askedDuringRound.Clear();
+        foreach (string id in again.Distinct(StringComparer.Ordinal))
+        {
+            if (IsTrainingCandidate(id))
+            {
+                window.Request(id);
+            }
+        }
+
+        Signal();
+    }
+
+    private List<string> Select(List<DeviceStatus> window, long round)
+    {
+        IReadOnlyList<DeviceStatus> chosen = _selector.Select(window, new ClientSelectionContext { Round = round });
+        var inWindow = new HashSet<string>(window.Select(d => d.DeviceId), StringComparer.Ordinal);
+        List<string> selected = chosen.Select(d => d.DeviceId).Where(inWindow.Contains).Distinct(StringComparer.Ordinal).ToList();
+        if (_options.MaxParticipants is int max && selected.Count > max)
+        {
+            string[] shuffled = [.. selected];
+            _random.Shuffle(shuffled);
+            selected = [.. shuffled.Take(max)];
+        }
+
+        return selected;
     }
 
     private RoundResult Fail(long round, List<string> selected, List<RefusedUpdate> failed, List<RefusedUpdate> refused, string reason, long startTicks, long sentBefore, long receivedBefore)

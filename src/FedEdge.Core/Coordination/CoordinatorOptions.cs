@@ -1,3 +1,4 @@
+using FedEdge.Selection;
 using FedEdge.Training;
 
 namespace FedEdge.Coordination;
@@ -17,8 +18,18 @@ public sealed partial class CoordinatorOptions
     /// <summary>The most devices selected per round; null selects every available device.</summary>
     public int? MaxParticipants { get; set; }
 
-    /// <summary>The fraction of available devices selected per round (FedAvg's C), at least <see cref="MinParticipants"/>.</summary>
+    /// <summary>The fraction of available devices selected per round (FedAvg's C), at least <see cref="MinParticipants"/>. Used only when <see cref="ClientSelector"/> is null.</summary>
     public double SelectionFraction { get; set; } = 1.0;
+
+    /// <summary>
+    /// The client-selection port that picks each round's participants from the devices of the closed temporal
+    /// window (it receives their latest <see cref="Devices.DeviceStatus"/>, telemetry included, so e.g.
+    /// <see cref="ClientSelectors.Scored"/> can prefer cool, unthrottled devices). Null uses
+    /// <see cref="ClientSelectors.All"/> when <see cref="SelectionFraction"/> is 1, otherwise
+    /// <see cref="ClientSelectors.RandomFraction"/>(<see cref="SelectionFraction"/>, <see cref="MinParticipants"/>, <see cref="Seed"/>).
+    /// <see cref="MaxParticipants"/> caps whatever the selector returns.
+    /// </summary>
+    public IClientSelector? ClientSelector { get; set; }
 
     /// <summary>The fraction of selected devices that may fail (no update, refused update) before the round fails although quorum was met (Flower's <c>accept_failures</c> as a fraction).</summary>
     public double AcceptFailuresFraction { get; set; } = 1.0;
@@ -31,6 +42,15 @@ public sealed partial class CoordinatorOptions
 
     /// <summary>The temporal window closes once this many devices asked to train (CoLearn's N) or after <see cref="WindowDuration"/>; null closes it as soon as every admitted device that wants to train has asked (or after <see cref="WindowDuration"/>).</summary>
     public int? WindowSize { get; set; }
+
+    /// <summary>
+    /// What happens to a training request that arrives while a round runs (after the window closed):
+    /// <see cref="LateRequestPolicy.CarryOver"/> (the default) keeps it for the next window, which it opens as
+    /// soon as the round ends; <see cref="LateRequestPolicy.Discard"/> drops it, so the device must announce
+    /// <see cref="Devices.DeviceIntent.Training"/> again once the round is over. Devices that asked in time but
+    /// were not selected always stay in the next window.
+    /// </summary>
+    public LateRequestPolicy LateRequests { get; set; } = LateRequestPolicy.CarryOver;
 
     /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromMinutes(5);
@@ -73,6 +93,8 @@ public sealed partial class CoordinatorOptions
         Require(RoundTimeout > TimeSpan.Zero, nameof(RoundTimeout), "must be positive");
         Require(WindowDuration >= TimeSpan.Zero, nameof(WindowDuration), "must not be negative");
         Require(WindowSize is null || WindowSize >= 1, nameof(WindowSize), "must be at least 1");
+        Require(WindowSize is null || WindowSize >= MinParticipants, nameof(WindowSize), "must be at least MinParticipants (a smaller window could never hold a quorum)");
+        Require(Enum.IsDefined(LateRequests), nameof(LateRequests), "must be CarryOver or Discard");
         Require(JoinTimeout > TimeSpan.Zero, nameof(JoinTimeout), "must be positive");
         Require(Patience is null || Patience >= 1, nameof(Patience), "must be at least 1");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");

@@ -52,4 +52,7 @@ internal static partial class Log
 
     [LoggerMessage(5024, LogLevel.Warning, "Worker {DeviceId} ignored a task for round {Round}: {Reason}")]
     public static partial void WorkerTaskIgnored(ILogger logger, string deviceId, long round, string reason);
+
+    [LoggerMessage(5030, LogLevel.Debug, "Training request from {DeviceId}: {Outcome}")]
+    public static partial void TrainingRequest(ILogger logger, string deviceId, FedEdge.Selection.WindowRequestOutcome outcome);
 }
