@@ -28,6 +28,7 @@ internal static class SimulateCommand
         Option<float> momentum = new("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
         Option<int> batch = new("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 };
         Option<DirectoryInfo?> data = new("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
+        Option<DirectoryInfo?> mud = new("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" };
 
@@ -36,7 +37,7 @@ internal static class SimulateCommand
         Option<double?> dpClip = new("--dp-clip") { Description = "Differential privacy: L2 norm each device clips its update to (default 1.0 with --dp-noise).", HelpName = "NORM" };
         Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
         {
             command.Options.Add(o);
         }
@@ -48,6 +49,13 @@ internal static class SimulateCommand
             if (dataDir is null || !Directory.Exists(dataDir))
             {
                 await err.WriteLineAsync($"fededge simulate: the data folder '{dataDir ?? "samples/data"}' was not found; pass --data DIR.").ConfigureAwait(false);
+                return 2;
+            }
+
+            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory("mud", "*.json");
+            if (mudDir is null || !Directory.Exists(mudDir))
+            {
+                await err.WriteLineAsync($"fededge simulate: the MUD folder '{mudDir ?? "samples/mud"}' was not found; pass --mud DIR.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -92,6 +100,7 @@ internal static class SimulateCommand
                 Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
+                MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
             };
@@ -110,6 +119,7 @@ internal static class SimulateCommand
 
         console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}");
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
+        console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.Task})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
         SimulationReport report;
         try
@@ -173,14 +183,17 @@ internal static class SimulateCommand
     }
 
     /// <summary>The shipped data: samples/data next to the app's repository, found from the working directory or the app's folder.</summary>
-    internal static string? DefaultDataDirectory()
+    internal static string? DefaultDataDirectory() => DefaultSamplesDirectory("data", "*.csv.gz");
+
+    /// <summary>samples/<paramref name="name"/> holding at least one <paramref name="pattern"/> file, found from the working directory or the app's folder.</summary>
+    internal static string? DefaultSamplesDirectory(string name, string pattern)
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
             for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
             {
-                string candidate = Path.Combine(dir, "samples", "data");
-                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.csv.gz").Any())
+                string candidate = Path.Combine(dir, "samples", name);
+                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, pattern).Any())
                 {
                     return candidate;
                 }
