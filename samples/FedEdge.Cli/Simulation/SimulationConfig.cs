@@ -49,6 +49,9 @@ internal sealed record SimulationConfig
     /// <summary>The ε budget at which training stops (<c>--dp-target-epsilon</c>), or null.</summary>
     public double? DpTargetEpsilon { get; init; }
 
+    /// <summary>Where each device's telemetry comes from (<c>--thermal</c>): host (this machine's sensors), simulated (a thermal model and governor per device) or off.</summary>
+    public string Thermal { get; init; } = "host";
+
     /// <summary>Extra devices that try to join without a valid profile (shown as refused).</summary>
     public IReadOnlyList<string> Intruders { get; init; } = ["Unprofiled_IP_Camera"];
 }
