@@ -36,8 +36,10 @@ internal static class SimulateCommand
         Option<double?> dpNoise = new("--dp-noise") { Description = "Differential privacy: Gaussian noise multiplier σ (noise std / clip norm); central noise, or distributed among the devices with --secure-aggregation.", HelpName = "SIGMA" };
         Option<double?> dpClip = new("--dp-clip") { Description = "Differential privacy: L2 norm each device clips its update to (default 1.0 with --dp-noise).", HelpName = "NORM" };
         Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
+        Option<string> thermal = new("--thermal") { Description = "Device telemetry: host (every device reports this machine's sensors; n/a without thermal zones), simulated (a heating model and thermal governor per device, CoLearn's 48 °C idle) or off.", DefaultValueFactory = _ => "host" };
+        thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal })
         {
             command.Options.Add(o);
         }
@@ -83,6 +85,7 @@ internal static class SimulateCommand
             var config = new SimulationConfig
             {
                 SecureAggregation = parse.GetValue(secureAggregation),
+                Thermal = parse.GetValue(thermal)!,
                 DpNoise = parse.GetValue(dpNoise),
                 DpClip = parse.GetValue(dpClip),
                 DpTargetEpsilon = parse.GetValue(dpTargetEpsilon),
@@ -117,7 +120,7 @@ internal static class SimulateCommand
             console.Profile.Width = Math.Max(console.Profile.Width, 132);
         }
 
-        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}");
+        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}");
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
         console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.Task})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
@@ -128,7 +131,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException)
@@ -222,6 +225,25 @@ internal static class SimulateCommand
         }
 
         return targetEpsilon is not null && noise is null ? "--dp-target-epsilon needs --dp-noise (without noise there is no ε to account)." : null;
+    }
+
+    /// <summary>A compact per-device line under a round: temperature (n/a without a sensor), bytes up/down, notes.</summary>
+    private static string DeviceLine(RoundRow r)
+    {
+        if (r.Devices.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        var line = new System.Text.StringBuilder();
+        foreach (DeviceRoundRow d in r.Devices)
+        {
+            string temp = d.TemperatureCelsius is double t ? t.ToString("0.0", CultureInfo.InvariantCulture) + " °C" : "n/a";
+            string flags = (d.Throttled == true ? " throttled" : string.Empty) + (d.Note is null ? string.Empty : " [" + d.Note + "]");
+            line.Append(CultureInfo.InvariantCulture, $"\n    {d.Device,-40} {temp,8}  up {d.BytesUp,9:N0} B  down {d.BytesDown,9:N0} B  train {d.TrainSeconds:0.000} s{flags}");
+        }
+
+        return Markup.Escape(line.ToString());
     }
 
     private static string Fmt(double? v) => v is double d ? d.ToString("0.0000", CultureInfo.InvariantCulture) : "-";

@@ -16,7 +16,11 @@ internal sealed record MetricSet(double Accuracy, double Precision, double Recal
     public static MetricSet From(ClassificationMetrics m) => new(m.Accuracy, m.Precision, m.Recall, m.F1, m.FalsePositiveRate);
 }
 
-internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds, double? Epsilon = null);
+internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds, double? Epsilon = null)
+{
+    /// <summary>Each device's temperature, bytes and training time in this round (<c>--thermal</c>).</summary>
+    public IReadOnlyList<DeviceRoundRow> Devices { get; init; } = [];
+}
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
 
@@ -107,16 +111,18 @@ internal static class Simulation
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
+        await using var hardware = new SimulationHardware(config.Thermal);
         try
         {
-            foreach (var d in devices)
+            foreach (var (d, index) in devices.Select((d, i) => (d, i)))
             {
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var worker = new Worker(
-                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = Task, Model = config.Model })),
+                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = Task, Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) })),
                     transports.CreateWorker(d.Id),
-                    CreateBundle(config).Trainer,
-                    new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null));
+                    hardware.Wrap(d.Id, CreateBundle(config).Trainer),
+                    new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
+                    hardware.GovernorFor(d.Id));
                 workers.Add(worker);
             }
 
@@ -142,7 +148,10 @@ internal static class Simulation
             await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
             {
                 double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
-                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon);
+                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon)
+                {
+                    Devices = hardware.Account(r, workers, coordinator.Devices),
+                };
                 rounds.Add(row);
                 onRound(row);
                 if (!r.Completed)

@@ -57,6 +57,9 @@ internal sealed record SimulationConfig
 
     /// <summary>Extra devices that try to join without a valid MUD profile (shown as refused with MUD's reasons).</summary>
     public IReadOnlyList<IntruderDevice> Intruders { get; init; } = [new("Unprofiled_IP_Camera", PresentsMudUrl: false), new("Tampered_Baby_Monitor", PresentsMudUrl: true)];
+
+    /// <summary>Where each device's telemetry comes from (<c>--thermal</c>): host (this machine's sensors), simulated (a thermal model and governor per device) or off.</summary>
+    public string Thermal { get; init; } = "host";
 }
 
 /// <summary>A device that tries to join the simulated federation and should be refused.</summary>
