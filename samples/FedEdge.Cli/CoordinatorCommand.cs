@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
+using FedEdge.Admission;
 using FedEdge.Aggregation;
 using FedEdge.Checkpoints;
 using FedEdge.Cli.Simulation;
 using FedEdge.Coordination;
+using FedEdge.Mud.Admission;
 using FedEdge.Training;
 using FedEdge.Transport.Mqtt;
 using Microsoft.Extensions.Options;
@@ -17,7 +19,10 @@ internal static class CoordinatorCommand
     {
         Option<int> port = new("--port") { Description = "Port of the embedded MQTT broker (loopback).", DefaultValueFactory = _ => 1883 };
         Option<string?> broker = new("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" };
-        Option<string[]> devices = new("--device") { Description = "A device allowed to connect and its profile: ID=PASSWORD=MUD_URL (repeat per device).", AllowMultipleArgumentsPerToken = false };
+        Option<string[]> devices = new("--device") { Description = "A device allowed to connect and its profile: ID=PASSWORD=MUD_URL (repeat per device). With --mud the MUD URL is optional: the device presents its own and MUD admission judges it.", AllowMultipleArgumentsPerToken = false };
+        Option<DirectoryInfo?> mudDir = new("--mud") { Description = "Admit devices with RFC 8520 MUD admission: a folder of signed MUD files (*.json + *.p7s), e.g. samples/mud.", HelpName = "DIR" };
+        Option<FileInfo?> mudTrust = new("--mud-trust") { Description = "PEM trust anchors for MUD signatures (default: DIR/demo-ca.cert.pem).", HelpName = "PEM" };
+        Option<string> mudEndpoint = new("--mud-endpoint") { Description = "The coordinator endpoint (host:port, tcp) a device's MUD policy must allow.", DefaultValueFactory = _ => "coordinator.fededge.local:8883", HelpName = "HOST:PORT" };
         Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
         Option<int> minDevices = new("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 };
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy.", DefaultValueFactory = _ => "fedavg" };
@@ -28,7 +33,7 @@ internal static class CoordinatorCommand
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, rounds, minDevices, strategy, model, seed, steps, lr, output })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, model, seed, steps, lr, output })
         {
             command.Options.Add(o);
         }
@@ -42,14 +47,35 @@ internal static class CoordinatorCommand
             foreach (string spec in parse.GetValue(devices) ?? [])
             {
                 string[] parts = spec.Split('=', 3);
-                if (parts.Length != 3 || !Uri.TryCreate(parts[2], UriKind.Absolute, out Uri? mud))
+                Uri? mud = null;
+                bool urlOptional = parse.GetValue(mudDir) is not null && parts.Length == 2;
+                if (!urlOptional && (parts.Length != 3 || !Uri.TryCreate(parts[2], UriKind.Absolute, out mud)))
                 {
-                    await err.WriteLineAsync($"fededge coordinator: --device '{spec}' must be ID=PASSWORD=MUD_URL.").ConfigureAwait(false);
+                    await err.WriteLineAsync($"fededge coordinator: --device '{spec}' must be ID=PASSWORD=MUD_URL (or ID=PASSWORD with --mud).").ConfigureAwait(false);
                     return 2;
                 }
 
                 brokerOptions.DevicePasswords[parts[0]] = parts[1];
-                profiles[parts[0]] = mud;
+                if (mud is not null)
+                {
+                    profiles[parts[0]] = mud;
+                }
+            }
+
+            IAdmissionPolicy admission = new ProfileAdmission(profiles);
+            if (parse.GetValue(mudDir) is { } dir)
+            {
+                string trust = parse.GetValue(mudTrust)?.FullName ?? Path.Combine(dir.FullName, "demo-ca.cert.pem");
+                string endpoint = parse.GetValue(mudEndpoint)!;
+                int colon = endpoint.LastIndexOf(':');
+                if (!dir.Exists || !File.Exists(trust) || colon < 1 || !int.TryParse(endpoint.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int mudPort) || mudPort is < 1 or > 65535)
+                {
+                    await err.WriteLineAsync($"fededge coordinator: --mud needs an existing folder, a trust PEM ('{trust}') and --mud-endpoint host:port ('{endpoint}').").ConfigureAwait(false);
+                    return 2;
+                }
+
+                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort);
+                await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp)").ConfigureAwait(false);
             }
 
             Uri? external = null;
@@ -76,7 +102,7 @@ internal static class CoordinatorCommand
                 Options.Create(options),
                 new MqttCoordinatorTransport(mqtt),
                 AggregationStrategies.Create(parse.GetValue(strategy)!),
-                new ProfileAdmission(profiles),
+                admission,
                 new FileCheckpointStore(parse.GetValue(output)!.FullName),
                 audit: new FedEdge.Audit.FileAuditLog(Path.Combine(parse.GetValue(output)!.FullName, "audit.log")));
             bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);

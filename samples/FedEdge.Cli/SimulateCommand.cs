@@ -28,6 +28,7 @@ internal static class SimulateCommand
         Option<float> momentum = new("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
         Option<int> batch = new("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 };
         Option<DirectoryInfo?> data = new("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
+        Option<DirectoryInfo?> mud = new("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" };
 
@@ -35,8 +36,10 @@ internal static class SimulateCommand
         Option<double?> dpNoise = new("--dp-noise") { Description = "Differential privacy: Gaussian noise multiplier σ (noise std / clip norm); central noise, or distributed among the devices with --secure-aggregation.", HelpName = "SIGMA" };
         Option<double?> dpClip = new("--dp-clip") { Description = "Differential privacy: L2 norm each device clips its update to (default 1.0 with --dp-noise).", HelpName = "NORM" };
         Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
+        Option<string> thermal = new("--thermal") { Description = "Device telemetry: host (every device reports this machine's sensors; n/a without thermal zones), simulated (a heating model and thermal governor per device, CoLearn's 48 °C idle) or off.", DefaultValueFactory = _ => "host" };
+        thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal })
         {
             command.Options.Add(o);
         }
@@ -48,6 +51,13 @@ internal static class SimulateCommand
             if (dataDir is null || !Directory.Exists(dataDir))
             {
                 await err.WriteLineAsync($"fededge simulate: the data folder '{dataDir ?? "samples/data"}' was not found; pass --data DIR.").ConfigureAwait(false);
+                return 2;
+            }
+
+            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory("mud", "*.json");
+            if (mudDir is null || !Directory.Exists(mudDir))
+            {
+                await err.WriteLineAsync($"fededge simulate: the MUD folder '{mudDir ?? "samples/mud"}' was not found; pass --mud DIR.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -75,6 +85,7 @@ internal static class SimulateCommand
             var config = new SimulationConfig
             {
                 SecureAggregation = parse.GetValue(secureAggregation),
+                Thermal = parse.GetValue(thermal)!,
                 DpNoise = parse.GetValue(dpNoise),
                 DpClip = parse.GetValue(dpClip),
                 DpTargetEpsilon = parse.GetValue(dpTargetEpsilon),
@@ -92,6 +103,7 @@ internal static class SimulateCommand
                 Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
+                MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
             };
@@ -108,8 +120,9 @@ internal static class SimulateCommand
             console.Profile.Width = Math.Max(console.Profile.Width, 132);
         }
 
-        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}");
+        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}");
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
+        console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.Task})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
         SimulationReport report;
         try
@@ -118,7 +131,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException)
@@ -173,14 +186,17 @@ internal static class SimulateCommand
     }
 
     /// <summary>The shipped data: samples/data next to the app's repository, found from the working directory or the app's folder.</summary>
-    internal static string? DefaultDataDirectory()
+    internal static string? DefaultDataDirectory() => DefaultSamplesDirectory("data", "*.csv.gz");
+
+    /// <summary>samples/<paramref name="name"/> holding at least one <paramref name="pattern"/> file, found from the working directory or the app's folder.</summary>
+    internal static string? DefaultSamplesDirectory(string name, string pattern)
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
             for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
             {
-                string candidate = Path.Combine(dir, "samples", "data");
-                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, "*.csv.gz").Any())
+                string candidate = Path.Combine(dir, "samples", name);
+                if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, pattern).Any())
                 {
                     return candidate;
                 }
@@ -209,6 +225,25 @@ internal static class SimulateCommand
         }
 
         return targetEpsilon is not null && noise is null ? "--dp-target-epsilon needs --dp-noise (without noise there is no ε to account)." : null;
+    }
+
+    /// <summary>A compact per-device line under a round: temperature (n/a without a sensor), bytes up/down, notes.</summary>
+    private static string DeviceLine(RoundRow r)
+    {
+        if (r.Devices.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        var line = new System.Text.StringBuilder();
+        foreach (DeviceRoundRow d in r.Devices)
+        {
+            string temp = d.TemperatureCelsius is double t ? t.ToString("0.0", CultureInfo.InvariantCulture) + " °C" : "n/a";
+            string flags = (d.Throttled == true ? " throttled" : string.Empty) + (d.Note is null ? string.Empty : " [" + d.Note + "]");
+            line.Append(CultureInfo.InvariantCulture, $"\n    {d.Device,-40} {temp,8}  up {d.BytesUp,9:N0} B  down {d.BytesDown,9:N0} B  train {d.TrainSeconds:0.000} s{flags}");
+        }
+
+        return Markup.Escape(line.ToString());
     }
 
     private static string Fmt(double? v) => v is double d ? d.ToString("0.0000", CultureInfo.InvariantCulture) : "-";

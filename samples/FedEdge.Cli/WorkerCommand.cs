@@ -17,6 +17,7 @@ internal static class WorkerCommand
         Option<string> broker = new("--broker") { Description = "The coordinator's broker, mqtt://host:port.", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" };
         Option<string?> password = new("--password") { Description = "The device's broker password." };
         Option<string?> mudUrl = new("--mud-url") { Description = "The device's MUD URL (its profile), presented at join." };
+        Option<string> task = new("--task") { Description = "The federated task it asks to join (checked against its MUD file's fededge-federated-learning extension).", DefaultValueFactory = _ => "nbaiot-anomaly" };
         Option<string> model = new("--model") { Description = "Model name; must match the coordinator's.", DefaultValueFactory = _ => "mlp" };
         Option<int> seed = new("--seed") { Description = "Seed (must match the coordinator's for the same layout).", DefaultValueFactory = _ => 42 };
         Option<FileInfo?> normalizer = new("--normalizer") { Description = "A normaliser JSON shared by the federation (e.g. normalizer.json written by `fededge simulate`); without it the device fits one on its own rows.", HelpName = "FILE" };
@@ -24,7 +25,7 @@ internal static class WorkerCommand
         Option<int?> exitAfter = new("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." };
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, model, seed, normalizer, state, exitAfter })
+        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter })
         {
             command.Options.Add(o);
         }
@@ -59,7 +60,7 @@ internal static class WorkerCommand
             var transport = new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) });
             Uri? mud = parse.GetValue(mudUrl) is { } m ? new Uri(m) : null;
             await using var worker = new Worker(
-                Options.Create(new WorkerOptions { DeviceId = id, MudUrl = mud, Model = parse.GetValue(model), StateFile = parse.GetValue(state)?.FullName }),
+                Options.Create(new WorkerOptions { DeviceId = id, MudUrl = mud, Task = parse.GetValue(task), Model = parse.GetValue(model), StateFile = parse.GetValue(state)?.FullName }),
                 transport,
                 bundle.Trainer,
                 new InMemoryDataSource(local));

@@ -60,6 +60,40 @@ public sealed class DeploymentProcessTests : IDisposable
         Assert.Contains("\"lastRound\": 3", await File.ReadAllTextAsync(Path.Combine(_dir, "doorbell.state.json")), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task CoordinatorWithMud_SeparateProcesses_AdmitsSignedDeviceAndRefusesTamperedOne()
+    {
+        string data = Path.Combine(RepoPaths.Root, "samples", "data");
+        const string Base = "https://mud.fededge.example/nbaiot/";
+        int port = FreePort();
+        Task<CliResult> coordinator = CliRunner.RunAsync(
+            ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "1", "--min-devices", "1",
+             "--mud", Path.Combine(RepoPaths.Root, "samples", "mud"),
+             "--device", "doorbell=pw-1", "--device", "monitor=pw-2",
+             "--out", Path.Combine(_dir, "coordinator")],
+            timeout: TimeSpan.FromMinutes(3));
+        await WaitForPortAsync(port, coordinator);
+
+        string broker = $"mqtt://127.0.0.1:{port}";
+        Task<CliResult> Worker(string id, string password, string mud) => CliRunner.RunAsync(
+            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(data, "Danmini_Doorbell.csv.gz"),
+             "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "1", "--mud-url", mud],
+            timeout: TimeSpan.FromMinutes(3));
+
+        // The tampered device first, so it is refused before the doorbell's round completes.
+        CliResult monitor = await Worker("monitor", "pw-2", Base + "Tampered_Baby_Monitor.json");
+        CliResult doorbell = await Worker("doorbell", "pw-1", Base + "Danmini_Doorbell.json");
+        CliResult c = await coordinator;
+        Assert.True(c.ExitCode == 0, c.Stdout + c.Stderr);
+        Assert.Contains("MUD admission:", c.Stdout, StringComparison.Ordinal);
+        Assert.Contains("round 1 completed=True participants=1", c.Stdout, StringComparison.Ordinal);
+        Assert.Contains("refused monitor: MUD signature invalid (ContentDigestMismatch)", c.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("refused doorbell", c.Stdout, StringComparison.Ordinal);
+        Assert.True(doorbell.ExitCode == 0, doorbell.Stdout + doorbell.Stderr);
+        Assert.Equal(3, monitor.ExitCode);
+        Assert.Contains("ContentDigestMismatch", monitor.Stdout, StringComparison.Ordinal);
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

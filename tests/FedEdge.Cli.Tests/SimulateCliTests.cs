@@ -54,9 +54,10 @@ public sealed class SimulateCliTests : IDisposable
         }
 
         Assert.Equal(4, final.GetProperty("devices").GetArrayLength());
-        JsonElement refused = Assert.Single(root.GetProperty("refused").EnumerateArray());
-        Assert.Equal("Unprofiled_IP_Camera", refused.GetProperty("device").GetString());
-        Assert.Contains("profile", refused.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(
+            ["Danmini_Doorbell", "Ecobee_Thermostat", "Ennio_Doorbell", "Provision_PT_737E_Security_Camera"],
+            final.GetProperty("devices").EnumerateArray().Select(d => d.GetProperty("device").GetString()).Order(StringComparer.Ordinal));
+        AssertMudRefusals(root, result.Stdout);
         string[] audit = await File.ReadAllLinesAsync(Path.Combine(_out, "audit.log"));
         Assert.Equal(10, audit.Length);
         Assert.Contains(final.GetProperty("model_hash").GetString()!, audit[^1], StringComparison.Ordinal);
@@ -65,6 +66,28 @@ public sealed class SimulateCliTests : IDisposable
             byte[] bytes = await File.ReadAllBytesAsync(Path.Combine(_out, png));
             Assert.True(bytes.Length > 1000 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G', png + " is not a PNG");
         }
+    }
+
+    /// <summary>RFC 8520 admission refuses exactly the device without a MUD URL and the one whose signed MUD file was altered, with MUD's reasons.</summary>
+    internal static void AssertMudRefusals(JsonElement root, string stdout)
+    {
+        Dictionary<string, string[]> refused = root.GetProperty("refused").EnumerateArray().ToDictionary(
+            r => r.GetProperty("device").GetString()!,
+            r => r.GetProperty("reasons").EnumerateArray().Select(x => x.GetString()!).ToArray());
+        Assert.Equal(["Tampered_Baby_Monitor", "Unprofiled_IP_Camera"], refused.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["The device presented no MUD URL."], refused["Unprofiled_IP_Camera"]);
+        string tampered = Assert.Single(refused["Tampered_Baby_Monitor"]);
+        Assert.StartsWith("MUD signature invalid (ContentDigestMismatch)", tampered, StringComparison.Ordinal);
+        Assert.Contains("refused Tampered_Baby_Monitor: MUD signature invalid (ContentDigestMismatch)", stdout, StringComparison.Ordinal);
+        Assert.Contains("refused Unprofiled_IP_Camera: The device presented no MUD URL.", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Simulate_MissingMudFolder_ExitsWithClearError()
+    {
+        CliResult result = await CliRunner.RunAsync(["simulate", "--mud", Path.Combine(_out, "nope"), "--out", _out]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("the MUD folder", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

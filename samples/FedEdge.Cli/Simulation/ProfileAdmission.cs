@@ -3,9 +3,9 @@ using FedEdge.Admission;
 namespace FedEdge.Cli.Simulation;
 
 /// <summary>
-/// The simulation's admission policy until MUD admission is wired in: a device must present a MUD URL,
-/// and that URL must be one of the device profiles the operator registered (one per device file).
-/// A real deployment uses FedEdge.Mud's signed-MUD admission behind the same port.
+/// The <c>fededge coordinator</c> process's registered-profile check: a device must present a MUD URL, and that
+/// URL must be the profile the operator registered for it with <c>--device</c>. <c>fededge simulate</c> uses
+/// FedEdge.Mud's signed RFC 8520 admission (<c>MudAdmissionPolicy</c>) behind the same port.
 /// </summary>
 internal sealed class ProfileAdmission(IReadOnlyDictionary<string, Uri> profiles) : IAdmissionPolicy
 {

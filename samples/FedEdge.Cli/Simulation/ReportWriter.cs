@@ -78,6 +78,7 @@ internal static class ReportWriter
                 ["dp_clip"] = c.DpClip,
                 ["dp_target_epsilon"] = c.DpTargetEpsilon,
                 ["dp_delta"] = c.DpNoise is null ? null : SimulationPrivacy.Delta,
+                ["thermal"] = c.Thermal,
             },
             ["rounds"] = new JsonArray(r.Rounds.Select(x => (JsonNode)new JsonObject
             {
@@ -89,6 +90,16 @@ internal static class ReportWriter
                 ["bytes_down"] = x.BytesDown,
                 ["seconds"] = Math.Round(x.Seconds, 4),
                 ["epsilon"] = x.Epsilon is double eps ? Math.Round(eps, 6) : null,
+                ["devices"] = new JsonArray(x.Devices.Select(d => (JsonNode)new JsonObject
+                {
+                    ["device"] = d.Device,
+                    ["temperature_c"] = d.TemperatureCelsius is double t ? Math.Round(t, 2) : null,
+                    ["throttled"] = d.Throttled,
+                    ["bytes_up"] = d.BytesUp,
+                    ["bytes_down"] = d.BytesDown,
+                    ["train_seconds"] = Math.Round(d.TrainSeconds, 4),
+                    ["note"] = d.Note,
+                }).ToArray()),
             }).ToArray()),
         };
         var final = new JsonObject

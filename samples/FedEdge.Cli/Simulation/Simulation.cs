@@ -16,7 +16,11 @@ internal sealed record MetricSet(double Accuracy, double Precision, double Recal
     public static MetricSet From(ClassificationMetrics m) => new(m.Accuracy, m.Precision, m.Recall, m.F1, m.FalsePositiveRate);
 }
 
-internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds, double? Epsilon = null);
+internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds, double? Epsilon = null)
+{
+    /// <summary>Each device's temperature, bytes and training time in this round (<c>--thermal</c>).</summary>
+    public IReadOnlyList<DeviceRoundRow> Devices { get; init; } = [];
+}
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
 
@@ -60,6 +64,14 @@ internal static class Simulation
 {
     private const string ProfileBase = "https://mud.fededge.example/nbaiot/";
 
+    /// <summary>The federated task the shipped MUD files name in their fededge-federated-learning extension.</summary>
+    internal const string Task = "nbaiot-anomaly";
+
+    /// <summary>The coordinator's logical endpoint the shipped MUD files allow (tcp).</summary>
+    internal const string CoordinatorHost = "coordinator.fededge.local";
+
+    internal const int CoordinatorPort = 8883;
+
     public static async Task<SimulationReport> RunAsync(SimulationConfig config, Action<string> status, Action<RoundRow> onRound, CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
@@ -77,7 +89,7 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders));
+        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)));
         var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBase + d.Id + ".json"), StringComparer.Ordinal);
         var options = new CoordinatorOptions
         {
@@ -95,29 +107,32 @@ internal static class Simulation
         privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
-        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, new ProfileAdmission(profiles), evaluator: evaluator, audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
+        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, CreateAdmission(config), evaluator: evaluator, audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
+        await using var hardware = new SimulationHardware(config.Thermal);
         try
         {
-            foreach (var d in devices)
+            foreach (var (d, index) in devices.Select((d, i) => (d, i)))
             {
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var worker = new Worker(
-                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Model = config.Model })),
+                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = Task, Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) })),
                     transports.CreateWorker(d.Id),
-                    CreateBundle(config).Trainer,
-                    new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null));
+                    hardware.Wrap(d.Id, CreateBundle(config).Trainer),
+                    new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
+                    hardware.GovernorFor(d.Id));
                 workers.Add(worker);
             }
 
-            foreach (string intruder in config.Intruders)
+            foreach (IntruderDevice intruder in config.Intruders)
             {
-                // A device that tries to join without a profile: it is refused and never sees a model.
+                // A device without a valid MUD profile: MUD admission refuses it and it never sees a model.
+                Uri? intruderMud = intruder.PresentsMudUrl ? new Uri(ProfileBase + intruder.Id + ".json") : null;
                 workers.Add(new Worker(
-                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = intruder, Model = config.Model })),
-                    transports.CreateWorker(intruder),
+                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = intruder.Id, MudUrl = intruderMud, Task = Task, Model = config.Model })),
+                    transports.CreateWorker(intruder.Id),
                     CreateBundle(config).Trainer,
                     new LocalData(devices[0].Test, null)));
             }
@@ -133,7 +148,10 @@ internal static class Simulation
             await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
             {
                 double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
-                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon);
+                var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon)
+                {
+                    Devices = hardware.Account(r, workers, coordinator.Devices),
+                };
                 rounds.Add(row);
                 onRound(row);
                 if (!r.Completed)
@@ -234,6 +252,10 @@ internal static class Simulation
         "torch" => TorchModels.CreateBundle(config.Model, config.Seed, new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
         _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
     };
+
+    /// <summary>RFC 8520 admission: signed MUD files from the MUD folder, verified against its demo CA at the current time.</summary>
+    private static FedEdge.Mud.Admission.MudAdmissionPolicy CreateAdmission(SimulationConfig config)
+        => FedEdge.Mud.Admission.MudAdmissionPolicy.FromDirectory(config.MudDirectory, config.MudTrustAnchor ?? Path.Combine(config.MudDirectory, "demo-ca.cert.pem"), CoordinatorHost, CoordinatorPort);
 
     private static OptimizerKind Optimizer(SimulationConfig config) => config.Optimizer switch
     {

@@ -49,6 +49,20 @@ internal sealed record SimulationConfig
     /// <summary>The ε budget at which training stops (<c>--dp-target-epsilon</c>), or null.</summary>
     public double? DpTargetEpsilon { get; init; }
 
-    /// <summary>Extra devices that try to join without a valid profile (shown as refused).</summary>
-    public IReadOnlyList<string> Intruders { get; init; } = ["Unprofiled_IP_Camera"];
+    /// <summary>The folder of signed MUD files (<c>*.json</c> + <c>*.p7s</c>) used for admission (<c>--mud</c>).</summary>
+    public required string MudDirectory { get; init; }
+
+    /// <summary>The PEM trust anchors for MUD signatures (default: <c>demo-ca.cert.pem</c> in <see cref="MudDirectory"/>).</summary>
+    public string? MudTrustAnchor { get; init; }
+
+    /// <summary>Extra devices that try to join without a valid MUD profile (shown as refused with MUD's reasons).</summary>
+    public IReadOnlyList<IntruderDevice> Intruders { get; init; } = [new("Unprofiled_IP_Camera", PresentsMudUrl: false), new("Tampered_Baby_Monitor", PresentsMudUrl: true)];
+
+    /// <summary>Where each device's telemetry comes from (<c>--thermal</c>): host (this machine's sensors), simulated (a thermal model and governor per device) or off.</summary>
+    public string Thermal { get; init; } = "host";
 }
+
+/// <summary>A device that tries to join the simulated federation and should be refused.</summary>
+/// <param name="Id">Its device id.</param>
+/// <param name="PresentsMudUrl">Whether it presents a MUD URL (its file is looked up in the MUD folder like any other).</param>
+internal sealed record IntruderDevice(string Id, bool PresentsMudUrl);

@@ -485,17 +485,22 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
 
     private static int PlannedSteps(RoundTask task) => task.HyperParameters.LocalIterations ?? Math.Max(1, task.HyperParameters.LocalEpochs);
 
-    private ValueTask PublishAsync(DeviceIntent intent, string? reason, CancellationToken ct) =>
-        _transport.PublishStatusAsync(
+    private async ValueTask PublishAsync(DeviceIntent intent, string? reason, CancellationToken ct)
+    {
+        DeviceTelemetry telemetry = _options.Telemetry is { } source
+            ? (await source.ReadAsync(ct).ConfigureAwait(false)) with { SampleCount = _data?.Count }
+            : new DeviceTelemetry { SampleCount = _data?.Count };
+        await _transport.PublishStatusAsync(
             new DeviceStatus
             {
                 DeviceId = DeviceId,
                 Intent = intent,
                 Reason = reason,
                 ReceivedAt = _time.GetUtcNow(),
-                Telemetry = new DeviceTelemetry { SampleCount = _data?.Count },
+                Telemetry = telemetry,
             },
-            ct);
+            ct).ConfigureAwait(false);
+    }
 
     private void SetState(WorkerState state, string? reason)
     {

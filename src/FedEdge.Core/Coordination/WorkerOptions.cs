@@ -30,6 +30,12 @@ public sealed partial class WorkerOptions
     /// <summary>Capabilities and attributes sent at join.</summary>
     public IDictionary<string, string> Capabilities { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Where the device's telemetry (temperature, throttling, memory, ...) comes from; read for every status report
+    /// the worker publishes. Null reports only the sample count. A source never throws for a missing sensor.
+    /// </summary>
+    public ITelemetrySource? Telemetry { get; set; }
+
     /// <summary>The first delay before reconnecting after a failed connection; doubles up to <see cref="MaxReconnectDelay"/>.</summary>
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -415,6 +415,49 @@ public sealed class CoordinatorTests : IDisposable
     }
 
     [Fact]
+    public async Task OnStatusAsync_WorkerWithTelemetrySource_CoordinatorSeesReadingsAfterEachRound()
+    {
+        var network = new InProcessNetwork();
+        await using Coordinator coordinator = NewCoordinator(network, Options3(rounds: 2));
+        await coordinator.StartAsync(Zero());
+        var sensor = new CountingTelemetry();
+        await using var hot = new Worker(
+            Options.Create(new WorkerOptions { DeviceId = "hot", Telemetry = sensor }),
+            network.CreateWorkerTransport("hot"),
+            new MeanTrainer(Features),
+            new InMemoryDataSource(TestData.Constant(10, Features, 4f)));
+        await using Worker plain = NewWorker(network, "plain", TestData.Constant(10, Features, 4f), new MeanTrainer(Features));
+        await hot.StartAsync();
+        await plain.StartAsync();
+        await WaitUntil(() => coordinator.Devices.Any(d => d.DeviceId == "hot" && d.Telemetry.TemperatureCelsius is not null));
+        int before = sensor.Reads;
+
+        RoundResult round = await coordinator.RunRoundAsync().AsTask().WaitAsync(Wait);
+        Assert.Contains("hot", round.Contributors);
+        await WaitUntil(() => sensor.Reads > before && coordinator.Devices.Single(d => d.DeviceId == "hot").Telemetry.TemperatureCelsius >= 50 + before);
+        DeviceTelemetry seen = coordinator.Devices.Single(d => d.DeviceId == "hot").Telemetry;
+        Assert.Equal(10, seen.SampleCount);
+        Assert.True(seen.Throttled);
+        DeviceTelemetry unsensed = coordinator.Devices.Single(d => d.DeviceId == "plain").Telemetry;
+        Assert.Null(unsensed.TemperatureCelsius);
+        Assert.Equal(10, unsensed.SampleCount);
+    }
+
+    /// <summary>A sensor whose temperature is 50 °C plus the number of earlier reads.</summary>
+    private sealed class CountingTelemetry : ITelemetrySource
+    {
+        private int _reads;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public ValueTask<DeviceTelemetry> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            int n = Interlocked.Increment(ref _reads) - 1;
+            return ValueTask.FromResult(new DeviceTelemetry { TemperatureCelsius = 50 + n, Throttled = true });
+        }
+    }
+
+    [Fact]
     public async Task RunRoundAsync_InferenceDevice_ScoresLocalDataWithEachNewGlobalModelAndNeverTrains()
     {
         var network = new InProcessNetwork();
