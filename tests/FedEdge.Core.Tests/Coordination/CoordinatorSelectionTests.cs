@@ -87,6 +87,46 @@ public sealed class CoordinatorSelectionTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_ScoredSelectorWithRealWorkers_CoolWorkerTrainsEveryRoundAndHotOneNever()
+    {
+        var network = new InProcessNetwork();
+        CoordinatorOptions options = Options(TimeSpan.FromSeconds(10));
+        options.MaxRounds = 2;
+        options.WindowSize = 2;
+        options.ClientSelector = ClientSelectors.Scored(1);
+        await using Coordinator coordinator = NewCoordinator(network, options);
+        await coordinator.StartAsync(Zero());
+        var hotTrainer = new MeanTrainer(Features);
+        var coolTrainer = new MeanTrainer(Features);
+        await using var hot = new Worker(
+            Microsoft.Extensions.Options.Options.Create(new WorkerOptions { DeviceId = "hot", Telemetry = new FixedTelemetry(new DeviceTelemetry { TemperatureCelsius = 72, Throttled = true }) }),
+            network.CreateWorkerTransport("hot"),
+            hotTrainer,
+            new InMemoryDataSource(TestData.Constant(10, Features, 9f)));
+        await using var cool = new Worker(
+            Microsoft.Extensions.Options.Options.Create(new WorkerOptions { DeviceId = "cool", Telemetry = new FixedTelemetry(new DeviceTelemetry { TemperatureCelsius = 41, Throttled = false }) }),
+            network.CreateWorkerTransport("cool"),
+            coolTrainer,
+            new InMemoryDataSource(TestData.Constant(10, Features, 3f)));
+        await hot.StartAsync();
+        await cool.StartAsync();
+
+        var results = new List<RoundResult>();
+        await foreach (RoundResult r in coordinator.RunAsync().WithCancellation(new CancellationTokenSource(Wait).Token))
+        {
+            results.Add(r);
+        }
+
+        // Round 2's window holds both again: "cool" carried over after its update, "hot" kept because it was not selected.
+        Assert.Equal(2, results.Count);
+        Assert.All(results, r => Assert.Equal(["cool"], r.Selected));
+        Assert.All(results, r => Assert.True(r.Completed));
+        Assert.Equal(0, hotTrainer.Calls);
+        Assert.Equal(2, coolTrainer.Calls);
+        Assert.All(coordinator.GlobalParameters.Values.ToArray(), v => Assert.Equal(3f, v, 3));
+    }
+
+    [Fact]
     public async Task RunRoundAsync_DeviceWithdrawsWhileWindowOpen_IsNotSelectedAndWindowClosesOnT()
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-22T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
@@ -213,5 +253,10 @@ public sealed class CoordinatorSelectionTests : IDisposable
         Assert.Equal(3, result.Round);
         CoordinatorCheckpoint? after = await store.LoadAsync();
         Assert.Equal(3, after!.Window!.Sequence);
+    }
+
+    private sealed class FixedTelemetry(DeviceTelemetry reading) : ITelemetrySource
+    {
+        public ValueTask<DeviceTelemetry> ReadAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(reading);
     }
 }
