@@ -255,6 +255,39 @@ public sealed class CoordinatorSelectionTests : IDisposable
         Assert.Equal(3, after!.Window!.Sequence);
     }
 
+    [Fact]
+    public async Task StartAsync_WindowSmallerThanQuorum_ThrowsNamingWindowSize()
+    {
+        CoordinatorOptions options = Options(TimeSpan.FromSeconds(10));
+        options.MinParticipants = 3;
+        options.WindowSize = 2;
+        await using Coordinator coordinator = NewCoordinator(new InProcessNetwork(), options);
+        ArgumentException error = await Assert.ThrowsAsync<ArgumentException>(() => coordinator.StartAsync(Zero()).AsTask());
+        Assert.Contains("WindowSize", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunRoundAsync_ZeroWindowDuration_ClosesAsSoonAsAQuorumAsked()
+    {
+        var time = new FakeTimeProvider();
+        var network = new InProcessNetwork(time);
+        CoordinatorOptions options = Options(TimeSpan.Zero);
+        await using Coordinator coordinator = NewCoordinator(network, options, time);
+        await coordinator.StartAsync(Zero());
+        (IWorkerTransport ta, ManualDevice a) = await JoinAsync(network, "a");
+        (IWorkerTransport tb, ManualDevice b) = await JoinAsync(network, "b");
+        await using IWorkerTransport t1 = ta;
+        await using IWorkerTransport t2 = tb;
+
+        // "b" is admitted but never asks; with T = 0 the window does not wait for it (the clock never moves).
+        await ta.PublishStatusAsync(new DeviceStatus { DeviceId = "a", Intent = DeviceIntent.Training });
+        Task<RoundResult> round = coordinator.RunRoundAsync().AsTask();
+        await ta.SendUpdateAsync(Update("a", await a.NextTaskAsync(Wait), 1f));
+        RoundResult result = await round.WaitAsync(Wait);
+        Assert.Equal(["a"], result.Selected);
+        Assert.Empty(b.Tasks);
+    }
+
     private sealed class FixedTelemetry(DeviceTelemetry reading) : ITelemetrySource
     {
         public ValueTask<DeviceTelemetry> ReadAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(reading);
