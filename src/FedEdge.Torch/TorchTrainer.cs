@@ -203,37 +203,15 @@ public sealed class TorchTrainer : ITrainer, IDisposable
         long start = _options.TimeProvider.GetTimestamp();
         var schedule = new BatchSchedule(data.Count, hp.BatchSize, hp.Seed, _options.Shuffle);
         int planned = schedule.PlannedSteps(hp);
-        bool cut = false;
-        string? reason = null;
-        if (request.Governor is not null)
+        GovernorPlan plan = await GovernorPreflight.RunAsync(request, planned, _options.TimeProvider, start, cancellationToken).ConfigureAwait(false);
+        if (plan.Declined is TrainingResult declined)
         {
-            GovernorDecision before = await request.Governor.BeforeTrainingAsync(planned, cancellationToken).ConfigureAwait(false);
-            if (before.Declined)
-            {
-                return new TrainingResult
-                {
-                    Parameters = request.GlobalParameters.Clone(),
-                    SampleCount = 0,
-                    Steps = 0,
-                    Loss = double.NaN,
-                    Duration = _options.TimeProvider.GetElapsedTime(start),
-                    CutByGovernor = true,
-                    GovernorReason = before.Reason ?? "declined by the governor",
-                };
-            }
-
-            if (before.MaxSteps < planned)
-            {
-                planned = Math.Max(0, before.MaxSteps);
-                cut = true;
-                reason = before.Reason;
-            }
-
-            if (before.Pause > TimeSpan.Zero)
-            {
-                await Task.Delay(before.Pause, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-            }
+            return declined;
         }
+
+        planned = plan.PlannedSteps;
+        bool cut = plan.Cut;
+        string? reason = plan.Reason;
 
         StateDictConverter.Load(_module, request.GlobalParameters);
         _module.train();
