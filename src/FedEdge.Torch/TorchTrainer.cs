@@ -203,15 +203,15 @@ public sealed class TorchTrainer : ITrainer, IDisposable
         long start = _options.TimeProvider.GetTimestamp();
         var schedule = new BatchSchedule(data.Count, hp.BatchSize, hp.Seed, _options.Shuffle);
         int planned = schedule.PlannedSteps(hp);
-        GovernorPlan plan = await GovernorPreflight.RunAsync(request, planned, _options.TimeProvider, start, cancellationToken).ConfigureAwait(false);
-        if (plan.Declined is TrainingResult declined)
+        GovernorSession governor = await GovernorSession.BeginAsync(request, planned, _options.TimeProvider, start, cancellationToken).ConfigureAwait(false);
+        if (governor.Declined is TrainingResult declined)
         {
             return declined;
         }
 
-        planned = plan.PlannedSteps;
-        bool cut = plan.Cut;
-        string? reason = plan.Reason;
+        planned = governor.PlannedSteps;
+        bool cut = governor.Cut;
+        string? reason = governor.Reason;
 
         StateDictConverter.Load(_module, request.GlobalParameters);
         _module.train();
@@ -234,27 +234,11 @@ public sealed class TorchTrainer : ITrainer, IDisposable
             while (steps < planned)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (steps > 0 && request.Governor is not null)
+                bool proceed = await governor.ContinueAsync(steps, cancellationToken).ConfigureAwait(false);
+                (planned, cut, reason) = (governor.PlannedSteps, governor.Cut, governor.Reason);
+                if (!proceed)
                 {
-                    GovernorDecision during = await request.Governor.DuringTrainingAsync(steps, planned, cancellationToken).ConfigureAwait(false);
-                    if (during.Declined || during.MaxSteps <= steps)
-                    {
-                        cut = true;
-                        reason = during.Reason ?? reason;
-                        break;
-                    }
-
-                    if (during.MaxSteps < planned)
-                    {
-                        planned = during.MaxSteps;
-                        cut = true;
-                        reason = during.Reason ?? reason;
-                    }
-
-                    if (during.Pause > TimeSpan.Zero)
-                    {
-                        await Task.Delay(during.Pause, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-                    }
+                    break;
                 }
 
                 ReadOnlySpan<int> batch = schedule.Next(out bool startsEpoch);

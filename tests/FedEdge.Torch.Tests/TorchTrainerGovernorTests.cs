@@ -3,7 +3,7 @@ using FedEdge.Training;
 
 namespace FedEdge.Torch.Tests;
 
-/// <summary>The TorchSharp trainer consults the governor exactly like the managed trainer (shared <see cref="GovernorPreflight"/>).</summary>
+/// <summary>The TorchSharp trainer consults the governor exactly like the managed trainer (shared <see cref="GovernorSession"/>).</summary>
 public sealed class TorchTrainerGovernorTests
 {
     private static Dataset SmallData()
