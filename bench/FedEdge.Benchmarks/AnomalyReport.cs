@@ -15,10 +15,7 @@ internal static class AnomalyReport
     public static async Task<int> RunAsync(string dataDir, int epochs)
     {
         Dataset all = Dataset.Concat(NbaiotReader.ReadDirectory(dataDir).Select(d => d.Data).ToList());
-        (Dataset train, Dataset test) = DataSplits.StratifiedSplit(all, 0.2, 1);
-        MinMaxNormalizer normalizer = MinMaxNormalizer.Fit(train);
-        train = normalizer.Transform(train);
-        test = normalizer.Transform(test);
+        (Dataset train, Dataset test, _) = DataSplits.ScaledStratifiedSplit(all, 0.2, 1);
         (Dataset fit, Dataset validation) = DataSplits.StratifiedSplit(train.Select(train.IndicesWithLabel(0)), 0.2, 1);
         ModelBundle model = ModelCatalog.Create("autoencoder", 1);
         var hp = new TrainingHyperParameters { LocalEpochs = epochs, BatchSize = 32, LearningRate = 1e-3f, Seed = 1 };

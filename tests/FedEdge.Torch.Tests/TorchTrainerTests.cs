@@ -10,9 +10,8 @@ public sealed class TorchTrainerTests
     private static readonly Lazy<(Dataset Train, Dataset Test)> Split = new(() =>
     {
         IReadOnlyList<DataPartition> devices = NbaiotReader.ReadDirectory(Path.Combine(RepoPaths.Data, "nbaiot"));
-        (Dataset train, Dataset test) = DataSplits.StratifiedSplit(Dataset.Concat(devices.Select(d => d.Data).ToList()), 0.2, 1);
-        MinMaxNormalizer normalizer = MinMaxNormalizer.Fit(train);
-        return (normalizer.Transform(train), normalizer.Transform(test));
+        (Dataset train, Dataset test, _) = DataSplits.ScaledStratifiedSplit(Dataset.Concat(devices.Select(d => d.Data).ToList()), 0.2, 1);
+        return (train, test);
     });
 
     [Theory]

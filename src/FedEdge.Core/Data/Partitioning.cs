@@ -9,6 +9,21 @@ public sealed record DataPartition(string ClientId, Dataset Data);
 public static class DataSplits
 {
     /// <summary>
+    /// A stratified split followed by min–max scaling fitted on the training part only (MEDNN eq. 5), so no
+    /// statistic of the test rows leaks into the model. Returns the scaled sets and the fitted normaliser.
+    /// </summary>
+    /// <param name="data">The rows to split.</param>
+    /// <param name="testFraction">The share of each label that goes to the test set.</param>
+    /// <param name="seed">The shuffle seed.</param>
+    /// <param name="clip">Clip scaled values to [0, 1] (test rows can fall outside the training range).</param>
+    public static (Dataset Train, Dataset Test, MinMaxNormalizer Normalizer) ScaledStratifiedSplit(Dataset data, double testFraction = 0.2, int seed = 0, bool clip = false)
+    {
+        (Dataset train, Dataset test) = StratifiedSplit(data, testFraction, seed);
+        MinMaxNormalizer normalizer = MinMaxNormalizer.Fit(train, clip);
+        return (normalizer.Transform(train), normalizer.Transform(test), normalizer);
+    }
+
+    /// <summary>
     /// A stratified split: within each label value, a seeded shuffle puts <paramref name="testFraction"/> of the
     /// rows (rounded) into the test set, so both sets keep the label mix. Rows keep their original relative order.
     /// </summary>

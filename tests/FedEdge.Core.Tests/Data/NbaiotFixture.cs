@@ -16,8 +16,6 @@ internal static class NbaiotFixture
     /// <summary>A stratified 80/20 split of all devices, min–max scaled on the training part.</summary>
     public static (Dataset Train, Dataset Test, MinMaxNormalizer Normalizer) ScaledSplit(int seed = 1)
     {
-        (Dataset train, Dataset test) = DataSplits.StratifiedSplit(All, 0.2, seed);
-        MinMaxNormalizer normalizer = MinMaxNormalizer.Fit(train);
-        return (normalizer.Transform(train), normalizer.Transform(test), normalizer);
+        return DataSplits.ScaledStratifiedSplit(All, 0.2, seed);
     }
 }

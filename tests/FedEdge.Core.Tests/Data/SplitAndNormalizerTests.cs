@@ -41,6 +41,18 @@ public sealed class SplitAndNormalizerTests
     }
 
     [Fact]
+    public void ScaledStratifiedSplit_FitsOnTrainingRowsOnly_MatchesSplitThenFit()
+    {
+        Dataset data = NbaiotFixture.Devices[0].Data;
+        (Dataset train, Dataset test, MinMaxNormalizer normalizer) = DataSplits.ScaledStratifiedSplit(data, 0.2, 3);
+        (Dataset rawTrain, Dataset rawTest) = DataSplits.StratifiedSplit(data, 0.2, 3);
+        MinMaxNormalizer expected = MinMaxNormalizer.Fit(rawTrain);
+        Assert.Equal(expected.Min, normalizer.Min);
+        Assert.True(expected.Transform(rawTrain).Features.SequenceEqual(train.Features));
+        Assert.True(expected.Transform(rawTest).Features.SequenceEqual(test.Features));
+    }
+
+    [Fact]
     public void MinMaxNormalizer_JsonRoundTrip_TransformsIdentically()
     {
         (Dataset train, Dataset test) = DataSplits.StratifiedSplit(NbaiotFixture.Devices[1].Data, 0.2, 1);
