@@ -1,0 +1,138 @@
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Messaging;
+
+namespace FedEdge.Rounds;
+
+/// <summary>
+/// How one round's updates become one model, on the coordinator. <c>PlaintextRound</c> (Core, the default)
+/// folds each device's update into the strategy as it arrives; FedEdge.Privacy's secure aggregation learns
+/// only the sum of masked inputs sent over the transport's protocol channel. A host picks one by
+/// registering it in DI (<c>services.AddSecureAggregation()</c>); the coordinator takes it through its constructor.
+/// </summary>
+public interface IRoundProtocol
+{
+    /// <summary>A short stable name for logs (e.g. <c>plaintext</c>, <c>secagg</c>).</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// True when the coordinator sees each device's update. False (secure aggregation) rules out aggregation
+    /// strategies that need individual updates (median, Krum, ...): the coordinator refuses that combination at start.
+    /// </summary>
+    bool RevealsIndividualUpdates { get; }
+
+    /// <summary>True when the protocol needs the transport's opaque protocol channel (<see cref="ICoordinatorTransport.SupportsProtocolMessages"/>).</summary>
+    bool RequiresProtocolChannel { get; }
+
+    /// <summary>Starts one round; called before the round tasks go out.</summary>
+    IRoundSession Begin(RoundSessionContext context);
+}
+
+/// <summary>What a round protocol knows about the round it runs.</summary>
+public sealed class RoundSessionContext
+{
+    /// <summary>The round number.</summary>
+    public required long Round { get; init; }
+
+    /// <summary>The round's nonce.</summary>
+    public required string Nonce { get; init; }
+
+    /// <summary>The global parameters the round starts from.</summary>
+    public required ParameterSet GlobalParameters { get; init; }
+
+    /// <summary>The devices selected for the round.</summary>
+    public required IReadOnlyList<string> Selected { get; init; }
+
+    /// <summary>The strategy's round: the protocol folds what it learns into it (individual updates, or one aggregate).</summary>
+    public required IAggregationRound Aggregation { get; init; }
+
+    /// <summary>Checks each plaintext update (round, nonce, layout, finite values, expected sender) before it is folded.</summary>
+    public required UpdateValidator Validator { get; init; }
+
+    /// <summary>When the round stops accepting contributions.</summary>
+    public required DateTimeOffset Deadline { get; init; }
+
+    /// <summary>Sends an opaque protocol payload to one device over the transport's protocol channel.</summary>
+    public required Func<string, ReadOnlyMemory<byte>, CancellationToken, ValueTask> SendProtocolAsync { get; init; }
+
+    /// <summary>Cancelled when the round ends (deadline, coordinator stopping).</summary>
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>One round of a <see cref="IRoundProtocol"/> in progress. Every member is thread-safe and idempotent.</summary>
+public interface IRoundSession : IAsyncDisposable
+{
+    /// <summary>Completes when every selected device has contributed or failed (or the protocol can make no more progress).</summary>
+    Task Settled { get; }
+
+    /// <summary>A plaintext update from a device. A re-sent copy of an accepted update is answered <see cref="RoundUpdateOutcome.AlreadyAccepted"/>.</summary>
+    RoundUpdateVerdict OnUpdate(ModelUpdate update);
+
+    /// <summary>An opaque protocol payload from <paramref name="deviceId"/>; returns null when taken, otherwise why it was refused.</summary>
+    string? OnProtocol(string deviceId, ReadOnlyMemory<byte> payload);
+
+    /// <summary>A selected device left the round (lost, offline, declined) before contributing; it counts as failed with <paramref name="reason"/>.</summary>
+    void Leave(string deviceId, string reason);
+
+    /// <summary>True while the round still waits for this selected device's contribution.</summary>
+    bool IsAwaiting(string deviceId);
+
+    /// <summary>Ends the round (called once, after <see cref="Settled"/> or the deadline): folds what it holds into the aggregation round and reports who contributed.</summary>
+    ValueTask<RoundContribution> FinishAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>What happened to a plaintext update.</summary>
+public enum RoundUpdateOutcome
+{
+    /// <summary>Folded into the aggregate.</summary>
+    Accepted = 0,
+
+    /// <summary>A re-sent copy of an update already folded in: harmless, answered with an accepting receipt.</summary>
+    AlreadyAccepted = 1,
+
+    /// <summary>Refused; the sender stays in the round (e.g. a replay of another round).</summary>
+    Refused = 2,
+
+    /// <summary>Refused, and the sender's contribution to this round is void (unusable values).</summary>
+    RefusedAndFailed = 3,
+}
+
+/// <summary>A round protocol's verdict on a plaintext update.</summary>
+/// <param name="Outcome">What happened.</param>
+/// <param name="Reason">Why it was refused, when it was.</param>
+public readonly record struct RoundUpdateVerdict(RoundUpdateOutcome Outcome, string? Reason = null)
+{
+    /// <summary>True when the sender should get an accepting receipt.</summary>
+    public bool IsAccepted => Outcome is RoundUpdateOutcome.Accepted or RoundUpdateOutcome.AlreadyAccepted;
+}
+
+/// <summary>What a finished round session contributed.</summary>
+public sealed record RoundContribution
+{
+    /// <summary>Devices whose updates are in the aggregate.</summary>
+    public required IReadOnlyList<string> Contributors { get; init; }
+
+    /// <summary>Selected devices that did not contribute, with the reason.</summary>
+    public required IReadOnlyDictionary<string, string> Failed { get; init; }
+
+    /// <summary>Updates refused during the round.</summary>
+    public IReadOnlyList<RefusedUpdate> Refused { get; init; } = [];
+
+    /// <summary>The sum of loss × weight the contributors reported.</summary>
+    public double LossSum { get; init; }
+
+    /// <summary>The weight behind <see cref="LossSum"/>.</summary>
+    public double LossWeight { get; init; }
+
+    /// <summary>The samples behind the contributions.</summary>
+    public long SampleCount { get; init; }
+
+    /// <summary>Why the protocol failed the whole round (e.g. secure aggregation aborted), or null.</summary>
+    public string? FailureReason { get; init; }
+
+    /// <summary>Devices that dropped after sharing keys and whose masks were removed (secure aggregation).</summary>
+    public IReadOnlyList<string> RecoveredDropouts { get; init; } = [];
+
+    /// <summary>The per-coordinate error bound of the aggregate (secure aggregation's quantisation), or null.</summary>
+    public double? ErrorBound { get; init; }
+}
