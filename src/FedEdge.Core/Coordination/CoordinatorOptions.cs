@@ -18,18 +18,8 @@ public sealed partial class CoordinatorOptions
     /// <summary>The most devices selected per round; null selects every available device.</summary>
     public int? MaxParticipants { get; set; }
 
-    /// <summary>The fraction of available devices selected per round (FedAvg's C), at least <see cref="MinParticipants"/>. Used only when <see cref="ClientSelector"/> is null.</summary>
+    /// <summary>The fraction of available devices selected per round (FedAvg's C), at least <see cref="MinParticipants"/>. Used only when no <see cref="IClientSelector"/> is given to the coordinator (then it is <see cref="ClientSelectors.All"/> at 1, otherwise <see cref="ClientSelectors.RandomFraction"/> with <see cref="MinParticipants"/> and <see cref="Seed"/>).</summary>
     public double SelectionFraction { get; set; } = 1.0;
-
-    /// <summary>
-    /// The client-selection port that picks each round's participants from the devices of the closed temporal
-    /// window (it receives their latest <see cref="Devices.DeviceStatus"/>, telemetry included, so e.g.
-    /// <see cref="ClientSelectors.Scored"/> can prefer cool, unthrottled devices). Null uses
-    /// <see cref="ClientSelectors.All"/> when <see cref="SelectionFraction"/> is 1, otherwise
-    /// <see cref="ClientSelectors.RandomFraction"/>(<see cref="SelectionFraction"/>, <see cref="MinParticipants"/>, <see cref="Seed"/>).
-    /// <see cref="MaxParticipants"/> caps whatever the selector returns.
-    /// </summary>
-    public IClientSelector? ClientSelector { get; set; }
 
     /// <summary>The fraction of selected devices that may fail (no update, refused update) before the round fails although quorum was met (Flower's <c>accept_failures</c> as a fraction).</summary>
     public double AcceptFailuresFraction { get; set; } = 1.0;
@@ -51,6 +41,21 @@ public sealed partial class CoordinatorOptions
     /// were not selected always stay in the next window.
     /// </summary>
     public LateRequestPolicy LateRequests { get; set; } = LateRequestPolicy.CarryOver;
+
+    /// <summary>Adaptive T: <see cref="WindowSizing.Adaptive"/> lets the window's duration follow recent request arrivals (starting from <see cref="WindowDuration"/>).</summary>
+    public WindowSizing WindowSizing { get; set; } = WindowSizing.Fixed;
+
+    /// <summary>How often workers are expected to send a heartbeat (any message counts as one). Workers use their own <see cref="WorkerOptions.HeartbeatInterval"/>; keep the two equal.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A device that sends nothing for this many heartbeat intervals is lost: it leaves the window and its round until it is heard again.</summary>
+    public int MissedHeartbeats { get; set; } = 3;
+
+    /// <summary>The first delay before an unacknowledged round task is sent again; it doubles (with ±25 % jitter) up to <see cref="MaxResendDelay"/>, until the round deadline.</summary>
+    public TimeSpan ResendDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest delay between re-sends of a round task.</summary>
+    public TimeSpan MaxResendDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromMinutes(5);
@@ -96,6 +101,12 @@ public sealed partial class CoordinatorOptions
         Require(WindowSize is null || WindowSize >= MinParticipants, nameof(WindowSize), "must be at least MinParticipants (a smaller window could never hold a quorum)");
         Require(Enum.IsDefined(LateRequests), nameof(LateRequests), "must be CarryOver or Discard");
         Require(JoinTimeout > TimeSpan.Zero, nameof(JoinTimeout), "must be positive");
+        Require(Enum.IsDefined(WindowSizing), nameof(WindowSizing), "must be Fixed or Adaptive");
+        Require(WindowSizing != WindowSizing.Adaptive || WindowDuration > TimeSpan.Zero, nameof(WindowDuration), "must be positive with an adaptive window (it is the first window's T)");
+        Require(HeartbeatInterval > TimeSpan.Zero, nameof(HeartbeatInterval), "must be positive");
+        Require(MissedHeartbeats >= 1, nameof(MissedHeartbeats), "must be at least 1");
+        Require(ResendDelay > TimeSpan.Zero, nameof(ResendDelay), "must be positive");
+        Require(MaxResendDelay >= ResendDelay, nameof(MaxResendDelay), "must be at least ResendDelay");
         Require(Patience is null || Patience >= 1, nameof(Patience), "must be at least 1");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
         Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");

@@ -55,4 +55,28 @@ internal static partial class Log
 
     [LoggerMessage(5030, LogLevel.Debug, "Training request from {DeviceId}: {Outcome}")]
     public static partial void TrainingRequest(ILogger logger, string deviceId, FedEdge.Selection.WindowRequestOutcome outcome);
+
+    [LoggerMessage(5031, LogLevel.Warning, "Device {DeviceId} is lost: nothing heard for {Silence}")]
+    public static partial void DeviceLost(ILogger logger, string deviceId, TimeSpan silence);
+
+    [LoggerMessage(5032, LogLevel.Information, "Device {DeviceId} is back after being lost")]
+    public static partial void DeviceReturned(ILogger logger, string deviceId);
+
+    [LoggerMessage(5033, LogLevel.Debug, "Round {Round}: task re-sent to {DeviceId} (attempt {Attempt})")]
+    public static partial void TaskResent(ILogger logger, long round, string deviceId, int attempt);
+
+    [LoggerMessage(5034, LogLevel.Warning, "Sending to {Target} failed ({What}); it is retried")]
+    public static partial void SendFailed(ILogger logger, string target, string what, Exception error);
+
+    [LoggerMessage(5035, LogLevel.Debug, "Worker {DeviceId}: update of round {Round} re-sent (attempt {Attempt})")]
+    public static partial void UpdateResent(ILogger logger, string deviceId, long round, int attempt);
+
+    [LoggerMessage(5036, LogLevel.Error, "The liveness loop of {Component} failed")]
+    public static partial void LivenessFailed(ILogger logger, string component, Exception error);
+
+    [LoggerMessage(5037, LogLevel.Warning, "Worker {DeviceId} could not join ({Reason}); retrying in {Delay}")]
+    public static partial void WorkerJoinRetry(ILogger logger, string deviceId, string reason, TimeSpan delay);
+
+    [LoggerMessage(5038, LogLevel.Warning, "Worker {DeviceId} left round {Round}: {Reason}")]
+    public static partial void WorkerLeftRound(ILogger logger, string deviceId, long round, string reason);
 }

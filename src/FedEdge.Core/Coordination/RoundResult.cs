@@ -24,6 +24,9 @@ public sealed partial record RoundResult
     /// <summary>Updates refused by validation during the round (late, replayed, duplicate, malformed).</summary>
     public IReadOnlyList<RefusedUpdate> Refused { get; init; } = [];
 
+    /// <summary>How many times a round task was sent again because no acknowledgement came in time (lossy networks).</summary>
+    public int TaskResends { get; init; }
+
     /// <summary>The number of updates aggregated.</summary>
     public int Participants => Contributors.Count;
 

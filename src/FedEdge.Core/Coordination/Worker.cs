@@ -1,6 +1,8 @@
 using FedEdge.Data;
 using FedEdge.Devices;
 using FedEdge.Messaging;
+using FedEdge.Privacy;
+using FedEdge.Rounds;
 using FedEdge.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -9,43 +11,51 @@ using Microsoft.Extensions.Options;
 namespace FedEdge.Coordination;
 
 /// <summary>
-/// The worker round engine: a device's side of a federation. It restores its persisted state,
-/// validates its local data, connects (retrying with back-off while <see cref="WorkerState.Offline"/>),
-/// joins, announces its intent, trains each round task through the trainer port (with its governor)
-/// and returns the update; in inference mode it scores local data with every new global model.
-/// Local data never leave the device.
+/// The worker round engine: a device's side of a federation. It restores its persisted state, validates its
+/// local data, connects and joins (retrying with back-off), announces its intent and keeps announcing it as a
+/// heartbeat, trains each round task through the trainer port (the governor is consulted by the trainer, once
+/// per round), passes the result through its update pipeline and round protocol, and re-sends the update until
+/// the coordinator's receipt arrives. Duplicate tasks are acknowledged again, never trained twice. In inference
+/// mode it scores local data with every new global model. Local data never leave the device.
 /// </summary>
-/// <remarks>
-/// The worker takes ownership of its transport. When it sees the coordinator's session change (a
-/// restarted coordinator), it joins again by itself.
-/// </remarks>
-public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
+/// <remarks>The worker owns its transport. When it sees the coordinator's session change (a restarted coordinator), it joins again by itself.</remarks>
+public sealed class Worker : IWorkerHandler, IAsyncDisposable
 {
     private readonly WorkerOptions _options;
     private readonly IWorkerTransport _transport;
     private readonly ITrainer _trainer;
     private readonly ILocalDataSource? _dataSource;
     private readonly ITrainingGovernor? _governor;
+    private readonly IWorkerRoundProtocol _protocol;
+    private readonly IUpdateTransform[] _transforms;
+    private readonly IWorkerStateStore? _stateStore;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _joinGate = new(1, 1);
+    private readonly List<UpdateReceipt> _receipts = [];
+    private UpdatePipeline? _pipeline;
     private Dataset? _data;
     private string? _dataProblem;
-    private Task? _training;
+    private WorkerRound? _round;
+    private Task? _heartbeats;
     private string? _session;
+    private bool _admitted;
     private long _lastRound;
     private long _globalVersion;
     private int _disposed;
     private TaskCompletionSource _stateChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Creates a worker from its ports.</summary>
+    /// <summary>Creates a worker from its ports (normally through DI: <c>services.AddFedEdgeWorker()</c>).</summary>
     /// <param name="options">Settings, validated in <see cref="StartAsync"/>.</param>
     /// <param name="transport">The transport (owned and disposed by the worker).</param>
     /// <param name="trainer">The trainer port.</param>
     /// <param name="dataSource">The local data; null when the trainer brings its own (an edge aggregator training through its devices).</param>
-    /// <param name="governor">An optional training governor (e.g. thermal).</param>
+    /// <param name="governor">An optional training governor (e.g. thermal), handed to the trainer.</param>
+    /// <param name="roundProtocol">How the update leaves the device; null sends plaintext updates.</param>
+    /// <param name="updateTransforms">Applied in order to the update's delta before it leaves (clipping, noise).</param>
+    /// <param name="stateStore">Where the worker's state is kept; null uses <see cref="WorkerOptions.StateFile"/> (or none).</param>
     /// <param name="timeProvider">The clock.</param>
     /// <param name="logger">The logger.</param>
     public Worker(
@@ -54,6 +64,9 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         ITrainer trainer,
         ILocalDataSource? dataSource,
         ITrainingGovernor? governor = null,
+        IWorkerRoundProtocol? roundProtocol = null,
+        IEnumerable<IUpdateTransform>? updateTransforms = null,
+        IWorkerStateStore? stateStore = null,
         TimeProvider? timeProvider = null,
         ILogger<Worker>? logger = null)
     {
@@ -65,6 +78,9 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         _trainer = trainer;
         _dataSource = dataSource;
         _governor = governor;
+        _protocol = roundProtocol ?? RoundProtocols.PlaintextWorker();
+        _transforms = updateTransforms?.ToArray() ?? [];
+        _stateStore = stateStore ?? (_options.StateFile is { } file ? new FileWorkerStateStore(file) : null);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
@@ -78,10 +94,10 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
     /// <summary>Why the worker is in its state (refusal reasons, bad data, a failed round), or null.</summary>
     public string? StateReason { get; private set; }
 
-    /// <summary>The state record found on disk at start (before this run changed it), or null.</summary>
+    /// <summary>The state record found at start (before this run changed it), or null.</summary>
     public WorkerStateRecord? Restored { get; private set; }
 
-    /// <summary>The last round this worker trained.</summary>
+    /// <summary>The last round this worker started training.</summary>
     public long LastRound => Interlocked.Read(ref _lastRound);
 
     /// <summary>The latest global model received, or null.</summary>
@@ -90,7 +106,7 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
     /// <summary>The last inference run's result (inference mode), or null.</summary>
     public EvaluationResult? LastInference { get; private set; }
 
-    /// <summary>Receipts for this worker's updates, oldest first.</summary>
+    /// <summary>Receipts for this worker's updates, oldest first (one per round: re-sent copies are not repeated).</summary>
     public IReadOnlyList<UpdateReceipt> Receipts
     {
         get
@@ -102,24 +118,32 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         }
     }
 
-    private readonly List<UpdateReceipt> _receipts = [];
+    /// <summary>How many times an update was sent again because its receipt did not come in time.</summary>
+    public int UpdateResends => Volatile.Read(ref _updateResends);
+
+    private int _updateResends;
 
     /// <summary>The transport's statistics.</summary>
     public TransportStatistics TransportStatistics => _transport.Statistics;
 
     /// <summary>
-    /// Restores the persisted state, loads and checks the local data, connects (retrying while
-    /// offline), joins and announces the device's intent. Bad local data or a refusal leave the
-    /// worker in <see cref="WorkerState.NotReady"/> with <see cref="StateReason"/> set; the
-    /// coordinator is told why.
+    /// Restores the persisted state, loads and checks the local data, connects and joins (retrying while offline),
+    /// announces the device's intent and starts the heartbeats. Bad local data or a refusal leave the worker in
+    /// <see cref="WorkerState.NotReady"/> with <see cref="StateReason"/> set; the coordinator is told why.
     /// </summary>
     public async ValueTask StartAsync(CancellationToken cancellationToken = default)
     {
         _options.Validate();
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (_options.StateFile is not null)
+        if (_protocol.RequiresProtocolChannel && !_transport.SupportsProtocolMessages)
         {
-            Restored = WorkerStateFile.Read(_options.StateFile);
+            throw new ProtocolMessagesNotSupportedException(_transport.GetType().Name);
+        }
+
+        _pipeline = new UpdatePipeline(_transforms, _protocol, _options.UniformAggregationWeight);
+        if (_stateStore is not null)
+        {
+            Restored = await _stateStore.LoadAsync(cancellationToken).ConfigureAwait(false);
             if (Restored is not null)
             {
                 _lastRound = Restored.LastRound;
@@ -130,7 +154,8 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         _dataProblem = await LoadDataAsync(cancellationToken).ConfigureAwait(false);
         SetState(WorkerState.NotReady, _dataProblem ?? (Restored is null ? "starting" : $"restarted (was {Restored.State})"));
         await ConnectAsync(cancellationToken).ConfigureAwait(false);
-        await JoinAndAnnounceAsync(cancellationToken).ConfigureAwait(false);
+        await JoinWithRetryAsync(cancellationToken).ConfigureAwait(false);
+        _heartbeats ??= Task.Run(() => HeartbeatAsync(_stop.Token), CancellationToken.None);
     }
 
     /// <summary>Waits until the worker is in <paramref name="state"/>.</summary>
@@ -154,30 +179,67 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask OnTaskAsync(RoundTask task, CancellationToken cancellationToken)
+    public async ValueTask OnTaskAsync(RoundTask task, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(task);
+        WorkerRound? duplicate = null;
+        WorkerRound? started = null;
+        string? ignored = null;
         lock (_gate)
         {
-            if (State != WorkerState.ReadyForLearning)
+            if (_round is { } current && current.Task.Round == task.Round && string.Equals(current.Task.Nonce, task.Nonce, StringComparison.Ordinal))
             {
-                Log.WorkerTaskIgnored(_logger, DeviceId, task.Round, $"the worker is {State}");
-                return ValueTask.CompletedTask;
+                duplicate = current;
             }
-
-            if (_time.GetUtcNow() >= task.Deadline)
+            else if (_round is { } older && older.Task.Round > task.Round)
             {
-                Log.WorkerTaskIgnored(_logger, DeviceId, task.Round, "its deadline has passed");
-                return ValueTask.CompletedTask;
+                ignored = $"it is older than round {older.Task.Round}";
             }
-
-            SetStateLocked(WorkerState.Running, $"round {task.Round}");
-            Interlocked.Exchange(ref _lastRound, task.Round);
-            _training = Task.Run(() => TrainAsync(task, _stop.Token), CancellationToken.None);
+            else if (State != WorkerState.ReadyForLearning)
+            {
+                ignored = $"the worker is {State}";
+            }
+            else if (_time.GetUtcNow() >= task.Deadline)
+            {
+                ignored = "its deadline has passed";
+            }
+            else
+            {
+                started = new WorkerRound(task, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token));
+                _round?.Retire();
+                _round = started;
+                SetStateLocked(WorkerState.Running, $"round {task.Round}");
+                Interlocked.Exchange(ref _lastRound, task.Round);
+                started.Session = _protocol.Begin(new WorkerRoundContext
+                {
+                    DeviceId = DeviceId,
+                    Task = task,
+                    SendProtocolAsync = (payload, ct) => _transport.SendProtocolAsync(payload, ct),
+                    SendUpdateAsync = (update, ct) => SendUpdateAsync(started, update, ct),
+                    TimeProvider = _time,
+                });
+                started.Training = Task.Run(() => TrainAsync(started), CancellationToken.None);
+            }
         }
 
-        Persist();
-        return ValueTask.CompletedTask;
+        if (ignored is not null)
+        {
+            Log.WorkerTaskIgnored(_logger, DeviceId, task.Round, ignored);
+            return;
+        }
+
+        // Acknowledge the task (again, for a re-sent one) so the coordinator stops re-sending it.
+        await PublishAsync(DeviceIntent.Training, null, cancellationToken).ConfigureAwait(false);
+        if (duplicate?.PendingUpdate is { } pending && !duplicate.Receipt.Task.IsCompleted)
+        {
+            // The coordinator still waits for our update: our copy was lost on the way.
+            await TrySendAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (started is not null)
+        {
+            await PersistAsync().ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -187,7 +249,7 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         LatestGlobalModel = model;
         Interlocked.Exchange(ref _globalVersion, model.Version);
         bool restartedCoordinator = false;
-        if (model.Metadata.TryGetValue(Coordinator.SessionMetadataKey, out string? session))
+        if (model.Metadata.TryGetValue(FederationProtocol.SessionMetadataKey, out string? session))
         {
             string? previous = Interlocked.Exchange(ref _session, session);
             restartedCoordinator = previous is not null && !string.Equals(previous, session, StringComparison.Ordinal);
@@ -203,25 +265,45 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
             _ = Task.Run(() => InferAsync(model, _stop.Token), CancellationToken.None);
         }
 
-        Persist();
-        return ValueTask.CompletedTask;
+        return PersistAsync();
     }
 
     /// <inheritdoc />
     public ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(receipt);
+        bool first;
         lock (_gate)
         {
-            _receipts.Add(receipt);
+            WorkerRound? round = _round is { } r && r.Task.Round == receipt.Round ? r : null;
+            first = round is null || round.Receipt.TrySetResult(receipt);
+            if (first)
+            {
+                _receipts.Add(receipt);
+            }
         }
 
-        if (!receipt.Accepted)
+        if (first && !receipt.Accepted)
         {
             Log.WorkerUpdateRefused(_logger, DeviceId, receipt.Round, receipt.Reason);
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask OnProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        WorkerRound? round;
+        lock (_gate)
+        {
+            round = _round;
+        }
+
+        if (round?.Session is { } session)
+        {
+            await session.OnProtocolAsync(payload, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -233,16 +315,158 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
-        Task? training = _training;
-        if (training is not null)
+        WorkerRound? round;
+        lock (_gate)
+        {
+            round = _round;
+        }
+
+        if (round?.Training is { } training)
         {
             await training.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        CloseSecureContribution();
+        round?.Retire();
+        if (_heartbeats is not null)
+        {
+            await _heartbeats.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         await _transport.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
         _joinGate.Dispose();
+    }
+
+    private async Task TrainAsync(WorkerRound round)
+    {
+        RoundTask task = round.Task;
+        CancellationToken ct = round.Cancellation.Token;
+        try
+        {
+            await round.Session!.StartAsync(ct).ConfigureAwait(false);
+            long start = _time.GetTimestamp();
+            TrainingResult result = await _trainer.TrainAsync(
+                new TrainingRequest { GlobalParameters = task.GlobalParameters, HyperParameters = task.HyperParameters, Data = _data!, Governor = _governor },
+                ct).ConfigureAwait(false);
+            if (result.CutByGovernor && result.SampleCount == 0)
+            {
+                string reason = "declined by the governor: " + (result.GovernorReason ?? "no reason given");
+                round.Session.Abandon(reason);
+                SetState(WorkerState.ReadyForLearning, reason);
+                await PublishAsync(DeviceIntent.NotReady, reason, ct).ConfigureAwait(false);
+                await PublishAsync(DeviceIntent.Training, null, ct).ConfigureAwait(false);
+                return;
+            }
+
+            ModelUpdate update = _pipeline!.Build(DeviceId, task, result, _time.GetElapsedTime(start).TotalSeconds);
+            await round.Session.SubmitAsync(update, ct).ConfigureAwait(false);
+            SetState(WorkerState.ReadyForLearning, null);
+            await PersistAsync().ConfigureAwait(false);
+            await PublishAsync(DeviceIntent.Training, null, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Disposed mid-round: the persisted state says Running, so a restart knows the round was interrupted.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            // A crash in local training (bad data the checks missed, a trainer error) or a round that ended first:
+            // stay out of training, keep the reason and tell the coordinator, which stops waiting for us.
+            string reason = $"training failed in round {task.Round}: {ex.GetType().Name}: {ex.Message}";
+            Log.WorkerRoundFailed(_logger, DeviceId, task.Round, reason);
+            round.Session?.Abandon(reason);
+            SetState(WorkerState.NotReady, reason);
+            await PersistAsync().ConfigureAwait(false);
+            await PublishAsync(DeviceIntent.NotReady, reason, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends the update and keeps re-sending it, with jittered back-off, until its receipt arrives or the round's deadline passes.</summary>
+    private async ValueTask SendUpdateAsync(WorkerRound round, ModelUpdate update, CancellationToken ct)
+    {
+        round.PendingUpdate = update;
+        await TrySendAsync(update, ct).ConfigureAwait(false);
+        _ = Task.Run(() => ResendUntilReceiptAsync(round, update), CancellationToken.None);
+    }
+
+    private async Task ResendUntilReceiptAsync(WorkerRound round, ModelUpdate update)
+    {
+        CancellationToken ct = _stop.Token;
+        try
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                TimeSpan delay = Backoff.Delay(_options.ResendDelay, _options.MaxResendDelay, attempt, Random.Shared);
+                TimeSpan left = round.Task.Deadline - _time.GetUtcNow();
+                if (left <= TimeSpan.Zero)
+                {
+                    return;
+                }
+
+                Task timer = Task.Delay(delay < left ? delay : left, _time, ct);
+                if (await Task.WhenAny(round.Receipt.Task, timer).ConfigureAwait(false) == round.Receipt.Task || round.Retired)
+                {
+                    return;
+                }
+
+                if (_time.GetUtcNow() < round.Task.Deadline)
+                {
+                    Interlocked.Increment(ref _updateResends);
+                    Log.UpdateResent(_logger, DeviceId, update.Round, attempt + 1);
+                    await TrySendAsync(update, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Disposed.
+        }
+    }
+
+    private async ValueTask TrySendAsync(ModelUpdate update, CancellationToken ct)
+    {
+        try
+        {
+            await _transport.SendUpdateAsync(update, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            // The link is down: the re-send loop (or the coordinator's re-sent task) tries again.
+            Log.SendFailed(_logger, "the coordinator", $"update of round {update.Round}", ex);
+        }
+    }
+
+    /// <summary>Announces the device's intent every <see cref="WorkerOptions.HeartbeatInterval"/>: a heartbeat, and a fresh training request when no task came.</summary>
+    private async Task HeartbeatAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await Task.Delay(_options.HeartbeatInterval, _time, ct).ConfigureAwait(false);
+                DeviceIntent? intent;
+                string? reason;
+                lock (_gate)
+                {
+                    (intent, reason) = !_admitted ? (null, null) : State switch
+                    {
+                        WorkerState.ReadyForLearning or WorkerState.Running => (DeviceIntent.Training, (string?)null),
+                        WorkerState.Inference => (DeviceIntent.Inference, null),
+                        WorkerState.NotReady => (DeviceIntent.NotReady, StateReason),
+                        _ => ((DeviceIntent?)null, (string?)null),
+                    };
+                }
+
+                if (intent is DeviceIntent announce)
+                {
+                    await PublishAsync(announce, reason, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Disposed.
+        }
     }
 
     private async ValueTask<string?> LoadDataAsync(CancellationToken ct)
@@ -256,7 +480,7 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         try
         {
             Dataset data = await _dataSource.LoadAsync(ct).ConfigureAwait(false);
-            string? problem = DescribeProblem(data);
+            string? problem = LocalDataCheck.Describe(data);
             if (problem is null)
             {
                 _data = data;
@@ -268,34 +492,6 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         {
             return "bad local data: " + ex.Message;
         }
-    }
-
-    private static string? DescribeProblem(Dataset data)
-    {
-        if (data.Count == 0)
-        {
-            return "bad local data: the data set has no rows";
-        }
-
-        ReadOnlySpan<float> features = data.Features;
-        for (int i = 0; i < features.Length; i++)
-        {
-            if (!float.IsFinite(features[i]))
-            {
-                return $"bad local data: row {i / data.FeatureCount} feature {i % data.FeatureCount} is {features[i]}";
-            }
-        }
-
-        ReadOnlySpan<float> labels = data.Labels;
-        for (int i = 0; i < labels.Length; i++)
-        {
-            if (!float.IsFinite(labels[i]))
-            {
-                return $"bad local data: the label of row {i} is {labels[i]}";
-            }
-        }
-
-        return null;
     }
 
     private async ValueTask ConnectAsync(CancellationToken ct)
@@ -319,6 +515,26 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         }
     }
 
+    /// <summary>Joins, retrying with back-off while the join request or its answer is lost.</summary>
+    private async ValueTask JoinWithRetryAsync(CancellationToken ct)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await JoinAndAnnounceAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is TimeoutException or IOException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+                TimeSpan delay = Backoff.Delay(_options.ReconnectDelay, _options.MaxReconnectDelay, attempt, Random.Shared);
+                SetState(WorkerState.Offline, "join failed: " + ex.Message);
+                Log.WorkerJoinRetry(_logger, DeviceId, ex.Message, delay);
+                await Task.Delay(delay, _time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
     private async ValueTask JoinAndAnnounceAsync(CancellationToken ct)
     {
         await _joinGate.WaitAsync(ct).ConfigureAwait(false);
@@ -334,6 +550,11 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
                 Capabilities = new Dictionary<string, string>(_options.Capabilities, StringComparer.Ordinal),
             };
             JoinResponse response = await _transport.JoinAsync(request, ct).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _admitted = response.Accepted;
+            }
+
             if (!response.Accepted)
             {
                 SetState(WorkerState.NotReady, "refused: " + string.Join("; ", response.Reasons));
@@ -373,92 +594,26 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
     {
         try
         {
-            Task? training = _training;
+            Task? training;
+            lock (_gate)
+            {
+                training = _round?.Training;
+            }
+
             if (training is not null)
             {
                 await training.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
-            await JoinAndAnnounceAsync(ct).ConfigureAwait(false);
+            await JoinWithRetryAsync(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             // Disposed while rejoining.
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException or ObjectDisposedException)
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
         {
             SetState(WorkerState.Offline, "rejoin failed: " + ex.Message);
-        }
-    }
-
-    private async Task TrainAsync(RoundTask task, CancellationToken ct)
-    {
-        try
-        {
-            SecureContribution? secure = await BeginSecureContributionAsync(task, ct).ConfigureAwait(false);
-            if (_governor is not null)
-            {
-                GovernorDecision decision = await _governor.BeforeTrainingAsync(PlannedSteps(task), ct).ConfigureAwait(false);
-                if (decision.Declined)
-                {
-                    string reason = "declined by the governor: " + (decision.Reason ?? "no reason given");
-                    AbandonSecureContribution(task.Round, reason);
-                    SetState(WorkerState.ReadyForLearning, reason);
-                    await PublishAsync(DeviceIntent.NotReady, reason, ct).ConfigureAwait(false);
-                    await PublishAsync(DeviceIntent.Training, null, ct).ConfigureAwait(false);
-                    return;
-                }
-            }
-
-            long start = _time.GetTimestamp();
-            TrainingResult result = await _trainer.TrainAsync(
-                new TrainingRequest { GlobalParameters = task.GlobalParameters, HyperParameters = task.HyperParameters, Data = _data!, Governor = _governor },
-                ct).ConfigureAwait(false);
-            var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
-            {
-                ["loss"] = result.Loss,
-                ["steps"] = result.Steps,
-                ["seconds"] = _time.GetElapsedTime(start).TotalSeconds,
-            };
-            if (result.PeakMemoryBytes is long peak)
-            {
-                metrics["peak_memory_bytes"] = peak;
-            }
-
-            foreach (KeyValuePair<string, double> pair in result.Metrics)
-            {
-                metrics.TryAdd(pair.Key, pair.Value);
-            }
-
-            var update = new ModelUpdate
-            {
-                SenderId = DeviceId,
-                Round = task.Round,
-                Nonce = task.Nonce,
-                SampleCount = result.SampleCount,
-                Kind = UpdateKind.Parameters,
-                Values = result.Parameters,
-                Metrics = metrics,
-            };
-            await SendOrContributeAsync(task, update, secure, ct).ConfigureAwait(false);
-            SetState(WorkerState.ReadyForLearning, null);
-            Persist();
-            await PublishAsync(DeviceIntent.Training, null, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Disposed mid-round: the persisted state says Running, so a restart knows the round was interrupted.
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // A crash in local training (bad data the checks missed, a trainer error): stay out of
-            // training, keep the reason and tell the coordinator, which stops waiting for us.
-            string reason = $"training failed in round {task.Round}: {ex.GetType().Name}: {ex.Message}";
-            Log.WorkerRoundFailed(_logger, DeviceId, task.Round, reason);
-            AbandonSecureContribution(task.Round, reason);
-            SetState(WorkerState.NotReady, reason);
-            Persist();
-            await PublishAsync(DeviceIntent.NotReady, reason, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -483,23 +638,28 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         }
     }
 
-    private static int PlannedSteps(RoundTask task) => task.HyperParameters.LocalIterations ?? Math.Max(1, task.HyperParameters.LocalEpochs);
-
     private async ValueTask PublishAsync(DeviceIntent intent, string? reason, CancellationToken ct)
     {
-        DeviceTelemetry telemetry = _options.Telemetry is { } source
-            ? (await source.ReadAsync(ct).ConfigureAwait(false)) with { SampleCount = _data?.Count }
-            : new DeviceTelemetry { SampleCount = _data?.Count };
-        await _transport.PublishStatusAsync(
-            new DeviceStatus
+        try
+        {
+            DeviceTelemetry telemetry = _options.Telemetry is { } source
+                ? (await source.ReadAsync(ct).ConfigureAwait(false)) with { SampleCount = _data?.Count }
+                : new DeviceTelemetry { SampleCount = _data?.Count };
+            long? active;
+            lock (_gate)
             {
-                DeviceId = DeviceId,
-                Intent = intent,
-                Reason = reason,
-                ReceivedAt = _time.GetUtcNow(),
-                Telemetry = telemetry,
-            },
-            ct).ConfigureAwait(false);
+                active = State == WorkerState.Running || (_round is { } r && !r.Receipt.Task.IsCompleted && r.PendingUpdate is not null) ? _round?.Task.Round : null;
+            }
+
+            await _transport.PublishStatusAsync(
+                new DeviceStatus { DeviceId = DeviceId, Intent = intent, Reason = reason, ReceivedAt = _time.GetUtcNow(), Telemetry = telemetry, ActiveRound = active },
+                ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            // The next heartbeat announces the state again.
+            Log.SendFailed(_logger, "the coordinator", $"status {intent}", ex);
+        }
     }
 
     private void SetState(WorkerState state, string? reason)
@@ -508,8 +668,6 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         {
             SetStateLocked(state, reason);
         }
-
-        Persist();
     }
 
     private void SetStateLocked(WorkerState state, string? reason)
@@ -523,9 +681,10 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
         changed.TrySetResult();
     }
 
-    private void Persist()
+    /// <summary>Saves the state record: built under the lock, written outside it.</summary>
+    private async ValueTask PersistAsync()
     {
-        if (_options.StateFile is null)
+        if (_stateStore is null)
         {
             return;
         }
@@ -542,7 +701,33 @@ public sealed partial class Worker : IWorkerHandler, IAsyncDisposable
                 GlobalVersion = Interlocked.Read(ref _globalVersion),
                 UpdatedAt = _time.GetUtcNow(),
             };
-            WorkerStateFile.Write(_options.StateFile, record);
+        }
+
+        await _stateStore.SaveAsync(record).ConfigureAwait(false);
+    }
+
+    /// <summary>One round this device took part in: its task, protocol session, training, and the update awaiting its receipt.</summary>
+    private sealed class WorkerRound(RoundTask task, CancellationTokenSource cancellation)
+    {
+        public RoundTask Task { get; } = task;
+
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+
+        public IWorkerRoundSession? Session { get; set; }
+
+        public Task? Training { get; set; }
+
+        public ModelUpdate? PendingUpdate { get; set; }
+
+        public TaskCompletionSource<UpdateReceipt> Receipt { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Retired { get; private set; }
+
+        /// <summary>A newer round took over (or the worker stopped): stop re-sending and end the protocol session.</summary>
+        public void Retire()
+        {
+            Retired = true;
+            Session?.Dispose();
         }
     }
 }

@@ -42,6 +42,15 @@ public sealed partial class WorkerOptions
     /// <summary>The longest delay between reconnection attempts.</summary>
     public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often the worker announces its state (a heartbeat; it also re-announces its intent when no task came). Keep it equal to the coordinator's <see cref="CoordinatorOptions.HeartbeatInterval"/>.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The first delay before an update without a receipt is sent again; it doubles (with ±25 % jitter) up to <see cref="MaxResendDelay"/>, until the round deadline.</summary>
+    public TimeSpan ResendDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest delay between re-sends of an update.</summary>
+    public TimeSpan MaxResendDelay { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Checks the settings and throws a clear error naming the bad one.</summary>
     /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public void Validate()
@@ -61,7 +70,15 @@ public sealed partial class WorkerOptions
             throw new ArgumentException("WorkerOptions.ReconnectDelay must be positive and at most MaxReconnectDelay.");
         }
 
-        ValidatePrivacy();
+        if (HeartbeatInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("WorkerOptions.HeartbeatInterval must be positive.");
+        }
+
+        if (ResendDelay <= TimeSpan.Zero || MaxResendDelay < ResendDelay)
+        {
+            throw new ArgumentException("WorkerOptions.ResendDelay must be positive and at most MaxResendDelay.");
+        }
     }
 }
 

@@ -55,4 +55,10 @@ public sealed record DeviceStatus
 
     /// <summary>Why the device is in this state (e.g. why it is <see cref="DeviceIntent.NotReady"/>: bad local data, declined by its governor); null when there is nothing to explain.</summary>
     public string? Reason { get; init; }
+
+    /// <summary>
+    /// The round whose task the device holds (training it, or waiting for the receipt of its update), or null.
+    /// A status carrying it acknowledges the round task, so the coordinator stops re-sending it.
+    /// </summary>
+    public long? ActiveRound { get; init; }
 }

@@ -201,6 +201,11 @@ public static class WireSerializer
             LastWill = lastWill,
             Reason = status.Reason ?? string.Empty,
         };
+        if (status.ActiveRound is long active)
+        {
+            proto.ActiveRound = active;
+        }
+
         DeviceTelemetry t = status.Telemetry;
         if (t.TemperatureCelsius is double temp)
         {
@@ -255,6 +260,7 @@ public static class WireSerializer
             DeviceId = proto.DeviceId,
             Intent = intent,
             Reason = proto.Reason.Length == 0 ? null : proto.Reason,
+            ActiveRound = proto.HasActiveRound && proto.ActiveRound > 0 ? proto.ActiveRound : null,
             Telemetry = new DeviceTelemetry
             {
                 TemperatureCelsius = proto.HasTemperatureCelsius ? proto.TemperatureCelsius : null,

@@ -1,0 +1,113 @@
+using FedEdge.Messaging;
+using FedEdge.Rounds;
+
+namespace FedEdge.Coordination;
+
+/// <summary>The round that is running: its task, its participants, its protocol session and who acknowledged the task.</summary>
+internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected, IRoundSession session)
+{
+    private readonly Lock _gate = new();
+    private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
+
+    public long Round => Task.Round;
+
+    public RoundTask Task { get; } = task;
+
+    public IReadOnlyList<string> SelectedList { get; } = selected;
+
+    public HashSet<string> Selected { get; } = new(selected, StringComparer.Ordinal);
+
+    public IRoundSession Session { get; } = session;
+
+    /// <summary>The device holds the task (its status named this round): stop re-sending it.</summary>
+    public void Acknowledge(string deviceId)
+    {
+        lock (_gate)
+        {
+            _acknowledged.Add(deviceId);
+        }
+    }
+
+    public bool IsAcknowledged(string deviceId)
+    {
+        lock (_gate)
+        {
+            return _acknowledged.Contains(deviceId);
+        }
+    }
+
+    /// <summary>True when the device is selected and the round still waits for its contribution.</summary>
+    public bool Owes(string deviceId) => Selected.Contains(deviceId) && Session.IsAwaiting(deviceId);
+}
+
+/// <summary>Which round runs now, the highest round started, and who contributed to the last closed round (so a re-sent update after the close still gets an accepting receipt). Thread-safe.</summary>
+internal sealed class RoundTracker
+{
+    private readonly Lock _gate = new();
+    private ActiveRound? _current;
+    private long _highestStarted;
+    private long _lastClosed = -1;
+    private HashSet<string> _lastContributors = new(StringComparer.Ordinal);
+
+    public ActiveRound? Current
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _current;
+            }
+        }
+    }
+
+    public long HighestStarted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _highestStarted;
+            }
+        }
+    }
+
+    public void Resume(long completedRound)
+    {
+        lock (_gate)
+        {
+            _highestStarted = Math.Max(_highestStarted, completedRound);
+        }
+    }
+
+    public void Begin(ActiveRound round)
+    {
+        lock (_gate)
+        {
+            _current = round;
+            _highestStarted = Math.Max(_highestStarted, round.Round);
+        }
+    }
+
+    public void End(ActiveRound round, IEnumerable<string> contributors)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(_current, round))
+            {
+                _current = null;
+            }
+
+            _lastClosed = round.Round;
+            _lastContributors = new HashSet<string>(contributors, StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>True when <paramref name="deviceId"/>'s update of <paramref name="round"/> is already in the closed round's aggregate.</summary>
+    public bool ContributedToClosed(string deviceId, long round)
+    {
+        lock (_gate)
+        {
+            return round == _lastClosed && _lastContributors.Contains(deviceId);
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using FedEdge.Admission;
+using FedEdge.Devices;
+using FedEdge.Messaging;
+using FedEdge.Rounds;
+using Microsoft.Extensions.Logging;
+
+namespace FedEdge.Coordination;
+
+/// <summary>
+/// What devices send to the coordinator, handled idempotently: joins go through admission into the
+/// <see cref="DeviceRegistry"/>; statuses (heartbeats) refresh the registry, acknowledge round tasks and feed
+/// <see cref="TrainingRequests"/>; updates and protocol payloads go to the running round's protocol session.
+/// A duplicated or re-sent message is harmless: a second copy of an accepted update gets the same receipt.
+/// </summary>
+internal sealed class CoordinatorInbox(
+    IAdmissionPolicy admission,
+    DeviceRegistry registry,
+    TrainingRequests requests,
+    RoundTracker rounds,
+    ICoordinatorTransport transport,
+    CoordinatorTelemetry telemetry,
+    TimeProvider time,
+    ILogger logger,
+    Action devicesChanged) : ICoordinatorHandler
+{
+    public async ValueTask<JoinResponse> OnJoinAsync(JoinRequest request, InboundContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var reasons = new List<string>();
+        if (request.ProtocolVersion != ProtocolVersion.Current)
+        {
+            reasons.Add($"protocol version {request.ProtocolVersion} is not supported; this coordinator speaks version {ProtocolVersion.Current}");
+        }
+
+        if (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, request.DeviceId, StringComparison.Ordinal))
+        {
+            reasons.Add($"the device claims id '{request.DeviceId}' but authenticated as '{context.AuthenticatedId}'");
+        }
+
+        if (reasons.Count == 0)
+        {
+            AdmissionDecision decision = await admission.EvaluateAsync(
+                new AdmissionRequest
+                {
+                    DeviceId = request.DeviceId,
+                    MudUrl = request.MudUrl,
+                    MudUrlSource = request.MudUrl is null ? null : "join request",
+                    CertificateDer = request.CertificateDer,
+                    Task = request.Task,
+                    Model = request.Model,
+                    Attributes = request.Capabilities,
+                },
+                cancellationToken).ConfigureAwait(false);
+            if (!decision.Admitted)
+            {
+                reasons.AddRange(decision.Reasons.Count > 0 ? decision.Reasons : ["refused by the admission policy"]);
+            }
+        }
+
+        if (reasons.Count > 0)
+        {
+            registry.Refuse(request.DeviceId, reasons);
+            requests.Withdraw(request.DeviceId);
+            LeaveRound(request.DeviceId, "refused at a new join: " + string.Join("; ", reasons));
+            Log.DeviceRefused(logger, request.DeviceId, string.Join("; ", reasons));
+            devicesChanged();
+            return new JoinResponse { Accepted = false, Reasons = reasons };
+        }
+
+        registry.Admit(request.DeviceId, time.GetUtcNow());
+
+        // A (re)joining device starts NotReady: any request it had is void until it asks again.
+        requests.OnJoined(request.DeviceId);
+        Log.DeviceAdmitted(logger, request.DeviceId);
+        devicesChanged();
+        return new JoinResponse { Accepted = true };
+    }
+
+    public ValueTask OnStatusAsync(DeviceStatus status, InboundContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        if ((context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, status.DeviceId, StringComparison.Ordinal))
+            || !registry.Announce(status, time.GetUtcNow(), out bool returned))
+        {
+            Log.StatusFromUnknown(logger, status.DeviceId);
+            return ValueTask.CompletedTask;
+        }
+
+        if (returned)
+        {
+            Log.DeviceReturned(logger, status.DeviceId);
+        }
+
+        ActiveRound? round = rounds.Current;
+        if (round is not null && status.ActiveRound == round.Round && round.Selected.Contains(status.DeviceId))
+        {
+            round.Acknowledge(status.DeviceId);
+        }
+
+        if (status.Intent == DeviceIntent.Training)
+        {
+            bool participant = round is not null && round.Selected.Contains(status.DeviceId);
+            bool busy = participant && round!.Session.IsAwaiting(status.DeviceId);
+            if (requests.Request(status.DeviceId, busy, participant) is { } outcome)
+            {
+                Log.TrainingRequest(logger, status.DeviceId, outcome);
+            }
+        }
+        else
+        {
+            requests.Withdraw(status.DeviceId);
+            LeaveRound(status.DeviceId, status.Reason ?? (status.Intent == DeviceIntent.NotReady ? "went offline or not ready" : "switched to " + status.Intent));
+        }
+
+        devicesChanged();
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask OnUpdateAsync(ModelUpdate update, InboundContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        RoundUpdateVerdict verdict = Judge(update, context);
+        if (!verdict.IsAccepted)
+        {
+            telemetry.Refused();
+            Log.UpdateRefused(logger, update.SenderId, update.Round, verdict.Reason ?? "refused");
+        }
+
+        await transport.SendReceiptAsync(update.SenderId, new UpdateReceipt { Round = update.Round, Accepted = verdict.IsAccepted, Reason = verdict.Reason }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask OnProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, InboundContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        string? reason;
+        ActiveRound? round = rounds.Current;
+        if (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, deviceId, StringComparison.Ordinal))
+        {
+            reason = $"the protocol message came from '{context.AuthenticatedId}' but names '{deviceId}'";
+        }
+        else if (!registry.IsAdmitted(deviceId))
+        {
+            reason = "unknown sender: the device was not admitted";
+        }
+        else
+        {
+            Touch(deviceId);
+            reason = round is null ? "no round is open" : round.Session.OnProtocol(deviceId, payload);
+        }
+
+        if (reason is not null)
+        {
+            telemetry.Refused();
+            Log.UpdateRefused(logger, deviceId, round?.Round ?? 0, reason);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask OnMalformedAsync(string source, Exception error, CancellationToken cancellationToken)
+    {
+        telemetry.Refused();
+        Log.Malformed(logger, source, error);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A device was lost (missed heartbeats): it leaves the window and the running round.</summary>
+    public void OnLost(string deviceId, TimeSpan silence)
+    {
+        Log.DeviceLost(logger, deviceId, silence);
+        requests.Withdraw(deviceId);
+        LeaveRound(deviceId, $"lost: nothing heard for {silence.TotalSeconds:0.#} s");
+        devicesChanged();
+    }
+
+    private RoundUpdateVerdict Judge(ModelUpdate update, InboundContext context)
+    {
+        if (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, update.SenderId, StringComparison.Ordinal))
+        {
+            return new(RoundUpdateOutcome.Refused, $"the sender id '{update.SenderId}' does not match the authenticated identity '{context.AuthenticatedId}'");
+        }
+
+        if (!registry.IsAdmitted(update.SenderId))
+        {
+            return new(RoundUpdateOutcome.Refused, "unknown sender: the device was not admitted");
+        }
+
+        Touch(update.SenderId);
+        ActiveRound? round = rounds.Current;
+        if (round is not null && update.Round == round.Round)
+        {
+            return round.Session.OnUpdate(update);
+        }
+
+        if (rounds.ContributedToClosed(update.SenderId, update.Round))
+        {
+            // A re-sent copy of an update the closed round already holds (its receipt was lost).
+            return new(RoundUpdateOutcome.AlreadyAccepted);
+        }
+
+        return round is not null && update.Round > round.Round
+            ? new(RoundUpdateOutcome.Refused, $"round {update.Round} has not started (round {round.Round} is open)")
+            : update.Round <= rounds.HighestStarted
+                ? new(RoundUpdateOutcome.Refused, $"late update: round {update.Round} is closed")
+                : new(RoundUpdateOutcome.Refused, $"round {update.Round} has not started");
+    }
+
+    private void Touch(string deviceId)
+    {
+        if (registry.Touch(deviceId, time.GetUtcNow()))
+        {
+            Log.DeviceReturned(logger, deviceId);
+        }
+    }
+
+    private void LeaveRound(string deviceId, string reason)
+    {
+        if (rounds.Current is { } round && round.Owes(deviceId))
+        {
+            round.Session.Leave(deviceId, reason);
+            Log.ParticipantLeft(logger, deviceId, round.Round, reason);
+        }
+    }
+}

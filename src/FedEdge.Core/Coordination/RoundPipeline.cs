@@ -1,0 +1,302 @@
+using System.Security.Cryptography;
+using FedEdge.Aggregation;
+using FedEdge.Checkpoints;
+using FedEdge.Devices;
+using FedEdge.Messaging;
+using FedEdge.Privacy;
+using FedEdge.Rounds;
+using FedEdge.Selection;
+using Microsoft.Extensions.Logging;
+
+namespace FedEdge.Coordination;
+
+/// <summary>
+/// The steps of one round, in order: collect the window, select, check the strategy's and the stop rules'
+/// preconditions, run the round protocol (tasks re-sent until acknowledged), aggregate, apply aggregate
+/// transforms; after a completed round: step the accountant, evaluate, audit, checkpoint.
+/// </summary>
+internal sealed class RoundPipeline(
+    CoordinatorOptions options,
+    IAggregationStrategy strategy,
+    IRoundProtocol protocol,
+    IClientSelector selector,
+    IAggregateTransform[] aggregateTransforms,
+    List<IStopRule> stopRules,
+    PatienceRule patience,
+    ICheckpointStore? checkpoints,
+    IGlobalModelEvaluator? evaluator,
+    IRoundAuditLog? audit,
+    ICoordinatorTransport transport,
+    DeviceRegistry registry,
+    TrainingRequests requests,
+    RoundTracker rounds,
+    CoordinatorTelemetry telemetry,
+    TimeProvider time,
+    ILogger logger,
+    int seed)
+{
+    private readonly Random _random = new(seed);
+    private readonly TaskDispatcher _dispatcher = new(transport, options, time, telemetry, logger);
+    private int _consecutiveFailures;
+
+    public async ValueTask<RoundResult> RunAsync(long round, ParameterSet global, CancellationToken ct)
+    {
+        var start = new RoundStart(time.GetTimestamp(), transport.Statistics.BytesSent, transport.Statistics.BytesReceived, global);
+        List<DeviceStatus>? window = await requests.CollectAsync(ct).ConfigureAwait(false);
+        if (window is null)
+        {
+            return Fail(round, start, $"no device asked to train within {options.JoinTimeout}");
+        }
+
+        List<string> selected = Select(window, round);
+        string? notRun = selected.Count == 0
+            ? $"the client selector '{selector.Name}' chose none of the {window.Count} devices in the window"
+            : strategy.Requirements.Check(selected.Count) ?? BeforeRound(selected.Count);
+        if (notRun is not null)
+        {
+            // Nobody got a task: every member of the window stays in the next one.
+            requests.CompleteRound([]);
+            return Fail(round, start, notRun, selected);
+        }
+
+        string nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        DateTimeOffset deadline = time.GetUtcNow() + options.RoundTimeout;
+        using IAggregationRound aggregation = strategy.BeginRound(global, new AggregationRoundOptions { Round = round, ExpectedParticipants = selected.Count });
+        var expectations = new RoundExpectations { Round = round, Nonce = nonce, Layout = global.Layout, ExpectedSenders = new HashSet<string>(selected, StringComparer.Ordinal) };
+        using var roundCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        IRoundSession session = protocol.Begin(new RoundSessionContext
+        {
+            Round = round,
+            Nonce = nonce,
+            GlobalParameters = global,
+            Selected = selected,
+            Aggregation = aggregation,
+            Validator = new UpdateValidator(expectations),
+            Deadline = deadline,
+            SendProtocolAsync = (device, payload, token) => transport.SendProtocolAsync(device, payload, token),
+            Cancellation = roundCts.Token,
+        });
+        RoundContribution contribution;
+        int resends;
+        await using (session.ConfigureAwait(false))
+        {
+            var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline };
+            var active = new ActiveRound(task, selected, session);
+            rounds.Begin(active);
+            Log.RoundStarted(logger, round, selected.Count, deadline);
+            try
+            {
+                resends = await _dispatcher.RunAsync(active, deadline, ct).ConfigureAwait(false);
+                await roundCts.CancelAsync().ConfigureAwait(false);
+                contribution = await session.FinishAsync(ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                rounds.End(active, []);
+                throw;
+            }
+
+            rounds.End(active, contribution.Contributors);
+            requests.CompleteRound(selected);
+        }
+
+        var failed = contribution.Failed.Select(p => new RefusedUpdate(p.Key, round, p.Value)).ToList();
+        foreach (string device in selected)
+        {
+            if (!contribution.Contributors.Contains(device) && !contribution.Failed.ContainsKey(device))
+            {
+                failed.Add(new RefusedUpdate(device, round, "no update before the deadline"));
+            }
+        }
+
+        var outcome = new RoundOutcome(selected, failed, contribution, resends);
+        if (contribution.FailureReason is { } protocolFailure)
+        {
+            return Fail(round, start, protocolFailure, outcome);
+        }
+
+        if (contribution.Contributors.Count < options.MinParticipants)
+        {
+            return Fail(round, start, $"quorum not met: {contribution.Contributors.Count} of the {options.MinParticipants} required updates arrived", outcome);
+        }
+
+        if ((double)failed.Count / selected.Count > options.AcceptFailuresFraction)
+        {
+            return Fail(round, start, $"{failed.Count} of {selected.Count} participants failed, more than the accepted fraction {options.AcceptFailuresFraction:0.##}", outcome);
+        }
+
+        AggregationResult aggregated;
+        try
+        {
+            aggregated = aggregation.Complete();
+        }
+        catch (InsufficientUpdatesException ex)
+        {
+            return Fail(round, start, ex.Message, outcome);
+        }
+
+        var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        ParameterSet next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
+        _consecutiveFailures = 0;
+        return Result(round, start, outcome, completed: true, null) with
+        {
+            GlobalParameters = next,
+            GlobalHash = next.ComputeHash(),
+            TrainingLoss = contribution.LossWeight > 0 ? contribution.LossSum / contribution.LossWeight : null,
+            SampleCount = contribution.SampleCount,
+            SecureAggregation = !protocol.RevealsIndividualUpdates,
+            RecoveredDropouts = contribution.RecoveredDropouts,
+            SecureAggregationErrorBound = contribution.ErrorBound,
+            PrivacyMetrics = privacyMetrics,
+        };
+    }
+
+    /// <summary>After the new model is published: privacy accounting, evaluation, stop-rule progress, audit and checkpoint.</summary>
+    public async ValueTask<RoundResult> AfterCompletedAsync(RoundResult result, CancellationToken ct)
+    {
+        PrivacySpent? privacy = stopRules.OfType<PrivacyBudgetRule>().FirstOrDefault()?.Step(Context(result.Round, result.Selected.Count));
+        IReadOnlyDictionary<string, double> evaluation = evaluator is null
+            ? new Dictionary<string, double>()
+            : await evaluator.EvaluateAsync(result.GlobalParameters, result.Round, ct).ConfigureAwait(false);
+        patience.Observe(evaluation, result.TrainingLoss);
+        result = result with { Evaluation = evaluation, Privacy = privacy };
+        if (audit is not null)
+        {
+            await audit.AppendAsync(result, ct).ConfigureAwait(false);
+        }
+
+        if (checkpoints is not null)
+        {
+            (TemporalWindowState windowState, string[] carried) = requests.Export();
+            await checkpoints.SaveAsync(
+                new CoordinatorCheckpoint
+                {
+                    Round = result.Round,
+                    Parameters = result.GlobalParameters,
+                    StrategyState = strategy.ExportState(),
+                    CarriedOver = carried,
+                    Window = windowState,
+                    BestMetric = patience.Best,
+                    RoundsWithoutImprovement = patience.RoundsWithoutImprovement,
+                    AuditLog = audit?.Head,
+                    SavedAt = time.GetUtcNow(),
+                },
+                ct).ConfigureAwait(false);
+        }
+
+        Log.RoundCompleted(logger, result.Round, result.Participants, result.TrainingLoss, result.Duration.TotalSeconds);
+        return result;
+    }
+
+    /// <summary>The first stop rule's reason to stop after <paramref name="result"/>, or null.</summary>
+    public string? StopReason(RoundResult result, long completedRounds)
+    {
+        StopRuleContext context = Context(completedRounds, result.Selected.Count);
+        foreach (IStopRule rule in stopRules)
+        {
+            if (rule.AfterRound(result, context) is { } reason)
+            {
+                return reason;
+            }
+        }
+
+        return null;
+    }
+
+    private StopRuleContext Context(long completedRounds, int participants) => new()
+    {
+        CompletedRounds = completedRounds,
+        ConsecutiveFailures = _consecutiveFailures,
+        Participants = participants,
+        Population = registry.Count,
+    };
+
+    private string? BeforeRound(int participants)
+    {
+        StopRuleContext context = Context(rounds.HighestStarted, participants);
+        foreach (IStopRule rule in stopRules)
+        {
+            if (rule.BeforeRound(context) is { } reason)
+            {
+                return reason;
+            }
+        }
+
+        return null;
+    }
+
+    private List<string> Select(List<DeviceStatus> window, long round)
+    {
+        IReadOnlyList<DeviceStatus> chosen = selector.Select(window, new ClientSelectionContext { Round = round });
+        var inWindow = new HashSet<string>(window.Select(d => d.DeviceId), StringComparer.Ordinal);
+        List<string> selected = chosen.Select(d => d.DeviceId).Where(inWindow.Contains).Distinct(StringComparer.Ordinal).ToList();
+        if (options.MaxParticipants is int max && selected.Count > max)
+        {
+            string[] shuffled = [.. selected];
+            _random.Shuffle(shuffled);
+            selected = [.. shuffled.Take(max)];
+        }
+
+        return selected;
+    }
+
+    private ParameterSet ApplyAggregateTransforms(ParameterSet previous, ParameterSet next, long round, int contributors, Dictionary<string, double> metrics)
+    {
+        if (aggregateTransforms.Length == 0)
+        {
+            return next;
+        }
+
+        ParameterSet change = next.Clone();
+        Span<float> c = change.Values;
+        ReadOnlySpan<float> p = previous.Values;
+        for (int i = 0; i < c.Length; i++)
+        {
+            c[i] -= p[i];
+        }
+
+        var context = new AggregateTransformContext { Round = round, ContributorCount = contributors, IsMean = true, Metrics = metrics };
+        foreach (IAggregateTransform transform in aggregateTransforms)
+        {
+            transform.Apply(change, context);
+        }
+
+        for (int i = 0; i < c.Length; i++)
+        {
+            c[i] += p[i];
+        }
+
+        return change.AllFinite() ? change : throw new InvalidOperationException($"An aggregate transform produced a non-finite global model in round {round}.");
+    }
+
+    private RoundResult Fail(long round, RoundStart start, string reason, List<string>? selected = null) =>
+        Fail(round, start, reason, new RoundOutcome(selected ?? [], [], null, 0));
+
+    private RoundResult Fail(long round, RoundStart start, string reason, RoundOutcome outcome)
+    {
+        _consecutiveFailures++;
+        Log.RoundFailed(logger, round, reason);
+        return Result(round, start, outcome, completed: false, reason);
+    }
+
+    private RoundResult Result(long round, RoundStart start, RoundOutcome outcome, bool completed, string? failure) => new()
+    {
+        Round = round,
+        Completed = completed,
+        FailureReason = failure,
+        Selected = outcome.Selected,
+        Contributors = completed ? outcome.Contribution?.Contributors ?? [] : [],
+        Failed = outcome.Failed,
+        Refused = outcome.Contribution?.Refused ?? [],
+        TaskResends = outcome.Resends,
+        Duration = time.GetElapsedTime(start.Ticks),
+        BytesUp = transport.Statistics.BytesReceived - start.Received,
+        BytesDown = transport.Statistics.BytesSent - start.Sent,
+        GlobalParameters = start.Global,
+        GlobalHash = start.Global.ComputeHash(),
+    };
+
+    private sealed record RoundStart(long Ticks, long Sent, long Received, ParameterSet Global);
+
+    private sealed record RoundOutcome(List<string> Selected, List<RefusedUpdate> Failed, RoundContribution? Contribution, int Resends);
+}

@@ -1,0 +1,73 @@
+using FedEdge.Messaging;
+using FedEdge.Privacy;
+using FedEdge.Rounds;
+using FedEdge.Training;
+
+namespace FedEdge.Coordination;
+
+/// <summary>
+/// The worker side of an update, in one ordered pipeline: the trained parameters become the update the round
+/// protocol submits — a delta (trained − global) when a transform or the protocol needs one, the
+/// <see cref="IUpdateTransform"/>s in registration order (clipping, noise), then the aggregation weight
+/// (<see cref="WorkerOptions.UniformAggregationWeight"/>). Masking and encoding follow in the round protocol and the transport.
+/// </summary>
+internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRoundProtocol protocol, bool uniformWeight)
+{
+    /// <summary>True when the worker submits a delta rather than its parameters.</summary>
+    public bool SendsDelta => transforms.Length > 0 || protocol.SendsDelta;
+
+    public ModelUpdate Build(string deviceId, RoundTask task, TrainingResult result, double seconds)
+    {
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            [FederationProtocol.LossMetric] = result.Loss,
+            ["steps"] = result.Steps,
+            ["seconds"] = seconds,
+        };
+        if (result.PeakMemoryBytes is long peak)
+        {
+            metrics["peak_memory_bytes"] = peak;
+        }
+
+        foreach (KeyValuePair<string, double> pair in result.Metrics)
+        {
+            metrics.TryAdd(pair.Key, pair.Value);
+        }
+
+        var update = new ModelUpdate
+        {
+            SenderId = deviceId,
+            Round = task.Round,
+            Nonce = task.Nonce,
+            SampleCount = result.SampleCount,
+            Kind = UpdateKind.Parameters,
+            Values = result.Parameters,
+            Metrics = metrics,
+        };
+        if (!SendsDelta)
+        {
+            return update;
+        }
+
+        ParameterSet delta = result.Parameters.Clone();
+        Span<float> d = delta.Values;
+        ReadOnlySpan<float> global = task.GlobalParameters.Values;
+        for (int i = 0; i < d.Length; i++)
+        {
+            d[i] -= global[i];
+        }
+
+        var context = new UpdateTransformContext { Round = task.Round, SenderId = deviceId, SampleCount = result.SampleCount, Metrics = metrics };
+        foreach (IUpdateTransform transform in transforms)
+        {
+            transform.Apply(delta, context);
+        }
+
+        if (!delta.AllFinite())
+        {
+            throw new InvalidOperationException("The update transforms produced non-finite values.");
+        }
+
+        return update with { Kind = UpdateKind.Delta, Values = delta, SampleCount = uniformWeight ? 1 : result.SampleCount };
+    }
+}

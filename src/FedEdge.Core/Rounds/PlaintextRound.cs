@@ -1,0 +1,248 @@
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Privacy;
+
+namespace FedEdge.Rounds;
+
+/// <summary>Factories for Core's round protocols.</summary>
+public static class RoundProtocols
+{
+    /// <summary>
+    /// The plaintext round (the default): each device's update is validated and folded into the strategy as it
+    /// arrives. Coordinator-side <paramref name="updateTransforms"/> (central DP clipping) run, in order, on each
+    /// accepted update's delta before it is folded.
+    /// </summary>
+    public static IRoundProtocol Plaintext(IEnumerable<IUpdateTransform>? updateTransforms = null) => new PlaintextRound(updateTransforms);
+
+    /// <summary>The worker side of the plaintext round: the update is sent as it is (the engine re-sends it until a receipt arrives).</summary>
+    public static IWorkerRoundProtocol PlaintextWorker() => PlaintextWorkerRound.Instance;
+}
+
+/// <summary>Core's plaintext round protocol.</summary>
+internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransforms) : IRoundProtocol
+{
+    private readonly IUpdateTransform[] _transforms = updateTransforms?.ToArray() ?? [];
+
+    public string Name => "plaintext";
+
+    public bool RevealsIndividualUpdates => true;
+
+    public bool RequiresProtocolChannel => false;
+
+    public IRoundSession Begin(RoundSessionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new Session(context, _transforms);
+    }
+
+    private sealed class Session(RoundSessionContext context, IUpdateTransform[] transforms) : IRoundSession
+    {
+        private readonly Lock _gate = new();
+        private readonly HashSet<string> _selected = new(context.Selected, StringComparer.Ordinal);
+        private readonly HashSet<string> _received = new(StringComparer.Ordinal);
+        private readonly List<string> _contributors = [];
+        private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
+        private readonly List<RefusedUpdate> _refused = [];
+        private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private double _lossSum;
+        private double _lossWeight;
+        private long _samples;
+        private bool _finished;
+
+        public Task Settled => _settled.Task;
+
+        public RoundUpdateVerdict OnUpdate(ModelUpdate update)
+        {
+            ArgumentNullException.ThrowIfNull(update);
+            lock (_gate)
+            {
+                RoundUpdateVerdict verdict = Judge(update);
+                if (!verdict.IsAccepted)
+                {
+                    _refused.Add(new RefusedUpdate(update.SenderId, update.Round, verdict.Reason ?? "refused"));
+                }
+
+                CheckSettled();
+                return verdict;
+            }
+        }
+
+        public string? OnProtocol(string deviceId, ReadOnlyMemory<byte> payload) => "this round runs in plaintext: protocol messages are not expected";
+
+        public void Leave(string deviceId, string reason)
+        {
+            lock (_gate)
+            {
+                if (_selected.Contains(deviceId) && !_received.Contains(deviceId))
+                {
+                    _failed.TryAdd(deviceId, reason);
+                    CheckSettled();
+                }
+            }
+        }
+
+        public bool IsAwaiting(string deviceId)
+        {
+            lock (_gate)
+            {
+                return !_finished && _selected.Contains(deviceId) && !_received.Contains(deviceId) && !_failed.ContainsKey(deviceId);
+            }
+        }
+
+        public ValueTask<RoundContribution> FinishAsync(CancellationToken cancellationToken = default)
+        {
+            lock (_gate)
+            {
+                _finished = true;
+                return ValueTask.FromResult(new RoundContribution
+                {
+                    Contributors = [.. _contributors],
+                    Failed = new Dictionary<string, string>(_failed, StringComparer.Ordinal),
+                    Refused = [.. _refused],
+                    LossSum = _lossSum,
+                    LossWeight = _lossWeight,
+                    SampleCount = _samples,
+                });
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            lock (_gate)
+            {
+                _finished = true;
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        private RoundUpdateVerdict Judge(ModelUpdate update)
+        {
+            string sender = update.SenderId;
+            if (_finished)
+            {
+                return new(RoundUpdateOutcome.Refused, $"late update: round {context.Round} is closed");
+            }
+
+            if (_received.Contains(sender) && update.Round == context.Round && string.Equals(update.Nonce, context.Nonce, StringComparison.Ordinal))
+            {
+                return new(RoundUpdateOutcome.AlreadyAccepted);
+            }
+
+            if (_failed.TryGetValue(sender, out string? why))
+            {
+                return new(RoundUpdateOutcome.Refused, $"the device already left round {context.Round} ({why})");
+            }
+
+            UpdateValidationResult check = context.Validator.Check(update);
+            if (!check.IsAccepted)
+            {
+                bool ownOnlyUpdate = check.Reason is UpdateRejectionReason.LayoutMismatch or UpdateRejectionReason.NonFiniteValue
+                    or UpdateRejectionReason.NonPositiveSampleCount or UpdateRejectionReason.UnsupportedKind;
+                if (ownOnlyUpdate && _selected.Contains(sender) && !_received.Contains(sender))
+                {
+                    // A participant's update for this round was unusable: it counts as failed.
+                    _failed[sender] = check.Message;
+                    return new(RoundUpdateOutcome.RefusedAndFailed, check.Message);
+                }
+
+                return new(RoundUpdateOutcome.Refused, check.Message);
+            }
+
+            ModelUpdate folded = transforms.Length == 0 ? update : Transform(update);
+            if (!folded.Values.AllFinite())
+            {
+                _failed[sender] = "the coordinator's update transforms produced non-finite values";
+                return new(RoundUpdateOutcome.RefusedAndFailed, _failed[sender]);
+            }
+
+            try
+            {
+                context.Aggregation.Add(folded);
+            }
+            catch (AggregationCapacityExceededException ex)
+            {
+                return new(RoundUpdateOutcome.Refused, ex.Message);
+            }
+
+            context.Validator.Validate(update);
+            _received.Add(sender);
+            _contributors.Add(sender);
+            _samples += update.SampleCount;
+            if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
+            {
+                _lossSum += loss * update.SampleCount;
+                _lossWeight += update.SampleCount;
+            }
+
+            return new(RoundUpdateOutcome.Accepted);
+        }
+
+        /// <summary>Central clipping: the transforms see the update's delta from the round's global parameters.</summary>
+        private ModelUpdate Transform(ModelUpdate update)
+        {
+            ParameterSet delta = update.Values.Clone();
+            if (update.Kind == UpdateKind.Parameters)
+            {
+                Span<float> d = delta.Values;
+                ReadOnlySpan<float> g = context.GlobalParameters.Values;
+                for (int i = 0; i < d.Length; i++)
+                {
+                    d[i] -= g[i];
+                }
+            }
+
+            var metrics = new Dictionary<string, double>(update.Metrics, StringComparer.Ordinal);
+            var transformContext = new UpdateTransformContext { Round = update.Round, SenderId = update.SenderId, SampleCount = update.SampleCount, Metrics = metrics };
+            foreach (IUpdateTransform transform in transforms)
+            {
+                transform.Apply(delta, transformContext);
+            }
+
+            return update with { Kind = UpdateKind.Delta, Values = delta, Metrics = metrics };
+        }
+
+        private void CheckSettled()
+        {
+            if (_received.Count + _failed.Count >= _selected.Count)
+            {
+                _settled.TrySetResult();
+            }
+        }
+    }
+}
+
+/// <summary>The worker side of the plaintext round.</summary>
+internal sealed class PlaintextWorkerRound : IWorkerRoundProtocol
+{
+    public static readonly PlaintextWorkerRound Instance = new();
+
+    public string Name => "plaintext";
+
+    public bool RequiresProtocolChannel => false;
+
+    public bool SendsDelta => false;
+
+    public IWorkerRoundSession Begin(WorkerRoundContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new Session(context);
+    }
+
+    private sealed class Session(WorkerRoundContext context) : IWorkerRoundSession
+    {
+        public ValueTask StartAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public ValueTask OnProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public ValueTask SubmitAsync(ModelUpdate update, CancellationToken cancellationToken = default) => context.SendUpdateAsync(update, cancellationToken);
+
+        public void Abandon(string reason)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}
