@@ -17,4 +17,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 8010, Level = LogLevel.Information, Message = "Privacy budget: epsilon {Epsilon:F3} at delta {Delta:E1} after {Rounds} rounds")]
     public static partial void PrivacySpent(ILogger logger, double epsilon, double delta, int rounds);
+
+    [LoggerMessage(EventId = 8020, Level = LogLevel.Warning, Message = "Worker {DeviceId} left secure aggregation in round {Round}: {Reason}")]
+    public static partial void Left(ILogger logger, string deviceId, long round, string reason);
+
+    [LoggerMessage(EventId = 8021, Level = LogLevel.Debug, Message = "Worker {DeviceId} ignored a protocol message: {Reason}")]
+    public static partial void ProtocolIgnored(ILogger logger, string deviceId, string reason);
 }

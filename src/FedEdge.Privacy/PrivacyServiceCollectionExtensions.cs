@@ -1,4 +1,6 @@
+using FedEdge.Coordination;
 using FedEdge.Privacy;
+using FedEdge.Rounds;
 using FedEdge.Privacy.DifferentialPrivacy;
 using FedEdge.Privacy.SecureAggregation;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -11,8 +13,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class PrivacyServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers <see cref="ISecureAggregationCoordinator"/> and <see cref="ISecureAggregationWorker"/>
-    /// (SecAgg, or SecAgg+ when <see cref="SecureAggregationOptions.NeighbourCount"/> &gt; 0). Idempotent.
+    /// Registers secure aggregation (SecAgg, or SecAgg+ when <see cref="SecureAggregationOptions.NeighbourCount"/> &gt; 0)
+    /// as the engines' round protocol: an <see cref="IRoundProtocol"/> the coordinator runs and an
+    /// <see cref="IWorkerRoundProtocol"/> the worker runs, over the transport's protocol channel (MQTT, gRPC and
+    /// in-process all carry it). The coordinator then refuses strategies that need individual updates. Idempotent.
     /// </summary>
     public static IServiceCollection AddSecureAggregation(this IServiceCollection services, Action<SecureAggregationOptions>? configure = null)
     {
@@ -29,6 +33,10 @@ public static class PrivacyServiceCollectionExtensions
         services.TryAddSingleton<ISecureAggregationCoordinator>(sp => new SecureAggregationCoordinator(
             sp.GetRequiredService<IOptions<SecureAggregationOptions>>(), sp.GetService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
         services.TryAddSingleton<ISecureAggregationWorker, SecureAggregationWorker>();
+
+        // The engines take these through their constructors: a coordinator runs secure rounds, a worker masks its input.
+        services.TryAddSingleton<IRoundProtocol>(sp => new SecureAggregationRound(sp.GetRequiredService<ISecureAggregationCoordinator>()));
+        services.TryAddSingleton<IWorkerRoundProtocol>(sp => new SecureAggregationParticipant(sp.GetRequiredService<ISecureAggregationWorker>(), sp.GetService<ILoggerFactory>()));
         return services;
     }
 
@@ -43,6 +51,9 @@ public static class PrivacyServiceCollectionExtensions
         AddDpOptions(services, configure);
         services.TryAddSingleton(sp => new DpUpdateTransform(sp.GetRequiredService<IOptions<DifferentialPrivacyOptions>>().Value));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IUpdateTransform, DpUpdateTransform>(sp => sp.GetRequiredService<DpUpdateTransform>()));
+
+        // With noise, DP assumes a uniform mean: sample-count weights would change the mechanism's sensitivity.
+        services.AddOptions<WorkerOptions>().PostConfigure<IOptions<DifferentialPrivacyOptions>>((worker, dp) => worker.UniformAggregationWeight |= dp.Value.NoiseMultiplier > 0);
         return services;
     }
 
@@ -78,6 +89,9 @@ public static class PrivacyServiceCollectionExtensions
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAggregateTransform, GaussianAggregateNoise>(sp => sp.GetRequiredService<GaussianAggregateNoise>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IUpdateTransform, DpUpdateTransform>(sp => sp.GetRequiredService<DpUpdateTransform>()));
+
+        // The accountant needs each round's noise multiplier.
+        services.AddOptions<CoordinatorOptions>().PostConfigure<IOptions<DifferentialPrivacyOptions>>((coordinator, dp) => coordinator.DpNoiseMultiplier ??= dp.Value.NoiseMultiplier > 0 ? dp.Value.NoiseMultiplier : null);
         return services;
     }
 
