@@ -1,11 +1,12 @@
 using FedEdge.Aggregation;
+using FedEdge.Audit;
 
 namespace FedEdge.Checkpoints;
 
 /// <summary>
 /// Everything a coordinator needs to resume after a crash: the global parameters after the last
 /// completed round, that round's number, the strategy's server-optimiser state, the temporal
-/// window's carried-over requests and the stop rule's progress.
+/// window's carried-over requests, the stop rule's progress and the audit log's head.
 /// </summary>
 public sealed record CoordinatorCheckpoint
 {
@@ -33,6 +34,14 @@ public sealed record CoordinatorCheckpoint
 
     /// <summary>Rounds since the monitored metric last improved.</summary>
     public int RoundsWithoutImprovement { get; init; }
+
+    /// <summary>
+    /// The audit log's head (<see cref="Coordination.IRoundAuditLog.Head"/>) when the checkpoint was taken:
+    /// <see cref="FileAuditLog.Verify(string, AuditLogHead?)"/> checks it to catch a log whose last entries were
+    /// deleted, or that was rewritten with every hash recomputed. Null without an audit log, and in checkpoints
+    /// written before the field existed.
+    /// </summary>
+    public AuditLogHead? AuditLog { get; init; }
 
     /// <summary>When the checkpoint was taken.</summary>
     public DateTimeOffset SavedAt { get; init; }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using FedEdge.Aggregation;
+using FedEdge.Audit;
 using FedEdge.Selection;
 
 namespace FedEdge.Checkpoints;
@@ -9,7 +10,8 @@ namespace FedEdge.Checkpoints;
 /// Keeps the latest checkpoint in one JSON file (<c>checkpoint.json</c> in a folder). A save writes
 /// a temporary file next to it, flushes it to disk and renames it over the old one, so a crash
 /// leaves either the previous or the new checkpoint. The parameters' SHA-256 is stored and checked
-/// on load.
+/// on load. The audit log's head (<see cref="CoordinatorCheckpoint.AuditLog"/>) is an optional field, absent
+/// from checkpoints written before it existed.
 /// </summary>
 public sealed class FileCheckpointStore : ICheckpointStore
 {
@@ -161,6 +163,14 @@ public sealed class FileCheckpointStore : ICheckpointStore
         }
 
         w.WriteNumber("roundsWithoutImprovement", c.RoundsWithoutImprovement);
+        if (c.AuditLog is { } audit)
+        {
+            w.WriteStartObject("auditLog");
+            w.WriteNumber("entries", audit.Entries);
+            w.WriteString("head", audit.HeadHash);
+            w.WriteEndObject();
+        }
+
         w.WriteEndObject();
     }
 
@@ -217,6 +227,7 @@ public sealed class FileCheckpointStore : ICheckpointStore
             Window = root.TryGetProperty("window", out JsonElement win) ? ReadWindow(win) : null,
             BestMetric = root.TryGetProperty("bestMetric", out JsonElement b) ? b.GetDouble() : null,
             RoundsWithoutImprovement = root.GetProperty("roundsWithoutImprovement").GetInt32(),
+            AuditLog = root.TryGetProperty("auditLog", out JsonElement a) ? new AuditLogHead(a.GetProperty("entries").GetInt64(), a.GetProperty("head").GetString()!) : null,
         };
     }
 

@@ -992,10 +992,3 @@ public sealed partial class Coordinator : ICoordinatorHandler, IAsyncDisposable
 /// <param name="DeviceId">The device id it claimed.</param>
 /// <param name="Reasons">Every reason for the refusal.</param>
 public sealed record RefusedDevice(string DeviceId, IReadOnlyList<string> Reasons);
-
-/// <summary>The audit port: an append-only record of completed rounds.</summary>
-public interface IRoundAuditLog
-{
-    /// <summary>Appends one completed round.</summary>
-    ValueTask AppendAsync(RoundResult result, CancellationToken cancellationToken = default);
-}
