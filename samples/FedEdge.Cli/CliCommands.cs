@@ -13,5 +13,6 @@ internal static class CliCommands
         yield return SimulateCommand.Create();
         yield return CoordinatorCommand.Create();
         yield return WorkerCommand.Create();
+        yield return AuditCommand.Create();
     }
 }
