@@ -43,3 +43,42 @@ public sealed class InsufficientUpdatesException : InvalidOperationException
     {
     }
 }
+
+/// <summary>
+/// Thrown by a host that refuses, before the first round, a configuration its aggregation strategy cannot work
+/// with: too few devices for the strategy's bound (Krum with f = 1 and four devices), or secure aggregation with
+/// a strategy that needs each update on its own. The message says what cannot hold and what to change.
+/// </summary>
+public sealed class AggregationConfigurationException : InvalidOperationException
+{
+    /// <summary>Creates the exception.</summary>
+    public AggregationConfigurationException()
+        : base("The aggregation strategy cannot work with this configuration.")
+    {
+    }
+
+    /// <summary>Creates the exception with a message.</summary>
+    public AggregationConfigurationException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception with a message and cause.</summary>
+    public AggregationConfigurationException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception with the reason and the requirements that cannot hold.</summary>
+    /// <param name="message">Why the configuration cannot work, e.g. <see cref="AggregationRequirements.Check"/>'s sentence.</param>
+    /// <param name="requirements">The strategy's requirements.</param>
+    public AggregationConfigurationException(string message, AggregationRequirements requirements)
+        : base(message)
+    {
+        ArgumentNullException.ThrowIfNull(requirements);
+        Requirements = requirements;
+    }
+
+    /// <summary>The strategy's requirements that cannot hold, when known.</summary>
+    public AggregationRequirements? Requirements { get; }
+}

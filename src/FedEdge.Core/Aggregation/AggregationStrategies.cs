@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace FedEdge.Aggregation;
 
 /// <summary>
@@ -52,7 +54,7 @@ public static class AggregationStrategies
     ];
 
     /// <summary>Creates a built-in strategy by name (case-insensitive).</summary>
-    /// <exception cref="ArgumentException">The name is unknown or the options are invalid.</exception>
+    /// <exception cref="ArgumentException">The name is unknown or the options are invalid (including a bound such as Krum's n &gt; 2f + 2 that <see cref="AggregationOptions.MaxUpdates"/> could never hold).</exception>
     public static IAggregationStrategy Create(string name, AggregationOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -60,7 +62,7 @@ public static class AggregationStrategies
         string key = name.Trim().ToLowerInvariant();
         o.Strategy = key;
         o.ThrowIfInvalid();
-        return key switch
+        IAggregationStrategy strategy = key switch
         {
             FedAvgName => new StreamingStrategy(key, ServerOptimizer.Sgd, o, 1.0),
             FedSgdName => new StreamingStrategy(key, ServerOptimizer.Sgd, o, 1.0, localIterations: 1),
@@ -76,6 +78,15 @@ public static class AggregationStrategies
             BulyanName => new RobustStrategy(key, RobustRule.Bulyan, o),
             _ => throw new ArgumentException($"Unknown aggregation strategy '{name}'; use one of {string.Join(", ", Names)}.", nameof(name)),
         };
+        AggregationRequirements requirements = strategy.Requirements;
+        if (requirements.MinimumUpdates > o.MaxUpdates)
+        {
+            throw new ArgumentException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Invalid aggregation options: strategy '{key}' with f = {requirements.ByzantineTolerance} needs at least {requirements.MinimumUpdates} updates ({requirements.Rule}), but MaxUpdates lets a round keep only {o.MaxUpdates}; raise MaxUpdates or lower ByzantineCount."));
+        }
+
+        return strategy;
     }
 
     /// <summary>Sample-weighted FedAvg: the new global model is Σ nₖxₖ / Σ nₖ.</summary>

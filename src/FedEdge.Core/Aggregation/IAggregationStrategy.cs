@@ -30,6 +30,14 @@ public interface IAggregationStrategy
     /// returns them unchanged, so existing implementations need not override it.
     /// </summary>
     TrainingHyperParameters ConfigureTraining(TrainingHyperParameters hyperParameters) => hyperParameters;
+
+    /// <summary>
+    /// What a round needs before this strategy can aggregate it: how many updates (Krum: n &gt; 2f + 2) and whether
+    /// it must see each one on its own. Hosts check it before the first round (<see cref="AggregationRequirements.Check"/>);
+    /// the strategy enforces the same bound when a round completes. The default, <see cref="AggregationRequirements.None"/>,
+    /// suits a strategy that works on the sum of one or more updates, so existing implementations need not override it.
+    /// </summary>
+    AggregationRequirements Requirements => AggregationRequirements.None;
 }
 
 /// <summary>One round of aggregation in progress.</summary>

@@ -45,11 +45,15 @@ internal sealed class RobustStrategy : IAggregationStrategy
         _trim = options.TrimFraction;
         _f = options.ByzantineCount;
         _m = options.SelectionCount;
+        Requirements = RequirementsOf(name, rule, _f);
     }
 
     public string Name { get; }
 
     public bool IsStreaming => false;
+
+    /// <summary>Every robust rule needs the individual updates; Krum, Multi-Krum and Bulyan also need enough of them for f.</summary>
+    public AggregationRequirements Requirements { get; }
 
     public IAggregationRound BeginRound(ParameterSet globalParameters, AggregationRoundOptions? options = null)
     {
@@ -67,9 +71,27 @@ internal sealed class RobustStrategy : IAggregationStrategy
 
     public override string ToString() => Name;
 
+    /// <summary>
+    /// The bounds <see cref="Aggregate"/> enforces. Median and TrimmedMean work from one update (TrimmedMean drops
+    /// ⌊βn⌋ values from each end with β &lt; 0.5, so at least one value remains); Krum and Multi-Krum score each update
+    /// by its n − f − 2 nearest neighbours, so n &gt; 2f + 2; Bulyan selects θ = n − 2f updates by Krum and averages
+    /// β = θ − 2f values per coordinate, so n ≥ 4f + 3.
+    /// </summary>
+    internal static AggregationRequirements RequirementsOf(string name, RobustRule rule, int f) => rule switch
+    {
+        RobustRule.Krum or RobustRule.MultiKrum => new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (2 * f) + 3, Rule = "n > 2f + 2" },
+        RobustRule.Bulyan => new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (4 * f) + 3, Rule = "n ≥ 4f + 3" },
+        _ => new() { Strategy = name, NeedsIndividualUpdates = true },
+    };
+
     private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout)
     {
         int n = xs.Count;
+        if (Requirements.Check(n) is string reason)
+        {
+            throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or wait for more updates." : " Wait for more updates."));
+        }
+
         int length = xs[0].Length;
         var result = new float[length];
         switch (_rule)
@@ -87,7 +109,6 @@ internal sealed class RobustStrategy : IAggregationStrategy
             case RobustRule.Krum:
             case RobustRule.MultiKrum:
             {
-                RequireAtLeast(n, (2 * _f) + 3, "n > 2f + 2");
                 double[,] d = SquaredDistances(xs);
                 int[] all = Enumerable.Range(0, n).ToArray();
                 double[] scores = KrumScores(d, all, _f);
@@ -117,7 +138,6 @@ internal sealed class RobustStrategy : IAggregationStrategy
 
             default:
             {
-                RequireAtLeast(n, (4 * _f) + 3, "n ≥ 4f + 3");
                 double[,] d = SquaredDistances(xs);
                 int theta = n - (2 * _f);
                 var remaining = Enumerable.Range(0, n).ToList();
@@ -136,14 +156,6 @@ internal sealed class RobustStrategy : IAggregationStrategy
                 CoordinateWise(selected, result, sorted => MeanClosestToMedian(sorted, beta));
                 return Result(layout, result, n, Excluded(updates, chosen));
             }
-        }
-    }
-
-    private void RequireAtLeast(int n, int needed, string rule)
-    {
-        if (n < needed)
-        {
-            throw new InsufficientUpdatesException($"Strategy '{Name}' with f = {_f} needs {rule}, i.e. at least {needed} updates, but the round has {n}. Lower ByzantineCount or wait for more updates.");
         }
     }
 

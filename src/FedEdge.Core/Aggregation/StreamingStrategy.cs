@@ -53,11 +53,15 @@ internal sealed class StreamingStrategy : IAggregationStrategy
         _tau = (float)options.Tau;
         _localIterations = localIterations;
         _proximalMu = (float)proximalMu;
+        Requirements = AggregationRequirements.None with { Strategy = name };
     }
 
     public string Name { get; }
 
     public bool IsStreaming => true;
+
+    /// <summary>Works on the running sum: one update is enough and secure aggregation can feed it.</summary>
+    public AggregationRequirements Requirements { get; }
 
     public IAggregationRound BeginRound(ParameterSet globalParameters, AggregationRoundOptions? options = null)
     {
