@@ -26,6 +26,7 @@ internal static class CoordinatorCommand
         Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
         Option<int> minDevices = new("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 };
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy.", DefaultValueFactory = _ => "fedavg" };
+        Option<int> byzantine = new("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<string> model = new("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" };
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
         Option<int> steps = new("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 };
@@ -33,7 +34,7 @@ internal static class CoordinatorCommand
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, model, seed, steps, lr, output })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output })
         {
             command.Options.Add(o);
         }
@@ -85,6 +86,13 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
+            int deviceCount = (parse.GetValue(devices) ?? []).Length;
+            if (CreateStrategy(parse.GetValue(strategy)!, parse.GetValue(byzantine), parse.GetValue(minDevices), external is null ? deviceCount : null, out string? strategyProblem) is not { } aggregation)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + strategyProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
             var options = new CoordinatorOptions
             {
@@ -101,7 +109,7 @@ internal static class CoordinatorCommand
             await using var coordinator = new Coordinator(
                 Options.Create(options),
                 new MqttCoordinatorTransport(mqtt),
-                AggregationStrategies.Create(parse.GetValue(strategy)!),
+                aggregation,
                 admission,
                 new FileCheckpointStore(parse.GetValue(output)!.FullName),
                 audit: new FedEdge.Audit.FileAuditLog(Path.Combine(parse.GetValue(output)!.FullName, "audit.log")));
@@ -121,5 +129,54 @@ internal static class CoordinatorCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Creates the strategy, or says why it cannot work: an unknown name, a negative f, or a bound (Krum: n &gt; 2f + 2)
+    /// that rounds of <paramref name="perRound"/> devices, or the <paramref name="registered"/> devices the embedded
+    /// broker lets in, can never meet.
+    /// </summary>
+    private static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem)
+    {
+        problem = null;
+        string key = name.Trim().ToLowerInvariant();
+        if (!AggregationStrategies.Names.Contains(key))
+        {
+            problem = $"--strategy '{name}' is unknown; use one of {string.Join(", ", AggregationStrategies.Names)}.";
+            return null;
+        }
+
+        if (f < 0)
+        {
+            problem = "--byzantine must be 0 or more (the number of Byzantine devices the strategy tolerates).";
+            return null;
+        }
+
+        IAggregationStrategy strategy;
+        try
+        {
+            strategy = AggregationStrategies.Create(key, new AggregationOptions { ByzantineCount = f });
+        }
+        catch (ArgumentException ex)
+        {
+            problem = ex.Message;
+            return null;
+        }
+
+        AggregationRequirements requirements = strategy.Requirements;
+        string orLowerF = f > 0 ? ", or lower --byzantine" : string.Empty;
+        if (registered is int count && count > 0 && requirements.Check(count) is string tooFewDevices)
+        {
+            problem = string.Create(CultureInfo.InvariantCulture, $"{tooFewDevices} Only {count} {(count == 1 ? "device is" : "devices are")} registered with --device; register more{orLowerF}.");
+            return null;
+        }
+
+        if (requirements.Check(perRound) is string tooFewPerRound)
+        {
+            problem = string.Create(CultureInfo.InvariantCulture, $"{tooFewPerRound} A round waits for --min-devices {perRound}; use --min-devices {requirements.MinimumUpdates}{orLowerF}.");
+            return null;
+        }
+
+        return strategy;
     }
 }

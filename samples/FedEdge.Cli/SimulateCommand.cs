@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using FedEdge.Aggregation;
 using FedEdge.Cli.Simulation;
 using FedEdge.Data;
+using FedEdge.Transport;
+using MQTTnet.Exceptions;
 using Spectre.Console;
 
 namespace FedEdge.Cli;
@@ -11,11 +14,12 @@ internal static class SimulateCommand
 {
     public static Command Create()
     {
-        Option<string> transport = new("--transport") { Description = "Transport between coordinator and workers: inproc, mqtt (embedded broker) or grpc.", DefaultValueFactory = _ => "inproc" };
+        Option<string?> transport = new("--transport") { Description = "Transport between coordinator and workers: inproc, mqtt (embedded broker, or the one --broker names) or grpc. Default: inproc, or mqtt with --broker." };
         transport.AcceptOnlyFromAmong("inproc", "mqtt", "grpc");
-        Option<string?> broker = new("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883 (with --transport mqtt).", HelpName = "URL" };
+        Option<string?> broker = new("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883; implies --transport mqtt.", HelpName = "URL" };
         Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
+        Option<int> byzantine = new("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<string> model = new("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" };
         Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
         trainer.AcceptOnlyFromAmong("managed", "torch");
@@ -39,7 +43,7 @@ internal static class SimulateCommand
         Option<string> thermal = new("--thermal") { Description = "Device telemetry: host (every device reports this machine's sensors; n/a without thermal zones), simulated (a heating model and thermal governor per device, CoLearn's 48 °C idle) or off.", DefaultValueFactory = _ => "host" };
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal })
         {
             command.Options.Add(o);
         }
@@ -61,11 +65,10 @@ internal static class SimulateCommand
                 return 2;
             }
 
-            string transportName = parse.GetValue(transport)!;
-            Uri? brokerUri = null;
-            if (parse.GetValue(broker) is { } b && (transportName != "mqtt" || !Uri.TryCreate(b, UriKind.Absolute, out brokerUri) || brokerUri.Scheme != "mqtt"))
+            (string transportName, Uri? brokerUri, string? transportProblem) = ResolveTransport(parse.GetValue(transport), parse.GetValue(broker));
+            if (transportProblem is not null)
             {
-                await err.WriteLineAsync("fededge simulate: --broker takes mqtt://host:port and needs --transport mqtt.").ConfigureAwait(false);
+                await err.WriteLineAsync("fededge simulate: " + transportProblem).ConfigureAwait(false);
                 return 2;
             }
 
@@ -82,6 +85,20 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            string strategyName = parse.GetValue(strategy)!.Trim().ToLowerInvariant();
+            if (!AggregationStrategies.Names.Contains(strategyName))
+            {
+                await err.WriteLineAsync($"fededge simulate: --strategy '{parse.GetValue(strategy)}' is unknown; use one of {string.Join(", ", AggregationStrategies.Names)}.").ConfigureAwait(false);
+                return 2;
+            }
+
+            int byzantineCount = parse.GetValue(byzantine);
+            if (byzantineCount < 0)
+            {
+                await err.WriteLineAsync("fededge simulate: --byzantine must be 0 or more (the number of Byzantine devices the strategy tolerates).").ConfigureAwait(false);
+                return 2;
+            }
+
             var config = new SimulationConfig
             {
                 SecureAggregation = parse.GetValue(secureAggregation),
@@ -92,7 +109,8 @@ internal static class SimulateCommand
                 Transport = transportName,
                 Broker = brokerUri,
                 Rounds = roundCount,
-                Strategy = parse.GetValue(strategy)!,
+                Strategy = strategyName,
+                ByzantineCount = byzantineCount,
                 Model = parse.GetValue(model)!,
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),
@@ -107,6 +125,12 @@ internal static class SimulateCommand
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
             };
+            if (StrategyProblem(config, parse.GetValue(data) is null) is string strategyProblem)
+            {
+                await err.WriteLineAsync("fededge simulate: " + strategyProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             return await RunAsync(config, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -134,9 +158,16 @@ internal static class SimulateCommand
                     $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException)
+        catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException or InsufficientUpdatesException or AggregationConfigurationException)
         {
             console.MarkupLine("[red]fededge simulate failed:[/] " + Markup.Escape(ex.Message));
+            return 1;
+        }
+        catch (Exception ex) when (ex is TransportException or MqttCommunicationException)
+        {
+            // An unreachable or refusing broker (--broker): say which, without a stack trace.
+            string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
+            console.MarkupLine("[red]fededge simulate failed:[/] " + Markup.Escape(ex.Message + cause));
             return 1;
         }
 
@@ -204,6 +235,41 @@ internal static class SimulateCommand
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The transport and broker from <c>--transport</c> and <c>--broker</c>: a broker alone implies mqtt; a broker with
+    /// another explicit transport, or one that is not mqtt://host:port, is a problem (the third item).
+    /// </summary>
+    private static (string Transport, Uri? Broker, string? Problem) ResolveTransport(string? transport, string? broker)
+    {
+        if (broker is null)
+        {
+            return (transport ?? "inproc", null, null);
+        }
+
+        if (transport is not null and not "mqtt")
+        {
+            return (transport, null, $"--broker names an MQTT broker, so it cannot be used with --transport {transport}; drop --transport (or use --transport mqtt).");
+        }
+
+        return Uri.TryCreate(broker, UriKind.Absolute, out Uri? uri) && uri.Scheme == "mqtt" && !string.IsNullOrEmpty(uri.Host)
+            ? ("mqtt", uri, null)
+            : ("mqtt", null, $"--broker '{broker}' is not an MQTT broker URL; write mqtt://host:port.");
+    }
+
+    /// <summary>Why the strategy cannot run in this simulation (unusable settings, secure aggregation, too few devices), or null.</summary>
+    private static string? StrategyProblem(SimulationConfig config, bool defaultData)
+    {
+        try
+        {
+            IAggregationStrategy strategy = SimulationStrategy.Create(config);
+            return SimulationStrategy.Problem(config, strategy, defaultData ? "the demo" : $"'{config.DataDirectory}'");
+        }
+        catch (Exception ex) when (ex is ArgumentException or DataFormatException or IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
+        }
     }
 
     /// <summary>Why the privacy flags do not fit together, or null.</summary>

@@ -61,6 +61,7 @@ internal static class ReportWriter
                 ["broker"] = c.Broker?.ToString(),
                 ["rounds"] = c.Rounds,
                 ["strategy"] = c.Strategy,
+                ["byzantine"] = c.ByzantineCount,
                 ["model"] = c.Model,
                 ["trainer"] = c.Trainer,
                 ["seed"] = c.Seed,

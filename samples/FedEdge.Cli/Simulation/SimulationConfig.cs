@@ -11,6 +11,9 @@ internal sealed record SimulationConfig
 
     public string Strategy { get; init; } = "fedavg";
 
+    /// <summary>The number f of Byzantine devices Krum, Multi-Krum and Bulyan tolerate (<c>--byzantine</c>); see <see cref="SimulationStrategy"/>.</summary>
+    public int ByzantineCount { get; init; } = 1;
+
     public string Model { get; init; } = "mlp";
 
     public string Trainer { get; init; } = "managed";
