@@ -111,7 +111,7 @@ internal static class CoordinatorCommand
                 new MqttCoordinatorTransport(mqtt),
                 aggregation,
                 admission,
-                new FileCheckpointStore(parse.GetValue(output)!.FullName),
+                checkpoints: new FileCheckpointStore(parse.GetValue(output)!.FullName),
                 audit: new FedEdge.Audit.FileAuditLog(Path.Combine(parse.GetValue(output)!.FullName, "audit.log")));
             bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
             await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + brokerOptions.Port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);

@@ -4,6 +4,7 @@ using FedEdge.Coordination;
 using FedEdge.Data;
 using FedEdge.Devices;
 using FedEdge.Metrics;
+using FedEdge.Privacy;
 using FedEdge.Torch;
 using FedEdge.Training;
 using Microsoft.Extensions.Options;
@@ -106,8 +107,17 @@ internal static class Simulation
         using var privacy = new SimulationPrivacy(config, devices.Count, devices.Max(d => (long)d.Train.Count));
         privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
-        IAggregationStrategy strategy = AggregationStrategies.Create(config.Strategy);
-        await using var coordinator = new Coordinator(Options.Create(options), transports.CreateCoordinator(), strategy, CreateAdmission(config), evaluator: evaluator, audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
+        IAggregationStrategy strategy = SimulationStrategy.Create(config);
+        await using var coordinator = new Coordinator(
+            Options.Create(options),
+            transports.CreateCoordinator(),
+            strategy,
+            CreateAdmission(config),
+            roundProtocol: privacy.RoundProtocol,
+            aggregateTransforms: privacy.AggregateTransforms,
+            accountant: privacy.Accountant,
+            evaluator: evaluator,
+            audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
@@ -117,12 +127,16 @@ internal static class Simulation
             foreach (var (d, index) in devices.Select((d, i) => (d, i)))
             {
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
+                var workerOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = Task, Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
+                IUpdateTransform[] transforms = privacy.ConfigureWorker(workerOptions);
                 var worker = new Worker(
-                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = Task, Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) })),
+                    Options.Create(options.ConfigureWorkerLiveness(workerOptions)),
                     transports.CreateWorker(d.Id),
                     hardware.Wrap(d.Id, CreateBundle(config).Trainer),
                     new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
-                    hardware.GovernorFor(d.Id));
+                    hardware.GovernorFor(d.Id),
+                    privacy.WorkerProtocol,
+                    transforms);
                 workers.Add(worker);
             }
 
@@ -130,11 +144,15 @@ internal static class Simulation
             {
                 // A device without a valid MUD profile: MUD admission refuses it and it never sees a model.
                 Uri? intruderMud = intruder.PresentsMudUrl ? new Uri(ProfileBase + intruder.Id + ".json") : null;
+                var intruderOptions = new WorkerOptions { DeviceId = intruder.Id, MudUrl = intruderMud, Task = Task, Model = config.Model };
+                IUpdateTransform[] intruderTransforms = privacy.ConfigureWorker(intruderOptions);
                 workers.Add(new Worker(
-                    Options.Create(privacy.ConfigureWorker(new WorkerOptions { DeviceId = intruder.Id, MudUrl = intruderMud, Task = Task, Model = config.Model })),
+                    Options.Create(options.ConfigureWorkerLiveness(intruderOptions)),
                     transports.CreateWorker(intruder.Id),
                     CreateBundle(config).Trainer,
-                    new LocalData(devices[0].Test, null)));
+                    new LocalData(devices[0].Test, null),
+                    roundProtocol: privacy.WorkerProtocol,
+                    updateTransforms: intruderTransforms));
             }
 
             foreach (Worker w in workers)

@@ -2,6 +2,7 @@ using FedEdge.Coordination;
 using FedEdge.Privacy;
 using FedEdge.Privacy.DifferentialPrivacy;
 using FedEdge.Privacy.SecureAggregation;
+using FedEdge.Rounds;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FedEdge.Cli.Simulation;
@@ -45,12 +46,23 @@ internal sealed class SimulationPrivacy : IDisposable
 
     private double Clip => _config.DpClip ?? 1.0;
 
-    /// <summary>Adds the coordinator's privacy settings.</summary>
+    /// <summary>The coordinator's round protocol: secure aggregation from <c>AddSecureAggregation()</c>, or null for plaintext rounds.</summary>
+    public IRoundProtocol? RoundProtocol => _secureServices?.GetRequiredService<IRoundProtocol>();
+
+    /// <summary>The workers' round protocol: secure aggregation's masked inputs, or null for plaintext updates.</summary>
+    public IWorkerRoundProtocol? WorkerProtocol => _secureServices?.GetRequiredService<IWorkerRoundProtocol>();
+
+    /// <summary>The privacy accountant (with <c>--dp-noise</c>), or null.</summary>
+    public IPrivacyAccountant? Accountant { get; private set; }
+
+    /// <summary>Central Gaussian noise on the aggregate (DP without secure aggregation).</summary>
+    public IReadOnlyList<IAggregateTransform> AggregateTransforms { get; private set; } = [];
+
+    /// <summary>Adds the coordinator's privacy settings and creates its privacy ports.</summary>
     public void ConfigureCoordinator(CoordinatorOptions options)
     {
         if (_secureServices is not null)
         {
-            options.SecureAggregation = _secureServices.GetRequiredService<ISecureAggregationCoordinator>();
             options.RoundTimeout = TimeSpan.FromMinutes(5);
         }
 
@@ -58,36 +70,34 @@ internal sealed class SimulationPrivacy : IDisposable
         {
             if (!_config.SecureAggregation)
             {
-                options.AggregateTransforms.Add(new GaussianAggregateNoise(sigma, Clip));
+                AggregateTransforms = [new GaussianAggregateNoise(sigma, Clip)];
             }
 
-            options.PrivacyAccountant = new RdpAccountant(Delta, _config.DpTargetEpsilon);
+            Accountant = new RdpAccountant(Delta, _config.DpTargetEpsilon);
             options.DpNoiseMultiplier = sigma;
         }
     }
 
-    /// <summary>Adds a worker's privacy settings.</summary>
-    public WorkerOptions ConfigureWorker(WorkerOptions options)
+    /// <summary>A worker's update transforms (clipping and, with noise, its share of Gaussian noise); sets its DP settings.</summary>
+    public IUpdateTransform[] ConfigureWorker(WorkerOptions options)
     {
-        if (_secureServices is not null)
+        if (!Dp)
         {
-            options.SecureAggregation = _secureServices.GetRequiredService<ISecureAggregationWorker>();
+            return [];
         }
 
-        if (Dp)
-        {
-            // DP assumes a uniform mean: sample-count weights would change the mechanism's sensitivity.
-            options.UniformAggregationWeight = _config.DpNoise is > 0;
-            options.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions
+        // DP assumes a uniform mean: sample-count weights would change the mechanism's sensitivity.
+        options.UniformAggregationWeight = _config.DpNoise is > 0;
+        return
+        [
+            new DpUpdateTransform(new DifferentialPrivacyOptions
             {
                 ClipNorm = Clip,
                 NoiseMultiplier = _config.DpNoise ?? 0,
                 Placement = _config.SecureAggregation ? NoisePlacement.Distributed : NoisePlacement.Central,
                 ExpectedClientsPerRound = DeviceCount,
-            }));
-        }
-
-        return options;
+            }),
+        ];
     }
 
     public void Dispose() => _secureServices?.Dispose();

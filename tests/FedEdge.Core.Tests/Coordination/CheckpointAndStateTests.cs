@@ -95,7 +95,7 @@ public sealed class CheckpointAndStateTests : IDisposable
         var store = new FileCheckpointStore(_dir);
         await store.SaveAsync(new CoordinatorCheckpoint { Round = 3, Parameters = Params(0f) });
         var network = new InProcessNetwork();
-        await using var coordinator = new Coordinator(Microsoft.Extensions.Options.Options.Create(new CoordinatorOptions()), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new DenyListAdmission(), store);
+        await using var coordinator = new Coordinator(Microsoft.Extensions.Options.Options.Create(new CoordinatorOptions()), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new DenyListAdmission(), checkpoints: store);
         var other = new ParameterSet(new ParameterLayout(new TensorSpec("w", 4)));
         CheckpointException error = await Assert.ThrowsAsync<CheckpointException>(() => coordinator.StartAsync(other).AsTask());
         Assert.Contains("does not match", error.Message, StringComparison.Ordinal);

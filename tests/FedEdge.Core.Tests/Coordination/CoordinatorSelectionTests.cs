@@ -37,8 +37,8 @@ public sealed class CoordinatorSelectionTests : IDisposable
         HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
     };
 
-    private static Coordinator NewCoordinator(InProcessNetwork network, CoordinatorOptions options, TimeProvider? time = null, ICheckpointStore? store = null) =>
-        new(Microsoft.Extensions.Options.Options.Create(options), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new DenyListAdmission(), store, timeProvider: time);
+    private static Coordinator NewCoordinator(InProcessNetwork network, CoordinatorOptions options, TimeProvider? time = null, ICheckpointStore? store = null, IClientSelector? selector = null) =>
+        new(Microsoft.Extensions.Options.Options.Create(options), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new DenyListAdmission(), selector: selector, checkpoints: store, timeProvider: time);
 
     private static async Task<(IWorkerTransport Transport, ManualDevice Device)> JoinAsync(InProcessNetwork network, string id)
     {
@@ -62,8 +62,7 @@ public sealed class CoordinatorSelectionTests : IDisposable
         var network = new InProcessNetwork();
         CoordinatorOptions options = Options(TimeSpan.FromSeconds(10));
         options.WindowSize = 2; // both devices are in the window; the selector then picks one of them
-        options.ClientSelector = ClientSelectors.Scored(1);
-        await using Coordinator coordinator = NewCoordinator(network, options);
+        await using Coordinator coordinator = NewCoordinator(network, options, selector: ClientSelectors.Scored(1));
         await coordinator.StartAsync(Zero());
         (IWorkerTransport hotTransport, ManualDevice hot) = await JoinAsync(network, "hot");
         (IWorkerTransport coolTransport, ManualDevice cool) = await JoinAsync(network, "cool");
@@ -93,8 +92,7 @@ public sealed class CoordinatorSelectionTests : IDisposable
         CoordinatorOptions options = Options(TimeSpan.FromSeconds(10));
         options.MaxRounds = 2;
         options.WindowSize = 2;
-        options.ClientSelector = ClientSelectors.Scored(1);
-        await using Coordinator coordinator = NewCoordinator(network, options);
+        await using Coordinator coordinator = NewCoordinator(network, options, selector: ClientSelectors.Scored(1));
         await coordinator.StartAsync(Zero());
         var hotTrainer = new MeanTrainer(Features);
         var coolTrainer = new MeanTrainer(Features);

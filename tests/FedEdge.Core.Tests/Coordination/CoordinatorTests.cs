@@ -29,7 +29,7 @@ public sealed class CoordinatorTests : IDisposable
     private static ParameterSet Zero() => new(new ParameterLayout(new TensorSpec("w", Features)));
 
     private static Coordinator NewCoordinator(InProcessNetwork network, CoordinatorOptions options, IAggregationStrategy? strategy = null, ICheckpointStore? store = null, TimeProvider? time = null, string[]? denied = null) =>
-        new(Options.Create(options), network.CreateCoordinatorTransport(), strategy ?? AggregationStrategies.FedAvg(), new DenyListAdmission(denied ?? []), store, timeProvider: time);
+        new(Options.Create(options), network.CreateCoordinatorTransport(), strategy ?? AggregationStrategies.FedAvg(), new DenyListAdmission(denied ?? []), checkpoints: store, timeProvider: time);
 
     private static Worker NewWorker(InProcessNetwork network, string id, Dataset data, ITrainer trainer, string? stateFile = null, TimeProvider? time = null) =>
         new(Options.Create(new WorkerOptions { DeviceId = id, StateFile = stateFile }), network.CreateWorkerTransport(id), trainer, new InMemoryDataSource(data), timeProvider: time);
