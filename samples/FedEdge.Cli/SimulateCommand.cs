@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FedEdge.Transport.Faults;
 using System.Globalization;
 using FedEdge.Aggregation;
 using FedEdge.Cli.Simulation;
@@ -42,8 +43,9 @@ internal static class SimulateCommand
         Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
         Option<string> thermal = new("--thermal") { Description = "Device telemetry: host (every device reports this machine's sensors; n/a without thermal zones), simulated (a heating model and thermal governor per device, CoLearn's 48 °C idle) or off.", DefaultValueFactory = _ => "host" };
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
+        Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
         {
             command.Options.Add(o);
         }
@@ -99,8 +101,23 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            FaultOptions? faultOptions = null;
+            if (parse.GetValue(faults) is { } spec)
+            {
+                try
+                {
+                    faultOptions = FaultOptions.Parse(spec);
+                }
+                catch (FaultSpecException ex)
+                {
+                    await err.WriteLineAsync("fededge simulate: --faults: " + ex.Message).ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             var config = new SimulationConfig
             {
+                Faults = faultOptions,
                 SecureAggregation = parse.GetValue(secureAggregation),
                 Thermal = parse.GetValue(thermal)!,
                 DpNoise = parse.GetValue(dpNoise),
@@ -144,7 +161,7 @@ internal static class SimulateCommand
             console.Profile.Width = Math.Max(console.Profile.Width, 132);
         }
 
-        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}");
+        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}{(config.Faults is { } f ? ", faults " + Markup.Escape(f.ToString()) : string.Empty)}");
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
         console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.Task})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
@@ -155,7 +172,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{DeviceLine(r)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException or InsufficientUpdatesException or AggregationConfigurationException)

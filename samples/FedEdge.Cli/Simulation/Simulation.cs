@@ -19,6 +19,15 @@ internal sealed record MetricSet(double Accuracy, double Precision, double Recal
 
 internal sealed record RoundRow(long Round, int Participants, double? Loss, double? F1, long BytesUp, long BytesDown, double Seconds, double? Epsilon = null)
 {
+    /// <summary>Round tasks and updates sent again in this round because no acknowledgement came (lossy links).</summary>
+    public long Resends { get; init; }
+
+    /// <summary>Messages the injected faults dropped during this round.</summary>
+    public long Lost { get; init; }
+
+    /// <summary>Why the round failed, when it did.</summary>
+    public string? Failure { get; init; }
+
     /// <summary>Each device's temperature, bytes and training time in this round (<c>--thermal</c>).</summary>
     public IReadOnlyList<DeviceRoundRow> Devices { get; init; } = [];
 }
@@ -90,7 +99,7 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)));
+        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults);
         var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBase + d.Id + ".json"), StringComparer.Ordinal);
         var options = new CoordinatorOptions
         {
@@ -99,6 +108,12 @@ internal static class Simulation
             MinParticipants = 1,
             WindowSize = devices.Count(d => !autoencoder || d.Train.IndicesWithLabel(0).Count > 0),
             WindowDuration = TimeSpan.FromSeconds(5),
+
+            // A simulation runs for seconds: heartbeats and re-sends on a sub-second scale.
+            HeartbeatInterval = TimeSpan.FromMilliseconds(250),
+            MissedHeartbeats = 12,
+            ResendDelay = TimeSpan.FromMilliseconds(150),
+            MaxResendDelay = TimeSpan.FromSeconds(1),
             RoundTimeout = TimeSpan.FromMinutes(2),
             Seed = config.Seed,
             MonitorMetric = autoencoder ? "roc_auc" : "f1",
@@ -163,13 +178,21 @@ internal static class Simulation
 
             var rounds = new List<RoundRow>();
             string stop = "round budget reached";
+            long resentBefore = 0, lostBefore = 0;
             await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
             {
+                long resent = workers.Sum(w => (long)w.UpdateResends);
+                long lost = config.Faults?.Counters.Dropped ?? 0;
                 double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
                 var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon)
                 {
                     Devices = hardware.Account(r, workers, coordinator.Devices),
+                    Resends = r.TaskResends + resent - resentBefore,
+                    Lost = lost - lostBefore,
+                    Failure = r.Completed ? null : r.FailureReason,
                 };
+                resentBefore = resent;
+                lostBefore = lost;
                 rounds.Add(row);
                 onRound(row);
                 if (!r.Completed)
@@ -332,5 +355,18 @@ internal static class Simulation
             double threshold = autoencoder ? (central ? CentralThreshold : FederatedThreshold) ?? 0.5 : 0.5;
             return MetricSet.From(ClassificationMetrics.Compute(result.Scores, data.Labels, threshold));
         }
+    }
+}
+
+/// <summary>Liveness settings a worker shares with its coordinator.</summary>
+internal static class LivenessSettings
+{
+    /// <summary>Copies the coordinator's heartbeat interval and re-send delays into <paramref name="worker"/>.</summary>
+    public static WorkerOptions ConfigureWorkerLiveness(this CoordinatorOptions coordinator, WorkerOptions worker)
+    {
+        worker.HeartbeatInterval = coordinator.HeartbeatInterval;
+        worker.ResendDelay = coordinator.ResendDelay;
+        worker.MaxResendDelay = coordinator.MaxResendDelay;
+        return worker;
     }
 }

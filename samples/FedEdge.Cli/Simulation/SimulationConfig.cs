@@ -63,6 +63,13 @@ internal sealed record SimulationConfig
 
     /// <summary>Where each device's telemetry comes from (<c>--thermal</c>): host (this machine's sensors), simulated (a thermal model and governor per device) or off.</summary>
     public string Thermal { get; init; } = "host";
+
+    /// <summary>Faults injected on every link (<c>--faults</c>), or null for a loss-free network.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public FedEdge.Transport.Faults.FaultOptions? Faults { get; init; }
+
+    /// <summary>The fault spec as given, for the report.</summary>
+    public string? FaultSpec => Faults?.ToString();
 }
 
 /// <summary>A device that tries to join the simulated federation and should be refused.</summary>

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using FedEdge.Messaging;
 using FedEdge.Messaging.InProcess;
 using FedEdge.Transport.Grpc;
+using FedEdge.Transport.Faults;
 using FedEdge.Transport.Mqtt;
 
 namespace FedEdge.Cli.Simulation;
@@ -16,9 +17,12 @@ internal sealed class SimulationTransports
     private readonly InProcessNetwork _network = new();
     private ICoordinatorTransport? _coordinator;
 
-    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds)
+    private readonly FaultOptions? _faults;
+
+    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds, FaultOptions? faults = null)
     {
         _kind = kind;
+        _faults = faults;
         _broker = broker;
         foreach (string id in deviceIds)
         {
@@ -28,6 +32,19 @@ internal sealed class SimulationTransports
     }
 
     public ICoordinatorTransport CreateCoordinator()
+    {
+        ICoordinatorTransport inner = CreateInnerCoordinator();
+        return _faults is null ? inner : inner.WithFaults(_faults);
+    }
+
+    /// <summary>Creates a device's transport, with faults on its link when <c>--faults</c> is given; call after the coordinator has started.</summary>
+    public IWorkerTransport CreateWorker(string deviceId)
+    {
+        IWorkerTransport inner = CreateInnerWorker(deviceId);
+        return _faults is null ? inner : inner.WithFaults(_faults, link: deviceId);
+    }
+
+    private ICoordinatorTransport CreateInnerCoordinator()
     {
         _coordinator = _kind switch
         {
@@ -40,8 +57,7 @@ internal sealed class SimulationTransports
         return _coordinator;
     }
 
-    /// <summary>Creates a device's transport; call after the coordinator has started (its address is known then).</summary>
-    public IWorkerTransport CreateWorker(string deviceId) => _kind switch
+    private IWorkerTransport CreateInnerWorker(string deviceId) => _kind switch
     {
         "inproc" => _network.CreateWorkerTransport(deviceId),
         "mqtt" => new MqttWorkerTransport(new MqttWorkerOptions
