@@ -40,14 +40,12 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
     public bool Owes(string deviceId) => Selected.Contains(deviceId) && Session.IsAwaiting(deviceId);
 }
 
-/// <summary>Which round runs now, the highest round started, and who contributed to the last closed round (so a re-sent update after the close still gets an accepting receipt). Thread-safe.</summary>
+/// <summary>Which round runs now and the highest round started. Thread-safe.</summary>
 internal sealed class RoundTracker
 {
     private readonly Lock _gate = new();
     private ActiveRound? _current;
     private long _highestStarted;
-    private long _lastClosed = -1;
-    private HashSet<string> _lastContributors = new(StringComparer.Ordinal);
 
     public ActiveRound? Current
     {
@@ -88,7 +86,7 @@ internal sealed class RoundTracker
         }
     }
 
-    public void End(ActiveRound round, IEnumerable<string> contributors)
+    public void End(ActiveRound round)
     {
         lock (_gate)
         {
@@ -96,18 +94,6 @@ internal sealed class RoundTracker
             {
                 _current = null;
             }
-
-            _lastClosed = round.Round;
-            _lastContributors = new HashSet<string>(contributors, StringComparer.Ordinal);
-        }
-    }
-
-    /// <summary>True when <paramref name="deviceId"/>'s update of <paramref name="round"/> is already in the closed round's aggregate.</summary>
-    public bool ContributedToClosed(string deviceId, long round)
-    {
-        lock (_gate)
-        {
-            return round == _lastClosed && _lastContributors.Contains(deviceId);
         }
     }
 }

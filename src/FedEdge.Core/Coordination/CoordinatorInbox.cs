@@ -192,12 +192,6 @@ internal sealed class CoordinatorInbox(
             return round.Session.OnUpdate(update);
         }
 
-        if (rounds.ContributedToClosed(update.SenderId, update.Round))
-        {
-            // A re-sent copy of an update the closed round already holds (its receipt was lost).
-            return new(RoundUpdateOutcome.AlreadyAccepted);
-        }
-
         return round is not null && update.Round > round.Round
             ? new(RoundUpdateOutcome.Refused, $"round {update.Round} has not started (round {round.Round} is open)")
             : update.Round <= rounds.HighestStarted

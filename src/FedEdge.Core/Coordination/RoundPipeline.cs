@@ -92,11 +92,11 @@ internal sealed class RoundPipeline(
             }
             catch
             {
-                rounds.End(active, []);
+                rounds.End(active);
                 throw;
             }
 
-            rounds.End(active, contribution.Contributors);
+            rounds.End(active);
             requests.CompleteRound(selected);
         }
 

@@ -41,6 +41,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly HashSet<string> _selected = new(context.Selected, StringComparer.Ordinal);
         private readonly HashSet<string> _received = new(StringComparer.Ordinal);
         private readonly List<string> _contributors = [];
+        private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -124,8 +125,10 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                 return new(RoundUpdateOutcome.Refused, $"late update: round {context.Round} is closed");
             }
 
-            if (_received.Contains(sender) && update.Round == context.Round && string.Equals(update.Nonce, context.Nonce, StringComparison.Ordinal))
+            if (_accepted.TryGetValue(sender, out string? acceptedHash) && update.Round == context.Round
+                && string.Equals(update.Nonce, context.Nonce, StringComparison.Ordinal) && string.Equals(update.Values.ComputeHash(), acceptedHash, StringComparison.Ordinal))
             {
+                // The same update again (its receipt was lost): harmless, answered with the same receipt.
                 return new(RoundUpdateOutcome.AlreadyAccepted);
             }
 
@@ -167,6 +170,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
 
             context.Validator.Validate(update);
             _received.Add(sender);
+            _accepted[sender] = update.Values.ComputeHash();
             _contributors.Add(sender);
             _samples += update.SampleCount;
             if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
