@@ -8,6 +8,7 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
 {
     private readonly Lock _gate = new();
     private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
+    private readonly List<RefusedUpdate> _otherRefusals = [];
 
     public long Round => Task.Round;
 
@@ -33,6 +34,26 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
         lock (_gate)
         {
             return _acknowledged.Contains(deviceId);
+        }
+    }
+
+    /// <summary>Updates refused while this round ran that the round protocol never saw (late, unknown sender, wrong round).</summary>
+    public IReadOnlyList<RefusedUpdate> OtherRefusals
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _otherRefusals];
+            }
+        }
+    }
+
+    public void RecordRefusal(RefusedUpdate refusal)
+    {
+        lock (_gate)
+        {
+            _otherRefusals.Add(refusal);
         }
     }
 

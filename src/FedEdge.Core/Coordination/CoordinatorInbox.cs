@@ -119,7 +119,14 @@ internal sealed class CoordinatorInbox(
     public async ValueTask OnUpdateAsync(ModelUpdate update, InboundContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
+        ActiveRound? open = rounds.Current;
         RoundUpdateVerdict verdict = Judge(update, context);
+        if (!verdict.IsAccepted && (open is null || update.Round != open.Round || !registry.IsAdmitted(update.SenderId)))
+        {
+            // The round protocol records what it judged; the rest is recorded with the open round here.
+            open?.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, verdict.Reason ?? "refused"));
+        }
+
         if (!verdict.IsAccepted)
         {
             telemetry.Refused();

@@ -77,6 +77,7 @@ internal sealed class RoundPipeline(
             Cancellation = roundCts.Token,
         });
         RoundContribution contribution;
+        IReadOnlyList<RefusedUpdate> otherRefusals;
         int resends;
         await using (session.ConfigureAwait(false))
         {
@@ -98,6 +99,7 @@ internal sealed class RoundPipeline(
 
             rounds.End(active);
             requests.CompleteRound(selected);
+            otherRefusals = active.OtherRefusals;
         }
 
         var failed = contribution.Failed.Select(p => new RefusedUpdate(p.Key, round, p.Value)).ToList();
@@ -109,7 +111,7 @@ internal sealed class RoundPipeline(
             }
         }
 
-        var outcome = new RoundOutcome(selected, failed, contribution, resends);
+        var outcome = new RoundOutcome(selected, failed, contribution with { Refused = [.. contribution.Refused, .. otherRefusals] }, resends);
         if (contribution.FailureReason is { } protocolFailure)
         {
             return Fail(round, start, protocolFailure, outcome);
