@@ -7,6 +7,7 @@ using FedEdge.Data;
 using FedEdge.Messaging.InProcess;
 using FedEdge.Privacy;
 using FedEdge.Privacy.DifferentialPrivacy;
+using FedEdge.Rounds;
 using FedEdge.Training;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -118,20 +119,19 @@ internal static class RoundPrivacyBench
             WindowSize = workers,
             RoundTimeout = TimeSpan.FromMinutes(5),
             HyperParameters = new TrainingHyperParameters { LocalIterations = 1 },
-            SecureAggregation = secure ? services.GetRequiredService<ISecureAggregationCoordinator>() : null,
+            DpNoiseMultiplier = dp ? sigma : null,
         };
-        if (dp)
-        {
-            if (!secure)
-            {
-                options.AggregateTransforms.Add(new GaussianAggregateNoise(sigma, clip));
-            }
 
-            options.PrivacyAccountant = new RdpAccountant(1e-5);
-            options.DpNoiseMultiplier = sigma;
-        }
-
-        await using var coordinator = new Coordinator(Options.Create(options), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new AdmitAll());
+        // Central noise is added to the aggregate; distributed noise (with secure aggregation) by each worker.
+        IAggregateTransform[] aggregateTransforms = dp && !secure ? [new GaussianAggregateNoise(sigma, clip)] : [];
+        await using var coordinator = new Coordinator(
+            Options.Create(options),
+            network.CreateCoordinatorTransport(),
+            AggregationStrategies.FedAvg(),
+            new AdmitAll(),
+            roundProtocol: secure ? services.GetRequiredService<IRoundProtocol>() : null,
+            aggregateTransforms: aggregateTransforms,
+            accountant: dp ? new RdpAccountant(1e-5) : null);
         await coordinator.StartAsync(new ParameterSet(layout)).ConfigureAwait(false);
         var data = new Dataset(new float[100], new float[100], 1);
         var list = new List<Worker>();
@@ -139,19 +139,23 @@ internal static class RoundPrivacyBench
         {
             for (int i = 0; i < workers; i++)
             {
-                var workerOptions = new WorkerOptions { DeviceId = $"w{i}", SecureAggregation = secure ? services.GetRequiredService<ISecureAggregationWorker>() : null };
-                if (dp)
-                {
-                    workerOptions.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions
+                var workerOptions = new WorkerOptions { DeviceId = $"w{i}" };
+                IUpdateTransform[] updateTransforms = dp
+                    ? [new DpUpdateTransform(new DifferentialPrivacyOptions
                     {
                         ClipNorm = clip,
                         NoiseMultiplier = sigma,
                         Placement = secure ? NoisePlacement.Distributed : NoisePlacement.Central,
                         ExpectedClientsPerRound = workers,
-                    }));
-                }
-
-                var worker = new Worker(Options.Create(workerOptions), network.CreateWorkerTransport($"w{i}"), new StepTrainer(layout, i), new InMemoryDataSource(data));
+                    })]
+                    : [];
+                var worker = new Worker(
+                    Options.Create(workerOptions),
+                    network.CreateWorkerTransport($"w{i}"),
+                    new StepTrainer(layout, i),
+                    new InMemoryDataSource(data),
+                    roundProtocol: secure ? services.GetRequiredService<IWorkerRoundProtocol>() : null,
+                    updateTransforms: updateTransforms);
                 list.Add(worker);
                 await worker.StartAsync().ConfigureAwait(false);
             }

@@ -6,6 +6,7 @@ using FedEdge.Messaging;
 using FedEdge.Messaging.InProcess;
 using FedEdge.Privacy.DifferentialPrivacy;
 using FedEdge.Privacy.SecureAggregation;
+using FedEdge.Rounds;
 using FedEdge.Training;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -39,8 +40,54 @@ public sealed class PrivateRoundsTests
         return new Dataset(features, new float[rows], Features);
     }
 
-    private static Coordinator NewCoordinator(InProcessNetwork network, CoordinatorOptions options, IAggregationStrategy strategy) =>
-        new(Options.Create(options), network.CreateCoordinatorTransport(), strategy, new AdmitAll());
+    /// <summary>The secure aggregate's sender id (<c>SecureAggregationRound.AggregateSenderId</c>).</summary>
+    private const string SecureAggregateSenderId = "fededge.secure-aggregate";
+
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
+
+    private static readonly TimeSpan Resend = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>Fast liveness settings so a lost message or a failed device is noticed within a test's time.</summary>
+    private static CoordinatorOptions Fast(CoordinatorOptions options)
+    {
+        options.HeartbeatInterval = Heartbeat;
+        options.ResendDelay = Resend;
+        options.MaxResendDelay = TimeSpan.FromSeconds(1);
+        return options;
+    }
+
+    private static WorkerOptions Fast(WorkerOptions options)
+    {
+        options.HeartbeatInterval = Heartbeat;
+        options.ResendDelay = Resend;
+        options.MaxResendDelay = TimeSpan.FromSeconds(1);
+        return options;
+    }
+
+    private static Coordinator NewCoordinator(
+        InProcessNetwork network,
+        CoordinatorOptions options,
+        IAggregationStrategy strategy,
+        IRoundProtocol? protocol = null,
+        IAggregateTransform? aggregateTransform = null,
+        IPrivacyAccountant? accountant = null) =>
+        new(
+            Options.Create(Fast(options)),
+            network.CreateCoordinatorTransport(),
+            strategy,
+            new AdmitAll(),
+            roundProtocol: protocol,
+            aggregateTransforms: aggregateTransform is null ? null : [aggregateTransform],
+            accountant: accountant);
+
+    private static Worker NewWorker(InProcessNetwork network, WorkerOptions options, ITrainer trainer, Dataset data, IWorkerRoundProtocol? protocol = null, IUpdateTransform? transform = null) =>
+        new(
+            Options.Create(Fast(options)),
+            network.CreateWorkerTransport(options.DeviceId),
+            trainer,
+            new InMemoryDataSource(data),
+            roundProtocol: protocol,
+            updateTransforms: transform is null ? null : [transform]);
 
     private static async Task<List<RoundResult>> RunAll(Coordinator coordinator)
     {
@@ -73,19 +120,17 @@ public sealed class PrivateRoundsTests
             RoundTimeout = TimeSpan.FromSeconds(60),
             WindowDuration = TimeSpan.FromSeconds(20),
             HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
-            PrivacyAccountant = accountant,
             DpNoiseMultiplier = sigma,
             Seed = 7,
         };
-        options.AggregateTransforms.Add(new GaussianAggregateNoise(sigma, clip));
-        await using Coordinator coordinator = NewCoordinator(network, options, recorder);
+        await using Coordinator coordinator = NewCoordinator(network, options, recorder, aggregateTransform: new GaussianAggregateNoise(sigma, clip), accountant: accountant);
         await coordinator.StartAsync(Zero());
         var workers = new List<Worker>();
         for (int i = 0; i < devices; i++)
         {
             var workerOptions = new WorkerOptions { DeviceId = "d" + i, UniformAggregationWeight = true };
-            workerOptions.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions { ClipNorm = clip, NoiseMultiplier = sigma, Placement = NoisePlacement.Central }));
-            workers.Add(new Worker(Options.Create(workerOptions), network.CreateWorkerTransport("d" + i), new MeanTrainer(), new InMemoryDataSource(DeviceData(i))));
+            var clipping = new DpUpdateTransform(new DifferentialPrivacyOptions { ClipNorm = clip, NoiseMultiplier = sigma, Placement = NoisePlacement.Central });
+            workers.Add(NewWorker(network, workerOptions, new MeanTrainer(), DeviceData(i), transform: clipping));
         }
 
         try
@@ -161,9 +206,8 @@ public sealed class PrivateRoundsTests
             RoundTimeout = TimeSpan.FromSeconds(90),
             WindowDuration = TimeSpan.FromSeconds(20),
             HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
-            SecureAggregation = services.GetRequiredService<ISecureAggregationCoordinator>(),
         };
-        await using Coordinator coordinator = NewCoordinator(network, options, recorder);
+        await using Coordinator coordinator = NewCoordinator(network, options, recorder, services.GetRequiredService<IRoundProtocol>());
         await coordinator.StartAsync(Zero());
 
         // Round r: devices 2r−2 and 2r−1 (20 % of the first round's 10) drop out after sharing their keys.
@@ -173,9 +217,8 @@ public sealed class PrivateRoundsTests
         {
             data[i] = DeviceData(i);
             var secure = new ObservedSecureWorker(services.GetRequiredService<ISecureAggregationWorker>());
-            var workerOptions = new WorkerOptions { DeviceId = "d" + i, SecureAggregation = secure };
             var trainer = new MeanTrainer { DropInRound = (i / 2) + 1, KeysShared = secure };
-            workers.Add(new Worker(Options.Create(workerOptions), network.CreateWorkerTransport("d" + i), trainer, new InMemoryDataSource(data[i])));
+            workers.Add(NewWorker(network, new WorkerOptions { DeviceId = "d" + i }, trainer, data[i], new SecureAggregationParticipant(secure)));
         }
 
         try
@@ -224,7 +267,7 @@ public sealed class PrivateRoundsTests
 
             // The coordinator never saw an individual update: only one securely aggregated delta per round.
             Assert.Equal(3, recorder.Updates.Count);
-            Assert.All(recorder.Updates, u => Assert.Equal(Coordinator.SecureAggregateSenderId, u.SenderId));
+            Assert.All(recorder.Updates, u => Assert.Equal(SecureAggregateSenderId, u.SenderId));
         }
         finally
         {
@@ -251,19 +294,17 @@ public sealed class PrivateRoundsTests
             RoundTimeout = TimeSpan.FromSeconds(90),
             WindowDuration = TimeSpan.FromSeconds(20),
             HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
-            SecureAggregation = services.GetRequiredService<ISecureAggregationCoordinator>(),
-            PrivacyAccountant = new RdpAccountant(1e-5),
             DpNoiseMultiplier = sigma,
         };
-        await using Coordinator coordinator = NewCoordinator(network, options, AggregationStrategies.FedAvg());
+        await using Coordinator coordinator = NewCoordinator(network, options, AggregationStrategies.FedAvg(), services.GetRequiredService<IRoundProtocol>(), accountant: new RdpAccountant(1e-5));
         await coordinator.StartAsync(Zero());
         var workers = new List<Worker>();
         var data = Enumerable.Range(0, devices).Select(DeviceData).ToArray();
         for (int i = 0; i < devices; i++)
         {
-            var workerOptions = new WorkerOptions { DeviceId = "d" + i, SecureAggregation = services.GetRequiredService<ISecureAggregationWorker>(), UniformAggregationWeight = true };
-            workerOptions.UpdateTransforms.Add(new DpUpdateTransform(new DifferentialPrivacyOptions { ClipNorm = clip, NoiseMultiplier = sigma, Placement = NoisePlacement.Distributed, ExpectedClientsPerRound = devices }));
-            workers.Add(new Worker(Options.Create(workerOptions), network.CreateWorkerTransport("d" + i), new MeanTrainer(), new InMemoryDataSource(data[i])));
+            var workerOptions = new WorkerOptions { DeviceId = "d" + i, UniformAggregationWeight = true };
+            var noise = new DpUpdateTransform(new DifferentialPrivacyOptions { ClipNorm = clip, NoiseMultiplier = sigma, Placement = NoisePlacement.Distributed, ExpectedClientsPerRound = devices });
+            workers.Add(NewWorker(network, workerOptions, new MeanTrainer(), data[i], services.GetRequiredService<IWorkerRoundProtocol>(), noise));
         }
 
         try
@@ -311,16 +352,15 @@ public sealed class PrivateRoundsTests
             RoundTimeout = TimeSpan.FromSeconds(90),
             WindowDuration = TimeSpan.FromSeconds(20),
             HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
-            SecureAggregation = services.GetRequiredService<ISecureAggregationCoordinator>(),
         };
-        await using Coordinator coordinator = NewCoordinator(network, options, AggregationStrategies.FedAvg());
+        await using Coordinator coordinator = NewCoordinator(network, options, AggregationStrategies.FedAvg(), services.GetRequiredService<IRoundProtocol>());
         await coordinator.StartAsync(Zero());
         var workers = new List<Worker>();
         for (int i = 0; i < 4; i++)
         {
             var secure = new ObservedSecureWorker(services.GetRequiredService<ISecureAggregationWorker>());
             var trainer = new MeanTrainer { DropInRound = i < 2 ? 1 : 0, KeysShared = secure };
-            workers.Add(new Worker(Options.Create(new WorkerOptions { DeviceId = "d" + i, SecureAggregation = secure }), network.CreateWorkerTransport("d" + i), trainer, new InMemoryDataSource(DeviceData(i))));
+            workers.Add(NewWorker(network, new WorkerOptions { DeviceId = "d" + i }, trainer, DeviceData(i), new SecureAggregationParticipant(secure)));
         }
 
         try
@@ -349,8 +389,7 @@ public sealed class PrivateRoundsTests
     public async Task StartAsync_SecureAggregationOverTransportWithoutProtocolChannel_ThrowsTypedError()
     {
         using ServiceProvider services = new ServiceCollection().AddSecureAggregation().BuildServiceProvider();
-        var options = new CoordinatorOptions { SecureAggregation = services.GetRequiredService<ISecureAggregationCoordinator>() };
-        await using var coordinator = new Coordinator(Options.Create(options), new PlainTransport(), AggregationStrategies.FedAvg(), new AdmitAll());
+        await using var coordinator = new Coordinator(Options.Create(new CoordinatorOptions()), new PlainTransport(), AggregationStrategies.FedAvg(), new AdmitAll(), services.GetRequiredService<IRoundProtocol>());
 
         var error = await Assert.ThrowsAsync<ProtocolMessagesNotSupportedException>(() => coordinator.StartAsync(Zero()).AsTask());
         Assert.Equal(nameof(PlainTransport), error.Transport);
@@ -358,9 +397,19 @@ public sealed class PrivateRoundsTests
     }
 
     [Fact]
-    public void Validate_AccountantWithoutNoiseMultiplier_ThrowsNamingTheSetting()
+    public async Task StartAsync_AccountantWithoutNoiseMultiplier_ThrowsNamingTheSetting()
     {
-        var options = new CoordinatorOptions { PrivacyAccountant = new RdpAccountant(1e-5, 1) };
+        var network = new InProcessNetwork();
+        await using Coordinator coordinator = NewCoordinator(network, new CoordinatorOptions(), AggregationStrategies.FedAvg(), accountant: new RdpAccountant(1e-5, 1));
+
+        var error = await Assert.ThrowsAsync<CoordinatorConfigurationException>(() => coordinator.StartAsync(Zero()).AsTask());
+        Assert.Contains(nameof(CoordinatorOptions.DpNoiseMultiplier), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_NonPositiveNoiseMultiplier_ThrowsNamingTheSetting()
+    {
+        var options = new CoordinatorOptions { DpNoiseMultiplier = 0 };
         var error = Assert.Throws<ArgumentException>(options.Validate);
         Assert.Contains(nameof(CoordinatorOptions.DpNoiseMultiplier), error.Message, StringComparison.Ordinal);
     }
