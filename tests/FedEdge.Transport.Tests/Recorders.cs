@@ -8,6 +8,9 @@ using MQTTnet.Protocol;
 
 namespace FedEdge.Transport.Tests;
 
+/// <summary>A protocol payload a handler received (the device id is empty on the worker side).</summary>
+internal sealed record ProtocolReceived(string DeviceId, byte[] Payload);
+
 /// <summary>Records what a coordinator transport delivers; admits devices whose id does not start with "bad".</summary>
 internal sealed class RecordingCoordinator : ICoordinatorHandler
 {
@@ -34,6 +37,12 @@ internal sealed class RecordingCoordinator : ICoordinatorHandler
     {
         Updates.Enqueue(update);
         _events.Writer.TryWrite((update, context));
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask OnProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, InboundContext context, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite((new ProtocolReceived(deviceId, payload.ToArray()), context));
         return ValueTask.CompletedTask;
     }
 
@@ -79,6 +88,12 @@ internal sealed class RecordingWorker : IWorkerHandler
     public ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken)
     {
         _events.Writer.TryWrite(receipt);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask OnProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite(new ProtocolReceived(string.Empty, payload.ToArray()));
         return ValueTask.CompletedTask;
     }
 

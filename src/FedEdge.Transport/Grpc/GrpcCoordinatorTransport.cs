@@ -103,6 +103,14 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         EnqueueAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = receipt ?? throw new ArgumentNullException(nameof(receipt)) });
 
     /// <inheritdoc />
+    /// <remarks>Protocol payloads travel as envelopes in the device's inbox, chunked like tasks and in order with them.</remarks>
+    public bool SupportsProtocolMessages => true;
+
+    /// <inheritdoc />
+    public ValueTask SendProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        EnqueueAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = new ProtocolPayload(payload.ToArray()) });
+
+    /// <inheritdoc />
     public ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -238,6 +246,10 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                     break;
                 case ModelUpdate update:
                     await _handler!.OnUpdateAsync(update, inbound, context.CancellationToken).ConfigureAwait(false);
+                    break;
+                case ProtocolPayload protocol:
+                    // The sender is the device the call authenticated (the envelope's sender was checked against it above).
+                    await _handler!.OnProtocolAsync(device, protocol.Payload, inbound, context.CancellationToken).ConfigureAwait(false);
                     break;
                 default:
                     var wrong = new WireFormatException($"A {message.Body.GetType().Name} cannot be sent to the coordinator.");

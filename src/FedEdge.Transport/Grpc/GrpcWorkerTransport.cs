@@ -105,6 +105,16 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     }
 
     /// <inheritdoc />
+    /// <remarks>Protocol payloads travel as envelopes on the Send stream (chunked like updates); the coordinator attributes them to the authenticated device.</remarks>
+    public bool SupportsProtocolMessages => true;
+
+    /// <inheritdoc />
+    public async ValueTask SendProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = new ProtocolPayload(payload.ToArray()) }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -260,6 +270,9 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
                     break;
                 case GlobalModel model:
                     await _handler!.OnGlobalModelAsync(model, token).ConfigureAwait(false);
+                    break;
+                case ProtocolPayload protocol:
+                    await _handler!.OnProtocolAsync(protocol.Payload, token).ConfigureAwait(false);
                     break;
                 default:
                     Statistics.RecordMalformed();

@@ -62,6 +62,9 @@ public static class WireSerializer
             case UpdateReceipt receipt:
                 envelope.UpdateReceipt = new UpdateReceiptMessage { Round = receipt.Round, Accepted = receipt.Accepted, Reason = receipt.Reason ?? string.Empty };
                 break;
+            case ProtocolPayload protocol:
+                envelope.ProtocolPayload = new ProtocolPayloadMessage { Payload = ByteString.CopyFrom(protocol.Payload.Span) };
+                break;
             default:
                 throw new ArgumentException($"{message.Body?.GetType().Name ?? "null"} is not a FedEdge message record.", nameof(message));
         }
@@ -99,6 +102,7 @@ public static class WireSerializer
                 Accepted = envelope.UpdateReceipt.Accepted,
                 Reason = envelope.UpdateReceipt.Reason.Length == 0 ? null : envelope.UpdateReceipt.Reason,
             },
+            Envelope.BodyOneofCase.ProtocolPayload => new ProtocolPayload(envelope.ProtocolPayload.Payload.Memory),
             _ => throw new WireFormatException("The envelope carries no message body (or one this build does not know)."),
         };
 
@@ -447,3 +451,10 @@ public static class WireSerializer
         }
     }
 }
+
+/// <summary>
+/// The body of a <see cref="WireMessage"/> that carries an opaque protocol payload (secure aggregation):
+/// the bytes a transport's <c>SendProtocolAsync</c> was given, delivered unchanged to <c>OnProtocolAsync</c>.
+/// </summary>
+/// <param name="Payload">The payload bytes.</param>
+internal sealed record ProtocolPayload(ReadOnlyMemory<byte> Payload);
