@@ -8,7 +8,10 @@ using FedEdge.Coordination;
 using FedEdge.Mud.Admission;
 using FedEdge.Training;
 using FedEdge.Transport.Mqtt;
-using Microsoft.Extensions.Options;
+using FedEdge.Cli.Hosting;
+using FedEdge.Messaging;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace FedEdge.Cli;
 
@@ -31,10 +34,15 @@ internal static class CoordinatorCommand
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
         Option<int> steps = new("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 };
         Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f };
+        Option<double> heartbeat = new("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" };
+        Option<int> missedHeartbeats = new("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 };
+        Option<double> window = new("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" };
+        Option<double> roundTimeout = new("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" };
+        Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages (admissions, rounds, lost devices) to standard error." };
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, verbose })
         {
             command.Options.Add(o);
         }
@@ -94,41 +102,62 @@ internal static class CoordinatorCommand
             }
 
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
-            var options = new CoordinatorOptions
-            {
-                Federation = "fededge",
-                MaxRounds = parse.GetValue(rounds),
-                MinParticipants = parse.GetValue(minDevices),
-                WindowSize = parse.GetValue(minDevices),
-                WindowDuration = TimeSpan.FromSeconds(30),
-                RoundTimeout = TimeSpan.FromMinutes(2),
-                JoinTimeout = TimeSpan.FromMinutes(5),
-                HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) },
-            };
-            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
-            await using var coordinator = new Coordinator(
-                Options.Create(options),
-                new MqttCoordinatorTransport(mqtt),
-                aggregation,
-                admission,
-                checkpoints: new FileCheckpointStore(parse.GetValue(output)!.FullName),
-                audit: new FedEdge.Audit.FileAuditLog(Path.Combine(parse.GetValue(output)!.FullName, "audit.log")));
-            bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + brokerOptions.Port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
-            await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
-            {
-                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} {r.FailureReason}")).ConfigureAwait(false);
-            }
+            string outDir = parse.GetValue(output)!.FullName;
 
-            foreach (RefusedDevice refused in coordinator.RefusedDevices)
+            // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Logging.AddCliConsole(parse.GetValue(verbose));
+            builder.Services.AddFedEdgeCoordinator(o =>
             {
-                await stdout.WriteLineAsync($"refused {refused.DeviceId}: {string.Join("; ", refused.Reasons)}").ConfigureAwait(false);
+                o.Federation = "fededge";
+                o.MaxRounds = parse.GetValue(rounds);
+                o.MinParticipants = parse.GetValue(minDevices);
+                o.WindowSize = parse.GetValue(minDevices);
+                o.WindowDuration = TimeSpan.FromSeconds(parse.GetValue(window));
+                o.RoundTimeout = TimeSpan.FromSeconds(parse.GetValue(roundTimeout));
+                o.JoinTimeout = TimeSpan.FromMinutes(5);
+                o.HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
+                o.MissedHeartbeats = parse.GetValue(missedHeartbeats);
+                o.ResendDelay = TimeSpan.FromSeconds(Math.Min(1, parse.GetValue(heartbeat)));
+                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
+            });
+            builder.Services.AddSingleton<ICoordinatorTransport>(_ => new MqttCoordinatorTransport(mqtt));
+            builder.Services.AddSingleton(aggregation);
+            builder.Services.AddSingleton(admission);
+            builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
+            builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
+            IHost host = builder.Build();
+            try
+            {
+                return await RunAsync(host, ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed)), external, brokerOptions.Port, stdout, cancellationToken).ConfigureAwait(false);
             }
-
-            await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {coordinator.GlobalParameters.ComputeHash()}").ConfigureAwait(false);
-            return 0;
+            finally
+            {
+                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+            }
         });
         return command;
+    }
+
+    private static async Task<int> RunAsync(IHost host, ModelBundle bundle, Uri? external, int port, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        Coordinator coordinator = host.Services.GetRequiredService<Coordinator>();
+        bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
+        await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
+        await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
+        }
+
+        foreach (RefusedDevice refused in coordinator.RefusedDevices)
+        {
+            await stdout.WriteLineAsync($"refused {refused.DeviceId}: {string.Join("; ", refused.Reasons)}").ConfigureAwait(false);
+        }
+
+        await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {coordinator.GlobalParameters.ComputeHash()}").ConfigureAwait(false);
+        return 0;
     }
 
     /// <summary>

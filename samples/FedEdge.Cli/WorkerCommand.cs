@@ -3,7 +3,10 @@ using FedEdge.Coordination;
 using FedEdge.Data;
 using FedEdge.Training;
 using FedEdge.Transport.Mqtt;
-using Microsoft.Extensions.Options;
+using FedEdge.Cli.Hosting;
+using FedEdge.Messaging;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace FedEdge.Cli;
 
@@ -22,10 +25,12 @@ internal static class WorkerCommand
         Option<int> seed = new("--seed") { Description = "Seed (must match the coordinator's for the same layout).", DefaultValueFactory = _ => 42 };
         Option<FileInfo?> normalizer = new("--normalizer") { Description = "A normaliser JSON shared by the federation (e.g. normalizer.json written by `fededge simulate`); without it the device fits one on its own rows.", HelpName = "FILE" };
         Option<FileInfo?> state = new("--state") { Description = "Where the worker persists its state (restored after a crash).", HelpName = "FILE" };
+        Option<double> heartbeat = new("--heartbeat") { Description = "Seconds between heartbeats (use the coordinator's --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" };
+        Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages to standard error." };
         Option<int?> exitAfter = new("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." };
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter })
+        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, verbose })
         {
             command.Options.Add(o);
         }
@@ -57,34 +62,60 @@ internal static class WorkerCommand
             }
 
             ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed), new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0.9f });
-            var transport = new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) });
             Uri? mud = parse.GetValue(mudUrl) is { } m ? new Uri(m) : null;
-            await using var worker = new Worker(
-                Options.Create(new WorkerOptions { DeviceId = id, MudUrl = mud, Task = parse.GetValue(task), Model = parse.GetValue(model), StateFile = parse.GetValue(state)?.FullName }),
-                transport,
-                bundle.Trainer,
-                new InMemoryDataSource(local));
-            await worker.StartAsync(cancellationToken).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"{id}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
-            if (worker.State == WorkerState.NotReady && worker.StateReason?.StartsWith("refused", StringComparison.Ordinal) == true)
+            TimeSpan beat = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
+
+            // Composed like any host application: every port through DI, the engine built by AddFedEdgeWorker.
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Logging.AddCliConsole(parse.GetValue(verbose));
+            builder.Services.AddFedEdgeWorker(o =>
             {
-                return 3;
-            }
-
-            int? until = parse.GetValue(exitAfter);
-            while (!cancellationToken.IsCancellationRequested)
+                o.DeviceId = id;
+                o.MudUrl = mud;
+                o.Task = parse.GetValue(task);
+                o.Model = parse.GetValue(model);
+                o.StateFile = parse.GetValue(state)?.FullName;
+                o.HeartbeatInterval = beat;
+                o.ResendDelay = beat < TimeSpan.FromSeconds(1) ? beat : TimeSpan.FromSeconds(1);
+            });
+            builder.Services.AddSingleton<IWorkerTransport>(_ => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }));
+            builder.Services.AddSingleton(bundle.Trainer);
+            builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
+            IHost host = builder.Build();
+            try
             {
-                if (until is int last && worker.LatestGlobalModel is { } g && g.Version >= last)
-                {
-                    await stdout.WriteLineAsync($"{id}: global model of round {g.Version} received, trained {worker.LastRound} rounds; exiting").ConfigureAwait(false);
-                    return 0;
-                }
-
-                await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+                await host.StartAsync(cancellationToken).ConfigureAwait(false);
+                return await RunAsync(host.Services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken).ConfigureAwait(false);
             }
-
-            return 0;
+            finally
+            {
+                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+            }
         });
         return command;
+    }
+
+    private static async Task<int> RunAsync(Worker worker, string id, int? until, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        await stdout.WriteLineAsync($"{id}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
+        if (worker.State == WorkerState.NotReady && worker.StateReason?.StartsWith("refused", StringComparison.Ordinal) == true)
+        {
+            return 3;
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (until is int last && worker.LatestGlobalModel is { } g && g.Version >= last)
+            {
+                await stdout.WriteLineAsync($"{id}: global model of round {g.Version} received, trained {worker.LastRound} rounds; exiting").ConfigureAwait(false);
+                return 0;
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+
+        return 0;
     }
 }
