@@ -37,7 +37,7 @@ internal static class SimulateCommand
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" };
 
-        Option<bool> secureAggregation = new("--secure-aggregation") { Description = "Aggregate with secure aggregation (the coordinator learns only the sum; dropouts recovered). Needs a transport with a protocol channel (inproc)." };
+        Option<bool> secureAggregation = new("--secure-aggregation") { Description = "Aggregate with secure aggregation (the coordinator learns only the sum; dropouts recovered). Works on every transport (inproc, mqtt, grpc: each carries the protocol channel)." };
         Option<double?> dpNoise = new("--dp-noise") { Description = "Differential privacy: Gaussian noise multiplier σ (noise std / clip norm); central noise, or distributed among the devices with --secure-aggregation.", HelpName = "SIGMA" };
         Option<double?> dpClip = new("--dp-clip") { Description = "Differential privacy: L2 norm each device clips its update to (default 1.0 with --dp-noise).", HelpName = "NORM" };
         Option<double?> dpTargetEpsilon = new("--dp-target-epsilon") { Description = "Stop training before ε (δ = 1e-5, RDP accountant) would exceed this budget; needs --dp-noise.", HelpName = "EPS" };
