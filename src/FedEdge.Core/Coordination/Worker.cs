@@ -35,6 +35,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _joinGate = new(1, 1);
     private readonly List<UpdateReceipt> _receipts = [];
+    private readonly WorkerLiveness _liveness;
     private UpdatePipeline? _pipeline;
     private Dataset? _data;
     private string? _dataProblem;
@@ -83,6 +84,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         _stateStore = stateStore ?? (_options.StateFile is { } file ? new FileWorkerStateStore(file) : null);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _liveness = new WorkerLiveness(_options, transport, _time, _logger, _stop.Token);
     }
 
     /// <summary>The device id.</summary>
@@ -119,9 +121,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     }
 
     /// <summary>How many times an update was sent again because its receipt did not come in time.</summary>
-    public int UpdateResends => Volatile.Read(ref _updateResends);
-
-    private int _updateResends;
+    public int UpdateResends => _liveness.UpdateResends;
 
     /// <summary>The transport's statistics.</summary>
     public TransportStatistics TransportStatistics => _transport.Statistics;
@@ -155,7 +155,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         SetState(WorkerState.NotReady, _dataProblem ?? (Restored is null ? "starting" : $"restarted (was {Restored.State})"));
         await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await JoinWithRetryAsync(cancellationToken).ConfigureAwait(false);
-        _heartbeats ??= Task.Run(() => HeartbeatAsync(_stop.Token), CancellationToken.None);
+        _heartbeats ??= Task.Run(() => _liveness.RunHeartbeatsAsync(CurrentAnnouncement, PublishAsync, _stop.Token), CancellationToken.None);
     }
 
     /// <summary>Waits until the worker is in <paramref name="state"/>.</summary>
@@ -215,7 +215,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
                     DeviceId = DeviceId,
                     Task = task,
                     SendProtocolAsync = (payload, ct) => _transport.SendProtocolAsync(payload, ct),
-                    SendUpdateAsync = (update, ct) => SendUpdateAsync(started, update, ct),
+                    SendUpdateAsync = (update, ct) => _liveness.SendUpdateAsync(started, update, ct),
                     TimeProvider = _time,
                 });
                 started.Training = Task.Run(() => TrainAsync(started), CancellationToken.None);
@@ -233,7 +233,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         if (duplicate?.PendingUpdate is { } pending && !duplicate.Receipt.Task.IsCompleted)
         {
             // The coordinator still waits for our update: our copy was lost on the way.
-            await TrySendAsync(pending, cancellationToken).ConfigureAwait(false);
+            await _liveness.TrySendAsync(pending, cancellationToken).ConfigureAwait(false);
         }
 
         if (started is not null)
@@ -378,94 +378,6 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             SetState(WorkerState.NotReady, reason);
             await PersistAsync().ConfigureAwait(false);
             await PublishAsync(DeviceIntent.NotReady, reason, CancellationToken.None).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Sends the update and keeps re-sending it, with jittered back-off, until its receipt arrives or the round's deadline passes.</summary>
-    private async ValueTask SendUpdateAsync(WorkerRound round, ModelUpdate update, CancellationToken ct)
-    {
-        round.PendingUpdate = update;
-        await TrySendAsync(update, ct).ConfigureAwait(false);
-        _ = Task.Run(() => ResendUntilReceiptAsync(round, update), CancellationToken.None);
-    }
-
-    private async Task ResendUntilReceiptAsync(WorkerRound round, ModelUpdate update)
-    {
-        CancellationToken ct = _stop.Token;
-        try
-        {
-            for (int attempt = 0; ; attempt++)
-            {
-                TimeSpan delay = Backoff.Delay(_options.ResendDelay, _options.MaxResendDelay, attempt, Random.Shared);
-                TimeSpan left = round.Task.Deadline - _time.GetUtcNow();
-                if (left <= TimeSpan.Zero)
-                {
-                    return;
-                }
-
-                Task timer = Task.Delay(delay < left ? delay : left, _time, ct);
-                if (await Task.WhenAny(round.Receipt.Task, timer).ConfigureAwait(false) == round.Receipt.Task || round.Retired)
-                {
-                    return;
-                }
-
-                if (_time.GetUtcNow() < round.Task.Deadline)
-                {
-                    Interlocked.Increment(ref _updateResends);
-                    Log.UpdateResent(_logger, DeviceId, update.Round, attempt + 1);
-                    await TrySendAsync(update, ct).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Disposed.
-        }
-    }
-
-    private async ValueTask TrySendAsync(ModelUpdate update, CancellationToken ct)
-    {
-        try
-        {
-            await _transport.SendUpdateAsync(update, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException)
-        {
-            // The link is down: the re-send loop (or the coordinator's re-sent task) tries again.
-            Log.SendFailed(_logger, "the coordinator", $"update of round {update.Round}", ex);
-        }
-    }
-
-    /// <summary>Announces the device's intent every <see cref="WorkerOptions.HeartbeatInterval"/>: a heartbeat, and a fresh training request when no task came.</summary>
-    private async Task HeartbeatAsync(CancellationToken ct)
-    {
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                await Task.Delay(_options.HeartbeatInterval, _time, ct).ConfigureAwait(false);
-                DeviceIntent? intent;
-                string? reason;
-                lock (_gate)
-                {
-                    (intent, reason) = !_admitted ? (null, null) : State switch
-                    {
-                        WorkerState.ReadyForLearning or WorkerState.Running => (DeviceIntent.Training, (string?)null),
-                        WorkerState.Inference => (DeviceIntent.Inference, null),
-                        WorkerState.NotReady => (DeviceIntent.NotReady, StateReason),
-                        _ => ((DeviceIntent?)null, (string?)null),
-                    };
-                }
-
-                if (intent is DeviceIntent announce)
-                {
-                    await PublishAsync(announce, reason, ct).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Disposed.
         }
     }
 
@@ -662,6 +574,21 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         }
     }
 
+    /// <summary>What a heartbeat announces now: the intent of the worker's state, or nothing before admission.</summary>
+    private (DeviceIntent? Intent, string? Reason) CurrentAnnouncement()
+    {
+        lock (_gate)
+        {
+            return !_admitted ? (null, null) : State switch
+            {
+                WorkerState.ReadyForLearning or WorkerState.Running => (DeviceIntent.Training, null),
+                WorkerState.Inference => (DeviceIntent.Inference, null),
+                WorkerState.NotReady => (DeviceIntent.NotReady, StateReason),
+                _ => (null, null),
+            };
+        }
+    }
+
     private void SetState(WorkerState state, string? reason)
     {
         lock (_gate)
@@ -704,30 +631,5 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         }
 
         await _stateStore.SaveAsync(record).ConfigureAwait(false);
-    }
-
-    /// <summary>One round this device took part in: its task, protocol session, training, and the update awaiting its receipt.</summary>
-    private sealed class WorkerRound(RoundTask task, CancellationTokenSource cancellation)
-    {
-        public RoundTask Task { get; } = task;
-
-        public CancellationTokenSource Cancellation { get; } = cancellation;
-
-        public IWorkerRoundSession? Session { get; set; }
-
-        public Task? Training { get; set; }
-
-        public ModelUpdate? PendingUpdate { get; set; }
-
-        public TaskCompletionSource<UpdateReceipt> Receipt { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public bool Retired { get; private set; }
-
-        /// <summary>A newer round took over (or the worker stopped): stop re-sending and end the protocol session.</summary>
-        public void Retire()
-        {
-            Retired = true;
-            Session?.Dispose();
-        }
     }
 }
