@@ -7,6 +7,7 @@ using FedEdge.Testing;
 using FedEdge.Training;
 using FedEdge.Transport.Mqtt;
 using Microsoft.Extensions.Options;
+using Xunit.Abstractions;
 
 namespace FedEdge.Transport.Tests;
 
@@ -15,7 +16,7 @@ namespace FedEdge.Transport.Tests;
 /// the round ends with a result (completed, or failed with a reason) rather than an exception, and the next round completes.
 /// Returns early only on a machine without Mosquitto outside CI; in CI (<c>CI=true</c>) the fixture makes it fail instead.
 /// </summary>
-public sealed class MosquittoOutageTests
+public sealed class MosquittoOutageTests(ITestOutputHelper output)
 {
     private const string Federation = "outage";
     private static readonly string[] Devices = ["m-1", "m-2"];
@@ -102,6 +103,7 @@ public sealed class MosquittoOutageTests
             await broker.RestartAsync();
 
             RoundResult first = await interrupted;
+            output.WriteLine($"interrupted round {first.Round}: completed={first.Completed} contributors=[{string.Join(",", first.Contributors)}] {first.FailureReason}");
             Assert.Equal(1, first.Round);
             if (!first.Completed)
             {
