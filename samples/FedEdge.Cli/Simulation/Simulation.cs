@@ -113,7 +113,7 @@ internal static class Simulation
             HeartbeatInterval = TimeSpan.FromMilliseconds(250),
             MissedHeartbeats = 12,
             ResendDelay = TimeSpan.FromMilliseconds(150),
-            MaxResendDelay = TimeSpan.FromSeconds(1),
+            MaxResendDelay = TimeSpan.FromMilliseconds(500),
             RoundTimeout = TimeSpan.FromMinutes(2),
             Seed = config.Seed,
             MonitorMetric = autoencoder ? "roc_auc" : "f1",

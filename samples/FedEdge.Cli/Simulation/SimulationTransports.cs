@@ -33,11 +33,12 @@ internal sealed class SimulationTransports
 
     public ICoordinatorTransport CreateCoordinator()
     {
-        ICoordinatorTransport inner = CreateInnerCoordinator();
-        return _faults is null ? inner : inner.WithFaults(_faults);
+        // Faults sit at the device end of each link (both directions, joins included), so drop=P loses a share
+        // P of the messages; wrapping the coordinator too would make every message cross two decorators.
+        return CreateInnerCoordinator();
     }
 
-    /// <summary>Creates a device's transport, with faults on its link when <c>--faults</c> is given; call after the coordinator has started.</summary>
+    /// <summary>Creates a device's transport, with faults on its link (both directions, its own seed) when <c>--faults</c> is given; call after the coordinator has started.</summary>
     public IWorkerTransport CreateWorker(string deviceId)
     {
         IWorkerTransport inner = CreateInnerWorker(deviceId);

@@ -92,7 +92,8 @@ internal sealed class CoordinatorInbox(
         }
 
         ActiveRound? round = rounds.Current;
-        if (round is not null && status.ActiveRound == round.Round && round.Selected.Contains(status.DeviceId))
+        if (round is not null && status.ActiveRound == round.Round && string.Equals(status.ActiveNonce, round.Task.Nonce, StringComparison.Ordinal)
+            && round.Selected.Contains(status.DeviceId))
         {
             round.Acknowledge(status.DeviceId);
         }

@@ -557,14 +557,14 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             DeviceTelemetry telemetry = _options.Telemetry is { } source
                 ? (await source.ReadAsync(ct).ConfigureAwait(false)) with { SampleCount = _data?.Count }
                 : new DeviceTelemetry { SampleCount = _data?.Count };
-            long? active;
+            RoundTask? active;
             lock (_gate)
             {
-                active = State == WorkerState.Running || (_round is { } r && !r.Receipt.Task.IsCompleted && r.PendingUpdate is not null) ? _round?.Task.Round : null;
+                active = State == WorkerState.Running || (_round is { } r && !r.Receipt.Task.IsCompleted && r.PendingUpdate is not null) ? _round?.Task : null;
             }
 
             await _transport.PublishStatusAsync(
-                new DeviceStatus { DeviceId = DeviceId, Intent = intent, Reason = reason, ReceivedAt = _time.GetUtcNow(), Telemetry = telemetry, ActiveRound = active },
+                new DeviceStatus { DeviceId = DeviceId, Intent = intent, Reason = reason, ReceivedAt = _time.GetUtcNow(), Telemetry = telemetry, ActiveRound = active?.Round, ActiveNonce = active?.Nonce },
                 ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException)

@@ -61,4 +61,7 @@ public sealed record DeviceStatus
     /// A status carrying it acknowledges the round task, so the coordinator stops re-sending it.
     /// </summary>
     public long? ActiveRound { get; init; }
+
+    /// <summary>The nonce of the task behind <see cref="ActiveRound"/>: a failed round is retried under the same number with a new nonce, so only both together acknowledge a task.</summary>
+    public string? ActiveNonce { get; init; }
 }

@@ -208,6 +208,7 @@ public static class WireSerializer
         if (status.ActiveRound is long active)
         {
             proto.ActiveRound = active;
+            proto.ActiveNonce = status.ActiveNonce ?? string.Empty;
         }
 
         DeviceTelemetry t = status.Telemetry;
@@ -265,6 +266,7 @@ public static class WireSerializer
             Intent = intent,
             Reason = proto.Reason.Length == 0 ? null : proto.Reason,
             ActiveRound = proto.HasActiveRound && proto.ActiveRound > 0 ? proto.ActiveRound : null,
+            ActiveNonce = proto.HasActiveRound && proto.ActiveNonce.Length > 0 ? proto.ActiveNonce : null,
             Telemetry = new DeviceTelemetry
             {
                 TemperatureCelsius = proto.HasTemperatureCelsius ? proto.TemperatureCelsius : null,
