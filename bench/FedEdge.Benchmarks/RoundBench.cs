@@ -103,7 +103,7 @@ internal static class RoundBench
             ["rounds_completed"] = run.Samples.Count(s => s.Completed),
             ["round_attempts"] = run.Samples.Count,
             ["aborted"] = run.Aborted,
-            ["failures"] = failed.Select(s => new Dictionary<string, object?> { ["round"] = s.Round, ["reason"] = s.FailureReason }).ToList(),
+            ["failures"] = failed.Select(s => new Dictionary<string, object?> { ["round"] = s.Round, ["reason"] = s.FailureReason, ["seconds"] = Round(s.Seconds), ["task_resends"] = s.TaskResends, ["update_resends"] = s.UpdateResends, ["dropped"] = s.Dropped, ["missing"] = s.Missing }).ToList(),
             ["seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.Seconds))),
             ["seconds_per_round_median"] = Round(Median(timed)),
             ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),

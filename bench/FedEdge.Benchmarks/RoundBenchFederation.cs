@@ -36,6 +36,7 @@ internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Wor
 /// <param name="TrainerSeconds">Time spent inside the trainer, summed over workers.</param>
 /// <param name="BeforeFirstTraining">Wall time from the previous round result to the first trainer call (window and task delivery).</param>
 /// <param name="AfterLastTraining">Wall time from the last trainer call's end to this round result (updates and receipts getting through, aggregation, checkpoint).</param>
+/// <param name="Missing">Selected devices without a usable update, counted by reason (<see cref="RoundResult.Failed"/>).</param>
 internal sealed record RoundSample(
     long Round,
     bool Completed,
@@ -49,7 +50,8 @@ internal sealed record RoundSample(
     int Trainings,
     double TrainerSeconds,
     double? BeforeFirstTraining,
-    double? AfterLastTraining);
+    double? AfterLastTraining,
+    IReadOnlyDictionary<string, int> Missing);
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
 /// <param name="Samples">Every round result in order, failed ones included.</param>
@@ -153,7 +155,8 @@ internal static class RoundBenchFederation
                     training.Trainings,
                     training.BusySeconds,
                     training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(previous, training.FirstStart).TotalSeconds,
-                    training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.LastEnd, now).TotalSeconds));
+                    training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.LastEnd, now).TotalSeconds,
+                    result.Failed.CountBy(f => f.Reason, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal)));
                 previous = now;
                 resentBefore = resent;
                 droppedBefore = dropped;
