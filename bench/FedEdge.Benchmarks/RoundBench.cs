@@ -7,11 +7,12 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--timeout-s 600] [--broker mqtt://host:port] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--broker mqtt://host:port] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
 /// one run in the same process, and <c>lossy_to_lossfree_ratio</c> is the ratio of their median round seconds.
+/// <c>--fault-ends workers</c> decorates only the workers' transports, so each message crosses one decorator instead of two.
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
 /// </summary>
 internal static class RoundBench
@@ -25,6 +26,7 @@ internal static class RoundBench
         string transport = "inproc";
         string? faultSpec = null;
         Uri? broker = null;
+        var faultEnds = FaultEnds.Both;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -35,6 +37,7 @@ internal static class RoundBench
                 case "--timeout-s": timeoutSeconds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--transport": transport = args[++i]; break;
                 case "--faults": faultSpec = args[++i]; break;
+                case "--fault-ends" when i + 1 < args.Length && Enum.TryParse(args[i + 1], ignoreCase: true, out FaultEnds ends) && Enum.IsDefined(ends): faultEnds = ends; i++; break;
                 case "--broker": broker = new Uri(args[++i]); break;
                 case "--json": break;
                 default:
@@ -62,7 +65,7 @@ internal static class RoundBench
             return 2;
         }
 
-        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds));
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds);
         FederationRun lossFree = await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false);
         FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);
 
@@ -79,6 +82,7 @@ internal static class RoundBench
         if (lossy is not null)
         {
             report["faults"] = faults!.ToString();
+            report["fault_ends"] = faultEnds.ToString().ToLowerInvariant();
             report["lossy"] = Summarize(lossy);
             double? baseline = Median(Timed(lossFree));
             double? lossyMedian = Median(Timed(lossy));

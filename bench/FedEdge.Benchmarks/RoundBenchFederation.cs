@@ -20,7 +20,18 @@ namespace FedEdge.Benchmarks;
 /// <param name="Layout">The model's layout.</param>
 /// <param name="Rounds">The number of rounds (at least 2: round 1 includes the joins and is not timed).</param>
 /// <param name="Timeout">The longest the whole federation may run.</param>
-internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout);
+/// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
+internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds);
+
+/// <summary>Which transports of a federation get a fault decorator.</summary>
+internal enum FaultEnds
+{
+    /// <summary>The coordinator's and every worker's: a message crosses two decorators, so <c>drop=p</c> loses 1 - (1 - p)² of it.</summary>
+    Both,
+
+    /// <summary>Only the workers' (their sends and deliveries): a message crosses one decorator, so <c>drop=p</c> loses p of it.</summary>
+    Workers,
+}
 
 /// <summary>One round as the bench saw it.</summary>
 /// <param name="Round">The round number (a failed round is tried again under the same number).</param>
@@ -75,7 +86,7 @@ internal static class RoundBenchFederation
         string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
         string[] devices = Enumerable.Range(0, settings.Workers).Select(i => $"w{i}").ToArray();
         (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = CreateTransports(settings, federation, devices);
-        ICoordinatorTransport coordinatorTransport = faults is null ? inner : inner.WithFaults(faults);
+        ICoordinatorTransport coordinatorTransport = faults is null || settings.FaultEnds == FaultEnds.Workers ? inner : inner.WithFaults(faults);
         Func<string, IWorkerTransport> workerTransport = faults is null ? innerWorker : device => innerWorker(device).WithFaults(faults, link: device);
 
         var options = new CoordinatorOptions
