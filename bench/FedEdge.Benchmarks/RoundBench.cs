@@ -1,51 +1,32 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using FedEdge.Admission;
-using FedEdge.Aggregation;
-using FedEdge.Coordination;
-using FedEdge.Data;
-using FedEdge.Messaging;
-using FedEdge.Messaging.InProcess;
 using FedEdge.Training;
-using FedEdge.Transport.Grpc;
-using FedEdge.Transport.Mqtt;
-using Microsoft.Extensions.Options;
+using FedEdge.Transport.Faults;
 
 namespace FedEdge.Benchmarks;
 
 /// <summary>
-/// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 3] [--broker mqtt://host:port] --json</c>:
-/// Core's coordinator and workers with training replaced by a no-op, so a round costs only coordination and
-/// transfer. Each repetition is a fresh one-round federation (join excluded); prints the median round time.
+/// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
+/// [--fault-ends both|workers] [--timeout-s 600] [--broker mqtt://host:port] --json</c>: Core's coordinator and workers with training replaced by a
+/// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
+/// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
+/// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
+/// one run in the same process, and <c>lossy_to_lossfree_ratio</c> is the ratio of their median round seconds.
+/// <c>--fault-ends workers</c> decorates only the workers' transports, so each message crosses one decorator instead of two.
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
 /// </summary>
 internal static class RoundBench
 {
-    private sealed class AdmitAll : IAdmissionPolicy
-    {
-        public ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(AdmissionDecision.Admit());
-    }
-
-    private sealed class NoOpTrainer(ParameterLayout layout) : ITrainer
-    {
-        public ParameterLayout Layout => layout;
-
-        public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(new TrainingResult { Parameters = request.GlobalParameters.Clone(), SampleCount = request.Data.Count, Steps = 0, Loss = 0 });
-
-        public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(new EvaluationResult { Loss = 0, Count = 0, Scores = [] });
-    }
-
     public static async Task<int> RunAsync(string[] args)
     {
         int workers = 100;
         int count = 100_000;
-        int rounds = 3;
+        int rounds = 10;
+        int timeoutSeconds = 600;
         string transport = "inproc";
+        string? faultSpec = null;
         Uri? broker = null;
+        var faultEnds = FaultEnds.Both;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -53,7 +34,10 @@ internal static class RoundBench
                 case "--workers": workers = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--params": count = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--timeout-s": timeoutSeconds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--transport": transport = args[++i]; break;
+                case "--faults": faultSpec = args[++i]; break;
+                case "--fault-ends" when i + 1 < args.Length && Enum.TryParse(args[i + 1], ignoreCase: true, out FaultEnds ends) && Enum.IsDefined(ends): faultEnds = ends; i++; break;
                 case "--broker": broker = new Uri(args[++i]); break;
                 case "--json": break;
                 default:
@@ -62,133 +46,103 @@ internal static class RoundBench
             }
         }
 
+        if (rounds < 2 || workers < 1 || count < 1 || timeoutSeconds < 1)
+        {
+            await Console.Error.WriteLineAsync("round: --rounds must be at least 2 (round 1 is not timed); --workers, --params and --timeout-s must be positive.").ConfigureAwait(false);
+            return 2;
+        }
+
         if (transport == "mosquitto" && broker is null)
         {
             await Console.Error.WriteLineAsync("round: --transport mosquitto needs --broker mqtt://host:port (anonymous access).").ConfigureAwait(false);
             return 2;
         }
 
-        var layout = new ParameterLayout(new TensorSpec("w", count));
-        var seconds = new List<double>();
-        long bytesUp = 0;
-        long bytesDown = 0;
-        for (int r = 0; r < rounds; r++)
+        FaultOptions? faults = null;
+        if (faultSpec is not null && !FaultOptions.TryParse(faultSpec, out faults))
         {
-            RoundResult result = await RunOnceAsync(transport, broker, workers, layout).ConfigureAwait(false);
-            if (!result.Completed)
-            {
-                await Console.Error.WriteLineAsync($"round: the round did not complete: {result.FailureReason}").ConfigureAwait(false);
-                return 1;
-            }
-
-            seconds.Add(result.Duration.TotalSeconds);
-            bytesUp = result.BytesUp;
-            bytesDown = result.BytesDown;
+            await Console.Error.WriteLineAsync($"round: --faults '{faultSpec}' is not a fault spec such as drop=0.5,seed=7.").ConfigureAwait(false);
+            return 2;
         }
 
-        seconds.Sort();
-        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds);
+        FederationRun lossFree = await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false);
+        FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);
+
+        var report = new Dictionary<string, object?>
         {
             ["mode"] = "round",
             ["transport"] = transport,
             ["workers"] = workers,
             ["params"] = count,
             ["rounds"] = rounds,
-            ["seconds_per_round"] = Math.Round(seconds[seconds.Count / 2], 4),
-            ["seconds_min"] = Math.Round(seconds[0], 4),
-            ["seconds_max"] = Math.Round(seconds[^1], 4),
-            ["bytes_up"] = bytesUp,
-            ["bytes_down"] = bytesDown,
-        }));
-        return 0;
+            ["timed_rounds"] = $"2..{rounds}",
+            ["lossfree"] = Summarize(lossFree),
+        };
+        if (lossy is not null)
+        {
+            report["faults"] = faults!.ToString();
+            report["fault_ends"] = faultEnds.ToString().ToLowerInvariant();
+            report["lossy"] = Summarize(lossy);
+            double? baseline = Median(Timed(lossFree));
+            double? lossyMedian = Median(Timed(lossy));
+            report["lossy_to_lossfree_ratio"] = baseline is > 0 && lossyMedian is not null ? Math.Round(lossyMedian.Value / baseline.Value, 3) : null;
+        }
+
+        Console.WriteLine(JsonSerializer.Serialize(report));
+        bool complete = lossFree.Aborted is null && lossFree.Samples.All(s => s.Completed)
+            && (lossy is null || (lossy.Aborted is null && lossy.Samples.All(s => s.Completed)));
+        return complete ? 0 : 1;
     }
 
-    private static async Task<RoundResult> RunOnceAsync(string transport, Uri? broker, int workers, ParameterLayout layout)
+    /// <summary>The completed rounds 2..R: round 1 includes the joins and the first window.</summary>
+    private static List<RoundSample> Timed(FederationRun run) => run.Samples.Where(s => s.Completed && s.Round >= 2).ToList();
+
+    private static Dictionary<string, object?> Summarize(FederationRun run)
     {
-        string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
-        string[] devices = Enumerable.Range(0, workers).Select(i => $"w{i}").ToArray();
-        ICoordinatorTransport coordinatorTransport;
-        Func<string, IWorkerTransport> workerTransport;
-        switch (transport)
+        List<RoundSample> timed = Timed(run);
+        List<RoundSample> failed = run.Samples.Where(s => !s.Completed).ToList();
+        return new Dictionary<string, object?>
         {
-            case "inproc":
-                var network = new InProcessNetwork();
-                coordinatorTransport = network.CreateCoordinatorTransport();
-                workerTransport = network.CreateWorkerTransport;
-                break;
-            case "mqtt":
-                var embedded = new EmbeddedMqttBrokerOptions { Port = 0 };
-                foreach (string device in devices)
-                {
-                    embedded.DevicePasswords[device] = "pw-" + device;
-                }
-
-                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, EmbeddedBroker = embedded });
-                coordinatorTransport = mqtt;
-                workerTransport = device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri });
-                break;
-            case "mosquitto":
-                coordinatorTransport = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker });
-                workerTransport = device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker });
-                break;
-            case "grpc":
-                var grpcOptions = new GrpcCoordinatorOptions { Port = 0 };
-                foreach (string device in devices)
-                {
-                    grpcOptions.DeviceTokens[device] = "tok-" + device;
-                }
-
-                var grpc = new GrpcCoordinatorTransport(grpcOptions);
-                coordinatorTransport = grpc;
-                workerTransport = device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, Token = "tok-" + device, CallDeadline = TimeSpan.FromSeconds(120) });
-                break;
-            default:
-                throw new ArgumentException($"Unknown transport '{transport}'; use inproc, mqtt, mosquitto or grpc.");
-        }
-
-        await using var coordinator = new Coordinator(
-            Options.Create(new CoordinatorOptions
+            ["rounds_completed"] = run.Samples.Count(s => s.Completed),
+            ["round_attempts"] = run.Samples.Count,
+            ["aborted"] = run.Aborted,
+            ["failures"] = failed.Select(s => new Dictionary<string, object?> { ["round"] = s.Round, ["reason"] = s.FailureReason, ["seconds"] = Round(s.Seconds), ["task_resends"] = s.TaskResends, ["update_resends"] = s.UpdateResends, ["dropped"] = s.Dropped, ["missing"] = s.Missing }).ToList(),
+            ["seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.Seconds))),
+            ["seconds_per_round_median"] = Round(Median(timed)),
+            ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),
+            ["task_resends_per_round"] = timed.Select(s => s.TaskResends).ToList(),
+            ["update_resends_per_round"] = timed.Select(s => s.UpdateResends).ToList(),
+            ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),
+            ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
+            ["breakdown_mean"] = new Dictionary<string, object?>
             {
-                Federation = federation,
-                MaxRounds = 1,
-                MinParticipants = workers,
-                WindowSize = workers,
-                WindowDuration = TimeSpan.FromMinutes(2),
-                RoundTimeout = TimeSpan.FromMinutes(5),
-                ResumeFromCheckpoint = false,
-                Seed = 1,
-            }),
-            coordinatorTransport,
-            AggregationStrategies.FedAvg(),
-            new AdmitAll());
-        await coordinator.StartAsync(new ParameterSet(layout)).ConfigureAwait(false);
-        var data = new Dataset(new float[2], new float[1], 2);
-        var started = new List<Worker>();
-        try
-        {
-            foreach (string device in devices)
-            {
-                var worker = new Worker(Options.Create(new WorkerOptions { DeviceId = device }), workerTransport(device), new NoOpTrainer(layout), new InMemoryDataSource(data));
-                started.Add(worker);
-                await worker.StartAsync().ConfigureAwait(false);
-            }
-
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-            RoundResult? last = null;
-            var clock = Stopwatch.StartNew();
-            await foreach (RoundResult result in coordinator.RunAsync(timeout.Token).ConfigureAwait(false))
-            {
-                last = result;
-            }
-
-            return last ?? throw new InvalidOperationException($"No round ran in {clock.Elapsed.TotalSeconds:0} s.");
-        }
-        finally
-        {
-            foreach (Worker worker in started)
-            {
-                await worker.DisposeAsync().ConfigureAwait(false);
-            }
-        }
+                ["wall_seconds"] = Round(Mean(timed.Select(s => s.WallSeconds))),
+                ["trainer_busy_seconds"] = Round(Mean(timed.Select(s => s.TrainerSeconds))),
+                ["trainer_calls"] = Round(Mean(timed.Select(s => (double)s.Trainings))),
+                ["until_first_training_seconds"] = Round(Mean(timed.Where(s => s.BeforeFirstTraining is not null).Select(s => s.BeforeFirstTraining!.Value))),
+                ["after_last_training_seconds"] = Round(Mean(timed.Where(s => s.AfterLastTraining is not null).Select(s => s.AfterLastTraining!.Value))),
+            },
+        };
     }
+
+    private static double? Mean(IEnumerable<double> values)
+    {
+        double[] all = values.ToArray();
+        return all.Length == 0 ? null : all.Average();
+    }
+
+    private static double? Median(List<RoundSample> timed)
+    {
+        if (timed.Count == 0)
+        {
+            return null;
+        }
+
+        double[] sorted = timed.Select(s => s.Seconds).Order().ToArray();
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
+    private static double? Round(double? value) => value is null ? null : Math.Round(value.Value, 4);
 }

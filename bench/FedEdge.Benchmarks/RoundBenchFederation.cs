@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using FedEdge.Admission;
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Data;
+using FedEdge.Messaging;
+using FedEdge.Messaging.InProcess;
+using FedEdge.Training;
+using FedEdge.Transport.Faults;
+using FedEdge.Transport.Grpc;
+using FedEdge.Transport.Mqtt;
+using Microsoft.Extensions.Options;
+
+namespace FedEdge.Benchmarks;
+
+/// <summary>What one <c>bench round</c> federation is made of.</summary>
+/// <param name="Transport">inproc, mqtt, mosquitto or grpc.</param>
+/// <param name="Broker">The external broker of <c>mosquitto</c>.</param>
+/// <param name="Workers">The number of workers; every round needs all of their updates.</param>
+/// <param name="Layout">The model's layout.</param>
+/// <param name="Rounds">The number of rounds (at least 2: round 1 includes the joins and is not timed).</param>
+/// <param name="Timeout">The longest the whole federation may run.</param>
+/// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
+internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds);
+
+/// <summary>Which transports of a federation get a fault decorator.</summary>
+internal enum FaultEnds
+{
+    /// <summary>The coordinator's and every worker's: a message crosses two decorators, so <c>drop=p</c> loses 1 - (1 - p)² of it.</summary>
+    Both,
+
+    /// <summary>Only the workers' (their sends and deliveries): a message crosses one decorator, so <c>drop=p</c> loses p of it.</summary>
+    Workers,
+}
+
+/// <summary>One round as the bench saw it.</summary>
+/// <param name="Round">The round number (a failed round is tried again under the same number).</param>
+/// <param name="Completed">True when the round produced a new global model.</param>
+/// <param name="FailureReason">The round result's failure reason, when it failed.</param>
+/// <param name="Seconds">The round's own duration (<see cref="RoundResult.Duration"/>: window open to checkpoint).</param>
+/// <param name="WallSeconds">Wall time since the previous round result (or since the workers started), publication included.</param>
+/// <param name="TaskResends">The coordinator's task re-sends in the round.</param>
+/// <param name="UpdateResends">The workers' update re-sends since the previous round result.</param>
+/// <param name="Dropped">Messages the injected faults dropped since the previous round result.</param>
+/// <param name="Participants">The updates aggregated.</param>
+/// <param name="Trainings">Trainer calls since the previous round result.</param>
+/// <param name="TrainerSeconds">Time spent inside the trainer, summed over workers.</param>
+/// <param name="BeforeFirstTraining">Wall time from the previous round result to the first trainer call (window and task delivery).</param>
+/// <param name="AfterLastTraining">Wall time from the last trainer call's end to this round result (updates and receipts getting through, aggregation, checkpoint).</param>
+/// <param name="Missing">Selected devices without a usable update, counted by reason (<see cref="RoundResult.Failed"/>).</param>
+internal sealed record RoundSample(
+    long Round,
+    bool Completed,
+    string? FailureReason,
+    double Seconds,
+    double WallSeconds,
+    int TaskResends,
+    long UpdateResends,
+    long Dropped,
+    int Participants,
+    int Trainings,
+    double TrainerSeconds,
+    double? BeforeFirstTraining,
+    double? AfterLastTraining,
+    IReadOnlyDictionary<string, int> Missing);
+
+/// <summary>A federation's rounds and, when it stopped early, why.</summary>
+/// <param name="Samples">Every round result in order, failed ones included.</param>
+/// <param name="Aborted">Why the federation stopped before its rounds were done (timeout, no further round); null when it finished.</param>
+internal sealed record FederationRun(IReadOnlyList<RoundSample> Samples, string? Aborted);
+
+/// <summary>
+/// Runs one federation of no-op workers for several rounds, optionally with faults on every link, and samples each
+/// round: its duration, re-sends, drops and the time spent in the trainer.
+/// </summary>
+internal static class RoundBenchFederation
+{
+    // A bench runs for seconds: heartbeats and re-sends on a sub-second scale.
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(250);
+    private const int MissedHeartbeats = 12;
+    private static readonly TimeSpan ResendDelay = TimeSpan.FromMilliseconds(150);
+    private static readonly TimeSpan MaxResendDelay = TimeSpan.FromSeconds(1);
+
+    public static async Task<FederationRun> RunAsync(RoundBenchSettings settings, FaultOptions? faults)
+    {
+        string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
+        string[] devices = Enumerable.Range(0, settings.Workers).Select(i => $"w{i}").ToArray();
+        (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = CreateTransports(settings, federation, devices);
+        ICoordinatorTransport coordinatorTransport = faults is null || settings.FaultEnds == FaultEnds.Workers ? inner : inner.WithFaults(faults);
+        Func<string, IWorkerTransport> workerTransport = faults is null ? innerWorker : device => innerWorker(device).WithFaults(faults, link: device);
+
+        var options = new CoordinatorOptions
+        {
+            Federation = federation,
+            MaxRounds = settings.Rounds,
+            MinParticipants = settings.Workers,
+            WindowSize = settings.Workers,
+            WindowDuration = TimeSpan.FromMinutes(2),
+            RoundTimeout = TimeSpan.FromMinutes(2),
+            HeartbeatInterval = Heartbeat,
+            MissedHeartbeats = MissedHeartbeats,
+            ResendDelay = ResendDelay,
+            MaxResendDelay = MaxResendDelay,
+            ResumeFromCheckpoint = false,
+            Seed = 1,
+        };
+        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll());
+        await coordinator.StartAsync(new ParameterSet(settings.Layout)).ConfigureAwait(false);
+        var data = new Dataset(new float[2], new float[1], 2);
+        var clock = new TrainingClock();
+        var workers = new List<Worker>();
+        try
+        {
+            foreach (string device in devices)
+            {
+                var workerOptions = new WorkerOptions
+                {
+                    DeviceId = device,
+                    HeartbeatInterval = options.HeartbeatInterval,
+                    ResendDelay = options.ResendDelay,
+                    MaxResendDelay = options.MaxResendDelay,
+                    ReconnectDelay = options.ResendDelay,
+                    MaxReconnectDelay = options.MaxResendDelay,
+                };
+                workers.Add(new Worker(Options.Create(workerOptions), workerTransport(device), new TimedTrainer(new NoOpTrainer(settings.Layout), clock), new InMemoryDataSource(data)));
+            }
+
+            // Concurrently: with lossy links a join can take several attempts.
+            await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
+            return await SampleRoundsAsync(coordinator, workers, clock, faults, settings).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (Worker worker in workers)
+            {
+                await worker.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings)
+    {
+        var samples = new List<RoundSample>();
+        using var timeout = new CancellationTokenSource(settings.Timeout);
+        long previous = Stopwatch.GetTimestamp();
+        long resentBefore = 0;
+        long droppedBefore = 0;
+        try
+        {
+            await foreach (RoundResult result in coordinator.RunAsync(timeout.Token).ConfigureAwait(false))
+            {
+                long now = Stopwatch.GetTimestamp();
+                TrainingSpan training = clock.Drain();
+                long resent = workers.Sum(w => (long)w.UpdateResends);
+                long dropped = faults?.Counters.Dropped ?? 0;
+                samples.Add(new RoundSample(
+                    result.Round,
+                    result.Completed,
+                    result.Completed ? null : result.FailureReason,
+                    result.Duration.TotalSeconds,
+                    Stopwatch.GetElapsedTime(previous, now).TotalSeconds,
+                    result.TaskResends,
+                    resent - resentBefore,
+                    dropped - droppedBefore,
+                    result.Participants,
+                    training.Trainings,
+                    training.BusySeconds,
+                    training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(previous, training.FirstStart).TotalSeconds,
+                    training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.LastEnd, now).TotalSeconds,
+                    result.Failed.CountBy(f => f.Reason, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal)));
+                previous = now;
+                resentBefore = resent;
+                droppedBefore = dropped;
+
+                // A failed round is tried again; bound the attempts so a federation that keeps failing still ends.
+                if (samples.Count >= 2 * settings.Rounds)
+                {
+                    return new FederationRun(samples, $"stopped after {samples.Count} round attempts with {coordinator.CompletedRounds} completed");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return new FederationRun(samples, $"timed out after {settings.Timeout.TotalSeconds:0} s with {coordinator.CompletedRounds} of {settings.Rounds} rounds completed");
+        }
+
+        return new FederationRun(samples, coordinator.CompletedRounds < settings.Rounds ? $"stopped with {coordinator.CompletedRounds} of {settings.Rounds} rounds completed" : null);
+    }
+
+    private static (ICoordinatorTransport Coordinator, Func<string, IWorkerTransport> Worker) CreateTransports(RoundBenchSettings settings, string federation, string[] devices)
+    {
+        switch (settings.Transport)
+        {
+            case "inproc":
+                var network = new InProcessNetwork();
+                return (network.CreateCoordinatorTransport(), network.CreateWorkerTransport);
+            case "mqtt":
+                var embedded = new EmbeddedMqttBrokerOptions { Port = 0 };
+                foreach (string device in devices)
+                {
+                    embedded.DevicePasswords[device] = "pw-" + device;
+                }
+
+                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, EmbeddedBroker = embedded });
+                return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri }));
+            case "mosquitto":
+                Uri? broker = settings.Broker;
+                return (
+                    new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker }),
+                    device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
+            case "grpc":
+                var grpcOptions = new GrpcCoordinatorOptions { Port = 0 };
+                foreach (string device in devices)
+                {
+                    grpcOptions.DeviceTokens[device] = "tok-" + device;
+                }
+
+                var grpc = new GrpcCoordinatorTransport(grpcOptions);
+                return (grpc, device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, Token = "tok-" + device, CallDeadline = TimeSpan.FromSeconds(120) }));
+            default:
+                throw new ArgumentException($"Unknown transport '{settings.Transport}'; use inproc, mqtt, mosquitto or grpc.");
+        }
+    }
+
+    private sealed class AdmitAll : IAdmissionPolicy
+    {
+        public ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(AdmissionDecision.Admit());
+    }
+
+    /// <summary>Training replaced by a copy of the global model, so a round costs only coordination and transfer.</summary>
+    private sealed class NoOpTrainer(ParameterLayout layout) : ITrainer
+    {
+        public ParameterLayout Layout => layout;
+
+        public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(new TrainingResult { Parameters = request.GlobalParameters.Clone(), SampleCount = request.Data.Count, Steps = 0, Loss = 0 });
+
+        public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(new EvaluationResult { Loss = 0, Count = 0, Scores = [] });
+    }
+
+    /// <summary>Times every call into the trainer it wraps.</summary>
+    private sealed class TimedTrainer(ITrainer inner, TrainingClock clock) : ITrainer
+    {
+        public ParameterLayout Layout => inner.Layout;
+
+        public async ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
+        {
+            long start = Stopwatch.GetTimestamp();
+            TrainingResult result = await inner.TrainAsync(request, cancellationToken).ConfigureAwait(false);
+            clock.Record(start, Stopwatch.GetTimestamp());
+            return result;
+        }
+
+        public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
+            inner.EvaluateAsync(parameters, data, cancellationToken);
+    }
+}
+
+/// <summary>Trainer calls since the last <see cref="TrainingClock.Drain"/>.</summary>
+/// <param name="Trainings">The number of calls.</param>
+/// <param name="BusySeconds">Their summed duration.</param>
+/// <param name="FirstStart">The first call's start (a <see cref="Stopwatch"/> timestamp).</param>
+/// <param name="LastEnd">The last call's end (a <see cref="Stopwatch"/> timestamp).</param>
+internal readonly record struct TrainingSpan(int Trainings, double BusySeconds, long FirstStart, long LastEnd);
+
+/// <summary>Collects trainer call times from every worker; thread-safe.</summary>
+internal sealed class TrainingClock
+{
+    private readonly Lock _gate = new();
+    private int _trainings;
+    private long _busyTicks;
+    private long _firstStart = long.MaxValue;
+    private long _lastEnd = long.MinValue;
+
+    public void Record(long start, long end)
+    {
+        lock (_gate)
+        {
+            _trainings++;
+            _busyTicks += end - start;
+            _firstStart = Math.Min(_firstStart, start);
+            _lastEnd = Math.Max(_lastEnd, end);
+        }
+    }
+
+    /// <summary>Returns the calls recorded since the previous drain and starts again.</summary>
+    public TrainingSpan Drain()
+    {
+        lock (_gate)
+        {
+            var span = new TrainingSpan(_trainings, (double)_busyTicks / Stopwatch.Frequency, _firstStart, _lastEnd);
+            _trainings = 0;
+            _busyTicks = 0;
+            _firstStart = long.MaxValue;
+            _lastEnd = long.MinValue;
+            return span;
+        }
+    }
+}
