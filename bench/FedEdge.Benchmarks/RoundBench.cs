@@ -12,7 +12,8 @@ namespace FedEdge.Benchmarks;
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
 /// one run in the same process, and <c>lossy_to_lossfree_ratio</c> is the ratio of their median round seconds.
-/// <c>--fault-ends workers</c> decorates only the workers' transports, so each message crosses one decorator instead of two.
+/// <c>--fault-ends workers</c> (the default, as <c>fededge simulate --faults</c> does) decorates only the workers' transports, both directions,
+/// so <c>drop=P</c> loses a share P of the messages; <c>both</c> also decorates the coordinator's, so each message crosses two decorators.
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
 /// </summary>
 internal static class RoundBench
@@ -26,7 +27,7 @@ internal static class RoundBench
         string transport = "inproc";
         string? faultSpec = null;
         Uri? broker = null;
-        var faultEnds = FaultEnds.Both;
+        var faultEnds = FaultEnds.Workers;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])

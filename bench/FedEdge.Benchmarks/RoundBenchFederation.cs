@@ -79,7 +79,7 @@ internal static class RoundBenchFederation
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(250);
     private const int MissedHeartbeats = 12;
     private static readonly TimeSpan ResendDelay = TimeSpan.FromMilliseconds(150);
-    private static readonly TimeSpan MaxResendDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxResendDelay = TimeSpan.FromMilliseconds(500);
 
     public static async Task<FederationRun> RunAsync(RoundBenchSettings settings, FaultOptions? faults)
     {
