@@ -34,6 +34,7 @@ public sealed class MudAbstractionMappings
 public static class MudRuleCompiler
 {
     /// <summary>Compiles <paramref name="file"/> for <paramref name="device"/>.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:Public API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "The longer overload takes a required rule list; the short form is the common call and gains no parameters.")]
     public static CompiledPolicy Compile(MudFile file, MudDeviceBinding device, MudAbstractionMappings? mappings = null)
         => Compile(file, device, mappings, []);
 

@@ -19,6 +19,7 @@ public static partial class MudParser
     internal const string RuleAclDns = "RFC 8520 s8.1 (ietf-acldns)";
 
     /// <summary>Parses and validates UTF-8 bytes.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Overloads differ in the input type (UTF-8 bytes or string), so no call is ambiguous.")]
     public static MudParseResult Parse(ReadOnlySpan<byte> utf8, MudParserOptions? options = null)
     {
         options ??= MudParserOptions.Strict;
@@ -29,6 +30,7 @@ public static partial class MudParser
     }
 
     /// <summary>Parses and validates a string.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Overloads differ in the input type (UTF-8 bytes or string), so no call is ambiguous.")]
     public static MudParseResult Parse(string json, MudParserOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(json);

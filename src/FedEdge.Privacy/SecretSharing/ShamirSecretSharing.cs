@@ -18,6 +18,7 @@ public static class ShamirSecretSharing
     /// <param name="threshold">How many shares reconstruct (t ≥ 1).</param>
     /// <param name="shareCount">How many shares to make (n ≥ t).</param>
     /// <param name="random">A seeded source for tests; null uses the OS CSPRNG (always use null for real secrets).</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Overloads differ in a required parameter (share count or x-coordinates), so no call is ambiguous.")]
     public static ShamirShare[] Split(ReadOnlySpan<ulong> secret, int threshold, int shareCount, Random? random = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(shareCount, 1);
@@ -32,6 +33,7 @@ public static class ShamirSecretSharing
 
     /// <summary>Splits <paramref name="secret"/> into one share per x-coordinate in <paramref name="xs"/>.</summary>
     /// <exception cref="ArgumentException">An x is not in [1, p), x values repeat, the threshold exceeds the share count, or a secret element is not canonical.</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Overloads differ in a required parameter (share count or x-coordinates), so no call is ambiguous.")]
     public static ShamirShare[] Split(ReadOnlySpan<ulong> secret, int threshold, ReadOnlySpan<long> xs, Random? random = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threshold, 1);

@@ -403,7 +403,7 @@ public sealed class SecureAggregationServer
             using Activity? activity = PrivacyTelemetry.ActivitySource.StartActivity("secagg.unmask");
             activity?.SetTag("fededge.round", _round);
             HashSet<string> survivors = _survivors!;
-            var start = Stopwatch.GetTimestamp();
+            var start = _time.GetTimestamp();
             if (_unmaskResponses.Count < _options.EffectiveMinimumClients)
             {
                 return SecAggPhaseResult<SecAggResult>.Aborted(AbortRound(SecAggAbortReason.TooFewClients, $"{_unmaskResponses.Count} of {_survivors!.Count} survivors revealed shares before the deadline; at least {_options.EffectiveMinimumClients} are needed."));
@@ -483,7 +483,7 @@ public sealed class SecureAggregationServer
             };
             Phase = SecAggPhase.Completed;
             PrivacyTelemetry.RoundsCompleted.Add(1);
-            PrivacyTelemetry.UnmaskDuration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            PrivacyTelemetry.UnmaskDuration.Record(_time.GetElapsedTime(start).TotalSeconds);
             Log.RoundCompleted(_logger, _round, survivors.Count, _dropped!.Length);
             Signal();
             return SecAggPhaseResult<SecAggResult>.Success(result);

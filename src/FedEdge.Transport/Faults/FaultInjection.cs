@@ -45,6 +45,7 @@ public static class FaultInjection
     /// its generators are keyed by <c>{link}/{device id}</c> instead of the device id alone (null).
     /// </param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="options"/> is out of range (see <see cref="FaultOptions.Validate"/>).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Extension overloads on different receiver types (coordinator or worker transport), so no call is ambiguous.")]
     public static ICoordinatorTransport WithFaults(this ICoordinatorTransport inner, FaultOptions options, TimeProvider? timeProvider = null, ILogger? logger = null, string? link = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
@@ -60,6 +61,7 @@ public static class FaultInjection
     /// <param name="logger">Where failed delayed deliveries are logged.</param>
     /// <param name="link">The link's name, normally the device id, so that workers fault independently; <see cref="DefaultWorkerLink"/> when null.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="options"/> is out of range (see <see cref="FaultOptions.Validate"/>).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Extension overloads on different receiver types (coordinator or worker transport), so no call is ambiguous.")]
     public static IWorkerTransport WithFaults(this IWorkerTransport inner, FaultOptions options, TimeProvider? timeProvider = null, ILogger? logger = null, string? link = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
