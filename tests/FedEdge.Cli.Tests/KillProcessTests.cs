@@ -152,10 +152,11 @@ public sealed partial class KillProcessTests : IAsyncDisposable
         _ = StartWorker(Devices[1], exitAfterRound: null);
         string recovered = await coordinator.WaitForLineAsync(l => RoundLine().Match(l) is { Success: true } m && m.Groups["completed"].Value == "True" && int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture) > 2, Generous, "a completed round after the restart");
         Assert.Equal("3", RoundLine().Match(recovered).Groups["participants"].Value);
+        // The failed round was not lost: its number is run again and completes, and no round completed twice.
+        Assert.Contains("round 2 completed=True participants=3", coordinator.Stdout, StringComparison.Ordinal);
         AuditEntry[] audit = AuditRounds();
-        Assert.Equal(1, audit[0].Round);
-        Assert.DoesNotContain(audit, e => e.Round == 2);
-        Assert.Equal(audit.Select(e => e.Round).Distinct().Order(), audit.Select(e => e.Round));
+        Assert.Equal(Enumerable.Range(1, audit.Length), audit.Select(e => e.Round));
+        Assert.True(audit.Length >= 3, coordinator.Describe());
         AssertNoStackTrace(coordinator);
     }
 
