@@ -10,7 +10,7 @@ namespace FedEdge.Cli.Tests;
 /// The Flake report's reliability table as processes: <c>kill -9</c> (Process.Kill, SIGKILL on Linux) of the
 /// coordinator, of one worker, and of more than half the workers, in the middle of a round.
 /// </summary>
-public sealed partial class KillProcessTests : IAsyncDisposable
+public sealed partial class KillProcessTests : IAsyncLifetime
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(2);
 
@@ -32,7 +32,10 @@ public sealed partial class KillProcessTests : IAsyncDisposable
 
     private string OutDir => Path.Combine(_dir, "coordinator");
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 calls IAsyncLifetime.DisposeAsync after each test (it does not call a test class's IAsyncDisposable).
+    public async Task DisposeAsync()
     {
         foreach (CliProcess process in _processes)
         {
