@@ -12,6 +12,7 @@ using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace FedEdge.Cli;
 
@@ -38,11 +39,13 @@ internal static class CoordinatorCommand
         Option<int> missedHeartbeats = new("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 };
         Option<double> window = new("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" };
         Option<double> roundTimeout = new("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" };
+        Option<int?> windowSize = new("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." };
+        Option<double> joinTimeout = new("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" };
         Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages (admissions, rounds, lost devices) to standard error." };
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, verbose })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, verbose })
         {
             command.Options.Add(o);
         }
@@ -112,10 +115,10 @@ internal static class CoordinatorCommand
                 o.Federation = "fededge";
                 o.MaxRounds = parse.GetValue(rounds);
                 o.MinParticipants = parse.GetValue(minDevices);
-                o.WindowSize = parse.GetValue(minDevices);
+                o.WindowSize = parse.GetValue(windowSize) ?? parse.GetValue(minDevices);
                 o.WindowDuration = TimeSpan.FromSeconds(parse.GetValue(window));
                 o.RoundTimeout = TimeSpan.FromSeconds(parse.GetValue(roundTimeout));
-                o.JoinTimeout = TimeSpan.FromMinutes(5);
+                o.JoinTimeout = TimeSpan.FromSeconds(parse.GetValue(joinTimeout));
                 o.HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
                 o.MissedHeartbeats = parse.GetValue(missedHeartbeats);
                 o.ResendDelay = TimeSpan.FromSeconds(Math.Min(1, parse.GetValue(heartbeat)));
@@ -130,6 +133,12 @@ internal static class CoordinatorCommand
             try
             {
                 return await RunAsync(host, ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed)), external, brokerOptions.Port, stdout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
+            {
+                // A setting or composition that cannot work: one line, no stack trace.
+                await err.WriteLineAsync($"fededge coordinator: {ex.Message}").ConfigureAwait(false);
+                return 2;
             }
             finally
             {

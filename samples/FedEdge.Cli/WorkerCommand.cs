@@ -7,6 +7,7 @@ using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace FedEdge.Cli;
 
@@ -86,6 +87,12 @@ internal static class WorkerCommand
             {
                 await host.StartAsync(cancellationToken).ConfigureAwait(false);
                 return await RunAsync(host.Services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
+            {
+                // A setting or composition that cannot work: one line, no stack trace.
+                await err.WriteLineAsync($"fededge worker: {ex.Message}").ConfigureAwait(false);
+                return 2;
             }
             finally
             {

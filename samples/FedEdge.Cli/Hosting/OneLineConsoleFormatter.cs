@@ -40,6 +40,9 @@ internal static class CliLogging
         });
         logging.AddConsoleFormatter<OneLineConsoleFormatter, ConsoleFormatterOptions>();
         logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
+
+        // The host's own start-up failures reach the user as the command's one-line error instead.
+        logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         return logging;
     }
 }
