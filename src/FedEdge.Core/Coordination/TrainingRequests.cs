@@ -58,18 +58,22 @@ internal sealed class TrainingRequests : IDisposable
         }
     }
 
-    /// <summary>A device (re)joined: any request it had is void, unless it was carried over by a checkpoint.</summary>
+    /// <summary>
+    /// A device (re)joined: any request it had is void, unless it was carried over by the checkpoint the coordinator
+    /// resumed from; that request stands again (in its carried-over order) and counts once the device announces
+    /// <see cref="Devices.DeviceIntent.Training"/>.
+    /// </summary>
     public void OnJoined(string deviceId)
     {
         lock (_gate)
         {
-            if (!_restored.Remove(deviceId))
+            if (_restored.Remove(deviceId) && !_disposed)
+            {
+                _window.Request(deviceId);
+            }
+            else
             {
                 WithdrawLocked(deviceId);
-            }
-            else if (!_disposed)
-            {
-                _restored.Add(deviceId);
             }
 
             SignalLocked();
@@ -84,11 +88,7 @@ internal sealed class TrainingRequests : IDisposable
             WindowRequestOutcome? outcome = null;
             if (!_disposed && !busyInRound)
             {
-                if (_restored.Remove(deviceId))
-                {
-                    // A carried-over request restored from the checkpoint: it stands.
-                }
-
+                _restored.Remove(deviceId);
                 outcome = _window.Request(deviceId).Outcome;
                 if (outcome == WindowRequestOutcome.AlreadyPending && _window.Phase == WindowPhase.Closed
                     && participantOfRunningRound && !_askedDuringRound.Contains(deviceId))
