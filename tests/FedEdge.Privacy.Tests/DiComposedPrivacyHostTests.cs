@@ -252,7 +252,7 @@ public sealed class DiComposedPrivacyHostTests
         var expected = new double[Features];
         foreach (Dataset d in data)
         {
-            float[] mean = MoveToMeanTrainer.Mean(d);
+            float[] mean = DatasetMeans.Of(d);
             for (int f = 0; f < Features; f++)
             {
                 expected[f] += mean[f] / (double)data.Length;
@@ -287,7 +287,7 @@ public sealed class DiComposedPrivacyHostTests
 
         public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
         {
-            float[] mean = Mean(request.Data);
+            float[] mean = DatasetMeans.Of(request.Data);
             ParameterSet p = request.GlobalParameters.Clone();
             Span<float> w = p.Values;
             for (int i = 0; i < w.Length; i++)
@@ -301,20 +301,6 @@ public sealed class DiComposedPrivacyHostTests
         public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
             ValueTask.FromResult(new EvaluationResult { Loss = 0, Count = data.Count, Scores = new float[data.Count] });
 
-        public static float[] Mean(Dataset data)
-        {
-            var sum = new double[data.FeatureCount];
-            for (int r = 0; r < data.Count; r++)
-            {
-                ReadOnlySpan<float> row = data.Row(r);
-                for (int i = 0; i < sum.Length; i++)
-                {
-                    sum[i] += row[i];
-                }
-            }
-
-            return sum.Select(s => (float)(s / data.Count)).ToArray();
-        }
     }
 
     /// <summary>Decorates the coordinator's transport and counts what devices deliver to the coordinator.</summary>

@@ -244,7 +244,7 @@ public sealed class PrivateRoundsTests
                 foreach (string id in result.Contributors)
                 {
                     Dataset d = data[int.Parse(id.AsSpan(1), System.Globalization.CultureInfo.InvariantCulture)];
-                    float[] mean = MeanTrainer.Mean(d);
+                    float[] mean = DatasetMeans.Of(d);
                     for (int f = 0; f < Features; f++)
                     {
                         expected[f] += mean[f] * d.Count;
@@ -320,7 +320,7 @@ public sealed class PrivateRoundsTests
             float[] actual = coordinator.GlobalParameters.Values.ToArray();
             for (int f = 0; f < Features; f++)
             {
-                double uniform = data.Average(d => MeanTrainer.Mean(d)[f]);
+                double uniform = data.Average(d => DatasetMeans.Of(d)[f]);
                 Assert.True(Math.Abs(actual[f] - uniform) < 6 * sigma * clip / devices, $"coordinate {f}: {actual[f]} vs {uniform}");
             }
         }
@@ -441,7 +441,7 @@ public sealed class PrivateRoundsTests
                 throw new InvalidDataException("simulated device failure after sharing keys");
             }
 
-            float[] mean = Mean(request.Data);
+            float[] mean = DatasetMeans.Of(request.Data);
             ParameterSet p = request.GlobalParameters.Clone();
             Span<float> w = p.Values;
             for (int i = 0; i < w.Length; i++)
@@ -461,20 +461,6 @@ public sealed class PrivateRoundsTests
         public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
             ValueTask.FromResult(new EvaluationResult { Loss = 0, Count = data.Count, Scores = new float[data.Count] });
 
-        public static float[] Mean(Dataset data)
-        {
-            var sum = new double[data.FeatureCount];
-            for (int r = 0; r < data.Count; r++)
-            {
-                ReadOnlySpan<float> row = data.Row(r);
-                for (int i = 0; i < sum.Length; i++)
-                {
-                    sum[i] += row[i];
-                }
-            }
-
-            return sum.Select(s => (float)(s / data.Count)).ToArray();
-        }
     }
 
     /// <summary>The real secure-aggregation worker, observed: signals when a round's client has answered the roster (its key shares are on their way).</summary>
