@@ -129,30 +129,14 @@ internal static class CoordinatorCommand
             builder.Services.AddSingleton(admission);
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
             builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
-            IHost host = builder.Build();
-            try
-            {
-                return await RunAsync(host, ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed)), external, brokerOptions.Port, stdout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
-            {
-                // A setting or composition that cannot work: one line, no stack trace.
-                await err.WriteLineAsync($"fededge coordinator: {ex.Message}").ConfigureAwait(false);
-                return 2;
-            }
-            finally
-            {
-                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-                await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
-            }
+            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(IHost host, ModelBundle bundle, Uri? external, int port, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, CancellationToken cancellationToken)
     {
-        await host.StartAsync(cancellationToken).ConfigureAwait(false);
-        Coordinator coordinator = host.Services.GetRequiredService<Coordinator>();
         bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
         await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))

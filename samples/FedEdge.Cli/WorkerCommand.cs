@@ -82,23 +82,7 @@ internal static class WorkerCommand
             builder.Services.AddSingleton<IWorkerTransport>(_ => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }));
             builder.Services.AddSingleton(bundle.Trainer);
             builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
-            IHost host = builder.Build();
-            try
-            {
-                await host.StartAsync(cancellationToken).ConfigureAwait(false);
-                return await RunAsync(host.Services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
-            {
-                // A setting or composition that cannot work: one line, no stack trace.
-                await err.WriteLineAsync($"fededge worker: {ex.Message}").ConfigureAwait(false);
-                return 2;
-            }
-            finally
-            {
-                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-                await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
-            }
+            return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }

@@ -1,6 +1,10 @@
+using FedEdge.Coordination;
+using FedEdge.Messaging;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace FedEdge.Cli.Hosting;
 
@@ -44,5 +48,32 @@ internal static class CliLogging
         // The host's own start-up failures reach the user as the command's one-line error instead.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         return logging;
+    }
+}
+
+/// <summary>Runs a CLI host: starts it, runs the command's body, and always stops and disposes it.</summary>
+internal static class CliHost
+{
+    /// <summary>
+    /// Starts <paramref name="host"/> (validating its options), runs <paramref name="body"/> and returns its exit code;
+    /// a setting or composition that cannot work is one line on <paramref name="err"/> and exit code 2, never a stack trace.
+    /// </summary>
+    public static async Task<int> RunAsync(IHost host, string command, TextWriter err, Func<IServiceProvider, Task<int>> body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            return await body(host.Services).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
+        {
+            await err.WriteLineAsync($"fededge {command}: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+        }
     }
 }
