@@ -134,7 +134,8 @@ internal sealed class CoordinatorInbox(
             Log.UpdateRefused(logger, update.SenderId, update.Round, verdict.Reason ?? "refused");
         }
 
-        await transport.SendReceiptAsync(update.SenderId, new UpdateReceipt { Round = update.Round, Accepted = verdict.IsAccepted, Reason = verdict.Reason }, cancellationToken).ConfigureAwait(false);
+        // The receipt goes to the device that sent the update (its authenticated identity), never to the one it claims to be.
+        await transport.SendReceiptAsync(context.AuthenticatedId ?? update.SenderId, new UpdateReceipt { Round = update.Round, Accepted = verdict.IsAccepted, Reason = verdict.Reason }, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask OnProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, InboundContext context, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using FedEdge.Rounds;
 using FedEdge.Selection;
 using FedEdge.Training;
 
@@ -57,6 +58,17 @@ public sealed partial class CoordinatorOptions
     /// <summary>The longest delay between re-sends of a round task.</summary>
     public TimeSpan MaxResendDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The bounds every plaintext update must stay within (values, claimed sample count, the L2 norm of its change,
+    /// absolute and relative to the previous round's median); an update beyond them is refused with a receipt to its
+    /// sender and never touches the aggregate. The same value bound guards the new global model: a round whose
+    /// aggregate breaks it fails, and the previous model stays (it is neither published nor checkpointed).
+    /// </summary>
+    public UpdateBounds UpdateBounds { get; set; } = new();
+
+    /// <summary>Stop after this many failed rounds in a row (the stop reason says why); null never stops for failures.</summary>
+    public int? MaxConsecutiveFailures { get; set; } = 3;
+
     /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -108,6 +120,12 @@ public sealed partial class CoordinatorOptions
         Require(ResendDelay > TimeSpan.Zero, nameof(ResendDelay), "must be positive");
         Require(MaxResendDelay >= ResendDelay, nameof(MaxResendDelay), "must be at least ResendDelay");
         Require(Patience is null || Patience >= 1, nameof(Patience), "must be at least 1");
+        Require(MaxConsecutiveFailures is null || MaxConsecutiveFailures >= 1, nameof(MaxConsecutiveFailures), "must be at least 1");
+        Require(UpdateBounds is not null, nameof(UpdateBounds), "must be set");
+        Require(UpdateBounds is null || UpdateBounds.MaxAbsoluteValue is null || UpdateBounds.MaxAbsoluteValue > 0, nameof(UpdateBounds), "MaxAbsoluteValue must be positive");
+        Require(UpdateBounds is null || UpdateBounds.MaxSampleCount is null || UpdateBounds.MaxSampleCount >= 1, nameof(UpdateBounds), "MaxSampleCount must be at least 1");
+        Require(UpdateBounds is null || UpdateBounds.MaxDeltaNorm is null || UpdateBounds.MaxDeltaNorm > 0, nameof(UpdateBounds), "MaxDeltaNorm must be positive");
+        Require(UpdateBounds is null || UpdateBounds.MaxDeltaNormFactor is null || UpdateBounds.MaxDeltaNormFactor >= 1, nameof(UpdateBounds), "MaxDeltaNormFactor must be at least 1");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
         Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");
         ValidatePrivacy();

@@ -38,6 +38,7 @@ internal sealed class RoundPipeline(
     private readonly Random _random = new(seed);
     private readonly TaskDispatcher _dispatcher = new(transport, options, time, telemetry, logger);
     private int _consecutiveFailures;
+    private double? _referenceNorm;
 
     public async ValueTask<RoundResult> RunAsync(long round, ParameterSet global, CancellationToken ct)
     {
@@ -73,6 +74,8 @@ internal sealed class RoundPipeline(
             Aggregation = aggregation,
             Validator = new UpdateValidator(expectations),
             Deadline = deadline,
+            Bounds = options.UpdateBounds,
+            ReferenceDeltaNorm = _referenceNorm,
             SendProtocolAsync = (device, payload, token) => transport.SendProtocolAsync(device, payload, token),
             Cancellation = roundCts.Token,
         });
@@ -139,7 +142,19 @@ internal sealed class RoundPipeline(
 
         var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
         ParameterSet next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
+        if (GlobalModelProblem(next) is { } diverged)
+        {
+            // Never commit a diverged model: it is neither published nor checkpointed, and the previous one stays.
+            return Fail(round, start, "the new global model was not committed: " + diverged, outcome);
+        }
+
         _consecutiveFailures = 0;
+        if (contribution.DeltaNorms.Count > 0)
+        {
+            double[] norms = [.. contribution.DeltaNorms.Order()];
+            _referenceNorm = norms[norms.Length / 2];
+        }
+
         return Result(round, start, outcome, completed: true, null) with
         {
             GlobalParameters = next,
@@ -268,7 +283,28 @@ internal sealed class RoundPipeline(
             c[i] += p[i];
         }
 
-        return change.AllFinite() ? change : throw new InvalidOperationException($"An aggregate transform produced a non-finite global model in round {round}.");
+        return change;
+    }
+
+    /// <summary>Why a new global model must not be committed (non-finite values, or values beyond the update bound), or null.</summary>
+    private string? GlobalModelProblem(ParameterSet next)
+    {
+        if (!next.AllFinite())
+        {
+            return "it has non-finite values";
+        }
+
+        if (options.UpdateBounds.MaxAbsoluteValue is float bound)
+        {
+            ReadOnlySpan<float> v = next.Values;
+            int index = v.Length == 0 ? -1 : System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude(v);
+            if (index >= 0 && Math.Abs(v[index]) > bound)
+            {
+                return $"value {v[index]:G4} at flat index {index} is beyond the bound ±{bound:G4}";
+            }
+        }
+
+        return null;
     }
 
     private RoundResult Fail(long round, RoundStart start, string reason, List<string>? selected = null) =>

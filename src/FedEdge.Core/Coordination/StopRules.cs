@@ -53,7 +53,11 @@ internal static class BuiltInStopRules
 
         rules.Add(new TargetRule(options));
         rules.Add(patience);
-        rules.Add(new FailuresRule());
+        if (options.MaxConsecutiveFailures is int limit)
+        {
+            rules.Add(new FailuresRule(limit));
+        }
+
         rules.Add(new BudgetRule(options.MaxRounds));
         return rules;
     }
@@ -82,14 +86,12 @@ internal sealed class TargetRule(CoordinatorOptions options) : IStopRule
 }
 
 /// <summary>Stops after too many failed rounds in a row.</summary>
-internal sealed class FailuresRule : IStopRule
+internal sealed class FailuresRule(int limit) : IStopRule
 {
-    public const int Limit = 3;
-
     public string Name => "failures";
 
     public string? AfterRound(RoundResult result, StopRuleContext context) =>
-        context.ConsecutiveFailures >= Limit ? $"{context.ConsecutiveFailures} rounds in a row failed (last: {result.FailureReason})" : null;
+        context.ConsecutiveFailures >= limit ? $"{context.ConsecutiveFailures} rounds in a row failed (last: {result.FailureReason})" : null;
 }
 
 /// <summary>Tracks the best monitored value and stops after <see cref="CoordinatorOptions.Patience"/> rounds without improvement; its progress is checkpointed.</summary>

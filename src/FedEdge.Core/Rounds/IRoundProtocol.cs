@@ -55,6 +55,12 @@ public sealed class RoundSessionContext
     /// <summary>Sends an opaque protocol payload to one device over the transport's protocol channel.</summary>
     public required Func<string, ReadOnlyMemory<byte>, CancellationToken, ValueTask> SendProtocolAsync { get; init; }
 
+    /// <summary>The bounds each plaintext update must stay within.</summary>
+    public UpdateBounds Bounds { get; init; } = new();
+
+    /// <summary>The median L2 norm of the previous round's accepted updates' changes, or null (first round, or none known).</summary>
+    public double? ReferenceDeltaNorm { get; init; }
+
     /// <summary>Cancelled when the round ends (deadline, coordinator stopping).</summary>
     public CancellationToken Cancellation { get; init; }
 }
@@ -135,4 +141,7 @@ public sealed record RoundContribution
 
     /// <summary>The per-coordinate error bound of the aggregate (secure aggregation's quantisation), or null.</summary>
     public double? ErrorBound { get; init; }
+
+    /// <summary>The L2 norms of the accepted updates' changes (plaintext rounds); the next round's relative bound uses their median.</summary>
+    public IReadOnlyList<double> DeltaNorms { get; init; } = [];
 }

@@ -42,6 +42,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly HashSet<string> _received = new(StringComparer.Ordinal);
         private readonly List<string> _contributors = [];
         private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
+        private readonly List<double> _norms = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -103,6 +104,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     LossSum = _lossSum,
                     LossWeight = _lossWeight,
                     SampleCount = _samples,
+                    DeltaNorms = [.. _norms],
                 });
             }
         }
@@ -152,6 +154,19 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                 return new(RoundUpdateOutcome.Refused, check.Message);
             }
 
+            if (context.Bounds.Check(update, context.GlobalParameters, context.ReferenceDeltaNorm, out double deltaNorm) is { } outOfBounds)
+            {
+                // A hostile or broken update: it never touches the aggregate, and the sender's contribution is void.
+                string reason = $"update out of bounds: {outOfBounds}";
+                if (_selected.Contains(sender) && !_received.Contains(sender))
+                {
+                    _failed[sender] = reason;
+                    return new(RoundUpdateOutcome.RefusedAndFailed, reason);
+                }
+
+                return new(RoundUpdateOutcome.Refused, reason);
+            }
+
             ModelUpdate folded = transforms.Length == 0 ? update : Transform(update);
             if (!folded.Values.AllFinite())
             {
@@ -171,6 +186,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             context.Validator.Validate(update);
             _received.Add(sender);
             _accepted[sender] = update.Values.ComputeHash();
+            _norms.Add(deltaNorm);
             _contributors.Add(sender);
             _samples += update.SampleCount;
             if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))

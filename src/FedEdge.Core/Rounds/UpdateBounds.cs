@@ -1,0 +1,85 @@
+using System.Numerics.Tensors;
+
+namespace FedEdge.Rounds;
+
+/// <summary>
+/// Bounds every plaintext update must stay within before it may touch the aggregate (hostile devices send finite
+/// but absurd values, or claim absurd sample counts). On by default; set through <see cref="Coordination.CoordinatorOptions"/>.
+/// </summary>
+public sealed record UpdateBounds
+{
+    /// <summary>The largest absolute value an update's parameters may hold (beyond NaN and ∞); null disables the check.</summary>
+    public float? MaxAbsoluteValue { get; init; } = 1e6f;
+
+    /// <summary>The largest sample count a device may claim for one update; null disables the cap.</summary>
+    public long? MaxSampleCount { get; init; } = 10_000_000;
+
+    /// <summary>The largest L2 norm of an update's change from the round's global model; null disables the absolute bound.</summary>
+    public double? MaxDeltaNorm { get; init; }
+
+    /// <summary>
+    /// The largest L2 norm of an update's change as a multiple of the median norm of the previous round's accepted
+    /// updates; null disables the relative bound. It applies from the second round on.
+    /// </summary>
+    public double? MaxDeltaNormFactor { get; init; } = 25;
+
+    /// <summary>The L2 norm of <paramref name="update"/>'s values minus <paramref name="global"/> (or of its values when it already is a delta).</summary>
+    public static double DeltaNorm(ModelUpdate update, ParameterSet global)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        ArgumentNullException.ThrowIfNull(global);
+        ReadOnlySpan<float> v = update.Values.Values;
+        if (update.Kind == UpdateKind.Delta)
+        {
+            return TensorPrimitives.Norm(v);
+        }
+
+        ReadOnlySpan<float> g = global.Values;
+        double sum = 0;
+        for (int i = 0; i < v.Length; i++)
+        {
+            double d = (double)v[i] - g[i];
+            sum += d * d;
+        }
+
+        return Math.Sqrt(sum);
+    }
+
+    /// <summary>Why <paramref name="update"/> breaks a bound, or null; <paramref name="deltaNorm"/> is its change's L2 norm.</summary>
+    /// <param name="update">The update, already validated for layout and finite values.</param>
+    /// <param name="global">The round's global parameters.</param>
+    /// <param name="reference">The previous round's median accepted norm, or null.</param>
+    /// <param name="deltaNorm">The L2 norm of the update's change.</param>
+    public string? Check(ModelUpdate update, ParameterSet global, double? reference, out double deltaNorm)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        deltaNorm = 0;
+        if (MaxSampleCount is long maxSamples && update.SampleCount > maxSamples)
+        {
+            return $"the update claims {update.SampleCount} samples, more than the {maxSamples} a device may claim";
+        }
+
+        if (MaxAbsoluteValue is float maxAbs)
+        {
+            ReadOnlySpan<float> v = update.Values.Values;
+            int index = v.Length == 0 ? -1 : TensorPrimitives.IndexOfMaxMagnitude(v);
+            if (index >= 0 && Math.Abs(v[index]) > maxAbs)
+            {
+                return $"value {v[index]:G4} at flat index {index} is beyond the bound ±{maxAbs:G4}";
+            }
+        }
+
+        deltaNorm = DeltaNorm(update, global);
+        if (MaxDeltaNorm is double maxNorm && deltaNorm > maxNorm)
+        {
+            return $"the update's change has L2 norm {deltaNorm:G4}, beyond the bound {maxNorm:G4}";
+        }
+
+        if (MaxDeltaNormFactor is double factor && reference is double median && median > 0 && deltaNorm > factor * median)
+        {
+            return $"the update's change has L2 norm {deltaNorm:G4}, more than {factor:G3} × the previous round's median {median:G4}";
+        }
+
+        return null;
+    }
+}
