@@ -59,23 +59,16 @@ internal sealed class TrainingRequests : IDisposable
     }
 
     /// <summary>
-    /// A device (re)joined: any request it had is void, unless it was carried over by the checkpoint the coordinator
-    /// resumed from; that request stands again (in its carried-over order) and counts once the device announces
-    /// <see cref="Devices.DeviceIntent.Training"/>.
+    /// A device (re)joined: any request it had is void until it asks again. (A request carried over by the checkpoint
+    /// the coordinator resumed from is not put back in the window before the device asks: the window's N counts
+    /// requests, and one from a device that has not announced <see cref="Devices.DeviceIntent.Training"/> yet would
+    /// close it early with too few candidates.)
     /// </summary>
     public void OnJoined(string deviceId)
     {
         lock (_gate)
         {
-            if (_restored.Remove(deviceId) && !_disposed)
-            {
-                _window.Request(deviceId);
-            }
-            else
-            {
-                WithdrawLocked(deviceId);
-            }
-
+            WithdrawLocked(deviceId);
             SignalLocked();
         }
     }

@@ -3,7 +3,7 @@ using System.Text;
 
 namespace FedEdge.Data;
 
-/// <summary>Opens a text file for streaming, decompressing gzip when the file starts with the gzip magic bytes.</summary>
+/// <summary>Opens a text file for streaming, decompressing gzip when the file starts with the gzip magic bytes; a <c>.gz</c> name on a file that is not gzip is a <see cref="DataFormatException"/>.</summary>
 internal static class TextLines
 {
     public static StreamReader Open(string path)
@@ -20,9 +20,14 @@ internal static class TextLines
             Span<byte> magic = stackalloc byte[2];
             int read = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
             file.Position = 0;
-            Stream stream = read == 2 && magic[0] == 0x1f && magic[1] == 0x8b
-                ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: false)
-                : file;
+            bool gzip = read == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+            if (!gzip && path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+            {
+                // A name that promises gzip on a file that is not: say so instead of reading it silently.
+                throw new DataFormatException(path, 0, "the file is named .gz but is not gzip-compressed (it does not start with the gzip magic bytes 1f 8b); rename it or compress it");
+            }
+
+            Stream stream = gzip ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: false) : file;
             return new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
         }
         catch

@@ -9,33 +9,26 @@ namespace FedEdge.Core.Tests.Coordination;
 public sealed class TrainingRequestsTests
 {
     [Fact]
-    public async Task Restore_CarriedOverRequest_StandsWhenTheDeviceRejoinsAndKeepsItsPlace()
+    public void Restore_CarriedOverRequests_AreKeptForTheNextCheckpointButNeverCountBeforeTheDeviceAsks()
     {
         var time = new FakeTimeProvider();
         var options = new CoordinatorOptions { MinParticipants = 2, WindowSize = 2, WindowDuration = TimeSpan.FromSeconds(10) };
         var registry = new DeviceRegistry();
         using var requests = new TrainingRequests(options, registry, time);
-        requests.Restore(null, ["carried"]);
-
-        // Both rejoin; the carried device's request stands from its join, the other one must ask.
-        foreach (string id in new[] { "carried", "fresh" })
+        requests.Restore(null, ["a", "b"]);
+        foreach (string id in new[] { "a", "b" })
         {
             registry.Admit(id, time.GetUtcNow());
             requests.OnJoined(id);
         }
 
-        registry.Announce(new DeviceStatus { DeviceId = "fresh", Intent = DeviceIntent.Training }, time.GetUtcNow(), out _);
-        requests.Request("fresh", busyInRound: false, participantOfRunningRound: false);
-        registry.Announce(new DeviceStatus { DeviceId = "carried", Intent = DeviceIntent.Training }, time.GetUtcNow(), out _);
-        Assert.Equal(WindowRequestOutcome.AlreadyPending, requests.Request("carried", busyInRound: false, participantOfRunningRound: false));
-
-        List<DeviceStatus>? window = await requests.CollectAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.NotNull(window);
-        Assert.Equal(["carried", "fresh"], window.Select(d => d.DeviceId));
+        // Neither has asked since the restart: the window must not have closed on N with devices that are not training.
+        Assert.Empty(requests.Export().Window.Pending);
+        Assert.Equal(["a", "b"], requests.Export().CarriedOver.Order());
     }
 
     [Fact]
-    public void OnJoined_DeviceWithoutCarriedRequest_LosesItsPendingRequest()
+    public void OnJoined_DeviceWithAPendingRequest_LosesIt()
     {
         var time = new FakeTimeProvider();
         var options = new CoordinatorOptions { MinParticipants = 1, WindowDuration = TimeSpan.FromSeconds(10) };

@@ -40,6 +40,17 @@ public sealed class NbaiotReaderTests : IDisposable
     }
 
     [Fact]
+    public void ReadFile_PlainCsvNamedGz_IsATypedErrorNotSilentlyRead()
+    {
+        string path = Write("plain.csv", Header(), Row("1"));
+        File.Move(path, path + ".gz");
+        path += ".gz";
+        DataFormatException ex = Assert.Throws<DataFormatException>(() => NbaiotReader.ReadFile(path));
+        Assert.Equal(path, ex.File);
+        Assert.Contains("not gzip", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ReadFile_WrongFieldCount_RejectsWithFileAndLine()
     {
         string path = Write("bad.csv", Header(), Row("1"), string.Join(',', Enumerable.Repeat("1", 50)));
