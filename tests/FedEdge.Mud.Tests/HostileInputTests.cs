@@ -163,6 +163,15 @@ public class HostileInputTests
     }
 
     [Fact]
+    public void Parse_DuplicateFederationTask_IsRefused()
+    {
+        string federation = $"\n\"extensions\": [\"{MudFederationExtension.ExtensionName}\"], \"{MudFederationExtension.MemberName}\": {{ \"task\": [ {{ \"name\": \"t\", \"model\": [\"a\"] }}, {{ \"name\": \"t\", \"model\": [\"b\"] }} ] }},";
+        MudParseResult r = MudParser.Parse(Template(mudExtra: federation));
+        Assert.Contains(r.Errors, d => d.Code == MudDiagnosticCodes.DuplicateName && d.Path.Contains("task", StringComparison.Ordinal));
+        Assert.True(MudParser.Parse(Template(mudExtra: federation.Replace("\"name\": \"t\", \"model\": [\"b\"]", "\"name\": \"u\", \"model\": [\"b\"]", StringComparison.Ordinal))).IsValid);
+    }
+
+    [Fact]
     public void Parse_EmptyAccessListsContainer_IsValid()
     {
         string json = Template().Replace("\"to-device-policy\": { \"access-lists\": { \"access-list\": [ { \"name\": \"to-ipv4\" } ] } }", "\"to-device-policy\": { \"access-lists\": {} }", StringComparison.Ordinal);

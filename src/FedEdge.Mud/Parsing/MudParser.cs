@@ -611,6 +611,12 @@ public static partial class MudParser
                 models.AddRange(ms.EnumerateArray().Select(x => x.GetString()!));
             }
 
+            if (map.ContainsKey(n.GetString()!))
+            {
+                ctx.Error(MudDiagnosticCodes.DuplicateName, $"{tp}['name']", $"Task '{Printable(n.GetString()!)}' is listed twice (list key 'name' must be unique).", "RFC 7950 s7.8.2 (list keys are unique)");
+                continue;
+            }
+
             map[n.GetString()!] = models;
         }
 
