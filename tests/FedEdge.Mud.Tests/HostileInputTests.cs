@@ -91,7 +91,7 @@ public class HostileInputTests
     public void Parse_ControlCharacterInModelUri_IsRefused()
     {
         string json = Template().Replace("\"ietf-acldns:dst-dnsname\": \"cloud.example.com\"", "\"protocol2\": 1", StringComparison.Ordinal);
-        json = json.Replace("\"ipv4\": { \"protocol\": 6, \"protocol2\": 1 },", "\"ipv4\": { \"protocol\": 6 }, \"ietf-mud:mud\": { \"model\": \"https://m.example.com/x\\u000aflush ruleset\" },", StringComparison.Ordinal);
+        json = json.Replace("\"ipv4\": { \"protocol\": 6, \"protocol2\": 1 },", "\"ipv4\": { \"protocol\": 6 }, \"ietf-mud:mud\": { \"model\": \"https://m.example.com/x\\u000aflush-ruleset\" },", StringComparison.Ordinal);
         MudParseResult r = MudParser.Parse(json);
         Assert.Contains(r.Errors, d => d.Code == MudDiagnosticCodes.NotAUri);
     }
