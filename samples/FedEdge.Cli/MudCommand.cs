@@ -190,7 +190,19 @@ internal static class MudCommand
 
             var binding = new MudDeviceBinding(parse.GetValue(device) ?? "device", parse.GetValue(mac), parse.GetValue(address));
             CompiledPolicy policy = MudRuleCompiler.Compile(result.File, binding, map);
-            output.Write(MudFirewallRenderer.Render(policy, parse.GetValue(format) == "iptables" ? MudFirewallFormat.Iptables : MudFirewallFormat.Nftables));
+            string script;
+            try
+            {
+                script = MudFirewallRenderer.Render(policy, parse.GetValue(format) == "iptables" ? MudFirewallFormat.Iptables : MudFirewallFormat.Nftables);
+            }
+            catch (ArgumentException ex)
+            {
+                // The renderer refuses a --device/--mac/--address or --controller/--local value outside its grammar.
+                error.WriteLine("Nothing compiled: " + ex.Message);
+                return 2;
+            }
+
+            output.Write(script);
             return 0;
         });
         return command;

@@ -60,6 +60,29 @@ public class ShippedMudCliTests
         Assert.Contains("UntrustedSigner", result.Stdout, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--mac", "00:11:22:33:44:55\nflush ruleset", "nftables")]
+    [InlineData("--address", "192.168.1.20; touch /tmp/pwned", "iptables")]
+    [InlineData("--address", "192.168.1.20\nflush ruleset", "nftables")]
+    public async Task MudCompile_HostileDeviceValue_OneLineErrorAndNoScript(string option, string value, string format)
+    {
+        CliResult result = await CliRunner.RunAsync(["mud", "compile", Path.Combine(MudDir, "Danmini_Doorbell.json"), "--format", format, option, value]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(string.Empty, result.Stdout);
+        Assert.Single(result.Stderr.Trim().Split('\n'));
+        Assert.StartsWith("Nothing compiled:", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MudCompile_HostileDeviceName_StaysInsideTheHeaderComment()
+    {
+        CliResult clean = await CliRunner.RunAsync(["mud", "compile", Path.Combine(MudDir, "Danmini_Doorbell.json"), "--format", "iptables", "--device", "bell"]);
+        CliResult result = await CliRunner.RunAsync(["mud", "compile", Path.Combine(MudDir, "Danmini_Doorbell.json"), "--format", "iptables", "--device", "bell\ntouch /tmp/pwned"]);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(clean.Stdout.Split('\n').Length, result.Stdout.Split('\n').Length);
+        Assert.DoesNotContain(result.Stdout.Split('\n'), l => l.StartsWith("touch", StringComparison.Ordinal));
+    }
+
     private static Task<CliResult> Verify(string device) => CliRunner.RunAsync(
         ["mud", "verify", "--file", Path.Combine(MudDir, device + ".json"), "--signature", Path.Combine(MudDir, device + ".p7s"),
          "--trust", Path.Combine(MudDir, "demo-ca.cert.pem"), "--json"]);

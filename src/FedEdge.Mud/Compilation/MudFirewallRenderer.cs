@@ -14,23 +14,31 @@ public enum MudFirewallFormat
     Iptables,
 }
 
-/// <summary>Renders a <see cref="CompiledPolicy"/> as an nftables or iptables script. DNS names are resolved by the tool when the script loads.</summary>
-public static class MudFirewallRenderer
+/// <summary>
+/// Renders a <see cref="CompiledPolicy"/> as an nftables or iptables script. DNS names are resolved by the tool when the script loads.
+/// Every value is checked against its grammar before it is emitted (addresses, MAC, host names) or reduced to printable ASCII
+/// inside a quoted comment, so no value can start a new line or a new shell command; a value that fails its grammar throws
+/// <see cref="ArgumentException"/> and nothing is rendered.
+/// </summary>
+public static partial class MudFirewallRenderer
 {
     /// <summary>Renders in the given format.</summary>
     public static string Render(CompiledPolicy policy, MudFirewallFormat format)
         => format == MudFirewallFormat.Nftables ? ToNftables(policy) : ToIptables(policy);
 
     /// <summary>An nftables script: one table, a forward chain dispatching on the device, one chain per direction.</summary>
+    /// <exception cref="ArgumentException">A device address, MAC or remote host does not fit its grammar.</exception>
     public static string ToNftables(CompiledPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
         string id = ChainId(policy.Device.Name).ToLowerInvariant();
         var sb = new StringBuilder();
-        sb.Append("# FedEdge MUD policy for ").Append(policy.Device.Name).Append(" from ").AppendLine(policy.MudUrl);
+        string? deviceMac = policy.Device.Mac is null ? null : Mac(policy.Device.Mac);
+        string[] deviceAddresses = (policy.Device.Addresses ?? []).Select(a => Address(a, "policy.Device.Addresses")).ToArray();
+        sb.Append("# FedEdge MUD policy for ").Append(Comment(policy.Device.Name)).Append(" from ").AppendLine(Comment(policy.MudUrl));
         foreach (string note in policy.Notes)
         {
-            sb.Append("# note: ").AppendLine(note);
+            sb.Append("# note: ").AppendLine(Comment(note));
         }
 
         sb.AppendLine("table inet fededge_mud {");
@@ -50,13 +58,13 @@ public static class MudFirewallRenderer
 
         sb.AppendLine("  chain forward {");
         sb.AppendLine("    type filter hook forward priority 0; policy accept;");
-        if (policy.Device.Mac is { } mac)
+        if (deviceMac is { } mac)
         {
-            sb.Append("    ether saddr ").Append(mac.ToLowerInvariant()).Append(" jump ").Append(id).AppendLine("_from");
-            sb.Append("    ether daddr ").Append(mac.ToLowerInvariant()).Append(" jump ").Append(id).AppendLine("_to");
+            sb.Append("    ether saddr ").Append(mac).Append(" jump ").Append(id).AppendLine("_from");
+            sb.Append("    ether daddr ").Append(mac).Append(" jump ").Append(id).AppendLine("_to");
         }
 
-        foreach (string addr in policy.Device.Addresses ?? [])
+        foreach (string addr in deviceAddresses)
         {
             string fam = IsV6(addr) ? "ip6" : "ip";
             sb.Append("    ").Append(fam).Append(" saddr ").Append(addr).Append(" jump ").Append(id).AppendLine("_from");
@@ -74,14 +82,16 @@ public static class MudFirewallRenderer
         string remote = from ? "daddr" : "saddr";
         string remotePort = from ? "dport" : "sport";
         string devicePort = from ? "sport" : "dport";
+        string? host = r.RemoteHost is null ? null : Host(r.RemoteHost);
+        string[] remoteAddresses = r.RemoteAddresses.Select(a => Address(a, "rule.RemoteAddresses")).ToArray();
         foreach (int fam in Families(r))
         {
             var parts = new List<string>();
-            string[] addrs = r.RemoteAddresses.Where(a => IsV6(a) == (fam == 6)).ToArray();
+            string[] addrs = remoteAddresses.Where(a => IsV6(a) == (fam == 6)).ToArray();
             string ipk = fam == 6 ? "ip6" : "ip";
-            if (r.RemoteHost is not null)
+            if (host is not null)
             {
-                parts.Add($"{ipk} {remote} {r.RemoteHost}");
+                parts.Add($"{ipk} {remote} {host}");
             }
             else if (addrs.Length > 0)
             {
@@ -129,23 +139,27 @@ public static class MudFirewallRenderer
             }
 
             parts.Add(r.Action switch { MudForwarding.Accept => "accept", MudForwarding.Reject => "reject", _ => "drop" });
-            parts.Add($"comment \"{Sanitize(r.Source)}\"");
+            parts.Add($"comment \"{Comment(r.Source)}\"");
             yield return string.Join(' ', parts);
         }
     }
 
     /// <summary>A shell script of iptables (IPv4) and ip6tables (IPv6) commands.</summary>
+    /// <exception cref="ArgumentException">A device address, MAC or remote host does not fit its grammar.</exception>
     public static string ToIptables(CompiledPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
         string id = "FE_" + ChainId(policy.Device.Name).ToUpperInvariant();
         id = id.Length > 24 ? id[..24] : id;
         var sb = new StringBuilder();
+        string? deviceMac = policy.Device.Mac is null ? null : Mac(policy.Device.Mac);
+        string[] deviceAddresses = (policy.Device.Addresses ?? []).Select(a => Address(a, "policy.Device.Addresses")).ToArray();
+        var rules = policy.Rules.Select(r => IptRule(r, id).ToList()).ToList();
         sb.AppendLine("#!/bin/sh");
-        sb.Append("# FedEdge MUD policy for ").Append(policy.Device.Name).Append(" from ").AppendLine(policy.MudUrl);
+        sb.Append("# FedEdge MUD policy for ").Append(Comment(policy.Device.Name)).Append(" from ").AppendLine(Comment(policy.MudUrl));
         foreach (string note in policy.Notes)
         {
-            sb.Append("# note: ").AppendLine(note);
+            sb.Append("# note: ").AppendLine(Comment(note));
         }
 
         sb.AppendLine("set -e");
@@ -157,25 +171,25 @@ public static class MudFirewallRenderer
                 sb.Append(tool).Append(" -F ").Append(id).AppendLine(suffix);
             }
 
-            if (policy.Device.Mac is { } mac)
+            if (deviceMac is { } mac)
             {
-                sb.Append(tool).Append(" -A FORWARD -m mac --mac-source ").Append(mac.ToLowerInvariant()).Append(" -j ").Append(id).AppendLine("_FR");
-                if ((policy.Device.Addresses ?? []).Count == 0)
+                sb.Append(tool).Append(" -A FORWARD -m mac --mac-source ").Append(mac).Append(" -j ").Append(id).AppendLine("_FR");
+                if (deviceAddresses.Length == 0)
                 {
                     sb.Append("# ").Append(tool).Append(": iptables cannot match a destination MAC; hook ").Append(id).AppendLine("_TO with -d <device address> (give the device's addresses).");
                 }
             }
 
-            foreach (string addr in (policy.Device.Addresses ?? []).Where(a => IsV6(a) == (tool == "ip6tables")))
+            foreach (string addr in deviceAddresses.Where(a => IsV6(a) == (tool == "ip6tables")))
             {
                 sb.Append(tool).Append(" -A FORWARD -s ").Append(addr).Append(" -j ").Append(id).AppendLine("_FR");
                 sb.Append(tool).Append(" -A FORWARD -d ").Append(addr).Append(" -j ").Append(id).AppendLine("_TO");
             }
         }
 
-        foreach (CompiledRule r in policy.Rules)
+        foreach (List<string> lines in rules)
         {
-            foreach (string line in IptRule(r, id))
+            foreach (string line in lines)
             {
                 sb.AppendLine(line);
             }
@@ -188,14 +202,16 @@ public static class MudFirewallRenderer
     {
         bool from = r.Direction == MudDirection.FromDevice;
         string chain = id + (from ? "_FR" : "_TO");
+        string? host = r.RemoteHost is null ? null : Host(r.RemoteHost);
+        string[] remoteAddresses = r.RemoteAddresses.Select(a => Address(a, "rule.RemoteAddresses")).ToArray();
         foreach (int fam in Families(r).SelectMany(f => f == 0 ? (int[])[4, 6] : [f]))
         {
             string tool = fam == 6 ? "ip6tables" : "iptables";
             IEnumerable<string?> targets;
-            string[] addrs = r.RemoteAddresses.Where(a => IsV6(a) == (fam == 6)).ToArray();
-            if (r.RemoteHost is not null)
+            string[] addrs = remoteAddresses.Where(a => IsV6(a) == (fam == 6)).ToArray();
+            if (host is not null)
             {
-                targets = [r.RemoteHost];
+                targets = [host];
             }
             else if (addrs.Length > 0)
             {
@@ -244,7 +260,7 @@ public static class MudFirewallRenderer
                     sb.Append(" -m conntrack --ctstate ").Append(r.State == MudConnectionState.Established ? "ESTABLISHED,RELATED" : "NEW,ESTABLISHED");
                 }
 
-                sb.Append(" -m comment --comment \"").Append(Sanitize(r.Source)).Append('"');
+                sb.Append(" -m comment --comment \"").Append(Comment(r.Source)).Append('"');
                 sb.Append(" -j ").Append(r.Action switch { MudForwarding.Accept => "ACCEPT", MudForwarding.Reject => "REJECT", _ => "DROP" });
                 yield return sb.ToString();
             }
@@ -322,5 +338,71 @@ public static class MudFirewallRenderer
         return s.Length > 20 ? s[..20] : s;
     }
 
-    private static string Sanitize(string s) => new(s.Where(c => c is not ('"' or '\\' or '\n' or '\r' or '`' or '$')).Take(120).ToArray());
+    /// <summary>
+    /// Comment text: printable ASCII only, without the characters that end a quoted string or expand inside shell double
+    /// quotes (<c>" \ ` $</c>); anything else becomes '_'. At most 120 characters, so it fits the nftables comment limit.
+    /// </summary>
+    private static string Comment(string? text)
+    {
+        var sb = new StringBuilder();
+        foreach (char c in text ?? string.Empty)
+        {
+            if (sb.Length == 120)
+            {
+                break;
+            }
+
+            sb.Append(c is >= ' ' and <= '~' and not ('"' or '\\' or '`' or '$') ? c : '_');
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>An IP address or prefix, re-emitted in canonical form; anything else throws.</summary>
+    private static string Address(string value, string paramName)
+    {
+        int slash = value.IndexOf('/', StringComparison.Ordinal);
+        string ip = slash < 0 ? value : value[..slash];
+        if (ip.Length > 0 && ip.All(c => char.IsAsciiHexDigit(c) || c is '.' or ':') && IPAddress.TryParse(ip, out IPAddress? address))
+        {
+            int max = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 128 : 32;
+            if (slash < 0)
+            {
+                return address.ToString();
+            }
+
+            string len = value[(slash + 1)..];
+            if (len.Length is > 0 and <= 3 && len.All(char.IsAsciiDigit) && int.Parse(len, CultureInfo.InvariantCulture) <= max)
+            {
+                return $"{address}/{int.Parse(len, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture)}";
+            }
+        }
+
+        throw new ArgumentException($"'{Comment(value)}' is not an IP address or prefix; refusing to render it.", paramName);
+    }
+
+    /// <summary>A MAC address (six hex pairs separated by ':' or '-'), emitted lower case with ':'; anything else throws.</summary>
+    private static string Mac(string value)
+    {
+        if (!MacRegex().IsMatch(value))
+        {
+            throw new ArgumentException($"'{Comment(value)}' is not a MAC address (xx:xx:xx:xx:xx:xx); refusing to render it.", "policy.Device.Mac");
+        }
+
+        return value.Replace('-', ':').ToLowerInvariant();
+    }
+
+    /// <summary>A remote host: a DNS host name (letters, digits, '-' and '.') or an IP address; anything else throws.</summary>
+    private static string Host(string value)
+    {
+        if (MudParser.IsHostName(value))
+        {
+            return value;
+        }
+
+        return Address(value, "rule.RemoteHost");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\\1[0-9A-Fa-f]{2}){4}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant, 100)]
+    private static partial System.Text.RegularExpressions.Regex MacRegex();
 }

@@ -160,4 +160,10 @@ public static class MudDiagnosticCodes
 
     /// <summary>The FedEdge federated-learning extension is malformed.</summary>
     public const string BadFederationExtension = "MUD0090";
+
+    /// <summary>A JSON object names the same member twice (RFC 7951 / RFC 7950: a node occurs once).</summary>
+    public const string DuplicateMember = "MUD0005";
+
+    /// <summary>A string or member name holds a control character (YANG strings are XML characters).</summary>
+    public const string ControlCharacter = "MUD0006";
 }

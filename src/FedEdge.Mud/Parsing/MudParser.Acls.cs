@@ -13,9 +13,21 @@ public static partial class MudParser
 
     private static void ParseAcls(JsonElement acls, string path, Builder b, Context ctx)
     {
-        if (acls.ValueKind != JsonValueKind.Object || !acls.TryGetProperty("acl", out JsonElement list) || list.ValueKind != JsonValueKind.Array)
+        if (acls.ValueKind != JsonValueKind.Object)
         {
             ctx.Error(MudDiagnosticCodes.WrongType, path, "The ACL container must be { \"acl\": [ ... ] }.", RuleAcl);
+            return;
+        }
+
+        CheckMembers(acls, path, ["acl"], ctx);
+        if (!acls.TryGetProperty("acl", out JsonElement list))
+        {
+            return;
+        }
+
+        if (list.ValueKind != JsonValueKind.Array)
+        {
+            ctx.Error(MudDiagnosticCodes.WrongType, $"{path}['acl']", "'acl' must be an array.", RuleAcl);
             return;
         }
 
@@ -46,13 +58,13 @@ public static partial class MudParser
     {
         if (obj.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String)
         {
-            return n.GetString();
+            return CheckName(n.GetString()!, $"{path}['name']", ctx) ? n.GetString() : null;
         }
 
         if (obj.TryGetProperty(legacyName, out JsonElement l) && l.ValueKind == JsonValueKind.String)
         {
             ctx.Shape(MudDiagnosticCodes.LegacyMemberName, $"{path}['{legacyName}']", $"{what} uses the draft-era '{legacyName}'; RFC 8519 uses 'name'.", RuleAcl);
-            return l.GetString();
+            return CheckName(l.GetString()!, $"{path}['{legacyName}']", ctx) ? l.GetString() : null;
         }
 
         ctx.Error(MudDiagnosticCodes.MissingLeaf, $"{path}['name']", $"{what} has no 'name'.", RuleAcl);
@@ -138,7 +150,7 @@ public static partial class MudParser
 
                     break;
                 default:
-                    ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{ap}['{p.Name}']", $"Unknown ACL member '{p.Name}'.", RuleAcl);
+                    ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{ap}['{Printable(p.Name)}']", $"Unknown ACL member '{Printable(p.Name)}'.", RuleAcl);
                     break;
             }
         }
@@ -146,7 +158,16 @@ public static partial class MudParser
         var list = new List<MudAce>();
         if (haveAces)
         {
-            if (aces.ValueKind == JsonValueKind.Object && aces.TryGetProperty("ace", out JsonElement aceList) && aceList.ValueKind == JsonValueKind.Array)
+            if (aces.ValueKind == JsonValueKind.Object)
+            {
+                CheckMembers(aces, acesPath, ["ace"], ctx);
+            }
+
+            if (aces.ValueKind == JsonValueKind.Object && !aces.TryGetProperty("ace", out _))
+            {
+                // An empty container: RFC 7951 leaves an empty list out.
+            }
+            else if (aces.ValueKind == JsonValueKind.Object && aces.TryGetProperty("ace", out JsonElement aceList) && aceList.ValueKind == JsonValueKind.Array)
             {
                 int i = 0;
                 foreach (JsonElement ace in aceList.EnumerateArray())
@@ -197,6 +218,7 @@ public static partial class MudParser
         MudForwarding? action = null;
         if (ace.TryGetProperty("actions", out JsonElement actions) && actions.ValueKind == JsonValueKind.Object)
         {
+            CheckMembers(actions, $"{path}['actions']", ctx.Lenient ? ["forwarding", "logging", "permit", "deny"] : ["forwarding", "logging"], ctx);
             if (actions.TryGetProperty("forwarding", out JsonElement fwd) && fwd.ValueKind == JsonValueKind.String)
             {
                 string f = fwd.GetString()!;
@@ -233,7 +255,7 @@ public static partial class MudParser
         {
             if (p.Name is not ("name" or "rule-name" or "matches" or "actions" or "statistics"))
             {
-                ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{path}['{p.Name}']", $"Unknown ACE member '{p.Name}'.", RuleAcl);
+                ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{path}['{Printable(p.Name)}']", $"Unknown ACE member '{Printable(p.Name)}'.", RuleAcl);
             }
         }
 
@@ -474,7 +496,7 @@ public static partial class MudParser
 
         if (!IsHostName(s))
         {
-            ctx.Error(MudDiagnosticCodes.BadHostName, path, $"'{s}' is not a valid DNS host name.", RuleAclDns);
+            ctx.Error(MudDiagnosticCodes.BadHostName, path, $"'{Printable(s)}' is not a valid DNS host name.", RuleAclDns);
             return null;
         }
 
@@ -571,6 +593,7 @@ public static partial class MudParser
             return null;
         }
 
+        CheckMembers(v, path, ["lower-port", "upper-port", "operator", "port"], ctx);
         if (v.TryGetProperty("lower-port", out JsonElement lo))
         {
             int? l = ReadInt(lo, $"{path}['lower-port']", 0, 65535, ctx);
@@ -618,6 +641,7 @@ public static partial class MudParser
             return new MudIcmpMatch(null, null);
         }
 
+        CheckMembers(v, path, ["type", "code", "rest-of-header"], ctx);
         int? type = v.TryGetProperty("type", out JsonElement t) ? ReadInt(t, $"{path}['type']", 0, 255, ctx) : null;
         int? code = v.TryGetProperty("code", out JsonElement c) ? ReadInt(c, $"{path}['code']", 0, 255, ctx) : null;
         return new MudIcmpMatch(type, code);
@@ -631,6 +655,7 @@ public static partial class MudParser
             return new MudEthMatch();
         }
 
+        CheckMembers(v, path, ["destination-mac-address", "destination-mac-address-mask", "source-mac-address", "source-mac-address-mask", "ethertype"], ctx);
         string? Get(string n) => v.TryGetProperty(n, out JsonElement e) ? ReadString(e, $"{path}['{n}']", ctx) : null;
         return new MudEthMatch { DestinationMac = Get("destination-mac-address"), SourceMac = Get("source-mac-address"), EtherType = Get("ethertype") };
     }
@@ -711,9 +736,9 @@ public static partial class MudParser
             return;
         }
 
-        if (!Uri.TryCreate(value, UriKind.Absolute, out Uri? uri) || uri.Scheme.Length == 0 || value.Contains(' ', StringComparison.Ordinal))
+        if (!IsUri(value))
         {
-            ctx.Error(MudDiagnosticCodes.NotAUri, path, $"{what} '{value}' is not a URI (inet:uri).", RuleMatches);
+            ctx.Error(MudDiagnosticCodes.NotAUri, path, $"{what} '{Printable(value)}' is not an RFC 3986 URI (inet:uri).", RuleUri);
             return;
         }
 

@@ -17,6 +17,8 @@ public static partial class MudParser
     internal const string RuleExtensions = "RFC 8520 s3.9 (extensions)";
     internal const string RuleMatches = "RFC 8520 s8 (MUD match extensions)";
     internal const string RuleAclDns = "RFC 8520 s8.1 (ietf-acldns)";
+    internal const string RuleYangString = "RFC 7950 s9.4 (YANG string: XML characters only)";
+    internal const string RuleUri = "RFC 3986 s3 (URI syntax; inet:uri)";
 
     /// <summary>Parses and validates UTF-8 bytes.</summary>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "Overloads differ in the input type (UTF-8 bytes or string), so no call is ambiguous.")]
@@ -89,6 +91,9 @@ public static partial class MudParser
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = ctx.Options.MaxDepth + 2, CommentHandling = JsonCommentHandling.Disallow });
         try
         {
+            var frames = new Stack<(HashSet<string>? Members, string Path)>();
+            string current = "$";
+            bool ok = true;
             while (reader.Read())
             {
                 if (reader.CurrentDepth > ctx.Options.MaxDepth)
@@ -96,9 +101,50 @@ public static partial class MudParser
                     ctx.Error(MudDiagnosticCodes.TooDeep, "$", $"JSON nests deeper than {ctx.Options.MaxDepth} levels.", "FedEdge input limit");
                     return false;
                 }
+
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        frames.Push((new HashSet<string>(StringComparer.Ordinal), current));
+                        break;
+                    case JsonTokenType.StartArray:
+                        frames.Push((null, current + "[*]"));
+                        current += "[*]";
+                        break;
+                    case JsonTokenType.EndObject:
+                    case JsonTokenType.EndArray:
+                        current = frames.Pop().Path;
+                        current = frames.Count > 0 && frames.Peek().Members is null ? frames.Peek().Path : current;
+                        break;
+                    case JsonTokenType.PropertyName:
+                        string name = reader.GetString()!;
+                        (HashSet<string>? members, string objectPath) = frames.Peek();
+                        current = $"{objectPath}['{Printable(name)}']";
+                        if (!members!.Add(name))
+                        {
+                            ctx.Error(MudDiagnosticCodes.DuplicateMember, current, $"Member '{Printable(name)}' appears more than once in one object; its value is ambiguous.", "RFC 7951 s4 / RFC 7950 s7.6 (a leaf or container occurs once)");
+                            ok = false;
+                        }
+
+                        if (HasControl(name, allowWhitespace: false))
+                        {
+                            ctx.Error(MudDiagnosticCodes.ControlCharacter, current, "A member name contains a control character.", RuleYangString);
+                            ok = false;
+                        }
+
+                        break;
+                    case JsonTokenType.String:
+                        if (HasControl(reader.GetString()!, allowWhitespace: true))
+                        {
+                            ctx.Error(MudDiagnosticCodes.ControlCharacter, current, "A string contains a control character other than tab, line feed or carriage return.", RuleYangString);
+                            ok = false;
+                        }
+
+                        break;
+                }
             }
 
-            return true;
+            return ok;
         }
         catch (JsonException ex)
         {
@@ -243,6 +289,11 @@ public static partial class MudParser
                 {
                     if (e.ValueKind == JsonValueKind.String)
                     {
+                        if (b.Extensions.Contains(e.GetString()!))
+                        {
+                            ctx.Error(MudDiagnosticCodes.DuplicateName, $"{path}['extensions'][{i}]", $"Extension '{Printable(e.GetString()!)}' is listed twice (leaf-list entries are unique).", "RFC 7950 s7.7 (leaf-list of configuration data: unique values)");
+                        }
+
                         b.Extensions.Add(e.GetString()!);
                     }
                     else
@@ -329,7 +380,7 @@ public static partial class MudParser
                 b.MudUrl = v.GetString()!;
                 if (!IsHttpsUrl(b.MudUrl, out string why))
                 {
-                    ctx.Error(MudDiagnosticCodes.BadMudUrl, pp, $"mud-url '{b.MudUrl}' {why}.", "RFC 8520 s2.1 (mud-url: https scheme MUST)");
+                    ctx.Error(MudDiagnosticCodes.BadMudUrl, pp, $"mud-url '{Printable(b.MudUrl)}' {why}.", "RFC 8520 s2.1 (mud-url: https scheme MUST)");
                 }
 
                 break;
@@ -386,17 +437,17 @@ public static partial class MudParser
                 break;
             case "documentation":
                 b.Documentation = ReadString(v, pp, ctx);
-                if (b.Documentation is not null && !Uri.TryCreate(b.Documentation, UriKind.Absolute, out _))
+                if (b.Documentation is not null && !IsUri(b.Documentation))
                 {
-                    ctx.Error(MudDiagnosticCodes.BadDocumentationUrl, pp, $"documentation '{b.Documentation}' is not an absolute URI.", "RFC 8520 s2.1 (documentation inet:uri)");
+                    ctx.Error(MudDiagnosticCodes.BadDocumentationUrl, pp, $"documentation '{b.Documentation}' is not an absolute RFC 3986 URI.", "RFC 8520 s2.1 (documentation inet:uri), RFC 3986");
                 }
 
                 break;
             case "mud-signature":
                 b.MudSignature = ReadString(v, pp, ctx);
-                if (b.MudSignature is not null && !Uri.TryCreate(b.MudSignature, UriKind.Absolute, out _))
+                if (b.MudSignature is not null && !IsUri(b.MudSignature))
                 {
-                    ctx.Error(MudDiagnosticCodes.BadSignatureUrl, pp, $"mud-signature '{b.MudSignature}' is not an absolute URI.", "RFC 8520 s2.1 (mud-signature inet:uri)");
+                    ctx.Error(MudDiagnosticCodes.BadSignatureUrl, pp, $"mud-signature '{b.MudSignature}' is not an absolute RFC 3986 URI.", "RFC 8520 s2.1 (mud-signature inet:uri), RFC 3986");
                 }
 
                 break;
@@ -424,13 +475,31 @@ public static partial class MudParser
 
     private static void ParsePolicy(JsonElement v, string path, List<string> names, Context ctx)
     {
-        if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("access-lists", out JsonElement lists) || lists.ValueKind != JsonValueKind.Object)
+        if (v.ValueKind != JsonValueKind.Object)
         {
             ctx.Error(MudDiagnosticCodes.WrongType, path, "A policy must be { \"access-lists\": { \"access-list\": [ { \"name\": ... } ] } }.", RuleMud);
             return;
         }
 
-        if (!lists.TryGetProperty("access-list", out JsonElement list) || list.ValueKind != JsonValueKind.Array)
+        CheckMembers(v, path, ["access-lists"], ctx);
+        if (!v.TryGetProperty("access-lists", out JsonElement lists))
+        {
+            return;
+        }
+
+        if (lists.ValueKind != JsonValueKind.Object)
+        {
+            ctx.Error(MudDiagnosticCodes.WrongType, $"{path}['access-lists']", "'access-lists' must be an object.", RuleMud);
+            return;
+        }
+
+        CheckMembers(lists, $"{path}['access-lists']", ["access-list"], ctx);
+        if (!lists.TryGetProperty("access-list", out JsonElement list))
+        {
+            return;
+        }
+
+        if (list.ValueKind != JsonValueKind.Array)
         {
             ctx.Error(MudDiagnosticCodes.WrongType, $"{path}['access-lists']", "'access-list' must be an array.", RuleMud);
             return;
@@ -446,18 +515,31 @@ public static partial class MudParser
                 continue;
             }
 
+            string? found = null;
             if (entry.TryGetProperty("name", out JsonElement name) && name.ValueKind == JsonValueKind.String)
             {
-                names.Add(name.GetString()!);
+                found = name.GetString()!;
             }
             else if (entry.TryGetProperty("acl-name", out JsonElement legacy) && legacy.ValueKind == JsonValueKind.String)
             {
                 ctx.Shape(MudDiagnosticCodes.LegacyMemberName, $"{ep}['acl-name']", "Policy uses the draft-era 'acl-name'; RFC 8520 uses 'name'.", RuleMud);
-                names.Add(legacy.GetString()!);
+                found = legacy.GetString()!;
             }
             else
             {
                 ctx.Error(MudDiagnosticCodes.MissingLeaf, $"{ep}['name']", "An access-list entry needs a 'name'.", RuleMud);
+            }
+
+            if (found is not null && CheckName(found, $"{ep}['name']", ctx))
+            {
+                if (names.Contains(found))
+                {
+                    ctx.Error(MudDiagnosticCodes.DuplicateName, $"{ep}['name']", $"ACL '{found}' is listed twice in one policy (list key 'name' must be unique).", "RFC 7950 s7.8.2 (list keys are unique)");
+                }
+                else
+                {
+                    names.Add(found);
+                }
             }
 
             foreach (JsonProperty p in entry.EnumerateObject())
@@ -468,10 +550,34 @@ public static partial class MudParser
                 }
                 else if (p.Name is not ("name" or "acl-name"))
                 {
-                    ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{ep}['{p.Name}']", $"Unknown member '{p.Name}' in an access-list entry.", RuleMud);
+                    ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{ep}['{Printable(p.Name)}']", $"Unknown member '{Printable(p.Name)}' in an access-list entry.", RuleMud);
                 }
             }
         }
+    }
+
+    /// <summary>Reports every member of <paramref name="obj"/> outside <paramref name="known"/> (an error in strict mode).</summary>
+    private static void CheckMembers(JsonElement obj, string path, string[] known, Context ctx)
+    {
+        foreach (JsonProperty p in obj.EnumerateObject())
+        {
+            if (Array.IndexOf(known, p.Name) < 0)
+            {
+                ctx.Shape(MudDiagnosticCodes.UnknownMember, $"{path}['{Printable(p.Name)}']", $"Unknown member '{Printable(p.Name)}'.", RuleAcl);
+            }
+        }
+    }
+
+    /// <summary>An ACL or ACE name: RFC 8519 <c>string {length 1..64}</c>, and no control characters (they would reach firewall comments).</summary>
+    private static bool CheckName(string name, string path, Context ctx)
+    {
+        if (name.Length is 0 or > 64 || HasControl(name, allowWhitespace: false))
+        {
+            ctx.Error(MudDiagnosticCodes.BadValue, path, $"Name '{Printable(name)}' must be 1 to 64 characters without control characters.", "RFC 8519 s4.1 (acl/ace name: string length 1..64)");
+            return false;
+        }
+
+        return true;
     }
 
     private static MudFederationExtension? ParseFederation(JsonElement v, string path, Context ctx)
@@ -505,6 +611,12 @@ public static partial class MudParser
                 models.AddRange(ms.EnumerateArray().Select(x => x.GetString()!));
             }
 
+            if (map.ContainsKey(n.GetString()!))
+            {
+                ctx.Error(MudDiagnosticCodes.DuplicateName, $"{tp}['name']", $"Task '{Printable(n.GetString()!)}' is listed twice (list key 'name' must be unique).", "RFC 7950 s7.8.2 (list keys are unique)");
+                continue;
+            }
+
             map[n.GetString()!] = models;
         }
 
@@ -513,9 +625,9 @@ public static partial class MudParser
 
     internal static bool IsHttpsUrl(string text, out string why)
     {
-        if (!Uri.TryCreate(text, UriKind.Absolute, out Uri? uri))
+        if (!IsUri(text) || !Uri.TryCreate(text, UriKind.Absolute, out Uri? uri))
         {
-            why = "is not an absolute URL";
+            why = "is not an absolute RFC 3986 URL";
             return false;
         }
 
@@ -560,6 +672,51 @@ public static partial class MudParser
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// An absolute URI by the RFC 3986 grammar: scheme ":" then only unreserved, reserved and percent-encoded
+    /// characters (no spaces, quotes, backslashes, control or non-ASCII characters), and one the URI parser accepts.
+    /// </summary>
+    internal static bool IsUri(string text)
+        => text.Length is > 0 and <= 2048
+           && UriRegex().IsMatch(text)
+           && Uri.TryCreate(text, UriKind.Absolute, out _);
+
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9+.\-]*:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#\[\]]|%[0-9A-Fa-f]{2})*$", RegexOptions.CultureInvariant, 200)]
+    private static partial Regex UriRegex();
+
+    /// <summary>True when <paramref name="text"/> holds a control character (C0, DEL, C1) or a Unicode line or paragraph separator.</summary>
+    internal static bool HasControl(string text, bool allowWhitespace)
+    {
+        foreach (char c in text)
+        {
+            if ((char.IsControl(c) && !(allowWhitespace && c is '\t' or '\n' or '\r')) || c is '\u2028' or '\u2029')
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Text safe to quote in a diagnostic: control characters shown as \uXXXX, at most 80 characters.</summary>
+    internal static string Printable(string text)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (char c in text.Length > 80 ? text[..80] : text)
+        {
+            if (char.IsControl(c) || c is '\u2028' or '\u2029')
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+
+        return text.Length > 80 ? sb.Append("...").ToString() : sb.ToString();
     }
 
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$", RegexOptions.CultureInvariant, 200)]
@@ -650,5 +807,6 @@ public static partial class MudParser
             => Add(new(code, path, Lenient ? MudSeverity.Warning : MudSeverity.Error, message, rule));
     }
 
-    private static bool IsIpLiteral(string? s) => s is not null && IPAddress.TryParse(s.Split('/')[0], out _);
+    private static bool IsIpLiteral(string? s)
+        => s is not null && s.Length > 0 && s.All(c => char.IsAsciiHexDigit(c) || c is '.' or ':') && IPAddress.TryParse(s, out _);
 }
