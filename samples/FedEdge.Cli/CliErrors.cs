@@ -68,7 +68,7 @@ internal static class CliErrors
         return $"fededge: {root.GetType().Name}: {OneLine(root.Message)}{cause}";
     }
 
-    private static string OneLine(string text) => string.Join(, text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+    private static string OneLine(string text) => string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
 
     private static string CommandPath(Command command)
     {

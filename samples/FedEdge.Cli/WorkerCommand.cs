@@ -2,12 +2,14 @@ using System.CommandLine;
 using FedEdge.Coordination;
 using FedEdge.Data;
 using FedEdge.Training;
+using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
 using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using MQTTnet.Exceptions;
 
 namespace FedEdge.Cli;
 
@@ -83,7 +85,17 @@ internal static class WorkerCommand
             builder.Services.AddSingleton<IWorkerTransport>(_ => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }));
             builder.Services.AddSingleton(bundle.Trainer);
             builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
-            return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TransportException or MqttCommunicationException)
+            {
+                // A broker that is down or refuses the device's password: say which, in one line.
+                string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
+                await err.WriteLineAsync($"fededge worker: cannot join through the broker {brokerUri}: {ex.Message}{cause}".ReplaceLineEndings(" ")).ConfigureAwait(false);
+                return 1;
+            }
         });
         return command;
     }
