@@ -72,7 +72,7 @@ public sealed class BadInvocationTests : IDisposable
     [Fact]
     public void Generator_CoversEveryCommandAndManyCases()
     {
-        List<BadCase> cases = GeneratedCases().ToList();
+        List<BadCase> cases = GeneratedCases().Concat(RuntimeCases()).ToList();
         Assert.True(cases.Count > 150, cases.Count.ToString(CultureInfo.InvariantCulture));
         foreach (string command in new[] { "simulate", "coordinator", "worker", "mud verify", "mud validate", "mud compile", "mud bench", "device probe", "audit verify" })
         {
