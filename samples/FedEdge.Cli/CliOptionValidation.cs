@@ -111,7 +111,7 @@ internal static class CliOptionValidation
         option.Check(paths => paths.Select(FileProblem).FirstOrDefault(p => p is not null));
 
     public static Option<DirectoryInfo?> ExistingDirectory(this Option<DirectoryInfo?> option) =>
-        option.Check(d => d is null || d.Exists ? null : $"must be an existing folder ('{d!.FullName}' was not found)");
+        option.Check(d => d is null || d.Exists ? null : $"must be an existing folder ('{d!.FullName}' does not exist)");
 
     /// <summary>Why <paramref name="path"/> cannot be read as a file, or null.</summary>
     public static string? FileProblem(string path)
