@@ -121,6 +121,21 @@ public sealed class BadInvocationTests : IDisposable
     }
 
     [Theory]
+    [InlineData("--log-level", "error", false)]
+    [InlineData("--log-level", "information", true)]
+    [InlineData("--verbose", null, true)]
+    public async Task Worker_LogLevel_DecidesWhetherInformationIsLogged(string flag, string? level, bool expectInformation)
+    {
+        string[] logging = level is null ? [flag] : [flag, level];
+        CliResult result = await CliRunner.RunAsync(
+            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{ClosedPort()}", .. logging],
+            timeout: PerInvocation);
+        AssertClean(result);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(expectInformation, result.Stderr.Contains("info: Coordination.Worker:", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("coordinator")]
     [InlineData("worker")]
     public async Task LogLevel_IsListedInHelp(string command)

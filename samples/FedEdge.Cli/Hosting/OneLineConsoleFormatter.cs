@@ -71,6 +71,7 @@ internal static class CliLogging
 
         // The host's own start-up failures reach the user as the command's one-line error instead.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         return logging;
     }
 }
