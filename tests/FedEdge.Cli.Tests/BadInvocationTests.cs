@@ -345,6 +345,7 @@ public sealed class BadInvocationTests : IDisposable
         yield return new(["worker", "--device-id", "w1", "--data", _dataFile, "--normalizer", _badNormalizer, "--broker", "mqtt://127.0.0.1:1"], [1, 2]);
         yield return new(["worker", "--device-id", "w1", "--data", _textFile, "--broker", "mqtt://127.0.0.1:1"], [1, 2]);
         yield return new(["worker", "--device-id", "w1", "--data", _dataFile, "--broker", "mqtt://127.0.0.1:1"], [1]);
+        yield return new(["coordinator", "--broker", "mqtt://127.0.0.1:1", "--rounds", "1", "--out", Path.Combine(_dir, "coordinator-external")], [1]);
         yield return new(["mud", "validate", _missing], [1, 2]);
         yield return new(["mud", "validate", _textFile], [1, 2]);
         yield return new(["mud", "compile", _missing], [1, 2]);
