@@ -21,31 +21,32 @@ internal static class CoordinatorCommand
 {
     public static Command Create()
     {
-        Option<int> port = new("--port") { Description = "Port of the embedded MQTT broker (loopback).", DefaultValueFactory = _ => 1883 };
-        Option<string?> broker = new("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" };
+        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1883 }.Between(0, 65535);
+        Option<string?> broker = new Option<string?>("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" }.MqttUrl();
         Option<string[]> devices = new("--device") { Description = "A device allowed to connect and its profile: ID=PASSWORD=MUD_URL (repeat per device). With --mud the MUD URL is optional: the device presents its own and MUD admission judges it.", AllowMultipleArgumentsPerToken = false };
-        Option<DirectoryInfo?> mudDir = new("--mud") { Description = "Admit devices with RFC 8520 MUD admission: a folder of signed MUD files (*.json + *.p7s), e.g. samples/mud.", HelpName = "DIR" };
-        Option<FileInfo?> mudTrust = new("--mud-trust") { Description = "PEM trust anchors for MUD signatures (default: DIR/demo-ca.cert.pem).", HelpName = "PEM" };
+        Option<DirectoryInfo?> mudDir = new Option<DirectoryInfo?>("--mud") { Description = "Admit devices with RFC 8520 MUD admission: a folder of signed MUD files (*.json + *.p7s), e.g. samples/mud.", HelpName = "DIR" }.ExistingDirectory();
+        Option<FileInfo?> mudTrust = new Option<FileInfo?>("--mud-trust") { Description = "PEM trust anchors for MUD signatures (default: DIR/demo-ca.cert.pem).", HelpName = "PEM" }.ReadableFile();
         Option<string> mudEndpoint = new("--mud-endpoint") { Description = "The coordinator endpoint (host:port, tcp) a device's MUD policy must allow.", DefaultValueFactory = _ => "coordinator.fededge.local:8883", HelpName = "HOST:PORT" };
-        Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
-        Option<int> minDevices = new("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 };
+        Option<int> rounds = new Option<int>("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 }.AtLeast(1);
+        Option<int> minDevices = new Option<int>("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy.", DefaultValueFactory = _ => "fedavg" };
-        Option<int> byzantine = new("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
-        Option<string> model = new("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" };
+        Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
+        Option<string> model = new Option<string>("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
-        Option<int> steps = new("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 };
-        Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f };
-        Option<double> heartbeat = new("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" };
-        Option<int> missedHeartbeats = new("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 };
-        Option<double> window = new("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" };
-        Option<double> roundTimeout = new("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" };
-        Option<int?> windowSize = new("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." };
-        Option<double> joinTimeout = new("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" };
-        Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages (admissions, rounds, lost devices) to standard error." };
+        Option<int> steps = new Option<int>("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 }.AtLeast(0);
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
+        Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
+        Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
+        Option<double> window = new Option<double>("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" }.Seconds();
+        Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
+        Option<int?> windowSize = new Option<int?>("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." }.AtLeast(1);
+        Option<double> joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" }.Seconds();
+        Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages (admissions, rounds, lost devices) to standard error (same as --log-level information)." };
+        Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, verbose })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, verbose, logLevel })
         {
             command.Options.Add(o);
         }
@@ -109,7 +110,7 @@ internal static class CoordinatorCommand
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
-            builder.Logging.AddCliConsole(parse.GetValue(verbose));
+            builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddFedEdgeCoordinator(o =>
             {
                 o.Federation = "fededge";

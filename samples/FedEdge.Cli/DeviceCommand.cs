@@ -10,11 +10,11 @@ internal static class DeviceCommand
 {
     public static Command Create()
     {
-        Option<DirectoryInfo?> root = new("--root")
+        Option<DirectoryInfo?> root = new Option<DirectoryInfo?>("--root")
         {
             Description = "Read a copy of /sys and /proc laid out under DIR (and canned vcgencmd output from DIR/vcgencmd/measure_temp.txt and get_throttled.txt when vcgencmd is absent) instead of the live system.",
             HelpName = "DIR",
-        };
+        }.ExistingDirectory();
         Option<bool> json = new("--json") { Description = "Print the readings as JSON (each throttling flag named with a boolean)." };
 
         Command probe = new("probe", "Print every hardware reading: thermal zones, Raspberry Pi vcgencmd temperature and throttling flags, CPU frequency, memory, load and network counters.");

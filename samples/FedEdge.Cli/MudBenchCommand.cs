@@ -13,7 +13,7 @@ internal static class MudBenchCommand
     public static Command Create()
     {
         Option<string> corpus = new("--corpus") { Description = "The MUD corpus folder.", DefaultValueFactory = _ => Path.Combine("..", "shared", "mud-corpus") };
-        Option<int> rounds = new("--rounds") { Description = "Passes over the corpus.", DefaultValueFactory = _ => 50 };
+        Option<int> rounds = new Option<int>("--rounds") { Description = "Passes over the corpus.", DefaultValueFactory = _ => 50 }.AtLeast(1);
         Command command = new("bench", "Measure MUD parse/validate, CMS verification and rule compilation throughput on the corpus; prints one JSON object.") { corpus, rounds };
         command.SetAction(parse =>
         {

@@ -56,11 +56,11 @@ internal static class MudCommand
 
     private static Command CreateVerify()
     {
-        Option<string> file = new("--file") { Description = "The MUD file (raw bytes are verified).", Required = true };
-        Option<string> signature = new("--signature") { Description = "The detached CMS signature (DER or PEM).", Required = true };
-        Option<string[]> trust = new("--trust") { Description = "PEM file(s) of trust anchors.", Required = true, AllowMultipleArgumentsPerToken = true };
-        Option<string?> deviceCert = new("--device-cert") { Description = "Device certificate (PEM/DER); its id-pe-mudsigner must name the signer." };
-        Option<string?> at = new("--at") { Description = "Verification time (ISO 8601, or Unix seconds)." };
+        Option<string> file = new Option<string>("--file") { Description = "The MUD file (raw bytes are verified).", Required = true }.ReadablePath();
+        Option<string> signature = new Option<string>("--signature") { Description = "The detached CMS signature (DER or PEM).", Required = true }.ReadablePath();
+        Option<string[]> trust = new Option<string[]>("--trust") { Description = "PEM file(s) of trust anchors.", Required = true, AllowMultipleArgumentsPerToken = true }.ReadableFiles();
+        Option<string?> deviceCert = new Option<string?>("--device-cert") { Description = "Device certificate (PEM/DER); its id-pe-mudsigner must name the signer." }.ReadablePath();
+        Option<string?> at = new Option<string?>("--at") { Description = "Verification time (ISO 8601, or Unix seconds)." }.Check(v => TryParseTime(v, out _) ? null : "must be an ISO 8601 time or Unix seconds (0 to 253402300799)");
         Option<bool> json = new("--json") { Description = "Print { valid, reason, failure, signer } as JSON." };
         Command command = new("verify", "Verify a MUD file's detached CMS signature (RFC 8520 s13.2). Exit 0 valid, 1 invalid, 2 bad input.") { file, signature, trust, deviceCert, at, json };
         command.SetAction(parse =>
@@ -81,9 +81,7 @@ internal static class MudCommand
                 string? atText = parse.GetValue(at);
                 if (atText is not null)
                 {
-                    when = long.TryParse(atText, NumberStyles.None, CultureInfo.InvariantCulture, out long unix)
-                        ? DateTimeOffset.FromUnixTimeSeconds(unix)
-                        : DateTimeOffset.Parse(atText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+                    when = TryParseTime(atText, out DateTimeOffset parsed) ? parsed : throw new FormatException($"--at '{atText}' is not a time.");
                 }
 
                 X509Certificate2? device = null;
@@ -122,6 +120,29 @@ internal static class MudCommand
             return exit;
         });
         return command;
+    }
+
+    /// <summary>Reads <c>--at</c>: Unix seconds (within <see cref="DateTimeOffset"/>'s range) or an ISO 8601 time.</summary>
+    private static bool TryParseTime(string? text, out DateTimeOffset time)
+    {
+        time = default;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long unix))
+        {
+            if (unix > DateTimeOffset.MaxValue.ToUnixTimeSeconds())
+            {
+                return false;
+            }
+
+            time = DateTimeOffset.FromUnixTimeSeconds(unix);
+            return true;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out time);
     }
 
     private static Command CreateCompile()

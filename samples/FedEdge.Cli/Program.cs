@@ -7,4 +7,5 @@ foreach (Command command in CliCommands.All())
     root.Subcommands.Add(command);
 }
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+ParseResult parse = root.Parse(args);
+return await CliErrors.InvokeAsync(parse, Console.Error).ConfigureAwait(false);

@@ -17,25 +17,25 @@ internal static class SimulateCommand
     {
         Option<string?> transport = new("--transport") { Description = "Transport between coordinator and workers: inproc, mqtt (embedded broker, or the one --broker names) or grpc. Default: inproc, or mqtt with --broker." };
         transport.AcceptOnlyFromAmong("inproc", "mqtt", "grpc");
-        Option<string?> broker = new("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883; implies --transport mqtt.", HelpName = "URL" };
-        Option<int> rounds = new("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 };
+        Option<string?> broker = new Option<string?>("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883; implies --transport mqtt.", HelpName = "URL" }.MqttUrl();
+        Option<int> rounds = new Option<int>("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
-        Option<int> byzantine = new("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
-        Option<string> model = new("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" };
+        Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
+        Option<string> model = new Option<string>("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
         trainer.AcceptOnlyFromAmong("managed", "torch");
         Option<int> seed = new("--seed") { Description = "Seed for splits, initial weights and shuffling.", DefaultValueFactory = _ => 42 };
-        Option<int> epochs = new("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 };
-        Option<int?> steps = new("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 };
-        Option<float> lr = new("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f };
+        Option<int> epochs = new Option<int>("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 }.AtLeast(1);
+        Option<int?> steps = new Option<int?>("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 }.AtLeast(0);
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
         Option<string> optimizer = new("--optimizer") { Description = "Local optimiser: sgd (with --momentum) or adam. Adam renormalises every step, so devices whose local data are one class (attack-only) keep pushing hard; SGD is the robust default on the non-IID natural partition.", DefaultValueFactory = _ => "sgd" };
         optimizer.AcceptOnlyFromAmong("sgd", "adam");
-        Option<float> momentum = new("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
-        Option<int> batch = new("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 };
-        Option<DirectoryInfo?> data = new("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
-        Option<DirectoryInfo?> mud = new("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
+        Option<float> momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f }.Fraction();
+        Option<int> batch = new Option<int>("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 }.AtLeast(1);
+        Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
+        Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
-        Option<DirectoryInfo?> eval = new("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" };
+        Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
 
         Option<bool> secureAggregation = new("--secure-aggregation") { Description = "Aggregate with secure aggregation (the coordinator learns only the sum; dropouts recovered). Works on every transport (inproc, mqtt, grpc: each carries the protocol channel)." };
         Option<double?> dpNoise = new("--dp-noise") { Description = "Differential privacy: Gaussian noise multiplier σ (noise std / clip norm); central noise, or distributed among the devices with --secure-aggregation.", HelpName = "SIGMA" };

@@ -2,12 +2,14 @@ using System.CommandLine;
 using FedEdge.Coordination;
 using FedEdge.Data;
 using FedEdge.Training;
+using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
 using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using MQTTnet.Exceptions;
 
 namespace FedEdge.Cli;
 
@@ -16,22 +18,23 @@ internal static class WorkerCommand
 {
     public static Command Create()
     {
-        Option<string> deviceId = new("--device-id") { Description = "This device's id (also its MQTT user name).", Required = true };
-        Option<FileInfo> data = new("--data") { Description = "The device's data file (N-BaIoT layout, .csv or .csv.gz).", Required = true, HelpName = "FILE" };
-        Option<string> broker = new("--broker") { Description = "The coordinator's broker, mqtt://host:port.", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" };
+        Option<string> deviceId = new Option<string>("--device-id") { Description = "This device's id (also its MQTT user name).", Required = true }.NotEmpty();
+        Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file (N-BaIoT layout, .csv or .csv.gz).", Required = true, HelpName = "FILE" }.ReadableFile();
+        Option<string> broker = new Option<string>("--broker") { Description = "The coordinator's broker, mqtt://host:port.", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" }.MqttUrl();
         Option<string?> password = new("--password") { Description = "The device's broker password." };
-        Option<string?> mudUrl = new("--mud-url") { Description = "The device's MUD URL (its profile), presented at join." };
+        Option<string?> mudUrl = new Option<string?>("--mud-url") { Description = "The device's MUD URL (its profile), presented at join." }.AbsoluteUrl();
         Option<string> task = new("--task") { Description = "The federated task it asks to join (checked against its MUD file's fededge-federated-learning extension).", DefaultValueFactory = _ => "nbaiot-anomaly" };
-        Option<string> model = new("--model") { Description = "Model name; must match the coordinator's.", DefaultValueFactory = _ => "mlp" };
+        Option<string> model = new Option<string>("--model") { Description = "Model name; must match the coordinator's.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed (must match the coordinator's for the same layout).", DefaultValueFactory = _ => 42 };
-        Option<FileInfo?> normalizer = new("--normalizer") { Description = "A normaliser JSON shared by the federation (e.g. normalizer.json written by `fededge simulate`); without it the device fits one on its own rows.", HelpName = "FILE" };
+        Option<FileInfo?> normalizer = new Option<FileInfo?>("--normalizer") { Description = "A normaliser JSON shared by the federation (e.g. normalizer.json written by `fededge simulate`); without it the device fits one on its own rows.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> state = new("--state") { Description = "Where the worker persists its state (restored after a crash).", HelpName = "FILE" };
-        Option<double> heartbeat = new("--heartbeat") { Description = "Seconds between heartbeats (use the coordinator's --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" };
-        Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages to standard error." };
-        Option<int?> exitAfter = new("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." };
+        Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between heartbeats (use the coordinator's --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
+        Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages to standard error (same as --log-level information)." };
+        Option<string?> logLevel = CliLogging.CreateLevelOption();
+        Option<int?> exitAfter = new Option<int?>("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." }.AtLeast(0);
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, verbose })
+        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, verbose, logLevel })
         {
             command.Options.Add(o);
         }
@@ -68,7 +71,7 @@ internal static class WorkerCommand
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeWorker.
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
-            builder.Logging.AddCliConsole(parse.GetValue(verbose));
+            builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddFedEdgeWorker(o =>
             {
                 o.DeviceId = id;
@@ -82,7 +85,17 @@ internal static class WorkerCommand
             builder.Services.AddSingleton<IWorkerTransport>(_ => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }));
             builder.Services.AddSingleton(bundle.Trainer);
             builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
-            return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TransportException or MqttCommunicationException)
+            {
+                // A broker that is down or refuses the device's password: say which, in one line.
+                string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
+                await err.WriteLineAsync($"fededge worker: cannot join through the broker {brokerUri}: {ex.Message}{cause}".ReplaceLineEndings(" ")).ConfigureAwait(false);
+                return 1;
+            }
         });
         return command;
     }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using FedEdge.Coordination;
 using FedEdge.Messaging;
 using Microsoft.Extensions.Hosting;
@@ -34,7 +35,30 @@ internal sealed class OneLineConsoleFormatter() : ConsoleFormatter(FormatterName
 /// <summary>Console logging for the CLI hosts: one line per entry, on standard error (standard output carries the results).</summary>
 internal static class CliLogging
 {
-    public static ILoggingBuilder AddCliConsole(this ILoggingBuilder logging, bool verbose)
+    /// <summary>The names <c>--log-level</c> accepts.</summary>
+    public static readonly string[] LevelNames = ["trace", "debug", "information", "warning", "error"];
+
+    /// <summary>The <c>--log-level</c> option of a host command.</summary>
+    public static Option<string?> CreateLevelOption()
+    {
+        Option<string?> option = new("--log-level") { Description = "Minimum level of the log lines on standard error (default: warning; --verbose means information).", HelpName = "LEVEL" };
+        option.AcceptOnlyFromAmong(LevelNames);
+        return option;
+    }
+
+    /// <summary>The minimum level: <paramref name="level"/> (a <see cref="LevelNames"/> entry) if given, else information with <paramref name="verbose"/>, else warning.</summary>
+    public static LogLevel MinimumLevel(string? level, bool verbose) => level?.ToLowerInvariant() switch
+    {
+        "trace" => LogLevel.Trace,
+        "debug" => LogLevel.Debug,
+        "information" => LogLevel.Information,
+        "warning" => LogLevel.Warning,
+        "error" => LogLevel.Error,
+        null => verbose ? LogLevel.Information : LogLevel.Warning,
+        _ => throw new ArgumentException($"--log-level '{level}' is unknown; use one of {string.Join(", ", LevelNames)}.", nameof(level)),
+    };
+
+    public static ILoggingBuilder AddCliConsole(this ILoggingBuilder logging, LogLevel minimumLevel)
     {
         logging.ClearProviders();
         logging.AddConsole(o =>
@@ -43,10 +67,11 @@ internal static class CliLogging
             o.LogToStandardErrorThreshold = LogLevel.Trace;
         });
         logging.AddConsoleFormatter<OneLineConsoleFormatter, ConsoleFormatterOptions>();
-        logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
+        logging.SetMinimumLevel(minimumLevel);
 
         // The host's own start-up failures reach the user as the command's one-line error instead.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         return logging;
     }
 }
