@@ -87,7 +87,10 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
     /// <summary>The coordinator's MQTT user name on an external broker (its ACL grants it the whole federation).</summary>
     public string Username { get; set; } = "fededge-coordinator";
 
-    /// <summary>The MQTT client id (persistent session key); null derives <c>fededge-{federation}-coordinator</c>.</summary>
+    /// <summary>
+    /// The MQTT client id (persistent session key) on an external broker; null derives <c>fededge-{federation}-coordinator</c>.
+    /// Must be null with <see cref="EmbeddedBroker"/>, which binds the coordinator to <see cref="MqttTopicScheme.CoordinatorClientId"/>.
+    /// </summary>
     public string? ClientId { get; set; }
 
     /// <summary>When set, the coordinator hosts this embedded broker and connects to it; <see cref="MqttTransportOptionsBase.BrokerUri"/> must then be null.</summary>
@@ -113,6 +116,11 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
         if (!MqttTopicScheme.IsValidSegment(Username))
         {
             throw new ArgumentException($"Username '{Username}' is invalid.", nameof(Username));
+        }
+
+        if (EmbeddedBroker is not null && ClientId is not null)
+        {
+            throw new ArgumentException("ClientId applies to an external broker; the embedded broker binds the coordinator to its reserved client id.", nameof(ClientId));
         }
 
         EmbeddedBroker?.Validate();

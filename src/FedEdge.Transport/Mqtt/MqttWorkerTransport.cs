@@ -61,7 +61,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         _connection = new MqttConnection(
             _options,
             _options.BrokerUri!,
-            $"fededge-{federation}-{device}",
+            MqttTopicScheme.DeviceClientId(federation, device),
             device,
             [MqttTopicScheme.Inbox(federation, device), MqttTopicScheme.ProtocolInbox(federation, device), MqttTopicScheme.ModelFilter(federation)],
             () => (MqttTopicScheme.Status(federation, device), Frame(new WireMessage
