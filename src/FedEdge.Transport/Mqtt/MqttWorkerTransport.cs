@@ -49,13 +49,13 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     public async ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        if (_handler is not null)
+        if (_connection is not null)
         {
             throw new InvalidOperationException("The transport is already connected.");
         }
 
         _handler = handler;
-        _deliveryLoop = Task.Run(DeliverLoopAsync, CancellationToken.None);
+        _deliveryLoop ??= Task.Run(DeliverLoopAsync, CancellationToken.None);
         string federation = _options.Federation;
         string device = _options.DeviceId;
         _connection = new MqttConnection(
@@ -75,7 +75,18 @@ public sealed class MqttWorkerTransport : IWorkerTransport
             Statistics,
             _time,
             _logger);
-        await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TransportException or OperationCanceledException)
+        {
+            // Refused or cancelled: release the client so that ConnectAsync can be called again.
+            MqttConnection failed = _connection;
+            _connection = null;
+            await failed.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <inheritdoc />
