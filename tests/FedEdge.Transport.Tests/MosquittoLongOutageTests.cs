@@ -29,7 +29,7 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(1);
 
     [Fact]
-    public async Task ConnectAsync_BrokerDownAtStart_WaitsWithBackoffAndConnectsWhenBrokerStarts()
+    public async Task StartAsync_WaitForBrokerWhileBrokerDown_RetriesWithBackoffAndConnectsWhenBrokerStarts()
     {
         await using MosquittoBroker? broker = await MosquittoBroker.StartAsync(Config());
         if (broker is null)
@@ -39,14 +39,18 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
 
         await broker.KillAsync();
         var attempts = new CountingLoggerFactory(countedEventId: 6014);
-        await using var coordinator = new MqttCoordinatorTransport(CoordinatorOptions(broker), attempts);
-        await using var worker = new MqttWorkerTransport(WorkerOptions(broker, Devices[0]), attempts);
+        MqttCoordinatorOptions coordinatorOptions = CoordinatorOptions(broker);
+        coordinatorOptions.WaitForBroker = true;
+        MqttWorkerOptions workerOptions = WorkerOptions(broker, Devices[0]);
+        workerOptions.WaitForBroker = true;
+        await using var coordinator = new MqttCoordinatorTransport(coordinatorOptions, attempts);
+        await using var worker = new MqttWorkerTransport(workerOptions, attempts);
         var coordinatorHandler = new RecordingCoordinator();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         Task starting = coordinator.StartAsync(coordinatorHandler, cts.Token).AsTask();
         Task connecting = worker.ConnectAsync(new RecordingWorker(), cts.Token).AsTask();
 
-        // Both keep retrying (several failed attempts each) instead of failing.
+        // Both keep retrying (several failed attempts) instead of failing.
         await attempts.WaitForCountAsync(6, cts.Token);
         Assert.False(starting.IsCompleted, starting.Exception?.ToString());
         Assert.False(connecting.IsCompleted, connecting.Exception?.ToString());
@@ -54,12 +58,76 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
         await broker.RestartAsync();
         await starting.WaitAsync(cts.Token);
         await connecting.WaitAsync(cts.Token);
+        await AssertJoinsAsync(worker, coordinatorHandler, cts.Token);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_BrokerDown_ThrowsRetryableIOExceptionAndConnectsOnRetryWhenBrokerStarts()
+    {
+        await using MosquittoBroker? broker = await MosquittoBroker.StartAsync(Config());
+        if (broker is null)
+        {
+            return; // No Mosquitto on this developer machine; with CI=true StartAsync throws instead.
+        }
+
+        await broker.KillAsync();
+        await using var worker = new MqttWorkerTransport(WorkerOptions(broker, Devices[0]));
+        var handler = new RecordingWorker();
+
+        // The worker engine retries IOException with back-off; the message names the broker.
+        var error = await Assert.ThrowsAsync<BrokerUnreachableException>(async () => await worker.ConnectAsync(handler));
+        Assert.IsAssignableFrom<IOException>(error);
+        Assert.Contains($"127.0.0.1:{broker.Port}", error.Message, StringComparison.Ordinal);
+        Assert.False(worker.IsConnected);
+
+        await broker.RestartAsync();
+        await using var coordinator = new MqttCoordinatorTransport(CoordinatorOptions(broker));
+        var coordinatorHandler = new RecordingCoordinator();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await coordinator.StartAsync(coordinatorHandler, cts.Token);
+        await worker.ConnectAsync(handler, cts.Token);
+        await AssertJoinsAsync(worker, coordinatorHandler, cts.Token);
+    }
+
+    [Fact]
+    public async Task WorkerEngine_StartsWhileBrokerDown_StaysOfflineThenJoinsWhenBrokerStarts()
+    {
+        await using MosquittoBroker? broker = await MosquittoBroker.StartAsync(Config());
+        if (broker is null)
+        {
+            return; // No Mosquitto on this developer machine; with CI=true StartAsync throws instead.
+        }
+
+        await broker.KillAsync();
+        var layout = new ParameterLayout(new TensorSpec("w", 4));
+        var options = new WorkerOptions { DeviceId = Devices[0], HeartbeatInterval = Heartbeat, ResendDelay = Resend, ReconnectDelay = TimeSpan.FromMilliseconds(50), MaxReconnectDelay = TimeSpan.FromMilliseconds(400) };
+        MqttWorkerOptions transportOptions = WorkerOptions(broker, Devices[0]);
+        transportOptions.JoinTimeout = TimeSpan.FromSeconds(1); // a join sent before the coordinator subscribed is lost; retry soon
+        await using var worker = new Worker(Options.Create(options), new MqttWorkerTransport(transportOptions), new ShiftTrainer(layout), new InMemoryDataSource(new Dataset(new float[8], new float[2], 4)));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Task starting = worker.StartAsync(cts.Token).AsTask();
+        await worker.WaitForStateAsync(WorkerState.Offline, cts.Token);
+        Assert.False(starting.IsCompleted, starting.Exception?.ToString());
+
+        await broker.RestartAsync();
+        await using var coordinator = new Coordinator(
+            Options.Create(new CoordinatorOptions { Federation = Federation, MinParticipants = 1, HeartbeatInterval = Heartbeat }),
+            new MqttCoordinatorTransport(CoordinatorOptions(broker)),
+            AggregationStrategies.FedAvg(),
+            new AdmitAll());
+        await coordinator.StartAsync(new ParameterSet(layout), cts.Token);
+        await starting.WaitAsync(cts.Token);
+        Assert.True(worker.State is not WorkerState.Offline and not WorkerState.NotReady, $"{worker.State}: {worker.StateReason}");
+    }
+
+    private static async Task AssertJoinsAsync(MqttWorkerTransport worker, RecordingCoordinator coordinatorHandler, CancellationToken cancellationToken)
+    {
         Assert.True(worker.IsConnected);
-        Task<JoinResponse> join = worker.JoinAsync(new JoinRequest { DeviceId = Devices[0] }, cts.Token).AsTask();
+        Task<JoinResponse> join = worker.JoinAsync(new JoinRequest { DeviceId = Devices[0] }, cancellationToken).AsTask();
         var (request, context) = await coordinatorHandler.NextAsync<JoinRequest>();
         Assert.Equal(Devices[0], context.AuthenticatedId);
         Assert.Equal(Devices[0], request.DeviceId);
-        Assert.True((await join.WaitAsync(cts.Token)).Accepted);
+        Assert.True((await join.WaitAsync(cancellationToken)).Accepted);
     }
 
     [Fact]

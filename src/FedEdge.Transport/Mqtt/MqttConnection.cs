@@ -74,9 +74,10 @@ internal sealed class MqttConnection : IAsyncDisposable
 
     /// <summary>
     /// Connects and starts delivering inbound messages to <paramref name="onMessage"/>. While the broker cannot be
-    /// reached (down, restarting, network gone) it waits and retries with capped exponential back-off for as long as
-    /// it takes; a broker that answers and refuses (credentials, client id, subscriptions) fails at once with a
-    /// <see cref="TransportException"/>. Only <paramref name="cancellationToken"/> ends the wait.
+    /// reached (down, restarting, network gone) it either fails with a <see cref="BrokerUnreachableException"/> or, with
+    /// <see cref="MqttTransportOptionsBase.WaitForBroker"/>, retries with capped exponential back-off until
+    /// <paramref name="cancellationToken"/> ends the wait; a broker that answers and refuses (credentials, client id,
+    /// subscriptions) fails at once with a <see cref="TransportException"/>.
     /// </summary>
     public async Task StartAsync(Func<string, byte[], CancellationToken, Task> onMessage, CancellationToken cancellationToken)
     {
@@ -91,6 +92,11 @@ internal sealed class MqttConnection : IAsyncDisposable
             }
             catch (Exception ex) when (IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
             {
+                if (!_options.WaitForBroker)
+                {
+                    throw new BrokerUnreachableException($"The broker {Endpoint} cannot be reached by '{_username}': {ex.Message}", ex);
+                }
+
                 TimeSpan wait = delay * (0.8 + (Random.Shared.NextDouble() * 0.4));
                 Log.BrokerUnreachable(_logger, _clientId, Endpoint, attempt, wait.TotalMilliseconds, ex.Message);
                 await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);

@@ -297,6 +297,7 @@ internal sealed class ConnectionSettings : MqttTransportOptionsBase
         PublishTimeout = source.PublishTimeout;
         SessionExpiry = source.SessionExpiry;
         KeepAlive = source.KeepAlive;
+        WaitForBroker = source.WaitForBroker;
         Reassembly = source.Reassembly;
     }
 }

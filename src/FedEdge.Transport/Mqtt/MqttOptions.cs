@@ -41,6 +41,15 @@ public abstract class MqttTransportOptionsBase
     /// <summary>The longest reconnect delay.</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When true, a transport that starts while its broker cannot be reached waits, retrying with the reconnect back-off
+    /// until the broker answers or the start is cancelled. When false (the default), the start fails at once with a
+    /// <see cref="BrokerUnreachableException"/>, which the worker engine retries by itself. Either way, a broker that
+    /// answers and refuses fails the start with a <see cref="TransportException"/>, and after the first connection every
+    /// outage, however long, is survived by reconnecting.
+    /// </summary>
+    public bool WaitForBroker { get; set; }
+
     /// <summary>How long a send waits for a connection (across reconnects) before it fails.</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -79,9 +79,9 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         {
             await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is TransportException or OperationCanceledException)
+        catch (Exception ex) when (ex is TransportException or BrokerUnreachableException or OperationCanceledException)
         {
-            // Refused or cancelled: release the client so that ConnectAsync can be called again.
+            // Unreachable, refused or cancelled: release the client so that ConnectAsync can be called again.
             MqttConnection failed = _connection;
             _connection = null;
             await failed.DisposeAsync().ConfigureAwait(false);
