@@ -164,6 +164,7 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
         var trainer = new ShiftTrainer(layout);
         var data = new Dataset(new float[20], new float[10], 2);
         var workers = new List<Worker>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
             foreach (string device in Devices)
@@ -174,7 +175,6 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
                 await worker.StartAsync();
             }
 
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             RoundResult before = await coordinator.RunRoundAsync(cts.Token);
             Assert.True(before.Completed, $"the round before the outage failed: {before.FailureReason}\n{broker.Log}");
 
@@ -189,8 +189,14 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
 
             // After the broker returns, the workers come back by themselves and a later round completes with both.
             RoundResult after = await RunUntilCompletedAsync(coordinator, maxRounds: 5, cts.Token);
+
             Assert.Equal(Devices, after.Contributors.Order(StringComparer.Ordinal));
             Assert.True(after.Round > before.Round, "the round after the outage must be a new round");
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            string states = string.Join(", ", workers.Select(w => $"{w.DeviceId}={w.State} ({w.StateReason})"));
+            Assert.Fail($"a round did not end within the test's minute; workers: {states}\n{broker.Log}");
         }
         finally
         {
