@@ -46,4 +46,7 @@ internal static partial class Log
 
     [LoggerMessage(6013, LogLevel.Debug, "Clean disconnect of {ClientId} failed ({Reason}); the connection was already gone")]
     public static partial void DisconnectFailed(ILogger logger, string clientId, string reason);
+
+    [LoggerMessage(6014, LogLevel.Warning, "MQTT client {ClientId} cannot reach the broker {Endpoint} (attempt {Attempt}); retrying in {DelayMs} ms: {Reason}")]
+    public static partial void BrokerUnreachable(ILogger logger, string clientId, string endpoint, int attempt, double delayMs, string reason);
 }

@@ -21,6 +21,31 @@ public class TransportException : Exception
     }
 }
 
+/// <summary>
+/// The broker could not be reached (down, restarting, network gone) — as opposed to a broker that answered and refused
+/// (a <see cref="TransportException"/>). Trying again later can succeed, so it is an <see cref="IOException"/>: the worker
+/// engine retries it with back-off. The message names the broker's endpoint.
+/// </summary>
+public sealed class BrokerUnreachableException : IOException
+{
+    /// <summary>Creates an error with a message.</summary>
+    public BrokerUnreachableException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public BrokerUnreachableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an error without a message (serialisation frameworks).</summary>
+    public BrokerUnreachableException()
+    {
+    }
+}
+
 /// <summary>Inbound bytes are not a valid FedEdge message: not protobuf, a required field missing, a shape or length that does not add up.</summary>
 public class WireFormatException : TransportException
 {

@@ -159,7 +159,7 @@ public sealed class EmbeddedMqttTests : IAsyncLifetime
     [Fact]
     public async Task Broker_DeviceImpersonation_IsBlockedByAcl()
     {
-        await using RawMqttClient intruder = await RawMqttClient.ConnectAsync(_coordinator.BrokerUri!, "dev-a", "pw-dev-a");
+        await using RawMqttClient intruder = await RawMqttClient.ConnectAsync(_coordinator.BrokerUri!, "dev-a", "pw-dev-a", MqttTopicScheme.DeviceClientId(Federation, "dev-a"));
         ModelUpdate forged = TestData.Update("dev-b", 1, TestData.RandomSet(1, 10));
         byte[] frame = WireFraming.Split(WireSerializer.Serialize(new WireMessage { MessageId = "f1", SenderId = "dev-b", Body = forged }))[0];
         MqttClientPublishResult result = await intruder.PublishAsync(MqttTopicScheme.Update(Federation, "dev-b"), frame);
@@ -178,7 +178,7 @@ public sealed class EmbeddedMqttTests : IAsyncLifetime
     [Fact]
     public async Task Coordinator_MalformedBytesOnEveryTopic_ReportsTypedErrorsAndKeepsRunning()
     {
-        await using RawMqttClient device = await RawMqttClient.ConnectAsync(_coordinator.BrokerUri!, "dev-b", "pw-dev-b");
+        await using RawMqttClient device = await RawMqttClient.ConnectAsync(_coordinator.BrokerUri!, "dev-b", "pw-dev-b", MqttTopicScheme.DeviceClientId(Federation, "dev-b"));
         string[] topics = [MqttTopicScheme.Join(Federation, "dev-b"), MqttTopicScheme.Status(Federation, "dev-b"), MqttTopicScheme.Update(Federation, "dev-b")];
         byte[][] garbage = [[0xff, 0x00, 0x13], [], [0x0a, 0x05, 1, 2, 3, 4, 5], WireFraming.Split(new byte[10_000], 1024)[0]];
         foreach (string topic in topics)

@@ -133,7 +133,7 @@ internal sealed class RawMqttClient : IAsyncDisposable
 
     public ConcurrentQueue<(string Topic, byte[] Payload)> Received { get; } = new();
 
-    public static async Task<RawMqttClient> ConnectAsync(Uri broker, string user, string password)
+    public static async Task<RawMqttClient> ConnectAsync(Uri broker, string user, string password, string? clientId = null)
     {
         var raw = new RawMqttClient();
         raw._client.ApplicationMessageReceivedAsync += e =>
@@ -143,7 +143,7 @@ internal sealed class RawMqttClient : IAsyncDisposable
         };
         await raw._client.ConnectAsync(new MqttClientOptionsBuilder()
             .WithTcpServer(broker.Host, broker.Port)
-            .WithClientId("raw-" + Guid.NewGuid().ToString("N"))
+            .WithClientId(clientId ?? "raw-" + Guid.NewGuid().ToString("N"))
             .WithCredentials(user, password)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
             .Build());

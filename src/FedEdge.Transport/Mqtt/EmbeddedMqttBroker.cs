@@ -64,7 +64,8 @@ public sealed class EmbeddedMqttBrokerOptions
 /// <summary>
 /// FedEdge's zero-setup MQTT broker (MQTTnet's server) for one federation. It authenticates every client
 /// (devices by user name = device id and password; the coordinator by a random secret created at start)
-/// and enforces the topic ACL of <see cref="MqttTopicScheme"/>: a device publishes only on its own join,
+/// and binds each credential to one client id (<see cref="MqttTopicScheme.DeviceClientId"/>, <see cref="CoordinatorClientId"/>),
+/// so no client takes over another party's session; it enforces the topic ACL of <see cref="MqttTopicScheme"/>: a device publishes only on its own join,
 /// status and update topics and subscribes only to its inbox and the model.
 /// </summary>
 public sealed class EmbeddedMqttBroker : IAsyncDisposable
@@ -93,6 +94,9 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
 
     /// <summary>The user name the coordinator connects with.</summary>
     public static string CoordinatorUsername => "fededge-coordinator";
+
+    /// <summary>The only client id the coordinator credential may use (<see cref="MqttTopicScheme.CoordinatorClientId"/>); no device may use it.</summary>
+    public string CoordinatorClientId => MqttTopicScheme.CoordinatorClientId(_federation);
 
     /// <summary>The port the broker listens on.</summary>
     public int Port { get; }
@@ -145,32 +149,52 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
     private static bool SecretEquals(string presented, byte[] expectedHash) =>
         CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), expectedHash);
 
+    // Every credential is bound to one client id (the persistent session key): a device to
+    // MqttTopicScheme.DeviceClientId of its user name, the coordinator credential to the reserved
+    // coordinator id. An admitted device presenting another party's id would otherwise take over that
+    // session (MQTT's rule for a duplicate client id) and receive its queued messages.
     private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs args)
     {
         string user = args.UserName ?? string.Empty;
         string password = args.Password ?? string.Empty;
         bool ok;
+        string? boundClientId = null;
         if (string.Equals(user, CoordinatorUsername, StringComparison.Ordinal))
         {
             ok = SecretEquals(password, _coordinatorSecretHash);
+            boundClientId = CoordinatorClientId;
         }
         else if (!MqttTopicScheme.IsValidSegment(user))
         {
             ok = false;
         }
-        else if (_options.DevicePasswords.TryGetValue(user, out string? expected))
-        {
-            ok = SecretEquals(password, SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
-        }
         else
         {
-            ok = _options.AuthenticateDevice is { } check && await check(new DeviceCredentialArguments(user, password, args.ClientId)).ConfigureAwait(false);
+            if (_options.DevicePasswords.TryGetValue(user, out string? expected))
+            {
+                ok = SecretEquals(password, SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+            }
+            else
+            {
+                ok = _options.AuthenticateDevice is { } check && await check(new DeviceCredentialArguments(user, password, args.ClientId)).ConfigureAwait(false);
+            }
+
+            boundClientId = MqttTopicScheme.DeviceClientId(_federation, user);
         }
 
         if (!ok)
         {
             Log.ConnectionRefused(_logger, args.ClientId, user, "bad user name or password");
             args.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+            return;
+        }
+
+        if (!string.Equals(args.ClientId, boundClientId, StringComparison.Ordinal)
+            || (!IsCoordinator(user) && string.Equals(boundClientId, CoordinatorClientId, StringComparison.Ordinal)))
+        {
+            Log.ConnectionRefused(_logger, args.ClientId, user, $"client id is bound to '{boundClientId}'");
+            args.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+            args.ReasonString = $"User '{user}' must connect with client id '{boundClientId}'.";
         }
     }
 

@@ -35,6 +35,8 @@ internal sealed class MqttConnection : IAsyncDisposable
     private readonly Lock _gate = new();
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _reconnectLoop;
+    private bool _reconnecting;
+    private bool _everConnected;
     private Task? _consumer;
     private int _disposed;
     private bool _aborted;
@@ -70,12 +72,48 @@ internal sealed class MqttConnection : IAsyncDisposable
 
     public bool IsConnected => _client.IsConnected;
 
-    /// <summary>Connects (first attempt errors surface to the caller) and starts delivering inbound messages to <paramref name="onMessage"/>.</summary>
+    /// <summary>
+    /// Connects and starts delivering inbound messages to <paramref name="onMessage"/>. While the broker cannot be
+    /// reached (down, restarting, network gone) it either fails with a <see cref="BrokerUnreachableException"/> or, with
+    /// <see cref="MqttTransportOptionsBase.WaitForBroker"/>, retries with capped exponential back-off until
+    /// <paramref name="cancellationToken"/> ends the wait; a broker that answers and refuses (credentials, client id,
+    /// subscriptions) fails at once with a <see cref="TransportException"/>.
+    /// </summary>
     public async Task StartAsync(Func<string, byte[], CancellationToken, Task> onMessage, CancellationToken cancellationToken)
     {
-        _consumer = Task.Run(() => ConsumeAsync(onMessage), CancellationToken.None);
-        await ConnectOnceAsync(cancellationToken).ConfigureAwait(false);
+        _consumer ??= Task.Run(() => ConsumeAsync(onMessage), CancellationToken.None);
+        TimeSpan delay = _options.ReconnectMinDelay;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await ConnectOnceAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (IsUnreachable(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                if (!_options.WaitForBroker)
+                {
+                    throw new BrokerUnreachableException($"The broker {Endpoint} cannot be reached by '{_username}': {ex.Message}", ex);
+                }
+
+                TimeSpan wait = delay * (0.8 + (Random.Shared.NextDouble() * 0.4));
+                Log.BrokerUnreachable(_logger, _clientId, Endpoint, attempt, wait.TotalMilliseconds, ex.Message);
+                await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+            }
+        }
     }
+
+    /// <summary>True for a failure to reach the broker (worth retrying), false for an answer that refuses us.</summary>
+    private static bool IsUnreachable(Exception ex) => ex switch
+    {
+        TransportException => false,
+        MqttConnectingFailedException => false,
+        MqttCommunicationException or System.Net.Sockets.SocketException or IOException or TimeoutException => true,
+        OperationCanceledException => true, // MQTTnet's own connect timeout; the caller's token is checked separately
+        _ => false,
+    };
 
     /// <summary>Publishes one QoS 1 message, waiting for a connection and retrying across reconnects until <see cref="MqttTransportOptionsBase.PublishTimeout"/>.</summary>
     public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
@@ -152,9 +190,15 @@ internal sealed class MqttConnection : IAsyncDisposable
             }
         }
 
-        if (_reconnectLoop is not null)
+        Task? reconnectLoop;
+        lock (_gate)
         {
-            await _reconnectLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            reconnectLoop = _reconnectLoop;
+        }
+
+        if (reconnectLoop is not null)
+        {
+            await reconnectLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         if (_consumer is not null)
@@ -246,6 +290,7 @@ internal sealed class MqttConnection : IAsyncDisposable
         Log.Connected(_logger, _clientId, Endpoint, result.IsSessionPresent);
         lock (_gate)
         {
+            _everConnected = true;
             _connected.TrySetResult();
         }
     }
@@ -277,16 +322,18 @@ internal sealed class MqttConnection : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_connected.Task.IsCompleted)
+            if (_connected.Task.IsCompleted && !_client.IsConnected)
             {
                 _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
 
-            if (_stopping.IsCancellationRequested || (_reconnectLoop is not null && !_reconnectLoop.IsCompleted))
+            // Before the first connect, StartAsync owns the retries; while a loop runs, it owns them.
+            if (!_everConnected || _stopping.IsCancellationRequested || _reconnecting)
             {
                 return Task.CompletedTask;
             }
 
+            _reconnecting = true;
             Log.Disconnected(_logger, _clientId, args.Reason.ToString());
             _reconnectLoop = Task.Run(ReconnectLoopAsync, CancellationToken.None);
         }
@@ -294,33 +341,54 @@ internal sealed class MqttConnection : IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    // Runs until connected (or disposed), however long the broker stays away: the delay doubles up to
+    // ReconnectMaxDelay and stays there. It ends only while holding the gate with the client connected, so a
+    // disconnect that races with the end of the loop always starts a new one.
     private async Task ReconnectLoopAsync()
     {
         TimeSpan delay = _options.ReconnectMinDelay;
-        for (int attempt = 1; !_stopping.IsCancellationRequested; attempt++)
+        for (int attempt = 1; ; attempt++)
         {
             double jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
-            TimeSpan wait = delay * jitter;
             try
             {
-                await Task.Delay(wait, _time, _stopping.Token).ConfigureAwait(false);
-                if (_client.IsConnected)
+                await Task.Delay(delay * jitter, _time, _stopping.Token).ConfigureAwait(false);
+                if (!_client.IsConnected)
                 {
-                    return;
+                    await ConnectOnceAsync(_stopping.Token).ConfigureAwait(false);
                 }
-
-                await ConnectOnceAsync(_stopping.Token).ConfigureAwait(false);
-                return;
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
-                return;
+                break;
             }
-            catch (Exception ex) when (ex is MqttCommunicationException or TransportException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+            catch (Exception ex) when (IsUnreachable(ex) || ex is TransportException or InvalidOperationException)
             {
+                // A refusal after an outage (e.g. a broker restarted with a stale ACL) is retried too: the
+                // session's owner cannot do anything better than keep trying, and the log says why.
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
                 Log.ReconnectFailed(_logger, _clientId, attempt, delay.TotalMilliseconds, ex.Message);
+                continue;
             }
+
+            lock (_gate)
+            {
+                if (_client.IsConnected || _stopping.IsCancellationRequested)
+                {
+                    if (_client.IsConnected)
+                    {
+                        _connected.TrySetResult();
+                    }
+
+                    _reconnecting = false;
+                    return;
+                }
+            }
+        }
+
+        lock (_gate)
+        {
+            _reconnecting = false;
         }
     }
 

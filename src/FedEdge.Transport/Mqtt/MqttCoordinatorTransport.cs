@@ -62,25 +62,28 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         Uri broker;
         string username;
         string? password;
+        string clientId;
         if (_options.EmbeddedBroker is not null)
         {
             EmbeddedBroker = await EmbeddedMqttBroker.StartAsync(_options.Federation, _options.EmbeddedBroker, _loggerFactory, cancellationToken).ConfigureAwait(false);
             broker = EmbeddedBroker.Uri;
             username = EmbeddedMqttBroker.CoordinatorUsername;
             password = EmbeddedBroker.CoordinatorPassword;
+            clientId = EmbeddedBroker.CoordinatorClientId;
         }
         else
         {
             broker = _options.BrokerUri!;
             username = _options.Username;
             password = _options.Password;
+            clientId = _options.ClientId ?? MqttTopicScheme.CoordinatorClientId(_options.Federation);
         }
 
         var connectionOptions = new ConnectionSettings(_options, password);
         _connection = new MqttConnection(
             connectionOptions,
             broker,
-            _options.ClientId ?? $"fededge-{_options.Federation}-coordinator",
+            clientId,
             username,
             MqttTopicScheme.CoordinatorFilters(_options.Federation),
             () => null,
@@ -294,6 +297,7 @@ internal sealed class ConnectionSettings : MqttTransportOptionsBase
         PublishTimeout = source.PublishTimeout;
         SessionExpiry = source.SessionExpiry;
         KeepAlive = source.KeepAlive;
+        WaitForBroker = source.WaitForBroker;
         Reassembly = source.Reassembly;
     }
 }

@@ -41,6 +41,15 @@ public abstract class MqttTransportOptionsBase
     /// <summary>The longest reconnect delay.</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When true, a transport that starts while its broker cannot be reached waits, retrying with the reconnect back-off
+    /// until the broker answers or the start is cancelled. When false (the default), the start fails at once with a
+    /// <see cref="BrokerUnreachableException"/>, which the worker engine retries by itself. Either way, a broker that
+    /// answers and refuses fails the start with a <see cref="TransportException"/>, and after the first connection every
+    /// outage, however long, is survived by reconnecting.
+    /// </summary>
+    public bool WaitForBroker { get; set; }
+
     /// <summary>How long a send waits for a connection (across reconnects) before it fails.</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -87,7 +96,10 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
     /// <summary>The coordinator's MQTT user name on an external broker (its ACL grants it the whole federation).</summary>
     public string Username { get; set; } = "fededge-coordinator";
 
-    /// <summary>The MQTT client id (persistent session key); null derives <c>fededge-{federation}-coordinator</c>.</summary>
+    /// <summary>
+    /// The MQTT client id (persistent session key) on an external broker; null derives <c>fededge-{federation}-coordinator</c>.
+    /// Must be null with <see cref="EmbeddedBroker"/>, which binds the coordinator to <see cref="MqttTopicScheme.CoordinatorClientId"/>.
+    /// </summary>
     public string? ClientId { get; set; }
 
     /// <summary>When set, the coordinator hosts this embedded broker and connects to it; <see cref="MqttTransportOptionsBase.BrokerUri"/> must then be null.</summary>
@@ -113,6 +125,11 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
         if (!MqttTopicScheme.IsValidSegment(Username))
         {
             throw new ArgumentException($"Username '{Username}' is invalid.", nameof(Username));
+        }
+
+        if (EmbeddedBroker is not null && ClientId is not null)
+        {
+            throw new ArgumentException("ClientId applies to an external broker; the embedded broker binds the coordinator to its reserved client id.", nameof(ClientId));
         }
 
         EmbeddedBroker?.Validate();

@@ -47,6 +47,16 @@ public static class MqttTopicScheme
     /// <summary>The filter that matches every global-model chunk.</summary>
     public static string ModelFilter(string federation) => $"{Root(federation)}/model/#";
 
+    /// <summary>
+    /// The MQTT client id (persistent session key) of a device: bound to its user name, so the embedded broker
+    /// refuses a device that presents another device's or the coordinator's client id.
+    /// </summary>
+    public static string DeviceClientId(string federation, string deviceId) =>
+        $"{Prefix}-{RequireSegment(federation, nameof(federation))}-{RequireSegment(deviceId, nameof(deviceId))}";
+
+    /// <summary>The MQTT client id reserved for the coordinator credential.</summary>
+    public static string CoordinatorClientId(string federation) => $"{Prefix}-{RequireSegment(federation, nameof(federation))}-coordinator";
+
     /// <summary>The filters a coordinator subscribes to.</summary>
     public static IReadOnlyList<string> CoordinatorFilters(string federation) =>
         [$"{Root(federation)}/devices/+/join", $"{Root(federation)}/devices/+/status", $"{Root(federation)}/devices/+/update", $"{Root(federation)}/devices/+/protocol"];

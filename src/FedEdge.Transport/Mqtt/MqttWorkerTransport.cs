@@ -49,19 +49,19 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     public async ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        if (_handler is not null)
+        if (_connection is not null)
         {
             throw new InvalidOperationException("The transport is already connected.");
         }
 
         _handler = handler;
-        _deliveryLoop = Task.Run(DeliverLoopAsync, CancellationToken.None);
+        _deliveryLoop ??= Task.Run(DeliverLoopAsync, CancellationToken.None);
         string federation = _options.Federation;
         string device = _options.DeviceId;
         _connection = new MqttConnection(
             _options,
             _options.BrokerUri!,
-            $"fededge-{federation}-{device}",
+            MqttTopicScheme.DeviceClientId(federation, device),
             device,
             [MqttTopicScheme.Inbox(federation, device), MqttTopicScheme.ProtocolInbox(federation, device), MqttTopicScheme.ModelFilter(federation)],
             () => (MqttTopicScheme.Status(federation, device), Frame(new WireMessage
@@ -75,7 +75,18 @@ public sealed class MqttWorkerTransport : IWorkerTransport
             Statistics,
             _time,
             _logger);
-        await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TransportException or BrokerUnreachableException or OperationCanceledException)
+        {
+            // Unreachable, refused or cancelled: release the client so that ConnectAsync can be called again.
+            MqttConnection failed = _connection;
+            _connection = null;
+            await failed.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <inheritdoc />
