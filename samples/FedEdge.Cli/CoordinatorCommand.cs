@@ -105,7 +105,7 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
-            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
             string outDir = parse.GetValue(output)!.FullName;
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.

@@ -17,7 +17,7 @@ internal sealed class TaskDispatcher(ICoordinatorTransport transport, Coordinato
         var due = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         foreach (string device in round.SelectedList)
         {
-            await SendAsync(device, round.Task, ct).ConfigureAwait(false);
+            await SendAsync(device, round.Task, deadline, ct).ConfigureAwait(false);
             attempts[device] = 0;
             due[device] = time.GetUtcNow() + Backoff.Delay(options.ResendDelay, options.MaxResendDelay, 0, Random.Shared);
         }
@@ -58,7 +58,7 @@ internal sealed class TaskDispatcher(ICoordinatorTransport transport, Coordinato
                     Log.TaskResent(logger, round.Round, device, attempt);
                     telemetry.Resent();
                     resends++;
-                    await SendAsync(device, round.Task, ct).ConfigureAwait(false);
+                    await SendAsync(device, round.Task, deadline, ct).ConfigureAwait(false);
                     due[device] = time.GetUtcNow() + Backoff.Delay(options.ResendDelay, options.MaxResendDelay, attempt, Random.Shared);
                 }
             }
@@ -69,11 +69,20 @@ internal sealed class TaskDispatcher(ICoordinatorTransport transport, Coordinato
 
     private static bool NeedsTask(ActiveRound round, string device) => !round.IsAcknowledged(device) && round.Session.IsAwaiting(device);
 
-    private async ValueTask SendAsync(string device, RoundTask task, CancellationToken ct)
+    /// <summary>Sends one task; a send that outlives the round's deadline (a broker that is down) is given up, never waited out.</summary>
+    private async ValueTask SendAsync(string device, RoundTask task, DateTimeOffset deadline, CancellationToken ct)
     {
+        TimeSpan left = deadline - time.GetUtcNow();
+        if (left <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var bounded = new CancellationTokenSource(left, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, bounded.Token);
         try
         {
-            await transport.SendTaskAsync(device, task, ct).ConfigureAwait(false);
+            await transport.SendTaskAsync(device, task, linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
