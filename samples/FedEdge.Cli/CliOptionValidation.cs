@@ -66,6 +66,10 @@ internal static class CliOptionValidation
     public static Option<double> Seconds(this Option<double> option) =>
         option.Check(v => v > 0 && v <= MaxSeconds ? null : string.Create(CultureInfo.InvariantCulture, $"must be a positive number of seconds, at most {MaxSeconds}"));
 
+    /// <summary>An optional duration in seconds: when given, positive, finite, and short enough for a timer.</summary>
+    public static Option<double?> Seconds(this Option<double?> option) =>
+        option.Check(v => v is null || (v > 0 && v <= MaxSeconds) ? null : string.Create(CultureInfo.InvariantCulture, $"must be a positive number of seconds, at most {MaxSeconds}"));
+
     public static Option<string> NotEmpty(this Option<string> option) =>
         option.Check(v => string.IsNullOrWhiteSpace(v) ? "must not be empty" : null);
 

@@ -105,7 +105,7 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
-            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
             string outDir = parse.GetValue(output)!.FullName;
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
@@ -143,6 +143,10 @@ internal static class CoordinatorCommand
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
+            if (r.IsLast)
+            {
+                await stdout.WriteLineAsync($"stopped: {r.StopReason}").ConfigureAwait(false);
+            }
         }
 
         foreach (RefusedDevice refused in coordinator.RefusedDevices)

@@ -28,13 +28,14 @@ internal static class WorkerCommand
         Option<int> seed = new("--seed") { Description = "Seed (must match the coordinator's for the same layout).", DefaultValueFactory = _ => 42 };
         Option<FileInfo?> normalizer = new Option<FileInfo?>("--normalizer") { Description = "A normaliser JSON shared by the federation (e.g. normalizer.json written by `fededge simulate`); without it the device fits one on its own rows.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> state = new("--state") { Description = "Where the worker persists its state (restored after a crash).", HelpName = "FILE" };
+        Option<double?> connectTimeout = new Option<double?>("--connect-timeout") { Description = "Give up (exit 1) when the broker has not let the device join within this many seconds; by default the worker waits and retries with back-off for as long as the broker is down.", HelpName = "SECONDS" }.Seconds();
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between heartbeats (use the coordinator's --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages to standard error (same as --log-level information)." };
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<int?> exitAfter = new Option<int?>("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." }.AtLeast(0);
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, verbose, logLevel })
+        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel })
         {
             command.Options.Add(o);
         }
@@ -87,7 +88,7 @@ internal static class WorkerCommand
             builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
             try
             {
-                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TransportException or MqttCommunicationException)
             {
@@ -100,9 +101,26 @@ internal static class WorkerCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(Worker worker, string id, int? until, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, CancellationToken cancellationToken)
     {
-        await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        using (var joining = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            if (connectTimeout is double seconds)
+            {
+                joining.CancelAfter(TimeSpan.FromSeconds(seconds));
+            }
+
+            try
+            {
+                // The worker retries a broker that is down (Offline, with back-off) until it joins.
+                await worker.StartAsync(joining.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransportException($"no join within {connectTimeout} s ({worker.State}: {worker.StateReason ?? "no answer"})");
+            }
+        }
+
         await stdout.WriteLineAsync($"{id}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
         if (worker.State == WorkerState.NotReady && worker.StateReason?.StartsWith("refused", StringComparison.Ordinal) == true)
         {

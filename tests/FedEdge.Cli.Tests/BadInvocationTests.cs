@@ -113,7 +113,7 @@ public sealed class BadInvocationTests : IDisposable
     {
         int closedPort = ClosedPort();
         CliResult result = await CliRunner.RunAsync(
-            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{closedPort}", "--heartbeat", "1", "--log-level", "debug"],
+            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{closedPort}", "--heartbeat", "1", "--log-level", "debug", "--connect-timeout", "3"],
             timeout: PerInvocation);
         AssertClean(result);
         Assert.Equal(1, result.ExitCode);
@@ -128,11 +128,11 @@ public sealed class BadInvocationTests : IDisposable
     {
         string[] logging = level is null ? [flag] : [flag, level];
         CliResult result = await CliRunner.RunAsync(
-            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{ClosedPort()}", .. logging],
+            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{ClosedPort()}", "--connect-timeout", "3", .. logging],
             timeout: PerInvocation);
         AssertClean(result);
         Assert.Equal(1, result.ExitCode);
-        Assert.Equal(expectInformation, result.Stderr.Contains("info: Coordination.Worker:", StringComparison.Ordinal));
+        Assert.Equal(expectInformation, result.Stderr.Contains("info: Coordination.Worker[", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -264,11 +264,11 @@ public sealed class BadInvocationTests : IDisposable
         [
             new("--mud-trust", Kind.File), new("--mud-endpoint", Kind.Choice),
         ]);
-        yield return new(["worker"], new() { ["--device-id"] = "w1", ["--data"] = _dataFile, ["--broker"] = "mqtt://127.0.0.1:1" },
+        yield return new(["worker"], new() { ["--device-id"] = "w1", ["--data"] = _dataFile, ["--broker"] = "mqtt://127.0.0.1:1", ["--connect-timeout"] = "3" },
         [
             new("--device-id", Kind.Choice), new("--data", Kind.File), new("--broker", Kind.MqttUrl), new("--mud-url", Kind.AbsoluteUrl),
             new("--model", Kind.Model), new("--seed", Kind.Int), new("--normalizer", Kind.File), new("--heartbeat", Kind.Seconds),
-            new("--exit-after-round", Kind.Int, 0), new("--log-level", Kind.Choice),
+            new("--exit-after-round", Kind.Int, 0), new("--log-level", Kind.Choice), new("--connect-timeout", Kind.Seconds),
         ]);
         yield return new(["mud", "verify"], new()
         {
@@ -344,7 +344,7 @@ public sealed class BadInvocationTests : IDisposable
     {
         yield return new(["worker", "--device-id", "w1", "--data", _dataFile, "--normalizer", _badNormalizer, "--broker", "mqtt://127.0.0.1:1"], [1, 2]);
         yield return new(["worker", "--device-id", "w1", "--data", _textFile, "--broker", "mqtt://127.0.0.1:1"], [1, 2]);
-        yield return new(["worker", "--device-id", "w1", "--data", _dataFile, "--broker", "mqtt://127.0.0.1:1"], [1]);
+        yield return new(["worker", "--device-id", "w1", "--data", _dataFile, "--broker", "mqtt://127.0.0.1:1", "--connect-timeout", "3"], [1]);
         yield return new(["coordinator", "--broker", "mqtt://127.0.0.1:1", "--rounds", "1", "--out", Path.Combine(_dir, "coordinator-external")], [1]);
         yield return new(["mud", "validate", _missing], [1, 2]);
         yield return new(["mud", "validate", _textFile], [1, 2]);

@@ -114,7 +114,8 @@ public sealed partial class KillProcessTests : IAsyncLifetime
         AuditEntry[] whileDead = [.. AuditRounds().Where(e => e.Round > 2 && e.Round <= lastWithoutCamera)];
         Assert.Equal(2, whileDead.Length);
         Assert.All(whileDead, e => Assert.DoesNotContain("camera", e.Contributors));
-        Assert.Contains("Device camera is lost", coordinator.Stderr, StringComparison.Ordinal);
+        // Silent since the kill (its last will, if the broker sent one, is its last sign of life): the coordinator marks it lost.
+        await coordinator.WaitForLineAsync(l => l.Contains("Device camera is lost", StringComparison.Ordinal), Generous, "camera lost", stderr: true);
 
         // Restarted with the same state file, it rejoins and contributes to a later round.
         CliProcess restarted = StartWorker(Devices[1], exitAfterRound: null);

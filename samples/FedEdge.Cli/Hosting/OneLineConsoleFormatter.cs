@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 
 namespace FedEdge.Cli.Hosting;
 
-/// <summary>Writes each log entry as one line (time, level, category, message, and an error's type and message): never a stack trace.</summary>
+/// <summary>Writes each log entry as one line (level, category, event id, message, and an error's type and message): never a stack trace.</summary>
 internal sealed class OneLineConsoleFormatter() : ConsoleFormatter(FormatterName)
 {
     public const string FormatterName = "fededge-one-line";
@@ -28,7 +28,8 @@ internal sealed class OneLineConsoleFormatter() : ConsoleFormatter(FormatterName
         };
         string category = logEntry.Category.StartsWith("FedEdge.", StringComparison.Ordinal) ? logEntry.Category["FedEdge.".Length..] : logEntry.Category;
         string error = logEntry.Exception is { } ex ? $" ({ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")})" : string.Empty;
-        textWriter.WriteLine($"{level}: {category}: {message.ReplaceLineEndings(" ")}{error}");
+        string eventId = logEntry.EventId.Id != 0 ? $"[{logEntry.EventId.Id}]" : string.Empty;
+        textWriter.WriteLine($"{level}: {category}{eventId}: {message.ReplaceLineEndings(" ")}{error}");
     }
 }
 
