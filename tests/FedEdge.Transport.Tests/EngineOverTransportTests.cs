@@ -16,32 +16,6 @@ public sealed class EngineOverTransportTests
 {
     private static readonly string[] Devices = ["e-1", "e-2", "e-3"];
 
-    private sealed class AdmitAll : IAdmissionPolicy
-    {
-        public ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(AdmissionDecision.Admit());
-    }
-
-    /// <summary>Adds a fixed step to every parameter: the aggregate of three such updates is known exactly.</summary>
-    private sealed class StepTrainer(ParameterLayout layout, float step) : ITrainer
-    {
-        public ParameterLayout Layout => layout;
-
-        public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
-        {
-            ParameterSet next = request.GlobalParameters.Clone();
-            foreach (ref float v in next.Values)
-            {
-                v += step;
-            }
-
-            return ValueTask.FromResult(new TrainingResult { Parameters = next, SampleCount = request.Data.Count, Steps = 1, Loss = 0.5 });
-        }
-
-        public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(new EvaluationResult { Loss = 0, Count = 0, Scores = [] });
-    }
-
     private static readonly ILoggerFactory Logs = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
 
     private static async Task RunFederationAsync(ICoordinatorTransport coordinatorTransport, Func<string, IWorkerTransport> workerTransport)
@@ -61,7 +35,7 @@ public sealed class EngineOverTransportTests
         {
             foreach (string device in Devices)
             {
-                var worker = new Worker(Options.Create(new WorkerOptions { DeviceId = device }), workerTransport(device), new StepTrainer(layout, 0.25f), new InMemoryDataSource(data), logger: Logs.CreateLogger<Worker>());
+                var worker = new Worker(Options.Create(new WorkerOptions { DeviceId = device }), workerTransport(device), new ShiftTrainer(0.25f, 0.5, layout), new InMemoryDataSource(data), logger: Logs.CreateLogger<Worker>());
                 workers.Add(worker);
                 await worker.StartAsync();
             }

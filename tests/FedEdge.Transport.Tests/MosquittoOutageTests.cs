@@ -134,12 +134,6 @@ public sealed class MosquittoOutageTests(ITestOutputHelper output)
         }
     }
 
-    private sealed class AdmitAll : IAdmissionPolicy
-    {
-        public ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(AdmissionDecision.Admit());
-    }
-
     /// <summary>Holds every training call of round 1 until <see cref="Release"/>; later rounds train at once.</summary>
     private sealed class GatedTrainer(ParameterLayout layout) : ITrainer
     {

@@ -67,7 +67,7 @@ public sealed class PartitionTests
                 }
 
                 var options = new WorkerOptions { DeviceId = device, HeartbeatInterval = Heartbeat, ResendDelay = Resend, MaxResendDelay = TimeSpan.FromMilliseconds(500) };
-                var worker = new Worker(Options.Create(options), transport, new StepTrainer(layout), new InMemoryDataSource(data));
+                var worker = new Worker(Options.Create(options), transport, new ShiftTrainer(0.125f, 0.5, layout), new InMemoryDataSource(data));
                 workers.Add(worker);
                 await worker.StartAsync();
             }
@@ -143,31 +143,6 @@ public sealed class PartitionTests
             Assert.False(cts.IsCancellationRequested, "timed out waiting for " + what);
             await Task.Delay(50, CancellationToken.None);
         }
-    }
-
-    private sealed class AdmitAll : IAdmissionPolicy
-    {
-        public ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(AdmissionDecision.Admit());
-    }
-
-    private sealed class StepTrainer(ParameterLayout layout) : ITrainer
-    {
-        public ParameterLayout Layout => layout;
-
-        public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
-        {
-            ParameterSet next = request.GlobalParameters.Clone();
-            foreach (ref float v in next.Values)
-            {
-                v += 0.125f;
-            }
-
-            return ValueTask.FromResult(new TrainingResult { Parameters = next, SampleCount = request.Data.Count, Steps = 1, Loss = 0.5 });
-        }
-
-        public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(new EvaluationResult { Loss = 0, Count = 0, Scores = [] });
     }
 
     /// <summary>Keeps the event id and device id of every log entry.</summary>
