@@ -79,6 +79,9 @@ internal sealed class CoordinatorInbox(
     public ValueTask OnStatusAsync(DeviceStatus status, InboundContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(status);
+
+        // A device's own words reach logs, round results and reports: bound them and keep them on one line.
+        status = status with { Reason = Bounded(status.Reason, MaxReasonLength), ActiveNonce = Bounded(status.ActiveNonce, MaxNonceLength) };
         if ((context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, status.DeviceId, StringComparison.Ordinal))
             || !registry.Announce(status, time.GetUtcNow(), out bool returned))
         {
@@ -180,6 +183,29 @@ internal sealed class CoordinatorInbox(
         requests.Withdraw(deviceId);
         LeaveRound(deviceId, $"lost: nothing heard for {silence.TotalSeconds:0.#} s");
         devicesChanged();
+    }
+
+    /// <summary>The longest reason a device may give for its state; longer ones are cut.</summary>
+    internal const int MaxReasonLength = 256;
+
+    private const int MaxNonceLength = 64;
+
+    /// <summary><paramref name="text"/> cut to <paramref name="max"/> characters with control characters replaced, or null.</summary>
+    internal static string? Bounded(string? text, int max)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        string cut = text.Length > max ? text[..max] + "…" : text;
+        return string.Create(cut.Length, cut, static (span, source) =>
+        {
+            for (int i = 0; i < source.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? ' ' : source[i];
+            }
+        });
     }
 
     private RoundUpdateVerdict Judge(ModelUpdate update, InboundContext context)

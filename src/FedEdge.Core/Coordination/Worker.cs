@@ -45,6 +45,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     private bool _admitted;
     private long _lastRound;
     private long _globalVersion;
+    private long _inferredVersion = -1;
     private int _disposed;
     private TaskCompletionSource _stateChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -538,7 +539,16 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
 
         try
         {
-            LastInference = await _trainer.EvaluateAsync(model.Parameters, _data, ct).ConfigureAwait(false);
+            EvaluationResult result = await _trainer.EvaluateAsync(model.Parameters, _data, ct).ConfigureAwait(false);
+            lock (_gate)
+            {
+                // Scorings of two models can finish out of order: an older model's never replaces a newer one's.
+                if (model.Version >= _inferredVersion)
+                {
+                    _inferredVersion = model.Version;
+                    LastInference = result;
+                }
+            }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -108,6 +108,25 @@ public sealed class CompositionTests
         Assert.Same(protocol, coordinator.RoundProtocol);
     }
 
+    [Fact]
+    public async Task OnStatusAsync_HostileReason_IsCutAndKeptOnOneLine()
+    {
+        var network = new InProcessNetwork();
+        await using var coordinator = new Coordinator(Options.Create(new CoordinatorOptions()), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new DenyListAdmission());
+        await coordinator.StartAsync(Zero());
+        await using IWorkerTransport transport = network.CreateWorkerTransport("d");
+        await transport.ConnectAsync(new ManualDevice());
+        Assert.True((await transport.JoinAsync(new JoinRequest { DeviceId = "d" })).Accepted);
+        string hostile = "overheated\nflush ruleset\n" + new string('x', 100_000);
+        await transport.PublishStatusAsync(new DeviceStatus { DeviceId = "d", Intent = DeviceIntent.NotReady, Reason = hostile });
+
+        await CoordinatorTests.WaitUntil(() => coordinator.Devices.Single().Reason is not null);
+        string reason = coordinator.Devices.Single().Reason!;
+        Assert.True(reason.Length <= 257, $"reason kept at {reason.Length} characters");
+        Assert.DoesNotContain('\n', reason);
+        Assert.StartsWith("overheated flush ruleset", reason, StringComparison.Ordinal);
+    }
+
     /// <summary>A round protocol that, like secure aggregation, reveals only the sum.</summary>
     private sealed class SumOnlyProtocol : IRoundProtocol
     {
