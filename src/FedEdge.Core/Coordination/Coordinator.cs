@@ -303,7 +303,7 @@ public sealed class Coordinator : IAsyncDisposable
     private async ValueTask PublishGlobalAsync(CancellationToken ct)
     {
         ParameterSet global = GlobalParameters;
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [SessionMetadataKey] = _session, ["fededge.federation"] = _options.Federation };
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [SessionMetadataKey] = _session, [FederationProtocol.FederationMetadataKey] = _options.Federation };
         try
         {
             await _transport.PublishGlobalModelAsync(new GlobalModel { Version = CompletedRounds, Hash = global.ComputeHash(), Parameters = global, Metadata = metadata }, ct).ConfigureAwait(false);

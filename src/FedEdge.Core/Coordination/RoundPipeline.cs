@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using FedEdge.Aggregation;
 using FedEdge.Checkpoints;
@@ -265,12 +266,7 @@ internal sealed class RoundPipeline(
         }
 
         ParameterSet change = next.Clone();
-        Span<float> c = change.Values;
-        ReadOnlySpan<float> p = previous.Values;
-        for (int i = 0; i < c.Length; i++)
-        {
-            c[i] -= p[i];
-        }
+        TensorPrimitives.Subtract(change.Values, previous.Values, change.Values);
 
         var context = new AggregateTransformContext { Round = round, ContributorCount = contributors, IsMean = true, Metrics = metrics };
         foreach (IAggregateTransform transform in aggregateTransforms)
@@ -278,11 +274,7 @@ internal sealed class RoundPipeline(
             transform.Apply(change, context);
         }
 
-        for (int i = 0; i < c.Length; i++)
-        {
-            c[i] += p[i];
-        }
-
+        TensorPrimitives.Add(change.Values, previous.Values, change.Values);
         return change;
     }
 
@@ -297,7 +289,7 @@ internal sealed class RoundPipeline(
         if (options.UpdateBounds.MaxAbsoluteValue is float bound)
         {
             ReadOnlySpan<float> v = next.Values;
-            int index = v.Length == 0 ? -1 : System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude(v);
+            int index = v.Length == 0 ? -1 : TensorPrimitives.IndexOfMaxMagnitude(v);
             if (index >= 0 && Math.Abs(v[index]) > bound)
             {
                 return $"value {v[index]:G4} at flat index {index} is beyond the bound ±{bound:G4}";

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using FedEdge.Messaging;
 using FedEdge.Privacy;
 using FedEdge.Rounds;
@@ -50,12 +51,7 @@ internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRound
         }
 
         ParameterSet delta = result.Parameters.Clone();
-        Span<float> d = delta.Values;
-        ReadOnlySpan<float> global = task.GlobalParameters.Values;
-        for (int i = 0; i < d.Length; i++)
-        {
-            d[i] -= global[i];
-        }
+        TensorPrimitives.Subtract(delta.Values, task.GlobalParameters.Values, delta.Values);
 
         var context = new UpdateTransformContext { Round = task.Round, SenderId = deviceId, SampleCount = result.SampleCount, Metrics = metrics };
         foreach (IUpdateTransform transform in transforms)

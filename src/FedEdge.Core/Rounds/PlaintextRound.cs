@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using FedEdge.Aggregation;
 using FedEdge.Coordination;
 using FedEdge.Privacy;
@@ -204,12 +205,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             ParameterSet delta = update.Values.Clone();
             if (update.Kind == UpdateKind.Parameters)
             {
-                Span<float> d = delta.Values;
-                ReadOnlySpan<float> g = context.GlobalParameters.Values;
-                for (int i = 0; i < d.Length; i++)
-                {
-                    d[i] -= g[i];
-                }
+                TensorPrimitives.Subtract(delta.Values, context.GlobalParameters.Values, delta.Values);
             }
 
             var metrics = new Dictionary<string, double>(update.Metrics, StringComparer.Ordinal);
