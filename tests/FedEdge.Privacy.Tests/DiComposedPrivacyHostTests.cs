@@ -135,6 +135,7 @@ public sealed class DiComposedPrivacyHostTests
             o.RoundTimeout = TimeSpan.FromSeconds(60);
             o.WindowDuration = TimeSpan.FromSeconds(20);
             o.HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f };
+            o.MissedHeartbeats = 15;
             o.HeartbeatInterval = Heartbeat;
             o.ResendDelay = Resend;
             o.MaxResendDelay = TimeSpan.FromSeconds(1);

@@ -17,6 +17,7 @@ namespace FedEdge.Transport.Tests;
 /// the federation carries on when it returns. Returns early only on a machine without Mosquitto outside CI; in CI
 /// (<c>CI=true</c>) the fixture makes it fail instead.
 /// </summary>
+[Collection(TimingSensitive.Name)]
 public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
 {
     private const string Federation = "longout";

@@ -16,6 +16,7 @@ namespace FedEdge.Transport.Tests;
 /// the round ends with a result (completed, or failed with a reason) rather than an exception, and the next round completes.
 /// Returns early only on a machine without Mosquitto outside CI; in CI (<c>CI=true</c>) the fixture makes it fail instead.
 /// </summary>
+[Collection(TimingSensitive.Name)]
 public sealed class MosquittoOutageTests(ITestOutputHelper output)
 {
     private const string Federation = "outage";

@@ -16,6 +16,7 @@ namespace FedEdge.Transport.Tests;
 /// A worker cut off for longer than the heartbeat timeout is marked lost, the federation carries on without it,
 /// and it rejoins by itself once the link heals. Real time with fast liveness settings and bounded polling.
 /// </summary>
+[Collection(TimingSensitive.Name)]
 public sealed class PartitionTests
 {
     private const int DeviceLostEventId = 5031;
