@@ -33,6 +33,7 @@ internal static class SimulateCommand
         Option<float> momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f }.Fraction();
         Option<int> batch = new Option<int>("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 }.AtLeast(1);
         Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
+        Option<string?> dataset = DataSets.CreateOption();
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
@@ -45,7 +46,7 @@ internal static class SimulateCommand
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
         {
             command.Options.Add(o);
         }
@@ -60,7 +61,13 @@ internal static class SimulateCommand
                 return 2;
             }
 
-            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory("mud", "*.json");
+            if (DataSets.Resolve(dataDir, parse.GetValue(dataset), out DataSetKind kind) is string dataProblem)
+            {
+                await err.WriteLineAsync("fededge simulate: " + dataProblem).ConfigureAwait(false);
+                return 2;
+            }
+
+            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory(DataSets.MudFolder(kind), "*.json");
             if (mudDir is null || !Directory.Exists(mudDir))
             {
                 await err.WriteLineAsync($"fededge simulate: the MUD folder '{mudDir ?? "samples/mud"}' was not found; pass --mud DIR.").ConfigureAwait(false);
@@ -138,6 +145,7 @@ internal static class SimulateCommand
                 Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
+                DataSet = kind,
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
@@ -162,8 +170,8 @@ internal static class SimulateCommand
         }
 
         console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}{(config.Faults is { } f ? ", faults " + Markup.Escape(f.ToString()) : string.Empty)}");
-        console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
-        console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.Task})");
+        console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/] ({DataSets.Name(config.DataSet)})");
+        console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.TaskOf(config.DataSet)})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
         SimulationReport report;
         try

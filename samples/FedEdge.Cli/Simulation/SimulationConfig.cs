@@ -22,6 +22,9 @@ internal sealed record SimulationConfig
 
     public required string DataDirectory { get; init; }
 
+    /// <summary>The data set of <see cref="DataDirectory"/> (<c>--dataset</c>, or recognised from the headers).</summary>
+    public DataSetKind DataSet { get; init; }
+
     public string OutDirectory { get; init; } = "fededge-out";
 
     public string? EvalDirectory { get; init; }
