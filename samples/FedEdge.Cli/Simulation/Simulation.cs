@@ -67,6 +67,9 @@ internal sealed record SimulationReport
     public required string NormalizerJson { get; init; }
 
     public double? Threshold { get; init; }
+
+    /// <summary>The devices whose round-0 summaries made the federated normaliser.</summary>
+    public IReadOnlyList<string> Round0Devices { get; init; } = [];
 }
 
 /// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
@@ -99,9 +102,26 @@ internal static class Simulation
 
         var splits = partitions.Select(p => (p.ClientId, Split: DataSplits.StratifiedSplit(p.Data, config.TestFraction, config.Seed))).ToList();
 
-        // Round 0: every device summarises its own training rows; the coordinator merges the summaries (no pooled rows).
-        status("round 0: devices report per-feature min, max, count and sums of their own training rows");
-        IReadOnlyList<FeatureSummary> summaries = splits.Select(s => FeatureSummary.Of(s.ClientId, s.Split.Train)).ToList();
+        // Round 0: every admitted device summarises its own training rows; the coordinator merges the summaries (no pooled
+        // rows, and nothing from a device that admission refuses).
+        var admitted = new HashSet<string>(StringComparer.Ordinal);
+        var round0Admission = CreateAdmission(config);
+        foreach (var s in splits)
+        {
+            var request = new FedEdge.Admission.AdmissionRequest { DeviceId = s.ClientId, MudUrl = new Uri(ProfileBaseOf(kind) + s.ClientId + ".json"), Task = TaskOf(kind), Model = config.Model };
+            if ((await round0Admission.EvaluateAsync(request, cancellationToken).ConfigureAwait(false)).Admitted)
+            {
+                admitted.Add(s.ClientId);
+            }
+        }
+
+        if (admitted.Count == 0)
+        {
+            throw new InvalidDataException($"MUD admission ({config.MudDirectory}) admits none of the {splits.Count} devices in {config.DataDirectory}, so no device can take part in round 0.");
+        }
+
+        status($"round 0: {admitted.Count} admitted devices report per-feature min, max, count and sums of their own training rows");
+        IReadOnlyList<FeatureSummary> summaries = splits.Where(s => admitted.Contains(s.ClientId)).Select(s => FeatureSummary.Of(s.ClientId, s.Split.Train)).ToList();
         MinMaxNormalizer normalizer = FederatedPreprocessing.MergeNormalizer(summaries, partitions[0].Data.FeatureNames);
 
         // The centralised baseline (the comparison) fits its normaliser on the pooled training rows, as a central system would.
@@ -119,7 +139,7 @@ internal static class Simulation
             Federation = "nbaiot-simulation",
             MaxRounds = config.Rounds,
             MinParticipants = 1,
-            WindowSize = devices.Count(d => !autoencoder || d.Train.IndicesWithLabel(0).Count > 0),
+            WindowSize = Math.Max(1, devices.Count(d => admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0))),
             WindowDuration = TimeSpan.FromSeconds(5),
 
             // A simulation runs for seconds: heartbeats and re-sends on a sub-second scale.
@@ -247,7 +267,7 @@ internal static class Simulation
             {
                 // Federated threshold: each device scores its own benign training rows and reports count, sum and sum of squares.
                 var errors = new List<ErrorSummary>();
-                foreach (var d in devices)
+                foreach (var d in devices.Where(d => admitted.Contains(d.Id)))
                 {
                     Dataset benign = d.Train.Select(d.Train.IndicesWithLabel(0));
                     if (benign.Count > 0)
@@ -306,6 +326,7 @@ internal static class Simulation
                 FinalHash = federated.ComputeHash(),
                 StopReason = stop,
                 NormalizerJson = normalizer.ToJson(),
+                Round0Devices = summaries.Select(x => x.Device).ToList(),
                 Threshold = scorer.FederatedThreshold,
             };
         }
