@@ -36,7 +36,7 @@ internal static class CoordinatorCommand
         Option<string?> dataset = Simulation.DataSets.CreateOption();
         dataset.Description = "The data set the workers train on (nbaiot, toniot, iot23): sizes the model's input. Default: nbaiot.";
         Option<int> steps = new Option<int>("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 }.AtLeast(0);
-        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => Simulation.TrainingDefaults.LearningRate }.Positive();
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
         Option<double> window = new Option<double>("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" }.Seconds();

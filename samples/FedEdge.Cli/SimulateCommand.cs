@@ -27,10 +27,10 @@ internal static class SimulateCommand
         Option<int> seed = new("--seed") { Description = "Seed for splits, initial weights and shuffling.", DefaultValueFactory = _ => 42 };
         Option<int> epochs = new Option<int>("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<int?> steps = new Option<int?>("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 }.AtLeast(0);
-        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => Simulation.TrainingDefaults.LearningRate }.Positive();
         Option<string> optimizer = new("--optimizer") { Description = "Local optimiser: sgd (with --momentum) or adam. Adam renormalises every step, so devices whose local data are one class (attack-only) keep pushing hard; SGD is the robust default on the non-IID natural partition.", DefaultValueFactory = _ => "sgd" };
         optimizer.AcceptOnlyFromAmong("sgd", "adam");
-        Option<float> momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f }.Fraction();
+        Option<float> momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => Simulation.TrainingDefaults.Momentum }.Fraction();
         Option<int> batch = new Option<int>("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 }.AtLeast(1);
         Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
         Option<string?> dataset = DataSets.CreateOption();

@@ -79,7 +79,7 @@ internal static class WorkerCommand
                 return 2;
             }
 
-            var bundle = new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0.9f }), spec.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(spec));
+            var bundle = new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = Simulation.TrainingDefaults.Momentum }), spec.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(spec));
             Uri? mud = parse.GetValue(mudUrl) is { } m ? new Uri(m) : null;
             TimeSpan beat = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
 

@@ -35,11 +35,11 @@ internal sealed record SimulationConfig
 
     public int BatchSize { get; init; } = 64;
 
-    public float LearningRate { get; init; } = 0.05f;
+    public float LearningRate { get; init; } = TrainingDefaults.LearningRate;
 
     public string Optimizer { get; init; } = "sgd";
 
-    public float Momentum { get; init; } = 0.9f;
+    public float Momentum { get; init; } = TrainingDefaults.Momentum;
 
     public double TestFraction { get; init; } = 0.2;
 
