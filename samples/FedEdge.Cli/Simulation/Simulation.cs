@@ -121,6 +121,11 @@ internal static class Simulation
         }
 
         status($"round 0: {admitted.Count} admitted devices report per-feature min, max, count and sums of their own training rows");
+        if (config.SecureAggregation)
+        {
+            status("note: round 0's summaries are not masked; secure aggregation covers the training rounds only (docs/datasets.md)");
+        }
+
         IReadOnlyList<FeatureSummary> summaries = splits.Where(s => admitted.Contains(s.ClientId)).Select(s => FeatureSummary.Of(s.ClientId, s.Split.Train)).ToList();
         MinMaxNormalizer normalizer = FederatedPreprocessing.MergeNormalizer(summaries, partitions[0].Data.FeatureNames);
 
