@@ -34,6 +34,7 @@ internal static class SimulateCommand
         Option<int> batch = new Option<int>("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 }.AtLeast(1);
         Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
         Option<string?> dataset = DataSets.CreateOption();
+        Option<bool> compress = new("--compress") { Description = "MEDNN's method in the rounds: weight elimination, pruning masks agreed from the global model (to 90 % of weights), sparse float16 on the wire; implies --transport mqtt (real encoded bytes)." };
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
@@ -46,7 +47,7 @@ internal static class SimulateCommand
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
         {
             command.Options.Add(o);
         }
@@ -67,14 +68,15 @@ internal static class SimulateCommand
                 return 2;
             }
 
-            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory(DataSets.MudFolder(kind), "*.json");
+            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory(DataSets.MudFolder(kind, parse.GetValue(model)!), "*.json");
             if (mudDir is null || !Directory.Exists(mudDir))
             {
                 await err.WriteLineAsync($"fededge simulate: the MUD folder '{mudDir ?? "samples/mud"}' was not found; pass --mud DIR.").ConfigureAwait(false);
                 return 2;
             }
 
-            (string transportName, Uri? brokerUri, string? transportProblem) = ResolveTransport(parse.GetValue(transport), parse.GetValue(broker));
+            (string transportName, Uri? brokerUri, string? transportProblem) = ResolveTransport(CompressionOptions.Transport(parse.GetValue(transport), parse.GetValue(compress)), parse.GetValue(broker));
+            transportProblem ??= CompressionOptions.Problem(parse.GetValue(compress), transportName, parse.GetValue(trainer)!);
             if (transportProblem is not null)
             {
                 await err.WriteLineAsync("fededge simulate: " + transportProblem).ConfigureAwait(false);
@@ -146,6 +148,7 @@ internal static class SimulateCommand
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
                 DataSet = kind,
+                Compress = parse.GetValue(compress),
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
@@ -180,7 +183,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{DeviceLine(r)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException or InsufficientUpdatesException or AggregationConfigurationException)

@@ -79,7 +79,8 @@ internal static class DataSets
     }
 
     /// <summary>The shipped MUD folder of a data set's devices under <c>samples/</c>.</summary>
-    public static string MudFolder(DataSetKind kind) => kind == DataSetKind.Nbaiot ? "mud" : "mud-" + Name(kind);
+    public static string MudFolder(DataSetKind kind, string model = "mlp") => kind != DataSetKind.Nbaiot ? "mud-" + Name(kind)
+        : model.Trim().Equals("mednn", StringComparison.OrdinalIgnoreCase) ? "mud-mednn" : "mud";
 
     private static DataSetKind ReadKind(string file, DataSetKind? forced)
     {

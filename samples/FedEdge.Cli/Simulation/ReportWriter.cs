@@ -67,6 +67,7 @@ internal static class ReportWriter
                 ["seed"] = c.Seed,
                 ["data"] = c.DataDirectory,
                 ["dataset"] = DataSets.Name(c.DataSet),
+                ["compress"] = c.Compress,
                 ["eval"] = c.EvalDirectory,
                 ["local_epochs"] = c.LocalEpochs,
                 ["local_steps"] = c.LocalSteps,
@@ -90,6 +91,8 @@ internal static class ReportWriter
                 ["f1"] = x.F1,
                 ["bytes_up"] = x.BytesUp,
                 ["bytes_down"] = x.BytesDown,
+                ["model_bytes"] = x.ModelBytes,
+                ["weight_sparsity"] = x.WeightSparsity,
                 ["seconds"] = Math.Round(x.Seconds, 4),
                 ["epsilon"] = x.Epsilon is double eps ? Math.Round(eps, 6) : null,
                 ["devices"] = new JsonArray(x.Devices.Select(d => (JsonNode)new JsonObject

@@ -30,6 +30,12 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
 
     /// <summary>Each device's temperature, bytes and training time in this round (<c>--thermal</c>).</summary>
     public IReadOnlyList<DeviceRoundRow> Devices { get; init; } = [];
+
+    /// <summary>The global model's size as sparse float16 after this round (<c>--compress</c>).</summary>
+    public long? ModelBytes { get; init; }
+
+    /// <summary>The fraction of the global model's weights that are pruned (zero) after this round (<c>--compress</c>).</summary>
+    public double? WeightSparsity { get; init; }
 }
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
@@ -137,7 +143,10 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults);
+        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults)
+        {
+            Codec = config.Compress ? FedEdge.Transport.Codecs.ParameterCodecKind.SparseFloat16 : FedEdge.Transport.Codecs.ParameterCodecKind.Float32,
+        };
         var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBaseOf(kind) + d.Id + ".json"), StringComparer.Ordinal);
         var options = new CoordinatorOptions
         {
@@ -228,6 +237,8 @@ internal static class Simulation
                     Resends = r.TaskResends + resent - resentBefore,
                     Lost = lost - lostBefore,
                     Failure = r.Completed ? null : r.FailureReason,
+                    ModelBytes = config.Compress ? MednnCompressionTrainer.SparseBytes(coordinator.GlobalParameters) : null,
+                    WeightSparsity = config.Compress ? MednnCompressionTrainer.WeightSparsity(coordinator.GlobalParameters) : null,
                 };
                 resentBefore = resent;
                 lostBefore = lost;
@@ -250,7 +261,7 @@ internal static class Simulation
             // Centralised baseline: the same model trained on the pooled training data for as many epochs as a device saw.
             status("training the centralised baseline on the pooled training data");
             var centralClock = Stopwatch.StartNew();
-            ModelBundle central = CreateBundle(config);
+            ModelBundle central = CreateBundle(config with { Compress = false });
             Dataset pooledTrain = Dataset.Concat(splits.Select(s => Prepare(centralNormalizer, s.Split.Train, probe)).ToList());
             Dataset centralData = autoencoder ? pooledTrain.Select(pooledTrain.IndicesWithLabel(0)) : pooledTrain;
             TrainingResult centralResult = await central.Trainer.TrainAsync(
@@ -350,7 +361,9 @@ internal static class Simulation
         IReadOnlyList<string>? subset = ModelCatalog.FeatureSubsetOf(spec);
         return config.Trainer switch
         {
+            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
             "managed" => new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
+            "torch" when config.Compress => throw new ArgumentException("--compress trains with the managed trainer (weight elimination and masks); drop --trainer torch."),
             "torch" => new ModelBundle(spec, new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum, Target = TorchModels.TargetOf(spec) }), spec.InitializeParameters(config.Seed), subset),
             _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
         };

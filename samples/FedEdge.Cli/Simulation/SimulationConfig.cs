@@ -43,6 +43,9 @@ internal sealed record SimulationConfig
 
     public double TestFraction { get; init; } = 0.2;
 
+    /// <summary>MEDNN's compression in the rounds (<c>--compress</c>): weight elimination, agreed pruning masks, sparse float16 on the wire.</summary>
+    public bool Compress { get; init; }
+
     /// <summary>Run every round with secure aggregation (<c>--secure-aggregation</c>).</summary>
     public bool SecureAggregation { get; init; }
 

@@ -19,6 +19,9 @@ internal sealed class SimulationTransports
 
     private readonly FaultOptions? _faults;
 
+    /// <summary>How models and updates are encoded on mqtt and grpc (<c>--compress</c>: sparse float16); inproc does not encode.</summary>
+    public FedEdge.Transport.Codecs.ParameterCodecKind Codec { get; init; } = FedEdge.Transport.Codecs.ParameterCodecKind.Float32;
+
     public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds, FaultOptions? faults = null)
     {
         _kind = kind;
@@ -50,8 +53,8 @@ internal sealed class SimulationTransports
         _coordinator = _kind switch
         {
             "inproc" => _network.CreateCoordinatorTransport(),
-            "mqtt" when _broker is not null => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, BrokerUri = _broker }),
-            "mqtt" => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = EmbeddedOptions() }),
+            "mqtt" when _broker is not null => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, BrokerUri = _broker, ModelCodec = Codec }),
+            "mqtt" => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = EmbeddedOptions(), ModelCodec = Codec }),
             "grpc" => new GrpcCoordinatorTransport(GrpcOptions()),
             _ => throw new ArgumentException($"Unknown transport '{_kind}'; use inproc, mqtt or grpc."),
         };
@@ -67,12 +70,14 @@ internal sealed class SimulationTransports
             DeviceId = deviceId,
             BrokerUri = ((MqttCoordinatorTransport)_coordinator!).BrokerUri,
             Password = _broker is null ? _secrets[deviceId] : null,
+            UpdateCodec = Codec,
         }),
         "grpc" => new GrpcWorkerTransport(new GrpcWorkerOptions
         {
             Address = ((GrpcCoordinatorTransport)_coordinator!).Address,
             DeviceId = deviceId,
             Token = _secrets[deviceId],
+            UpdateCodec = Codec,
         }),
         _ => throw new ArgumentException($"Unknown transport '{_kind}'."),
     };
@@ -90,7 +95,7 @@ internal sealed class SimulationTransports
 
     private GrpcCoordinatorOptions GrpcOptions()
     {
-        var options = new GrpcCoordinatorOptions { Port = 0 };
+        var options = new GrpcCoordinatorOptions { Port = 0, ModelCodec = Codec };
         foreach (KeyValuePair<string, string> pair in _secrets)
         {
             options.DeviceTokens[pair.Key] = pair.Value;

@@ -14,6 +14,9 @@ public enum ParameterCodecKind
 
     /// <summary>Top-k sparsification by magnitude (index and float32 value of the k largest); for deltas, with client-side error feedback.</summary>
     TopK = 3,
+
+    /// <summary>Sparse float16: a bitmap of the non-zero positions, then their float16 values (pruned MEDNN models and their deltas).</summary>
+    SparseFloat16 = 4,
 }
 
 /// <summary>Encodes the values of a <see cref="ParameterSet"/> into bytes and back. The layout travels separately.</summary>

@@ -15,6 +15,9 @@ public static class ParameterCodecs
     /// <summary>8-bit affine quantisation per tensor.</summary>
     public static IParameterCodec Int8 { get; } = new Int8Codec();
 
+    /// <summary>Sparse float16: a bitmap of the non-zero positions, then their float16 values (for pruned models and their deltas).</summary>
+    public static IParameterCodec SparseFloat16 { get; } = new SparseFloat16Codec();
+
     /// <summary>
     /// Top-k sparsification keeping <paramref name="fraction"/> of the values (at least one). With
     /// <paramref name="errorFeedback"/>, the codec instance remembers what it did not send and adds it
@@ -30,6 +33,7 @@ public static class ParameterCodecs
         ParameterCodecKind.Float16 => Float16,
         ParameterCodecKind.Int8 => Int8,
         ParameterCodecKind.TopK => TopK(topKFraction, errorFeedback),
+        ParameterCodecKind.SparseFloat16 => SparseFloat16,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown parameter codec."),
     };
 
@@ -41,7 +45,8 @@ public static class ParameterCodecs
         ParameterCodecKind.Float16 => Float16.Decode(layout, data),
         ParameterCodecKind.Int8 => Int8.Decode(layout, data),
         ParameterCodecKind.TopK => TopKCodec.DecodeSparse(layout, data),
-        _ => throw new WireFormatException($"Unknown parameter codec {(int)kind}; this build knows float32, float16, int8 and top-k."),
+        ParameterCodecKind.SparseFloat16 => SparseFloat16.Decode(layout, data),
+        _ => throw new WireFormatException($"Unknown parameter codec {(int)kind}; this build knows float32, float16, int8, top-k and sparse float16."),
     };
 
     internal static void RequireLength(ReadOnlySpan<byte> data, long expected, string codec, ParameterLayout layout)

@@ -1,0 +1,102 @@
+using FedEdge.Data;
+using FedEdge.Training;
+
+namespace FedEdge.Cli.Simulation;
+
+/// <summary>
+/// MEDNN's method inside the federation (<c>--model mednn --compress</c>). Each round, every device derives the pruning
+/// mask from the global model it received. That model is the same for every device, so the masks agree without being
+/// sent. The mask prunes the smallest-magnitude weights up to a sparsity that grows by <see cref="StepPerRound"/> each
+/// round (computed from the global model's own zeros, so it needs no round counter) until it reaches
+/// <see cref="TargetSparsity"/>. A pruned weight is 0 in the global model, so it stays the smallest and stays pruned.
+/// The device then trains only the surviving weights, with Weigend's weight-elimination penalty pushing the small ones
+/// further towards zero. Updates and global models travel as sparse float16 (bitmap of survivors plus their float16
+/// values), so the coordinator receives, averages and sends back only the surviving weights' values; pruned positions
+/// are zero in every update.
+/// </summary>
+internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOptions options, double targetSparsity = 0.95, double stepPerRound = 0.3) : ITrainer
+{
+    private readonly ManagedTrainer _evaluator = new(spec, options);
+
+    /// <summary>The weight sparsity the schedule ends at.</summary>
+    public double TargetSparsity => targetSparsity;
+
+    /// <summary>How much the sparsity grows per round.</summary>
+    public double StepPerRound => stepPerRound;
+
+    public ParameterLayout Layout => _evaluator.Layout;
+
+    /// <summary>The fraction of weight values (tensors <c>*.weight</c>) that are exactly zero.</summary>
+    public static double WeightSparsity(ParameterSet parameters)
+    {
+        long zeros = 0, total = 0;
+        for (int t = 0; t < parameters.Layout.Tensors.Count; t++)
+        {
+            if (!parameters.Layout.Tensors[t].Name.EndsWith(".weight", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            foreach (float v in parameters.GetTensor(t))
+            {
+                total++;
+                zeros += v == 0 ? 1 : 0;
+            }
+        }
+
+        return total == 0 ? 0 : (double)zeros / total;
+    }
+
+    /// <summary>The size of <paramref name="parameters"/> as sparse float16: a bitmap of ⌈n / 8⌉ bytes plus 2 bytes per non-zero value.</summary>
+    public static long SparseBytes(ParameterSet parameters)
+    {
+        long nonZero = 0;
+        foreach (float v in parameters.Values)
+        {
+            nonZero += v != 0 ? 1 : 0;
+        }
+
+        return ((parameters.Length + 7) / 8) + (2 * nonZero);
+    }
+
+    /// <summary>The mask a device uses for a round whose global model is <paramref name="global"/>.</summary>
+    public PruningMask MaskFor(ParameterSet global)
+    {
+        double next = Math.Min(targetSparsity, WeightSparsity(global) + stepPerRound);
+        return PruningMask.FromSmallestWeights(global, Math.Min(next, 0.999));
+    }
+
+    public async ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        PruningMask mask = MaskFor(request.GlobalParameters);
+        ParameterSet start = request.GlobalParameters.Clone();
+        mask.Apply(start);
+        var trainer = new ManagedTrainer(spec, options with { Mask = mask, WeightElimination = new WeightEliminationOptions() });
+        TrainingResult result = await trainer.TrainAsync(request with { GlobalParameters = start }, cancellationToken).ConfigureAwait(false);
+        var metrics = new Dictionary<string, double>(result.Metrics) { ["weight_sparsity"] = mask.Sparsity };
+        return result with { Metrics = metrics };
+    }
+
+    public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
+        _evaluator.EvaluateAsync(parameters, data, cancellationToken);
+}
+
+/// <summary>The simulate command's <c>--compress</c> rules, kept out of the option parsing.</summary>
+internal static class CompressionOptions
+{
+    /// <summary>The transport to use: <c>--compress</c> without <c>--transport</c> means mqtt, whose byte counts are of the encoded messages.</summary>
+    public static string? Transport(string? transport, bool compress) => compress && transport is null ? "mqtt" : transport;
+
+    /// <summary>Why the flags do not fit together, or null.</summary>
+    public static string? Problem(bool compress, string transport, string trainer) =>
+        !compress ? null
+        : transport == "inproc" ? "--compress measures the encoded bytes on the wire; use --transport mqtt or grpc (inproc does not encode)."
+        : trainer != "managed" ? "--compress trains with the managed trainer (weight elimination and masks); drop --trainer torch."
+        : null;
+
+    /// <summary>The round line's compression part: the global model's sparse size and weight sparsity.</summary>
+    public static string Describe(RoundRow r) => r.ModelBytes is long bytes && r.WeightSparsity is double sparsity
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  model {bytes:N0} B, {sparsity * 100:0.0} % pruned")
+        : string.Empty;
+}
