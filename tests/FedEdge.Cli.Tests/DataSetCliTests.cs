@@ -139,6 +139,41 @@ public sealed class DataSetCliTests : IDisposable
         Assert.True(max0 > 1, $"MI_dir_L5_weight max {max0}");
     }
 
+    /// <summary>
+    /// With secure aggregation, round 0 and the threshold go through the secure-aggregation protocol: the normaliser comes
+    /// from the summed occupancy sketches, so its range contains every training value and is at most 2^0.25 wider.
+    /// </summary>
+    [Fact]
+    public async Task Simulate_SecureAggregation_Round0ThroughSecureSketches_RangeCoversTheRows()
+    {
+        string output = Path.Combine(_dir, "secure");
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--data", Path.Combine(RepoPaths.Data, "nbaiot"), "--secure-aggregation", "--model", "autoencoder", "--rounds", "2", "--thermal", "off", "--out", output],
+            workingDirectory: RepoPaths.Root,
+            timeout: TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("round 0 through secure aggregation", result.Stdout, StringComparison.Ordinal);
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "report.json")));
+        Assert.True(report.RootElement.GetProperty("preprocessing").GetProperty("round0_secure_aggregation").GetBoolean());
+        Assert.True(report.RootElement.GetProperty("final").GetProperty("threshold").GetDouble() > 0);
+
+        // MI_dir_L5_weight over every row of the four files: the secure range must cover the training rows' values and
+        // stay within one quarter-octave bin of them.
+        double fileMax = 0;
+        foreach (string file in Directory.GetFiles(Path.Combine(RepoPaths.Data, "nbaiot"), "*.csv.gz"))
+        {
+            foreach (string line in (await ReadGzipLinesAsync(file, int.MaxValue)).Skip(1))
+            {
+                fileMax = Math.Max(fileMax, double.Parse(line[..line.IndexOf(',', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        using JsonDocument normalizer = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "normalizer.json")));
+        double max0 = normalizer.RootElement.GetProperty("max")[0].GetDouble();
+        Assert.True(max0 <= fileMax * Math.Pow(2, 0.25) + 1e-9, $"secure max {max0} vs rows' max {fileMax}");
+        Assert.True(max0 >= fileMax / Math.Pow(2, 0.25), $"secure max {max0} vs rows' max {fileMax}");
+    }
+
     [Fact]
     public async Task CoordinatorAndWorkers_TonIot_DatasetOptionSizesTheModel_CompleteARound()
     {

@@ -50,6 +50,8 @@ internal static class ReportWriter
         return written;
     }
 
+    private const string SecureRound0Provenance = "federated through secure aggregation: normaliser from the secure sum of per-device occupancy sketches (4 bins per octave), threshold from the secure sum of per-device error counts and sums; the coordinator never sees one device's summary";
+
     public static JsonObject ToJson(SimulationReport r)
     {
         SimulationConfig c = r.Config;
@@ -137,7 +139,8 @@ internal static class ReportWriter
         root["final"] = final;
         root["preprocessing"] = new JsonObject
         {
-            ["federated"] = FederatedPreprocessing.Provenance,
+            ["federated"] = r.Round0Secure ? SecureRound0Provenance : FederatedPreprocessing.Provenance,
+            ["round0_secure_aggregation"] = r.Round0Secure,
             ["round0_devices"] = new JsonArray(r.Round0Devices.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
             ["centralized"] = "pooled: normaliser and threshold fitted on the pooled training rows of every device (the baseline)",
         };

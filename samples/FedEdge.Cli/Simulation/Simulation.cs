@@ -76,6 +76,9 @@ internal sealed record SimulationReport
 
     /// <summary>The devices whose round-0 summaries made the federated normaliser.</summary>
     public IReadOnlyList<string> Round0Devices { get; init; } = [];
+
+    /// <summary>True when round 0 and the threshold went through secure aggregation (sketch sums only).</summary>
+    public bool Round0Secure { get; init; }
 }
 
 /// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
@@ -126,14 +129,24 @@ internal static class Simulation
             throw new InvalidDataException($"MUD admission ({config.MudDirectory}) admits none of the {splits.Count} devices in {config.DataDirectory}, so no device can take part in round 0.");
         }
 
-        status($"round 0: {admitted.Count} admitted devices report per-feature min, max, count and sums of their own training rows");
-        if (config.SecureAggregation)
+        if (!config.SecureAggregation)
         {
-            status("note: round 0's summaries are not masked; secure aggregation covers the training rounds only (docs/datasets.md)");
+            status($"round 0: {admitted.Count} admitted devices report per-feature min, max, count and sums of their own training rows");
         }
 
         IReadOnlyList<FeatureSummary> summaries = splits.Where(s => admitted.Contains(s.ClientId)).Select(s => FeatureSummary.Of(s.ClientId, s.Split.Train)).ToList();
-        MinMaxNormalizer normalizer = FederatedPreprocessing.MergeNormalizer(summaries, partitions[0].Data.FeatureNames);
+        MinMaxNormalizer normalizer;
+        if (config.SecureAggregation)
+        {
+            // The coordinator sees only the secure sum of the devices' occupancy sketches, never one device's minima and maxima.
+            status($"round 0 through secure aggregation: {admitted.Count} admitted devices send masked occupancy sketches; the coordinator learns only their sum");
+            var sketches = splits.Where(s => admitted.Contains(s.ClientId)).Select(s => (s.ClientId, SecureRound0.Sketch(s.Split.Train))).ToList();
+            normalizer = SecureRound0.NormalizerFrom(SecureRound0.Sum(sketches, clipRange: 1f, round: 1), partitions[0].Data.FeatureNames);
+        }
+        else
+        {
+            normalizer = FederatedPreprocessing.MergeNormalizer(summaries, partitions[0].Data.FeatureNames);
+        }
 
         // The centralised baseline (the comparison) fits its normaliser on the pooled training rows, as a central system would.
         MinMaxNormalizer centralNormalizer = MinMaxNormalizer.Fit(Dataset.Concat(splits.Select(s => s.Split.Train).ToList()), clip: true);
@@ -283,16 +296,21 @@ internal static class Simulation
             {
                 // Federated threshold: each device scores its own benign training rows and reports count, sum and sum of squares.
                 var errors = new List<ErrorSummary>();
+                var secureErrors = new List<(string, float[])>();
                 foreach (var d in devices.Where(d => admitted.Contains(d.Id)))
                 {
                     Dataset benign = d.Train.Select(d.Train.IndicesWithLabel(0));
                     if (benign.Count > 0)
                     {
-                        errors.Add(ErrorSummary.Of(d.Id, (await scorer.Trainer.EvaluateAsync(federated, benign, cancellationToken).ConfigureAwait(false)).Scores));
+                        float[] own = (await scorer.Trainer.EvaluateAsync(federated, benign, cancellationToken).ConfigureAwait(false)).Scores;
+                        errors.Add(ErrorSummary.Of(d.Id, own));
+                        secureErrors.Add((d.Id, SecureRound0.ErrorInput(own)));
                     }
                 }
 
-                scorer.FederatedThreshold = FederatedPreprocessing.MergeThreshold(errors).Value;
+                scorer.FederatedThreshold = config.SecureAggregation
+                    ? SecureRound0.ThresholdFrom(SecureRound0.Sum(secureErrors, clipRange: 1f, round: 2)).Value
+                    : FederatedPreprocessing.MergeThreshold(errors).Value;
                 Dataset pooledBenign = pooledTrain.Select(pooledTrain.IndicesWithLabel(0));
                 scorer.CentralThreshold = AnomalyThreshold.Fit((await scorer.Trainer.EvaluateAsync(centralResult.Parameters, pooledBenign, cancellationToken).ConfigureAwait(false)).Scores).Value;
             }
@@ -343,6 +361,7 @@ internal static class Simulation
                 StopReason = stop,
                 NormalizerJson = normalizer.ToJson(),
                 Round0Devices = summaries.Select(x => x.Device).ToList(),
+                Round0Secure = config.SecureAggregation,
                 Threshold = scorer.FederatedThreshold,
             };
         }
