@@ -179,7 +179,7 @@ internal static class Simulation
             MonitorMetric = autoencoder ? "roc_auc" : "f1",
             HyperParameters = new TrainingHyperParameters { LocalEpochs = config.LocalEpochs, LocalIterations = config.LocalSteps, BatchSize = config.BatchSize, LearningRate = config.LearningRate, Seed = config.Seed },
         };
-        using var privacy = new SimulationPrivacy(config, devices.Count, devices.Max(d => (long)d.Train.Count));
+        using var privacy = new SimulationPrivacy(config, options.WindowSize ?? devices.Count, devices.Max(d => (long)d.Train.Count));
         privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = SimulationStrategy.Create(config);
