@@ -163,3 +163,10 @@ public sealed class ParameterCodecException : TransportException
     {
     }
 }
+
+/// <summary>A model update whose envelope parsed but whose content is invalid; carries the round the update named.</summary>
+internal sealed class UpdateFormatException(long round, string message, Exception? innerException) : WireFormatException(message, innerException!)
+{
+    /// <summary>The round the update named.</summary>
+    public long Round { get; } = round;
+}

@@ -221,6 +221,12 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
             await RefuseOtherVersionAsync(topic, payload, device, ex, cancellationToken).ConfigureAwait(false);
             return;
         }
+        catch (UpdateFormatException ex) when (kind == "update")
+        {
+            // The topic names the authenticated sender: it gets a refusal receipt, not silence.
+            await ReportMalformedAsync(topic, new UndecodableUpdateException(device, ex.Round, ex.Message, ex), cancellationToken).ConfigureAwait(false);
+            return;
+        }
         catch (WireFormatException ex)
         {
             await ReportMalformedAsync(topic, ex, cancellationToken).ConfigureAwait(false);
