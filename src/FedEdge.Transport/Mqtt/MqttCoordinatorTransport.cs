@@ -175,6 +175,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
     }
 
+    /// <summary>Bytes of incomplete chunked transfers held for one inbound topic (bounded by <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>).</summary>
+    internal long PendingBytes(string topic) => _decoder.PendingBytes(topic);
+
     private MqttConnection RequireStarted() => _connection ?? throw new InvalidOperationException("Call StartAsync before sending.");
 
     private async Task ReportExpiredAsync()
