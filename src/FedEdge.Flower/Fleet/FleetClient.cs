@@ -39,7 +39,9 @@ internal sealed class FleetClient : IAsyncDisposable
     /// <summary>The node id once activated, else 0.</summary>
     public ulong NodeId { get; private set; }
 
-    private CallOptions Options(CancellationToken ct) => new(deadline: DateTime.SpecifyKind(_time.GetUtcNow().UtcDateTime + _callTimeout, DateTimeKind.Utc), cancellationToken: ct);
+    // A gRPC deadline is absolute wall-clock time on the wire, so it comes from the system clock even when the
+    // timestamps the node signs come from an injected one.
+    private CallOptions Options(CancellationToken ct) => new(deadline: TimeProvider.System.GetUtcNow().UtcDateTime + _callTimeout, cancellationToken: ct);
 
     public async Task<ulong> RegisterAsync(CancellationToken ct) =>
         (await _stub.RegisterNodeAsync(new RegisterNodeIn { PublicKey = Google.Protobuf.ByteString.CopyFrom(Identity.PublicKeyPem) }, Options(ct)).ConfigureAwait(false)).NodeId;
