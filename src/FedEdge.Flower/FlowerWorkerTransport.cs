@@ -163,16 +163,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             new("arrays", ParameterMapping.ToArrayRecord(values, pending.Binding)),
             new("metrics", new FlowerMetricRecord(metrics)),
         };
-        if (_governor.Last is { CutByGovernor: true } cut)
-        {
-            // Said in a ConfigRecord: Flower's strategies require the same metric keys from every node.
-            records.Add(new("fededge", new FlowerConfigRecord(
-            [
-                new("governor", FlowerValues.Config("shortened: " + (cut.GovernorReason ?? "steps capped"))),
-                new("steps", FlowerValues.Config((long)cut.Steps)),
-            ])));
-        }
-
+        records.Add(new("fededge", new FlowerConfigRecord(DeviceRecord())));
         try
         {
             await ReplyAsync(pending, new FlowerRecordDict(records), null, cancellationToken).ConfigureAwait(false);
@@ -183,6 +174,45 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         }
 
         await _handler!.OnReceiptAsync(new UpdateReceipt { Round = update.Round, Accepted = true }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What the device side says beside the model, in a ConfigRecord (Flower's strategies require the same metric keys
+    /// from every node, and ignore ConfigRecords): whether the governor shortened training, the steps done, and the
+    /// telemetry of the worker's last status report.
+    /// </summary>
+    private List<KeyValuePair<string, ConfigValue>> DeviceRecord()
+    {
+        var items = new List<KeyValuePair<string, ConfigValue>>();
+        TrainingResult? last = _governor.Last;
+        items.Add(new("governor", FlowerValues.Config(last is { CutByGovernor: true } cut ? "shortened: " + (cut.GovernorReason ?? "steps capped") : "proceeded")));
+        if (last is not null)
+        {
+            items.Add(new("steps", FlowerValues.Config((long)last.Steps)));
+        }
+
+        DeviceTelemetry? telemetry;
+        lock (_gate)
+        {
+            telemetry = _lastStatus?.Telemetry;
+        }
+
+        if (telemetry?.TemperatureCelsius is double celsius)
+        {
+            items.Add(new("temperature-c", new ConfigValue { Double = celsius }));
+        }
+
+        if (telemetry?.Throttled is bool throttled)
+        {
+            items.Add(new("throttled", FlowerValues.Config(throttled)));
+        }
+
+        if (telemetry?.LoadAverage is double load)
+        {
+            items.Add(new("load-average", new ConfigValue { Double = load }));
+        }
+
+        return items;
     }
 
     private async Task HeartbeatLoopAsync(CancellationToken ct)
