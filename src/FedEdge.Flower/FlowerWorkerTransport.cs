@@ -444,7 +444,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         DeflatedMessage reply = ObjectTreeWriter.Deflate(new FlowerMessage(metadata, content, error));
         Envelope sent = metadata.Clone();
         sent.MessageId = reply.MessageId;
-        long bytes = await _client!.PushAsync(reply, sent, 0, ct).ConfigureAwait(false);
+        long bytes = await _client!.PushAsync(reply, sent, error, 0, ct).ConfigureAwait(false);
         Statistics.RecordSent(bytes);
         string kind = error is null ? "content" : "error: " + error.Reason;
         Log.ReplyPushed(_logger, reply.MessageId, to.MessageId, kind);

@@ -311,6 +311,16 @@ internal sealed class FleetService(FleetState state) : Wire.Fleet.FleetBase
         WireMessage head = request.MessagesList[0];
         IdTree tree = request.MessageObjectTrees[0];
         Envelope meta = head.Metadata;
+        if ((head.Content is null) == (head.Error is null) || head.Content?.Items.Count > 0)
+        {
+            throw Fail(StatusCode.InvalidArgument, "Either message content (empty, the objects carry it) or error must be set, not both");
+        }
+
+        if (meta.CreatedAt < 1740700800.0 || meta.MessageType.Length == 0 || meta.SrcNodeId == 0 || meta.DstNodeId == 0)
+        {
+            throw Fail(StatusCode.InvalidArgument, "The reply's metadata is incomplete");
+        }
+
         if (meta.MessageId != tree.ObjectId)
         {
             throw Fail(StatusCode.InvalidArgument, "The reply's message_id is not the id of its Message object");

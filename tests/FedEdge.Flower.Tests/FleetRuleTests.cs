@@ -109,7 +109,7 @@ public sealed class FleetRuleTests
         Envelope head = reply.Clone();
         head.MessageId = deflated.MessageId;
 
-        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.PushAsync(deflated with { Objects = objects }, head, 0, default));
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.PushAsync(deflated with { Objects = objects }, head, null, 0, default));
         Assert.Contains("re-hash", error.Status.Detail, StringComparison.Ordinal);
         Assert.Empty(link.State.Replies);
     }

@@ -136,10 +136,15 @@ internal sealed class FleetClient : IAsyncDisposable
     }
 
     /// <summary>Pushes a reply: the message with its object tree, then each object the SuperLink asks for. Returns the bytes sent.</summary>
-    public async Task<long> PushAsync(DeflatedMessage reply, Envelope metadata, double runtimeSeconds, CancellationToken ct)
+    /// <remarks>
+    /// The pushed message carries its metadata (with <c>message_id</c> = the Message object's id) and, as Flower's
+    /// SuperNode sends it, an empty content record for a content reply or the error itself for an error reply: the
+    /// SuperLink requires exactly one of the two to be set.
+    /// </remarks>
+    public async Task<long> PushAsync(DeflatedMessage reply, Envelope metadata, FlowerError? error, double runtimeSeconds, CancellationToken ct)
     {
         var request = new PushMessagesIn { Node = Node };
-        request.MessagesList.Add(new WireMessage { Metadata = metadata });
+        request.MessagesList.Add(error is null ? new WireMessage { Metadata = metadata, Content = new RecordDictBody() } : new WireMessage { Metadata = metadata, Error = error });
         request.MessageObjectTrees.Add(reply.Tree);
         request.ClientappRuntimeList.Add(runtimeSeconds);
         PushMessagesOut res = await _stub.PushMessagesAsync(request, Options(ct)).ConfigureAwait(false);
