@@ -97,7 +97,12 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             _status.Activated(node);
             Log.NodeActive(_logger, node, _options.SuperLink!, _options.HeartbeatInterval.TotalSeconds, _registered);
         }
-        catch (RpcException ex) when (IsNetwork(ex))
+        catch (RpcException ex) when (TlsFailure(ex) is { } tls)
+        {
+            // An untrusted certificate does not heal by retrying: say so.
+            return new JoinResponse { Accepted = false, Reasons = [$"TLS with the SuperLink failed (check --root-cert / RootCertificatePath): {tls.Message}"] };
+        }
+        catch (RpcException ex) when (IsNetwork(ex) || ex.Status.DebugException is not null)
         {
             throw new IOException($"SuperLink {_options.SuperLink} unreachable: {ex.Status.Detail}", ex);
         }
@@ -259,7 +264,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
                     await Task.WhenAny(pending.Done.Task, Task.Delay(_options.PollInterval, _time, ct)).ConfigureAwait(false);
                     if (!pending.Done.Task.IsCompleted && _time.GetUtcNow() >= pending.Task.Deadline)
                     {
-                        Log.ReplyExpired(_logger, pending.Instruction.MessageId);
+                        Log.ReplyExpired(_logger, pending.Metadata.MessageId);
                         Finish(pending);
                     }
 
@@ -293,7 +298,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     {
         Envelope meta = pulled.Metadata;
         Log.MessageReceived(_logger, meta.MessageType, meta.MessageId, meta.RunId);
-        var instruction = new PendingTrain(meta, null!, null!);
+        var instruction = new Instruction(meta);
         if (pulled.Problem is { } problem)
         {
             Log.MessageRefused(_logger, meta.MessageId, problem);
@@ -358,7 +363,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         await _handler.OnTaskAsync(task, ct).ConfigureAwait(false);
     }
 
-    private async Task EvaluateAsync(PendingTrain instruction, FlowerMessage message, CancellationToken ct)
+    private async Task EvaluateAsync(Instruction instruction, FlowerMessage message, CancellationToken ct)
     {
         (FlowerArrayRecord arrays, _) = TrainInputs(message);
         (ParameterSet parameters, _) = ParameterMapping.ToParameterSet(arrays, _trainer.Layout);
@@ -404,7 +409,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             : _time.GetUtcNow();
     }
 
-    private async Task ReplyErrorAsync(PendingTrain instruction, string reason, CancellationToken ct)
+    private async Task ReplyErrorAsync(Instruction instruction, string reason, CancellationToken ct)
     {
         try
         {
@@ -418,9 +423,9 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     }
 
     /// <summary>Builds the reply as Flower does (routing reversed, TTL within the instruction's lifetime), pushes it and its objects.</summary>
-    private async Task ReplyAsync(PendingTrain instruction, FlowerRecordDict? content, FlowerError? error, CancellationToken ct)
+    private async Task ReplyAsync(Instruction instruction, FlowerRecordDict? content, FlowerError? error, CancellationToken ct)
     {
-        Envelope to = instruction.Instruction;
+        Envelope to = instruction.Metadata;
         double now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         double ttl = to.CreatedAt + to.Ttl - now;
         if (ttl <= 0)
@@ -452,7 +457,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         Finish(instruction);
     }
 
-    private void Finish(PendingTrain instruction)
+    private void Finish(Instruction instruction)
     {
         lock (_gate)
         {
@@ -463,6 +468,19 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         }
 
         instruction.Done.TrySetResult();
+    }
+
+    private static System.Security.Authentication.AuthenticationException? TlsFailure(RpcException ex)
+    {
+        for (Exception? e = ex.Status.DebugException; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException tls)
+            {
+                return tls;
+            }
+        }
+
+        return null;
     }
 
     private static bool IsNetwork(RpcException ex) => ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled;
@@ -521,14 +539,19 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         _stop.Dispose();
     }
 
-    private sealed class PendingTrain(Envelope instruction, RoundTask task, ArrayBinding binding)
+    /// <summary>An instruction from the SuperLink that needs one reply.</summary>
+    private class Instruction(Envelope metadata)
     {
-        public Envelope Instruction { get; } = instruction;
+        public Envelope Metadata { get; } = metadata;
 
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>A train instruction handed to the worker as a round task.</summary>
+    private sealed class PendingTrain(Envelope metadata, RoundTask task, ArrayBinding binding) : Instruction(metadata)
+    {
         public RoundTask Task { get; } = task;
 
         public ArrayBinding Binding { get; } = binding;
-
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -43,12 +43,20 @@ internal sealed class FakeSuperLink : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{Port}";
 
-    public static async Task<FakeSuperLink> StartAsync()
+    /// <summary>Starts on a free 127.0.0.1 port: plain-text HTTP/2 (h2c), or TLS with <paramref name="certificate"/>.</summary>
+    public static async Task<FakeSuperLink> StartAsync(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var state = new FleetState();
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l =>
+        {
+            l.Protocols = HttpProtocols.Http2;
+            if (certificate is not null)
+            {
+                l.UseHttps(certificate);
+            }
+        }));
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(state);
         WebApplication app = builder.Build();

@@ -18,7 +18,7 @@ public sealed class FlowerNodeProcessTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private static CliProcess StartNode(FakeSuperLink link, params string[] extra) =>
-        CliProcess.Start("flower-node", ["flower-node", "--superlink", link.Address, "--insecure", "--data", Data, "--heartbeat", "10", "--poll-interval", "0.2", "--log-level", "information", .. extra]);
+        CliProcess.Start("flower-node", ["flower-node", "--superlink", link.Address, .. (extra.Contains("--root-cert") ? Array.Empty<string>() : ["--insecure"]), "--data", Data, "--heartbeat", "10", "--poll-interval", "0.2", "--log-level", "information", .. extra]);
 
     private static async Task<T?> Eventually<T>(Func<T?> probe, string what, CliProcess node)
     {
@@ -180,6 +180,34 @@ public sealed class FlowerNodeProcessTests : IDisposable
         Assert.Equal(2, await node.WaitForExitAsync(Patience));
         Assert.Contains("P-384", node.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", node.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FlowerNode_RootCert_TrainsOverTlsAndRefusesAnotherCa()
+    {
+        using var ca = TestCertificates.CreateCa("Flower Test CA");
+        using var server = TestCertificates.CreateSigned(ca, "superlink", server: true);
+        using var otherCa = TestCertificates.CreateCa("Another CA");
+        string caPem = Path.Combine(_dir, "ca.pem");
+        string otherPem = Path.Combine(_dir, "other.pem");
+        TestCertificates.WriteCertificatePem(ca, caPem);
+        TestCertificates.WriteCertificatePem(otherCa, otherPem);
+        await using FakeSuperLink link = await FakeSuperLink.StartAsync(server);
+
+        await using (CliProcess wrong = StartNode(link, "--root-cert", otherPem, "--connect-timeout", "5"))
+        {
+            Assert.Equal(1, await wrong.WaitForExitAsync(Patience));
+            Assert.True(wrong.StderrLines.Count(l => l.StartsWith("fededge flower-node: refused: TLS with the SuperLink failed", StringComparison.Ordinal)) == 1, wrong.Describe());
+            Assert.Empty(link.State.Active);
+        }
+
+        await using CliProcess node = StartNode(link, "--root-cert", caPem, "--exit-after", "1");
+        ulong nodeId = (await Eventually(() => link.State.Active.Keys.FirstOrDefault() is ulong n and > 0 ? (ulong?)n : null, "activation", node))!.Value;
+        FlowerArrayRecord global = ParameterMapping.FromParameterSet(ModelCatalog.Create("mlp", 7, new ManagedTrainerOptions()).InitialParameters);
+        string sent = link.State.Send(nodeId, "train", TrainContent(global, 1));
+        AcceptedReply reply = (await Eventually(() => link.State.Replies.FirstOrDefault(r => r.InstructionId == sent), "the reply over TLS", node))!;
+        Assert.Null(reply.Message.Error);
+        Assert.Equal(0, await node.WaitForExitAsync(Patience));
     }
 
     [Theory]

@@ -16,6 +16,12 @@ internal sealed record PulledMessage(Envelope Metadata, FlowerMessage? Message, 
 /// </summary>
 internal sealed class FleetClient : IAsyncDisposable
 {
+    /// <summary>The most objects one message may consist of.</summary>
+    private const int MaxObjects = 100_000;
+
+    /// <summary>The most bytes one message's objects may hold together (a device's memory is finite).</summary>
+    private const long MaxMessageBytes = 1L << 30;
+
     private readonly GrpcChannel _channel;
     private readonly Wire.Fleet.FleetClient _stub;
     private readonly TimeProvider _time;
@@ -88,11 +94,21 @@ internal sealed class FleetClient : IAsyncDisposable
 
         var objects = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         long bytes = res.CalculateSize();
-        foreach (string id in ObjectTreeReader.PostOrderIds(tree))
+        IReadOnlyList<string> ids = ObjectTreeReader.PostOrderIds(tree);
+        if (ids.Count > MaxObjects)
+        {
+            throw new FlowerProtocolException($"The message's object tree names {ids.Count} objects; at most {MaxObjects} are accepted.");
+        }
+
+        foreach (string id in ids)
         {
             byte[] content = await PullObjectAsync(runId, id, ct).ConfigureAwait(false);
             objects[id] = content;
             bytes += content.Length;
+            if (bytes > MaxMessageBytes)
+            {
+                throw new FlowerProtocolException($"The message's objects exceed {MaxMessageBytes / (1024 * 1024)} MiB.");
+            }
         }
 
         FlowerMessage? message = null;
