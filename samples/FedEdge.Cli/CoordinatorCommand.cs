@@ -51,6 +51,7 @@ internal static class CoordinatorCommand
             command.Options.Add(o);
         }
 
+        DashboardCli.AddTo(command, portOptional: false);
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter stdout = parse.InvocationConfiguration.Output;
@@ -105,6 +106,13 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
+            DashboardSettings? dashboard = DashboardCli.Resolve(parse, out string? dashboardProblem);
+            if (dashboardProblem is not null)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + dashboardProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
             string outDir = parse.GetValue(output)!.FullName;
 
@@ -131,17 +139,39 @@ internal static class CoordinatorCommand
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
             builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
             ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, stdout, dashboard, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, DashboardSettings? dashboard, CancellationToken cancellationToken)
+    {
+        var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
+        using IDisposable watching = monitor.Attach(coordinator);
+        if (dashboard is null)
+        {
+            return await RunRoundsAsync(coordinator, bundle, external, port, stdout, monitor, cancellationToken).ConfigureAwait(false);
+        }
+
+        Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
+        await using (app.ConfigureAwait(false))
+        {
+            if (dashboard.Endpoint is { } endpoint)
+            {
+                await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
+            }
+
+            return await RunRoundsAsync(coordinator, bundle, external, port, stdout, monitor, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, CancellationToken cancellationToken)
     {
         bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
         await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
+            monitor.RecordRound(r);
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
             if (r.IsLast)
             {

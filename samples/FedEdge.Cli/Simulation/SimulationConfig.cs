@@ -5,6 +5,9 @@ internal sealed record SimulationConfig
 {
     public string Transport { get; init; } = "inproc";
 
+    /// <summary>The live dashboard's monitor (<c>--dashboard</c>), or null.</summary>
+    public FedEdge.Dashboard.FederationMonitor? Monitor { get; init; }
+
     public Uri? Broker { get; init; }
 
     public int Rounds { get; init; } = 10;
