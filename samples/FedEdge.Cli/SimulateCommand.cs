@@ -53,6 +53,8 @@ internal static class SimulateCommand
         }
 
         DashboardCli.AddTo(command, portOptional: true);
+        Option<DirectoryInfo> runsStore = Runs.RunsCommand.StoreOption();
+        command.Options.Add(runsStore);
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter err = parse.InvocationConfiguration.Error;
@@ -128,6 +130,7 @@ internal static class SimulateCommand
             var config = new SimulationConfig
             {
                 Monitor = dashboard is null ? null : new FederationMonitor { Federation = "nbaiot-simulation" },
+                RunsStore = parse.GetValue(runsStore)!.FullName,
                 Faults = faultOptions,
                 SecureAggregation = parse.GetValue(secureAggregation),
                 Thermal = parse.GetValue(thermal)!,
@@ -270,6 +273,14 @@ internal static class SimulateCommand
         IReadOnlyList<string> files = ReportWriter.Write(report, config.OutDirectory);
         console.MarkupLine($"F1 federated {P(report.Federated.F1)} % vs centralised {P(report.Centralized.F1)} % (gap {(report.Centralized.F1 - report.Federated.F1) * 100:0.00} pp); {report.StopReason}; {report.TotalSeconds:0.0} s in total");
         console.MarkupLine("wrote " + Markup.Escape(string.Join(", ", files.Select(Path.GetFileName))) + " to " + Markup.Escape(config.OutDirectory));
+        var recorder = Runs.RunRecorder.Start(config.RunsStore, "simulate", (System.Text.Json.Nodes.JsonObject)ReportWriter.ToJson(report)["config"]!.DeepClone());
+        foreach (RoundRow r in report.Rounds)
+        {
+            recorder.AddRound(new Runs.RunRound(r.Round, r.Failure is null, r.Participants, r.Loss, r.F1, r.BytesUp, r.BytesDown, r.Seconds, r.Epsilon));
+        }
+
+        recorder.Finish(ReportWriter.ToJson(report));
+        console.MarkupLine("run recorded: " + Markup.Escape(recorder.Id) + " in " + Markup.Escape(recorder.Folder) + " (fededge runs show " + Markup.Escape(recorder.Id) + ")");
         return 0;
     }
 
