@@ -62,8 +62,17 @@ public sealed class RunsCliTests
     {
         string work = Directory.CreateTempSubdirectory("fededge-runs-").FullName;
         string store = Path.Combine(work, "store");
-        CliResult run = await CliRunner.RunAsync(["coordinator", "--port", "0", "--join-timeout", "1", "--rounds", "2", "--out", Path.Combine(work, "state"), "--runs", store, "--device", "doorbell=TOPSECRETPASSWORD=https://mud.example/doorbell.json"], work);
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        string dashboard = "127.0.0.1:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        CliResult run = await CliRunner.RunAsync(["coordinator", "--port", "0", "--join-timeout", "1", "--rounds", "2", "--out", Path.Combine(work, "state"), "--runs", store, "--dashboard", dashboard, "--device", "doorbell=TOPSECRETPASSWORD=https://mud.example/doorbell.json"], work);
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Contains($"dashboard: http://{dashboard}/", run.Stdout, StringComparison.Ordinal);
 
         string id = Assert.Single(Directory.GetDirectories(store).Select(Path.GetFileName))!;
         Assert.Contains("coordinator", id, StringComparison.Ordinal);
