@@ -14,6 +14,7 @@ public sealed class FederationMonitor
     private readonly Lock _gate = new();
     private readonly List<RoundEntry> _rounds = [];
     private readonly Dictionary<string, DeviceTotals> _totals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Coordinator> _edges = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private Coordinator? _coordinator;
     private long _version;
@@ -61,6 +62,35 @@ public sealed class FederationMonitor
         {
             coordinator.DevicesChanged -= devices;
             coordinator.PhaseChanged -= phase;
+        });
+    }
+
+    /// <summary>
+    /// Watches the coordinator of an edge (fog) aggregator in a hierarchy (<see cref="FedEdge.Hierarchy.EdgeAggregator"/>):
+    /// its devices are shown under <paramref name="edgeId"/>, the id the edge has as a device of the cloud coordinator.
+    /// Dispose the result to stop watching.
+    /// </summary>
+    public IDisposable AttachEdge(string edgeId, Coordinator edgeCoordinator)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(edgeId);
+        ArgumentNullException.ThrowIfNull(edgeCoordinator);
+        Action devices = Touch;
+        lock (_gate)
+        {
+            _edges[edgeId] = edgeCoordinator;
+        }
+
+        edgeCoordinator.DevicesChanged += devices;
+        Touch();
+        return new Detach(() =>
+        {
+            edgeCoordinator.DevicesChanged -= devices;
+            lock (_gate)
+            {
+                _edges.Remove(edgeId);
+            }
+
+            Touch();
         });
     }
 
@@ -117,9 +147,11 @@ public sealed class FederationMonitor
         long phaseRound;
         RoundPhase phase;
         string? stop;
+        KeyValuePair<string, Coordinator>[] edges;
         lock (_gate)
         {
             coordinator = _coordinator;
+            edges = [.. _edges];
             rounds = [.. _rounds];
             totals = _totals.ToDictionary(p => p.Key, p => p.Value.Clone(), StringComparer.Ordinal);
             phaseRound = _phaseRound;
@@ -128,30 +160,20 @@ public sealed class FederationMonitor
         }
 
         DateTimeOffset now = _time.GetUtcNow();
-        var devices = new List<DeviceEntry>();
-        foreach (DeviceStatus s in coordinator?.Devices ?? [])
+        List<DeviceEntry> devices = Devices(coordinator, null, totals, now);
+        foreach ((string edgeId, Coordinator edge) in edges.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            totals.Remove(s.DeviceId, out DeviceTotals? t);
-            devices.Add(new DeviceEntry(
-                s.DeviceId,
-                s.Intent.ToString(),
-                Math.Max(0, (now - s.ReceivedAt).TotalSeconds),
-                s.Telemetry.TemperatureCelsius ?? t?.Temperature,
-                s.Telemetry.Throttled ?? t?.Throttled,
-                t?.GovernorNote ?? s.Reason,
-                t?.BytesUp ?? 0,
-                t?.BytesDown ?? 0,
-                t?.TrainingSeconds ?? 0,
-                null));
+            // The edge → device tree: each edge's devices right after the edge's own row (added when the cloud does not list it).
+            int at = devices.FindIndex(d => d.Id == edgeId && d.Edge is null);
+            if (at < 0)
+            {
+                devices.Add(new DeviceEntry(edgeId, "Edge", null, null, null, null, 0, 0, 0, null));
+                at = devices.Count - 1;
+            }
+
+            devices.InsertRange(at + 1, Devices(edge, edgeId, totals, now));
         }
 
-        foreach (RefusedDevice r in coordinator?.RefusedDevices ?? [])
-        {
-            totals.Remove(r.DeviceId);
-            devices.Add(new DeviceEntry(r.DeviceId, "Refused", null, null, null, null, 0, 0, 0, string.Join("; ", r.Reasons)));
-        }
-
-        devices.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
         RoundEntry? last = rounds.Length > 0 ? rounds[^1] : null;
         return new DashboardSnapshot(
             version,
@@ -165,6 +187,35 @@ public sealed class FederationMonitor
             rounds,
             SvgCharts.Quality(rounds),
             SvgCharts.Bytes(rounds));
+    }
+
+    /// <summary>The admitted devices of one coordinator, then its refused ones, each ordered by id.</summary>
+    private static List<DeviceEntry> Devices(Coordinator? coordinator, string? edge, Dictionary<string, DeviceTotals> totals, DateTimeOffset now)
+    {
+        var admitted = new List<DeviceEntry>();
+        foreach (DeviceStatus s in coordinator?.Devices ?? [])
+        {
+            totals.TryGetValue(s.DeviceId, out DeviceTotals? t);
+            admitted.Add(new DeviceEntry(
+                s.DeviceId,
+                s.Intent.ToString(),
+                Math.Max(0, (now - s.ReceivedAt).TotalSeconds),
+                s.Telemetry.TemperatureCelsius ?? t?.Temperature,
+                s.Telemetry.Throttled ?? t?.Throttled,
+                t?.GovernorNote ?? s.Reason,
+                t?.BytesUp ?? 0,
+                t?.BytesDown ?? 0,
+                t?.TrainingSeconds ?? 0,
+                null)
+            { Edge = edge });
+        }
+
+        var refused = (coordinator?.RefusedDevices ?? [])
+            .Select(r => new DeviceEntry(r.DeviceId, "Refused", null, null, null, null, 0, 0, 0, string.Join("; ", r.Reasons)) { Edge = edge })
+            .ToList();
+        admitted.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
+        refused.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
+        return [.. admitted, .. refused];
     }
 
     private static double? Metric(RoundResult result, string name) => result.Evaluation.TryGetValue(name, out double v) ? v : null;
@@ -221,7 +272,11 @@ internal sealed record DeviceEntry(
     long BytesUp,
     long BytesDown,
     double TrainingSeconds,
-    string? RefusalReason);
+    string? RefusalReason)
+{
+    /// <summary>The edge aggregator this device belongs to in a hierarchy, or null for the coordinator's own devices.</summary>
+    public string? Edge { get; init; }
+}
 
 /// <summary>A finished round.</summary>
 internal sealed record RoundEntry(

@@ -114,6 +114,27 @@ public sealed class DashboardHostTests
         }
     }
 
+    [Fact]
+    public async Task Snapshot_EdgeAttached_DevicesFollowTheirEdgeInTheTree()
+    {
+        var monitor = new FederationMonitor();
+        await using SmallFederation edge = await SmallFederation.StartAsync(rounds: 1);
+        using IDisposable watching = monitor.AttachEdge("edge-7", edge.Coordinator);
+        await foreach (RoundResult r in edge.Coordinator.RunAsync())
+        {
+            Assert.True(r.Completed, r.FailureReason);
+        }
+
+        DashboardSnapshot snapshot = monitor.BuildSnapshot();
+
+        Assert.Equal("edge-7", snapshot.Devices[0].Id);
+        Assert.Equal("Edge", snapshot.Devices[0].State);
+        Assert.Null(snapshot.Devices[0].Edge);
+        Assert.Equal(3, snapshot.Devices.Count(d => d.Edge == "edge-7"));
+        Assert.Equal("Refused", snapshot.Devices[^1].State);
+        Assert.Equal(SmallFederation.Intruder, snapshot.Devices[^1].Id);
+    }
+
     private static async Task<WebApplication> StartAsync(Action<DashboardOptions> configure)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();

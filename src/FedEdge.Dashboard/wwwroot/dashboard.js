@@ -69,7 +69,7 @@
     const rows = s.devices.map(d => {
       const hot = d.temperatureCelsius !== null && d.temperatureCelsius >= 70;
       return row([
-        { text: d.id },
+        { text: d.edge ? "└ " + d.id : d.id },
         { text: d.state },
         { text: d.heartbeatAgeSeconds === null ? "" : fmt(d.heartbeatAgeSeconds, 1) + " s ago", cls: "num" },
         { text: d.temperatureCelsius === null ? "n/a" : fmt(d.temperatureCelsius, 1) + " °C", cls: "num temp" },
@@ -78,7 +78,7 @@
         { text: bytes(d.bytesUp), cls: "num" },
         { text: bytes(d.bytesDown), cls: "num" },
         { text: fmt(d.trainingSeconds, 2), cls: "num" },
-        { text: d.refusalReason || "" }], d.state === "Refused" ? "refused" : (hot ? "hot" : ""));
+        { text: d.refusalReason || "" }], (d.state === "Refused" ? "refused" : (hot ? "hot" : "")) + (d.edge ? " child" : ""));
     });
     return [table("devices", ["device", "state", "last heartbeat", "temperature", "throttling", "governor", "bytes up", "bytes down", "training s", "refusal / quarantine reason"], rows)];
   }
