@@ -53,6 +53,9 @@ internal static class CoordinatorCommand
             command.Options.Add(o);
         }
 
+        DashboardCli.AddTo(command, portOptional: false);
+        Option<DirectoryInfo> runsStore = Runs.RunsCommand.StoreOption();
+        command.Options.Add(runsStore);
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter stdout = parse.InvocationConfiguration.Output;
@@ -107,6 +110,13 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
+            DashboardSettings? dashboard = DashboardCli.Resolve(parse, out string? dashboardProblem);
+            if (dashboardProblem is not null)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + dashboardProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
             string outDir = parse.GetValue(output)!.FullName;
@@ -134,13 +144,35 @@ internal static class CoordinatorCommand
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
             builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
             ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
     {
+        var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
+        using IDisposable watching = monitor.Attach(coordinator);
+        if (dashboard is null)
+        {
+            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+        }
+
+        Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
+        await using (app.ConfigureAwait(false))
+        {
+            if (dashboard.Endpoint is { } endpoint)
+            {
+                await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
+            }
+
+            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
+    {
+        string? stop = null;
         bool resumed;
         using (var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
@@ -162,6 +194,9 @@ internal static class CoordinatorCommand
         await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
+            monitor.RecordRound(r);
+            run.AddRound(new Runs.RunRound(r.Round, r.Completed, r.Participants, r.TrainingLoss, r.Evaluation.TryGetValue("f1", out double f1) ? f1 : null, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon));
+            stop = r.IsLast ? r.StopReason : stop;
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
             if (r.IsLast)
             {
@@ -174,8 +209,30 @@ internal static class CoordinatorCommand
             await stdout.WriteLineAsync($"refused {refused.DeviceId}: {string.Join("; ", refused.Reasons)}").ConfigureAwait(false);
         }
 
-        await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {coordinator.GlobalParameters.ComputeHash()}").ConfigureAwait(false);
+        string hash = coordinator.GlobalParameters.ComputeHash();
+        run.Finish(new System.Text.Json.Nodes.JsonObject
+        {
+            ["final"] = new System.Text.Json.Nodes.JsonObject { ["rounds_completed"] = coordinator.CompletedRounds, ["model_hash"] = hash, ["stop_reason"] = stop },
+            ["refused"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.RefusedDevices.Select(d => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = d.DeviceId, ["reasons"] = string.Join("; ", d.Reasons) })]),
+        });
+        await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {hash}; run recorded: {run.Id}").ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>The coordinator's settings as the run record keeps them: every option the command line gave, with its value.</summary>
+    private static System.Text.Json.Nodes.JsonObject RunSettings(ParseResult parse, Command command)
+    {
+        var settings = new System.Text.Json.Nodes.JsonObject();
+        foreach (Option option in command.Options)
+        {
+            if (parse.GetResult(option) is { } result && !option.Name.Contains("token", StringComparison.Ordinal) && option.Name != "--device")
+            {
+                object? value = result.GetValueOrDefault<object?>();
+                settings[option.Name.TrimStart('-')] = value is null ? null : System.Text.Json.Nodes.JsonValue.Create(value is FileSystemInfo f ? f.FullName : Convert.ToString(value, CultureInfo.InvariantCulture));
+            }
+        }
+
+        return settings;
     }
 
     /// <summary>

@@ -139,6 +139,9 @@ public sealed class Coordinator : IAsyncDisposable
     /// <summary>Raised (synchronously, keep it short) when admissions or device states change.</summary>
     public event Action? DevicesChanged;
 
+    /// <summary>Raised (synchronously, keep it short) when a round enters a new <see cref="RoundPhase"/>, with the round number.</summary>
+    public event Action<long, RoundPhase>? PhaseChanged;
+
     private IAdmissionPolicy Admission { get; }
 
     /// <summary>
@@ -196,7 +199,10 @@ public sealed class Coordinator : IAsyncDisposable
 
         List<IStopRule> rules = BuiltInStopRules.Create(_options, _accountant, patience);
         rules.AddRange(_customStopRules);
-        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed);
+        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed)
+        {
+            OnPhase = (round, phase) => PhaseChanged?.Invoke(round, phase),
+        };
         _inbox = new CoordinatorInbox(Admission, _registry, _requests, _rounds, _transport, _telemetry, _time, _logger, () => DevicesChanged?.Invoke());
         await _transport.StartAsync(_inbox, cancellationToken).ConfigureAwait(false);
         await PublishGlobalAsync(cancellationToken).ConfigureAwait(false);
@@ -248,13 +254,20 @@ public sealed class Coordinator : IAsyncDisposable
         RoundResult result = await pipeline.RunAsync(round, GlobalParameters, linked.Token).ConfigureAwait(false);
         if (result.Completed)
         {
+            PhaseChanged?.Invoke(round, RoundPhase.Committing);
             _global = result.GlobalParameters;
             Interlocked.Exchange(ref _completedRound, round);
-            await PublishGlobalAsync(linked.Token).ConfigureAwait(false);
-            result = await pipeline.AfterCompletedAsync(result, linked.Token).ConfigureAwait(false);
+            using (CoordinatorTelemetry.Activities.StartActivity("fededge.round.publish"))
+            {
+                await PublishGlobalAsync(linked.Token).ConfigureAwait(false);
+                result = await pipeline.AfterCompletedAsync(result, linked.Token).ConfigureAwait(false);
+            }
         }
 
+        activity?.SetTag("fededge.round.completed", result.Completed);
+        activity?.SetTag("fededge.round.participants", result.Participants);
         _telemetry.Record(result);
+        PhaseChanged?.Invoke(round, RoundPhase.Idle);
         return result;
     }
 

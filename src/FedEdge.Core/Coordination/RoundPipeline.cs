@@ -41,10 +41,22 @@ internal sealed class RoundPipeline(
     private int _consecutiveFailures;
     private double? _referenceNorm;
 
+    /// <summary>Told of each phase change (the coordinator raises <see cref="Coordinator.PhaseChanged"/> from it).</summary>
+    public Action<long, RoundPhase>? OnPhase { get; init; }
+
+    /// <summary>The task configuration key carrying the round activity's W3C traceparent, so a worker's train activity joins the round's trace.</summary>
+    internal const string TraceParentKey = "fededge.traceparent";
+
     public async ValueTask<RoundResult> RunAsync(long round, ParameterSet global, CancellationToken ct)
     {
         var start = new RoundStart(time.GetTimestamp(), transport.Statistics.BytesSent, transport.Statistics.BytesReceived, global);
-        List<DeviceStatus>? window = await requests.CollectAsync(ct).ConfigureAwait(false);
+        OnPhase?.Invoke(round, RoundPhase.WindowOpen);
+        List<DeviceStatus>? window;
+        using (CoordinatorTelemetry.Activities.StartActivity("fededge.round.window"))
+        {
+            window = await requests.CollectAsync(ct).ConfigureAwait(false);
+        }
+
         if (window is null)
         {
             return Fail(round, start, $"no device asked to train within {options.JoinTimeout}");
@@ -86,6 +98,12 @@ internal sealed class RoundPipeline(
         await using (session.ConfigureAwait(false))
         {
             var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline };
+            if (System.Diagnostics.Activity.Current is { Id: { } traceParent, IdFormat: System.Diagnostics.ActivityIdFormat.W3C })
+            {
+                task = task with { Config = new Dictionary<string, string>(task.Config, StringComparer.Ordinal) { [TraceParentKey] = traceParent } };
+            }
+
+            OnPhase?.Invoke(round, RoundPhase.Training);
             var active = new ActiveRound(task, selected, session);
             rounds.Begin(active);
             Log.RoundStarted(logger, round, selected.Count, deadline);
@@ -131,18 +149,24 @@ internal sealed class RoundPipeline(
             return Fail(round, start, $"{failed.Count} of {selected.Count} participants failed, more than the accepted fraction {options.AcceptFailuresFraction:0.##}", outcome);
         }
 
+        OnPhase?.Invoke(round, RoundPhase.Aggregating);
         AggregationResult aggregated;
-        try
+        var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        ParameterSet next;
+        using (CoordinatorTelemetry.Activities.StartActivity("fededge.round.aggregate"))
         {
-            aggregated = aggregation.Complete();
-        }
-        catch (InsufficientUpdatesException ex)
-        {
-            return Fail(round, start, ex.Message, outcome);
+            try
+            {
+                aggregated = aggregation.Complete();
+            }
+            catch (InsufficientUpdatesException ex)
+            {
+                return Fail(round, start, ex.Message, outcome);
+            }
+
+            next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
         }
 
-        var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
-        ParameterSet next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
         if (GlobalModelProblem(next) is { } diverged)
         {
             // Never commit a diverged model: it is neither published nor checkpointed, and the previous one stays.

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using FedEdge.Data;
 using FedEdge.Devices;
 using FedEdge.Messaging;
@@ -342,6 +343,10 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     {
         RoundTask task = round.Task;
         CancellationToken ct = round.Cancellation.Token;
+        ActivityContext.TryParse(task.Config.GetValueOrDefault(RoundPipeline.TraceParentKey), null, isRemote: true, out ActivityContext roundContext);
+        using Activity? activity = CoordinatorTelemetry.Activities.StartActivity("fededge.round.train", ActivityKind.Internal, roundContext);
+        activity?.SetTag("fededge.round", task.Round);
+        activity?.SetTag("fededge.device", DeviceId);
         try
         {
             await round.Session!.StartAsync(ct).ConfigureAwait(false);
