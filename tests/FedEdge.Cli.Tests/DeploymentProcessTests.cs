@@ -21,7 +21,7 @@ public sealed class DeploymentProcessTests : IDisposable
     {
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
 
-        // A normaliser shared by the federation: the one a short simulation fits on the pooled training split.
+        // A normaliser shared by the federation: the one a short simulation merges from the devices' round-0 summaries.
         CliResult sim = await CliRunner.RunAsync(["simulate", "--rounds", "1", "--out", Path.Combine(_dir, "sim")], workingDirectory: RepoPaths.Root);
         Assert.True(sim.ExitCode == 0, sim.Stdout + sim.Stderr);
         string normalizer = Path.Combine(_dir, "sim", "normalizer.json");
