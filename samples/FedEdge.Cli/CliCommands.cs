@@ -14,5 +14,6 @@ internal static class CliCommands
         yield return CoordinatorCommand.Create();
         yield return WorkerCommand.Create();
         yield return AuditCommand.Create();
+        yield return PkiCommand.Create();
     }
 }
