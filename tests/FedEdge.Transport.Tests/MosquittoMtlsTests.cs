@@ -1,9 +1,13 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Data;
 using FedEdge.Messaging;
 using FedEdge.Security;
 using FedEdge.Testing;
 using FedEdge.Transport.Mqtt;
+using Microsoft.Extensions.Options;
 using MosquittoConfig = FedEdge.Transport.Mosquitto.MosquittoConfig;
 
 namespace FedEdge.Transport.Tests;
@@ -231,5 +235,63 @@ public sealed class MosquittoMtlsTests : IAsyncLifetime
         Assert.DoesNotContain("pattern write fededge/f1/model", acl, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new MosquittoConfig { CoordinatorIdentity = "a b" }.RenderConfig());
         Assert.Throws<ArgumentException>(() => new MosquittoConfig { CaFile = "x\nallow_anonymous true" }.RenderConfig());
+    }
+
+    [Fact]
+    public async Task Engines_OverMutualTls_SignedUpdatesAcceptedAndSignedModelsTrusted()
+    {
+        if (_broker is null)
+        {
+            return;
+        }
+
+        var layout = new ParameterLayout(new TensorSpec("w", 8));
+        var serverCredentials = new FederationCredentials(new CertificateValidator(_ca), KeyFiles.MakeUsableForTls(new X509Certificate2(_server)));
+        await using var coordinator = new Coordinator(
+            Options.Create(new CoordinatorOptions { Federation = Federation, MaxRounds = 2, MinParticipants = 2, WindowSize = 2, WindowDuration = TimeSpan.FromSeconds(2), RoundTimeout = TimeSpan.FromSeconds(20), Seed = 1 }),
+            new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, BrokerUri = TlsUri, Username = "localhost", Tls = new MqttTlsSettings { ClientCertificate = serverCredentials.Certificate, TrustedRoot = _ca } }),
+            AggregationStrategies.FedAvg(),
+            new AdmitAll(),
+            credentials: serverCredentials);
+        await coordinator.StartAsync(new ParameterSet(layout));
+        var workers = new List<Worker>();
+        try
+        {
+            foreach (string id in new[] { "dev-1", "dev-2" })
+            {
+                X509Certificate2 cert = Device(id);
+                var worker = new Worker(
+                    Options.Create(new WorkerOptions { DeviceId = id }),
+                    Worker(id, cert),
+                    new ShiftTrainer(0.25f, 0.5, layout),
+                    new InMemoryDataSource(new Dataset(new float[20], new float[10], 2)),
+                    credentials: new FederationCredentials(new CertificateValidator(_ca), cert));
+                workers.Add(worker);
+                await worker.StartAsync();
+            }
+
+            var results = new List<RoundResult>();
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await foreach (RoundResult r in coordinator.RunAsync(cts.Token))
+            {
+                results.Add(r);
+            }
+
+            Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
+            Assert.All(results, r => Assert.Equal(2, r.Signatures.Count));
+            while (workers.Any(w => w.LatestGlobalModel?.Version != 2))
+            {
+                await Task.Delay(20, cts.Token);
+            }
+
+            Assert.All(workers, w => Assert.Equal(SignatureCheck.Valid, UpdateSigning.VerifyModel(w.LatestGlobalModel!, _server)));
+        }
+        finally
+        {
+            foreach (Worker w in workers)
+            {
+                await w.DisposeAsync();
+            }
+        }
     }
 }
