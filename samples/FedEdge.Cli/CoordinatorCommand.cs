@@ -108,7 +108,7 @@ internal static class CoordinatorCommand
                     return 2;
                 }
 
-                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort);
+                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort, o => o.RequireCertificateMudUrl = credentials is not null);
                 await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp)").ConfigureAwait(false);
             }
 
