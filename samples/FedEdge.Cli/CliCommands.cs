@@ -16,5 +16,6 @@ internal static class CliCommands
         yield return AuditCommand.Create();
         yield return FlowerNodeCommand.Create();
         yield return Runs.RunsCommand.Create();
+        yield return PkiCommand.Create();
     }
 }

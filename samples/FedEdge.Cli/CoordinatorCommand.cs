@@ -6,6 +6,7 @@ using FedEdge.Checkpoints;
 using FedEdge.Cli.Simulation;
 using FedEdge.Coordination;
 using FedEdge.Mud.Admission;
+using FedEdge.Security;
 using FedEdge.Training;
 using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
@@ -49,8 +50,9 @@ internal static class CoordinatorCommand
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
+        CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -62,6 +64,25 @@ internal static class CoordinatorCommand
         {
             TextWriter stdout = parse.InvocationConfiguration.Output;
             TextWriter err = parse.InvocationConfiguration.Error;
+            FederationCredentials? credentials;
+            string? brokerPassword;
+            try
+            {
+                credentials = credentialOptions.Load(parse, out string? credentialProblem);
+                if (credentialProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge coordinator: " + credentialProblem).ConfigureAwait(false);
+                    return 2;
+                }
+
+                brokerPassword = credentials is null || parse.GetValue(credentialOptions.Pfx) is null ? credentialOptions.ReadPassword(parse) : null;
+            }
+            catch (CredentialException ex)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + ex.Message).ConfigureAwait(false);
+                return 1;
+            }
+
             var profiles = new Dictionary<string, Uri>(StringComparer.Ordinal);
             var brokerOptions = new EmbeddedMqttBrokerOptions { Port = parse.GetValue(port) };
             foreach (string spec in parse.GetValue(devices) ?? [])
@@ -94,7 +115,7 @@ internal static class CoordinatorCommand
                     return 2;
                 }
 
-                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort);
+                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort, o => o.RequireCertificateMudUrl = credentials is not null);
                 await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp)").ConfigureAwait(false);
             }
 
@@ -121,6 +142,12 @@ internal static class CoordinatorCommand
 
             // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
+            if (external is not null)
+            {
+                mqtt.Password = brokerPassword;
+                mqtt.Tls = credentials is null ? null : new MqttTlsSettings { ClientCertificate = credentials.Certificate, TrustedRoot = credentials.Validator.Authority };
+            }
+
             string outDir = parse.GetValue(output)!.FullName;
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
@@ -141,6 +168,11 @@ internal static class CoordinatorCommand
                 o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
             });
             builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            if (credentials is not null)
+            {
+                builder.Services.AddSingleton(credentials);
+            }
+
             builder.Services.AddSingleton(aggregation);
             builder.Services.AddSingleton(admission);
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
