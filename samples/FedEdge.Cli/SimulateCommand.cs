@@ -6,6 +6,8 @@ using FedEdge.Cli.Simulation;
 using FedEdge.Data;
 using FedEdge.Transport;
 using MQTTnet.Exceptions;
+using FedEdge.Cli.Hosting;
+using FedEdge.Dashboard;
 using Spectre.Console;
 
 namespace FedEdge.Cli;
@@ -52,6 +54,9 @@ internal static class SimulateCommand
             command.Options.Add(o);
         }
 
+        DashboardCli.AddTo(command, portOptional: true);
+        Option<DirectoryInfo> runsStore = Runs.RunsCommand.StoreOption();
+        command.Options.Add(runsStore);
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter err = parse.InvocationConfiguration.Error;
@@ -124,8 +129,17 @@ internal static class SimulateCommand
                 }
             }
 
+            DashboardSettings? dashboard = DashboardCli.Resolve(parse, out string? dashboardProblem);
+            if (dashboardProblem is not null)
+            {
+                await err.WriteLineAsync("fededge simulate: " + dashboardProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             var config = new SimulationConfig
             {
+                Monitor = dashboard is null ? null : new FederationMonitor { Federation = "nbaiot-simulation" },
+                RunsStore = parse.GetValue(runsStore)!.FullName,
                 Faults = faultOptions,
                 SecureAggregation = parse.GetValue(secureAggregation),
                 Thermal = parse.GetValue(thermal)!,
@@ -159,9 +173,38 @@ internal static class SimulateCommand
                 return 2;
             }
 
-            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+            return await RunWithDashboardAsync(config, dashboard, err, cancellationToken).ConfigureAwait(false);
         });
         return command;
+    }
+
+    private static async Task<int> RunWithDashboardAsync(SimulationConfig config, DashboardSettings? dashboard, TextWriter err, CancellationToken cancellationToken)
+    {
+        if (dashboard is null)
+        {
+            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+        }
+
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = await DashboardCli.StartAsync(dashboard, config.Monitor!, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DashboardConfigurationException or IOException or Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            await err.WriteLineAsync("fededge simulate: " + ex.Message).ConfigureAwait(false);
+            return ex is IOException ? 1 : 2;
+        }
+
+        await using (app.ConfigureAwait(false))
+        {
+            if (dashboard.Endpoint is { } endpoint)
+            {
+                AnsiConsole.MarkupLine($"dashboard: [link]http://{endpoint}/[/]");
+            }
+
+            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task<int> RunAsync(SimulationConfig config, CancellationToken cancellationToken)
@@ -241,6 +284,14 @@ internal static class SimulateCommand
         IReadOnlyList<string> files = ReportWriter.Write(report, config.OutDirectory);
         console.MarkupLine($"F1 federated {P(report.Federated.F1)} % vs centralised {P(report.Centralized.F1)} % (gap {(report.Centralized.F1 - report.Federated.F1) * 100:0.00} pp); {report.StopReason}; {report.TotalSeconds:0.0} s in total");
         console.MarkupLine("wrote " + Markup.Escape(string.Join(", ", files.Select(Path.GetFileName))) + " to " + Markup.Escape(config.OutDirectory));
+        var recorder = Runs.RunRecorder.Start(config.RunsStore, "simulate", (System.Text.Json.Nodes.JsonObject)ReportWriter.ToJson(report)["config"]!.DeepClone());
+        foreach (RoundRow r in report.Rounds)
+        {
+            recorder.AddRound(new Runs.RunRound(r.Round, r.Failure is null, r.Participants, r.Loss, r.F1, r.BytesUp, r.BytesDown, r.Seconds, r.Epsilon));
+        }
+
+        recorder.Finish(ReportWriter.ToJson(report));
+        console.MarkupLine("run recorded: " + Markup.Escape(recorder.Id) + " in " + Markup.Escape(recorder.Folder) + " (fededge runs show " + Markup.Escape(recorder.Id) + ")");
         return 0;
     }
 

@@ -188,7 +188,7 @@ public sealed class DataSetCliTests : IDisposable
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password) => CliRunner.RunAsync(
-            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(RepoPaths.Data, "ton_iot", id + ".csv.gz"),
+            ["worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, password), "--broker", broker, "--data", Path.Combine(RepoPaths.Data, "ton_iot", id + ".csv.gz"),
              "--task", "toniot-anomaly", "--mud-url", $"https://mud.fededge.example/toniot/{id}.json",
              "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "2"],
             timeout: TimeSpan.FromMinutes(3));

@@ -38,7 +38,7 @@ public sealed class DeploymentProcessTests : IDisposable
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password, string? mud, string file) => CliRunner.RunAsync(
-            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(data, file), "--normalizer", normalizer,
+            ["worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, password), "--broker", broker, "--data", Path.Combine(data, file), "--normalizer", normalizer,
              "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "3", .. (mud is null ? Array.Empty<string>() : ["--mud-url", mud])],
             timeout: TimeSpan.FromMinutes(3));
 
@@ -76,7 +76,7 @@ public sealed class DeploymentProcessTests : IDisposable
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password, string mud) => CliRunner.RunAsync(
-            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(data, "Danmini_Doorbell.csv.gz"),
+            ["worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, password), "--broker", broker, "--data", Path.Combine(data, "Danmini_Doorbell.csv.gz"),
              "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "1", "--mud-url", mud],
             timeout: TimeSpan.FromMinutes(3));
 

@@ -27,8 +27,7 @@ internal static class ReportWriter
             var f1 = quality.Add.Scatter(x, report.Rounds.Select(r => r.F1 ?? double.NaN).ToArray());
             f1.LegendText = "F1 on pooled held-out split";
             quality.Title("Loss and F1 per round");
-            quality.XLabel("round");
-            quality.ShowLegend();
+            FedEdge.Cli.Runs.RunPlots.Finish(quality);
             string p1 = Path.Combine(outDirectory, "loss_f1.png");
             quality.SavePng(p1, 900, 500);
             written.Add(p1);
@@ -39,9 +38,8 @@ internal static class ReportWriter
             var down = bytes.Add.Scatter(x, report.Rounds.Select(r => r.BytesDown / 1024.0).ToArray());
             down.LegendText = "down (KiB)";
             bytes.Title("Bytes per round");
-            bytes.XLabel("round");
             bytes.YLabel("KiB");
-            bytes.ShowLegend();
+            FedEdge.Cli.Runs.RunPlots.Finish(bytes);
             string p2 = Path.Combine(outDirectory, "bytes.png");
             bytes.SavePng(p2, 900, 500);
             written.Add(p2);

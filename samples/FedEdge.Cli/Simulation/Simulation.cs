@@ -193,6 +193,7 @@ internal static class Simulation
             accountant: privacy.Accountant,
             evaluator: evaluator,
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
+        using IDisposable? watching = config.Monitor?.Attach(coordinator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
@@ -256,6 +257,7 @@ internal static class Simulation
                 resentBefore = resent;
                 lostBefore = lost;
                 rounds.Add(row);
+                config.Monitor?.RecordRound(r, row.Devices.Select(d => new DeviceRoundUsage { DeviceId = d.Device, BytesUp = d.BytesUp, BytesDown = d.BytesDown, TrainingTime = TimeSpan.FromSeconds(d.TrainSeconds), TemperatureCelsius = d.TemperatureCelsius, Throttled = d.Throttled, GovernorNote = d.Note }));
                 onRound(row);
                 if (!r.Completed)
                 {

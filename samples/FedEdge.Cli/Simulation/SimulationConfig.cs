@@ -5,6 +5,12 @@ internal sealed record SimulationConfig
 {
     public string Transport { get; init; } = "inproc";
 
+    /// <summary>The live dashboard's monitor (<c>--dashboard</c>), or null.</summary>
+    public FedEdge.Dashboard.FederationMonitor? Monitor { get; init; }
+
+    /// <summary>The runs store the run is recorded in (<c>--runs</c>).</summary>
+    public string RunsStore { get; init; } = Runs.RunRecorder.DefaultStore;
+
     public Uri? Broker { get; init; }
 
     public int Rounds { get; init; } = 10;
