@@ -37,6 +37,21 @@ public sealed class DashboardCliTests
     }
 
     [Fact]
+    public async Task Simulate_DashboardAfterTheRun_StaysUpWithTheFinalState()
+    {
+        int port = DashboardBrowserTests.FreePort();
+        string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
+        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", "127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--out", outDir, "--runs", Path.Combine(outDir, "runs")]);
+        await sim.WaitForLineAsync(l => l.Contains("the dashboard stays up", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "the run's end");
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        using System.Text.Json.JsonDocument snapshot = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/_fededge/snapshot"));
+        Assert.Equal(2, snapshot.RootElement.GetProperty("rounds").GetArrayLength());
+        Assert.Equal("round budget of 2 reached", snapshot.RootElement.GetProperty("stopReason").GetString());
+        Assert.False(sim.HasExited);
+    }
+
+    [Fact]
     public async Task Simulate_DashboardWithTokenFile_ServesOnlyWithTheToken()
     {
         string token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
