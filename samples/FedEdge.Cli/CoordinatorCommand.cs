@@ -6,7 +6,9 @@ using FedEdge.Checkpoints;
 using FedEdge.Cli.Simulation;
 using FedEdge.Coordination;
 using FedEdge.Mud.Admission;
+using FedEdge.Security;
 using FedEdge.Training;
+using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
 using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
@@ -33,20 +35,24 @@ internal static class CoordinatorCommand
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<string> model = new Option<string>("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
+        Option<string?> dataset = Simulation.DataSets.CreateOption();
+        dataset.Description = "The data set the workers train on (nbaiot, toniot, iot23): sizes the model's input. Default: nbaiot.";
         Option<int> steps = new Option<int>("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 }.AtLeast(0);
-        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => Simulation.TrainingDefaults.LearningRate }.Positive();
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
         Option<double> window = new Option<double>("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" }.Seconds();
         Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
         Option<int?> windowSize = new Option<int?>("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." }.AtLeast(1);
         Option<double> joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" }.Seconds();
+        Option<double?> connectTimeout = new Option<double?>("--connect-timeout") { Description = "With --broker: give up (exit 1) when the broker cannot be reached within this many seconds; by default the coordinator waits and retries with back-off for as long as the broker is down.", HelpName = "SECONDS" }.Seconds();
         Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages (admissions, rounds, lost devices) to standard error (same as --log-level information)." };
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
+        CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, verbose, logLevel })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -58,6 +64,25 @@ internal static class CoordinatorCommand
         {
             TextWriter stdout = parse.InvocationConfiguration.Output;
             TextWriter err = parse.InvocationConfiguration.Error;
+            FederationCredentials? credentials;
+            string? brokerPassword;
+            try
+            {
+                credentials = credentialOptions.Load(parse, out string? credentialProblem);
+                if (credentialProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge coordinator: " + credentialProblem).ConfigureAwait(false);
+                    return 2;
+                }
+
+                brokerPassword = credentials is null || parse.GetValue(credentialOptions.Pfx) is null ? credentialOptions.ReadPassword(parse) : null;
+            }
+            catch (CredentialException ex)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + ex.Message).ConfigureAwait(false);
+                return 1;
+            }
+
             var profiles = new Dictionary<string, Uri>(StringComparer.Ordinal);
             var brokerOptions = new EmbeddedMqttBrokerOptions { Port = parse.GetValue(port) };
             foreach (string spec in parse.GetValue(devices) ?? [])
@@ -90,7 +115,7 @@ internal static class CoordinatorCommand
                     return 2;
                 }
 
-                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort);
+                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort, o => o.RequireCertificateMudUrl = credentials is not null);
                 await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp)").ConfigureAwait(false);
             }
 
@@ -115,7 +140,14 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
-            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
+            // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
+            if (external is not null)
+            {
+                mqtt.Password = brokerPassword;
+                mqtt.Tls = credentials is null ? null : new MqttTlsSettings { ClientCertificate = credentials.Certificate, TrustedRoot = credentials.Validator.Authority };
+            }
+
             string outDir = parse.GetValue(output)!.FullName;
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
@@ -135,24 +167,40 @@ internal static class CoordinatorCommand
                 o.ResendDelay = TimeSpan.FromSeconds(Math.Min(1, parse.GetValue(heartbeat)));
                 o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
             });
-            builder.Services.AddSingleton<ICoordinatorTransport>(_ => new MqttCoordinatorTransport(mqtt));
+            builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            if (credentials is not null)
+            {
+                builder.Services.AddSingleton(credentials);
+            }
+
             builder.Services.AddSingleton(aggregation);
             builder.Services.AddSingleton(admission);
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
             builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
-            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
+            NetworkSpec network;
+            try
+            {
+                network = Simulation.DataSetModels.Spec(parse.GetValue(model)!, Simulation.DataSets.Parse(parse.GetValue(dataset)) ?? Simulation.DataSetKind.Nbaiot);
+            }
+            catch (ArgumentException ex)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
     {
         var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
         using IDisposable watching = monitor.Attach(coordinator);
         if (dashboard is null)
         {
-            return await RunRoundsAsync(coordinator, bundle, external, port, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
         }
 
         Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
@@ -163,14 +211,31 @@ internal static class CoordinatorCommand
                 await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
             }
 
-            return await RunRoundsAsync(coordinator, bundle, external, port, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
     {
         string? stop = null;
-        bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
+        bool resumed;
+        using (var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            if (connectTimeout is double seconds)
+            {
+                starting.CancelAfter(TimeSpan.FromSeconds(seconds));
+            }
+
+            try
+            {
+                resumed = await coordinator.StartAsync(bundle.InitialParameters, starting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransportException($"the broker {external} could not be reached within {connectTimeout} s");
+            }
+        }
+
         await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -64,6 +64,7 @@ internal static class ReportWriter
                 ["trainer"] = c.Trainer,
                 ["seed"] = c.Seed,
                 ["data"] = c.DataDirectory,
+                ["dataset"] = DataSets.Name(c.DataSet),
                 ["eval"] = c.EvalDirectory,
                 ["local_epochs"] = c.LocalEpochs,
                 ["local_steps"] = c.LocalSteps,
@@ -129,6 +130,12 @@ internal static class ReportWriter
         }
 
         root["final"] = final;
+        root["preprocessing"] = new JsonObject
+        {
+            ["federated"] = FederatedPreprocessing.Provenance,
+            ["round0_devices"] = new JsonArray(r.Round0Devices.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+            ["centralized"] = "pooled: normaliser and threshold fitted on the pooled training rows of every device (the baseline)",
+        };
         root["refused"] = new JsonArray(r.Refused.Select(x => (JsonNode)new JsonObject
         {
             ["device"] = x.DeviceId,

@@ -94,6 +94,7 @@ internal sealed class RoundPipeline(
         });
         RoundContribution contribution;
         IReadOnlyList<RefusedUpdate> otherRefusals;
+        IReadOnlyList<SignedUpdate> signatures;
         int resends;
         await using (session.ConfigureAwait(false))
         {
@@ -122,6 +123,7 @@ internal sealed class RoundPipeline(
             rounds.End(active);
             requests.CompleteRound(selected);
             otherRefusals = active.OtherRefusals;
+            signatures = active.Signatures;
         }
 
         var failed = contribution.Failed.Select(p => new RefusedUpdate(p.Key, round, p.Value)).ToList();
@@ -133,7 +135,7 @@ internal sealed class RoundPipeline(
             }
         }
 
-        var outcome = new RoundOutcome(selected, failed, contribution with { Refused = [.. contribution.Refused, .. otherRefusals] }, resends);
+        var outcome = new RoundOutcome(selected, failed, contribution with { Refused = [.. contribution.Refused, .. otherRefusals] }, resends, signatures);
         if (contribution.FailureReason is { } protocolFailure)
         {
             return Fail(round, start, protocolFailure, outcome);
@@ -324,7 +326,7 @@ internal sealed class RoundPipeline(
     }
 
     private RoundResult Fail(long round, RoundStart start, string reason, List<string>? selected = null) =>
-        Fail(round, start, reason, new RoundOutcome(selected ?? [], [], null, 0));
+        Fail(round, start, reason, new RoundOutcome(selected ?? [], [], null, 0, []));
 
     private RoundResult Fail(long round, RoundStart start, string reason, RoundOutcome outcome)
     {
@@ -342,6 +344,7 @@ internal sealed class RoundPipeline(
         Contributors = completed ? outcome.Contribution?.Contributors ?? [] : [],
         Failed = outcome.Failed,
         Refused = outcome.Contribution?.Refused ?? [],
+        Signatures = completed ? [.. outcome.Signatures.Where(s => outcome.Contribution?.Contributors.Contains(s.DeviceId) == true)] : [],
         TaskResends = outcome.Resends,
         Duration = time.GetElapsedTime(start.Ticks),
         BytesUp = transport.Statistics.BytesReceived - start.Received,
@@ -352,5 +355,5 @@ internal sealed class RoundPipeline(
 
     private sealed record RoundStart(long Ticks, long Sent, long Received, ParameterSet Global);
 
-    private sealed record RoundOutcome(List<string> Selected, List<RefusedUpdate> Failed, RoundContribution? Contribution, int Resends);
+    private sealed record RoundOutcome(List<string> Selected, List<RefusedUpdate> Failed, RoundContribution? Contribution, int Resends, IReadOnlyList<SignedUpdate> Signatures);
 }
