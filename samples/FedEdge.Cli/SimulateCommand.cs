@@ -203,7 +203,15 @@ internal static class SimulateCommand
                 AnsiConsole.MarkupLine($"dashboard: [link]http://{endpoint}/[/]");
             }
 
-            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+            int exit = await RunAsync(config, cancellationToken).ConfigureAwait(false);
+            if (dashboard.Endpoint is { } url && !cancellationToken.IsCancellationRequested)
+            {
+                // A simulation is over in seconds: keep its dashboard up to look at until Ctrl+C.
+                AnsiConsole.MarkupLine($"the run is over; the dashboard stays up at [link]http://{url}/[/] until Ctrl+C");
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            return exit;
         }
     }
 

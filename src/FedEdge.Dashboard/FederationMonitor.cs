@@ -174,6 +174,12 @@ public sealed class FederationMonitor
             devices.InsertRange(at + 1, Devices(edge, edgeId, totals, now));
         }
 
+        // Devices the host measured in rounds but no watched coordinator lists (none attached, or gone since).
+        foreach ((string id, DeviceTotals t) in totals.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            devices.Add(new DeviceEntry(id, "Unlisted", null, t.Temperature, t.Throttled, t.GovernorNote, t.BytesUp, t.BytesDown, t.TrainingSeconds, null));
+        }
+
         RoundEntry? last = rounds.Length > 0 ? rounds[^1] : null;
         return new DashboardSnapshot(
             version,
@@ -195,7 +201,7 @@ public sealed class FederationMonitor
         var admitted = new List<DeviceEntry>();
         foreach (DeviceStatus s in coordinator?.Devices ?? [])
         {
-            totals.TryGetValue(s.DeviceId, out DeviceTotals? t);
+            totals.Remove(s.DeviceId, out DeviceTotals? t);
             admitted.Add(new DeviceEntry(
                 s.DeviceId,
                 s.Intent.ToString(),

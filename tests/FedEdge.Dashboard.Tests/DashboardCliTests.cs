@@ -37,6 +37,21 @@ public sealed class DashboardCliTests
     }
 
     [Fact]
+    public async Task Simulate_DashboardAfterTheRun_StaysUpWithTheFinalState()
+    {
+        int port = DashboardBrowserTests.FreePort();
+        string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
+        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", "127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--out", outDir, "--runs", Path.Combine(outDir, "runs")]);
+        await sim.WaitForLineAsync(l => l.Contains("the dashboard stays up", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "the run's end");
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        using System.Text.Json.JsonDocument snapshot = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/_fededge/snapshot"));
+        Assert.Equal(2, snapshot.RootElement.GetProperty("rounds").GetArrayLength());
+        Assert.Equal("round budget of 2 reached", snapshot.RootElement.GetProperty("stopReason").GetString());
+        Assert.False(sim.HasExited);
+    }
+
+    [Fact]
     public async Task Simulate_DashboardWithTokenFile_ServesOnlyWithTheToken()
     {
         string token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
@@ -44,7 +59,7 @@ public sealed class DashboardCliTests
         await File.WriteAllTextAsync(tokenFile, token);
         int port = DashboardBrowserTests.FreePort();
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
-        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(CultureInfo.InvariantCulture), "--dashboard-token", tokenFile, "--rounds", "40", "--faults", "delay=100ms", "--out", outDir]);
+        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(CultureInfo.InvariantCulture), "--dashboard-token", tokenFile, "--rounds", "40", "--faults", "delay=100ms", "--dp-noise", "0.5", "--out", outDir]);
         await sim.WaitForLineAsync(l => l.Contains("round   1", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "round 1");
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -57,7 +72,10 @@ public sealed class DashboardCliTests
         good.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using HttpResponseMessage ok = await http.SendAsync(good);
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        Assert.Contains("\"federation\":\"nbaiot-simulation\"", await ok.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using System.Text.Json.JsonDocument snapshot = System.Text.Json.JsonDocument.Parse(await ok.Content.ReadAsStringAsync());
+        Assert.Equal("nbaiot-simulation", snapshot.RootElement.GetProperty("federation").GetString());
+        Assert.True(snapshot.RootElement.GetProperty("epsilon").GetDouble() > 0, "ε is shown when DP is on");
+        Assert.True(snapshot.RootElement.GetProperty("rounds")[0].GetProperty("epsilon").GetDouble() > 0);
         using var metrics = new HttpRequestMessage(HttpMethod.Get, "/metrics");
         metrics.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using HttpResponseMessage scraped = await http.SendAsync(metrics);

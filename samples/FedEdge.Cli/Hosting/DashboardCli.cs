@@ -98,6 +98,9 @@ internal static class DashboardCli
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
+
+        // The command owns Ctrl+C / SIGTERM (its cancellation token); the embedded web host must not take them over.
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, EmbeddedLifetime>();
         builder.Services.AddSingleton(monitor);
         builder.Services.AddFedEdgeDashboard(o =>
         {
@@ -126,5 +129,12 @@ internal static class DashboardCli
         app.MapFedEdgeDashboard();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return app;
+    }
+
+    private sealed class EmbeddedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

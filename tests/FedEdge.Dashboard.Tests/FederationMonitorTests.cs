@@ -1,0 +1,62 @@
+using FedEdge.Coordination;
+using FedEdge.Devices;
+using FedEdge.Privacy;
+
+namespace FedEdge.Dashboard.Tests;
+
+public sealed class FederationMonitorTests
+{
+    private static readonly ParameterSet Parameters = new(new ParameterLayout(new TensorSpec("w", 2)));
+
+    [Fact]
+    public void RecordRound_TwoRounds_DeviceFiguresAddUpAndRefusalsKeepTheirReasons()
+    {
+        var monitor = new FederationMonitor();
+        long before = monitor.Version;
+        monitor.RecordRound(Round(1, completed: true) with { Contributors = ["a", "b"], Refused = [new RefusedUpdate("c", 1, "replayed update")] }, [Usage("a", 100, 61.5, false), Usage("b", 50, null, null)]);
+        monitor.RecordRound(Round(2, completed: false) with { FailureReason = "quorum not met", Failed = [new RefusedUpdate("b", 2, "no update before the deadline")], Privacy = new PrivacySpent(1.25, 1e-5, 2, null, null) }, [Usage("a", 10, 72.0, true)]);
+
+        Assert.True(monitor.Version > before);
+        DashboardSnapshot s = monitor.BuildSnapshot();
+        Assert.Equal(1.25, s.Epsilon);
+        Assert.Equal([1L, 2L], s.Rounds.Select(r => r.Round));
+        Assert.Equal(["a", "b"], s.Rounds[0].Accepted);
+        Assert.Equal(new ReasonEntry("c", "replayed update"), Assert.Single(s.Rounds[0].Refused));
+        Assert.False(s.Rounds[1].Completed);
+        Assert.Equal("quorum not met", s.Rounds[1].Failure);
+        Assert.Equal(new ReasonEntry("b", "no update before the deadline"), Assert.Single(s.Rounds[1].Refused));
+        DeviceEntry a = s.Devices.Single(d => d.Id == "a");
+        Assert.Equal((110L, 220L, 2.0, 72.0, true), (a.BytesUp, a.BytesDown, a.TrainingSeconds, a.TemperatureCelsius, a.Throttled));
+        DeviceEntry b = s.Devices.Single(d => d.Id == "b");
+        Assert.Equal((50L, 1.0, (double?)null), (b.BytesUp, b.TrainingSeconds, b.TemperatureCelsius));
+        Assert.Contains("series-loss", s.QualityChart, StringComparison.Ordinal);
+        Assert.Contains("series-up", s.BytesChart, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BuildSnapshot_NothingAttached_EmptyButValid()
+    {
+        DashboardSnapshot s = new FederationMonitor { Federation = "f" }.BuildSnapshot();
+
+        Assert.Equal("f", s.Federation);
+        Assert.Empty(s.Devices);
+        Assert.Empty(s.Rounds);
+        Assert.Equal(nameof(RoundPhase.Idle), s.Phase);
+        Assert.StartsWith("<svg", s.QualityChart, StringComparison.Ordinal);
+    }
+
+    private static RoundResult Round(long round, bool completed) => new()
+    {
+        Round = round,
+        Completed = completed,
+        GlobalParameters = Parameters,
+        GlobalHash = "h",
+        TrainingLoss = 0.5 / round,
+        BytesUp = 1000 * round,
+        BytesDown = 2000 * round,
+        Evaluation = new Dictionary<string, double> { ["f1"] = 0.9 },
+    };
+
+    private static DeviceRoundUsage Usage(string id, long bytes, double? temperature, bool? throttled) =>
+        new() { DeviceId = id, BytesUp = bytes, BytesDown = 2 * bytes, TrainingTime = TimeSpan.FromSeconds(1), TemperatureCelsius = temperature, Throttled = throttled };
+}
