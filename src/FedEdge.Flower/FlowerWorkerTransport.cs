@@ -171,7 +171,8 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         records.Add(new("fededge", new FlowerConfigRecord(DeviceRecord())));
         try
         {
-            await ReplyAsync(pending, new FlowerRecordDict(records), null, cancellationToken).ConfigureAwait(false);
+            double seconds = update.Metrics.TryGetValue("seconds", out double s) && double.IsFinite(s) && s >= 0 ? s : 0;
+            await ReplyAsync(pending, new FlowerRecordDict(records), null, seconds, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
@@ -382,7 +383,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             new("eval_acc", FlowerValues.Metric(accuracy)),
             new("num-examples", FlowerValues.Metric((long)result.Count)),
         };
-        await ReplyAsync(instruction, new FlowerRecordDict([new("metrics", new FlowerMetricRecord(metrics))]), null, ct).ConfigureAwait(false);
+        await ReplyAsync(instruction, new FlowerRecordDict([new("metrics", new FlowerMetricRecord(metrics))]), null, 0, ct).ConfigureAwait(false);
     }
 
     private static (FlowerArrayRecord Arrays, FlowerConfigRecord? Config) TrainInputs(FlowerMessage message)
@@ -413,7 +414,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     {
         try
         {
-            await ReplyAsync(instruction, null, new FlowerError { Code = ClientAppErrorCode, Reason = reason }, ct).ConfigureAwait(false);
+            await ReplyAsync(instruction, null, new FlowerError { Code = ClientAppErrorCode, Reason = reason }, 0, ct).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
@@ -423,7 +424,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     }
 
     /// <summary>Builds the reply as Flower does (routing reversed, TTL within the instruction's lifetime), pushes it and its objects.</summary>
-    private async Task ReplyAsync(Instruction instruction, FlowerRecordDict? content, FlowerError? error, CancellationToken ct)
+    private async Task ReplyAsync(Instruction instruction, FlowerRecordDict? content, FlowerError? error, double runtimeSeconds, CancellationToken ct)
     {
         Envelope to = instruction.Metadata;
         double now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
@@ -449,7 +450,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         DeflatedMessage reply = ObjectTreeWriter.Deflate(new FlowerMessage(metadata, content, error));
         Envelope sent = metadata.Clone();
         sent.MessageId = reply.MessageId;
-        long bytes = await _client!.PushAsync(reply, sent, error, 0, ct).ConfigureAwait(false);
+        long bytes = await _client!.PushAsync(reply, sent, error, runtimeSeconds, ct).ConfigureAwait(false);
         Statistics.RecordSent(bytes);
         string kind = error is null ? "content" : "error: " + error.Reason;
         Log.ReplyPushed(_logger, reply.MessageId, to.MessageId, kind);
