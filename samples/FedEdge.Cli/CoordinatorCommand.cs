@@ -7,6 +7,7 @@ using FedEdge.Cli.Simulation;
 using FedEdge.Coordination;
 using FedEdge.Mud.Admission;
 using FedEdge.Training;
+using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
 using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
@@ -41,12 +42,13 @@ internal static class CoordinatorCommand
         Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
         Option<int?> windowSize = new Option<int?>("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." }.AtLeast(1);
         Option<double> joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" }.Seconds();
+        Option<double?> connectTimeout = new Option<double?>("--connect-timeout") { Description = "With --broker: give up (exit 1) when the broker cannot be reached within this many seconds; by default the coordinator waits and retries with back-off for as long as the broker is down.", HelpName = "SECONDS" }.Seconds();
         Option<bool> verbose = new("--verbose") { Description = "Log the engine's information messages (admissions, rounds, lost devices) to standard error (same as --log-level information)." };
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, verbose, logLevel })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel })
         {
             command.Options.Add(o);
         }
@@ -105,7 +107,8 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
-            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null };
+            // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
             string outDir = parse.GetValue(output)!.FullName;
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
@@ -125,20 +128,37 @@ internal static class CoordinatorCommand
                 o.ResendDelay = TimeSpan.FromSeconds(Math.Min(1, parse.GetValue(heartbeat)));
                 o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
             });
-            builder.Services.AddSingleton<ICoordinatorTransport>(_ => new MqttCoordinatorTransport(mqtt));
+            builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
             builder.Services.AddSingleton(aggregation);
             builder.Services.AddSingleton(admission);
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
             builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
             ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, CancellationToken cancellationToken)
     {
-        bool resumed = await coordinator.StartAsync(bundle.InitialParameters, cancellationToken).ConfigureAwait(false);
+        bool resumed;
+        using (var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            if (connectTimeout is double seconds)
+            {
+                starting.CancelAfter(TimeSpan.FromSeconds(seconds));
+            }
+
+            try
+            {
+                resumed = await coordinator.StartAsync(bundle.InitialParameters, starting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransportException($"the broker {external} could not be reached within {connectTimeout} s");
+            }
+        }
+
         await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using FedEdge.Coordination;
-using FedEdge.Data;
 using FedEdge.Training;
 using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
@@ -51,21 +50,6 @@ internal static class WorkerCommand
                 return 2;
             }
 
-            Dataset local;
-            try
-            {
-                local = NbaiotReader.ReadFile(parse.GetValue(data)!.FullName).Data;
-                MinMaxNormalizer scaler = parse.GetValue(normalizer) is { } file
-                    ? MinMaxNormalizer.FromJson(await File.ReadAllTextAsync(file.FullName, cancellationToken).ConfigureAwait(false))
-                    : MinMaxNormalizer.Fit(local, clip: true);
-                local = scaler.Transform(local);
-            }
-            catch (Exception ex) when (ex is DataFormatException or IOException or ArgumentException or System.Text.Json.JsonException)
-            {
-                await err.WriteLineAsync($"fededge worker: cannot use the local data: {ex.Message}").ConfigureAwait(false);
-                return 1;
-            }
-
             ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed), new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0.9f });
             Uri? mud = parse.GetValue(mudUrl) is { } m ? new Uri(m) : null;
             TimeSpan beat = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
@@ -83,9 +67,11 @@ internal static class WorkerCommand
                 o.HeartbeatInterval = beat;
                 o.ResendDelay = beat < TimeSpan.FromSeconds(1) ? beat : TimeSpan.FromSeconds(1);
             });
-            builder.Services.AddSingleton<IWorkerTransport>(_ => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }));
+            builder.Services.AddSingleton<IWorkerTransport>(sp => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
             builder.Services.AddSingleton(bundle.Trainer);
-            builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
+            
+            // The data are loaded when the worker starts: a file it cannot use keeps it NotReady and reporting why.
+            builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName));
             try
             {
                 return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);

@@ -163,3 +163,49 @@ public sealed class ParameterCodecException : TransportException
     {
     }
 }
+
+/// <summary>A model update whose envelope parsed but whose content is invalid; carries the round the update named.</summary>
+internal sealed class UpdateFormatException(long round, string message, Exception? innerException) : WireFormatException(message, innerException!)
+{
+    /// <summary>The round the update named.</summary>
+    public long Round { get; } = round;
+}
+
+/// <summary>
+/// Inbound bytes passed a configured reassembly limit (<see cref="Wire.ReassemblyOptions"/>): a frame larger than
+/// allowed, a transfer declaring too many chunks or bytes, or a source holding too many bytes of incomplete transfers.
+/// The bytes are discarded; the transport goes on.
+/// </summary>
+public sealed class ReassemblyLimitException : WireFormatException
+{
+    /// <summary>Creates the error for the limit named <paramref name="limit"/>.</summary>
+    public ReassemblyLimitException(string limit, string message)
+        : base(message)
+    {
+        Limit = limit;
+    }
+
+    /// <summary>Creates an error with a message.</summary>
+    public ReassemblyLimitException(string message)
+        : base(message)
+    {
+        Limit = string.Empty;
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public ReassemblyLimitException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Limit = string.Empty;
+    }
+
+    /// <summary>Creates an error without a message.</summary>
+    public ReassemblyLimitException()
+        : base("A reassembly limit was passed.")
+    {
+        Limit = string.Empty;
+    }
+
+    /// <summary>The name of the <see cref="Wire.ReassemblyOptions"/> property whose limit was passed.</summary>
+    public string Limit { get; }
+}

@@ -22,16 +22,26 @@ public static class CliRunner
     }
 
     /// <summary>Runs <c>fededge</c> with <paramref name="arguments"/> and returns its exit code and output.</summary>
-    public static async Task<CliResult> RunAsync(IEnumerable<string> arguments, string? workingDirectory = null, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<CliResult> RunAsync(IEnumerable<string> arguments, string? workingDirectory = null, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? launcher = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet")
         {
             WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (string part in launcher.Skip(1))
+            {
+                start.ArgumentList.Add(part);
+            }
+
+            start.ArgumentList.Add("dotnet");
+        }
+
         start.ArgumentList.Add(CliDll);
         foreach (string argument in arguments)
         {
@@ -63,6 +73,19 @@ public static class CliRunner
 
         return new CliResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
+}
+
+/// <summary>Ways to start <c>fededge</c> with fewer rights than the test process.</summary>
+public static class CliLaunchers
+{
+    /// <summary>
+    /// As root (CI), a launcher that drops the capabilities that let root read any file (<c>setpriv</c> from
+    /// util-linux), so that a mode-000 file is unreadable to the CLI; null when not root or setpriv is missing.
+    /// </summary>
+    public static IReadOnlyList<string>? WithoutReadOverride =>
+        string.Equals(Environment.UserName, "root", StringComparison.Ordinal) && File.Exists("/usr/bin/setpriv")
+            ? ["/usr/bin/setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+            : null;
 }
 
 /// <summary>The outcome of one <c>fededge</c> run.</summary>

@@ -18,7 +18,7 @@ namespace FedEdge.Transport.Tests;
 /// (<c>CI=true</c>) the fixture makes it fail instead.
 /// </summary>
 [Collection(TimingSensitive.Name)]
-public sealed class MosquittoLongOutageTests
+public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
 {
     private const string Federation = "longout";
     private static readonly string[] Devices = ["l-1", "l-2"];
@@ -129,6 +129,102 @@ public sealed class MosquittoLongOutageTests
         Assert.Equal(Devices[0], context.AuthenticatedId);
         Assert.Equal(Devices[0], request.DeviceId);
         Assert.True((await join.WaitAsync(cancellationToken)).Accepted);
+    }
+
+    [Fact]
+    public async Task Federation_MosquittoStoppedLongerThanRoundDeadline_LaterRoundCompletesWithBothWorkers()
+    {
+        await using MosquittoBroker? broker = await MosquittoBroker.StartAsync(Config());
+        if (broker is null)
+        {
+            return; // No Mosquitto on this developer machine; with CI=true StartAsync throws instead.
+        }
+
+        var logs = new TestOutputLoggerFactory(output);
+        var layout = new ParameterLayout(new TensorSpec("w", 8, 8), new TensorSpec("b", 8));
+        TimeSpan roundTimeout = TimeSpan.FromSeconds(4);
+        await using var coordinator = new Coordinator(
+            Options.Create(new CoordinatorOptions
+            {
+                Federation = Federation,
+                MaxRounds = 100,
+                MinParticipants = 2,
+                WindowSize = 2,
+                WindowDuration = TimeSpan.FromSeconds(1),
+                RoundTimeout = roundTimeout,
+                HeartbeatInterval = Heartbeat,
+                MissedHeartbeats = 15,
+                ResendDelay = Resend,
+                MaxResendDelay = TimeSpan.FromSeconds(1),
+                Seed = 5,
+            }),
+            new MqttCoordinatorTransport(CoordinatorOptions(broker), logs),
+            AggregationStrategies.FedAvg(),
+            new AdmitAll(),
+            logger: logs.CreateLogger<Coordinator>());
+        Assert.False(await coordinator.StartAsync(new ParameterSet(layout)));
+
+        var trainer = new ShiftTrainer(0.5f, 0.25, layout);
+        var data = new Dataset(new float[20], new float[10], 2);
+        var workers = new List<Worker>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try
+        {
+            foreach (string device in Devices)
+            {
+                var options = new WorkerOptions { DeviceId = device, HeartbeatInterval = Heartbeat, ResendDelay = Resend, MaxResendDelay = TimeSpan.FromSeconds(1) };
+                var worker = new Worker(Options.Create(options), new MqttWorkerTransport(WorkerOptions(broker, device), logs), trainer, new InMemoryDataSource(data), logger: logs.CreateLogger<Worker>());
+                workers.Add(worker);
+                await worker.StartAsync();
+            }
+
+            RoundResult before = await coordinator.RunRoundAsync(cts.Token);
+            Assert.True(before.Completed, $"the round before the outage failed: {before.FailureReason}\n{broker.Log}");
+
+            // The broker stays down for twice the round deadline; a round started meanwhile ends (with a result).
+            await broker.KillAsync();
+            RoundResult outage = await coordinator.RunRoundAsync(cts.Token);
+            output.WriteLine($"round {outage.Round} during the outage: completed={outage.Completed} {outage.FailureReason}");
+            Assert.False(outage.Completed, "a round cannot complete without a broker");
+            Assert.False(string.IsNullOrWhiteSpace(outage.FailureReason), "a failed round must say why");
+            await Task.Delay(roundTimeout, cts.Token); // with the failed round, the broker stays away for over 2 × the round deadline
+            await broker.RestartAsync();
+
+            // After the broker returns, the workers come back by themselves and a later round completes with both.
+            RoundResult after = await RunUntilCompletedAsync(coordinator, maxRounds: 10, cts.Token);
+
+            Assert.Equal(Devices, after.Contributors.Order(StringComparer.Ordinal));
+            Assert.True(after.Round > before.Round, "the round after the outage must be a new round");
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            string states = string.Join(", ", workers.Select(w => $"{w.DeviceId}={w.State} ({w.StateReason})"));
+            Assert.Fail($"a round did not end within the test's minute; workers: {states}\n{broker.Log}");
+        }
+        finally
+        {
+            foreach (Worker worker in workers)
+            {
+                await worker.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<RoundResult> RunUntilCompletedAsync(Coordinator coordinator, int maxRounds, CancellationToken cancellationToken)
+    {
+        RoundResult result = null!;
+        for (int i = 0; i < maxRounds; i++)
+        {
+            result = await coordinator.RunRoundAsync(cancellationToken);
+            output.WriteLine($"round {result.Round} after the outage: completed={result.Completed} contributors=[{string.Join(",", result.Contributors)}] {result.FailureReason}");
+            if (result.Completed && result.Contributors.Count == Devices.Length)
+            {
+                return result;
+            }
+        }
+
+        Assert.Fail($"no round completed with both workers in {maxRounds} rounds after the broker returned; last: {result.FailureReason}");
+        return result;
     }
 
     private static MosquittoConfig Config()

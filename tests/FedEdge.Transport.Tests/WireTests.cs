@@ -137,7 +137,9 @@ public class WireTests
                 Values = new Wire.Proto.ParameterSetMessage { Tensors = { new Wire.Proto.TensorSpecMessage { Name = "w", Shape = { 0 } } } },
             },
         };
-        Assert.Throws<WireFormatException>(() => WireSerializer.Deserialize(Google.Protobuf.MessageExtensions.ToByteArray(proto)));
+        // An update's unusable content names its round (so the coordinator can answer its sender).
+        var error = Assert.Throws<UpdateFormatException>(() => WireSerializer.Deserialize(Google.Protobuf.MessageExtensions.ToByteArray(proto)));
+        Assert.IsType<WireFormatException>(error.InnerException);
     }
 
     // Any byte string either decodes or raises a WireFormatException; nothing else escapes.
@@ -253,7 +255,8 @@ public class FramingTests
         chunk.TotalSha256 = Google.Protobuf.ByteString.CopyFrom(new byte[32]);
         byte[] payload = Google.Protobuf.MessageExtensions.ToByteArray(new Wire.Proto.Frame { Chunk = chunk });
         var reassembler = new FrameReassembler(new FakeTimeProvider());
-        Assert.Throws<ChunkIntegrityException>(() => reassembler.TryAccept("src", payload, out _));
+        ReassemblyLimitException error = Assert.Throws<ReassemblyLimitException>(() => reassembler.TryAccept("src", payload, out _));
+        Assert.Equal(nameof(ReassemblyOptions.MaxMessageBytes), error.Limit);
     }
 
     [Property(MaxTest = 300)]

@@ -83,10 +83,23 @@ internal sealed class CoordinatorInbox(
         // A device's own words reach logs, round results and reports: bound them and keep them on one line.
         status = status with { Reason = Bounded(status.Reason, MaxReasonLength), ActiveNonce = Bounded(status.ActiveNonce, MaxNonceLength) };
         if ((context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, status.DeviceId, StringComparison.Ordinal))
-            || !registry.Announce(status, time.GetUtcNow(), out bool returned))
+            || !registry.Announce(status, time.GetUtcNow(), out bool returned, out bool changed))
         {
             Log.StatusFromUnknown(logger, status.DeviceId);
             return ValueTask.CompletedTask;
+        }
+
+        if (changed)
+        {
+            // What the device says of itself (e.g. "bad local data: …" while it stays NotReady) reaches the operator once per change.
+            if (status.Intent == DeviceIntent.NotReady)
+            {
+                Log.DeviceNotReady(logger, status.DeviceId, status.Reason ?? "no reason given");
+            }
+            else
+            {
+                Log.DeviceIntent(logger, status.DeviceId, status.Intent, status.Reason ?? string.Empty);
+            }
         }
 
         if (returned)
@@ -169,11 +182,28 @@ internal sealed class CoordinatorInbox(
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask OnMalformedAsync(string source, Exception error, CancellationToken cancellationToken)
+    public async ValueTask OnMalformedAsync(string source, Exception error, CancellationToken cancellationToken)
     {
         telemetry.Refused();
-        Log.Malformed(logger, source, error);
-        return ValueTask.CompletedTask;
+        if (error is not UndecodableUpdateException undecodable || !registry.IsAdmitted(undecodable.DeviceId))
+        {
+            Log.Malformed(logger, source, error);
+            return;
+        }
+
+        // An authenticated device sent an update that cannot be decoded (wrong length or shape, negative samples):
+        // refused with a reason and a receipt to that device; a participant that sent it has failed the round.
+        string deviceId = undecodable.DeviceId;
+        string reason = Bounded(undecodable.Message, MaxReasonLength)!;
+        Touch(deviceId);
+        if (rounds.Current is { } open && open.Round == undecodable.Round)
+        {
+            open.RecordRefusal(new RefusedUpdate(deviceId, undecodable.Round, reason));
+            LeaveRound(deviceId, reason);
+        }
+
+        Log.UpdateRefused(logger, deviceId, undecodable.Round, reason);
+        await transport.SendReceiptAsync(deviceId, new UpdateReceipt { Round = undecodable.Round, Accepted = false, Reason = reason }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A device was lost (missed heartbeats): it leaves the window and the running round.</summary>

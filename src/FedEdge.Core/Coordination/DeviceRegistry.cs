@@ -81,16 +81,18 @@ internal sealed class DeviceRegistry
     }
 
     /// <summary>Records a status announcement; false when the device is not admitted. <paramref name="returned"/> is true when a lost device came back.</summary>
-    public bool Announce(DeviceStatus status, DateTimeOffset now, out bool returned)
+    public bool Announce(DeviceStatus status, DateTimeOffset now, out bool returned, out bool changed)
     {
         lock (_gate)
         {
             returned = false;
+            changed = false;
             if (!_devices.TryGetValue(status.DeviceId, out Entry? entry))
             {
                 return false;
             }
 
+            changed = !entry.Announced || entry.Status.Intent != status.Intent || !string.Equals(entry.Status.Reason, status.Reason, StringComparison.Ordinal);
             entry.Status = status with { ReceivedAt = now };
             entry.Announced = true;
             returned = Seen(entry, now);

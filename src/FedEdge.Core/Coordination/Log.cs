@@ -35,6 +35,12 @@ internal static partial class Log
     [LoggerMessage(5009, LogLevel.Information, "Training stopped after round {Round}: {Reason}")]
     public static partial void Stopped(ILogger logger, long round, string reason);
 
+    [LoggerMessage(5011, LogLevel.Warning, "Device {DeviceId} is not ready: {Reason}")]
+    public static partial void DeviceNotReady(ILogger logger, string deviceId, string reason);
+
+    [LoggerMessage(5012, LogLevel.Debug, "Device {DeviceId} announces {Intent} {Reason}")]
+    public static partial void DeviceIntent(ILogger logger, string deviceId, FedEdge.Devices.DeviceIntent intent, string reason);
+
     [LoggerMessage(5010, LogLevel.Warning, "Status from device {DeviceId} ignored: it was not admitted")]
     public static partial void StatusFromUnknown(ILogger logger, string deviceId);
 

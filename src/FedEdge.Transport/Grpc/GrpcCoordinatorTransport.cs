@@ -219,6 +219,12 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                     continue;
                 }
             }
+            catch (UpdateFormatException ex)
+            {
+                // The call authenticated the sender: it gets a refusal receipt (through its inbox), and the call goes on.
+                await ReportMalformedAsync(source, new UndecodableUpdateException(device, ex.Round, ex.Message, ex), context.CancellationToken).ConfigureAwait(false);
+                continue;
+            }
             catch (WireFormatException ex)
             {
                 await ReportMalformedAsync(source, ex, context.CancellationToken).ConfigureAwait(false);

@@ -175,6 +175,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
     }
 
+    /// <summary>Bytes of incomplete chunked transfers held for one inbound topic (bounded by <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>).</summary>
+    internal long PendingBytes(string topic) => _decoder.PendingBytes(topic);
+
     private MqttConnection RequireStarted() => _connection ?? throw new InvalidOperationException("Call StartAsync before sending.");
 
     private async Task ReportExpiredAsync()
@@ -219,6 +222,12 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         catch (ProtocolVersionException ex) when (kind == "join")
         {
             await RefuseOtherVersionAsync(topic, payload, device, ex, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        catch (UpdateFormatException ex) when (kind == "update")
+        {
+            // The topic names the authenticated sender: it gets a refusal receipt, not silence.
+            await ReportMalformedAsync(topic, new UndecodableUpdateException(device, ex.Round, ex.Message, ex), cancellationToken).ConfigureAwait(false);
             return;
         }
         catch (WireFormatException ex)

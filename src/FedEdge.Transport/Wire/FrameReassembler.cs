@@ -15,6 +15,15 @@ public sealed class ReassemblyOptions
     /// <summary>The most incomplete transfers kept per source; the oldest is reported and dropped beyond it.</summary>
     public int MaxPendingTransfersPerSource { get; set; } = 8;
 
+    /// <summary>The most chunks one transfer may declare; a header beyond it is a <see cref="ReassemblyLimitException"/>.</summary>
+    public int MaxChunkCount { get; set; } = 1 << 16;
+
+    /// <summary>
+    /// The most bytes of incomplete transfers held for one source (a device streaming endless chunks); the transfer
+    /// that would pass it is dropped with a <see cref="ReassemblyLimitException"/>, so memory stays bounded per source.
+    /// </summary>
+    public long MaxPendingBytesPerSource { get; set; } = 256L << 20;
+
     /// <summary>Throws when a value is out of range.</summary>
     public void Validate()
     {
@@ -29,14 +38,18 @@ public sealed class ReassemblyOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingTransfersPerSource, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxChunkCount, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingBytesPerSource, 1024);
     }
 }
 
 /// <summary>
 /// Reassembles chunked frames per source. A corrupted, inconsistent or oversized chunk raises a
 /// <see cref="ChunkIntegrityException"/> at once; a transfer that stays incomplete beyond the timeout is
-/// reported by <see cref="CollectExpired"/> with the indices that never arrived. Duplicate chunks (at-least-once
-/// delivery) are ignored. Thread-safe.
+/// reported by <see cref="CollectExpired"/> with the indices that never arrived, as is a transfer dropped because its
+/// source had too many in flight. A frame or chunk header beyond the configured limits, or a source whose incomplete
+/// transfers would hold more than <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>, raises a
+/// <see cref="ReassemblyLimitException"/>. Duplicate chunks (at-least-once delivery) are ignored. Thread-safe.
 /// </summary>
 public sealed class FrameReassembler
 {
@@ -47,6 +60,8 @@ public sealed class FrameReassembler
     private readonly Dictionary<(string Source, string TransferId), Pending> _pending = [];
     private readonly HashSet<string> _completed = new(StringComparer.Ordinal);
     private readonly Queue<string> _completedOrder = new();
+    private readonly Dictionary<string, long> _pendingBytes = new(StringComparer.Ordinal);
+    private readonly List<(string Source, ChunkIntegrityException Error)> _evicted = [];
 
     /// <summary>Creates a reassembler.</summary>
     public FrameReassembler(TimeProvider timeProvider, ReassemblyOptions? options = null)
@@ -69,6 +84,15 @@ public sealed class FrameReassembler
         }
     }
 
+    /// <summary>The bytes of incomplete transfers held for <paramref name="source"/>.</summary>
+    public long PendingBytes(string source)
+    {
+        lock (_gate)
+        {
+            return _pendingBytes.GetValueOrDefault(source);
+        }
+    }
+
     /// <summary>
     /// Takes one frame from <paramref name="source"/>. Returns true with the envelope bytes when a message is
     /// complete (a whole-envelope frame, or the last missing chunk); false while a transfer is incomplete or
@@ -82,6 +106,11 @@ public sealed class FrameReassembler
         (ReadOnlyMemory<byte> whole, Chunk? chunk) = WireFraming.Read(frame);
         if (chunk is null)
         {
+            if (whole.Length > _options.MaxMessageBytes)
+            {
+                throw new ReassemblyLimitException(nameof(ReassemblyOptions.MaxMessageBytes), $"A frame of {whole.Length} bytes is larger than the {_options.MaxMessageBytes} allowed.");
+            }
+
             envelope = whole;
             return true;
         }
@@ -99,7 +128,19 @@ public sealed class FrameReassembler
             throw new ChunkIntegrityException(id, $"chunk {chunk.Index} of {chunk.Count} fails its SHA-256 check (corrupted in transit); the transfer is discarded.");
         }
 
-        if (chunk.Count < 2 || chunk.Index >= chunk.Count || chunk.TotalLength > (ulong)_options.MaxMessageBytes
+        if (chunk.Count > (uint)_options.MaxChunkCount)
+        {
+            Drop(source, id);
+            throw new ReassemblyLimitException(nameof(ReassemblyOptions.MaxChunkCount), $"Chunked transfer '{id}' declares {chunk.Count} chunks, more than the {_options.MaxChunkCount} allowed.");
+        }
+
+        if (chunk.TotalLength > (ulong)_options.MaxMessageBytes)
+        {
+            Drop(source, id);
+            throw new ReassemblyLimitException(nameof(ReassemblyOptions.MaxMessageBytes), $"Chunked transfer '{id}' declares {chunk.TotalLength} bytes, more than the {_options.MaxMessageBytes} allowed.");
+        }
+
+        if (chunk.Count < 2 || chunk.Index >= chunk.Count || chunk.Count > chunk.TotalLength
             || chunk.TotalSha256.Length != 32 || (ulong)chunk.Data.Length > chunk.TotalLength)
         {
             Drop(source, id);
@@ -123,7 +164,7 @@ public sealed class FrameReassembler
 
             if (pending.Count != chunk.Count || pending.TotalLength != chunk.TotalLength || !pending.TotalSha256.AsSpan().SequenceEqual(chunk.TotalSha256.Span))
             {
-                _pending.Remove(key);
+                Remove(key);
                 throw new ChunkIntegrityException(id, $"chunk {chunk.Index} disagrees with its siblings about the transfer's size or digest.");
             }
 
@@ -132,12 +173,20 @@ public sealed class FrameReassembler
                 return false;
             }
 
+            long held = _pendingBytes.GetValueOrDefault(source);
+            if (held + chunk.Data.Length > _options.MaxPendingBytesPerSource)
+            {
+                Remove(key);
+                throw new ReassemblyLimitException(nameof(ReassemblyOptions.MaxPendingBytesPerSource), $"Chunked transfer '{id}' from '{source}' is dropped: the source's incomplete transfers would hold more than {_options.MaxPendingBytesPerSource} bytes.");
+            }
+
             pending.Parts[chunk.Index] = chunk.Data.ToByteArray();
             pending.Received++;
             pending.ReceivedBytes += chunk.Data.Length;
+            _pendingBytes[source] = held + chunk.Data.Length;
             if (pending.ReceivedBytes > (long)pending.TotalLength)
             {
-                _pending.Remove(key);
+                Remove(key);
                 throw new ChunkIntegrityException(id, $"the chunks carry more than the declared {pending.TotalLength} bytes.");
             }
 
@@ -146,7 +195,7 @@ public sealed class FrameReassembler
                 return false;
             }
 
-            _pending.Remove(key);
+            Remove(key);
             var buffer = new byte[pending.TotalLength];
             int at = 0;
             foreach (byte[]? part in pending.Parts)
@@ -172,11 +221,13 @@ public sealed class FrameReassembler
         var expired = new List<(string, ChunkIntegrityException)>();
         lock (_gate)
         {
+            expired.AddRange(_evicted);
+            _evicted.Clear();
             foreach (var (key, pending) in _pending.ToArray())
             {
                 if (_time.GetElapsedTime(pending.StartedAt) >= _options.Timeout)
                 {
-                    _pending.Remove(key);
+                    Remove(key);
                     expired.Add((key.Source, Incomplete(key.TransferId, pending, $"incomplete after {_options.Timeout.TotalSeconds:0.#} s")));
                 }
             }
@@ -205,7 +256,8 @@ public sealed class FrameReassembler
         if (mine.Count >= _options.MaxPendingTransfersPerSource)
         {
             var oldest = mine.MinBy(p => p.Value.StartedAt);
-            _pending.Remove(oldest.Key);
+            Remove(oldest.Key);
+            _evicted.Add((source, Incomplete(oldest.Key.TransferId, oldest.Value, $"dropped: more than {_options.MaxPendingTransfersPerSource} transfers in flight from '{source}'")));
         }
     }
 
@@ -213,7 +265,24 @@ public sealed class FrameReassembler
     {
         lock (_gate)
         {
-            _pending.Remove((source, id));
+            Remove((source, id));
+        }
+    }
+
+    /// <summary>Forgets a pending transfer and the bytes it held for its source. Call under the lock.</summary>
+    private void Remove((string Source, string TransferId) key)
+    {
+        if (_pending.Remove(key, out Pending? pending))
+        {
+            long left = _pendingBytes.GetValueOrDefault(key.Source) - pending.ReceivedBytes;
+            if (left <= 0)
+            {
+                _pendingBytes.Remove(key.Source);
+            }
+            else
+            {
+                _pendingBytes[key.Source] = left;
+            }
         }
     }
 

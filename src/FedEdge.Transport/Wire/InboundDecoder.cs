@@ -34,6 +34,9 @@ internal sealed class InboundDecoder
         return IsFirst(dedupScope + "\n" + message.MessageId) ? (message, envelope.Length) : null;
     }
 
+    /// <summary>Bytes of incomplete transfers held for <paramref name="source"/>.</summary>
+    public long PendingBytes(string source) => _reassembler.PendingBytes(source);
+
     /// <summary>Incomplete transfers past the timeout.</summary>
     public IReadOnlyList<(string Source, ChunkIntegrityException Error)> CollectExpired() => _reassembler.CollectExpired();
 

@@ -94,7 +94,7 @@ public static class WireSerializer
             Envelope.BodyOneofCase.JoinResponse => new JoinResponse { Accepted = envelope.JoinResponse.Accepted, Reasons = envelope.JoinResponse.Reasons.ToArray() },
             Envelope.BodyOneofCase.DeviceStatus => FromProto(envelope.DeviceStatus),
             Envelope.BodyOneofCase.RoundTask => FromProto(envelope.RoundTask),
-            Envelope.BodyOneofCase.ModelUpdate => FromProto(envelope.ModelUpdate),
+            Envelope.BodyOneofCase.ModelUpdate => FromProtoNamingRound(envelope.ModelUpdate),
             Envelope.BodyOneofCase.GlobalModel => FromProto(envelope.GlobalModel),
             Envelope.BodyOneofCase.UpdateReceipt => new UpdateReceipt
             {
@@ -358,6 +358,19 @@ public static class WireSerializer
         Values = ToProto(update.Values, codec),
         Metrics = { Copy(update.Metrics) },
     };
+
+    /// <summary>Decodes an update; content that cannot be used is an <see cref="UpdateFormatException"/> naming the update's round.</summary>
+    private static ModelUpdate FromProtoNamingRound(ModelUpdateMessage proto)
+    {
+        try
+        {
+            return FromProto(proto);
+        }
+        catch (Exception ex) when (ex is WireFormatException or ParameterCodecException or ArgumentException or OverflowException)
+        {
+            throw new UpdateFormatException(proto.Round, $"The model update for round {proto.Round} cannot be decoded: {ex.Message}", ex);
+        }
+    }
 
     private static ModelUpdate FromProto(ModelUpdateMessage proto)
     {

@@ -35,7 +35,7 @@ public sealed class TrainingRequestsTests
         var registry = new DeviceRegistry();
         using var requests = new TrainingRequests(options, registry, time);
         registry.Admit("d", time.GetUtcNow());
-        registry.Announce(new DeviceStatus { DeviceId = "d", Intent = DeviceIntent.Training }, time.GetUtcNow(), out _);
+        registry.Announce(new DeviceStatus { DeviceId = "d", Intent = DeviceIntent.Training }, time.GetUtcNow(), out _, out _);
         Assert.Equal(WindowRequestOutcome.Opened, requests.Request("d", busyInRound: false, participantOfRunningRound: false));
 
         requests.OnJoined("d");
