@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using FedEdge.Cli.Hosting;
 using FedEdge.Coordination;
-using FedEdge.Data;
 using FedEdge.Flower;
 using FedEdge.Training;
 using Microsoft.Extensions.DependencyInjection;
@@ -50,21 +49,6 @@ internal static class FlowerNodeCommand
             }
 
             Uri address = ParseSuperLink(parse.GetValue(superLink)!, parse.GetValue(insecure))!;
-            Dataset local;
-            try
-            {
-                local = NbaiotReader.ReadFile(parse.GetValue(data)!.FullName).Data;
-                MinMaxNormalizer scaler = parse.GetValue(normalizer) is { } file
-                    ? MinMaxNormalizer.FromJson(await File.ReadAllTextAsync(file.FullName, cancellationToken).ConfigureAwait(false))
-                    : MinMaxNormalizer.Fit(local, clip: true);
-                local = scaler.Transform(local);
-            }
-            catch (Exception ex) when (ex is DataFormatException or IOException or ArgumentException or System.Text.Json.JsonException)
-            {
-                await err.WriteLineAsync($"fededge flower-node: cannot use the local data: {ex.Message}").ConfigureAwait(false);
-                return 1;
-            }
-
             ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed), new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0.9f });
             string id = parse.GetValue(deviceId)!;
 
@@ -88,7 +72,10 @@ internal static class FlowerNodeCommand
                 o.StateFile = parse.GetValue(state)?.FullName;
             });
             builder.Services.AddSingleton(bundle.Trainer);
-            builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
+
+            // As `fededge worker`: the data are loaded when the worker starts; a file it cannot use keeps it NotReady,
+            // and each train message then gets an error reply that says why.
+            builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName));
             return await CliHost.RunAsync(builder.Build(), "flower-node", err, services => RunAsync(services, address, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), stdout, err, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;

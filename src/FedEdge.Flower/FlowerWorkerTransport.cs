@@ -39,6 +39,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     private Task? _loops;
     private PendingTrain? _pending;
     private DeviceStatus? _lastStatus;
+    private Data.Dataset? _evaluationData;
     private long _rounds;
     private readonly FlowerNodeStatus _status;
     private bool _registered;
@@ -374,7 +375,21 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             return;
         }
 
-        Data.Dataset data = await _data.LoadAsync(ct).ConfigureAwait(false);
+        Data.Dataset? data = Volatile.Read(ref _evaluationData);
+        if (data is null)
+        {
+            try
+            {
+                data = await _data.LoadAsync(ct).ConfigureAwait(false);
+                Volatile.Write(ref _evaluationData, data);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException or ArgumentException or UnauthorizedAccessException)
+            {
+                await ReplyErrorAsync(instruction, "bad local data: " + ex.Message, ct).ConfigureAwait(false);
+                return;
+            }
+        }
+
         EvaluationResult result = await _trainer.EvaluateAsync(parameters, data, ct).ConfigureAwait(false);
         double accuracy = result.Metrics.TryGetValue("accuracy", out double a) ? a : double.NaN;
         var metrics = new List<KeyValuePair<string, MetricValue>>
