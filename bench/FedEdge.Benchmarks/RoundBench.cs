@@ -15,6 +15,8 @@ namespace FedEdge.Benchmarks;
 /// <c>--fault-ends workers</c> (the default, as <c>fededge simulate --faults</c> does) decorates only the workers' transports, both directions,
 /// so <c>drop=P</c> loses a share P of the messages; <c>both</c> also decorates the coordinator's, so each message crosses two decorators.
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
+/// <c>--dashboard [--pairs N]</c> runs the federation again with the dashboard host and a connected SignalR client
+/// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
 /// </summary>
 internal static class RoundBench
 {
@@ -28,6 +30,8 @@ internal static class RoundBench
         string? faultSpec = null;
         Uri? broker = null;
         var faultEnds = FaultEnds.Workers;
+        bool dashboard = false;
+        int pairs = 1;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -41,6 +45,8 @@ internal static class RoundBench
                 case "--fault-ends" when i + 1 < args.Length && Enum.TryParse(args[i + 1], ignoreCase: true, out FaultEnds ends) && Enum.IsDefined(ends): faultEnds = ends; i++; break;
                 case "--broker": broker = new Uri(args[++i]); break;
                 case "--json": break;
+                case "--dashboard": dashboard = true; break;
+                case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
                     return 2;
@@ -90,8 +96,45 @@ internal static class RoundBench
             report["lossy_to_lossfree_ratio"] = baseline is > 0 && lossyMedian is not null ? Math.Round(lossyMedian.Value / baseline.Value, 3) : null;
         }
 
+        FederationRun? watched = null;
+        if (dashboard)
+        {
+            // The same federation again with the dashboard host (SignalR push, Prometheus /metrics) and a browser-like
+            // client connected; with --pairs N, baseline and dashboard federations alternate N times and their timed
+            // rounds are pooled, so load from other processes on the machine falls on both alike.
+            var baselines = new List<FederationRun> { lossFree };
+            var watchedRuns = new List<FederationRun>();
+            var clients = new List<Dictionary<string, object?>>();
+            for (int pair = 0; pair < Math.Max(1, pairs); pair++)
+            {
+                if (pair > 0)
+                {
+                    baselines.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
+                }
+
+                await using DashboardBenchHost host = await DashboardBenchHost.StartAsync().ConfigureAwait(false);
+                watchedRuns.Add(await RoundBenchFederation.RunAsync(settings, faults: null, host.Monitor).ConfigureAwait(false));
+                clients.Add(host.Describe());
+            }
+
+            watched = new FederationRun([.. watchedRuns.SelectMany(r => r.Samples)], watchedRuns.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            var pooledBaseline = new FederationRun([.. baselines.SelectMany(r => r.Samples)], baselines.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            report["pairs"] = Math.Max(1, pairs);
+            report["baseline_pooled"] = Summarize(pooledBaseline);
+            report["dashboard"] = Summarize(watched);
+            report["dashboard_clients"] = clients;
+            double? baseline = Median(Timed(pooledBaseline));
+            double? withDashboard = Median(Timed(watched));
+            report["dashboard_to_baseline_median_ratio"] = baseline is > 0 && withDashboard is not null ? Math.Round(withDashboard.Value / baseline.Value, 3) : null;
+            double? baselineMean = Mean(Timed(pooledBaseline).Select(x => x.Seconds));
+            double? watchedMean = Mean(Timed(watched).Select(x => x.Seconds));
+            report["dashboard_to_baseline_mean_ratio"] = baselineMean is > 0 && watchedMean is not null ? Math.Round(watchedMean.Value / baselineMean.Value, 3) : null;
+            watched = watchedRuns.Concat(baselines).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? watched;
+        }
+
         Console.WriteLine(JsonSerializer.Serialize(report));
-        bool complete = lossFree.Aborted is null && lossFree.Samples.All(s => s.Completed)
+        bool complete = (watched is null || (watched.Aborted is null && watched.Samples.All(s => s.Completed)))
+            && lossFree.Aborted is null && lossFree.Samples.All(s => s.Completed)
             && (lossy is null || (lossy.Aborted is null && lossy.Samples.All(s => s.Completed)));
         return complete ? 0 : 1;
     }

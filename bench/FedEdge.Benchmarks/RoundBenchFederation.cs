@@ -81,7 +81,7 @@ internal static class RoundBenchFederation
     private static readonly TimeSpan ResendDelay = TimeSpan.FromMilliseconds(150);
     private static readonly TimeSpan MaxResendDelay = TimeSpan.FromMilliseconds(500);
 
-    public static async Task<FederationRun> RunAsync(RoundBenchSettings settings, FaultOptions? faults)
+    public static async Task<FederationRun> RunAsync(RoundBenchSettings settings, FaultOptions? faults, FedEdge.Dashboard.FederationMonitor? monitor = null)
     {
         string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
         string[] devices = Enumerable.Range(0, settings.Workers).Select(i => $"w{i}").ToArray();
@@ -105,6 +105,7 @@ internal static class RoundBenchFederation
             Seed = 1,
         };
         await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll());
+        using IDisposable? watching = monitor?.Attach(coordinator);
         await coordinator.StartAsync(new ParameterSet(settings.Layout)).ConfigureAwait(false);
         var data = new Dataset(new float[2], new float[1], 2);
         var clock = new TrainingClock();
@@ -127,7 +128,7 @@ internal static class RoundBenchFederation
 
             // Concurrently: with lossy links a join can take several attempts.
             await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
-            return await SampleRoundsAsync(coordinator, workers, clock, faults, settings).ConfigureAwait(false);
+            return await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor).ConfigureAwait(false);
         }
         finally
         {
@@ -138,7 +139,7 @@ internal static class RoundBenchFederation
         }
     }
 
-    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings)
+    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor)
     {
         var samples = new List<RoundSample>();
         using var timeout = new CancellationTokenSource(settings.Timeout);
@@ -150,6 +151,7 @@ internal static class RoundBenchFederation
             await foreach (RoundResult result in coordinator.RunAsync(timeout.Token).ConfigureAwait(false))
             {
                 long now = Stopwatch.GetTimestamp();
+                monitor?.RecordRound(result);
                 TrainingSpan training = clock.Drain();
                 long resent = workers.Sum(w => (long)w.UpdateResends);
                 long dropped = faults?.Counters.Dropped ?? 0;

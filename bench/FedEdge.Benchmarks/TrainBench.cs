@@ -8,7 +8,7 @@ using FedEdge.Training;
 namespace FedEdge.Benchmarks;
 
 /// <summary>
-/// <c>train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--data DIR] [--json]</c>:
+/// <c>train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both [--data DIR] [--json]</c>:
 /// trains a seed network on the real N-BaIoT rows on one thread and prints steps/s, samples/s, final loss and memory.
 /// </summary>
 internal static class TrainBench
@@ -38,7 +38,7 @@ internal static class TrainBench
                 case "--epochs": reportEpochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json").ConfigureAwait(false);
                     return 2;
             }
         }
@@ -73,20 +73,51 @@ internal static class TrainBench
             all = all.SelectFeatures(subset);
         }
 
+        if (engine is not ("managed" or "torch" or "both"))
+        {
+            await Console.Error.WriteLineAsync("--engine must be managed, torch or both").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (engine == "both")
+        {
+            // Side by side in one process: TorchSharp (libtorch, PyTorch's engine, one thread) first, then managed.
+            Dictionary<string, object?> torch = await MeasureAsync(spec, all, "torch", batch, steps, warmupSeconds).ConfigureAwait(false);
+            Dictionary<string, object?> managed = await MeasureAsync(spec, all, "managed", batch, steps, warmupSeconds).ConfigureAwait(false);
+            var both = new Dictionary<string, object?>
+            {
+                ["mode"] = "train",
+                ["net"] = spec.Name,
+                ["layers"] = string.Join('-', spec.LayerSizes),
+                ["engine"] = "both",
+                ["batch"] = batch,
+                ["threads"] = 1,
+                ["managed_steps_per_s"] = managed["steps_per_s"],
+                ["torch_steps_per_s"] = torch["steps_per_s"],
+                ["managed_to_torch"] = Math.Round((double)managed["steps_per_s"]! / (double)torch["steps_per_s"]!, 2),
+                ["managed_allocated_bytes_in_steps"] = managed["allocated_bytes_in_steps"],
+                ["managed"] = managed,
+                ["torch"] = torch,
+            };
+            Console.WriteLine(JsonSerializer.Serialize(both));
+            return 0;
+        }
+
+        Console.WriteLine(JsonSerializer.Serialize(await MeasureAsync(spec, all, engine, batch, steps, warmupSeconds).ConfigureAwait(false)));
+        return 0;
+    }
+
+    private static async Task<Dictionary<string, object?>> MeasureAsync(NetworkSpec spec, Dataset all, string engine, int batch, int steps, double warmupSeconds)
+    {
         ITrainer trainer;
         if (engine == "torch")
         {
             TorchSharp.torch.set_num_threads(1);
             trainer = new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Target = TorchModels.TargetOf(spec) });
         }
-        else if (engine == "managed")
-        {
-            trainer = new ManagedTrainer(spec);
-        }
         else
         {
-            await Console.Error.WriteLineAsync("--engine must be managed or torch").ConfigureAwait(false);
-            return 2;
+            trainer = new ManagedTrainer(spec);
         }
 
         ParameterSet init = spec.InitializeParameters(1);
@@ -126,8 +157,7 @@ internal static class TrainBench
             ["trainer_buffer_mb"] = result.Metrics.TryGetValue("buffer_bytes", out double b) ? Math.Round(b / 1048576.0, 3) : null,
             ["allocated_bytes_in_steps"] = result.Metrics.TryGetValue("allocated_bytes_in_steps", out double a) ? a : null,
         };
-        Console.WriteLine(JsonSerializer.Serialize(output));
-        return 0;
+        return output;
     }
 
     private static string FindData()

@@ -15,5 +15,7 @@ internal static class CliCommands
         yield return WorkerCommand.Create();
         yield return AuditCommand.Create();
         yield return FlowerNodeCommand.Create();
+        yield return Runs.RunsCommand.Create();
+        yield return PkiCommand.Create();
     }
 }

@@ -6,6 +6,7 @@ using FedEdge.Checkpoints;
 using FedEdge.Cli.Simulation;
 using FedEdge.Coordination;
 using FedEdge.Mud.Admission;
+using FedEdge.Security;
 using FedEdge.Training;
 using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
@@ -34,8 +35,10 @@ internal static class CoordinatorCommand
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<string> model = new Option<string>("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
+        Option<string?> dataset = Simulation.DataSets.CreateOption();
+        dataset.Description = "The data set the workers train on (nbaiot, toniot, iot23): sizes the model's input. Default: nbaiot.";
         Option<int> steps = new Option<int>("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 }.AtLeast(0);
-        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => Simulation.TrainingDefaults.LearningRate }.Positive();
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
         Option<double> window = new Option<double>("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" }.Seconds();
@@ -47,16 +50,39 @@ internal static class CoordinatorCommand
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
+        CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel })
+        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
 
+        DashboardCli.AddTo(command, portOptional: false);
+        Option<DirectoryInfo> runsStore = Runs.RunsCommand.StoreOption();
+        command.Options.Add(runsStore);
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter stdout = parse.InvocationConfiguration.Output;
             TextWriter err = parse.InvocationConfiguration.Error;
+            FederationCredentials? credentials;
+            string? brokerPassword;
+            try
+            {
+                credentials = credentialOptions.Load(parse, out string? credentialProblem);
+                if (credentialProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge coordinator: " + credentialProblem).ConfigureAwait(false);
+                    return 2;
+                }
+
+                brokerPassword = credentials is null || parse.GetValue(credentialOptions.Pfx) is null ? credentialOptions.ReadPassword(parse) : null;
+            }
+            catch (CredentialException ex)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + ex.Message).ConfigureAwait(false);
+                return 1;
+            }
+
             var profiles = new Dictionary<string, Uri>(StringComparer.Ordinal);
             var brokerOptions = new EmbeddedMqttBrokerOptions { Port = parse.GetValue(port) };
             foreach (string spec in parse.GetValue(devices) ?? [])
@@ -89,7 +115,7 @@ internal static class CoordinatorCommand
                     return 2;
                 }
 
-                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort);
+                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort, o => o.RequireCertificateMudUrl = credentials is not null);
                 await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp)").ConfigureAwait(false);
             }
 
@@ -107,8 +133,21 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
+            DashboardSettings? dashboard = DashboardCli.Resolve(parse, out string? dashboardProblem);
+            if (dashboardProblem is not null)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + dashboardProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
+            if (external is not null)
+            {
+                mqtt.Password = brokerPassword;
+                mqtt.Tls = credentials is null ? null : new MqttTlsSettings { ClientCertificate = credentials.Certificate, TrustedRoot = credentials.Validator.Authority };
+            }
+
             string outDir = parse.GetValue(output)!.FullName;
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
@@ -129,18 +168,56 @@ internal static class CoordinatorCommand
                 o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
             });
             builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            if (credentials is not null)
+            {
+                builder.Services.AddSingleton(credentials);
+            }
+
             builder.Services.AddSingleton(aggregation);
             builder.Services.AddSingleton(admission);
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(outDir));
             builder.Services.AddSingleton<IRoundAuditLog>(_ => new FedEdge.Audit.FileAuditLog(Path.Combine(outDir, "audit.log")));
-            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+            NetworkSpec network;
+            try
+            {
+                network = Simulation.DataSetModels.Spec(parse.GetValue(model)!, Simulation.DataSets.Parse(parse.GetValue(dataset)) ?? Simulation.DataSetKind.Nbaiot);
+            }
+            catch (ArgumentException ex)
+            {
+                await err.WriteLineAsync("fededge coordinator: " + ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
     {
+        var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
+        using IDisposable watching = monitor.Attach(coordinator);
+        if (dashboard is null)
+        {
+            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+        }
+
+        Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
+        await using (app.ConfigureAwait(false))
+        {
+            if (dashboard.Endpoint is { } endpoint)
+            {
+                await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
+            }
+
+            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
+    {
+        string? stop = null;
         bool resumed;
         using (var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
@@ -162,6 +239,9 @@ internal static class CoordinatorCommand
         await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
+            monitor.RecordRound(r);
+            run.AddRound(new Runs.RunRound(r.Round, r.Completed, r.Participants, r.TrainingLoss, r.Evaluation.TryGetValue("f1", out double f1) ? f1 : null, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon));
+            stop = r.IsLast ? r.StopReason : stop;
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
             if (r.IsLast)
             {
@@ -174,8 +254,30 @@ internal static class CoordinatorCommand
             await stdout.WriteLineAsync($"refused {refused.DeviceId}: {string.Join("; ", refused.Reasons)}").ConfigureAwait(false);
         }
 
-        await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {coordinator.GlobalParameters.ComputeHash()}").ConfigureAwait(false);
+        string hash = coordinator.GlobalParameters.ComputeHash();
+        run.Finish(new System.Text.Json.Nodes.JsonObject
+        {
+            ["final"] = new System.Text.Json.Nodes.JsonObject { ["rounds_completed"] = coordinator.CompletedRounds, ["model_hash"] = hash, ["stop_reason"] = stop },
+            ["refused"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.RefusedDevices.Select(d => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = d.DeviceId, ["reasons"] = string.Join("; ", d.Reasons) })]),
+        });
+        await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {hash}; run recorded: {run.Id}").ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>The coordinator's settings as the run record keeps them: every option the command line gave, with its value.</summary>
+    private static System.Text.Json.Nodes.JsonObject RunSettings(ParseResult parse, Command command)
+    {
+        var settings = new System.Text.Json.Nodes.JsonObject();
+        foreach (Option option in command.Options)
+        {
+            if (parse.GetResult(option) is { } result && !option.Name.Contains("token", StringComparison.Ordinal) && option.Name != "--device")
+            {
+                object? value = result.GetValueOrDefault<object?>();
+                settings[option.Name.TrimStart('-')] = value is null ? null : System.Text.Json.Nodes.JsonValue.Create(value is FileSystemInfo f ? f.FullName : Convert.ToString(value, CultureInfo.InvariantCulture));
+            }
+        }
+
+        return settings;
     }
 
     /// <summary>

@@ -6,6 +6,8 @@ using FedEdge.Cli.Simulation;
 using FedEdge.Data;
 using FedEdge.Transport;
 using MQTTnet.Exceptions;
+using FedEdge.Cli.Hosting;
+using FedEdge.Dashboard;
 using Spectre.Console;
 
 namespace FedEdge.Cli;
@@ -27,12 +29,13 @@ internal static class SimulateCommand
         Option<int> seed = new("--seed") { Description = "Seed for splits, initial weights and shuffling.", DefaultValueFactory = _ => 42 };
         Option<int> epochs = new Option<int>("--local-epochs") { Description = "Local epochs per round (FedAvg's E).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<int?> steps = new Option<int?>("--local-steps") { Description = "Local optimiser steps per round (HierFAVG's k1); overrides --local-epochs. 0 trains whole epochs instead.", DefaultValueFactory = _ => 20 }.AtLeast(0);
-        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => 0.05f }.Positive();
+        Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => Simulation.TrainingDefaults.LearningRate }.Positive();
         Option<string> optimizer = new("--optimizer") { Description = "Local optimiser: sgd (with --momentum) or adam. Adam renormalises every step, so devices whose local data are one class (attack-only) keep pushing hard; SGD is the robust default on the non-IID natural partition.", DefaultValueFactory = _ => "sgd" };
         optimizer.AcceptOnlyFromAmong("sgd", "adam");
-        Option<float> momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f }.Fraction();
+        Option<float> momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => Simulation.TrainingDefaults.Momentum }.Fraction();
         Option<int> batch = new Option<int>("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 }.AtLeast(1);
         Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
+        Option<string?> dataset = DataSets.CreateOption();
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
@@ -45,11 +48,14 @@ internal static class SimulateCommand
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
         {
             command.Options.Add(o);
         }
 
+        DashboardCli.AddTo(command, portOptional: true);
+        Option<DirectoryInfo> runsStore = Runs.RunsCommand.StoreOption();
+        command.Options.Add(runsStore);
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter err = parse.InvocationConfiguration.Error;
@@ -60,7 +66,13 @@ internal static class SimulateCommand
                 return 2;
             }
 
-            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory("mud", "*.json");
+            if (DataSets.Resolve(dataDir, parse.GetValue(dataset), out DataSetKind kind) is string dataProblem)
+            {
+                await err.WriteLineAsync("fededge simulate: " + dataProblem).ConfigureAwait(false);
+                return 2;
+            }
+
+            string? mudDir = parse.GetValue(mud)?.FullName ?? DefaultSamplesDirectory(DataSets.MudFolder(kind), "*.json");
             if (mudDir is null || !Directory.Exists(mudDir))
             {
                 await err.WriteLineAsync($"fededge simulate: the MUD folder '{mudDir ?? "samples/mud"}' was not found; pass --mud DIR.").ConfigureAwait(false);
@@ -115,8 +127,17 @@ internal static class SimulateCommand
                 }
             }
 
+            DashboardSettings? dashboard = DashboardCli.Resolve(parse, out string? dashboardProblem);
+            if (dashboardProblem is not null)
+            {
+                await err.WriteLineAsync("fededge simulate: " + dashboardProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             var config = new SimulationConfig
             {
+                Monitor = dashboard is null ? null : new FederationMonitor { Federation = "nbaiot-simulation" },
+                RunsStore = parse.GetValue(runsStore)!.FullName,
                 Faults = faultOptions,
                 SecureAggregation = parse.GetValue(secureAggregation),
                 Thermal = parse.GetValue(thermal)!,
@@ -138,6 +159,7 @@ internal static class SimulateCommand
                 Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
+                DataSet = kind,
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
@@ -148,9 +170,38 @@ internal static class SimulateCommand
                 return 2;
             }
 
-            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+            return await RunWithDashboardAsync(config, dashboard, err, cancellationToken).ConfigureAwait(false);
         });
         return command;
+    }
+
+    private static async Task<int> RunWithDashboardAsync(SimulationConfig config, DashboardSettings? dashboard, TextWriter err, CancellationToken cancellationToken)
+    {
+        if (dashboard is null)
+        {
+            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+        }
+
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = await DashboardCli.StartAsync(dashboard, config.Monitor!, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DashboardConfigurationException or IOException or Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            await err.WriteLineAsync("fededge simulate: " + ex.Message).ConfigureAwait(false);
+            return ex is IOException ? 1 : 2;
+        }
+
+        await using (app.ConfigureAwait(false))
+        {
+            if (dashboard.Endpoint is { } endpoint)
+            {
+                AnsiConsole.MarkupLine($"dashboard: [link]http://{endpoint}/[/]");
+            }
+
+            return await RunAsync(config, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task<int> RunAsync(SimulationConfig config, CancellationToken cancellationToken)
@@ -162,8 +213,8 @@ internal static class SimulateCommand
         }
 
         console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}{(config.Faults is { } f ? ", faults " + Markup.Escape(f.ToString()) : string.Empty)}");
-        console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/]");
-        console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.Task})");
+        console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/] ({DataSets.Name(config.DataSet)})");
+        console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.TaskOf(config.DataSet)})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
         SimulationReport report;
         try
@@ -230,6 +281,14 @@ internal static class SimulateCommand
         IReadOnlyList<string> files = ReportWriter.Write(report, config.OutDirectory);
         console.MarkupLine($"F1 federated {P(report.Federated.F1)} % vs centralised {P(report.Centralized.F1)} % (gap {(report.Centralized.F1 - report.Federated.F1) * 100:0.00} pp); {report.StopReason}; {report.TotalSeconds:0.0} s in total");
         console.MarkupLine("wrote " + Markup.Escape(string.Join(", ", files.Select(Path.GetFileName))) + " to " + Markup.Escape(config.OutDirectory));
+        var recorder = Runs.RunRecorder.Start(config.RunsStore, "simulate", (System.Text.Json.Nodes.JsonObject)ReportWriter.ToJson(report)["config"]!.DeepClone());
+        foreach (RoundRow r in report.Rounds)
+        {
+            recorder.AddRound(new Runs.RunRound(r.Round, r.Failure is null, r.Participants, r.Loss, r.F1, r.BytesUp, r.BytesDown, r.Seconds, r.Epsilon));
+        }
+
+        recorder.Finish(ReportWriter.ToJson(report));
+        console.MarkupLine("run recorded: " + Markup.Escape(recorder.Id) + " in " + Markup.Escape(recorder.Folder) + " (fededge runs show " + Markup.Escape(recorder.Id) + ")");
         return 0;
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FedEdge.Coordination;
+using FedEdge.Security;
 using FedEdge.Training;
 using FedEdge.Transport;
 using FedEdge.Transport.Mqtt;
@@ -18,13 +19,14 @@ internal static class WorkerCommand
     public static Command Create()
     {
         Option<string> deviceId = new Option<string>("--device-id") { Description = "This device's id (also its MQTT user name).", Required = true }.NotEmpty();
-        Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file (N-BaIoT layout, .csv or .csv.gz).", Required = true, HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file: N-BaIoT or TON_IoT CSV, or IoT-23 Zeek TSV (plain or .gz; recognised from the header, or name it with --dataset).", Required = true, HelpName = "FILE" }.ReadableFile();
         Option<string> broker = new Option<string>("--broker") { Description = "The coordinator's broker, mqtt://host:port.", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" }.MqttUrl();
-        Option<string?> password = new("--password") { Description = "The device's broker password." };
+        CliCredentials credentialOptions = CliCredentials.Create();
         Option<string?> mudUrl = new Option<string?>("--mud-url") { Description = "The device's MUD URL (its profile), presented at join." }.AbsoluteUrl();
         Option<string> task = new("--task") { Description = "The federated task it asks to join (checked against its MUD file's fededge-federated-learning extension).", DefaultValueFactory = _ => "nbaiot-anomaly" };
         Option<string> model = new Option<string>("--model") { Description = "Model name; must match the coordinator's.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed (must match the coordinator's for the same layout).", DefaultValueFactory = _ => 42 };
+        Option<string?> dataset = Simulation.DataSets.CreateOption();
         Option<FileInfo?> normalizer = new Option<FileInfo?>("--normalizer") { Description = "A normaliser JSON shared by the federation (e.g. normalizer.json written by `fededge simulate`); without it the device fits one on its own rows.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> state = new("--state") { Description = "Where the worker persists its state (restored after a crash).", HelpName = "FILE" };
         Option<double?> connectTimeout = new Option<double?>("--connect-timeout") { Description = "Give up (exit 1) when the broker has not let the device join within this many seconds; by default the worker waits and retries with back-off for as long as the broker is down.", HelpName = "SECONDS" }.Seconds();
@@ -34,7 +36,7 @@ internal static class WorkerCommand
         Option<int?> exitAfter = new Option<int?>("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." }.AtLeast(0);
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, broker, password, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel })
+        foreach (Option o in new Option[] { deviceId, data, dataset, broker, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -50,7 +52,40 @@ internal static class WorkerCommand
                 return 2;
             }
 
-            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed), new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0.9f });
+            FederationCredentials? credentials;
+            string? brokerPassword;
+            try
+            {
+                credentials = credentialOptions.Load(parse, out string? credentialProblem);
+                if (credentialProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge worker: " + credentialProblem).ConfigureAwait(false);
+                    return 2;
+                }
+
+                brokerPassword = credentials is null || parse.GetValue(credentialOptions.Pfx) is null ? credentialOptions.ReadPassword(parse) : null;
+            }
+            catch (CredentialException ex)
+            {
+                await err.WriteLineAsync("fededge worker: " + ex.Message).ConfigureAwait(false);
+                return 1;
+            }
+
+            // The data set decides the model's input layout: --dataset, else the file's header. A file that cannot be
+            // read here is not an exit: the worker starts NotReady and reports why (LocalFileDataSource).
+            Simulation.DataSetKind kind = Simulation.DataSets.Parse(parse.GetValue(dataset)) ?? LocalFileDataSource.DetectOrDefault(parse.GetValue(data)!.FullName);
+            NetworkSpec spec;
+            try
+            {
+                spec = Simulation.DataSetModels.Spec(parse.GetValue(model)!, kind);
+            }
+            catch (ArgumentException ex)
+            {
+                await err.WriteLineAsync("fededge worker: " + ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            var bundle = new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = Simulation.TrainingDefaults.Momentum }), spec.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(spec));
             Uri? mud = parse.GetValue(mudUrl) is { } m ? new Uri(m) : null;
             TimeSpan beat = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
 
@@ -67,11 +102,17 @@ internal static class WorkerCommand
                 o.HeartbeatInterval = beat;
                 o.ResendDelay = beat < TimeSpan.FromSeconds(1) ? beat : TimeSpan.FromSeconds(1);
             });
-            builder.Services.AddSingleton<IWorkerTransport>(sp => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = parse.GetValue(password) }, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            MqttTlsSettings? tls = credentials is null ? null : new MqttTlsSettings { ClientCertificate = credentials.Certificate, TrustedRoot = credentials.Validator.Authority };
+            builder.Services.AddSingleton<IWorkerTransport>(sp => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = brokerPassword, Tls = tls }, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            if (credentials is not null)
+            {
+                builder.Services.AddSingleton(credentials);
+            }
+
             builder.Services.AddSingleton(bundle.Trainer);
-            
+
             // The data are loaded when the worker starts: a file it cannot use keeps it NotReady and reporting why.
-            builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName));
+            builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName, kind));
             try
             {
                 return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);

@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(6014, LogLevel.Warning, "MQTT client {ClientId} cannot reach the broker {Endpoint} (attempt {Attempt}); retrying in {DelayMs} ms: {Reason}")]
     public static partial void BrokerUnreachable(ILogger logger, string clientId, string endpoint, int attempt, double delayMs, string reason);
+
+    [LoggerMessage(4060, LogLevel.Warning, "Broker refused a client certificate ({Refusal}): {Reason}")]
+    public static partial void CertificateRefused(ILogger logger, string refusal, string reason);
 }

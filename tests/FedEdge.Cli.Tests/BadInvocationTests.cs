@@ -251,7 +251,7 @@ public sealed class BadInvocationTests : IDisposable
             new("--local-epochs", Kind.Int, 1), new("--local-steps", Kind.Int, 0), new("--lr", Kind.PositiveNumber), new("--optimizer", Kind.Choice),
             new("--momentum", Kind.Fraction), new("--batch", Kind.Int, 1), new("--data", Kind.Directory), new("--mud", Kind.Directory),
             new("--eval", Kind.Directory), new("--dp-noise", Kind.PositiveNumber), new("--dp-clip", Kind.PositiveNumber),
-            new("--thermal", Kind.Choice), new("--faults", Kind.Choice),
+            new("--thermal", Kind.Choice), new("--faults", Kind.Choice), new("--dataset", Kind.Choice),
         ]);
         yield return new(["coordinator"], new() { ["--port"] = "0", ["--rounds"] = "1", ["--join-timeout"] = "5", ["--out"] = Path.Combine(_dir, "coordinator") },
         [
@@ -260,6 +260,7 @@ public sealed class BadInvocationTests : IDisposable
             new("--model", Kind.Model), new("--seed", Kind.Int), new("--local-steps", Kind.Int, 0), new("--lr", Kind.PositiveNumber),
             new("--heartbeat", Kind.Seconds), new("--missed-heartbeats", Kind.Int, 1), new("--window", Kind.Seconds),
             new("--round-timeout", Kind.Seconds), new("--window-size", Kind.Int, 1), new("--join-timeout", Kind.Seconds), new("--log-level", Kind.Choice),
+            new("--dataset", Kind.Choice),
         ]);
         yield return new(["coordinator"], new() { ["--port"] = "0", ["--rounds"] = "1", ["--join-timeout"] = "5", ["--out"] = Path.Combine(_dir, "coordinator-mud"), ["--mud"] = _mudDir },
         [
@@ -269,7 +270,7 @@ public sealed class BadInvocationTests : IDisposable
         [
             new("--device-id", Kind.Choice), new("--data", Kind.File), new("--broker", Kind.MqttUrl), new("--mud-url", Kind.AbsoluteUrl),
             new("--model", Kind.Model), new("--seed", Kind.Int), new("--normalizer", Kind.File), new("--heartbeat", Kind.Seconds),
-            new("--exit-after-round", Kind.Int, 0), new("--log-level", Kind.Choice), new("--connect-timeout", Kind.Seconds),
+            new("--exit-after-round", Kind.Int, 0), new("--log-level", Kind.Choice), new("--connect-timeout", Kind.Seconds), new("--dataset", Kind.Choice),
         ]);
         yield return new(["mud", "verify"], new()
         {

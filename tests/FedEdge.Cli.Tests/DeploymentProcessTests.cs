@@ -21,7 +21,7 @@ public sealed class DeploymentProcessTests : IDisposable
     {
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
 
-        // A normaliser shared by the federation: the one a short simulation fits on the pooled training split.
+        // A normaliser shared by the federation: the one a short simulation merges from the devices' round-0 summaries.
         CliResult sim = await CliRunner.RunAsync(["simulate", "--rounds", "1", "--out", Path.Combine(_dir, "sim")], workingDirectory: RepoPaths.Root);
         Assert.True(sim.ExitCode == 0, sim.Stdout + sim.Stderr);
         string normalizer = Path.Combine(_dir, "sim", "normalizer.json");
@@ -38,7 +38,7 @@ public sealed class DeploymentProcessTests : IDisposable
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password, string? mud, string file) => CliRunner.RunAsync(
-            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(data, file), "--normalizer", normalizer,
+            ["worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, password), "--broker", broker, "--data", Path.Combine(data, file), "--normalizer", normalizer,
              "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "3", .. (mud is null ? Array.Empty<string>() : ["--mud-url", mud])],
             timeout: TimeSpan.FromMinutes(3));
 
@@ -76,7 +76,7 @@ public sealed class DeploymentProcessTests : IDisposable
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password, string mud) => CliRunner.RunAsync(
-            ["worker", "--device-id", id, "--password", password, "--broker", broker, "--data", Path.Combine(data, "Danmini_Doorbell.csv.gz"),
+            ["worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, password), "--broker", broker, "--data", Path.Combine(data, "Danmini_Doorbell.csv.gz"),
              "--state", Path.Combine(_dir, id + ".state.json"), "--exit-after-round", "1", "--mud-url", mud],
             timeout: TimeSpan.FromMinutes(3));
 

@@ -230,7 +230,7 @@ public sealed partial class KillProcessTests : IAsyncLifetime
 
     private CliProcess StartWorker((string Id, string Password, string File) device, int? exitAfterRound) => Track(CliProcess.Start(device.Id,
     [
-        "worker", "--device-id", device.Id, "--password", device.Password, "--mud-url", $"https://mud.example/{device.Id}.json",
+        "worker", "--device-id", device.Id, "--password-file", SecretFiles.Write(_dir, device.Id, device.Password), "--mud-url", $"https://mud.example/{device.Id}.json",
         "--broker", $"mqtt://127.0.0.1:{_port.ToString(CultureInfo.InvariantCulture)}",
         "--data", Path.Combine(RepoPaths.Root, "samples", "data", device.File), "--normalizer", _normalizer,
         "--state", Path.Combine(_dir, device.Id + ".state.json"), "--verbose", .. Liveness,

@@ -36,7 +36,7 @@ public sealed class ProcessResilienceTests : IDisposable
 
         string broker = $"mqtt://127.0.0.1:{Port()}";
         await using CliProcess brokenWorker = CliProcess.Start("broken", [
-            "worker", "--device-id", "broken", "--password", "pw-2", "--mud-url", "https://mud.example/broken.json",
+            "worker", "--device-id", "broken", "--password-file", SecretFiles.Write(_dir, "broken", "pw-2"), "--mud-url", "https://mud.example/broken.json",
             "--broker", broker, "--data", bad, "--heartbeat", "1"]);
 
         // The device says why it cannot train, stays up, and the coordinator logs its reason.
@@ -45,7 +45,7 @@ public sealed class ProcessResilienceTests : IDisposable
         Assert.Contains(fileName, logged, StringComparison.Ordinal);
 
         await using CliProcess okWorker = CliProcess.Start("ok", [
-            "worker", "--device-id", "ok", "--password", "pw-1", "--mud-url", "https://mud.example/ok.json",
+            "worker", "--device-id", "ok", "--password-file", SecretFiles.Write(_dir, "ok", "pw-1"), "--mud-url", "https://mud.example/ok.json",
             "--broker", broker, "--data", good, "--heartbeat", "1", "--exit-after-round", "2"]);
         Assert.True(await coordinator.WaitForExitAsync(Generous) == 0, coordinator.Describe() + brokenWorker.Describe() + okWorker.Describe());
         Assert.Contains("round 2 completed=True participants=1", coordinator.Stdout, StringComparison.Ordinal);

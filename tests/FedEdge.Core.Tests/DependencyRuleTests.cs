@@ -10,7 +10,7 @@ namespace FedEdge.Core.Tests;
 /// </summary>
 public sealed class DependencyRuleTests
 {
-    public static TheoryData<string> Adapters => new() { "FedEdge.Transport", "FedEdge.Mud", "FedEdge.Privacy", "FedEdge.Hardware", "FedEdge.Torch", "FedEdge.Flower" };
+    public static TheoryData<string> Adapters => new() { "FedEdge.Dashboard", "FedEdge.Transport", "FedEdge.Mud", "FedEdge.Privacy", "FedEdge.Hardware", "FedEdge.Torch", "FedEdge.Flower" };
 
     [Fact]
     public void Core_ProjectFile_ReferencesNoOtherFedEdgeProjectOrPackage()
@@ -29,7 +29,7 @@ public sealed class DependencyRuleTests
     public void SrcFolder_ContainsExactlyTheKnownPackages()
     {
         string[] projects = Directory.GetDirectories(Path.Combine(RepoPaths.Root, "src")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
-        Assert.Equal(new[] { "FedEdge.Core", "FedEdge.Flower", "FedEdge.Hardware", "FedEdge.Mud", "FedEdge.Privacy", "FedEdge.Torch", "FedEdge.Transport" }, projects);
+        Assert.Equal(new[] { "FedEdge.Core", "FedEdge.Dashboard", "FedEdge.Flower", "FedEdge.Hardware", "FedEdge.Mud", "FedEdge.Privacy", "FedEdge.Torch", "FedEdge.Transport" }, projects);
     }
 
     [Fact]

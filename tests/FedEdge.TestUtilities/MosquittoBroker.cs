@@ -127,6 +127,39 @@ public sealed class MosquittoBroker : IAsyncDisposable
         return broker;
     }
 
+    /// <summary>
+    /// Starts Mosquitto with a configuration rendered by the caller for a free 127.0.0.1 port (its only listener);
+    /// <see cref="Port"/> is that port. Returns null when Mosquitto is not installed outside CI.
+    /// </summary>
+    public static async Task<MosquittoBroker?> StartWithConfigAsync(Func<int, string, string> renderConfig)
+    {
+        ArgumentNullException.ThrowIfNull(renderConfig);
+        if (!IsInstalled)
+        {
+            if (RepoPaths.IsCi)
+            {
+                throw new InvalidOperationException($"CI must run the Mosquitto integration tests but {Executable} is missing; install the 'mosquitto' package.");
+            }
+
+            return null;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("fededge-mosquitto-").FullName;
+        int port = FreePort();
+        var conf = new StringBuilder(renderConfig(port, directory));
+        if (string.Equals(Environment.UserName, "root", StringComparison.Ordinal))
+        {
+            conf.Append("user root\n");
+        }
+
+        conf.Append("log_dest file ").Append(Path.Combine(directory, "mosquitto.log")).Append("\nlog_type all\n");
+        string configPath = Path.Combine(directory, "mosquitto.conf");
+        File.WriteAllText(configPath, conf.ToString());
+        var broker = new MosquittoBroker(directory, configPath, port, null);
+        await broker.LaunchAsync().ConfigureAwait(false);
+        return broker;
+    }
+
     /// <summary>Kills the process at once (SIGKILL): no clean shutdown, no last save.</summary>
     public async Task KillAsync()
     {

@@ -91,7 +91,7 @@ internal static class CliHost
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             return await body(host.Services).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
+        catch (Exception ex) when (ex is OptionsValidationException or CoordinatorConfigurationException or FedEdge.Dashboard.DashboardConfigurationException or ProtocolMessagesNotSupportedException or ArgumentException or OverflowException)
         {
             await err.WriteLineAsync($"fededge {command}: {ex.Message}").ConfigureAwait(false);
             return 2;

@@ -27,8 +27,7 @@ internal static class ReportWriter
             var f1 = quality.Add.Scatter(x, report.Rounds.Select(r => r.F1 ?? double.NaN).ToArray());
             f1.LegendText = "F1 on pooled held-out split";
             quality.Title("Loss and F1 per round");
-            quality.XLabel("round");
-            quality.ShowLegend();
+            FedEdge.Cli.Runs.RunPlots.Finish(quality);
             string p1 = Path.Combine(outDirectory, "loss_f1.png");
             quality.SavePng(p1, 900, 500);
             written.Add(p1);
@@ -39,9 +38,8 @@ internal static class ReportWriter
             var down = bytes.Add.Scatter(x, report.Rounds.Select(r => r.BytesDown / 1024.0).ToArray());
             down.LegendText = "down (KiB)";
             bytes.Title("Bytes per round");
-            bytes.XLabel("round");
             bytes.YLabel("KiB");
-            bytes.ShowLegend();
+            FedEdge.Cli.Runs.RunPlots.Finish(bytes);
             string p2 = Path.Combine(outDirectory, "bytes.png");
             bytes.SavePng(p2, 900, 500);
             written.Add(p2);
@@ -66,6 +64,7 @@ internal static class ReportWriter
                 ["trainer"] = c.Trainer,
                 ["seed"] = c.Seed,
                 ["data"] = c.DataDirectory,
+                ["dataset"] = DataSets.Name(c.DataSet),
                 ["eval"] = c.EvalDirectory,
                 ["local_epochs"] = c.LocalEpochs,
                 ["local_steps"] = c.LocalSteps,
@@ -131,6 +130,12 @@ internal static class ReportWriter
         }
 
         root["final"] = final;
+        root["preprocessing"] = new JsonObject
+        {
+            ["federated"] = FederatedPreprocessing.Provenance,
+            ["round0_devices"] = new JsonArray(r.Round0Devices.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+            ["centralized"] = "pooled: normaliser and threshold fitted on the pooled training rows of every device (the baseline)",
+        };
         root["refused"] = new JsonArray(r.Refused.Select(x => (JsonNode)new JsonObject
         {
             ["device"] = x.DeviceId,

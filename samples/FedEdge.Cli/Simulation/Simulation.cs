@@ -67,12 +67,21 @@ internal sealed record SimulationReport
     public required string NormalizerJson { get; init; }
 
     public double? Threshold { get; init; }
+
+    /// <summary>The devices whose round-0 summaries made the federated normaliser.</summary>
+    public IReadOnlyList<string> Round0Devices { get; init; } = [];
 }
 
 /// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
 internal static class Simulation
 {
     private const string ProfileBase = "https://mud.fededge.example/nbaiot/";
+
+    /// <summary>The MUD URL prefix of a data set's devices (<c>https://mud.fededge.example/&lt;dataset&gt;/</c>).</summary>
+    internal static string ProfileBaseOf(DataSetKind kind) => kind == DataSetKind.Nbaiot ? ProfileBase : $"https://mud.fededge.example/{DataSets.Name(kind)}/";
+
+    /// <summary>The federated task a data set's MUD files allow (<c>&lt;dataset&gt;-anomaly</c>).</summary>
+    internal static string TaskOf(DataSetKind kind) => kind == DataSetKind.Nbaiot ? Task : DataSets.Name(kind) + "-anomaly";
 
     /// <summary>The federated task the shipped MUD files name in their fededge-federated-learning extension.</summary>
     internal const string Task = "nbaiot-anomaly";
@@ -86,27 +95,56 @@ internal static class Simulation
     {
         var total = Stopwatch.StartNew();
         status($"reading device files in {config.DataDirectory}");
-        IReadOnlyList<DataPartition> partitions = NbaiotReader.ReadDirectory(config.DataDirectory);
+        (DataSetKind kind, IReadOnlyList<DataPartition> partitions) = DataSets.ReadDirectory(config.DataDirectory, config.DataSet);
+        config = config with { DataSet = kind };
         ModelBundle probe = CreateBundle(config);
         bool autoencoder = probe.Spec.IsAutoencoder;
 
         var splits = partitions.Select(p => (p.ClientId, Split: DataSplits.StratifiedSplit(p.Data, config.TestFraction, config.Seed))).ToList();
-        Dataset pooledTrainRaw = Dataset.Concat(splits.Select(s => s.Split.Train).ToList());
-        MinMaxNormalizer normalizer = MinMaxNormalizer.Fit(pooledTrainRaw, clip: true);
-        var devices = splits.Select(s => (Id: s.ClientId, Train: Prepare(normalizer, s.Split.Train, probe), Test: Prepare(normalizer, s.Split.Test, probe))).ToList();
-        Dataset pooledTrain = Dataset.Concat(devices.Select(d => d.Train).ToList());
+
+        // Round 0: every admitted device summarises its own training rows; the coordinator merges the summaries (no pooled
+        // rows, and nothing from a device that admission refuses).
+        var admitted = new HashSet<string>(StringComparer.Ordinal);
+        var round0Admission = CreateAdmission(config);
+        foreach (var s in splits)
+        {
+            var request = new FedEdge.Admission.AdmissionRequest { DeviceId = s.ClientId, MudUrl = new Uri(ProfileBaseOf(kind) + s.ClientId + ".json"), Task = TaskOf(kind), Model = config.Model };
+            if ((await round0Admission.EvaluateAsync(request, cancellationToken).ConfigureAwait(false)).Admitted)
+            {
+                admitted.Add(s.ClientId);
+            }
+        }
+
+        if (admitted.Count == 0)
+        {
+            throw new InvalidDataException($"MUD admission ({config.MudDirectory}) admits none of the {splits.Count} devices in {config.DataDirectory}, so no device can take part in round 0.");
+        }
+
+        status($"round 0: {admitted.Count} admitted devices report per-feature min, max, count and sums of their own training rows");
+        if (config.SecureAggregation)
+        {
+            status("note: round 0's summaries are not masked; secure aggregation covers the training rounds only (docs/datasets.md)");
+        }
+
+        IReadOnlyList<FeatureSummary> summaries = splits.Where(s => admitted.Contains(s.ClientId)).Select(s => FeatureSummary.Of(s.ClientId, s.Split.Train)).ToList();
+        MinMaxNormalizer normalizer = FederatedPreprocessing.MergeNormalizer(summaries, partitions[0].Data.FeatureNames);
+
+        // The centralised baseline (the comparison) fits its normaliser on the pooled training rows, as a central system would.
+        MinMaxNormalizer centralNormalizer = MinMaxNormalizer.Fit(Dataset.Concat(splits.Select(s => s.Split.Train).ToList()), clip: true);
+        var devices = splits.Select(s => (Id: s.ClientId, Train: Prepare(normalizer, s.Split.Train, probe), Test: Prepare(normalizer, s.Split.Test, probe), CentralTest: Prepare(centralNormalizer, s.Split.Test, probe))).ToList();
         Dataset pooledTest = Dataset.Concat(devices.Select(d => d.Test).ToList());
+        Dataset pooledCentralTest = Dataset.Concat(devices.Select(d => d.CentralTest).ToList());
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
         var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults);
-        var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBase + d.Id + ".json"), StringComparer.Ordinal);
+        var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBaseOf(kind) + d.Id + ".json"), StringComparer.Ordinal);
         var options = new CoordinatorOptions
         {
             Federation = "nbaiot-simulation",
             MaxRounds = config.Rounds,
             MinParticipants = 1,
-            WindowSize = devices.Count(d => !autoencoder || d.Train.IndicesWithLabel(0).Count > 0),
+            WindowSize = Math.Max(1, devices.Count(d => admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0))),
             WindowDuration = TimeSpan.FromSeconds(5),
 
             // A simulation runs for seconds: heartbeats and re-sends on a sub-second scale.
@@ -133,6 +171,7 @@ internal static class Simulation
             accountant: privacy.Accountant,
             evaluator: evaluator,
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
+        using IDisposable? watching = config.Monitor?.Attach(coordinator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
@@ -142,7 +181,7 @@ internal static class Simulation
             foreach (var (d, index) in devices.Select((d, i) => (d, i)))
             {
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
-                var workerOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = Task, Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
+                var workerOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = TaskOf(kind), Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
                 IUpdateTransform[] transforms = privacy.ConfigureWorker(workerOptions);
                 var worker = new Worker(
                     Options.Create(options.ConfigureWorkerLiveness(workerOptions)),
@@ -158,8 +197,8 @@ internal static class Simulation
             foreach (IntruderDevice intruder in config.Intruders)
             {
                 // A device without a valid MUD profile: MUD admission refuses it and it never sees a model.
-                Uri? intruderMud = intruder.PresentsMudUrl ? new Uri(ProfileBase + intruder.Id + ".json") : null;
-                var intruderOptions = new WorkerOptions { DeviceId = intruder.Id, MudUrl = intruderMud, Task = Task, Model = config.Model };
+                Uri? intruderMud = intruder.PresentsMudUrl ? new Uri(ProfileBaseOf(kind) + intruder.Id + ".json") : null;
+                var intruderOptions = new WorkerOptions { DeviceId = intruder.Id, MudUrl = intruderMud, Task = TaskOf(kind), Model = config.Model };
                 IUpdateTransform[] intruderTransforms = privacy.ConfigureWorker(intruderOptions);
                 workers.Add(new Worker(
                     Options.Create(options.ConfigureWorkerLiveness(intruderOptions)),
@@ -194,6 +233,7 @@ internal static class Simulation
                 resentBefore = resent;
                 lostBefore = lost;
                 rounds.Add(row);
+                config.Monitor?.RecordRound(r, row.Devices.Select(d => new DeviceRoundUsage { DeviceId = d.Device, BytesUp = d.BytesUp, BytesDown = d.BytesDown, TrainingTime = TimeSpan.FromSeconds(d.TrainSeconds), TemperatureCelsius = d.TemperatureCelsius, Throttled = d.Throttled, GovernorNote = d.Note }));
                 onRound(row);
                 if (!r.Completed)
                 {
@@ -213,6 +253,7 @@ internal static class Simulation
             status("training the centralised baseline on the pooled training data");
             var centralClock = Stopwatch.StartNew();
             ModelBundle central = CreateBundle(config);
+            Dataset pooledTrain = Dataset.Concat(splits.Select(s => Prepare(centralNormalizer, s.Split.Train, probe)).ToList());
             Dataset centralData = autoencoder ? pooledTrain.Select(pooledTrain.IndicesWithLabel(0)) : pooledTrain;
             TrainingResult centralResult = await central.Trainer.TrainAsync(
                 new TrainingRequest
@@ -228,10 +269,27 @@ internal static class Simulation
                 cancellationToken).ConfigureAwait(false);
             centralClock.Stop();
 
-            var scorer = new Scorer(CreateBundle(config).Trainer, autoencoder, pooledTrain);
-            await scorer.FitThresholdsAsync(federated, centralResult.Parameters, cancellationToken).ConfigureAwait(false);
+            var scorer = new Scorer(CreateBundle(config).Trainer, autoencoder);
+            if (autoencoder)
+            {
+                // Federated threshold: each device scores its own benign training rows and reports count, sum and sum of squares.
+                var errors = new List<ErrorSummary>();
+                foreach (var d in devices.Where(d => admitted.Contains(d.Id)))
+                {
+                    Dataset benign = d.Train.Select(d.Train.IndicesWithLabel(0));
+                    if (benign.Count > 0)
+                    {
+                        errors.Add(ErrorSummary.Of(d.Id, (await scorer.Trainer.EvaluateAsync(federated, benign, cancellationToken).ConfigureAwait(false)).Scores));
+                    }
+                }
+
+                scorer.FederatedThreshold = FederatedPreprocessing.MergeThreshold(errors).Value;
+                Dataset pooledBenign = pooledTrain.Select(pooledTrain.IndicesWithLabel(0));
+                scorer.CentralThreshold = AnomalyThreshold.Fit((await scorer.Trainer.EvaluateAsync(centralResult.Parameters, pooledBenign, cancellationToken).ConfigureAwait(false)).Scores).Value;
+            }
+
             MetricSet fedMetrics = await scorer.ScoreAsync(federated, pooledTest, central: false, cancellationToken).ConfigureAwait(false);
-            MetricSet centralMetrics = await scorer.ScoreAsync(centralResult.Parameters, pooledTest, central: true, cancellationToken).ConfigureAwait(false);
+            MetricSet centralMetrics = await scorer.ScoreAsync(centralResult.Parameters, pooledCentralTest, central: true, cancellationToken).ConfigureAwait(false);
             var deviceRows = new List<DeviceRow>();
             foreach (var d in devices)
             {
@@ -243,7 +301,7 @@ internal static class Simulation
                     d.Test.Count,
                     attacks,
                     await scorer.ScoreAsync(federated, d.Test, central: false, cancellationToken).ConfigureAwait(false),
-                    await scorer.ScoreAsync(centralResult.Parameters, d.Test, central: true, cancellationToken).ConfigureAwait(false),
+                    await scorer.ScoreAsync(centralResult.Parameters, d.CentralTest, central: true, cancellationToken).ConfigureAwait(false),
                     w.State == WorkerState.NotReady ? w.StateReason : null));
             }
 
@@ -252,10 +310,10 @@ internal static class Simulation
             if (config.EvalDirectory is not null)
             {
                 status($"scoring the models on every device file in {config.EvalDirectory}");
-                Dataset eval = Prepare(normalizer, Dataset.Concat(NbaiotReader.ReadDirectory(config.EvalDirectory).Select(p => p.Data).ToList()), probe);
-                evalRows = eval.Count;
-                evalFed = await scorer.ScoreAsync(federated, eval, central: false, cancellationToken).ConfigureAwait(false);
-                evalCentral = await scorer.ScoreAsync(centralResult.Parameters, eval, central: true, cancellationToken).ConfigureAwait(false);
+                Dataset evalRaw = Dataset.Concat(DataSets.ReadDirectory(config.EvalDirectory, kind).Partitions.Select(p => p.Data).ToList());
+                evalRows = evalRaw.Count;
+                evalFed = await scorer.ScoreAsync(federated, Prepare(normalizer, evalRaw, probe), central: false, cancellationToken).ConfigureAwait(false);
+                evalCentral = await scorer.ScoreAsync(centralResult.Parameters, Prepare(centralNormalizer, evalRaw, probe), central: true, cancellationToken).ConfigureAwait(false);
             }
 
             return new SimulationReport
@@ -275,6 +333,7 @@ internal static class Simulation
                 FinalHash = federated.ComputeHash(),
                 StopReason = stop,
                 NormalizerJson = normalizer.ToJson(),
+                Round0Devices = summaries.Select(x => x.Device).ToList(),
                 Threshold = scorer.FederatedThreshold,
             };
         }
@@ -287,12 +346,17 @@ internal static class Simulation
         }
     }
 
-    public static ModelBundle CreateBundle(SimulationConfig config) => config.Trainer switch
+    public static ModelBundle CreateBundle(SimulationConfig config)
     {
-        "managed" => ModelCatalog.Create(config.Model, config.Seed, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
-        "torch" => TorchModels.CreateBundle(config.Model, config.Seed, new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }),
-        _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
-    };
+        NetworkSpec spec = DataSetModels.Spec(config.Model, config.DataSet);
+        IReadOnlyList<string>? subset = ModelCatalog.FeatureSubsetOf(spec);
+        return config.Trainer switch
+        {
+            "managed" => new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
+            "torch" => new ModelBundle(spec, new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum, Target = TorchModels.TargetOf(spec) }), spec.InitializeParameters(config.Seed), subset),
+            _ => throw new ArgumentException($"Unknown trainer '{config.Trainer}'; use managed or torch."),
+        };
+    }
 
     /// <summary>RFC 8520 admission: signed MUD files from the MUD folder, verified against its demo CA at the current time.</summary>
     private static FedEdge.Mud.Admission.MudAdmissionPolicy CreateAdmission(SimulationConfig config)
@@ -331,23 +395,15 @@ internal static class Simulation
     }
 
     /// <summary>Turns scores into classification metrics: probability ≥ 0.5 for classifiers, error above the benign threshold for autoencoders.</summary>
-    private sealed class Scorer(ITrainer trainer, bool autoencoder, Dataset pooledTrain)
+    private sealed class Scorer(ITrainer trainer, bool autoencoder)
     {
-        public double? FederatedThreshold { get; private set; }
+        public ITrainer Trainer => trainer;
 
-        public double? CentralThreshold { get; private set; }
+        /// <summary>The federated model's threshold, merged from per-device error statistics.</summary>
+        public double? FederatedThreshold { get; set; }
 
-        public async Task FitThresholdsAsync(ParameterSet federated, ParameterSet central, CancellationToken ct)
-        {
-            if (!autoencoder)
-            {
-                return;
-            }
-
-            Dataset benign = pooledTrain.Select(pooledTrain.IndicesWithLabel(0));
-            FederatedThreshold = AnomalyThreshold.Fit((await trainer.EvaluateAsync(federated, benign, ct).ConfigureAwait(false)).Scores).Value;
-            CentralThreshold = AnomalyThreshold.Fit((await trainer.EvaluateAsync(central, benign, ct).ConfigureAwait(false)).Scores).Value;
-        }
+        /// <summary>The centralised baseline's threshold, fitted on the pooled benign training rows.</summary>
+        public double? CentralThreshold { get; set; }
 
         public async Task<MetricSet> ScoreAsync(ParameterSet parameters, Dataset data, bool central, CancellationToken ct)
         {

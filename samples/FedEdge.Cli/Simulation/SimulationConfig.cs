@@ -5,6 +5,12 @@ internal sealed record SimulationConfig
 {
     public string Transport { get; init; } = "inproc";
 
+    /// <summary>The live dashboard's monitor (<c>--dashboard</c>), or null.</summary>
+    public FedEdge.Dashboard.FederationMonitor? Monitor { get; init; }
+
+    /// <summary>The runs store the run is recorded in (<c>--runs</c>).</summary>
+    public string RunsStore { get; init; } = Runs.RunRecorder.DefaultStore;
+
     public Uri? Broker { get; init; }
 
     public int Rounds { get; init; } = 10;
@@ -22,6 +28,9 @@ internal sealed record SimulationConfig
 
     public required string DataDirectory { get; init; }
 
+    /// <summary>The data set of <see cref="DataDirectory"/> (<c>--dataset</c>, or recognised from the headers).</summary>
+    public DataSetKind DataSet { get; init; }
+
     public string OutDirectory { get; init; } = "fededge-out";
 
     public string? EvalDirectory { get; init; }
@@ -32,11 +41,11 @@ internal sealed record SimulationConfig
 
     public int BatchSize { get; init; } = 64;
 
-    public float LearningRate { get; init; } = 0.05f;
+    public float LearningRate { get; init; } = TrainingDefaults.LearningRate;
 
     public string Optimizer { get; init; } = "sgd";
 
-    public float Momentum { get; init; } = 0.9f;
+    public float Momentum { get; init; } = TrainingDefaults.Momentum;
 
     public double TestFraction { get; init; } = 0.2;
 

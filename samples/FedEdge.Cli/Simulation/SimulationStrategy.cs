@@ -62,18 +62,16 @@ internal static class SimulationStrategy
     /// </summary>
     private static (int Training, int Files) TrainingDevices(SimulationConfig config)
     {
-        string[] files = Directory.GetFiles(config.DataDirectory)
-            .Where(f => f.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase))
-            .ToArray();
-        if (files.Length == 0 || !ModelCatalog.GetSpec(config.Model).IsAutoencoder)
+        IReadOnlyList<string> files = DataSets.Files(config.DataDirectory);
+        if (!ModelCatalog.GetSpec(config.Model).IsAutoencoder)
         {
-            return (files.Length, files.Length);
+            return (files.Count, files.Count);
         }
 
         // The autoencoder trains on benign rows only: count the devices the simulation will let train, the same way it splits them.
-        int training = NbaiotReader.ReadDirectory(config.DataDirectory)
+        int training = DataSets.ReadDirectory(config.DataDirectory, config.DataSet).Partitions
             .Count(p => DataSplits.StratifiedSplit(p.Data, config.TestFraction, config.Seed).Train.IndicesWithLabel(0).Count > 0);
-        return (training, files.Length);
+        return (training, files.Count);
     }
 
     /// <summary>The largest f ≤ the configured one for which the strategy's bound holds with <paramref name="devices"/> devices, or null.</summary>

@@ -9,6 +9,7 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
     private readonly Lock _gate = new();
     private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
     private readonly List<RefusedUpdate> _otherRefusals = [];
+    private readonly Dictionary<string, SignedUpdate> _signatures = new(StringComparer.Ordinal);
 
     public long Round => Task.Round;
 
@@ -46,6 +47,26 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
             {
                 return [.. _otherRefusals];
             }
+        }
+    }
+
+    /// <summary>The verified signatures of the updates this round accepted (one per device, the latest).</summary>
+    public IReadOnlyList<SignedUpdate> Signatures
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _signatures.Values];
+            }
+        }
+    }
+
+    public void RecordSignature(SignedUpdate signature)
+    {
+        lock (_gate)
+        {
+            _signatures[signature.DeviceId] = signature;
         }
     }
 

@@ -9,6 +9,7 @@ using FedEdge.Devices;
 using FedEdge.Messaging;
 using FedEdge.Privacy;
 using FedEdge.Rounds;
+using FedEdge.Security;
 using FedEdge.Selection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -49,6 +50,7 @@ public sealed class Coordinator : IAsyncDisposable
     private readonly IGlobalModelEvaluator? _evaluator;
     private readonly IRoundAuditLog? _audit;
     private readonly TimeProvider _time;
+    private readonly FederationCredentials? _credentials;
     private readonly ILogger _logger;
     private readonly CoordinatorTelemetry _telemetry;
     private readonly DeviceRegistry _registry = new();
@@ -79,6 +81,7 @@ public sealed class Coordinator : IAsyncDisposable
     /// <param name="timeProvider">The clock for windows, deadlines and heartbeats.</param>
     /// <param name="logger">The logger.</param>
     /// <param name="meterFactory">Creates the <c>FedEdge.Core</c> meter; null creates a standalone one.</param>
+    /// <param name="credentials">The federation PKI: when given, devices join only with a valid certificate naming their id, updates must carry a valid signature by that certificate's key, and global models are signed.</param>
     public Coordinator(
         IOptions<CoordinatorOptions> options,
         ICoordinatorTransport transport,
@@ -95,7 +98,8 @@ public sealed class Coordinator : IAsyncDisposable
         IRoundAuditLog? audit = null,
         TimeProvider? timeProvider = null,
         ILogger<Coordinator>? logger = null,
-        IMeterFactory? meterFactory = null)
+        IMeterFactory? meterFactory = null,
+        FederationCredentials? credentials = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -116,6 +120,7 @@ public sealed class Coordinator : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _telemetry = new CoordinatorTelemetry(meterFactory, _options.Federation);
+        _credentials = credentials;
     }
 
     /// <summary>The current global parameters (after the last completed round).</summary>
@@ -138,6 +143,9 @@ public sealed class Coordinator : IAsyncDisposable
 
     /// <summary>Raised (synchronously, keep it short) when admissions or device states change.</summary>
     public event Action? DevicesChanged;
+
+    /// <summary>Raised (synchronously, keep it short) when a round enters a new <see cref="RoundPhase"/>, with the round number.</summary>
+    public event Action<long, RoundPhase>? PhaseChanged;
 
     private IAdmissionPolicy Admission { get; }
 
@@ -196,8 +204,11 @@ public sealed class Coordinator : IAsyncDisposable
 
         List<IStopRule> rules = BuiltInStopRules.Create(_options, _accountant, patience);
         rules.AddRange(_customStopRules);
-        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed);
-        _inbox = new CoordinatorInbox(Admission, _registry, _requests, _rounds, _transport, _telemetry, _time, _logger, () => DevicesChanged?.Invoke());
+        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed)
+        {
+            OnPhase = (round, phase) => PhaseChanged?.Invoke(round, phase),
+        };
+        _inbox = new CoordinatorInbox(Admission, _registry, _requests, _rounds, _transport, _telemetry, _time, _logger, () => DevicesChanged?.Invoke(), _credentials);
         await _transport.StartAsync(_inbox, cancellationToken).ConfigureAwait(false);
         await PublishGlobalAsync(cancellationToken).ConfigureAwait(false);
         _liveness = Task.Run(() => WatchHeartbeatsAsync(_disposeCts.Token), CancellationToken.None);
@@ -248,13 +259,20 @@ public sealed class Coordinator : IAsyncDisposable
         RoundResult result = await pipeline.RunAsync(round, GlobalParameters, linked.Token).ConfigureAwait(false);
         if (result.Completed)
         {
+            PhaseChanged?.Invoke(round, RoundPhase.Committing);
             _global = result.GlobalParameters;
             Interlocked.Exchange(ref _completedRound, round);
-            await PublishGlobalAsync(linked.Token).ConfigureAwait(false);
-            result = await pipeline.AfterCompletedAsync(result, linked.Token).ConfigureAwait(false);
+            using (CoordinatorTelemetry.Activities.StartActivity("fededge.round.publish"))
+            {
+                await PublishGlobalAsync(linked.Token).ConfigureAwait(false);
+                result = await pipeline.AfterCompletedAsync(result, linked.Token).ConfigureAwait(false);
+            }
         }
 
+        activity?.SetTag("fededge.round.completed", result.Completed);
+        activity?.SetTag("fededge.round.participants", result.Participants);
         _telemetry.Record(result);
+        PhaseChanged?.Invoke(round, RoundPhase.Idle);
         return result;
     }
 
@@ -306,7 +324,13 @@ public sealed class Coordinator : IAsyncDisposable
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [SessionMetadataKey] = _session, [FederationProtocol.FederationMetadataKey] = _options.Federation };
         try
         {
-            await _transport.PublishGlobalModelAsync(new GlobalModel { Version = CompletedRounds, Hash = global.ComputeHash(), Parameters = global, Metadata = metadata }, ct).ConfigureAwait(false);
+            var model = new GlobalModel { Version = CompletedRounds, Hash = global.ComputeHash(), Parameters = global, Metadata = metadata };
+            if (_credentials is not null)
+            {
+                model = _credentials.SignGlobalModel(model, CompletedRounds);
+            }
+
+            await _transport.PublishGlobalModelAsync(model, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {

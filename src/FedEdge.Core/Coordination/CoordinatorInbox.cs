@@ -1,7 +1,11 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using FedEdge.Admission;
 using FedEdge.Devices;
 using FedEdge.Messaging;
 using FedEdge.Rounds;
+using FedEdge.Security;
 using Microsoft.Extensions.Logging;
 
 namespace FedEdge.Coordination;
@@ -21,8 +25,12 @@ internal sealed class CoordinatorInbox(
     CoordinatorTelemetry telemetry,
     TimeProvider time,
     ILogger logger,
-    Action devicesChanged) : ICoordinatorHandler
+    Action devicesChanged,
+    FederationCredentials? credentials = null) : ICoordinatorHandler
 {
+    /// <summary>The verified certificate of each admitted device (when the federation uses certificates).</summary>
+    private readonly ConcurrentDictionary<string, X509Certificate2> _certificates = new(StringComparer.Ordinal);
+
     public async ValueTask<JoinResponse> OnJoinAsync(JoinRequest request, InboundContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -35,6 +43,11 @@ internal sealed class CoordinatorInbox(
         if (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, request.DeviceId, StringComparison.Ordinal))
         {
             reasons.Add($"the device claims id '{request.DeviceId}' but authenticated as '{context.AuthenticatedId}'");
+        }
+
+        if (reasons.Count == 0 && credentials is not null)
+        {
+            CheckCertificate(request, reasons);
         }
 
         if (reasons.Count == 0)
@@ -59,6 +72,7 @@ internal sealed class CoordinatorInbox(
 
         if (reasons.Count > 0)
         {
+            _certificates.TryRemove(request.DeviceId, out _);
             registry.Refuse(request.DeviceId, reasons);
             requests.Withdraw(request.DeviceId);
             LeaveRound(request.DeviceId, "refused at a new join: " + string.Join("; ", reasons));
@@ -251,10 +265,27 @@ internal sealed class CoordinatorInbox(
         }
 
         Touch(update.SenderId);
+        if (credentials is not null && SignatureProblem(update) is { } bad)
+        {
+            // The round protocol never sees it, so the refusal is recorded with the open round here.
+            if (rounds.Current is { } current && current.Round == update.Round)
+            {
+                current.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, bad));
+            }
+
+            return new(RoundUpdateOutcome.Refused, bad);
+        }
+
         ActiveRound? round = rounds.Current;
         if (round is not null && update.Round == round.Round)
         {
-            return round.Session.OnUpdate(update);
+            RoundUpdateVerdict verdict = round.Session.OnUpdate(update);
+            if (credentials is not null && verdict.IsAccepted)
+            {
+                round.RecordSignature(new SignedUpdate(update.SenderId, UpdateSigning.Digest(update), update.Signature));
+            }
+
+            return verdict;
         }
 
         return round is not null && update.Round > round.Round
@@ -262,6 +293,53 @@ internal sealed class CoordinatorInbox(
             : update.Round <= rounds.HighestStarted
                 ? new(RoundUpdateOutcome.Refused, $"late update: round {update.Round} is closed")
                 : new(RoundUpdateOutcome.Refused, $"round {update.Round} has not started");
+    }
+
+    /// <summary>
+    /// The joining device must present a certificate that chains to the federation CA, is within its validity period,
+    /// is not revoked and names the device id it claims; the verified certificate is kept for its signatures.
+    /// </summary>
+    private void CheckCertificate(JoinRequest request, List<string> reasons)
+    {
+        X509Certificate2? certificate = null;
+        if (!request.CertificateDer.IsEmpty)
+        {
+            try
+            {
+                certificate = X509CertificateLoader.LoadCertificate(request.CertificateDer.Span);
+            }
+            catch (CryptographicException ex)
+            {
+                reasons.Add($"certificate refused ({CertificateRefusal.Invalid}): unreadable certificate: {ex.Message}");
+                return;
+            }
+        }
+
+        CertificateValidation validation = credentials!.Validator.ValidateClaim(certificate, request.DeviceId);
+        if (!validation.IsValid)
+        {
+            certificate?.Dispose();
+            reasons.Add($"certificate refused ({validation.Refusal}): {validation.Reason}");
+            return;
+        }
+
+        _certificates[request.DeviceId] = certificate!;
+    }
+
+    private string? SignatureProblem(ModelUpdate update)
+    {
+        if (!_certificates.TryGetValue(update.SenderId, out X509Certificate2? certificate))
+        {
+            return $"update signature refused ({SignatureCheck.Missing}): no verified certificate for '{update.SenderId}'";
+        }
+
+        SignatureCheck check = UpdateSigning.Verify(update, certificate);
+        return check switch
+        {
+            SignatureCheck.Valid => null,
+            SignatureCheck.Missing => $"update signature refused ({check}): the update is unsigned",
+            _ => $"update signature refused ({check}): the signature does not verify against the certificate of '{update.SenderId}' (tampered, or made over different bytes)",
+        };
     }
 
     private void Touch(string deviceId)

@@ -85,4 +85,7 @@ internal static partial class Log
 
     [LoggerMessage(5038, LogLevel.Warning, "Worker {DeviceId} left round {Round}: {Reason}")]
     public static partial void WorkerLeftRound(ILogger logger, string deviceId, long round, string reason);
+
+    [LoggerMessage(5060, LogLevel.Warning, "Worker {DeviceId} refused global model version {Version}: {Reason}")]
+    public static partial void GlobalModelRefused(ILogger logger, string deviceId, long version, string reason);
 }

@@ -41,10 +41,22 @@ internal sealed class RoundPipeline(
     private int _consecutiveFailures;
     private double? _referenceNorm;
 
+    /// <summary>Told of each phase change (the coordinator raises <see cref="Coordinator.PhaseChanged"/> from it).</summary>
+    public Action<long, RoundPhase>? OnPhase { get; init; }
+
+    /// <summary>The task configuration key carrying the round activity's W3C traceparent, so a worker's train activity joins the round's trace.</summary>
+    internal const string TraceParentKey = "fededge.traceparent";
+
     public async ValueTask<RoundResult> RunAsync(long round, ParameterSet global, CancellationToken ct)
     {
         var start = new RoundStart(time.GetTimestamp(), transport.Statistics.BytesSent, transport.Statistics.BytesReceived, global);
-        List<DeviceStatus>? window = await requests.CollectAsync(ct).ConfigureAwait(false);
+        OnPhase?.Invoke(round, RoundPhase.WindowOpen);
+        List<DeviceStatus>? window;
+        using (CoordinatorTelemetry.Activities.StartActivity("fededge.round.window"))
+        {
+            window = await requests.CollectAsync(ct).ConfigureAwait(false);
+        }
+
         if (window is null)
         {
             return Fail(round, start, $"no device asked to train within {options.JoinTimeout}");
@@ -82,10 +94,17 @@ internal sealed class RoundPipeline(
         });
         RoundContribution contribution;
         IReadOnlyList<RefusedUpdate> otherRefusals;
+        IReadOnlyList<SignedUpdate> signatures;
         int resends;
         await using (session.ConfigureAwait(false))
         {
             var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline };
+            if (System.Diagnostics.Activity.Current is { Id: { } traceParent, IdFormat: System.Diagnostics.ActivityIdFormat.W3C })
+            {
+                task = task with { Config = new Dictionary<string, string>(task.Config, StringComparer.Ordinal) { [TraceParentKey] = traceParent } };
+            }
+
+            OnPhase?.Invoke(round, RoundPhase.Training);
             var active = new ActiveRound(task, selected, session);
             rounds.Begin(active);
             Log.RoundStarted(logger, round, selected.Count, deadline);
@@ -104,6 +123,7 @@ internal sealed class RoundPipeline(
             rounds.End(active);
             requests.CompleteRound(selected);
             otherRefusals = active.OtherRefusals;
+            signatures = active.Signatures;
         }
 
         var failed = contribution.Failed.Select(p => new RefusedUpdate(p.Key, round, p.Value)).ToList();
@@ -115,7 +135,7 @@ internal sealed class RoundPipeline(
             }
         }
 
-        var outcome = new RoundOutcome(selected, failed, contribution with { Refused = [.. contribution.Refused, .. otherRefusals] }, resends);
+        var outcome = new RoundOutcome(selected, failed, contribution with { Refused = [.. contribution.Refused, .. otherRefusals] }, resends, signatures);
         if (contribution.FailureReason is { } protocolFailure)
         {
             return Fail(round, start, protocolFailure, outcome);
@@ -131,18 +151,24 @@ internal sealed class RoundPipeline(
             return Fail(round, start, $"{failed.Count} of {selected.Count} participants failed, more than the accepted fraction {options.AcceptFailuresFraction:0.##}", outcome);
         }
 
+        OnPhase?.Invoke(round, RoundPhase.Aggregating);
         AggregationResult aggregated;
-        try
+        var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        ParameterSet next;
+        using (CoordinatorTelemetry.Activities.StartActivity("fededge.round.aggregate"))
         {
-            aggregated = aggregation.Complete();
-        }
-        catch (InsufficientUpdatesException ex)
-        {
-            return Fail(round, start, ex.Message, outcome);
+            try
+            {
+                aggregated = aggregation.Complete();
+            }
+            catch (InsufficientUpdatesException ex)
+            {
+                return Fail(round, start, ex.Message, outcome);
+            }
+
+            next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
         }
 
-        var privacyMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
-        ParameterSet next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
         if (GlobalModelProblem(next) is { } diverged)
         {
             // Never commit a diverged model: it is neither published nor checkpointed, and the previous one stays.
@@ -300,7 +326,7 @@ internal sealed class RoundPipeline(
     }
 
     private RoundResult Fail(long round, RoundStart start, string reason, List<string>? selected = null) =>
-        Fail(round, start, reason, new RoundOutcome(selected ?? [], [], null, 0));
+        Fail(round, start, reason, new RoundOutcome(selected ?? [], [], null, 0, []));
 
     private RoundResult Fail(long round, RoundStart start, string reason, RoundOutcome outcome)
     {
@@ -318,6 +344,7 @@ internal sealed class RoundPipeline(
         Contributors = completed ? outcome.Contribution?.Contributors ?? [] : [],
         Failed = outcome.Failed,
         Refused = outcome.Contribution?.Refused ?? [],
+        Signatures = completed ? [.. outcome.Signatures.Where(s => outcome.Contribution?.Contributors.Contains(s.DeviceId) == true)] : [],
         TaskResends = outcome.Resends,
         Duration = time.GetElapsedTime(start.Ticks),
         BytesUp = transport.Statistics.BytesReceived - start.Received,
@@ -328,5 +355,5 @@ internal sealed class RoundPipeline(
 
     private sealed record RoundStart(long Ticks, long Sent, long Received, ParameterSet Global);
 
-    private sealed record RoundOutcome(List<string> Selected, List<RefusedUpdate> Failed, RoundContribution? Contribution, int Resends);
+    private sealed record RoundOutcome(List<string> Selected, List<RefusedUpdate> Failed, RoundContribution? Contribution, int Resends, IReadOnlyList<SignedUpdate> Signatures);
 }

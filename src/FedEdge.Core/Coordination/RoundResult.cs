@@ -24,6 +24,9 @@ public sealed partial record RoundResult
     /// <summary>Updates refused by validation during the round (late, replayed, duplicate, malformed).</summary>
     public IReadOnlyList<RefusedUpdate> Refused { get; init; } = [];
 
+    /// <summary>The verified signatures of the contributors' updates (when the federation uses certificates).</summary>
+    public IReadOnlyList<SignedUpdate> Signatures { get; init; } = [];
+
     /// <summary>How many times a round task was sent again because no acknowledgement came in time (lossy networks).</summary>
     public int TaskResends { get; init; }
 
@@ -66,6 +69,12 @@ public sealed partial record RoundResult
 /// <param name="Round">The round the update claimed (or the round it was expected in).</param>
 /// <param name="Reason">Why it was refused or missing.</param>
 public sealed record RefusedUpdate(string DeviceId, long Round, string Reason);
+
+/// <summary>An accepted update's verified signature, kept for the transparency log.</summary>
+/// <param name="DeviceId">The device whose certificate verified the signature.</param>
+/// <param name="Digest">The SHA-256 of the update's canonical bytes (see <see cref="Security.UpdateSigning"/>).</param>
+/// <param name="Signature">The ECDSA P-256 signature (IEEE P1363, 64 bytes) over <paramref name="Digest"/>.</param>
+public sealed record SignedUpdate(string DeviceId, ReadOnlyMemory<byte> Digest, ReadOnlyMemory<byte> Signature);
 
 /// <summary>Evaluates a global model after each round (e.g. on a held-out split); its metrics feed the stop rules and the round results.</summary>
 public interface IGlobalModelEvaluator

@@ -1,7 +1,10 @@
 using System.Numerics.Tensors;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using FedEdge.Messaging;
 using FedEdge.Privacy;
 using FedEdge.Rounds;
+using FedEdge.Security;
 using FedEdge.Training;
 
 namespace FedEdge.Coordination;
@@ -12,12 +15,25 @@ namespace FedEdge.Coordination;
 /// <see cref="IUpdateTransform"/>s in registration order (clipping, noise), then the aggregation weight
 /// (<see cref="WorkerOptions.UniformAggregationWeight"/>). Masking and encoding follow in the round protocol and the transport.
 /// </summary>
-internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRoundProtocol protocol, bool uniformWeight)
+internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRoundProtocol protocol, bool uniformWeight, X509Certificate2? signer = null)
 {
     /// <summary>True when the worker submits a delta rather than its parameters.</summary>
     public bool SendsDelta => transforms.Length > 0 || protocol.SendsDelta;
 
+    /// <summary>Builds the update and, when the worker has a certificate, signs it as the last step.</summary>
     public ModelUpdate Build(string deviceId, RoundTask task, TrainingResult result, double seconds)
+    {
+        ModelUpdate update = BuildUnsigned(deviceId, task, result, seconds);
+        if (signer is null)
+        {
+            return update;
+        }
+
+        using ECDsa key = signer.GetECDsaPrivateKey() ?? throw new InvalidOperationException("The worker's certificate has no ECDSA private key.");
+        return UpdateSigning.Sign(update, key);
+    }
+
+    private ModelUpdate BuildUnsigned(string deviceId, RoundTask task, TrainingResult result, double seconds)
     {
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
         {

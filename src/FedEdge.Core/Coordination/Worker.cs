@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using FedEdge.Data;
 using FedEdge.Devices;
 using FedEdge.Messaging;
 using FedEdge.Privacy;
 using FedEdge.Rounds;
+using FedEdge.Security;
 using FedEdge.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -37,6 +39,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     private readonly List<UpdateReceipt> _receipts = [];
     private readonly WorkerLiveness _liveness;
     private UpdatePipeline? _pipeline;
+    private readonly FederationCredentials? _credentials;
     private Dataset? _data;
     private string? _dataProblem;
     private WorkerRound? _round;
@@ -60,6 +63,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     /// <param name="stateStore">Where the worker's state is kept; null uses <see cref="WorkerOptions.StateFile"/> (or none).</param>
     /// <param name="timeProvider">The clock.</param>
     /// <param name="logger">The logger.</param>
+    /// <param name="credentials">The federation PKI: when given, the worker presents its certificate at join, signs every update with its key and accepts only global models signed by the trusted coordinator.</param>
     public Worker(
         IOptions<WorkerOptions> options,
         IWorkerTransport transport,
@@ -70,7 +74,8 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         IEnumerable<IUpdateTransform>? updateTransforms = null,
         IWorkerStateStore? stateStore = null,
         TimeProvider? timeProvider = null,
-        ILogger<Worker>? logger = null)
+        ILogger<Worker>? logger = null,
+        FederationCredentials? credentials = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -86,6 +91,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _liveness = new WorkerLiveness(_options, transport, _time, _logger, _stop.Token);
+        _credentials = credentials;
     }
 
     /// <summary>The device id.</summary>
@@ -141,7 +147,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             throw new ProtocolMessagesNotSupportedException(_transport.GetType().Name);
         }
 
-        _pipeline = new UpdatePipeline(_transforms, _protocol, _options.UniformAggregationWeight);
+        _pipeline = new UpdatePipeline(_transforms, _protocol, _options.UniformAggregationWeight, _credentials?.Certificate);
         if (_stateStore is not null)
         {
             Restored = await _stateStore.LoadAsync(cancellationToken).ConfigureAwait(false);
@@ -247,6 +253,13 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     public ValueTask OnGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (_credentials?.CheckGlobalModel(model) is { } untrusted)
+        {
+            // A model not signed by the trusted coordinator (e.g. forged by a client with broker write access) is ignored.
+            Log.GlobalModelRefused(_logger, DeviceId, model.Version, untrusted);
+            return ValueTask.CompletedTask;
+        }
+
         LatestGlobalModel = model;
         Interlocked.Exchange(ref _globalVersion, model.Version);
         bool restartedCoordinator = false;
@@ -342,6 +355,10 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     {
         RoundTask task = round.Task;
         CancellationToken ct = round.Cancellation.Token;
+        ActivityContext.TryParse(task.Config.GetValueOrDefault(RoundPipeline.TraceParentKey), null, isRemote: true, out ActivityContext roundContext);
+        using Activity? activity = CoordinatorTelemetry.Activities.StartActivity("fededge.round.train", ActivityKind.Internal, roundContext);
+        activity?.SetTag("fededge.round", task.Round);
+        activity?.SetTag("fededge.device", DeviceId);
         try
         {
             await round.Session!.StartAsync(ct).ConfigureAwait(false);
@@ -457,7 +474,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             {
                 DeviceId = DeviceId,
                 MudUrl = _options.MudUrl,
-                CertificateDer = _options.CertificateDer,
+                CertificateDer = _credentials is not null ? _credentials.Certificate.RawData : _options.CertificateDer,
                 Task = _options.Task,
                 Model = _options.Model,
                 Capabilities = new Dictionary<string, string>(_options.Capabilities, StringComparer.Ordinal),

@@ -33,4 +33,10 @@ public sealed record ModelUpdate
 
     /// <summary>Training metrics reported by the worker (loss, seconds, peak memory, ...).</summary>
     public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>
+    /// The sender's ECDSA P-256 signature over the SHA-256 of the update's canonical bytes (see
+    /// <see cref="Security.UpdateSigning"/>), or empty when unsigned.
+    /// </summary>
+    public ReadOnlyMemory<byte> Signature { get; init; }
 }

@@ -27,6 +27,13 @@ public sealed class MudAdmissionOptions
     /// <summary>MUD URLs an administrator approved without a (valid) signature.</summary>
     public ISet<string> ApprovedMudUrls { get; } = new HashSet<string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// When certificates are configured: refuse a MUD URL that does not come from the device certificate's
+    /// id-pe-mud-url extension (a weak source: DHCP, LLDP, the join request) unless an administrator approved it for
+    /// the device in the User Policy Server (<see cref="PolicyServer.UserPolicyEntry.ApproveWeakMudUrl"/>). Default false.
+    /// </summary>
+    public bool RequireCertificateMudUrl { get; set; }
+
     /// <summary>Require the FedEdge MUD extension naming the task (default true).</summary>
     public bool RequireFederationExtension { get; set; } = true;
 

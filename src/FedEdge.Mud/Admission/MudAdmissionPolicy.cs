@@ -114,6 +114,12 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
         if (cert is null || notes.Count == 0)
         {
             notes.Add($"MUD URL from {request.MudUrlSource ?? "the request"} (weak).");
+            if (_options.RequireCertificateMudUrl
+                && (_ups is null || !await _ups.ApprovesWeakMudUrlAsync(mac, url.AbsoluteUri, cancellationToken).ConfigureAwait(false)))
+            {
+                reasons.Add($"The MUD URL '{url}' comes from a weak source ({request.MudUrlSource ?? "the request"}), not the device certificate; with certificates configured it is refused unless an administrator approved it for this device in the User Policy Server.");
+                return Finish(request, reasons, notes);
+            }
         }
 
         if (!MudParser.IsHttpsUrl(url.OriginalString, out string why))

@@ -52,6 +52,13 @@ public sealed record UserPolicyEntry
     /// <summary>The administrator's own MUD file (JSON text) for a device without one.</summary>
     public string? MudFileJson { get; init; }
 
+    /// <summary>
+    /// The administrator approves <see cref="MudUrl"/> for the device with <see cref="Mac"/> even when it comes from a
+    /// weak source (DHCP, LLDP, the join request) rather than the device certificate
+    /// (<see cref="Admission.MudAdmissionOptions.RequireCertificateMudUrl"/>). Both must be set.
+    /// </summary>
+    public bool ApproveWeakMudUrl { get; init; }
+
     /// <summary>True when the entry applies to a device with the given MAC and MUD URL.</summary>
     public bool AppliesTo(string? mac, string? mudUrl)
         => (Mac is not null && mac is not null && string.Equals(NormalizeMac(Mac), NormalizeMac(mac), StringComparison.Ordinal))

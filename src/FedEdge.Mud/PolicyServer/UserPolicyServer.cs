@@ -137,6 +137,11 @@ public sealed class UserPolicyServer
             return "An entry must select a device by MAC address or MUD URL.";
         }
 
+        if (entry.ApproveWeakMudUrl && (entry.Mac is null || entry.MudUrl is null))
+        {
+            return "An approval of a weakly sourced MUD URL must name both the device's MAC address and the MUD URL.";
+        }
+
         if (entry.MudFileJson is not null)
         {
             MudParseResult r = MudParser.Parse(entry.MudFileJson);
@@ -147,6 +152,24 @@ public sealed class UserPolicyServer
         }
 
         return entry.Rules.Any(r => r.RemotePort is < 0 or > 65535 || r.Protocol is < 0 or > 255) ? "A rule has an out-of-range port or protocol." : null;
+    }
+
+    /// <summary>
+    /// True when an administrator approved <paramref name="mudUrl"/> from a weak source for the device with
+    /// <paramref name="mac"/>: an entry names both, with <see cref="UserPolicyEntry.ApproveWeakMudUrl"/>.
+    /// </summary>
+    public async ValueTask<bool> ApprovesWeakMudUrlAsync(string? mac, string mudUrl, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(mudUrl);
+        if (mac is null)
+        {
+            return false;
+        }
+
+        IReadOnlyList<UserPolicyEntry> entries = await _store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        return entries.Any(e => e.ApproveWeakMudUrl && e.Mac is not null && e.MudUrl is not null
+            && string.Equals(UserPolicyEntry.NormalizeMac(e.Mac), UserPolicyEntry.NormalizeMac(mac), StringComparison.Ordinal)
+            && string.Equals(e.MudUrl, mudUrl, StringComparison.Ordinal));
     }
 
     /// <summary>Merges the manufacturer's MUD file (or an administrator's, for a device without one) with every administrator overlay for the device.</summary>

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using FedEdge.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet.Protocol;
@@ -30,6 +32,25 @@ public readonly struct DeviceCredentialArguments
     public string ClientId { get; }
 }
 
+/// <summary>The embedded broker's mutual-TLS listener.</summary>
+public sealed class EmbeddedBrokerTlsOptions
+{
+    /// <summary>The broker's server certificate with its private key (e.g. from <c>fededge pki issue --server HOST</c>).</summary>
+    public required X509Certificate2 ServerCertificate { get; init; }
+
+    /// <summary>Checks every client certificate: chain to the federation CA, validity period, CRL; the device id comes from it.</summary>
+    public required CertificateValidator Validator { get; init; }
+
+    /// <summary>The TLS port; 0 picks a free one (read it from <see cref="EmbeddedMqttBroker.TlsPort"/>).</summary>
+    public int Port { get; init; } = 8883;
+
+    /// <summary>
+    /// Also accept devices with passwords on the plain-text listener (opt-in, for tests). Without it the plain
+    /// listener serves only the coordinator's own loopback connection (authenticated by a random secret).
+    /// </summary>
+    public bool AllowPlainDevices { get; init; }
+}
+
 /// <summary>Options of the <see cref="EmbeddedMqttBroker"/>.</summary>
 public sealed class EmbeddedMqttBrokerOptions
 {
@@ -41,6 +62,9 @@ public sealed class EmbeddedMqttBrokerOptions
 
     /// <summary>Device ids and their passwords. Compared in constant time.</summary>
     public IDictionary<string, string> DevicePasswords { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>A mutual-TLS listener for devices (identity from the verified client certificate); null for none.</summary>
+    public EmbeddedBrokerTlsOptions? Tls { get; set; }
 
     /// <summary>An additional credential check for devices not in <see cref="DevicePasswords"/> (e.g. a device registry); null refuses them.</summary>
     public Func<DeviceCredentialArguments, ValueTask<bool>>? AuthenticateDevice { get; set; }
@@ -77,8 +101,9 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
     private readonly byte[] _coordinatorSecretHash;
     private readonly ILogger _logger;
 
-    private EmbeddedMqttBroker(MqttServer server, EmbeddedMqttBrokerOptions options, string federation, int port, string coordinatorPassword, ILogger logger)
+    private EmbeddedMqttBroker(MqttServer server, EmbeddedMqttBrokerOptions options, string federation, int port, int? tlsPort, string coordinatorPassword, ILogger logger)
     {
+        TlsPort = tlsPort;
         _server = server;
         _options = options;
         _federation = federation;
@@ -101,6 +126,12 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
     /// <summary>The port the broker listens on.</summary>
     public int Port { get; }
 
+    /// <summary>The mutual-TLS port, when <see cref="EmbeddedMqttBrokerOptions.Tls"/> is set.</summary>
+    public int? TlsPort { get; }
+
+    /// <summary><c>mqtts://HOST:TlsPort</c> for devices (HOST: the server certificate's host, as given), or null without TLS.</summary>
+    public Uri? TlsUri(string host) => TlsPort is int p ? new Uri($"mqtts://{host}:{p}") : null;
+
     /// <summary>The broker's URI for clients on this machine (or on the LAN when bound to any address).</summary>
     public Uri Uri => new($"mqtt://{(_options.BindAddress.Equals(IPAddress.Any) ? "127.0.0.1" : _options.BindAddress.ToString())}:{Port}");
 
@@ -114,16 +145,28 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         options.Validate();
         MqttTopicScheme.Root(federation);
         int port = options.Port == 0 ? FreePort(options.BindAddress) : options.Port;
-        MqttServerOptions serverOptions = new MqttServerOptionsBuilder()
+        ILogger logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<EmbeddedMqttBroker>();
+        MqttServerOptionsBuilder builder = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(options.BindAddress)
+            .WithDefaultEndpointBoundIPAddress(options.Tls is { AllowPlainDevices: false } ? IPAddress.Loopback : options.BindAddress)
             .WithDefaultEndpointPort(port)
-            .WithPersistentSessions()
-            .Build();
+            .WithPersistentSessions();
+        int? tlsPort = null;
+        if (options.Tls is { } tls)
+        {
+            tlsPort = tls.Port == 0 ? FreePort(options.BindAddress) : tls.Port;
+            builder = builder.WithEncryptedEndpoint()
+                .WithEncryptedEndpointBoundIPAddress(options.BindAddress)
+                .WithEncryptedEndpointPort(tlsPort.Value)
+                .WithEncryptionCertificate(tls.ServerCertificate)
+                .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
+                .WithClientCertificate((_, certificate, _, _) => CheckClientCertificate(tls.Validator, certificate, logger));
+        }
+
+        MqttServerOptions serverOptions = builder.Build();
         MqttServer server = new MqttServerFactory().CreateMqttServer(serverOptions);
         string secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        ILogger logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<EmbeddedMqttBroker>();
-        var broker = new EmbeddedMqttBroker(server, options, federation, port, secret, logger);
+        var broker = new EmbeddedMqttBroker(server, options, federation, port, tlsPort, secret, logger);
         cancellationToken.ThrowIfCancellationRequested();
         await server.StartAsync().ConfigureAwait(false);
         Log.BrokerStarted(logger, broker.Uri.ToString(), federation);
@@ -146,6 +189,18 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         return port;
     }
 
+    private static bool CheckClientCertificate(CertificateValidator validator, X509Certificate? certificate, ILogger logger)
+    {
+        using X509Certificate2? leaf = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        CertificateValidation result = validator.Validate(leaf, CertificateRole.Device);
+        if (!result.IsValid)
+        {
+            Log.CertificateRefused(logger, result.Refusal.ToString(), result.Reason);
+        }
+
+        return result.IsValid;
+    }
+
     private static bool SecretEquals(string presented, byte[] expectedHash) =>
         CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), expectedHash);
 
@@ -159,7 +214,29 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         string password = args.Password ?? string.Empty;
         bool ok;
         string? boundClientId = null;
-        if (string.Equals(user, CoordinatorUsername, StringComparison.Ordinal))
+        if (_options.Tls is { } tls && args.ClientCertificate is { } presented)
+        {
+            // Mutual TLS: the handshake verified the certificate; the identity is its device id, and the MQTT user
+            // name (which every ACL check uses) must be that id.
+            string? deviceId = tls.Validator.Validate(presented, CertificateRole.Device).DeviceId;
+            if (deviceId is null || !string.Equals(deviceId, user, StringComparison.Ordinal) || !MqttTopicScheme.IsValidSegment(user))
+            {
+                Log.ConnectionRefused(_logger, args.ClientId, user, $"{CertificateRefusal.IdentityMismatch}: the user name is not the certificate's device id '{deviceId}'");
+                args.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+                args.ReasonString = $"The certificate is device '{deviceId}'; connect with that user name.";
+                return;
+            }
+
+            ok = true;
+            boundClientId = MqttTopicScheme.DeviceClientId(_federation, user);
+        }
+        else if (_options.Tls is { AllowPlainDevices: false } && !string.Equals(user, CoordinatorUsername, StringComparison.Ordinal))
+        {
+            Log.ConnectionRefused(_logger, args.ClientId, user, "plain-text device connections are not accepted; connect with mqtts:// and a device certificate");
+            args.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+            return;
+        }
+        else if (string.Equals(user, CoordinatorUsername, StringComparison.Ordinal))
         {
             ok = SecretEquals(password, _coordinatorSecretHash);
             boundClientId = CoordinatorClientId;

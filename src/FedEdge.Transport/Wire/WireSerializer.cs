@@ -357,6 +357,7 @@ public static class WireSerializer
         Kind = update.Kind == UpdateKind.Delta ? UpdateKindMessage.UpdateKindDelta : UpdateKindMessage.UpdateKindParameters,
         Values = ToProto(update.Values, codec),
         Metrics = { Copy(update.Metrics) },
+        Signature = Google.Protobuf.ByteString.CopyFrom(update.Signature.Span),
     };
 
     /// <summary>Decodes an update; content that cannot be used is an <see cref="UpdateFormatException"/> naming the update's round.</summary>
@@ -396,6 +397,7 @@ public static class WireSerializer
             Kind = kind,
             Values = FromProto(proto.Values, "model update values"),
             Metrics = new Dictionary<string, double>(proto.Metrics, StringComparer.Ordinal),
+            Signature = proto.Signature.Length is 0 or 64 ? proto.Signature.ToByteArray() : throw new WireFormatException($"The model update's signature has {proto.Signature.Length} bytes; an ECDSA P-256 signature has 64."),
         };
     }
 

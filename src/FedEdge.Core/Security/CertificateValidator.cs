@@ -1,0 +1,264 @@
+using System.Formats.Asn1;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace FedEdge.Security;
+
+/// <summary>Why a certificate was refused.</summary>
+public enum CertificateRefusal
+{
+    /// <summary>Not refused.</summary>
+    None = 0,
+
+    /// <summary>No certificate was presented.</summary>
+    Missing,
+
+    /// <summary>The certificate does not chain to the federation CA (issued by another CA, or its signature is wrong).</summary>
+    UntrustedIssuer,
+
+    /// <summary>The certificate's validity period has ended.</summary>
+    Expired,
+
+    /// <summary>The certificate's validity period has not begun.</summary>
+    NotYetValid,
+
+    /// <summary>The federation CA's CRL lists the certificate.</summary>
+    Revoked,
+
+    /// <summary>The certificate is not for this use (for example a device certificate presented as a server's).</summary>
+    WrongUsage,
+
+    /// <summary>A device certificate without a device id in its subject alternative name.</summary>
+    NoDeviceId,
+
+    /// <summary>The identity the peer claimed differs from the one its certificate proves.</summary>
+    IdentityMismatch,
+
+    /// <summary>The certificate is malformed or failed another chain check.</summary>
+    Invalid,
+}
+
+/// <summary>Which role a certificate is checked for.</summary>
+public enum CertificateRole
+{
+    /// <summary>A device (TLS client): client authentication, a device id in the SAN.</summary>
+    Device,
+
+    /// <summary>A coordinator or edge (TLS server): server authentication.</summary>
+    Server,
+}
+
+/// <summary>The outcome of checking a certificate against the federation CA.</summary>
+/// <param name="Refusal">Why it was refused, or <see cref="CertificateRefusal.None"/>.</param>
+/// <param name="Reason">A sentence for logs and for the refused party.</param>
+/// <param name="DeviceId">The device id the certificate proves (device role, when valid).</param>
+public sealed record CertificateValidation(CertificateRefusal Refusal, string Reason, string? DeviceId = null)
+{
+    /// <summary>True when the certificate was accepted.</summary>
+    public bool IsValid => Refusal == CertificateRefusal.None;
+}
+
+/// <summary>
+/// The one X.509 validator every transport shares: the certificate must chain to the federation CA, be within its
+/// validity period (by the injected <see cref="TimeProvider"/>), not be on the CA's CRL, and suit its role. The CRL's
+/// own signature is checked against the CA when the validator is created.
+/// </summary>
+public sealed class CertificateValidator
+{
+    private readonly HashSet<BigInteger> _revoked = [];
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a validator for <paramref name="authority"/> with an optional DER or PEM CRL.</summary>
+    /// <exception cref="CredentialException">The CRL is unreadable or not signed by <paramref name="authority"/>.</exception>
+    public CertificateValidator(X509Certificate2 authority, ReadOnlyMemory<byte> crl = default, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(authority);
+        Authority = authority;
+        _time = timeProvider ?? TimeProvider.System;
+        if (!crl.IsEmpty)
+        {
+            LoadCrl(crl.Span);
+        }
+    }
+
+    /// <summary>The federation CA.</summary>
+    public X509Certificate2 Authority { get; }
+
+    /// <summary>How many serial numbers the CRL revokes.</summary>
+    public int RevokedCount => _revoked.Count;
+
+    /// <summary>The time the CRL expires (its nextUpdate), when a CRL was given.</summary>
+    public DateTimeOffset? CrlNextUpdate { get; private set; }
+
+    /// <summary>Creates a validator from a CA certificate file and an optional CRL file (DER or PEM).</summary>
+    public static CertificateValidator FromFiles(string authorityPath, string? crlPath = null, TimeProvider? timeProvider = null)
+    {
+        X509Certificate2 authority = KeyFiles.ReadCertificate(authorityPath);
+        byte[] crl = [];
+        if (!string.IsNullOrWhiteSpace(crlPath))
+        {
+            if (!File.Exists(crlPath))
+            {
+                throw new CredentialException($"The CRL file '{crlPath}' was not found.");
+            }
+
+            crl = File.ReadAllBytes(crlPath);
+        }
+
+        return new CertificateValidator(authority, crl, timeProvider);
+    }
+
+    /// <summary>Checks <paramref name="certificate"/> for <paramref name="role"/>.</summary>
+    public CertificateValidation Validate(X509Certificate2? certificate, CertificateRole role = CertificateRole.Device)
+    {
+        if (certificate is null)
+        {
+            return new(CertificateRefusal.Missing, "no client certificate was presented");
+        }
+
+        string subject = certificate.Subject;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
+        chain.ChainPolicy.VerificationTimeIgnored = false;
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(role == CertificateRole.Device ? FederationPki.ClientAuthOid : FederationPki.ServerAuthOid));
+        bool built;
+        try
+        {
+            built = chain.Build(certificate);
+        }
+        catch (CryptographicException ex)
+        {
+            return new(CertificateRefusal.Invalid, $"certificate '{subject}' could not be checked: {ex.Message}");
+        }
+
+        X509ChainStatusFlags flags = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (all, s) => all | s.Status);
+        bool rootIsAuthority = chain.ChainElements.Count >= 2 && chain.ChainElements[^1].Certificate.RawData.AsSpan().SequenceEqual(Authority.RawData);
+        if (!rootIsAuthority || (flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.NotSignatureValid)) != 0)
+        {
+            return new(CertificateRefusal.UntrustedIssuer, $"certificate '{subject}' (issuer '{certificate.Issuer}') does not chain to the federation CA '{Authority.Subject}'");
+        }
+
+        DateTimeOffset now = _time.GetUtcNow();
+        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0 || now > certificate.NotAfter.ToUniversalTime() || now < certificate.NotBefore.ToUniversalTime())
+        {
+            return now > certificate.NotAfter.ToUniversalTime()
+                ? new(CertificateRefusal.Expired, $"certificate '{subject}' expired at {certificate.NotAfter.ToUniversalTime():O}")
+                : new(CertificateRefusal.NotYetValid, $"certificate '{subject}' is not valid before {certificate.NotBefore.ToUniversalTime():O}");
+        }
+
+        if (_revoked.Contains(Serial(certificate.SerialNumberBytes.Span)))
+        {
+            return new(CertificateRefusal.Revoked, $"certificate '{subject}' (serial {certificate.SerialNumber}) is revoked by the federation CRL");
+        }
+
+        if ((flags & X509ChainStatusFlags.NotValidForUsage) != 0)
+        {
+            return new(CertificateRefusal.WrongUsage, $"certificate '{subject}' is not for {(role == CertificateRole.Device ? "client" : "server")} authentication");
+        }
+
+        if (!built || flags != X509ChainStatusFlags.NoError)
+        {
+            return new(CertificateRefusal.Invalid, $"certificate '{subject}' failed the chain checks: {flags}");
+        }
+
+        if (role == CertificateRole.Server)
+        {
+            return new(CertificateRefusal.None, "valid");
+        }
+
+        string? deviceId = FederationPki.ReadDeviceId(certificate);
+        return deviceId is null
+            ? new(CertificateRefusal.NoDeviceId, $"certificate '{subject}' names no device (no {FederationPki.DeviceUriPrefix}ID subject alternative name)")
+            : new(CertificateRefusal.None, "valid", deviceId);
+    }
+
+    /// <summary>Checks a device certificate and that it proves <paramref name="claimedId"/>.</summary>
+    public CertificateValidation ValidateClaim(X509Certificate2? certificate, string? claimedId)
+    {
+        CertificateValidation result = Validate(certificate, CertificateRole.Device);
+        if (result.IsValid && !string.Equals(result.DeviceId, claimedId, StringComparison.Ordinal))
+        {
+            return new(CertificateRefusal.IdentityMismatch, $"the sender claimed to be '{claimedId}' but its certificate is device '{result.DeviceId}'", result.DeviceId);
+        }
+
+        return result;
+    }
+
+    private static BigInteger Serial(ReadOnlySpan<byte> bigEndian) => new(bigEndian, isUnsigned: true, isBigEndian: true);
+
+    private void LoadCrl(ReadOnlySpan<byte> crl)
+    {
+        byte[] der = Pem(crl);
+        try
+        {
+            var outer = new AsnReader(der, AsnEncodingRules.DER).ReadSequence();
+            ReadOnlyMemory<byte> tbs = outer.ReadEncodedValue();
+            outer.ReadSequence();
+            byte[] signature = outer.ReadBitString(out _);
+            using ECDsa? key = Authority.GetECDsaPublicKey();
+            if (key is null || !key.VerifyData(tbs.Span, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence))
+            {
+                throw new CredentialException($"The CRL is not signed by the federation CA '{Authority.Subject}'.");
+            }
+
+            var list = new AsnReader(tbs, AsnEncodingRules.DER).ReadSequence();
+            if (list.PeekTag().HasSameClassAndValue(Asn1Tag.Integer))
+            {
+                list.ReadInteger();
+            }
+
+            list.ReadSequence();
+            ReadOnlyMemory<byte> issuer = list.ReadEncodedValue();
+            if (!issuer.Span.SequenceEqual(Authority.SubjectName.RawData))
+            {
+                throw new CredentialException($"The CRL's issuer is not the federation CA '{Authority.Subject}'.");
+            }
+
+            ReadTime(list);
+            if (list.HasData && IsTime(list.PeekTag()))
+            {
+                CrlNextUpdate = ReadTime(list);
+            }
+
+            if (list.HasData && list.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
+            {
+                AsnReader entries = list.ReadSequence();
+                while (entries.HasData)
+                {
+                    AsnReader entry = entries.ReadSequence();
+                    _revoked.Add(Serial(entry.ReadIntegerBytes().Span.TrimStart((byte)0)));
+                }
+            }
+        }
+        catch (AsnContentException ex)
+        {
+            throw new CredentialException($"The CRL is not a readable X.509 CRL: {ex.Message}", ex);
+        }
+    }
+
+    private static bool IsTime(Asn1Tag tag) => tag.HasSameClassAndValue(Asn1Tag.UtcTime) || tag.HasSameClassAndValue(Asn1Tag.GeneralizedTime);
+
+    private static DateTimeOffset ReadTime(AsnReader reader)
+        => reader.PeekTag().HasSameClassAndValue(Asn1Tag.UtcTime) ? reader.ReadUtcTime() : reader.ReadGeneralizedTime();
+
+    private static byte[] Pem(ReadOnlySpan<byte> data)
+    {
+        string text = System.Text.Encoding.ASCII.GetString(data);
+        if (!text.Contains("-----BEGIN", StringComparison.Ordinal))
+        {
+            return data.ToArray();
+        }
+
+        if (!PemEncoding.TryFind(text, out PemFields fields))
+        {
+            throw new CredentialException("The CRL file holds no PEM block.");
+        }
+
+        return Convert.FromBase64String(text[fields.Base64Data]);
+    }
+}

@@ -1,0 +1,181 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using FedEdge.Messaging;
+
+namespace FedEdge.Security;
+
+/// <summary>The outcome of checking an update's or a global model's signature.</summary>
+public enum SignatureCheck
+{
+    /// <summary>The signature is valid for these bytes and this certificate's key.</summary>
+    Valid = 0,
+
+    /// <summary>There was no signature.</summary>
+    Missing,
+
+    /// <summary>The signature does not verify: tampered, made over other bytes, or by another key.</summary>
+    Invalid,
+
+    /// <summary>The certificate has no ECDSA public key.</summary>
+    UnsupportedKey,
+
+    /// <summary>The global model's stated hash does not match its parameters.</summary>
+    HashMismatch,
+}
+
+/// <summary>
+/// Signatures over updates and global models (ECDSA P-256, IEEE P1363 64-byte signatures, SHA-256). An update is
+/// signed over the SHA-256 of its canonical bytes (sender, round, nonce, sample count, kind, tensor layout and the
+/// float32 values, little-endian); the training metrics are not covered. A global model is signed over its version,
+/// round and parameter hash.
+/// </summary>
+public static class UpdateSigning
+{
+    /// <summary>The metadata key under which a global model's signature travels (base64).</summary>
+    public const string ModelSignatureKey = "fededge.signature";
+
+    /// <summary>The metadata key of the round a global model closes.</summary>
+    public const string ModelRoundKey = "fededge.round";
+
+    private static readonly byte[] UpdateDomain = Encoding.ASCII.GetBytes("FEDEDGE-UPDATE-V1\0");
+    private static readonly byte[] ModelDomain = Encoding.ASCII.GetBytes("FEDEDGE-MODEL-V1\0");
+
+    /// <summary>The canonical bytes of <paramref name="update"/> that its signature covers.</summary>
+    public static byte[] CanonicalBytes(ModelUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        using var stream = new MemoryStream(64 + (update.Values.Length * sizeof(float)));
+        stream.Write(UpdateDomain);
+        WriteString(stream, update.SenderId);
+        WriteInt64(stream, update.Round);
+        WriteString(stream, update.Nonce);
+        WriteInt64(stream, update.SampleCount);
+        WriteInt64(stream, (long)update.Kind);
+        ParameterLayout layout = update.Values.Layout;
+        WriteInt64(stream, layout.Tensors.Count);
+        foreach (TensorSpec tensor in layout.Tensors)
+        {
+            WriteString(stream, tensor.Name);
+            WriteInt64(stream, tensor.Shape.Count);
+            foreach (int dimension in tensor.Shape)
+            {
+                WriteInt64(stream, dimension);
+            }
+        }
+
+        Span<byte> four = stackalloc byte[4];
+        foreach (float value in update.Values.Values)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(four, value);
+            stream.Write(four);
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <summary>The SHA-256 digest an update's signature signs.</summary>
+    public static byte[] Digest(ModelUpdate update) => SHA256.HashData(CanonicalBytes(update));
+
+    /// <summary>Signs <paramref name="update"/> with <paramref name="key"/> and returns the update carrying the signature.</summary>
+    public static ModelUpdate Sign(ModelUpdate update, ECDsa key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return update with { Signature = key.SignHash(Digest(update), DSASignatureFormat.IeeeP1363FixedFieldConcatenation) };
+    }
+
+    /// <summary>Checks the signature <paramref name="update"/> carries against <paramref name="certificate"/>'s public key.</summary>
+    public static SignatureCheck Verify(ModelUpdate update, X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (update.Signature.IsEmpty)
+        {
+            return SignatureCheck.Missing;
+        }
+
+        using ECDsa? key = certificate.GetECDsaPublicKey();
+        if (key is null)
+        {
+            return SignatureCheck.UnsupportedKey;
+        }
+
+        return key.VerifyHash(Digest(update), update.Signature.Span, DSASignatureFormat.IeeeP1363FixedFieldConcatenation) ? SignatureCheck.Valid : SignatureCheck.Invalid;
+    }
+
+    /// <summary>The statement a global model's signature covers: its version, round and parameter hash.</summary>
+    public static byte[] ModelStatement(long version, long round, string hash)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        using var stream = new MemoryStream();
+        stream.Write(ModelDomain);
+        WriteInt64(stream, version);
+        WriteInt64(stream, round);
+        WriteString(stream, hash);
+        return stream.ToArray();
+    }
+
+    /// <summary>Signs <paramref name="model"/> (version, round, hash of its parameters) and returns it with the signature and round in its metadata.</summary>
+    public static GlobalModel SignModel(GlobalModel model, long round, ECDsa key)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(key);
+        byte[] signature = key.SignData(ModelStatement(model.Version, round, model.Hash), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        var metadata = new Dictionary<string, string>(model.Metadata, StringComparer.Ordinal)
+        {
+            [ModelRoundKey] = round.ToString(CultureInfo.InvariantCulture),
+            [ModelSignatureKey] = Convert.ToBase64String(signature),
+        };
+        return model with { Metadata = metadata };
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="model"/> was signed by <paramref name="coordinator"/>'s key and that its parameters
+    /// hash to the signed hash.
+    /// </summary>
+    public static SignatureCheck VerifyModel(GlobalModel model, X509Certificate2 coordinator)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(coordinator);
+        if (!model.Metadata.TryGetValue(ModelSignatureKey, out string? text) || !model.Metadata.TryGetValue(ModelRoundKey, out string? roundText))
+        {
+            return SignatureCheck.Missing;
+        }
+
+        byte[] signature = new byte[64];
+        if (!Convert.TryFromBase64String(text, signature, out int written) || written != 64
+            || !long.TryParse(roundText, NumberStyles.Integer, CultureInfo.InvariantCulture, out long round))
+        {
+            return SignatureCheck.Invalid;
+        }
+
+        using ECDsa? key = coordinator.GetECDsaPublicKey();
+        if (key is null)
+        {
+            return SignatureCheck.UnsupportedKey;
+        }
+
+        if (!key.VerifyData(ModelStatement(model.Version, round, model.Hash), signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
+        {
+            return SignatureCheck.Invalid;
+        }
+
+        return string.Equals(model.Parameters.ComputeHash(), model.Hash, StringComparison.Ordinal) ? SignatureCheck.Valid : SignatureCheck.HashMismatch;
+    }
+
+    private static void WriteInt64(Stream stream, long value)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
+        stream.Write(bytes);
+    }
+
+    private static void WriteString(Stream stream, string value)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(value);
+        WriteInt64(stream, bytes.Length);
+        stream.Write(bytes);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Sockets;
+using FedEdge.Testing;
+using Microsoft.Playwright;
+
+namespace FedEdge.Dashboard.Tests;
+
+/// <summary>
+/// The dashboard from the README's command (`fededge simulate --dashboard PORT`, the CLI as a process) in Debian's
+/// Chromium driven by Playwright, while the federation runs.
+/// </summary>
+[Collection(DashboardCollection.Name)]
+public sealed class DashboardBrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    [Fact]
+    public async Task SimulateDashboard_InChromium_RoundAdvancesLiveAndRefusalsAndTemperaturesShow()
+    {
+        if (!File.Exists(Chromium))
+        {
+            Assert.False(RepoPaths.IsCi, "Debian's chromium is not installed; .ci/run installs it (apt-get install chromium).");
+            return;
+        }
+
+        int port = FreePort();
+        string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
+
+        // A slow enough run to watch: every message is delayed, so a round takes a good fraction of a second.
+        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--thermal", "simulated", "--rounds", "60", "--faults", "delay=150ms", "--out", outDir]);
+        await sim.WaitForLineAsync(l => l.Contains("round   2", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "round 2");
+
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        string url = $"http://127.0.0.1:{port}";
+
+        // Federation page: the round number advances without a reload (SignalR push).
+        await page.GotoAsync(url + "/");
+        await page.WaitForFunctionAsync("() => document.getElementById('live').textContent === 'live'");
+        await page.WaitForFunctionAsync("() => Number(document.getElementById('round').textContent) > 0");
+        long first = long.Parse(await page.Locator("#round").TextContentAsync() ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+        await page.EvaluateAsync("() => { window.__notReloaded = true; }");
+        await page.WaitForFunctionAsync($"() => Number(document.getElementById('round').textContent) >= {first + 2}", null, new PageWaitForFunctionOptions { Timeout = 60_000 });
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__notReloaded === true"), "the page reloaded");
+        Assert.True(await page.Locator("#rounds tr").CountAsync() > 2);
+        Assert.True(await page.Locator(".charts svg polyline.series-F1").CountAsync() == 1);
+        string screenshots = Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(screenshots);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(screenshots, "federation.png"), FullPage = true });
+
+        // Devices page: the demo's two MUD refusals with their reasons, and simulated temperatures.
+        await page.GotoAsync(url + "/devices");
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#devices tr.refused').length >= 2");
+        string devices = await page.Locator("#devices").InnerTextAsync();
+        Assert.Contains("Unprofiled_IP_Camera", devices, StringComparison.Ordinal);
+        Assert.Contains("The device presented no MUD URL.", devices, StringComparison.Ordinal);
+        Assert.Contains("Tampered_Baby_Monitor", devices, StringComparison.Ordinal);
+        Assert.Contains("MUD signature invalid", devices, StringComparison.Ordinal);
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#devices td.temp')].some(td => /^\\d+\\.\\d °C$/.test(td.textContent))");
+        Assert.Matches(@"Danmini_Doorbell\s+Training\s+[\d.]+ s ago\s+\d+\.\d °C", devices.Replace("ReadyForLearning", "Training", StringComparison.Ordinal));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(screenshots, "devices.png"), FullPage = true });
+
+        // Round detail: accepted updates listed by device.
+        await page.GotoAsync(url + "/rounds/1");
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#accepted tr').length > 1");
+        Assert.Contains("Danmini_Doorbell", await page.Locator("#accepted").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.False(sim.HasExited, "the run ended before the browser checks finished; make it slower\n" + sim.Describe());
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Security.Cryptography.X509Certificates;
+using FedEdge.Messaging;
+using FedEdge.Security;
+using FedEdge.Transport.Mqtt;
+
+namespace FedEdge.Transport.Tests;
+
+/// <summary>The embedded broker's mutual-TLS listener: identity from the verified client certificate, each refusal with its reason.</summary>
+public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
+{
+    private const string Federation = "etls";
+    private static readonly DateTimeOffset Now = TimeProvider.System.GetUtcNow();
+    private readonly X509Certificate2 _ca = FederationPki.CreateCertificateAuthority("embedded tls tests", Now.AddDays(-30), TimeSpan.FromDays(60));
+    private readonly RecordingCoordinator _handler = new();
+    private X509Certificate2 _revoked = null!;
+    private MqttCoordinatorTransport _coordinator = null!;
+
+    public async Task InitializeAsync()
+    {
+        _revoked = Device("revoked-1");
+        var validator = new CertificateValidator(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1)));
+        var broker = new EmbeddedMqttBrokerOptions
+        {
+            Port = 0,
+            Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = KeyFiles.MakeUsableForTls(FederationPki.IssueServer(_ca, "localhost", Now, TimeSpan.FromDays(10))), Validator = validator, Port = 0 },
+        };
+        broker.DevicePasswords["pw-dev"] = "secret";
+        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker });
+        await _coordinator.StartAsync(_handler);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _coordinator.DisposeAsync();
+        _revoked.Dispose();
+        _ca.Dispose();
+    }
+
+    private X509Certificate2 Device(string id, X509Certificate2? ca = null, DateTimeOffset? issued = null, TimeSpan? validity = null)
+        => KeyFiles.MakeUsableForTls(FederationPki.IssueDevice(ca ?? _ca, new DeviceCertificateRequest { DeviceId = id, Validity = validity ?? TimeSpan.FromDays(10) }, issued ?? Now));
+
+    private MqttWorkerTransport Worker(string id, X509Certificate2? cert, Uri? uri = null, string? password = null) => new(new MqttWorkerOptions
+    {
+        Federation = Federation,
+        DeviceId = id,
+        BrokerUri = uri ?? _coordinator.EmbeddedBroker!.TlsUri("localhost"),
+        Password = password,
+        Tls = new MqttTlsSettings { ClientCertificate = cert, TrustedRoot = _ca },
+        PublishTimeout = TimeSpan.FromSeconds(3),
+    });
+
+    private async Task RefusedAsync(MqttWorkerTransport worker)
+    {
+        await using (worker)
+        {
+            await Assert.ThrowsAnyAsync<Exception>(async () => await worker.ConnectAsync(new RecordingWorker()));
+        }
+
+        // The control: a valid certificate still connects, so the refusal was the certificate's.
+        using X509Certificate2 cert = Device("control-1");
+        await using MqttWorkerTransport control = Worker("control-1", cert);
+        await control.ConnectAsync(new RecordingWorker());
+    }
+
+    [Fact]
+    public async Task ValidCertificate_JoinsAndSendsUpdate_IdentityFromCertificate()
+    {
+        using X509Certificate2 cert = Device("cam-1");
+        await using MqttWorkerTransport worker = Worker("cam-1", cert);
+        await worker.ConnectAsync(new RecordingWorker());
+        Assert.True((await worker.JoinAsync(new JoinRequest { DeviceId = "cam-1", CertificateDer = cert.RawData })).Accepted);
+        await worker.SendUpdateAsync(TestData.Update("cam-1", 1, TestData.RandomSet(4, 7)));
+        (ModelUpdate update, InboundContext context) = await _handler.NextAsync<ModelUpdate>();
+        Assert.Equal("cam-1", context.AuthenticatedId);
+        Assert.Equal("cam-1", update.SenderId);
+    }
+
+    [Fact]
+    public Task DeviceACertificate_ConnectingAsB_RefusedAsIdentityMismatch() => RefusedAsync(Worker("dev-b", Device("dev-a")));
+
+    [Fact]
+    public Task CertificateFromAnotherCa_Refused()
+    {
+        using X509Certificate2 other = FederationPki.CreateCertificateAuthority("embedded tls tests", Now, TimeSpan.FromDays(10));
+        return RefusedAsync(Worker("dev-x", Device("dev-x", other)));
+    }
+
+    [Fact]
+    public Task RevokedCertificate_Refused() => RefusedAsync(Worker("revoked-1", KeyFiles.MakeUsableForTls(new X509Certificate2(_revoked))));
+
+    [Fact]
+    public Task ExpiredCertificate_Refused() => RefusedAsync(Worker("old-1", Device("old-1", issued: Now.AddDays(-20), validity: TimeSpan.FromDays(1))));
+
+    [Fact]
+    public Task NoClientCertificate_Refused() => RefusedAsync(Worker("dev-a", null));
+
+    [Fact]
+    public Task PlainText_ToTlsListener_Refused() => RefusedAsync(Worker("dev-a", null, new Uri($"mqtt://127.0.0.1:{_coordinator.EmbeddedBroker!.TlsPort}")));
+
+    [Fact]
+    public Task PlainTextDeviceWithPassword_OnPlainListener_RefusedUnlessOptedIn() => RefusedAsync(Worker("pw-dev", null, _coordinator.EmbeddedBroker!.Uri, "secret"));
+}
