@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using FedEdge.Cli.Hosting;
 using FedEdge.Coordination;
-using FedEdge.Data;
 using FedEdge.Flower;
 using FedEdge.Training;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,7 +15,8 @@ internal static class FlowerNodeCommand
     public static Command Create()
     {
         Option<string> superLink = new Option<string>("--superlink") { Description = "The Flower SuperLink's Fleet API, HOST:PORT (Flower's default port is 9092).", Required = true, HelpName = "HOST:PORT" }.Check(s => ParseSuperLink(s, true) is null ? "--superlink must be HOST:PORT (e.g. 127.0.0.1:9092)." : null);
-        Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file (N-BaIoT layout, .csv or .csv.gz).", Required = true, HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file: N-BaIoT or TON_IoT CSV, or IoT-23 Zeek TSV (plain or .gz; recognised from the header, or name it with --dataset).", Required = true, HelpName = "FILE" }.ReadableFile();
+        Option<string?> dataset = Simulation.DataSets.CreateOption();
         Option<string> model = new Option<string>("--model") { Description = "Model name; the ServerApp's initial arrays must have its tensor names (or be a list in its order) and shapes.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the local trainer.", DefaultValueFactory = _ => 42 };
         Option<FileInfo?> normalizer = new Option<FileInfo?>("--normalizer") { Description = "A normaliser JSON shared by the federation; without it the device fits one on its own rows.", HelpName = "FILE" }.ReadableFile();
@@ -34,7 +34,7 @@ internal static class FlowerNodeCommand
         Option<string?> logLevel = CliLogging.CreateLevelOption();
 
         Command command = new("flower-node", "Join a Flower federation as a node: FedAvg's train and evaluate messages run FedEdge's trainer on local data, under its governor.");
-        foreach (Option o in new Option[] { superLink, data, model, seed, normalizer, insecure, rootCert, nodeKey, register, deviceId, state, heartbeat, poll, connectTimeout, exitAfter, verbose, logLevel })
+        foreach (Option o in new Option[] { superLink, data, dataset, model, seed, normalizer, insecure, rootCert, nodeKey, register, deviceId, state, heartbeat, poll, connectTimeout, exitAfter, verbose, logLevel })
         {
             command.Options.Add(o);
         }
@@ -50,22 +50,20 @@ internal static class FlowerNodeCommand
             }
 
             Uri address = ParseSuperLink(parse.GetValue(superLink)!, parse.GetValue(insecure))!;
-            Dataset local;
+            // As `fededge worker`: the data set decides the model's input layout (--dataset, else the file's header).
+            Simulation.DataSetKind kind = Simulation.DataSets.Parse(parse.GetValue(dataset)) ?? LocalFileDataSource.DetectOrDefault(parse.GetValue(data)!.FullName);
+            NetworkSpec spec;
             try
             {
-                local = NbaiotReader.ReadFile(parse.GetValue(data)!.FullName).Data;
-                MinMaxNormalizer scaler = parse.GetValue(normalizer) is { } file
-                    ? MinMaxNormalizer.FromJson(await File.ReadAllTextAsync(file.FullName, cancellationToken).ConfigureAwait(false))
-                    : MinMaxNormalizer.Fit(local, clip: true);
-                local = scaler.Transform(local);
+                spec = Simulation.DataSetModels.Spec(parse.GetValue(model)!, kind);
             }
-            catch (Exception ex) when (ex is DataFormatException or IOException or ArgumentException or System.Text.Json.JsonException)
+            catch (ArgumentException ex)
             {
-                await err.WriteLineAsync($"fededge flower-node: cannot use the local data: {ex.Message}").ConfigureAwait(false);
-                return 1;
+                await err.WriteLineAsync("fededge flower-node: " + ex.Message).ConfigureAwait(false);
+                return 2;
             }
 
-            ModelBundle bundle = ModelCatalog.Create(parse.GetValue(model)!, parse.GetValue(seed), new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = 0.9f });
+            var bundle = new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = OptimizerKind.Sgd, Momentum = Simulation.TrainingDefaults.Momentum }), spec.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(spec));
             string id = parse.GetValue(deviceId)!;
 
             // Composed like any host application: the Flower node is the worker's transport (docs/flower.md).
@@ -88,7 +86,10 @@ internal static class FlowerNodeCommand
                 o.StateFile = parse.GetValue(state)?.FullName;
             });
             builder.Services.AddSingleton(bundle.Trainer);
-            builder.Services.AddSingleton<ILocalDataSource>(new InMemoryDataSource(local));
+
+            // As `fededge worker`: the data are loaded when the worker starts; a file it cannot use keeps it NotReady,
+            // and each train message then gets an error reply that says why.
+            builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName, kind));
             return await CliHost.RunAsync(builder.Build(), "flower-node", err, services => RunAsync(services, address, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), stdout, err, cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;

@@ -39,6 +39,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     private Task? _loops;
     private PendingTrain? _pending;
     private DeviceStatus? _lastStatus;
+    private Data.Dataset? _evaluationData;
     private long _rounds;
     private readonly FlowerNodeStatus _status;
     private bool _registered;
@@ -171,7 +172,8 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         records.Add(new("fededge", new FlowerConfigRecord(DeviceRecord())));
         try
         {
-            await ReplyAsync(pending, new FlowerRecordDict(records), null, cancellationToken).ConfigureAwait(false);
+            double seconds = update.Metrics.TryGetValue("seconds", out double s) && double.IsFinite(s) && s >= 0 ? s : 0;
+            await ReplyAsync(pending, new FlowerRecordDict(records), null, seconds, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
@@ -373,7 +375,21 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             return;
         }
 
-        Data.Dataset data = await _data.LoadAsync(ct).ConfigureAwait(false);
+        Data.Dataset? data = Volatile.Read(ref _evaluationData);
+        if (data is null)
+        {
+            try
+            {
+                data = await _data.LoadAsync(ct).ConfigureAwait(false);
+                Volatile.Write(ref _evaluationData, data);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException or ArgumentException or UnauthorizedAccessException)
+            {
+                await ReplyErrorAsync(instruction, "bad local data: " + ex.Message, ct).ConfigureAwait(false);
+                return;
+            }
+        }
+
         EvaluationResult result = await _trainer.EvaluateAsync(parameters, data, ct).ConfigureAwait(false);
         double accuracy = result.Metrics.TryGetValue("accuracy", out double a) ? a : double.NaN;
         var metrics = new List<KeyValuePair<string, MetricValue>>
@@ -382,7 +398,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
             new("eval_acc", FlowerValues.Metric(accuracy)),
             new("num-examples", FlowerValues.Metric((long)result.Count)),
         };
-        await ReplyAsync(instruction, new FlowerRecordDict([new("metrics", new FlowerMetricRecord(metrics))]), null, ct).ConfigureAwait(false);
+        await ReplyAsync(instruction, new FlowerRecordDict([new("metrics", new FlowerMetricRecord(metrics))]), null, 0, ct).ConfigureAwait(false);
     }
 
     private static (FlowerArrayRecord Arrays, FlowerConfigRecord? Config) TrainInputs(FlowerMessage message)
@@ -413,7 +429,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     {
         try
         {
-            await ReplyAsync(instruction, null, new FlowerError { Code = ClientAppErrorCode, Reason = reason }, ct).ConfigureAwait(false);
+            await ReplyAsync(instruction, null, new FlowerError { Code = ClientAppErrorCode, Reason = reason }, 0, ct).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
@@ -423,7 +439,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
     }
 
     /// <summary>Builds the reply as Flower does (routing reversed, TTL within the instruction's lifetime), pushes it and its objects.</summary>
-    private async Task ReplyAsync(Instruction instruction, FlowerRecordDict? content, FlowerError? error, CancellationToken ct)
+    private async Task ReplyAsync(Instruction instruction, FlowerRecordDict? content, FlowerError? error, double runtimeSeconds, CancellationToken ct)
     {
         Envelope to = instruction.Metadata;
         double now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
@@ -449,7 +465,7 @@ internal sealed class FlowerWorkerTransport : IWorkerTransport
         DeflatedMessage reply = ObjectTreeWriter.Deflate(new FlowerMessage(metadata, content, error));
         Envelope sent = metadata.Clone();
         sent.MessageId = reply.MessageId;
-        long bytes = await _client!.PushAsync(reply, sent, error, 0, ct).ConfigureAwait(false);
+        long bytes = await _client!.PushAsync(reply, sent, error, runtimeSeconds, ct).ConfigureAwait(false);
         Statistics.RecordSent(bytes);
         string kind = error is null ? "content" : "error: " + error.Reason;
         Log.ReplyPushed(_logger, reply.MessageId, to.MessageId, kind);

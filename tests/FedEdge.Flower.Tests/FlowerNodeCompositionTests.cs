@@ -139,7 +139,7 @@ public sealed class FlowerNodeCompositionTests
     }
 
     [Fact]
-    public async Task Train_WrongShapes_RefusedWithErrorReply()
+    public async Task Train_ArraysNotMatchingTheModel_RefusedWithErrorReply()
     {
         await using FakeSuperLink link = await FakeSuperLink.StartAsync();
         using IHost host = Compose(link, new StepCapGovernor(100));

@@ -136,6 +136,24 @@ public sealed class FlowerNodeProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task FlowerNode_UnusableDataFile_StaysNotReadyAndRepliesWhy()
+    {
+        await using FakeSuperLink link = await FakeSuperLink.StartAsync();
+        string bad = Path.Combine(_dir, "broken.csv");
+        await File.WriteAllTextAsync(bad, "this,is\nnot,n-baiot\n");
+        await using CliProcess node = CliProcess.Start("flower-node", ["flower-node", "--superlink", link.Address, "--insecure", "--data", bad, "--heartbeat", "10", "--poll-interval", "0.2", "--exit-after", "1"]);
+        ulong nodeId = (await Eventually(() => link.State.Active.Keys.FirstOrDefault() is ulong n and > 0 ? (ulong?)n : null, "activation", node))!.Value;
+        await node.WaitForLineAsync(l => l.Contains("worker NotReady (bad local data", StringComparison.Ordinal), Patience, "the NotReady line");
+
+        string sent = link.State.Send(nodeId, "train", TrainContent(ParameterMapping.FromParameterSet(ModelCatalog.Create("mlp", 7, new ManagedTrainerOptions()).InitialParameters), 1));
+        AcceptedReply reply = (await Eventually(() => link.State.Replies.FirstOrDefault(r => r.InstructionId == sent), "the error reply", node))!;
+
+        Assert.NotNull(reply.Message.Error);
+        Assert.Contains("bad local data", reply.Message.Error.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, await node.WaitForExitAsync(Patience));
+    }
+
+    [Fact]
     public async Task FlowerNode_StaleTimestamp_RefusedBySuperLinkAndExitsWithOneLine()
     {
         await using FakeSuperLink link = await FakeSuperLink.StartAsync();

@@ -93,6 +93,46 @@ public sealed class NpyAndObjectTests
         Assert.Equal(array.Data, record.Items[0].Value.Data);
     }
 
+    [Property(MaxTest = 100)]
+    public bool DeflateInflate_RandomRecords_RoundTripWithSameIds(int seed)
+    {
+        var random = new Random(seed);
+        string Key() => new(Enumerable.Range(0, random.Next(1, 6)).Select(_ => "aZ9-_é\"\\ \u00ff\u4e2d"[random.Next(11)]).ToArray());
+        var items = new List<KeyValuePair<string, FlowerRecord>>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        for (int r = random.Next(1, 4); r > 0; r--)
+        {
+            string key = Key();
+            if (!used.Add(key))
+            {
+                continue;
+            }
+
+            FlowerRecord record = random.Next(3) switch
+            {
+                0 => new FlowerArrayRecord(Enumerable.Range(0, random.Next(1, 3)).Select(i =>
+                {
+                    int[] shape = Shape(random.Next());
+                    double[] values = Enumerable.Range(0, shape.Aggregate(1, (a, b) => a * b)).Select(_ => random.NextDouble()).ToArray();
+                    NpyDtype dtype = random.Next(2) == 0 ? NpyDtype.Float32 : NpyDtype.Float64;
+                    return new KeyValuePair<string, FlowerArray>("t" + i, new FlowerArray(Npy.FlowerName(dtype), shape, FlowerArray.NumpyStype, Npy.Write(dtype, shape, values)));
+                }).ToList()),
+                1 => new FlowerMetricRecord([new(Key(), FlowerValues.Metric((long)random.Next(-1000, 1000))), new("x" + Key(), FlowerValues.Metric(random.NextDouble()))]),
+                _ => new FlowerConfigRecord([new(Key(), FlowerValues.Config(Key())), new("b" + Key(), FlowerValues.Config(random.Next(2) == 0))]),
+            };
+            items.Add(new(key, record));
+        }
+
+        var message = new FlowerMessage(new Envelope { RunId = (ulong)random.Next(), MessageType = "train", Ttl = 60, CreatedAt = 1.8e9, SrcNodeId = 1, DstNodeId = 2 }, new FlowerRecordDict(items), null);
+        DeflatedMessage deflated = ObjectTreeWriter.Deflate(message, maxChunkBytes: random.Next(1, 400));
+        FlowerMessage back = ObjectTreeReader.Inflate(deflated.Tree, deflated.Objects);
+        DeflatedMessage again = ObjectTreeWriter.Deflate(back, maxChunkBytes: int.MaxValue);
+        DeflatedMessage once = ObjectTreeWriter.Deflate(message, maxChunkBytes: int.MaxValue);
+        return again.MessageId == once.MessageId
+            && back.Content!.Items.Select(i => i.Key).SequenceEqual(items.Select(i => i.Key))
+            && deflated.Objects.All(p => ObjectCodec.Id(p.Value) == p.Key);
+    }
+
     [Fact]
     public void Inflate_TamperedObject_Refused()
     {
