@@ -100,6 +100,11 @@ public sealed class DashboardBrowserTests
         var blocked = await Assert.ThrowsAsync<PlaywrightException>(() => page.GotoAsync(url + "/devices"));
         Assert.Contains("ERR_HTTP_RESPONSE_CODE_FAILURE", blocked.Message, StringComparison.Ordinal);
 
+        // The refused navigation leaves that page on Chromium's error page, which can interrupt the next navigation:
+        // the token link opens in a fresh page.
+        await page.CloseAsync();
+        page = await browser.NewPageAsync();
+        page.SetDefaultTimeout(60_000);
         IResponse? allowed = await page.GotoAsync(url + "/?access_token=" + token);
         Assert.Equal(200, allowed!.Status);
         await page.WaitForFunctionAsync("() => document.getElementById('live').textContent === 'live'");
