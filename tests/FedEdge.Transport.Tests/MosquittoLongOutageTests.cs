@@ -152,6 +152,11 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
                 WindowSize = 2,
                 WindowDuration = TimeSpan.FromSeconds(1),
                 RoundTimeout = roundTimeout,
+
+                // A round that starts while the broker is down may find an empty window: the workers' requests for the
+                // next round can be lost with the broker, and both devices are marked lost after 15 heartbeats. The
+                // window must then give up within the test's budget (the default waits five minutes for requests).
+                JoinTimeout = roundTimeout,
                 HeartbeatInterval = Heartbeat,
                 MissedHeartbeats = 15,
                 ResendDelay = Resend,
