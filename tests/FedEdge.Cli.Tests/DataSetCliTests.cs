@@ -177,14 +177,14 @@ public sealed class DataSetCliTests : IDisposable
     [Fact]
     public async Task CoordinatorAndWorkers_TonIot_DatasetOptionSizesTheModel_CompleteARound()
     {
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "2", "--dataset", "toniot",
              "--mud", Path.Combine(RepoPaths.Root, "samples", "mud-toniot"),
              "--device", "Fridge=pw-1", "--device", "Weather=pw-2",
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
-        await WaitForPortAsync(port, coordinator);
+        await LoopbackPorts.WaitForListenerAsync(port, coordinator);
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password) => CliRunner.RunAsync(
@@ -204,7 +204,7 @@ public sealed class DataSetCliTests : IDisposable
     [Fact]
     public async Task Worker_DatasetThatDoesNotMatchTheFile_StaysNotReadyWithTheReason()
     {
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         string p = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         await using CliProcess coordinator = CliProcess.Start("coordinator", [
             "coordinator", "--port", p, "--rounds", "1", "--min-devices", "1", "--heartbeat", "1", "--dataset", "iot23",
@@ -247,37 +247,6 @@ public sealed class DataSetCliTests : IDisposable
         foreach (string line in lines)
         {
             await writer.WriteAsync(line + "\n");
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitForPortAsync(int port, Task<CliResult> process)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            if (process.IsCompleted)
-            {
-                CliResult early = await process;
-                Assert.Fail($"the coordinator exited early ({early.ExitCode}): {early.Stdout}{early.Stderr}");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(200, cts.Token);
-            }
         }
     }
 }

@@ -26,7 +26,7 @@ public sealed class DeploymentProcessTests : IDisposable
         Assert.True(sim.ExitCode == 0, sim.Stdout + sim.Stderr);
         string normalizer = Path.Combine(_dir, "sim", "normalizer.json");
 
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "3", "--min-devices", "2",
              "--device", "doorbell=pw-1=https://mud.example/doorbell.json",
@@ -34,7 +34,7 @@ public sealed class DeploymentProcessTests : IDisposable
              "--device", "rogue=pw-3=https://mud.example/rogue.json",
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
-        await WaitForPortAsync(port, coordinator);
+        await LoopbackPorts.WaitForListenerAsync(port, coordinator);
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password, string? mud, string file) => CliRunner.RunAsync(
@@ -65,14 +65,14 @@ public sealed class DeploymentProcessTests : IDisposable
     {
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
         const string Base = "https://mud.fededge.example/nbaiot/";
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "1", "--min-devices", "1",
              "--mud", Path.Combine(RepoPaths.Root, "samples", "mud"),
              "--device", "doorbell=pw-1", "--device", "monitor=pw-2",
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
-        await WaitForPortAsync(port, coordinator);
+        await LoopbackPorts.WaitForListenerAsync(port, coordinator);
 
         string broker = $"mqtt://127.0.0.1:{port}";
         Task<CliResult> Worker(string id, string password, string mud) => CliRunner.RunAsync(
@@ -92,36 +92,5 @@ public sealed class DeploymentProcessTests : IDisposable
         Assert.True(doorbell.ExitCode == 0, doorbell.Stdout + doorbell.Stderr);
         Assert.Equal(3, monitor.ExitCode);
         Assert.Contains("ContentDigestMismatch", monitor.Stdout, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitForPortAsync(int port, Task<CliResult> process)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            if (process.IsCompleted)
-            {
-                CliResult early = await process;
-                Assert.Fail($"the coordinator exited early ({early.ExitCode}): {early.Stdout}{early.Stderr}");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100, cts.Token);
-            }
-        }
     }
 }

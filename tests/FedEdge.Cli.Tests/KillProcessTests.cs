@@ -27,7 +27,7 @@ public sealed partial class KillProcessTests : IAsyncLifetime
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "fededge-kill-" + Guid.NewGuid().ToString("N"));
     private readonly List<CliProcess> _processes = [];
-    private readonly int _port = FreePort();
+    private readonly int _port = LoopbackPorts.Free();
     private string _normalizer = string.Empty;
 
     private string OutDir => Path.Combine(_dir, "coordinator");
@@ -241,13 +241,6 @@ public sealed partial class KillProcessTests : IAsyncLifetime
     {
         _processes.Add(process);
         return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private sealed record AuditEntry(int Round, string[] Contributors);

@@ -39,7 +39,7 @@ public sealed class PkiDeploymentProcessTests : IDisposable
         await Ok("pki", "init", "--dir", otherPki);
         await Ok("pki", "issue", "--device", "foreign", "--dir", otherPki);
 
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "2",
              "--device", "doorbell=pw-1=https://mud.example/doorbell.json",
@@ -49,7 +49,7 @@ public sealed class PkiDeploymentProcessTests : IDisposable
              "--ca", Path.Combine(Pki, "ca.crt"), "--cert", Path.Combine(Pki, "servers", "localhost.crt"), "--key", Path.Combine(Pki, "servers", "localhost.key"), "--crl", Path.Combine(Pki, "crl.pem"),
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
-        await WaitForPortAsync(port, coordinator);
+        await LoopbackPorts.WaitForListenerAsync(port, coordinator);
 
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
         Task<CliResult> Worker(string id, string password, string certDir, string file) => CliRunner.RunAsync(
@@ -98,36 +98,5 @@ public sealed class PkiDeploymentProcessTests : IDisposable
             "--ca", Path.Combine(Pki, "ca.crt"), "--cert", Path.Combine(Pki, "devices", "d1.crt"), "--key", key]);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("chmod 600", Assert.Single(r.Stderr.Trim().Split('\n')), StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitForPortAsync(int port, Task<CliResult> process)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            if (process.IsCompleted)
-            {
-                CliResult early = await process;
-                Assert.Fail($"the coordinator exited early ({early.ExitCode}): {early.Stdout}{early.Stderr}");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100, cts.Token);
-            }
-        }
     }
 }

@@ -25,7 +25,7 @@ public sealed class ProcessResilienceTests : IDisposable
         string bad = Path.Combine(_dir, fileName);
         await File.WriteAllTextAsync(bad, content);
         string good = Path.Combine(RepoPaths.Root, "samples", "data", "Danmini_Doorbell.csv.gz");
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         string Port() => port.ToString(CultureInfo.InvariantCulture);
 
         await using CliProcess coordinator = CliProcess.Start("coordinator", [
@@ -63,7 +63,7 @@ public sealed class ProcessResilienceTests : IDisposable
             return; // No Mosquitto on this developer machine; CI installs it and must run this test.
         }
 
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         string broker = $"mqtt://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
         await using CliProcess coordinator = CliProcess.Start("coordinator", [
             "coordinator", "--broker", broker, "--rounds", "1", "--min-devices", "1", "--heartbeat", "1",
@@ -94,7 +94,7 @@ public sealed class ProcessResilienceTests : IDisposable
     public async Task Coordinator_ExternalBrokerDownWithConnectTimeout_OneLineAndExitOne()
     {
         CliResult result = await CliRunner.RunAsync(
-            ["coordinator", "--broker", $"mqtt://127.0.0.1:{FreePort().ToString(CultureInfo.InvariantCulture)}", "--connect-timeout", "2", "--out", Path.Combine(_dir, "c")],
+            ["coordinator", "--broker", $"mqtt://127.0.0.1:{LoopbackPorts.Free().ToString(CultureInfo.InvariantCulture)}", "--connect-timeout", "2", "--out", Path.Combine(_dir, "c")],
             timeout: Generous);
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("could not be reached within 2 s", result.Stderr, StringComparison.Ordinal);
@@ -111,12 +111,5 @@ public sealed class ProcessResilienceTests : IDisposable
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(config);
         return Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

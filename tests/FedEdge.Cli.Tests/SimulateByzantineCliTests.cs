@@ -98,7 +98,7 @@ public sealed class SimulateByzantineCliTests : IDisposable
     public async Task Simulate_BrokerAlone_ImpliesMqttAndReportsAnUnreachableBrokerInOneLine()
     {
         // A loopback port nobody listens on: only the MQTT transport tries to reach it, and fails cleanly.
-        int port = ClosedLoopbackPort();
+        int port = LoopbackPorts.Free();
         CliResult result = await CliRunner.RunAsync(["simulate", "--broker", $"mqtt://127.0.0.1:{port}", "--rounds", "1", "--out", _out], workingDirectory: RepoPaths.Root, timeout: TimeSpan.FromMinutes(2));
 
         Assert.True(result.ExitCode == 1, result.Stdout + result.Stderr);
@@ -124,7 +124,7 @@ public sealed class SimulateByzantineCliTests : IDisposable
     public async Task Coordinator_KrumWithOneDevicePerRound_ExitsTwoBeforeStartingItsBroker()
     {
         CliResult result = await CliRunner.RunAsync(
-            ["coordinator", "--strategy", "krum", "--port", ClosedLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", _out],
+            ["coordinator", "--strategy", "krum", "--port", LoopbackPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", _out],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(2));
 
@@ -153,14 +153,5 @@ public sealed class SimulateByzantineCliTests : IDisposable
         string all = result.Stdout + result.Stderr;
         Assert.DoesNotContain("Exception", all, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", all, StringComparison.Ordinal);
-    }
-
-    private static int ClosedLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

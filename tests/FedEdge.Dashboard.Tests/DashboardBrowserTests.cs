@@ -23,7 +23,7 @@ public sealed class DashboardBrowserTests
             return;
         }
 
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
 
         // A slow enough run to watch: every message is delayed, so a round takes a good fraction of a second.
@@ -81,7 +81,7 @@ public sealed class DashboardBrowserTests
         string token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
         string tokenFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(tokenFile, token + "\n");
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
         await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--dashboard-token", tokenFile, "--rounds", "60", "--faults", "delay=150ms", "--out", outDir]);
         await sim.WaitForLineAsync(l => l.Contains("round   1", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "round 1");
@@ -126,13 +126,4 @@ public sealed class DashboardBrowserTests
         Headless = true,
         Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }

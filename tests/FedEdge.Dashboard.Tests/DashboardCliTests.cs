@@ -39,7 +39,7 @@ public sealed class DashboardCliTests
     [Fact]
     public async Task Simulate_DashboardAfterTheRun_StaysUpWithTheFinalState()
     {
-        int port = DashboardBrowserTests.FreePort();
+        int port = LoopbackPorts.Free();
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
         await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", "127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--out", outDir, "--runs", Path.Combine(outDir, "runs")]);
         await sim.WaitForLineAsync(l => l.Contains("the dashboard stays up", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "the run's end");
@@ -57,7 +57,7 @@ public sealed class DashboardCliTests
         string token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
         string tokenFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(tokenFile, token);
-        int port = DashboardBrowserTests.FreePort();
+        int port = LoopbackPorts.Free();
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
         await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(CultureInfo.InvariantCulture), "--dashboard-token", tokenFile, "--rounds", "40", "--faults", "delay=100ms", "--dp-noise", "0.5", "--out", outDir]);
         await sim.WaitForLineAsync(l => l.Contains("round   1", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "round 1");

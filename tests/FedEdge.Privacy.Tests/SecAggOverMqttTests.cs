@@ -27,7 +27,7 @@ public sealed class SecAggOverMqttTests
     [Fact]
     public async Task RunRound_OverEmbeddedMqttBroker_WithDropoutsAtEachPhase_SumWithinBound()
     {
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         MqttServer broker = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
             .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback)
@@ -228,13 +228,6 @@ public sealed class SecAggOverMqttTests
     {
         client.OnAbort(abort);
         return null;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>One MQTT client with an inbound queue processed off MQTTnet's receive loop.</summary>

@@ -85,8 +85,8 @@ public sealed class MosquittoBroker : IAsyncDisposable
             await RunAsync(PasswdTool, ["-b", passwords, user, password]).ConfigureAwait(false);
         }
 
-        int port = FreePort();
-        int? tlsPort = config.Tls is null ? null : FreePort();
+        int port = LoopbackPorts.Free();
+        int? tlsPort = config.Tls is null ? null : LoopbackPorts.Free();
         var conf = new StringBuilder();
         conf.Append("per_listener_settings false\n");
         conf.Append("allow_anonymous false\n");
@@ -145,7 +145,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
         }
 
         string directory = Directory.CreateTempSubdirectory("fededge-mosquitto-").FullName;
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         var conf = new StringBuilder(renderConfig(port, directory));
         if (string.Equals(Environment.UserName, "root", StringComparison.Ordinal))
         {
@@ -225,15 +225,6 @@ public sealed class MosquittoBroker : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static async Task RunAsync(string file, string[] args)
