@@ -46,6 +46,33 @@ public sealed class MednnCompressionCliTests : IDisposable
         long down = rounds.Skip(2).Min(r => r.GetProperty("bytes_down").GetInt64());
         Assert.True(up < dense * 0.1, $"bytes up {up} vs dense {dense}");
         Assert.True(down < dense * 0.1, $"bytes down {down} vs dense {dense}");
+
+        // Training memory (--train-memory saving, the default): every device reports it, it shrinks as the mask grows
+        // (optimiser state only for surviving weights), and at 95 % it is under a quarter of the dense float32 trainer's
+        // 794,172 B (weights, gradient, momentum, global copy and scratch at 4 B each, plus activations for 64 rows).
+        Assert.Equal("saving", root.GetProperty("config").GetProperty("train_memory").GetString());
+        long[] memory = rounds.Select(r => r.GetProperty("train_memory_bytes").GetInt64()).ToArray();
+        for (int i = 1; i < memory.Length; i++)
+        {
+            Assert.True(memory[i] < memory[i - 1], string.Join(", ", memory));
+        }
+
+        Assert.True(memory[^1] < 794172 / 4, $"train memory {memory[^1]} B");
+        foreach (JsonElement device in rounds[^1].GetProperty("devices").EnumerateArray())
+        {
+            Assert.True(device.GetProperty("train_memory_bytes").GetInt64() > 0, device.ToString());
+        }
+    }
+
+    [Fact]
+    public async Task Simulate_UnknownTrainMemory_IsAUsageError()
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--compress", "--train-memory", "tiny", "--out", _dir],
+            workingDirectory: RepoPaths.Root);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("tiny", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
