@@ -157,8 +157,8 @@ internal static class SimulateCommand
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),
                 LocalEpochs = Math.Max(1, parse.GetValue(epochs)),
-                LocalSteps = parse.GetValue(steps) is int k && k > 0 ? k : null,
-                LearningRate = parse.GetValue(lr),
+                LocalSteps = MednnDefault(parse, model, steps) ? Simulation.TrainingDefaults.MednnLocalSteps : parse.GetValue(steps) is int k && k > 0 ? k : null,
+                LearningRate = MednnDefault(parse, model, lr) ? Simulation.TrainingDefaults.MednnLearningRate : parse.GetValue(lr),
                 Optimizer = parse.GetValue(optimizer)!,
                 Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
@@ -180,6 +180,10 @@ internal static class SimulateCommand
         });
         return command;
     }
+
+    /// <summary>True when <c>--model mednn</c> runs and <paramref name="option"/> was not given: MEDNN's own default applies.</summary>
+    private static bool MednnDefault(ParseResult parse, Option<string> model, Option option) =>
+        parse.GetValue(model) == "mednn" && parse.GetResult(option) is not { Implicit: false };
 
     private static async Task<int> RunWithDashboardAsync(SimulationConfig config, DashboardSettings? dashboard, TextWriter err, CancellationToken cancellationToken)
     {

@@ -64,6 +64,22 @@ public sealed class MednnCompressionCliTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(new string[0], 0.1, 40)]
+    [InlineData(new[] { "--lr", "0.3", "--local-steps", "7" }, 0.3, 7)]
+    public async Task Simulate_Mednn_TakesMednnDefaults_UnlessLrAndStepsAreGiven(string[] extra, double lr, int steps)
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--rounds", "1", "--thermal", "off", "--out", _dir, .. extra],
+            workingDirectory: RepoPaths.Root,
+            timeout: TimeSpan.FromMinutes(3));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "report.json")));
+        JsonElement config = report.RootElement.GetProperty("config");
+        Assert.Equal(lr, config.GetProperty("learning_rate").GetDouble(), 6);
+        Assert.Equal(steps, config.GetProperty("local_steps").GetInt32());
+    }
+
     [Fact]
     public async Task Simulate_UnknownTrainMemory_IsAUsageError()
     {
