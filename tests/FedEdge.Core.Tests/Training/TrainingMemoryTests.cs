@@ -123,6 +123,48 @@ public sealed class TrainingMemoryTests
         Assert.Equal(4.0 * mask.Kept, result.Metrics["memory_optimizer_bytes"]);
     }
 
+    [Theory]
+    [InlineData("mednn")]
+    [InlineData("autoencoder")]
+    public void Float16Passes_MatchFloat32Passes_OnFloat16RepresentableWeights(string model)
+    {
+        NetworkSpec spec = ModelCatalog.GetSpec(model);
+        ParameterSet p = spec.InitializeParameters(5);
+        Half[] half = CompactModel.ToHalf(p);
+        ParameterSet widened = CompactModel.FromHalf(p.Layout, half);
+        var rng = new Random(4);
+        int rows = 6;
+        float[] x = Enumerable.Range(0, rows * spec.InputSize).Select(_ => (float)rng.NextDouble()).ToArray();
+        float[] y = spec.IsAutoencoder ? x : [1, 0, 1, 1, 0, 0];
+
+        var f32 = new MlpEngine(spec, p.Layout, rows);
+        x.CopyTo(f32.Input(rows));
+        f32.Forward(widened.Values, rows);
+        float[] out32 = f32.Output(rows).ToArray();
+        var g32 = new float[p.Length];
+        double loss32 = f32.Backward(widened.Values, y, rows, 1f / rows, g32);
+
+        var f16 = new MlpEngine(spec, p.Layout, rows, float16Rows: true);
+        x.CopyTo(f16.Input(rows));
+        f16.Forward(half, rows);
+        float[] out16 = f16.Output(rows).ToArray();
+        var g16 = new Half[p.Length];
+        double loss16 = f16.Backward(half, y, rows, 1f / rows, g16);
+
+        // Same weights, float32 arithmetic in both: outputs and loss agree to float32 rounding; the gradient differs by
+        // its float16 rounding (relative 2^-11) plus float16's smallest step near zero.
+        for (int i = 0; i < out32.Length; i++)
+        {
+            Assert.Equal(out32[i], out16[i], 4);
+        }
+
+        Assert.Equal(loss32, loss16, 4);
+        for (int i = 0; i < g32.Length; i++)
+        {
+            Assert.True(Math.Abs(g32[i] - (float)g16[i]) <= (Math.Abs(g32[i]) * 1e-3) + 1e-6, $"gradient {i}: {g32[i]} vs {(float)g16[i]}");
+        }
+    }
+
     [Fact]
     public void Options_UnknownPrecision_AreRefused() =>
         Assert.Throws<ArgumentException>(() => new ManagedTrainer(NetworkSpec.CoLearn, new ManagedTrainerOptions { Precision = (ParameterPrecision)7 }));
