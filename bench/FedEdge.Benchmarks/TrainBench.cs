@@ -22,6 +22,10 @@ internal static class TrainBench
         bool mednnReport = false;
         bool anomalyReport = false;
         int reportEpochs = 3;
+        bool memory = false;
+        int? batchGiven = null;
+        int micro = 8;
+        double sparsity = 0.95;
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -29,7 +33,10 @@ internal static class TrainBench
             {
                 case "--net": net = Next(); break;
                 case "--engine": engine = Next(); break;
-                case "--batch": batch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--batch": batch = int.Parse(Next(), CultureInfo.InvariantCulture); batchGiven = batch; break;
+                case "--memory": memory = true; break;
+                case "--micro": micro = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--sparsity": sparsity = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--data": dataDir = Next(); break;
                 case "--warmup": warmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -38,7 +45,7 @@ internal static class TrainBench
                 case "--epochs": reportEpochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json | train --net mednn --memory [--batch B] [--micro M] [--sparsity S] [--epochs E] --json").ConfigureAwait(false);
                     return 2;
             }
         }
@@ -53,6 +60,17 @@ internal static class TrainBench
         if (mednnReport)
         {
             return await MednnReport.RunAsync(dataDir, reportEpochs).ConfigureAwait(false);
+        }
+
+        if (memory)
+        {
+            if (net != "mednn")
+            {
+                await Console.Error.WriteLineAsync("--memory measures MEDNN's training: use --net mednn").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await TrainMemoryBench.RunAsync(dataDir, batchGiven ?? 64, micro, sparsity, reportEpochs == 3 && !args.Contains("--epochs") ? 1 : reportEpochs).ConfigureAwait(false);
         }
 
         if (anomalyReport)

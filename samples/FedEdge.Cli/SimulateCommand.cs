@@ -37,6 +37,8 @@ internal static class SimulateCommand
         Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
         Option<string?> dataset = DataSets.CreateOption();
         Option<bool> compress = new("--compress") { Description = "MEDNN's method in the rounds: weight elimination, pruning masks agreed from the global model (to 90 % of weights), sparse float16 on the wire; implies --transport mqtt (real encoded bytes)." };
+        Option<string> trainMemory = new("--train-memory") { Description = "With --compress: saving (default) trains in float16 with float32 arithmetic, micro-batches of 8 rows and optimiser state for the surviving weights only; plain trains in float32 as the dense model does. report.json records each device's training memory.", DefaultValueFactory = _ => "saving" };
+        trainMemory.AcceptOnlyFromAmong("saving", "plain");
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
@@ -49,7 +51,7 @@ internal static class SimulateCommand
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
         {
             command.Options.Add(o);
         }
@@ -155,14 +157,15 @@ internal static class SimulateCommand
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),
                 LocalEpochs = Math.Max(1, parse.GetValue(epochs)),
-                LocalSteps = parse.GetValue(steps) is int k && k > 0 ? k : null,
-                LearningRate = parse.GetValue(lr),
+                LocalSteps = MednnDefault(parse, model, steps) ? Simulation.TrainingDefaults.MednnLocalSteps : parse.GetValue(steps) is int k && k > 0 ? k : null,
+                LearningRate = MednnDefault(parse, model, lr) ? Simulation.TrainingDefaults.MednnLearningRate : parse.GetValue(lr),
                 Optimizer = parse.GetValue(optimizer)!,
                 Momentum = parse.GetValue(momentum),
                 BatchSize = parse.GetValue(batch),
                 DataDirectory = dataDir,
                 DataSet = kind,
                 Compress = parse.GetValue(compress),
+                TrainMemorySaving = parse.GetValue(trainMemory) == "saving",
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
@@ -177,6 +180,10 @@ internal static class SimulateCommand
         });
         return command;
     }
+
+    /// <summary>True when <c>--model mednn</c> runs and <paramref name="option"/> was not given: MEDNN's own default applies.</summary>
+    private static bool MednnDefault(ParseResult parse, Option<string> model, Option option) =>
+        parse.GetValue(model) == "mednn" && parse.GetResult(option) is not { Implicit: false };
 
     private static async Task<int> RunWithDashboardAsync(SimulationConfig config, DashboardSettings? dashboard, TextWriter err, CancellationToken cancellationToken)
     {

@@ -46,6 +46,49 @@ public sealed class MednnCompressionCliTests : IDisposable
         long down = rounds.Skip(2).Min(r => r.GetProperty("bytes_down").GetInt64());
         Assert.True(up < dense * 0.1, $"bytes up {up} vs dense {dense}");
         Assert.True(down < dense * 0.1, $"bytes down {down} vs dense {dense}");
+
+        // Training memory (--train-memory saving, the default): every device reports it, it shrinks as the mask grows
+        // (optimiser state only for surviving weights), and at 95 % it is under a quarter of the dense float32 trainer's
+        // 794,172 B (weights, gradient, momentum, global copy and scratch at 4 B each, plus activations for 64 rows).
+        Assert.Equal("saving", root.GetProperty("config").GetProperty("train_memory").GetString());
+        long[] memory = rounds.Select(r => r.GetProperty("train_memory_bytes").GetInt64()).ToArray();
+        for (int i = 1; i < memory.Length; i++)
+        {
+            Assert.True(memory[i] < memory[i - 1], string.Join(", ", memory));
+        }
+
+        Assert.True(memory[^1] < 794172 / 4, $"train memory {memory[^1]} B");
+        foreach (JsonElement device in rounds[^1].GetProperty("devices").EnumerateArray())
+        {
+            Assert.True(device.GetProperty("train_memory_bytes").GetInt64() > 0, device.ToString());
+        }
+    }
+
+    [Theory]
+    [InlineData(new string[0], 0.1, 40)]
+    [InlineData(new[] { "--lr", "0.3", "--local-steps", "7" }, 0.3, 7)]
+    public async Task Simulate_Mednn_TakesMednnDefaults_UnlessLrAndStepsAreGiven(string[] extra, double lr, int steps)
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--rounds", "1", "--thermal", "off", "--out", _dir, .. extra],
+            workingDirectory: RepoPaths.Root,
+            timeout: TimeSpan.FromMinutes(3));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "report.json")));
+        JsonElement config = report.RootElement.GetProperty("config");
+        Assert.Equal(lr, config.GetProperty("learning_rate").GetDouble(), 6);
+        Assert.Equal(steps, config.GetProperty("local_steps").GetInt32());
+    }
+
+    [Fact]
+    public async Task Simulate_UnknownTrainMemory_IsAUsageError()
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--compress", "--train-memory", "tiny", "--out", _dir],
+            workingDirectory: RepoPaths.Root);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("tiny", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

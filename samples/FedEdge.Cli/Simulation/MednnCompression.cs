@@ -12,11 +12,24 @@ namespace FedEdge.Cli.Simulation;
 /// The device then trains only the surviving weights, with Weigend's weight-elimination penalty pushing the small ones
 /// further towards zero. Updates and global models travel as sparse float16 (bitmap of survivors plus their float16
 /// values), so the coordinator receives, averages and sends back only the surviving weights' values; pruned positions
-/// are zero in every update.
+/// are zero in every update. With <c>saveMemory</c> (simulate's <c>--train-memory saving</c>, the default) the device
+/// trains with float16 parameters and gradients (float32 arithmetic), in micro-batches of <see cref="MicroBatchRows"/>
+/// rows, and keeps optimiser state for the surviving weights only.
 /// </summary>
-internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOptions options, double targetSparsity = 0.95, double stepPerRound = 0.3) : ITrainer
+internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOptions options, bool saveMemory = false, double targetSparsity = 0.95, double stepPerRound = 0.3) : ITrainer
 {
+    /// <summary>Rows per micro-batch when saving memory.</summary>
+    public const int MicroBatchRows = 8;
+
     private readonly ManagedTrainer _evaluator = new(spec, options);
+    private long _lastTrainMemory = -1;
+
+    /// <summary>The trainer's memory in the last training since the previous call (weights, gradients, state, activations), or null.</summary>
+    public long? TakeTrainMemory()
+    {
+        long bytes = Interlocked.Exchange(ref _lastTrainMemory, -1);
+        return bytes < 0 ? null : bytes;
+    }
 
     /// <summary>The weight sparsity the schedule ends at.</summary>
     public double TargetSparsity => targetSparsity;
@@ -72,8 +85,21 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
         PruningMask mask = MaskFor(request.GlobalParameters);
         ParameterSet start = request.GlobalParameters.Clone();
         mask.Apply(start);
-        var trainer = new ManagedTrainer(spec, options with { Mask = mask, WeightElimination = new WeightEliminationOptions() });
-        TrainingResult result = await trainer.TrainAsync(request with { GlobalParameters = start }, cancellationToken).ConfigureAwait(false);
+        ManagedTrainerOptions local = options with { Mask = mask, WeightElimination = new WeightEliminationOptions() };
+        TrainingRequest run = request with { GlobalParameters = start };
+        if (saveMemory)
+        {
+            local = local with { Precision = ParameterPrecision.Float16, CompactOptimizerState = true };
+            TrainingHyperParameters hp = request.HyperParameters;
+            run = run with { HyperParameters = hp with { MicroBatchSize = Math.Min(hp.MicroBatchSize ?? MicroBatchRows, MicroBatchRows) } };
+        }
+
+        TrainingResult result = await new ManagedTrainer(spec, local).TrainAsync(run, cancellationToken).ConfigureAwait(false);
+        if (result.Metrics.TryGetValue("buffer_bytes", out double bytes))
+        {
+            Interlocked.Exchange(ref _lastTrainMemory, (long)bytes);
+        }
+
         var metrics = new Dictionary<string, double>(result.Metrics) { ["weight_sparsity"] = mask.Sparsity };
         return result with { Metrics = metrics };
     }
@@ -97,6 +123,6 @@ internal static class CompressionOptions
 
     /// <summary>The round line's compression part: the global model's sparse size and weight sparsity.</summary>
     public static string Describe(RoundRow r) => r.ModelBytes is long bytes && r.WeightSparsity is double sparsity
-        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  model {bytes:N0} B, {sparsity * 100:0.0} % pruned")
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  model {bytes:N0} B, {sparsity * 100:0.0} % pruned{(r.TrainMemoryBytes is long m ? $", train mem {m:N0} B" : string.Empty)}")
         : string.Empty;
 }

@@ -68,6 +68,7 @@ internal static class ReportWriter
                 ["data"] = c.DataDirectory,
                 ["dataset"] = DataSets.Name(c.DataSet),
                 ["compress"] = c.Compress,
+                ["train_memory"] = c.Compress ? (c.TrainMemorySaving ? "saving" : "plain") : null,
                 ["eval"] = c.EvalDirectory,
                 ["local_epochs"] = c.LocalEpochs,
                 ["local_steps"] = c.LocalSteps,
@@ -93,6 +94,7 @@ internal static class ReportWriter
                 ["bytes_down"] = x.BytesDown,
                 ["model_bytes"] = x.ModelBytes,
                 ["weight_sparsity"] = x.WeightSparsity,
+                ["train_memory_bytes"] = x.TrainMemoryBytes,
                 ["seconds"] = Math.Round(x.Seconds, 4),
                 ["epsilon"] = x.Epsilon is double eps ? Math.Round(eps, 6) : null,
                 ["devices"] = new JsonArray(x.Devices.Select(d => (JsonNode)new JsonObject
@@ -103,6 +105,7 @@ internal static class ReportWriter
                     ["bytes_up"] = d.BytesUp,
                     ["bytes_down"] = d.BytesDown,
                     ["train_seconds"] = Math.Round(d.TrainSeconds, 4),
+                    ["train_memory_bytes"] = d.TrainMemoryBytes,
                     ["note"] = d.Note,
                 }).ToArray()),
             }).ToArray()),

@@ -36,6 +36,9 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
 
     /// <summary>The fraction of the global model's weights that are pruned (zero) after this round (<c>--compress</c>).</summary>
     public double? WeightSparsity { get; init; }
+
+    /// <summary>The largest training memory of a device in this round (<c>--compress</c>): the trainer's weights, gradients, optimiser state and activation buffers.</summary>
+    public long? TrainMemoryBytes { get; init; }
 }
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
@@ -200,15 +203,22 @@ internal static class Simulation
         await using var hardware = new SimulationHardware(config.Thermal);
         try
         {
+            var compressionTrainers = new Dictionary<string, MednnCompressionTrainer>(StringComparer.Ordinal);
             foreach (var (d, index) in devices.Select((d, i) => (d, i)))
             {
+                ITrainer deviceTrainer = CreateBundle(config).Trainer;
+                if (deviceTrainer is MednnCompressionTrainer compression)
+                {
+                    compressionTrainers[d.Id] = compression;
+                }
+
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var workerOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = TaskOf(kind), Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
                 IUpdateTransform[] transforms = privacy.ConfigureWorker(workerOptions);
                 var worker = new Worker(
                     Options.Create(options.ConfigureWorkerLiveness(workerOptions)),
                     transports.CreateWorker(d.Id),
-                    hardware.Wrap(d.Id, CreateBundle(config).Trainer),
+                    hardware.Wrap(d.Id, deviceTrainer),
                     new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
                     hardware.GovernorFor(d.Id),
                     privacy.WorkerProtocol,
@@ -245,9 +255,13 @@ internal static class Simulation
                 long resent = workers.Sum(w => (long)w.UpdateResends);
                 long lost = config.Faults?.Counters.Dropped ?? 0;
                 double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
+                IReadOnlyList<DeviceRoundRow> roundDevices = hardware.Account(r, workers, coordinator.Devices)
+                    .Select(d => compressionTrainers.TryGetValue(d.Device, out MednnCompressionTrainer? t) && t.TakeTrainMemory() is long bytes ? d with { TrainMemoryBytes = bytes } : d)
+                    .ToList();
                 var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon)
                 {
-                    Devices = hardware.Account(r, workers, coordinator.Devices),
+                    Devices = roundDevices,
+                    TrainMemoryBytes = roundDevices.Max(d => d.TrainMemoryBytes),
                     Resends = r.TaskResends + resent - resentBefore,
                     Lost = lost - lostBefore,
                     Failure = r.Completed ? null : r.FailureReason,
@@ -382,7 +396,7 @@ internal static class Simulation
         IReadOnlyList<string>? subset = ModelCatalog.FeatureSubsetOf(spec);
         return config.Trainer switch
         {
-            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
+            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }, config.TrainMemorySaving), spec.InitializeParameters(config.Seed), subset),
             "managed" => new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
             "torch" when config.Compress => throw new ArgumentException("--compress trains with the managed trainer (weight elimination and masks); drop --trainer torch."),
             "torch" => new ModelBundle(spec, new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum, Target = TorchModels.TargetOf(spec) }), spec.InitializeParameters(config.Seed), subset),

@@ -52,6 +52,9 @@ internal sealed record SimulationConfig
     /// <summary>MEDNN's compression in the rounds (<c>--compress</c>): weight elimination, agreed pruning masks, sparse float16 on the wire.</summary>
     public bool Compress { get; init; }
 
+    /// <summary>With <see cref="Compress"/>: float16 training, micro-batches and compact optimiser state (<c>--train-memory saving</c>, the default).</summary>
+    public bool TrainMemorySaving { get; init; } = true;
+
     /// <summary>Run every round with secure aggregation (<c>--secure-aggregation</c>).</summary>
     public bool SecureAggregation { get; init; }
 

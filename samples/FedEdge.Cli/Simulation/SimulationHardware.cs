@@ -8,7 +8,11 @@ using FedEdge.Training;
 namespace FedEdge.Cli.Simulation;
 
 /// <summary>One device's usage in one round, as written to report.json.</summary>
-internal sealed record DeviceRoundRow(string Device, double? TemperatureCelsius, bool? Throttled, long BytesUp, long BytesDown, double TrainSeconds, string? Note);
+internal sealed record DeviceRoundRow(string Device, double? TemperatureCelsius, bool? Throttled, long BytesUp, long BytesDown, double TrainSeconds, string? Note)
+{
+    /// <summary>The bytes the device's trainer held during its training in this round (<c>--compress</c>), or null if it did not train.</summary>
+    public long? TrainMemoryBytes { get; init; }
+}
 
 /// <summary>
 /// The simulated devices' hardware (<c>--thermal host|simulated|off</c>) and the per-round, per-device accounting:

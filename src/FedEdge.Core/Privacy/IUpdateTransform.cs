@@ -30,6 +30,12 @@ public sealed class UpdateTransformContext
     public long SampleCount { get; init; }
 
     /// <summary>
+    /// The round's global parameters the update was trained from, when the engine knows them (the coordinator's
+    /// plaintext round does); null otherwise.
+    /// </summary>
+    public ParameterSet? GlobalParameters { get; init; }
+
+    /// <summary>
     /// Values the transform reports (e.g. <c>dp.l2_norm</c>, <c>dp.unclipped</c> = 1 when the update
     /// was within the clipping norm, used by adaptive clipping). The engine copies them into
     /// <see cref="ModelUpdate.Metrics"/>.

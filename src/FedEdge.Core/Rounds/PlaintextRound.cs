@@ -209,7 +209,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             }
 
             var metrics = new Dictionary<string, double>(update.Metrics, StringComparer.Ordinal);
-            var transformContext = new UpdateTransformContext { Round = update.Round, SenderId = update.SenderId, SampleCount = update.SampleCount, Metrics = metrics };
+            var transformContext = new UpdateTransformContext { Round = update.Round, SenderId = update.SenderId, SampleCount = update.SampleCount, Metrics = metrics, GlobalParameters = context.GlobalParameters };
             foreach (IUpdateTransform transform in transforms)
             {
                 transform.Apply(delta, transformContext);

@@ -146,6 +146,11 @@ public sealed class ManagedTrainer : ITrainer
             ["allocated_bytes_in_steps"] = allocatedInSteps,
             ["allocated_bytes_total"] = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore,
             ["buffer_bytes"] = run.BufferBytes,
+            ["memory_weights_bytes"] = run.WeightBytes,
+            ["memory_gradients_bytes"] = run.GradientBytes,
+            ["memory_optimizer_bytes"] = run.OptimizerBytes,
+            ["memory_activations_bytes"] = run.ActivationBytes,
+            ["memory_other_bytes"] = run.OtherBytes,
         };
         if (_options.WeightElimination is not null)
         {
@@ -318,6 +323,11 @@ public sealed class ManagedTrainer : ITrainer
         private readonly float[] _state1;
         private readonly float[] _state2;
         private readonly float[] _scratch;
+        private readonly Half[] _paramsHalf;
+        private readonly Half[] _globalHalf;
+        private readonly Half[] _gradHalf;
+        private readonly OptimizerState? _state;
+        private readonly bool _half;
         private readonly float[] _targets;
         private readonly bool[] _isWeight;
         private readonly MlpEngine _engine;
@@ -333,14 +343,38 @@ public sealed class ManagedTrainer : ITrainer
             _optimizer = optimizer;
             _momentum = momentum;
             ParameterLayout layout = owner.Layout;
-            _params = request.GlobalParameters.Values.ToArray();
-            _global = request.GlobalParameters.Values.ToArray();
-            _grad = new float[layout.TotalLength];
-            _state1 = new float[layout.TotalLength];
-            _state2 = optimizer == OptimizerKind.Adam ? new float[layout.TotalLength] : [];
-            _scratch = new float[layout.TotalLength];
+            ManagedTrainerOptions options = owner._options;
+            _half = options.Precision == ParameterPrecision.Float16;
+            bool compactState = options.CompactOptimizerState && options.Mask is not null;
+            if (_half || compactState)
+            {
+                // Memory-saving modes: float16 and/or compact state; the global copy only when FedProx needs it.
+                _params = _half ? [] : request.GlobalParameters.Values.ToArray();
+                _grad = _half ? [] : new float[layout.TotalLength];
+                _global = !_half && _hp.ProximalMu > 0 ? request.GlobalParameters.Values.ToArray() : [];
+                _paramsHalf = _half ? ToHalf(request.GlobalParameters.Values) : [];
+                _gradHalf = _half ? new Half[layout.TotalLength] : [];
+                _globalHalf = _half && _hp.ProximalMu > 0 ? ToHalf(request.GlobalParameters.Values) : [];
+                _state1 = [];
+                _state2 = [];
+                _scratch = [];
+                _state = new OptimizerState(optimizer, momentum, options, layout.TotalLength, compactState ? options.Mask : null);
+            }
+            else
+            {
+                _params = request.GlobalParameters.Values.ToArray();
+                _global = request.GlobalParameters.Values.ToArray();
+                _grad = new float[layout.TotalLength];
+                _state1 = new float[layout.TotalLength];
+                _state2 = optimizer == OptimizerKind.Adam ? new float[layout.TotalLength] : [];
+                _scratch = new float[layout.TotalLength];
+                _paramsHalf = [];
+                _globalHalf = [];
+                _gradHalf = [];
+            }
+
             _block = Math.Min(_hp.BatchSize, Math.Min(_hp.MicroBatchSize ?? _hp.BatchSize, _data.Count));
-            _engine = new MlpEngine(owner.Spec, layout, _block);
+            _engine = new MlpEngine(owner.Spec, layout, _block, float16Rows: _half);
             _targets = new float[_block * owner.Spec.OutputSize];
             _isWeight = new bool[layout.TotalLength];
             for (int t = 0; t < layout.Tensors.Count; t++)
@@ -353,20 +387,47 @@ public sealed class ManagedTrainer : ITrainer
 
             _we = owner._options.WeightElimination;
             Lambda = _we?.Lambda ?? 0;
-            owner._options.Mask?.Apply(_params);
-            BufferBytes = _engine.BufferBytes + (4L * (_params.Length + _global.Length + _grad.Length + _state1.Length + _state2.Length + _scratch.Length + _targets.Length));
+            if (!_half)
+            {
+                owner._options.Mask?.Apply(_params);
+            }
+
+            ApplyMaskHalf();
+
+            WeightBytes = (4L * _params.Length) + (2L * _paramsHalf.Length);
+            GradientBytes = (4L * _grad.Length) + (2L * _gradHalf.Length);
+            OptimizerBytes = _state?.Bytes ?? 4L * (_state1.Length + _state2.Length);
+            ActivationBytes = _engine.BufferBytes + (4L * _targets.Length);
+            OtherBytes = (4L * (_global.Length + _scratch.Length)) + (2L * _globalHalf.Length);
+            BufferBytes = WeightBytes + GradientBytes + OptimizerBytes + ActivationBytes + OtherBytes;
         }
+
+        /// <summary>Bytes of the parameters the run trains.</summary>
+        public long WeightBytes { get; }
+
+        /// <summary>Bytes of the gradient.</summary>
+        public long GradientBytes { get; }
+
+        /// <summary>Bytes of the optimiser state (momentum or Adam moments).</summary>
+        public long OptimizerBytes { get; }
+
+        /// <summary>Bytes of the activation and delta buffers (scale with the micro-batch) and the block's targets.</summary>
+        public long ActivationBytes { get; }
+
+        /// <summary>Bytes of the global copy (FedProx) and scratch buffers.</summary>
+        public long OtherBytes { get; }
 
         public double Lambda { get; private set; }
 
         public long BufferBytes { get; }
 
-        public ParameterSet Parameters => new(_owner.Layout, _params);
+        public ParameterSet Parameters => _half ? CompactModel.FromHalf(_owner.Layout, _paramsHalf) : new(_owner.Layout, _params);
 
         /// <summary>One optimiser step on <paramref name="batch"/>; returns the step's total loss (data + FedProx + weight elimination).</summary>
         public double Step(ReadOnlySpan<int> batch, int stepNumber, out double dataLossSum)
         {
             Array.Clear(_grad);
+            Array.Clear(_gradHalf);
             float scale = 1f / batch.Length;
             dataLossSum = 0;
             int featureCount = _data.FeatureCount;
@@ -390,11 +451,24 @@ public sealed class ManagedTrainer : ITrainer
                     input.CopyTo(_targets);
                 }
 
-                _engine.Forward(_params, rows);
-                dataLossSum += _engine.Backward(_params, _targets.AsSpan(0, rows * spec.OutputSize), rows, scale, _grad);
+                if (_half)
+                {
+                    _engine.Forward(_paramsHalf, rows);
+                    dataLossSum += _engine.Backward(_paramsHalf, _targets.AsSpan(0, rows * spec.OutputSize), rows, scale, _gradHalf);
+                }
+                else
+                {
+                    _engine.Forward(_params, rows);
+                    dataLossSum += _engine.Backward(_params, _targets.AsSpan(0, rows * spec.OutputSize), rows, scale, _grad);
+                }
             }
 
             double loss = dataLossSum / batch.Length;
+            if (_state is not null)
+            {
+                return loss + FinishCompactStep(stepNumber);
+            }
+
             if (_hp.ProximalMu > 0)
             {
                 // FedProx: (μ/2)‖w − w_global‖², gradient μ (w − w_global).
@@ -430,11 +504,12 @@ public sealed class ManagedTrainer : ITrainer
 
             double inv = 1.0 / (_we.W0 * _we.W0);
             double sum = 0;
-            for (int i = 0; i < _params.Length; i++)
+            for (int i = 0; i < _isWeight.Length; i++)
             {
                 if (_isWeight[i])
                 {
-                    double s = _params[i] * (double)_params[i] * inv;
+                    float w = _half ? (float)_paramsHalf[i] : _params[i];
+                    double s = w * (double)w * inv;
                     sum += s / (1 + s);
                 }
             }
@@ -491,6 +566,99 @@ public sealed class ManagedTrainer : ITrainer
             }
 
             return Lambda * penalty;
+        }
+
+        private void ApplyMaskHalf()
+        {
+            if (!_half || _owner._options.Mask is not { } mask)
+            {
+                return;
+            }
+
+            ReadOnlySpan<float> keep = mask.Keep;
+            for (int i = 0; i < keep.Length; i++)
+            {
+                if (keep[i] == 0f)
+                {
+                    _paramsHalf[i] = Half.Zero;
+                }
+            }
+        }
+
+        private static Half[] ToHalf(ReadOnlySpan<float> values)
+        {
+            var half = new Half[values.Length];
+            TensorPrimitives.ConvertToHalf(values, half);
+            return half;
+        }
+
+        /// <summary>
+        /// The memory-saving modes' end of a step: FedProx and weight elimination added to the gradient element by element
+        /// (float32 arithmetic on float16 values), then the optimiser. Returns the added loss.
+        /// </summary>
+        private double FinishCompactStep(int stepNumber)
+        {
+            double extra = 0;
+            if (_hp.ProximalMu > 0)
+            {
+                float mu = _hp.ProximalMu;
+                double squares = 0;
+                for (int i = 0; i < _isWeight.Length; i++)
+                {
+                    float diff = _half ? (float)_paramsHalf[i] - (float)_globalHalf[i] : _params[i] - _global[i];
+                    squares += diff * (double)diff;
+                    if (_half)
+                    {
+                        _gradHalf[i] = (Half)((float)_gradHalf[i] + (diff * mu));
+                    }
+                    else
+                    {
+                        _grad[i] += diff * mu;
+                    }
+                }
+
+                extra += 0.5 * mu * squares;
+            }
+
+            if (_we is not null && Lambda > 0)
+            {
+                if (_half)
+                {
+                    float lambda = (float)Lambda;
+                    float inv = (float)(1.0 / (_we.W0 * _we.W0));
+                    double penalty = 0;
+                    for (int i = 0; i < _isWeight.Length; i++)
+                    {
+                        if (_isWeight[i])
+                        {
+                            float w = (float)_paramsHalf[i];
+                            float s = w * w * inv;
+                            float d = 1f + s;
+                            penalty += s / d;
+                            _gradHalf[i] = (Half)((float)_gradHalf[i] + (lambda * 2f * w * inv / (d * d)));
+                        }
+                    }
+
+                    extra += Lambda * penalty;
+                }
+                else
+                {
+                    extra += AddWeightElimination();
+                }
+            }
+
+            if (_half)
+            {
+                _state!.Step<Half>(_paramsHalf, _gradHalf, _hp.LearningRate, stepNumber);
+                ApplyMaskHalf();
+            }
+            else
+            {
+                _state!.Step<float>(_params, _grad, _hp.LearningRate, stepNumber);
+                _owner._options.Mask?.Apply(_params);
+            }
+
+            return extra;
         }
 
         private void AdamStep(int t)

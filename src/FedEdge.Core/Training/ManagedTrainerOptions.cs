@@ -10,6 +10,21 @@ public enum OptimizerKind
     Adam = 1,
 }
 
+/// <summary>How the managed trainer stores parameters and gradients during a training run.</summary>
+public enum ParameterPrecision
+{
+    /// <summary>Float32 parameters, gradients and arithmetic (the default).</summary>
+    Float32 = 0,
+
+    /// <summary>
+    /// Float16 (IEEE 754 half) parameters and gradients with float32 arithmetic: each weight row is widened to float32
+    /// when it is used, dot products and the gradient sum over a block of rows accumulate in float32, and values are rounded
+    /// to float16 (nearest even) when stored. Optimiser state stays float32. Halves the bytes of parameters and gradients;
+    /// an update smaller than half a float16 step of its weight is lost in the rounding.
+    /// </summary>
+    Float16 = 1,
+}
+
 /// <summary>
 /// Weight-elimination regularisation (Weigend et al. 1991, used by MEDNN, Zakariyya et al.):
 /// <c>R = λ Σ (w²/w0²) / (1 + w²/w0²)</c> over weight tensors (not biases), with λ adapted once per epoch.
@@ -70,6 +85,19 @@ public sealed record ManagedTrainerOptions
     /// <summary>Optional pruning mask: masked parameters are zeroed and kept at zero through training.</summary>
     public PruningMask? Mask { get; init; }
 
+    /// <summary>
+    /// How parameters and gradients are stored during training (memory saving, MEDNN); <see cref="ParameterPrecision.Float32"/>
+    /// by default. The trained parameters are returned as float32 either way.
+    /// </summary>
+    public ParameterPrecision Precision { get; init; }
+
+    /// <summary>
+    /// When true and a <see cref="Mask"/> is set, the optimiser state (SGD momentum, Adam moments) holds only the surviving
+    /// positions, in layout order, instead of one value per parameter: pruned weights hold no state. Results equal the
+    /// full-state optimiser's. No effect without a mask.
+    /// </summary>
+    public bool CompactOptimizerState { get; init; }
+
     /// <summary>Rows per forward pass during evaluation.</summary>
     public int EvaluationBatchSize { get; init; } = 512;
 
@@ -90,6 +118,11 @@ public sealed record ManagedTrainerOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(EvaluationBatchSize);
+        if (!Enum.IsDefined(Precision))
+        {
+            throw new ArgumentException($"Unknown parameter precision {Precision}; use Float32 or Float16.");
+        }
+
         ArgumentNullException.ThrowIfNull(TimeProvider);
         WeightElimination?.Validate();
     }

@@ -6,7 +6,7 @@ namespace FedEdge.Training;
 /// Forward and backward passes of a fully connected network over a block of rows, with every buffer
 /// allocated once for a maximum block size. Weights are row-major [out, in] like PyTorch.
 /// </summary>
-internal sealed class MlpEngine
+internal sealed partial class MlpEngine
 {
     private readonly NetworkSpec _spec;
     private readonly int[] _weightOffsets;
@@ -14,8 +14,10 @@ internal sealed class MlpEngine
     private readonly float[][] _acts;
     private readonly float[] _deltaA;
     private readonly float[] _deltaB;
+    private readonly float[] _rows;
 
-    public MlpEngine(NetworkSpec spec, ParameterLayout layout, int maxRows)
+    /// <summary>Creates the engine; <paramref name="float16Rows"/> adds the three float32 row buffers the float16 passes use.</summary>
+    public MlpEngine(NetworkSpec spec, ParameterLayout layout, int maxRows, bool float16Rows = false)
     {
         _spec = spec;
         MaxRows = maxRows;
@@ -38,17 +40,18 @@ internal sealed class MlpEngine
 
         _deltaA = new float[maxRows * widest];
         _deltaB = new float[maxRows * widest];
+        _rows = float16Rows ? new float[3 * widest] : [];
     }
 
     public int MaxRows { get; }
 
     /// <summary>Bytes of the activation and delta buffers.</summary>
-    public long BufferBytes => 4L * (_acts.Sum(a => (long)a.Length) + _deltaA.Length + _deltaB.Length);
+    public long BufferBytes => 4L * (_acts.Sum(a => (long)a.Length) + _deltaA.Length + _deltaB.Length + _rows.Length);
 
-    /// <summary>The input block (rows × input size); fill it before <see cref="Forward"/>.</summary>
+    /// <summary>The input block (rows × input size); fill it before a forward pass.</summary>
     public Span<float> Input(int rows) => _acts[0].AsSpan(0, rows * _spec.InputSize);
 
-    /// <summary>The output block after <see cref="Forward"/>.</summary>
+    /// <summary>The output block after a forward pass.</summary>
     public ReadOnlySpan<float> Output(int rows) => _acts[^1].AsSpan(0, rows * _spec.OutputSize);
 
     public void Forward(ReadOnlySpan<float> parameters, int rows)
@@ -101,31 +104,8 @@ internal sealed class MlpEngine
     /// </summary>
     public double Backward(ReadOnlySpan<float> parameters, ReadOnlySpan<float> targets, int rows, float scale, Span<float> gradient)
     {
+        double loss = OutputDelta(targets, rows, scale);
         int layers = _spec.LayerCount;
-        int nOutLast = _spec.OutputSize;
-        Span<float> delta = _deltaA.AsSpan(0, rows * nOutLast);
-        ReadOnlySpan<float> output = _acts[layers].AsSpan(0, rows * nOutLast);
-        double loss = 0;
-        if (_spec.Loss == LossKind.BinaryCrossEntropy)
-        {
-            for (int i = 0; i < delta.Length; i++)
-            {
-                float z = output[i];
-                float y = targets[i];
-                loss += Math.Max(z, 0f) - (z * y) + Math.Log(1.0 + Math.Exp(-Math.Abs(z)));
-                float p = 1f / (1f + MathF.Exp(-z));
-                delta[i] = (p - y) * scale;
-            }
-        }
-        else
-        {
-            float perOutput = 1f / nOutLast;
-            TensorPrimitives.Subtract(output, targets, delta);
-            loss = TensorPrimitives.Dot<float>(delta, delta) * (double)perOutput;
-            TensorPrimitives.Multiply(delta, 2f * scale * perOutput, delta);
-            ActivationDerivative(_spec.Activations[layers - 1], output, delta);
-        }
-
         float[] current = _deltaA;
         float[] previous = _deltaB;
         for (int l = layers - 1; l >= 0; l--)
@@ -177,6 +157,37 @@ internal sealed class MlpEngine
                 ActivationDerivative(_spec.Activations[l - 1], input.AsSpan(0, rows * nIn), previous.AsSpan(0, rows * nIn));
                 (current, previous) = (previous, current);
             }
+        }
+
+        return loss;
+    }
+
+    /// <summary>Writes the output layer's delta (scaled by <paramref name="scale"/>) into the first delta buffer; returns the summed loss.</summary>
+    private double OutputDelta(ReadOnlySpan<float> targets, int rows, float scale)
+    {
+        int layers = _spec.LayerCount;
+        int nOutLast = _spec.OutputSize;
+        Span<float> delta = _deltaA.AsSpan(0, rows * nOutLast);
+        ReadOnlySpan<float> output = _acts[layers].AsSpan(0, rows * nOutLast);
+        double loss = 0;
+        if (_spec.Loss == LossKind.BinaryCrossEntropy)
+        {
+            for (int i = 0; i < delta.Length; i++)
+            {
+                float z = output[i];
+                float y = targets[i];
+                loss += Math.Max(z, 0f) - (z * y) + Math.Log(1.0 + Math.Exp(-Math.Abs(z)));
+                float p = 1f / (1f + MathF.Exp(-z));
+                delta[i] = (p - y) * scale;
+            }
+        }
+        else
+        {
+            float perOutput = 1f / nOutLast;
+            TensorPrimitives.Subtract(output, targets, delta);
+            loss = TensorPrimitives.Dot<float>(delta, delta) * (double)perOutput;
+            TensorPrimitives.Multiply(delta, 2f * scale * perOutput, delta);
+            ActivationDerivative(_spec.Activations[layers - 1], output, delta);
         }
 
         return loss;
