@@ -32,6 +32,7 @@ internal static class RoundBench
         var faultEnds = FaultEnds.Workers;
         bool dashboard = false;
         int pairs = 1;
+        bool noRaw = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -47,6 +48,15 @@ internal static class RoundBench
                 case "--json": break;
                 case "--dashboard": dashboard = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--no-raw": noRaw = true; break;
+                case "--raw-only":
+                    {
+                        if (Environment.GetEnvironmentVariable("MINT") is { } mt) { ThreadPool.SetMinThreads(int.Parse(mt, CultureInfo.InvariantCulture), 4); }
+                        IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, (4L * count) + 1024, (4L * count) + 1024, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1).ConfigureAwait(false);
+                        Console.WriteLine(JsonSerializer.Serialize(new { mode = "raw", transport, workers, seconds = floor }));
+                        return 0;
+                    }
+
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
                     return 2;
@@ -73,7 +83,22 @@ internal static class RoundBench
         }
 
         var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds);
-        FederationRun lossFree = await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false);
+        FederationRun lossFree;
+        long heapPeak;
+        using (var sampler = new MemorySampler())
+        {
+            lossFree = await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false);
+            heapPeak = sampler.Stop();
+        }
+
+        // The raw floor: the same bytes through the same kind of broker with plain MQTTnet publishes (no FedEdge).
+        IReadOnlyList<double>? raw = null;
+        if (!noRaw && transport is "mqtt" or "mosquitto")
+        {
+            long perWorker = (4L * count) + 1024;
+            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1).ConfigureAwait(false);
+        }
+
         FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);
 
         var report = new Dictionary<string, object?>
@@ -85,7 +110,17 @@ internal static class RoundBench
             ["rounds"] = rounds,
             ["timed_rounds"] = $"2..{rounds}",
             ["lossfree"] = Summarize(lossFree),
+            ["process_peak_rss_mb"] = Math.Round(PeakRssBytes() / 1048576.0, 1),
+            ["managed_heap_peak_mb"] = Math.Round(heapPeak / 1048576.0, 1),
         };
+        if (raw is not null)
+        {
+            double rawMedian = raw.Order().ElementAt(raw.Count / 2);
+            double? ours = Median(Timed(lossFree));
+            report["raw_mqtt_seconds"] = raw.Select(x => Math.Round(x, 4)).ToList();
+            report["raw_mqtt_seconds_median"] = Math.Round(rawMedian, 4);
+            report["overhead_vs_raw"] = ours is null || rawMedian <= 0 ? null : Math.Round(ours.Value / rawMedian, 3);
+        }
         if (lossy is not null)
         {
             report["faults"] = faults!.ToString();
@@ -166,8 +201,16 @@ internal static class RoundBench
                 ["trainer_calls"] = Round(Mean(timed.Select(s => (double)s.Trainings))),
                 ["until_first_training_seconds"] = Round(Mean(timed.Where(s => s.BeforeFirstTraining is not null).Select(s => s.BeforeFirstTraining!.Value))),
                 ["after_last_training_seconds"] = Round(Mean(timed.Where(s => s.AfterLastTraining is not null).Select(s => s.AfterLastTraining!.Value))),
+                ["training_spread_seconds"] = Round(Mean(timed.Where(s => s.TrainingSpread is not null).Select(s => s.TrainingSpread!.Value))),
             },
         };
+    }
+
+    /// <summary>The process's peak resident set (VmHWM): coordinator, broker and every worker of the bench together.</summary>
+    private static long PeakRssBytes()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.PeakWorkingSet64;
     }
 
     private static double? Mean(IEnumerable<double> values)
@@ -189,4 +232,37 @@ internal static class RoundBench
     }
 
     private static double? Round(double? value) => value is null ? null : Math.Round(value.Value, 4);
+
+    /// <summary>Samples the managed heap every 20 ms and keeps the largest value.</summary>
+    private sealed class MemorySampler : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+        private long _peak;
+
+        public MemorySampler() => _loop = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                _peak = Math.Max(_peak, GC.GetTotalMemory(false));
+                try
+                {
+                    await Task.Delay(20, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+
+        public long Stop()
+        {
+            _stop.Cancel();
+            _loop.GetAwaiter().GetResult();
+            return _peak;
+        }
+
+        public void Dispose() => _stop.Dispose();
+    }
 }

@@ -30,7 +30,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TransportStatistics _statistics;
-    private readonly Channel<(string Topic, byte[] Payload)> _inbound = Channel.CreateUnbounded<(string, byte[])>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<(string Topic, byte[] Payload)> _inbound;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -63,6 +63,7 @@ internal sealed class MqttConnection : IAsyncDisposable
         _statistics = statistics;
         _time = time;
         _logger = logger;
+        _inbound = Channel.CreateBounded<(string, byte[])>(new BoundedChannelOptions(options.InboundQueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
         _client.DisconnectedAsync += OnDisconnectedAsync;
@@ -71,6 +72,9 @@ internal sealed class MqttConnection : IAsyncDisposable
     public string Endpoint => $"{(_useTls ? "mqtts" : "mqtt")}://{_host}:{_port}";
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Received messages waiting for the handler (at most <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
+    public int InboundQueued => _inbound.Reader.Count;
 
     /// <summary>
     /// Connects and starts delivering inbound messages to <paramref name="onMessage"/>. While the broker cannot be
@@ -228,6 +232,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             .WithCleanStart(false)
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithReceiveMaximum((ushort)_options.InboundQueueCapacity)
             .WithTimeout(TimeSpan.FromSeconds(10));
         if (_willFactory() is { } will)
         {
@@ -310,12 +315,25 @@ internal sealed class MqttConnection : IAsyncDisposable
         return chain.Build(leaf);
     }
 
-    private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
+    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
     {
         byte[] payload = args.ApplicationMessage.Payload.ToArray();
         _statistics.RecordReceived(payload.Length);
-        _inbound.Writer.TryWrite((args.ApplicationMessage.Topic, payload));
-        return Task.CompletedTask;
+        (string, byte[]) item = (args.ApplicationMessage.Topic, payload);
+        if (_inbound.Writer.TryWrite(item))
+        {
+            return;
+        }
+
+        // Full: back-pressure. The PUBACK goes out when this returns, so the broker holds further messages back.
+        try
+        {
+            await _inbound.Writer.WriteAsync(item, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
+        {
+            // Disposing: the message is dropped with the connection.
+        }
     }
 
     private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs args)

@@ -22,6 +22,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     private readonly IParameterCodec _modelCodec;
     private readonly InboundDecoder _decoder;
     private readonly SemaphoreSlim _modelGate = new(1, 1);
+    private readonly TaskFrameCache _tasks;
     private MqttConnection? _connection;
     private ICoordinatorHandler? _handler;
     private ITimer? _expiryTimer;
@@ -38,6 +39,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         _time = timeProvider ?? TimeProvider.System;
         _modelCodec = ParameterCodecs.Create(options.ModelCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
     }
 
     /// <inheritdoc />
@@ -107,8 +109,17 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <inheritdoc />
-    public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default) =>
-        SendToDeviceAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = task ?? throw new ArgumentNullException(nameof(task)) }, cancellationToken);
+    /// <remarks>The round's task is serialized and chunked once; every selected device gets the same frames (a re-send gets fresh ones).</remarks>
+    public async ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        MqttConnection connection = RequireStarted();
+        string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
+        foreach (byte[] frame in _tasks.FramesFor(deviceId, task))
+        {
+            await connection.PublishAsync(topic, frame, retain: false, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <inheritdoc />
     public ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default) =>
@@ -177,6 +188,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
 
     /// <summary>Bytes of incomplete chunked transfers held for one inbound topic (bounded by <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>).</summary>
     internal long PendingBytes(string topic) => _decoder.PendingBytes(topic);
+
+    /// <summary>Received messages waiting for the handler (bounded by <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
+    internal int InboundQueued => _connection?.InboundQueued ?? 0;
 
     private MqttConnection RequireStarted() => _connection ?? throw new InvalidOperationException("Call StartAsync before sending.");
 
@@ -308,5 +322,6 @@ internal sealed class ConnectionSettings : MqttTransportOptionsBase
         KeepAlive = source.KeepAlive;
         WaitForBroker = source.WaitForBroker;
         Reassembly = source.Reassembly;
+        InboundQueueCapacity = source.InboundQueueCapacity;
     }
 }

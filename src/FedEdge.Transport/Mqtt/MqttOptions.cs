@@ -62,6 +62,14 @@ public abstract class MqttTransportOptionsBase
     /// <summary>Limits for reassembling chunked messages.</summary>
     public ReassemblyOptions Reassembly { get; set; } = new();
 
+    /// <summary>
+    /// How many received messages may wait for the (single) handler. When the queue is full, MQTTnet's delivery waits,
+    /// the message's PUBACK waits with it, and the broker stops sending once it has this many unacknowledged QoS 1
+    /// messages out (the client announces it as MQTT 5 Receive Maximum): a device that floods cannot grow this
+    /// process's memory beyond about twice this many messages.
+    /// </summary>
+    public int InboundQueueCapacity { get; set; } = 256;
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public virtual void Validate()
     {
@@ -86,6 +94,8 @@ public abstract class MqttTransportOptionsBase
             throw new ArgumentException("PublishTimeout must be positive, SessionExpiry non-negative and KeepAlive at least 1 s.", nameof(PublishTimeout));
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1, nameof(InboundQueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(InboundQueueCapacity, ushort.MaxValue, nameof(InboundQueueCapacity));
         Reassembly.Validate();
     }
 }
