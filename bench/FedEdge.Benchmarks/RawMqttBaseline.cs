@@ -10,13 +10,14 @@ namespace FedEdge.Benchmarks;
 /// The floor under an MQTT round: the same bytes a FedEdge round moves, moved by plain MQTTnet QoS 1 publishes through
 /// the same kind of broker with the same topics (so the embedded broker's authentication and ACL run as in a round),
 /// without anything of FedEdge on top. Each repetition: one coordinator client publishes <c>downBytes</c> to every
-/// worker's inbox (split into frames of the chunk size, all workers at once), every worker answers with
+/// worker's inbox (split into frames of the chunk size, <c>concurrency</c> workers at a time, as the coordinator's task
+/// dispatch does), every worker answers with
 /// <c>upBytes</c> on its update topic as soon as its download is complete, and the repetition ends when the
 /// coordinator has every upload.
 /// </summary>
 internal static class RawMqttBaseline
 {
-    public static async Task<IReadOnlyList<double>> RunAsync(string transport, Uri? externalBroker, int workers, long downBytes, long upBytes, int chunkSize, int repetitions)
+    public static async Task<IReadOnlyList<double>> RunAsync(string transport, Uri? externalBroker, int workers, long downBytes, long upBytes, int chunkSize, int repetitions, int concurrency)
     {
         string federation = "raw" + Guid.NewGuid().ToString("N")[..8];
         string[] devices = Enumerable.Range(0, workers).Select(i => $"w{i}").ToArray();
@@ -96,8 +97,7 @@ internal static class RawMqttBaseline
                 complete = 0;
                 allUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 long start = Stopwatch.GetTimestamp();
-                int par = int.Parse(Environment.GetEnvironmentVariable("RAWPAR") ?? "1", System.Globalization.CultureInfo.InvariantCulture);
-                await Parallel.ForEachAsync(devices, new ParallelOptions { MaxDegreeOfParallelism = par }, async (d, _) => await PublishAsync(coordinator, MqttTopicScheme.Inbox(federation, d), chunk, downBytes).ConfigureAwait(false)).ConfigureAwait(false);
+                await Parallel.ForEachAsync(devices, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (d, _) => await PublishAsync(coordinator, MqttTopicScheme.Inbox(federation, d), chunk, downBytes).ConfigureAwait(false)).ConfigureAwait(false);
                 await allUp.Task.WaitAsync(TimeSpan.FromMinutes(5)).ConfigureAwait(false);
                 seconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
             }

@@ -33,6 +33,7 @@ internal static class RoundBench
         bool dashboard = false;
         int pairs = 1;
         bool noRaw = false;
+        int rawConcurrency = 4;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -49,10 +50,10 @@ internal static class RoundBench
                 case "--dashboard": dashboard = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-raw": noRaw = true; break;
+                case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--raw-only":
                     {
-                        if (Environment.GetEnvironmentVariable("MINT") is { } mt) { ThreadPool.SetMinThreads(int.Parse(mt, CultureInfo.InvariantCulture), 4); }
-                        IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, (4L * count) + 1024, (4L * count) + 1024, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1).ConfigureAwait(false);
+                        IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, (4L * count) + 1024, (4L * count) + 1024, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
                         Console.WriteLine(JsonSerializer.Serialize(new { mode = "raw", transport, workers, seconds = floor }));
                         return 0;
                     }
@@ -96,7 +97,7 @@ internal static class RoundBench
         if (!noRaw && transport is "mqtt" or "mosquitto")
         {
             long perWorker = (4L * count) + 1024;
-            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1).ConfigureAwait(false);
+            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
         }
 
         FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);

@@ -8,8 +8,9 @@ namespace FedEdge.Transport.Tests;
 
 /// <summary>
 /// Issue 20: the MQTT inbound queue is bounded. A device that publishes far faster than the coordinator's handler
-/// keeps up cannot grow the coordinator's queue past <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>; the
-/// back-pressure holds PUBACKs and so the broker's in-flight window. Other devices are served once the handler moves.
+/// keeps up cannot grow the coordinator's queue past <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>: a
+/// message is acknowledged only when the handler takes it, and the broker keeps at most Receive Maximum unacknowledged
+/// messages out. Other devices are served once the handler moves.
 /// </summary>
 public sealed class InboundBackPressureTests
 {
@@ -55,6 +56,7 @@ public sealed class InboundBackPressureTests
 
         await Task.Delay(500, cts.Token);
         peak = Math.Max(peak, coordinator.InboundQueued);
+        // Full, and never beyond: one message in the stuck handler, the capacity in the queue.
         Assert.Equal(Capacity, peak);
         Assert.Equal(1, handler.Entered);
 

@@ -30,7 +30,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TransportStatistics _statistics;
-    private readonly Channel<(string Topic, byte[] Payload)> _inbound;
+    private readonly Channel<Inbound> _inbound = Channel.CreateUnbounded<Inbound>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -39,6 +39,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private bool _everConnected;
     private Task? _consumer;
     private int _disposed;
+    private int _queued;
     private bool _aborted;
 
     public MqttConnection(
@@ -63,7 +64,6 @@ internal sealed class MqttConnection : IAsyncDisposable
         _statistics = statistics;
         _time = time;
         _logger = logger;
-        _inbound = Channel.CreateBounded<(string, byte[])>(new BoundedChannelOptions(options.InboundQueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
         _client.DisconnectedAsync += OnDisconnectedAsync;
@@ -74,7 +74,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     public bool IsConnected => _client.IsConnected;
 
     /// <summary>Received messages waiting for the handler (at most <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
-    public int InboundQueued => _inbound.Reader.Count;
+    public int InboundQueued => Volatile.Read(ref _queued);
 
     /// <summary>
     /// Connects and starts delivering inbound messages to <paramref name="onMessage"/>. While the broker cannot be
@@ -169,6 +169,15 @@ internal sealed class MqttConnection : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Publishes a chunked message's frames without waiting for each PUBACK before the next frame: the frames go out
+    /// back to back and their acknowledgements are awaited together (the receiver reassembles by chunk index).
+    /// </summary>
+    public Task PublishFramesAsync(string topic, IReadOnlyList<byte[]> frames, bool retain, CancellationToken cancellationToken) =>
+        frames.Count == 1
+            ? PublishAsync(topic, frames[0], retain, cancellationToken)
+            : Task.WhenAll(frames.Select(frame => PublishAsync(topic, frame, retain, cancellationToken)));
 
     public async ValueTask DisposeAsync()
     {
@@ -315,24 +324,40 @@ internal sealed class MqttConnection : IAsyncDisposable
         return chain.Build(leaf);
     }
 
+    // Never blocks MQTTnet's delivery (its loop also reads the PUBACKs our own publishes wait for). Flow control is
+    // MQTT 5's: the message is acknowledged only when the handler takes it from the queue, and the broker sends at
+    // most Receive Maximum (= the queue's capacity) unacknowledged messages, so a conforming broker never fills the
+    // queue; against one that ignores the window, the queue is still capped and the excess dropped (QoS 1 re-sends
+    // and the engine's own re-sends recover what matters).
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
     {
         byte[] payload = args.ApplicationMessage.Payload.ToArray();
         _statistics.RecordReceived(payload.Length);
-        (string, byte[]) item = (args.ApplicationMessage.Topic, payload);
-        if (_inbound.Writer.TryWrite(item))
+        int queued = Interlocked.Increment(ref _queued);
+        if (queued > _options.InboundQueueCapacity)
         {
+            Interlocked.Decrement(ref _queued);
+            Log.InboundDropped(_logger, _clientId, queued - 1, args.ApplicationMessage.Topic);
             return;
         }
 
-        // Full: back-pressure. The PUBACK goes out when this returns, so the broker holds further messages back.
+        args.AutoAcknowledge = false;
+        if (!_inbound.Writer.TryWrite(new Inbound(args.ApplicationMessage.Topic, payload, args)))
+        {
+            Interlocked.Decrement(ref _queued);
+            await AcknowledgeAsync(args).ConfigureAwait(false);
+        }
+    }
+
+    private async Task AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
         try
         {
-            await _inbound.Writer.WriteAsync(item, _stopping.Token).ConfigureAwait(false);
+            await args.AcknowledgeAsync(_stopping.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
+        catch (Exception ex) when (ex is OperationCanceledException or MqttCommunicationException or ObjectDisposedException or InvalidOperationException)
         {
-            // Disposing: the message is dropped with the connection.
+            // The connection went away: the broker re-sends the unacknowledged message to the persistent session.
         }
     }
 
@@ -412,8 +437,10 @@ internal sealed class MqttConnection : IAsyncDisposable
 
     private async Task ConsumeAsync(Func<string, byte[], CancellationToken, Task> onMessage)
     {
-        await foreach ((string topic, byte[] payload) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        await foreach ((string topic, byte[] payload, MqttApplicationMessageReceivedEventArgs args) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
+            Interlocked.Decrement(ref _queued);
+            await AcknowledgeAsync(args).ConfigureAwait(false);
             try
             {
                 await onMessage(topic, payload, _stopping.Token).ConfigureAwait(false);
@@ -428,4 +455,6 @@ internal sealed class MqttConnection : IAsyncDisposable
             }
         }
     }
+
+    private readonly record struct Inbound(string Topic, byte[] Payload, MqttApplicationMessageReceivedEventArgs Args);
 }

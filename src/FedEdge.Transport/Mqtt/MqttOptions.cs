@@ -63,10 +63,10 @@ public abstract class MqttTransportOptionsBase
     public ReassemblyOptions Reassembly { get; set; } = new();
 
     /// <summary>
-    /// How many received messages may wait for the (single) handler. When the queue is full, MQTTnet's delivery waits,
-    /// the message's PUBACK waits with it, and the broker stops sending once it has this many unacknowledged QoS 1
-    /// messages out (the client announces it as MQTT 5 Receive Maximum): a device that floods cannot grow this
-    /// process's memory beyond about twice this many messages.
+    /// How many received messages may wait for the (single) handler. A message is acknowledged (PUBACK) when the
+    /// handler takes it, and the client announces this number as its MQTT 5 Receive Maximum, so the broker holds
+    /// further messages back while the queue is full: a device that floods cannot grow this process's memory. Should a
+    /// broker ignore Receive Maximum, messages beyond the capacity are dropped and logged.
     /// </summary>
     public int InboundQueueCapacity { get; set; } = 256;
 
