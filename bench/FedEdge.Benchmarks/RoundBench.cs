@@ -15,6 +15,8 @@ namespace FedEdge.Benchmarks;
 /// <c>--fault-ends workers</c> (the default, as <c>fededge simulate --faults</c> does) decorates only the workers' transports, both directions,
 /// so <c>drop=P</c> loses a share P of the messages; <c>both</c> also decorates the coordinator's, so each message crosses two decorators.
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
+/// <c>mqtt</c> and <c>mosquitto</c> also run the raw floor (<see cref="RawMqttBaseline"/>) and report <c>overhead_vs_raw</c>;
+/// <c>--no-raw</c> skips it, <c>--raw-only</c> runs only it, <c>--raw-concurrency N</c> (default 4) feeds N workers at once.
 /// <c>--dashboard [--pairs N]</c> runs the federation again with the dashboard host and a connected SignalR client
 /// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
 /// </summary>
@@ -34,6 +36,7 @@ internal static class RoundBench
         int pairs = 1;
         bool noRaw = false;
         int rawConcurrency = 4;
+        bool rawOnly = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -51,12 +54,7 @@ internal static class RoundBench
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-raw": noRaw = true; break;
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--raw-only":
-                    {
-                        IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, (4L * count) + 1024, (4L * count) + 1024, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
-                        Console.WriteLine(JsonSerializer.Serialize(new { mode = "raw", transport, workers, seconds = floor }));
-                        return 0;
-                    }
+                case "--raw-only": rawOnly = true; break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -74,6 +72,20 @@ internal static class RoundBench
         {
             await Console.Error.WriteLineAsync("round: --transport mosquitto needs --broker mqtt://host:port (anonymous access).").ConfigureAwait(false);
             return 2;
+        }
+
+        if (rawOnly)
+        {
+            if (transport is not ("mqtt" or "mosquitto"))
+            {
+                await Console.Error.WriteLineAsync("round: --raw-only needs --transport mqtt or mosquitto.").ConfigureAwait(false);
+                return 2;
+            }
+
+            long bytes = (4L * count) + 1024;
+            IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["mode"] = "raw", ["transport"] = transport, ["workers"] = workers, ["params"] = count, ["raw_mqtt_seconds"] = floor.Select(x => Math.Round(x, 4)).ToList() }));
+            return 0;
         }
 
         FaultOptions? faults = null;
