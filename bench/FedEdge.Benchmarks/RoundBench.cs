@@ -15,6 +15,8 @@ namespace FedEdge.Benchmarks;
 /// <c>--fault-ends workers</c> (the default, as <c>fededge simulate --faults</c> does) decorates only the workers' transports, both directions,
 /// so <c>drop=P</c> loses a share P of the messages; <c>both</c> also decorates the coordinator's, so each message crosses two decorators.
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
+/// <c>mqtt</c> and <c>mosquitto</c> also run the raw floor (<see cref="RawMqttBaseline"/>) and report <c>overhead_vs_raw</c>;
+/// <c>--no-raw</c> skips it, <c>--raw-only</c> runs only it, <c>--raw-concurrency N</c> (default 4) feeds N workers at once.
 /// <c>--dashboard [--pairs N]</c> runs the federation again with the dashboard host and a connected SignalR client
 /// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
 /// </summary>
@@ -32,6 +34,9 @@ internal static class RoundBench
         var faultEnds = FaultEnds.Workers;
         bool dashboard = false;
         int pairs = 1;
+        bool noRaw = false;
+        int rawConcurrency = 4;
+        bool rawOnly = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -47,6 +52,10 @@ internal static class RoundBench
                 case "--json": break;
                 case "--dashboard": dashboard = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--no-raw": noRaw = true; break;
+                case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--raw-only": rawOnly = true; break;
+
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
                     return 2;
@@ -65,6 +74,20 @@ internal static class RoundBench
             return 2;
         }
 
+        if (rawOnly)
+        {
+            if (transport is not ("mqtt" or "mosquitto"))
+            {
+                await Console.Error.WriteLineAsync("round: --raw-only needs --transport mqtt or mosquitto.").ConfigureAwait(false);
+                return 2;
+            }
+
+            long bytes = (4L * count) + 1024;
+            IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["mode"] = "raw", ["transport"] = transport, ["workers"] = workers, ["params"] = count, ["raw_mqtt_seconds"] = floor.Select(x => Math.Round(x, 4)).ToList() }));
+            return 0;
+        }
+
         FaultOptions? faults = null;
         if (faultSpec is not null && !FaultOptions.TryParse(faultSpec, out faults))
         {
@@ -73,7 +96,22 @@ internal static class RoundBench
         }
 
         var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds);
-        FederationRun lossFree = await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false);
+        FederationRun lossFree;
+        long heapPeak;
+        using (var sampler = new MemorySampler())
+        {
+            lossFree = await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false);
+            heapPeak = sampler.Stop();
+        }
+
+        // The raw floor: the same bytes through the same kind of broker with plain MQTTnet publishes (no FedEdge).
+        IReadOnlyList<double>? raw = null;
+        if (!noRaw && transport is "mqtt" or "mosquitto")
+        {
+            long perWorker = (4L * count) + 1024;
+            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+        }
+
         FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);
 
         var report = new Dictionary<string, object?>
@@ -85,7 +123,17 @@ internal static class RoundBench
             ["rounds"] = rounds,
             ["timed_rounds"] = $"2..{rounds}",
             ["lossfree"] = Summarize(lossFree),
+            ["process_peak_rss_mb"] = Math.Round(PeakRssBytes() / 1048576.0, 1),
+            ["managed_heap_peak_mb"] = Math.Round(heapPeak / 1048576.0, 1),
         };
+        if (raw is not null)
+        {
+            double rawMedian = raw.Order().ElementAt(raw.Count / 2);
+            double? ours = Median(Timed(lossFree));
+            report["raw_mqtt_seconds"] = raw.Select(x => Math.Round(x, 4)).ToList();
+            report["raw_mqtt_seconds_median"] = Math.Round(rawMedian, 4);
+            report["overhead_vs_raw"] = ours is null || rawMedian <= 0 ? null : Math.Round(ours.Value / rawMedian, 3);
+        }
         if (lossy is not null)
         {
             report["faults"] = faults!.ToString();
@@ -166,8 +214,16 @@ internal static class RoundBench
                 ["trainer_calls"] = Round(Mean(timed.Select(s => (double)s.Trainings))),
                 ["until_first_training_seconds"] = Round(Mean(timed.Where(s => s.BeforeFirstTraining is not null).Select(s => s.BeforeFirstTraining!.Value))),
                 ["after_last_training_seconds"] = Round(Mean(timed.Where(s => s.AfterLastTraining is not null).Select(s => s.AfterLastTraining!.Value))),
+                ["training_spread_seconds"] = Round(Mean(timed.Where(s => s.TrainingSpread is not null).Select(s => s.TrainingSpread!.Value))),
             },
         };
+    }
+
+    /// <summary>The process's peak resident set (VmHWM): coordinator, broker and every worker of the bench together.</summary>
+    private static long PeakRssBytes()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.PeakWorkingSet64;
     }
 
     private static double? Mean(IEnumerable<double> values)
@@ -189,4 +245,37 @@ internal static class RoundBench
     }
 
     private static double? Round(double? value) => value is null ? null : Math.Round(value.Value, 4);
+
+    /// <summary>Samples the managed heap every 20 ms and keeps the largest value.</summary>
+    private sealed class MemorySampler : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+        private long _peak;
+
+        public MemorySampler() => _loop = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                _peak = Math.Max(_peak, GC.GetTotalMemory(false));
+                try
+                {
+                    await Task.Delay(20, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+
+        public long Stop()
+        {
+            _stop.Cancel();
+            _loop.GetAwaiter().GetResult();
+            return _peak;
+        }
+
+        public void Dispose() => _stop.Dispose();
+    }
 }

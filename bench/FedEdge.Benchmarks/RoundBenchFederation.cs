@@ -62,7 +62,11 @@ internal sealed record RoundSample(
     double TrainerSeconds,
     double? BeforeFirstTraining,
     double? AfterLastTraining,
-    IReadOnlyDictionary<string, int> Missing);
+    IReadOnlyDictionary<string, int> Missing)
+{
+    /// <summary>Wall time from the first trainer call's start to the last one's end: how far apart the workers got their tasks.</summary>
+    public double? TrainingSpread { get; init; }
+}
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
 /// <param name="Samples">Every round result in order, failed ones included.</param>
@@ -169,7 +173,10 @@ internal static class RoundBenchFederation
                     training.BusySeconds,
                     training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(previous, training.FirstStart).TotalSeconds,
                     training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.LastEnd, now).TotalSeconds,
-                    result.Failed.CountBy(f => f.Reason, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal)));
+                    result.Failed.CountBy(f => f.Reason, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal))
+                {
+                    TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
+                });
                 previous = now;
                 resentBefore = resent;
                 droppedBefore = dropped;

@@ -52,4 +52,7 @@ internal static partial class Log
 
     [LoggerMessage(4060, LogLevel.Warning, "Broker refused a client certificate ({Refusal}): {Reason}")]
     public static partial void CertificateRefused(ILogger logger, string refusal, string reason);
+
+    [LoggerMessage(6015, LogLevel.Warning, "MQTT client {ClientId}: {Queued} received messages already wait for the handler (the broker ignores Receive Maximum); a message on {Topic} is dropped")]
+    public static partial void InboundDropped(ILogger logger, string clientId, int queued, string topic);
 }

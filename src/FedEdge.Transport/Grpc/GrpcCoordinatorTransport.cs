@@ -33,7 +33,8 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IParameterCodec _modelCodec;
-    private readonly ConcurrentDictionary<string, Channel<byte[]>> _outboxes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Outbox> _outboxes = new(StringComparer.Ordinal);
+    private readonly TaskFrameCache _tasks;
     private readonly Dictionary<string, byte[]> _tokenHashes;
     private volatile IReadOnlyList<byte[]> _modelFrames = [];
     private WebApplication? _app;
@@ -49,6 +50,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         _logger = _loggerFactory.CreateLogger<GrpcCoordinatorTransport>();
         _time = timeProvider ?? TimeProvider.System;
         _modelCodec = ParameterCodecs.Create(options.ModelCodec);
+        _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
         _tokenHashes = options.DeviceTokens.ToDictionary(p => p.Key, p => SHA256.HashData(Encoding.UTF8.GetBytes(p.Value)), StringComparer.Ordinal);
     }
 
@@ -95,8 +97,25 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <inheritdoc />
-    public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default) =>
-        EnqueueAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = task ?? throw new ArgumentNullException(nameof(task)) });
+    /// <remarks>
+    /// A re-send of a task that still waits, unsent, in the device's inbox is not queued again: the inbox keeps its
+    /// frames across broken streams, so the queued copy reaches the device as soon as it subscribes, and a second copy
+    /// would only grow the inbox and delay the device's receipts behind it.
+    /// </remarks>
+    public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        RequireValidDevice(deviceId);
+        string key = $"task/{task.Round}/{task.Nonce}";
+        Outbox outbox = OutboxOf(deviceId);
+        if (outbox.Holds(key))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        outbox.Enqueue(_tasks.FramesFor(deviceId, task), key);
+        return ValueTask.CompletedTask;
+    }
 
     /// <inheritdoc />
     public ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default) =>
@@ -117,12 +136,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = model }, _modelCodec);
         IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
         _modelFrames = frames;
-        foreach (Channel<byte[]> outbox in _outboxes.Values)
+        foreach (Outbox outbox in _outboxes.Values)
         {
-            foreach (byte[] frame in frames)
-            {
-                outbox.Writer.TryWrite(frame);
-            }
+            outbox.Enqueue(frames, key: null);
         }
 
         return ValueTask.CompletedTask;
@@ -131,9 +147,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        foreach (Channel<byte[]> outbox in _outboxes.Values)
+        foreach (Outbox outbox in _outboxes.Values)
         {
-            outbox.Writer.TryComplete();
+            outbox.Complete();
         }
 
         if (_app is not null)
@@ -145,22 +161,20 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
 
     private ValueTask EnqueueAsync(string deviceId, WireMessage message)
     {
+        RequireValidDevice(deviceId);
+        OutboxOf(deviceId).Enqueue(WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize), key: null);
+        return ValueTask.CompletedTask;
+    }
+
+    private static void RequireValidDevice(string deviceId)
+    {
         if (!Mqtt.MqttTopicScheme.IsValidSegment(deviceId))
         {
             throw new ArgumentException($"Device id '{deviceId}' is invalid.", nameof(deviceId));
         }
-
-        Channel<byte[]> outbox = Outbox(deviceId);
-        foreach (byte[] frame in WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize))
-        {
-            outbox.Writer.TryWrite(frame);
-        }
-
-        return ValueTask.CompletedTask;
     }
 
-    private Channel<byte[]> Outbox(string deviceId) =>
-        _outboxes.GetOrAdd(deviceId, _ => Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true }));
+    private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox());
 
     private string Authenticate(ServerCallContext context)
     {
@@ -285,14 +299,14 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             await WriteAsync(responses, frame).ConfigureAwait(false);
         }
 
-        Channel<byte[]> outbox = Outbox(device);
-        while (await outbox.Reader.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
+        Outbox outbox = OutboxOf(device);
+        while (await outbox.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
         {
-            // Peek, write, then remove: a frame is only dropped from the inbox once written to a live stream.
-            while (outbox.Reader.TryPeek(out byte[]? frame))
+            // Peek, write, then advance: a frame is only dropped from the inbox once written to a live stream.
+            while (outbox.TryPeekFrame(out byte[]? frame))
             {
                 await WriteAsync(responses, frame).ConfigureAwait(false);
-                outbox.Reader.TryRead(out _);
+                outbox.Advance();
             }
         }
     }
@@ -321,5 +335,86 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
 
         public override Task Subscribe(SubscribeRequest request, IServerStreamWriter<Frame> responseStream, ServerCallContext context) =>
             owner.SubscribeAsync(request, responseStream, context);
+    }
+
+    /// <summary>
+    /// One device's inbox: whole messages (their frames) in order, drained frame by frame by the device's single
+    /// <c>Subscribe</c> stream. A message stays, with the frames not yet written, until its last frame is written,
+    /// and a keyed message (a task) is not queued twice while one copy waits.
+    /// </summary>
+    private sealed class Outbox
+    {
+        private readonly Channel<QueuedMessage> _messages = Channel.CreateUnbounded<QueuedMessage>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly Lock _gate = new();
+        private readonly HashSet<string> _queuedKeys = new(StringComparer.Ordinal);
+        private int _next;
+
+        public bool Holds(string key)
+        {
+            lock (_gate)
+            {
+                return _queuedKeys.Contains(key);
+            }
+        }
+
+        public void Enqueue(IReadOnlyList<byte[]> frames, string? key)
+        {
+            lock (_gate)
+            {
+                if (key is not null && !_queuedKeys.Add(key))
+                {
+                    return;
+                }
+
+                _messages.Writer.TryWrite(new QueuedMessage(frames, key));
+            }
+        }
+
+        public void Complete() => _messages.Writer.TryComplete();
+
+        public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _messages.Reader.WaitToReadAsync(cancellationToken);
+
+        /// <summary>The next frame to write (single reader).</summary>
+        public bool TryPeekFrame([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? frame)
+        {
+            while (_messages.Reader.TryPeek(out QueuedMessage? message))
+            {
+                if (_next < message.Frames.Count)
+                {
+                    frame = message.Frames[_next];
+                    return true;
+                }
+
+                Finish();
+            }
+
+            frame = null;
+            return false;
+        }
+
+        /// <summary>Marks the peeked frame written.</summary>
+        public void Advance()
+        {
+            _next++;
+            if (_messages.Reader.TryPeek(out QueuedMessage? message) && _next >= message.Frames.Count)
+            {
+                Finish();
+            }
+        }
+
+        private void Finish()
+        {
+            lock (_gate)
+            {
+                if (_messages.Reader.TryRead(out QueuedMessage? done) && done.Key is not null)
+                {
+                    _queuedKeys.Remove(done.Key);
+                }
+
+                _next = 0;
+            }
+        }
+
+        private sealed record QueuedMessage(IReadOnlyList<byte[]> Frames, string? Key);
     }
 }

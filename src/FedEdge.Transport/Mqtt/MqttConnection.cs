@@ -30,7 +30,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TransportStatistics _statistics;
-    private readonly Channel<(string Topic, byte[] Payload)> _inbound = Channel.CreateUnbounded<(string, byte[])>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Inbound> _inbound = Channel.CreateUnbounded<Inbound>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -39,6 +39,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private bool _everConnected;
     private Task? _consumer;
     private int _disposed;
+    private int _queued;
     private bool _aborted;
 
     public MqttConnection(
@@ -71,6 +72,9 @@ internal sealed class MqttConnection : IAsyncDisposable
     public string Endpoint => $"{(_useTls ? "mqtts" : "mqtt")}://{_host}:{_port}";
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Received messages waiting for the handler (at most <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
+    public int InboundQueued => Volatile.Read(ref _queued);
 
     /// <summary>
     /// Connects and starts delivering inbound messages to <paramref name="onMessage"/>. While the broker cannot be
@@ -166,6 +170,15 @@ internal sealed class MqttConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Publishes a chunked message's frames without waiting for each PUBACK before the next frame: the frames go out
+    /// back to back and their acknowledgements are awaited together (the receiver reassembles by chunk index).
+    /// </summary>
+    public Task PublishFramesAsync(string topic, IReadOnlyList<byte[]> frames, bool retain, CancellationToken cancellationToken) =>
+        frames.Count == 1
+            ? PublishAsync(topic, frames[0], retain, cancellationToken)
+            : Task.WhenAll(frames.Select(frame => PublishAsync(topic, frame, retain, cancellationToken)));
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -228,6 +241,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             .WithCleanStart(false)
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithReceiveMaximum((ushort)_options.InboundQueueCapacity)
             .WithTimeout(TimeSpan.FromSeconds(10));
         if (_willFactory() is { } will)
         {
@@ -310,12 +324,41 @@ internal sealed class MqttConnection : IAsyncDisposable
         return chain.Build(leaf);
     }
 
-    private Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
+    // Never blocks MQTTnet's delivery (its loop also reads the PUBACKs our own publishes wait for). Flow control is
+    // MQTT 5's: the message is acknowledged only when the handler takes it from the queue, and the broker sends at
+    // most Receive Maximum (= the queue's capacity) unacknowledged messages, so a conforming broker never fills the
+    // queue; against one that ignores the window, the queue is still capped and the excess dropped (QoS 1 re-sends
+    // and the engine's own re-sends recover what matters).
+    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
     {
         byte[] payload = args.ApplicationMessage.Payload.ToArray();
         _statistics.RecordReceived(payload.Length);
-        _inbound.Writer.TryWrite((args.ApplicationMessage.Topic, payload));
-        return Task.CompletedTask;
+        int queued = Interlocked.Increment(ref _queued);
+        if (queued > _options.InboundQueueCapacity)
+        {
+            Interlocked.Decrement(ref _queued);
+            Log.InboundDropped(_logger, _clientId, queued - 1, args.ApplicationMessage.Topic);
+            return;
+        }
+
+        args.AutoAcknowledge = false;
+        if (!_inbound.Writer.TryWrite(new Inbound(args.ApplicationMessage.Topic, payload, args)))
+        {
+            Interlocked.Decrement(ref _queued);
+            await AcknowledgeAsync(args).ConfigureAwait(false);
+        }
+    }
+
+    private async Task AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
+        try
+        {
+            await args.AcknowledgeAsync(_stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or MqttCommunicationException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The connection went away: the broker re-sends the unacknowledged message to the persistent session.
+        }
     }
 
     private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs args)
@@ -394,8 +437,10 @@ internal sealed class MqttConnection : IAsyncDisposable
 
     private async Task ConsumeAsync(Func<string, byte[], CancellationToken, Task> onMessage)
     {
-        await foreach ((string topic, byte[] payload) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        await foreach ((string topic, byte[] payload, MqttApplicationMessageReceivedEventArgs args) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
+            Interlocked.Decrement(ref _queued);
+            await AcknowledgeAsync(args).ConfigureAwait(false);
             try
             {
                 await onMessage(topic, payload, _stopping.Token).ConfigureAwait(false);
@@ -410,4 +455,6 @@ internal sealed class MqttConnection : IAsyncDisposable
             }
         }
     }
+
+    private readonly record struct Inbound(string Topic, byte[] Payload, MqttApplicationMessageReceivedEventArgs Args);
 }

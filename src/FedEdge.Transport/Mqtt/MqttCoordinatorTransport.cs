@@ -22,6 +22,8 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     private readonly IParameterCodec _modelCodec;
     private readonly InboundDecoder _decoder;
     private readonly SemaphoreSlim _modelGate = new(1, 1);
+    private readonly TaskFrameCache _tasks;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inFlight = new();
     private MqttConnection? _connection;
     private ICoordinatorHandler? _handler;
     private ITimer? _expiryTimer;
@@ -38,6 +40,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         _time = timeProvider ?? TimeProvider.System;
         _modelCodec = ParameterCodecs.Create(options.ModelCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
     }
 
     /// <inheritdoc />
@@ -107,12 +110,46 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <inheritdoc />
-    public ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default) =>
-        SendToDeviceAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = task ?? throw new ArgumentNullException(nameof(task)) }, cancellationToken);
+    /// <remarks>The round's task is serialized and chunked once; every selected device gets the same frames (a re-send gets fresh ones).</remarks>
+    public async ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        MqttConnection connection = RequireStarted();
+        string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
+        await connection.PublishFramesAsync(topic, _tasks.FramesFor(deviceId, task), retain: false, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <inheritdoc />
-    public ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default) =>
-        SendToDeviceAsync(deviceId, new WireMessage { MessageId = WireMessage.NewId(), Body = receipt ?? throw new ArgumentNullException(nameof(receipt)) }, cancellationToken);
+    /// <remarks>
+    /// Returns once the receipt is handed to the connection, without waiting for the broker's PUBACK: receipts are sent
+    /// while an update is being handled, and waiting there would hold every other device's message (heartbeats
+    /// included) behind one round trip per update. The publish still retries across reconnects; a receipt that never
+    /// arrives makes the worker re-send its update, which gets the same receipt again.
+    /// </remarks>
+    public ValueTask SendReceiptAsync(string deviceId, UpdateReceipt receipt, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(receipt);
+        MqttConnection connection = RequireStarted();
+        string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
+        byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = receipt }, _modelCodec);
+        Task publish = connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize), retain: false, CancellationToken.None);
+        _inFlight.TryAdd(publish, 0);
+        _ = publish.ContinueWith(
+            (done, state) =>
+            {
+                var self = (MqttCoordinatorTransport)state!;
+                self._inFlight.TryRemove(done, out _);
+                if (done.Exception is { } error)
+                {
+                    Log.HandlerFailed(self._logger, topic, error.GetBaseException());
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return ValueTask.CompletedTask;
+    }
 
     /// <inheritdoc />
     public async ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default)
@@ -124,10 +161,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         await _modelGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            for (int i = 0; i < frames.Count; i++)
-            {
-                await connection.PublishAsync(MqttTopicScheme.ModelChunk(_options.Federation, i), frames[i], retain: true, cancellationToken).ConfigureAwait(false);
-            }
+            await Task.WhenAll(frames.Select((frame, i) => connection.PublishAsync(MqttTopicScheme.ModelChunk(_options.Federation, i), frame, retain: true, cancellationToken))).ConfigureAwait(false);
 
             // Clear retained chunks a larger earlier model left behind (an empty retained payload deletes it).
             for (int i = frames.Count; i < _retainedModelChunks; i++)
@@ -153,7 +187,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
 
         if (_connection is not null)
         {
+            // Receipts still on their way: disposing the connection ends them (they end with its stopping token).
             await _connection.DisposeAsync().ConfigureAwait(false);
+            await Task.WhenAll(_inFlight.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         if (EmbeddedBroker is not null)
@@ -169,14 +205,14 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         MqttConnection connection = RequireStarted();
         string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
         byte[] envelope = WireSerializer.Serialize(message, _modelCodec);
-        foreach (byte[] frame in WireFraming.Split(envelope, _options.ChunkSize))
-        {
-            await connection.PublishAsync(topic, frame, retain: false, cancellationToken).ConfigureAwait(false);
-        }
+        await connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize), retain: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Bytes of incomplete chunked transfers held for one inbound topic (bounded by <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>).</summary>
     internal long PendingBytes(string topic) => _decoder.PendingBytes(topic);
+
+    /// <summary>Received messages waiting for the handler (bounded by <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
+    internal int InboundQueued => _connection?.InboundQueued ?? 0;
 
     private MqttConnection RequireStarted() => _connection ?? throw new InvalidOperationException("Call StartAsync before sending.");
 
@@ -308,5 +344,6 @@ internal sealed class ConnectionSettings : MqttTransportOptionsBase
         KeepAlive = source.KeepAlive;
         WaitForBroker = source.WaitForBroker;
         Reassembly = source.Reassembly;
+        InboundQueueCapacity = source.InboundQueueCapacity;
     }
 }

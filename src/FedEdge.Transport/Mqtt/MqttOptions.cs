@@ -62,6 +62,14 @@ public abstract class MqttTransportOptionsBase
     /// <summary>Limits for reassembling chunked messages.</summary>
     public ReassemblyOptions Reassembly { get; set; } = new();
 
+    /// <summary>
+    /// How many received messages may wait for the (single) handler. A message is acknowledged (PUBACK) when the
+    /// handler takes it, and the client announces this number as its MQTT 5 Receive Maximum, so the broker holds
+    /// further messages back while the queue is full: a device that floods cannot grow this process's memory. Should a
+    /// broker ignore Receive Maximum, messages beyond the capacity are dropped and logged.
+    /// </summary>
+    public int InboundQueueCapacity { get; set; } = 256;
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public virtual void Validate()
     {
@@ -86,6 +94,8 @@ public abstract class MqttTransportOptionsBase
             throw new ArgumentException("PublishTimeout must be positive, SessionExpiry non-negative and KeepAlive at least 1 s.", nameof(PublishTimeout));
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1, nameof(InboundQueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(InboundQueueCapacity, ushort.MaxValue, nameof(InboundQueueCapacity));
         Reassembly.Validate();
     }
 }

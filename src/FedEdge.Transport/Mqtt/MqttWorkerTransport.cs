@@ -211,10 +211,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     {
         MqttConnection connection = _connection ?? throw new InvalidOperationException("Call ConnectAsync before sending.");
         byte[] envelope = WireSerializer.Serialize(message, message.Body is ModelUpdate ? _updateCodec : null);
-        foreach (byte[] frame in WireFraming.Split(envelope, _options.ChunkSize))
-        {
-            await connection.PublishAsync(topic, frame, retain: false, cancellationToken).ConfigureAwait(false);
-        }
+        await connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize), retain: false, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task OnMessageAsync(string topic, byte[] payload, CancellationToken cancellationToken)
