@@ -211,7 +211,7 @@ internal static class RoundBenchFederation
                     new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker }),
                     device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
             case "grpc":
-                var grpcOptions = new GrpcCoordinatorOptions { Port = 0 };
+                var grpcOptions = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
                 foreach (string device in devices)
                 {
                     grpcOptions.DeviceTokens[device] = "tok-" + device;

@@ -52,4 +52,7 @@ internal static partial class Log
 
     [LoggerMessage(4060, LogLevel.Warning, "Broker refused a client certificate ({Refusal}): {Reason}")]
     public static partial void CertificateRefused(ILogger logger, string refusal, string reason);
+
+    [LoggerMessage(4061, LogLevel.Warning, "gRPC coordinator refused a device ({Refusal}): {Reason}")]
+    public static partial void GrpcCertificateRefused(ILogger logger, string refusal, string reason);
 }
