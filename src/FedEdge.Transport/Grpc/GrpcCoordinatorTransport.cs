@@ -158,10 +158,11 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             outbox.Writer.TryComplete();
         }
 
-        if (_app is not null)
+        // Idempotent: a host may dispose the transport after the engine that owns it already did.
+        if (Interlocked.Exchange(ref _app, null) is { } app)
         {
-            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            await _app.DisposeAsync().ConfigureAwait(false);
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -31,6 +31,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     private readonly CancellationTokenSource _stopping = new();
     private IWorkerHandler? _handler;
     private Task? _subscribeLoop;
+    private int _disposed;
 
     /// <summary>Creates the transport; options are validated here.</summary>
     public GrpcWorkerTransport(GrpcWorkerOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
@@ -128,6 +129,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: a host may dispose the transport after the engine that owns it already did.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_subscribeLoop is not null)
         {
