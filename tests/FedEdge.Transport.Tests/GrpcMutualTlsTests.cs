@@ -16,6 +16,7 @@ public sealed class GrpcMutualTlsTests : IAsyncLifetime
     private readonly RecordingCoordinator _handler = new();
     private X509Certificate2 _revoked = null!;
     private GrpcCoordinatorTransport _coordinator = null!;
+    private CertificateValidator _validator = null!;
 
     public async Task InitializeAsync()
     {
@@ -24,7 +25,7 @@ public sealed class GrpcMutualTlsTests : IAsyncLifetime
         {
             Port = 0,
             ServerCertificate = KeyFiles.MakeUsableForTls(FederationPki.IssueServer(_ca, "127.0.0.1", Now, TimeSpan.FromDays(10))),
-            ClientCertificateValidator = new CertificateValidator(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1))),
+            ClientCertificateValidator = _validator = new CertificateValidator(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1))),
         };
         _coordinator = new GrpcCoordinatorTransport(options);
         await _coordinator.StartAsync(_handler);
@@ -36,6 +37,8 @@ public sealed class GrpcMutualTlsTests : IAsyncLifetime
         _revoked.Dispose();
         _ca.Dispose();
     }
+
+    private CertificateValidator ValidatorOf() => _validator;
 
     private X509Certificate2 Device(string id, X509Certificate2? ca = null, DateTimeOffset? issued = null, TimeSpan? validity = null)
         => KeyFiles.MakeUsableForTls(FederationPki.IssueDevice(ca ?? _ca, new DeviceCertificateRequest { DeviceId = id, Validity = validity ?? TimeSpan.FromDays(10) }, issued ?? Now));
@@ -110,6 +113,32 @@ public sealed class GrpcMutualTlsTests : IAsyncLifetime
     [Fact]
     public Task PlainText_ToTlsOnlyListener_Refused()
         => RefusedAsync("dev-a", null, expected: null, new UriBuilder(_coordinator.Address!) { Scheme = "http" }.Uri);
+
+    [Fact]
+    public async Task CrlReloadedWithoutRestart_RefusesTheNextCallOfAnOpenConnection()
+    {
+        using X509Certificate2 cert = Device("late-1");
+        await using GrpcWorkerTransport worker = Worker("late-1", cert);
+        Assert.True((await worker.JoinAsync(new JoinRequest { DeviceId = "late-1" })).Accepted);
+
+        // The administrator revokes the device; the coordinator reloads its CRL (no restart, same connection).
+        byte[] crl = FederationPki.Revoke(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1)), cert, Now, TimeSpan.FromDays(1));
+        ValidatorOf().ReloadCrl(crl);
+
+        await Assert.ThrowsAsync<TransportException>(async () => await worker.SendUpdateAsync(TestData.Update("late-1", 1, TestData.RandomSet(4, 3))));
+        Assert.Contains(_coordinator.RefusedCertificates, r => r.Refusal == CertificateRefusal.Revoked && r.DeviceId == "late-1");
+        Assert.Empty(_handler.Updates);
+    }
+
+    [Fact]
+    public void CrlReload_NotSignedByTheCa_KeepsTheOldList()
+    {
+        using X509Certificate2 other = FederationPki.CreateCertificateAuthority("grpc mtls tests", Now, TimeSpan.FromDays(10));
+        using X509Certificate2 cert = Device("x-1");
+        Assert.Throws<CredentialException>(() => ValidatorOf().ReloadCrl(FederationPki.Revoke(other, [], cert, Now, TimeSpan.FromDays(1))));
+        Assert.True(ValidatorOf().IsRevoked(_revoked));
+        Assert.False(ValidatorOf().IsRevoked(cert));
+    }
 
     [Fact]
     public void PlainTextListener_IsOptIn()

@@ -240,6 +240,14 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"{missing.Refusal}: {missing.Reason}"));
         }
 
+        // The handshake checked the certificate against the CRL of its time; a CRL reloaded since applies to every call.
+        if (_options.ClientCertificateValidator!.IsRevoked(certificate!))
+        {
+            var revoked = new CertificateValidation(CertificateRefusal.Revoked, $"certificate '{certificate!.Subject}' (serial {certificate.SerialNumber}) was revoked by a reloaded CRL", device);
+            Refuse(revoked);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"{revoked.Refusal}: {revoked.Reason}"));
+        }
+
         string? claimed = context.RequestHeaders.GetValue("fededge-device");
         if (claimed is not null && !string.Equals(claimed, device, StringComparison.Ordinal))
         {
