@@ -7,7 +7,7 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--fault-ends both|workers] [--timeout-s 600] [--broker mqtt://host:port] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--broker mqtt://host:port] [--tls [--pairs N]] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
@@ -33,6 +33,7 @@ internal static class RoundBench
         Uri? broker = null;
         var faultEnds = FaultEnds.Workers;
         bool dashboard = false;
+        bool tls = false;
         int pairs = 1;
         bool noRaw = false;
         int rawConcurrency = 4;
@@ -51,6 +52,7 @@ internal static class RoundBench
                 case "--broker": broker = new Uri(args[++i]); break;
                 case "--json": break;
                 case "--dashboard": dashboard = true; break;
+                case "--tls": tls = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-raw": noRaw = true; break;
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -86,6 +88,12 @@ internal static class RoundBench
             IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["mode"] = "raw", ["transport"] = transport, ["workers"] = workers, ["params"] = count, ["raw_mqtt_seconds"] = floor.Select(x => Math.Round(x, 4)).ToList() }));
             return 0;
+        }
+
+        if (tls && (transport != "grpc" || faultSpec is not null || dashboard))
+        {
+            await Console.Error.WriteLineAsync("round: --tls compares gRPC over mutual TLS with signatures against plain gRPC: use it with --transport grpc, without --faults or --dashboard.").ConfigureAwait(false);
+            return 2;
         }
 
         FaultOptions? faults = null;
@@ -144,6 +152,36 @@ internal static class RoundBench
             report["lossy_to_lossfree_ratio"] = baseline is > 0 && lossyMedian is not null ? Math.Round(lossyMedian.Value / baseline.Value, 3) : null;
         }
 
+        FederationRun? secured = null;
+        if (tls)
+        {
+            // Plain and mutual-TLS (+ signed updates and models) federations alternate --pairs times, so load from other
+            // processes falls on both alike; the timed rounds of each kind are pooled.
+            var plainRuns = new List<FederationRun> { lossFree };
+            var tlsRuns = new List<FederationRun>();
+            for (int pair = 0; pair < Math.Max(1, pairs); pair++)
+            {
+                if (pair > 0)
+                {
+                    plainRuns.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
+                }
+
+                tlsRuns.Add(await RoundBenchFederation.RunAsync(settings with { Tls = true }, faults: null).ConfigureAwait(false));
+            }
+
+            secured = new FederationRun([.. tlsRuns.SelectMany(r => r.Samples)], tlsRuns.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            var plain = new FederationRun([.. plainRuns.SelectMany(r => r.Samples)], plainRuns.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            report["pairs"] = Math.Max(1, pairs);
+            report["plain_pooled"] = Summarize(plain);
+            report["tls"] = Summarize(secured);
+            double? plainMedian = Median(Timed(plain));
+            double? tlsMedian = Median(Timed(secured));
+            report["tls_to_plain_median_ratio"] = plainMedian is > 0 && tlsMedian is not null ? Math.Round(tlsMedian.Value / plainMedian.Value, 3) : null;
+            (double signMs, double verifyMs, double digestMs) = BenchPki.MeasureSigning(count, iterations: 51);
+            report["per_update_ms"] = new Dictionary<string, double> { ["digest"] = digestMs, ["sign"] = signMs, ["verify"] = verifyMs };
+            secured = tlsRuns.Concat(plainRuns).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? secured;
+        }
+
         FederationRun? watched = null;
         if (dashboard)
         {
@@ -182,6 +220,7 @@ internal static class RoundBench
 
         Console.WriteLine(JsonSerializer.Serialize(report));
         bool complete = (watched is null || (watched.Aborted is null && watched.Samples.All(s => s.Completed)))
+            && (secured is null || (secured.Aborted is null && secured.Samples.All(s => s.Completed)))
             && lossFree.Aborted is null && lossFree.Samples.All(s => s.Completed)
             && (lossy is null || (lossy.Aborted is null && lossy.Samples.All(s => s.Completed)));
         return complete ? 0 : 1;

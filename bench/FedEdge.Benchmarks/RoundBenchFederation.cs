@@ -21,7 +21,8 @@ namespace FedEdge.Benchmarks;
 /// <param name="Rounds">The number of rounds (at least 2: round 1 includes the joins and is not timed).</param>
 /// <param name="Timeout">The longest the whole federation may run.</param>
 /// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
-internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds);
+/// <param name="Tls">gRPC only: mutual TLS with a generated federation PKI, signed updates and signed global models.</param>
+internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Tls = false);
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
 internal enum FaultEnds
@@ -89,7 +90,8 @@ internal static class RoundBenchFederation
     {
         string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
         string[] devices = Enumerable.Range(0, settings.Workers).Select(i => $"w{i}").ToArray();
-        (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = CreateTransports(settings, federation, devices);
+        using BenchPki? pki = settings.Tls ? new BenchPki(devices) : null;
+        (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = pki is null ? CreateTransports(settings, federation, devices) : pki.CreateGrpcTransports();
         ICoordinatorTransport coordinatorTransport = faults is null || settings.FaultEnds == FaultEnds.Workers ? inner : inner.WithFaults(faults);
         Func<string, IWorkerTransport> workerTransport = faults is null ? innerWorker : device => innerWorker(device).WithFaults(faults, link: device);
 
@@ -108,7 +110,7 @@ internal static class RoundBenchFederation
             ResumeFromCheckpoint = false,
             Seed = 1,
         };
-        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll());
+        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll(), credentials: pki?.Coordinator);
         using IDisposable? watching = monitor?.Attach(coordinator);
         await coordinator.StartAsync(new ParameterSet(settings.Layout)).ConfigureAwait(false);
         var data = new Dataset(new float[2], new float[1], 2);
@@ -127,7 +129,7 @@ internal static class RoundBenchFederation
                     ReconnectDelay = options.ResendDelay,
                     MaxReconnectDelay = options.MaxResendDelay,
                 };
-                workers.Add(new Worker(Options.Create(workerOptions), workerTransport(device), new TimedTrainer(new NoOpTrainer(settings.Layout), clock), new InMemoryDataSource(data)));
+                workers.Add(new Worker(Options.Create(workerOptions), workerTransport(device), new TimedTrainer(new NoOpTrainer(settings.Layout), clock), new InMemoryDataSource(data), credentials: pki?.Device(device)));
             }
 
             // Concurrently: with lossy links a join can take several attempts.
@@ -218,7 +220,7 @@ internal static class RoundBenchFederation
                     new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker }),
                     device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
             case "grpc":
-                var grpcOptions = new GrpcCoordinatorOptions { Port = 0 };
+                var grpcOptions = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
                 foreach (string device in devices)
                 {
                     grpcOptions.DeviceTokens[device] = "tok-" + device;

@@ -37,6 +37,46 @@ internal sealed class CliCredentials
 
     public static CliCredentials Create() => new();
 
+    /// <summary>
+    /// Reads a device-password file: one <c>ID=PASSWORD</c> per line (blank lines and <c>#</c> comments skipped), refused
+    /// like a key file when its group or others can read it.
+    /// </summary>
+    /// <exception cref="CredentialException">The file is readable by others, unreadable, or a line is not ID=PASSWORD.</exception>
+    public static Dictionary<string, string> ReadDevicePasswords(string path)
+    {
+        KeyFiles.EnsurePrivate(path);
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (IOException ex)
+        {
+            throw new CredentialException($"The device-password file '{path}' could not be read: {ex.Message}", ex);
+        }
+
+        var passwords = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i].Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            int equals = line.IndexOf('=', StringComparison.Ordinal);
+            if (equals < 1 || equals == line.Length - 1)
+            {
+                // Never echo the line: it may hold a password.
+                throw new CredentialException($"Line {i + 1} of the device-password file '{path}' is not ID=PASSWORD.");
+            }
+
+            passwords[line[..equals]] = line[(equals + 1)..];
+        }
+
+        return passwords;
+    }
+
     /// <summary>The password from --password-file or FEDEDGE_PASSWORD, or null.</summary>
     /// <exception cref="CredentialException">The file is readable by others or unreadable.</exception>
     public string? ReadPassword(ParseResult parse)

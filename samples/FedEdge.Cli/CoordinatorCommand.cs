@@ -23,9 +23,12 @@ internal static class CoordinatorCommand
 {
     public static Command Create()
     {
-        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1883 }.Between(0, 65535);
+        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker, or of the gRPC listener with --transport grpc (default 50051) (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1883 }.Between(0, 65535);
+        Option<string> transport = new("--transport") { Description = "mqtt (embedded or external broker) or grpc (gRPC over mutual TLS: needs --ca and --cert/--key or --pfx; workers use --coordinator https://HOST:PORT).", DefaultValueFactory = _ => "mqtt" };
+        transport.AcceptOnlyFromAmong("mqtt", "grpc");
         Option<string?> broker = new Option<string?>("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" }.MqttUrl();
-        Option<string[]> devices = new("--device") { Description = "A device allowed to connect and its profile: ID=PASSWORD=MUD_URL (repeat per device). With --mud the MUD URL is optional: the device presents its own and MUD admission judges it.", AllowMultipleArgumentsPerToken = false };
+        Option<string[]> devices = new("--device") { Description = "A device allowed to join and its profile: ID=MUD_URL (repeat per device). With --mud the MUD URL is optional (ID): the device presents its own and MUD admission judges it. Never a password here: see --device-passwords.", AllowMultipleArgumentsPerToken = false };
+        Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not needed over gRPC, where devices present certificates.", HelpName = "FILE" }.ReadableFile();
         Option<DirectoryInfo?> mudDir = new Option<DirectoryInfo?>("--mud") { Description = "Admit devices with RFC 8520 MUD admission: a folder of signed MUD files (*.json + *.p7s), e.g. samples/mud.", HelpName = "DIR" }.ExistingDirectory();
         Option<FileInfo?> mudTrust = new Option<FileInfo?>("--mud-trust") { Description = "PEM trust anchors for MUD signatures (default: DIR/demo-ca.cert.pem).", HelpName = "PEM" }.ReadableFile();
         Option<string> mudEndpoint = new("--mud-endpoint") { Description = "The coordinator endpoint (host:port, tcp) a device's MUD policy must allow.", DefaultValueFactory = _ => "coordinator.fededge.local:8883", HelpName = "HOST:PORT" };
@@ -52,7 +55,7 @@ internal static class CoordinatorCommand
 
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, broker, devices, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, transport, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -85,21 +88,35 @@ internal static class CoordinatorCommand
 
             var profiles = new Dictionary<string, Uri>(StringComparer.Ordinal);
             var brokerOptions = new EmbeddedMqttBrokerOptions { Port = parse.GetValue(port) };
+            var deviceIds = new List<string>();
             foreach (string spec in parse.GetValue(devices) ?? [])
             {
-                string[] parts = spec.Split('=', 3);
-                Uri? mud = null;
-                bool urlOptional = parse.GetValue(mudDir) is not null && parts.Length == 2;
-                if (!urlOptional && (parts.Length != 3 || !Uri.TryCreate(parts[2], UriKind.Absolute, out mud)))
+                if (DeviceSpec.Parse(spec, mudOptional: parse.GetValue(mudDir) is not null, out string? deviceProblem) is not { } device)
                 {
-                    await err.WriteLineAsync($"fededge coordinator: --device '{spec}' must be ID=PASSWORD=MUD_URL (or ID=PASSWORD with --mud).").ConfigureAwait(false);
+                    await err.WriteLineAsync("fededge coordinator: " + deviceProblem).ConfigureAwait(false);
                     return 2;
                 }
 
-                brokerOptions.DevicePasswords[parts[0]] = parts[1];
-                if (mud is not null)
+                deviceIds.Add(device.Id);
+                if (device.MudUrl is not null)
                 {
-                    profiles[parts[0]] = mud;
+                    profiles[device.Id] = device.MudUrl;
+                }
+            }
+
+            if (parse.GetValue(devicePasswords) is { } passwordFile)
+            {
+                try
+                {
+                    foreach ((string id, string secret) in CliCredentials.ReadDevicePasswords(passwordFile.FullName))
+                    {
+                        brokerOptions.DevicePasswords[id] = secret;
+                    }
+                }
+                catch (CredentialException ex)
+                {
+                    await err.WriteLineAsync("fededge coordinator: " + ex.Message).ConfigureAwait(false);
+                    return 1;
                 }
             }
 
@@ -126,7 +143,7 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
-            int deviceCount = (parse.GetValue(devices) ?? []).Length;
+            int deviceCount = deviceIds.Union(brokerOptions.DevicePasswords.Keys).Count();
             if (CreateStrategy(parse.GetValue(strategy)!, parse.GetValue(byzantine), parse.GetValue(minDevices), external is null ? deviceCount : null, out string? strategyProblem) is not { } aggregation)
             {
                 await err.WriteLineAsync("fededge coordinator: " + strategyProblem).ConfigureAwait(false);
@@ -139,6 +156,15 @@ internal static class CoordinatorCommand
                 await err.WriteLineAsync("fededge coordinator: " + dashboardProblem).ConfigureAwait(false);
                 return 2;
             }
+
+            bool grpc = parse.GetValue(transport) == "grpc";
+            if (grpc && (credentials is null || external is not null))
+            {
+                await err.WriteLineAsync("fededge coordinator: --transport grpc runs over mutual TLS: give --ca FILE with --cert FILE and --key FILE (or --pfx FILE), and no --broker.").ConfigureAwait(false);
+                return 2;
+            }
+
+            int listenPort = grpc && parse.GetResult(port) is null or { Implicit: true } ? 50051 : parse.GetValue(port);
 
             // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
@@ -167,7 +193,17 @@ internal static class CoordinatorCommand
                 o.ResendDelay = TimeSpan.FromSeconds(Math.Min(1, parse.GetValue(heartbeat)));
                 o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
             });
-            builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            if (grpc)
+            {
+                // Mutual TLS: the device id comes from each verified client certificate (chain, validity, CRL).
+                var grpcOptions = new FedEdge.Transport.Grpc.GrpcCoordinatorOptions { Port = listenPort, ServerCertificate = credentials!.Certificate, ClientCertificateValidator = credentials.Validator };
+                builder.Services.AddSingleton<ICoordinatorTransport>(sp => new FedEdge.Transport.Grpc.GrpcCoordinatorTransport(grpcOptions, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            }
+            else
+            {
+                builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            }
+
             if (credentials is not null)
             {
                 builder.Services.AddSingleton(credentials);
@@ -189,18 +225,26 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, brokerOptions.Port, parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
+    /// <summary>Where the coordinator listens, once started: the gRPC address (mutual TLS), the embedded broker's port or the external broker.</summary>
+    private static Func<string> Listening(ICoordinatorTransport transport, Uri? external, int port) => () => transport switch
+    {
+        FedEdge.Transport.Grpc.GrpcCoordinatorTransport grpc => "gRPC over mutual TLS, " + grpc.Address,
+        _ when external is not null => external.ToString(),
+        _ => "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture),
+    };
+
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
     {
         var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
         using IDisposable watching = monitor.Attach(coordinator);
         if (dashboard is null)
         {
-            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
         }
 
         Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
@@ -211,11 +255,11 @@ internal static class CoordinatorCommand
                 await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
             }
 
-            return await RunRoundsAsync(coordinator, bundle, external, port, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, int port, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
     {
         string? stop = null;
         bool resumed;
@@ -236,7 +280,7 @@ internal static class CoordinatorCommand
             }
         }
 
-        await stdout.WriteLineAsync($"coordinator listening ({(external is null ? "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture) : external.ToString())}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
+        await stdout.WriteLineAsync($"coordinator listening ({listening()}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
             monitor.RecordRound(r);

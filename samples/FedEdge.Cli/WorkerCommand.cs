@@ -21,6 +21,8 @@ internal static class WorkerCommand
         Option<string> deviceId = new Option<string>("--device-id") { Description = "This device's id (also its MQTT user name).", Required = true }.NotEmpty();
         Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file: N-BaIoT or TON_IoT CSV, or IoT-23 Zeek TSV (plain or .gz; recognised from the header, or name it with --dataset).", Required = true, HelpName = "FILE" }.ReadableFile();
         Option<string> broker = new Option<string>("--broker") { Description = "The coordinator's broker, mqtt://host:port.", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" }.MqttUrl();
+        Option<string?> coordinatorUrl = new Option<string?>("--coordinator") { Description = "Join a gRPC coordinator (`fededge coordinator --transport grpc`) at https://HOST:PORT over mutual TLS, instead of --broker; needs --ca with --cert/--key or --pfx.", HelpName = "URL" }
+            .Check(v => v is null || (Uri.TryCreate(v, UriKind.Absolute, out Uri? uri) && uri.Scheme == "https" && !string.IsNullOrEmpty(uri.Host)) ? null : "must be https://host:port (gRPC over mutual TLS)");
         CliCredentials credentialOptions = CliCredentials.Create();
         Option<string?> mudUrl = new Option<string?>("--mud-url") { Description = "The device's MUD URL (its profile), presented at join." }.AbsoluteUrl();
         Option<string> task = new("--task") { Description = "The federated task it asks to join (checked against its MUD file's fededge-federated-learning extension).", DefaultValueFactory = _ => "nbaiot-anomaly" };
@@ -36,7 +38,7 @@ internal static class WorkerCommand
         Option<int?> exitAfter = new Option<int?>("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." }.AtLeast(0);
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, dataset, broker, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { deviceId, data, dataset, broker, coordinatorUrl, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -71,6 +73,13 @@ internal static class WorkerCommand
                 return 1;
             }
 
+            Uri? grpcUri = parse.GetValue(coordinatorUrl) is { } g ? new Uri(g) : null;
+            if (grpcUri is not null && (credentials is null || parse.GetResult(broker) is { Implicit: false }))
+            {
+                await err.WriteLineAsync("fededge worker: --coordinator (gRPC) runs over mutual TLS: give --ca FILE with --cert FILE and --key FILE (or --pfx FILE), and no --broker.").ConfigureAwait(false);
+                return 2;
+            }
+
             // The data set decides the model's input layout: --dataset, else the file's header. A file that cannot be
             // read here is not an exit: the worker starts NotReady and reports why (LocalFileDataSource).
             Simulation.DataSetKind kind = Simulation.DataSets.Parse(parse.GetValue(dataset)) ?? LocalFileDataSource.DetectOrDefault(parse.GetValue(data)!.FullName);
@@ -103,7 +112,18 @@ internal static class WorkerCommand
                 o.ResendDelay = beat < TimeSpan.FromSeconds(1) ? beat : TimeSpan.FromSeconds(1);
             });
             MqttTlsSettings? tls = credentials is null ? null : new MqttTlsSettings { ClientCertificate = credentials.Certificate, TrustedRoot = credentials.Validator.Authority };
-            builder.Services.AddSingleton<IWorkerTransport>(sp => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = brokerPassword, Tls = tls }, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            if (grpcUri is not null)
+            {
+                // Mutual TLS: the device certificate is its identity; the coordinator's certificate must chain to the CA.
+                var grpcOptions = new FedEdge.Transport.Grpc.GrpcWorkerOptions { Address = grpcUri, DeviceId = id, ClientCertificate = credentials!.Certificate, TrustedRoot = credentials.Validator.Authority, SendTimeout = TimeSpan.FromSeconds(10) };
+                builder.Services.AddSingleton<IWorkerTransport>(sp => new FedEdge.Transport.Grpc.GrpcWorkerTransport(grpcOptions, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+                brokerUri = grpcUri;
+            }
+            else
+            {
+                builder.Services.AddSingleton<IWorkerTransport>(sp => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = brokerUri, Password = brokerPassword, Tls = tls }, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            }
+
             if (credentials is not null)
             {
                 builder.Services.AddSingleton(credentials);
@@ -121,7 +141,7 @@ internal static class WorkerCommand
             {
                 // A broker that is down or refuses the device's password: say which, in one line.
                 string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
-                await err.WriteLineAsync($"fededge worker: cannot join through the broker {brokerUri}: {ex.Message}{cause}".ReplaceLineEndings(" ")).ConfigureAwait(false);
+                await err.WriteLineAsync($"fededge worker: cannot join through {(grpcUri is null ? "the broker" : "the coordinator")} {brokerUri}: {ex.Message}{cause}".ReplaceLineEndings(" ")).ConfigureAwait(false);
                 return 1;
             }
         });

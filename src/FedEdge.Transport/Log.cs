@@ -55,4 +55,7 @@ internal static partial class Log
 
     [LoggerMessage(6015, LogLevel.Warning, "MQTT client {ClientId}: {Queued} received messages already wait for the handler (the broker ignores Receive Maximum); a message on {Topic} is dropped")]
     public static partial void InboundDropped(ILogger logger, string clientId, int queued, string topic);
+
+    [LoggerMessage(4061, LogLevel.Warning, "gRPC coordinator refused a device ({Refusal}): {Reason}")]
+    public static partial void GrpcCertificateRefused(ILogger logger, string refusal, string reason);
 }

@@ -181,7 +181,7 @@ public sealed class DataSetCliTests : IDisposable
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "2", "--dataset", "toniot",
              "--mud", Path.Combine(RepoPaths.Root, "samples", "mud-toniot"),
-             "--device", "Fridge=pw-1", "--device", "Weather=pw-2",
+             "--device", "Fridge", "--device", "Weather", "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("Fridge", "pw-1"), ("Weather", "pw-2")),
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
         await LoopbackPorts.WaitForListenerAsync(port, coordinator);
@@ -208,7 +208,7 @@ public sealed class DataSetCliTests : IDisposable
         string p = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         await using CliProcess coordinator = CliProcess.Start("coordinator", [
             "coordinator", "--port", p, "--rounds", "1", "--min-devices", "1", "--heartbeat", "1", "--dataset", "iot23",
-            "--device", "Fridge=pw-1=https://mud.example/fridge.json", "--log-level", "warning", "--out", Path.Combine(_dir, "coordinator")]);
+            "--device", "Fridge=https://mud.example/fridge.json", "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("Fridge", "pw-1")), "--log-level", "warning", "--out", Path.Combine(_dir, "coordinator")]);
         await coordinator.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), TimeSpan.FromMinutes(1), "the coordinator to listen");
 
         await using CliProcess worker = CliProcess.Start("Fridge", [

@@ -29,9 +29,10 @@ public sealed class DeploymentProcessTests : IDisposable
         int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "3", "--min-devices", "2",
-             "--device", "doorbell=pw-1=https://mud.example/doorbell.json",
-             "--device", "camera=pw-2=https://mud.example/camera.json",
-             "--device", "rogue=pw-3=https://mud.example/rogue.json",
+             "--device", "doorbell=https://mud.example/doorbell.json",
+             "--device", "camera=https://mud.example/camera.json",
+             "--device", "rogue=https://mud.example/rogue.json",
+             "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("doorbell", "pw-1"), ("camera", "pw-2"), ("rogue", "pw-3")),
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
         await LoopbackPorts.WaitForListenerAsync(port, coordinator);
@@ -69,7 +70,7 @@ public sealed class DeploymentProcessTests : IDisposable
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "1", "--min-devices", "1",
              "--mud", Path.Combine(RepoPaths.Root, "samples", "mud"),
-             "--device", "doorbell=pw-1", "--device", "monitor=pw-2",
+             "--device", "doorbell", "--device", "monitor", "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("doorbell", "pw-1"), ("monitor", "pw-2")),
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
         await LoopbackPorts.WaitForListenerAsync(port, coordinator);

@@ -221,7 +221,8 @@ public sealed partial class KillProcessTests : IAsyncLifetime
         [
             "coordinator", "--port", _port.ToString(CultureInfo.InvariantCulture),
             "--rounds", rounds.ToString(CultureInfo.InvariantCulture), "--min-devices", minDevices.ToString(CultureInfo.InvariantCulture),
-            .. Devices.SelectMany(d => new[] { "--device", $"{d.Id}={d.Password}=https://mud.example/{d.Id}.json" }),
+            .. Devices.SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
+            "--device-passwords", SecretFiles.WriteDevicePasswords(OutDir + "-secrets", [.. Devices.Select(d => (d.Id, d.Password))]),
             "--out", OutDir, .. Liveness, .. CoordinatorLiveness,
         ]));
         await coordinator.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the listening line");

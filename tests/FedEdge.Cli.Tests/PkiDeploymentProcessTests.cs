@@ -42,10 +42,11 @@ public sealed class PkiDeploymentProcessTests : IDisposable
         int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "2",
-             "--device", "doorbell=pw-1=https://mud.example/doorbell.json",
-             "--device", "camera=pw-2=https://mud.example/camera.json",
-             "--device", "stolen=pw-3=https://mud.example/stolen.json",
-             "--device", "foreign=pw-4=https://mud.example/foreign.json",
+             "--device", "doorbell=https://mud.example/doorbell.json",
+             "--device", "camera=https://mud.example/camera.json",
+             "--device", "stolen=https://mud.example/stolen.json",
+             "--device", "foreign=https://mud.example/foreign.json",
+             "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("doorbell", "pw-1"), ("camera", "pw-2"), ("stolen", "pw-3"), ("foreign", "pw-4")),
              "--ca", Path.Combine(Pki, "ca.crt"), "--cert", Path.Combine(Pki, "servers", "localhost.crt"), "--key", Path.Combine(Pki, "servers", "localhost.key"), "--crl", Path.Combine(Pki, "crl.pem"),
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));

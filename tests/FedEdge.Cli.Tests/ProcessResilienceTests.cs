@@ -30,7 +30,7 @@ public sealed class ProcessResilienceTests : IDisposable
 
         await using CliProcess coordinator = CliProcess.Start("coordinator", [
             "coordinator", "--port", Port(), "--rounds", "2", "--min-devices", "1", "--heartbeat", "1",
-            "--device", "ok=pw-1=https://mud.example/ok.json", "--device", "broken=pw-2=https://mud.example/broken.json",
+            "--device", "ok=https://mud.example/ok.json", "--device", "broken=https://mud.example/broken.json", "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("ok", "pw-1"), ("broken", "pw-2")),
             "--log-level", "warning", "--out", Path.Combine(_dir, "coordinator")]);
         await coordinator.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the coordinator to listen");
 
@@ -67,7 +67,7 @@ public sealed class ProcessResilienceTests : IDisposable
         string broker = $"mqtt://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
         await using CliProcess coordinator = CliProcess.Start("coordinator", [
             "coordinator", "--broker", broker, "--rounds", "1", "--min-devices", "1", "--heartbeat", "1",
-            "--device", "ok=pw-1=https://mud.example/ok.json", "--log-level", "warning", "--out", Path.Combine(_dir, "coordinator")]);
+            "--device", "ok=https://mud.example/ok.json", "--log-level", "warning", "--out", Path.Combine(_dir, "coordinator")]);
 
         // Two failed attempts logged (with back-off), and the process is still waiting.
         await coordinator.WaitForLineAsync(l => l.Contains("[6014]", StringComparison.Ordinal), Generous, "a first failed attempt", stderr: true);

@@ -70,7 +70,7 @@ public sealed class RunsCliTests
         }
 
         string dashboard = "127.0.0.1:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        CliResult run = await CliRunner.RunAsync(["coordinator", "--port", "0", "--join-timeout", "1", "--rounds", "2", "--out", Path.Combine(work, "state"), "--runs", store, "--dashboard", dashboard, "--device", "doorbell=TOPSECRETPASSWORD=https://mud.example/doorbell.json"], work);
+        CliResult run = await CliRunner.RunAsync(["coordinator", "--port", "0", "--join-timeout", "1", "--rounds", "2", "--out", Path.Combine(work, "state"), "--runs", store, "--dashboard", dashboard, "--device", "doorbell=https://mud.example/doorbell.json", "--device-passwords", SecretFiles.WriteDevicePasswords(work, ("doorbell", "TOPSECRETPASSWORD"))], work);
         Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
         Assert.Contains($"dashboard: http://{dashboard}/", run.Stdout, StringComparison.Ordinal);
 

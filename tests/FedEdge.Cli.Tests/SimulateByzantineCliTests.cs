@@ -139,7 +139,7 @@ public sealed class SimulateByzantineCliTests : IDisposable
     public async Task Coordinator_KrumWithByzantineZeroAndTwoRegisteredDevices_ExitsTwoNamingTheDevices()
     {
         CliResult result = await CliRunner.RunAsync(
-            ["coordinator", "--strategy", "krum", "--byzantine", "0", "--min-devices", "3", "--device", "a=pa=mqtt://x/a.json", "--device", "b=pb=mqtt://x/b.json", "--out", _out],
+            ["coordinator", "--strategy", "krum", "--byzantine", "0", "--min-devices", "3", "--device", "a=mqtt://x/a.json", "--device", "b=mqtt://x/b.json", "--out", _out],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(2));
 

@@ -16,4 +16,11 @@ public static class SecretFiles
 
         return path;
     }
+
+    /// <summary>Writes DIR/device-passwords.secret (mode 0600, one ID=PASSWORD per line) for <c>fededge coordinator --device-passwords</c>.</summary>
+    public static string WriteDevicePasswords(string directory, params (string Id, string Password)[] devices)
+    {
+        string path = Write(directory, "device-passwords", string.Join('\n', devices.Select(d => d.Id + "=" + d.Password)));
+        return path;
+    }
 }

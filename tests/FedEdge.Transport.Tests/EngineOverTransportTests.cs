@@ -81,7 +81,7 @@ public sealed class EngineOverTransportTests
     [Fact]
     public async Task CoordinatorAndWorkers_OverGrpc_CompleteARound()
     {
-        var options = new GrpcCoordinatorOptions { Port = 0 };
+        var options = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
         foreach (string device in Devices)
         {
             options.DeviceTokens[device] = "tok-" + device;

@@ -15,7 +15,7 @@ public sealed class GrpcProtocolTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var options = new GrpcCoordinatorOptions { Port = 0, ChunkSize = 8192 };
+        var options = new GrpcCoordinatorOptions { Port = 0, ChunkSize = 8192, AllowPlainText = true };
         options.DeviceTokens["p-1"] = "token-1";
         options.DeviceTokens["p-2"] = "token-2";
         _coordinator = new GrpcCoordinatorTransport(options);

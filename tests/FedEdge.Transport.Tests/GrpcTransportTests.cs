@@ -12,7 +12,7 @@ public sealed class GrpcTransportTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var options = new GrpcCoordinatorOptions { Port = 0, ChunkSize = 8192 };
+        var options = new GrpcCoordinatorOptions { Port = 0, ChunkSize = 8192, AllowPlainText = true };
         options.DeviceTokens["g-1"] = "token-1";
         options.DeviceTokens["g-2"] = "token-2";
         _coordinator = new GrpcCoordinatorTransport(options);

@@ -38,7 +38,7 @@ public sealed class UndecodableUpdateTests
     [Fact]
     public async Task NegativeSampleCount_OverGrpc_RefusedWithReceiptAndTheRoundGoesOn()
     {
-        var options = new GrpcCoordinatorOptions { Port = 0 };
+        var options = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
         options.DeviceTokens[Good] = "tok-good";
         options.DeviceTokens[Bad] = "tok-bad";
         var transport = new GrpcCoordinatorTransport(options);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using FedEdge.Aggregation;
 using FedEdge.Coordination;
+using FedEdge.Security;
 using FedEdge.Data;
 using FedEdge.Devices;
 using FedEdge.Metrics;
@@ -159,7 +160,7 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults)
+        using var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults, config.OutDirectory)
         {
             Codec = config.Compress ? FedEdge.Transport.Codecs.ParameterCodecKind.SparseFloat16 : FedEdge.Transport.Codecs.ParameterCodecKind.Float32,
         };
@@ -195,9 +196,16 @@ internal static class Simulation
             aggregateTransforms: privacy.AggregateTransforms,
             accountant: privacy.Accountant,
             evaluator: evaluator,
-            audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
+            audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")),
+            credentials: Signing(config, transports.CoordinatorCredentials));
         using IDisposable? watching = config.Monitor?.Attach(coordinator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
+        if (transports.Pki is { } pki)
+        {
+            status($"mutual TLS: federation CA, CRL and key in {pki.Directory}; device identity from certificates{(config.Compress ? string.Empty : ", signed updates and signed global models")}");
+        }
+
+        IReadOnlyList<RefusedDevice> refusedAtHandshake = await transports.DemonstrateRefusalsAsync(cancellationToken).ConfigureAwait(false);
 
         var workers = new List<Worker>();
         await using var hardware = new SimulationHardware(config.Thermal);
@@ -222,7 +230,8 @@ internal static class Simulation
                     new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
                     hardware.GovernorFor(d.Id),
                     privacy.WorkerProtocol,
-                    transforms);
+                    transforms,
+                    credentials: Signing(config, transports.WorkerCredentials(d.Id)));
                 workers.Add(worker);
             }
 
@@ -238,7 +247,8 @@ internal static class Simulation
                     CreateBundle(config).Trainer,
                     new LocalData(devices[0].Test, null),
                     roundProtocol: privacy.WorkerProtocol,
-                    updateTransforms: intruderTransforms));
+                    updateTransforms: intruderTransforms,
+                    credentials: Signing(config, transports.WorkerCredentials(intruder.Id))));
             }
 
             foreach (Worker w in workers)
@@ -366,7 +376,7 @@ internal static class Simulation
                 Federated = fedMetrics,
                 Centralized = centralMetrics,
                 Devices = deviceRows,
-                Refused = coordinator.RefusedDevices,
+                Refused = [.. refusedAtHandshake, .. coordinator.RefusedDevices],
                 EvalFederated = evalFed,
                 EvalCentralized = evalCentral,
                 EvalRows = evalRows,
@@ -420,6 +430,9 @@ internal static class Simulation
         Dataset scaled = normalizer.Transform(data);
         return bundle.FeatureSubset is null ? scaled : scaled.SelectFeatures(bundle.FeatureSubset);
     }
+
+    /// <summary>Signatures cover float32 update values; a lossy codec (--compress) changes them on the wire, so it runs without signing.</summary>
+    private static FederationCredentials? Signing(SimulationConfig config, FederationCredentials? credentials) => config.Compress ? null : credentials;
 
     /// <summary>A device's local rows; refuses to load with a reason when the device cannot train this model.</summary>
     private sealed class LocalData(Dataset data, string? reasonWhenEmpty) : ILocalDataSource

@@ -1,14 +1,22 @@
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FedEdge.Coordination;
+using FedEdge.Security;
 using FedEdge.Messaging;
 using FedEdge.Messaging.InProcess;
+using FedEdge.Transport;
 using FedEdge.Transport.Grpc;
 using FedEdge.Transport.Faults;
 using FedEdge.Transport.Mqtt;
 
 namespace FedEdge.Cli.Simulation;
 
-/// <summary>Creates the coordinator's and the workers' transports for one simulation.</summary>
-internal sealed class SimulationTransports
+/// <summary>
+/// Creates the coordinator's and the workers' transports for one simulation. gRPC runs over mutual TLS with a
+/// federation PKI generated into the output folder (<see cref="SimulationPki"/>): device identity from certificates,
+/// signed updates and signed global models.
+/// </summary>
+internal sealed class SimulationTransports : IDisposable
 {
     private const string Federation = "nbaiot-simulation";
     private readonly string _kind;
@@ -22,7 +30,7 @@ internal sealed class SimulationTransports
     /// <summary>How models and updates are encoded on mqtt and grpc (<c>--compress</c>: sparse float16); inproc does not encode.</summary>
     public FedEdge.Transport.Codecs.ParameterCodecKind Codec { get; init; } = FedEdge.Transport.Codecs.ParameterCodecKind.Float32;
 
-    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds, FaultOptions? faults = null)
+    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds, FaultOptions? faults = null, string? outDirectory = null)
     {
         _kind = kind;
         _faults = faults;
@@ -32,7 +40,53 @@ internal sealed class SimulationTransports
             // Every device gets its own broker / gRPC credential; admission (the MUD profile) is a separate, later check.
             _secrets[id] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         }
+
+        if (kind == "grpc" && outDirectory is not null)
+        {
+            Pki = new SimulationPki(outDirectory, _secrets.Keys);
+        }
     }
+
+    /// <summary>The federation PKI when the transport runs over mutual TLS, else null.</summary>
+    public SimulationPki? Pki { get; }
+
+    /// <summary>The coordinator's credentials (signed models, verified updates), or null without a PKI.</summary>
+    public FederationCredentials? CoordinatorCredentials => Pki?.Coordinator();
+
+    /// <summary>A device's credentials (certificate at join, signed updates), or null without a PKI.</summary>
+    public FederationCredentials? WorkerCredentials(string deviceId) => Pki?.Device(deviceId);
+
+    /// <summary>
+    /// The demo's two refusals over mutual TLS: a device whose certificate another CA issued and one whose certificate
+    /// was revoked try to join; each is refused in the TLS handshake, with the coordinator's typed reason.
+    /// </summary>
+    public async Task<IReadOnlyList<RefusedDevice>> DemonstrateRefusalsAsync(CancellationToken cancellationToken)
+    {
+        if (Pki is null || _coordinator is not GrpcCoordinatorTransport grpc)
+        {
+            return [];
+        }
+
+        var refused = new List<RefusedDevice>();
+        foreach ((string id, X509Certificate2 certificate, string what) in new[] { (SimulationPki.ForeignDevice, Pki.Foreign, "certificate issued by another CA"), (SimulationPki.RevokedDevice, Pki.Revoked, "revoked certificate") })
+        {
+            await using var probe = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = id, ClientCertificate = certificate, TrustedRoot = Pki.Authority, SendTimeout = TimeSpan.FromMilliseconds(500) });
+            try
+            {
+                await probe.JoinAsync(new JoinRequest { DeviceId = id, CertificateDer = certificate.RawData }, cancellationToken).ConfigureAwait(false);
+                refused.Add(new RefusedDevice(id, [$"{what}: NOT refused (a fault in the transport)"]));
+            }
+            catch (TransportException ex)
+            {
+                CertificateValidation? reason = grpc.RefusedCertificates.LastOrDefault(r => r.Reason.Contains("CN=" + id, StringComparison.Ordinal));
+                refused.Add(new RefusedDevice(id, [reason is null ? $"{what}: refused in the TLS handshake ({ex.Message})" : $"{what}: refused in the TLS handshake ({reason.Refusal}: {reason.Reason})"]));
+            }
+        }
+
+        return refused;
+    }
+
+    public void Dispose() => Pki?.Dispose();
 
     public ICoordinatorTransport CreateCoordinator()
     {
@@ -76,7 +130,9 @@ internal sealed class SimulationTransports
         {
             Address = ((GrpcCoordinatorTransport)_coordinator!).Address,
             DeviceId = deviceId,
-            Token = _secrets[deviceId],
+            Token = Pki is null ? _secrets[deviceId] : string.Empty,
+            ClientCertificate = Pki?.CertificateOf(deviceId),
+            TrustedRoot = Pki?.Authority,
             UpdateCodec = Codec,
         }),
         _ => throw new ArgumentException($"Unknown transport '{_kind}'."),
@@ -95,7 +151,12 @@ internal sealed class SimulationTransports
 
     private GrpcCoordinatorOptions GrpcOptions()
     {
-        var options = new GrpcCoordinatorOptions { Port = 0, ModelCodec = Codec };
+        if (Pki is not null)
+        {
+            return new GrpcCoordinatorOptions { BindAddress = System.Net.IPAddress.Loopback, Port = 0, ModelCodec = Codec, ServerCertificate = Pki.Server, ClientCertificateValidator = Pki.Validator };
+        }
+
+        var options = new GrpcCoordinatorOptions { Port = 0, ModelCodec = Codec, AllowPlainText = true };
         foreach (KeyValuePair<string, string> pair in _secrets)
         {
             options.DeviceTokens[pair.Key] = pair.Value;

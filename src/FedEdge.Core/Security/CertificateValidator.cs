@@ -66,7 +66,7 @@ public sealed record CertificateValidation(CertificateRefusal Refusal, string Re
 /// </summary>
 public sealed class CertificateValidator
 {
-    private readonly HashSet<BigInteger> _revoked = [];
+    private volatile HashSet<BigInteger> _revoked = [];
     private readonly TimeProvider _time;
 
     /// <summary>Creates a validator for <paramref name="authority"/> with an optional DER or PEM CRL.</summary>
@@ -78,7 +78,7 @@ public sealed class CertificateValidator
         _time = timeProvider ?? TimeProvider.System;
         if (!crl.IsEmpty)
         {
-            LoadCrl(crl.Span);
+            (_revoked, CrlNextUpdate) = LoadCrl(crl.Span);
         }
     }
 
@@ -90,6 +90,25 @@ public sealed class CertificateValidator
 
     /// <summary>The time the CRL expires (its nextUpdate), when a CRL was given.</summary>
     public DateTimeOffset? CrlNextUpdate { get; private set; }
+
+    /// <summary>
+    /// Replaces the CRL without a restart (e.g. after <c>fededge pki revoke</c> rewrote it): the new list is checked
+    /// (signed by the federation CA) before it replaces the old one, atomically; a bad CRL leaves the old one in force.
+    /// </summary>
+    /// <exception cref="CredentialException">The CRL is unreadable or not signed by the federation CA.</exception>
+    public void ReloadCrl(ReadOnlyMemory<byte> crl)
+    {
+        (HashSet<BigInteger> revoked, DateTimeOffset? nextUpdate) = LoadCrl(crl.Span);
+        CrlNextUpdate = nextUpdate;
+        _revoked = revoked;
+    }
+
+    /// <summary>True when the current CRL lists <paramref name="certificate"/> (a cheap check for connections verified earlier).</summary>
+    public bool IsRevoked(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return _revoked.Contains(Serial(certificate.SerialNumberBytes.Span));
+    }
 
     /// <summary>Creates a validator from a CA certificate file and an optional CRL file (DER or PEM).</summary>
     public static CertificateValidator FromFiles(string authorityPath, string? crlPath = null, TimeProvider? timeProvider = null)
@@ -191,8 +210,10 @@ public sealed class CertificateValidator
 
     private static BigInteger Serial(ReadOnlySpan<byte> bigEndian) => new(bigEndian, isUnsigned: true, isBigEndian: true);
 
-    private void LoadCrl(ReadOnlySpan<byte> crl)
+    private (HashSet<BigInteger> Revoked, DateTimeOffset? NextUpdate) LoadCrl(ReadOnlySpan<byte> crl)
     {
+        var revoked = new HashSet<BigInteger>();
+        DateTimeOffset? nextUpdate = null;
         byte[] der = Pem(crl);
         try
         {
@@ -222,7 +243,7 @@ public sealed class CertificateValidator
             ReadTime(list);
             if (list.HasData && IsTime(list.PeekTag()))
             {
-                CrlNextUpdate = ReadTime(list);
+                nextUpdate = ReadTime(list);
             }
 
             if (list.HasData && list.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
@@ -231,9 +252,11 @@ public sealed class CertificateValidator
                 while (entries.HasData)
                 {
                     AsnReader entry = entries.ReadSequence();
-                    _revoked.Add(Serial(entry.ReadIntegerBytes().Span.TrimStart((byte)0)));
+                    revoked.Add(Serial(entry.ReadIntegerBytes().Span.TrimStart((byte)0)));
                 }
             }
+
+            return (revoked, nextUpdate);
         }
         catch (AsnContentException ex)
         {

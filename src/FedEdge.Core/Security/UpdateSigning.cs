@@ -66,11 +66,19 @@ public static class UpdateSigning
             }
         }
 
-        Span<byte> four = stackalloc byte[4];
-        foreach (float value in update.Values.Values)
+        if (BitConverter.IsLittleEndian)
         {
-            BinaryPrimitives.WriteSingleLittleEndian(four, value);
-            stream.Write(four);
+            // The canonical form is little-endian float32: on such a machine it is the values' own memory, in one write.
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(update.Values.Values));
+        }
+        else
+        {
+            Span<byte> four = stackalloc byte[4];
+            foreach (float value in update.Values.Values)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(four, value);
+                stream.Write(four);
+            }
         }
 
         return stream.ToArray();

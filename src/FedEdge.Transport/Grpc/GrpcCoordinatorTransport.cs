@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
 using FedEdge.Devices;
 using FedEdge.Messaging;
+using FedEdge.Security;
 using FedEdge.Transport.Codecs;
 using FedEdge.Transport.Wire;
 using FedEdge.Transport.Wire.Proto;
@@ -13,6 +15,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -21,8 +24,11 @@ namespace FedEdge.Transport.Grpc;
 
 /// <summary>
 /// The coordinator side of FedEdge over gRPC: hosts <c>fededge.wire.v1.FederationService</c> on Kestrel
-/// (HTTP/2, TLS when a certificate is configured). Workers authenticate with a per-device bearer token; the
-/// token's device is <see cref="InboundContext.AuthenticatedId"/>. Large messages stream as chunk frames.
+/// (HTTP/2 over TLS; plain text only when opted in). With <see cref="GrpcCoordinatorOptions.ClientCertificateValidator"/>
+/// the listener requires mutual TLS: the client certificate is checked during the handshake (chain to the federation
+/// CA, validity period, CRL; refusals are logged and kept in <see cref="RefusedCertificates"/>), and the device id it
+/// names is <see cref="InboundContext.AuthenticatedId"/>; a call claiming another id is refused. Without it, workers
+/// authenticate with a per-device bearer token. Large messages stream as chunk frames.
 /// Each device's inbox is a queue drained by its <c>Subscribe</c> stream; the latest global model is sent first on
 /// every new subscription (the gRPC counterpart of MQTT's retained message).
 /// </summary>
@@ -36,6 +42,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private readonly ConcurrentDictionary<string, Outbox> _outboxes = new(StringComparer.Ordinal);
     private readonly TaskFrameCache _tasks;
     private readonly Dictionary<string, byte[]> _tokenHashes;
+    private readonly ConcurrentQueue<CertificateValidation> _refused = new();
     private volatile IReadOnlyList<byte[]> _modelFrames = [];
     private WebApplication? _app;
     private ICoordinatorHandler? _handler;
@@ -56,6 +63,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
 
     /// <inheritdoc />
     public TransportStatistics Statistics { get; } = new();
+
+    /// <summary>The most recent client certificates refused (at most 256, oldest first), each with its typed reason.</summary>
+    public IReadOnlyList<CertificateValidation> RefusedCertificates => [.. _refused];
 
     /// <summary>The address workers call, once started.</summary>
     public Uri? Address { get; private set; }
@@ -78,7 +88,19 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             listen.Protocols = HttpProtocols.Http2;
             if (_options.ServerCertificate is not null)
             {
-                listen.UseHttps(_options.ServerCertificate);
+                var https = new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = _options.ServerCertificate,
+                    SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                };
+                if (_options.ClientCertificateValidator is { } validator)
+                {
+                    // The federation CA is private: the platform's chain errors are expected; the shared validator decides.
+                    https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+                    https.ClientCertificateValidation = (certificate, _, _) => CheckClientCertificate(validator, certificate);
+                }
+
+                listen.UseHttps(https);
             }
         }));
         builder.Services.AddGrpc(grpc =>
@@ -152,10 +174,11 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             outbox.Complete();
         }
 
-        if (_app is not null)
+        // Idempotent: a host may dispose the transport after the engine that owns it already did.
+        if (Interlocked.Exchange(ref _app, null) is { } app)
         {
-            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            await _app.DisposeAsync().ConfigureAwait(false);
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -176,8 +199,33 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
 
     private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox());
 
+    private bool CheckClientCertificate(CertificateValidator validator, X509Certificate2? certificate)
+    {
+        CertificateValidation result = validator.Validate(certificate, CertificateRole.Device);
+        if (!result.IsValid)
+        {
+            Refuse(result);
+        }
+
+        return result.IsValid;
+    }
+
+    private void Refuse(CertificateValidation refusal)
+    {
+        Log.GrpcCertificateRefused(_logger, refusal.Refusal.ToString(), refusal.Reason);
+        _refused.Enqueue(refusal);
+        while (_refused.Count > 256 && _refused.TryDequeue(out _))
+        {
+        }
+    }
+
     private string Authenticate(ServerCallContext context)
     {
+        if (_options.ClientCertificateValidator is not null)
+        {
+            return AuthenticateByCertificate(context);
+        }
+
         string device = context.RequestHeaders.GetValue("fededge-device") ?? string.Empty;
         string authorization = context.RequestHeaders.GetValue("authorization") ?? string.Empty;
         const string Bearer = "Bearer ";
@@ -186,6 +234,40 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(authorization[Bearer.Length..])), expected))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, "Unknown device or wrong token."));
+        }
+
+        return device;
+    }
+
+    /// <summary>
+    /// The handshake verified the client certificate; the caller is the device it names. A call whose header claims
+    /// another device is refused (IdentityMismatch) and logged.
+    /// </summary>
+    private string AuthenticateByCertificate(ServerCallContext context)
+    {
+        X509Certificate2? certificate = context.GetHttpContext().Connection.ClientCertificate;
+        string? device = certificate is null ? null : FederationPki.ReadDeviceId(certificate);
+        if (device is null)
+        {
+            var missing = new CertificateValidation(CertificateRefusal.Missing, "the call carries no device certificate");
+            Refuse(missing);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, $"{missing.Refusal}: {missing.Reason}"));
+        }
+
+        // The handshake checked the certificate against the CRL of its time; a CRL reloaded since applies to every call.
+        if (_options.ClientCertificateValidator!.IsRevoked(certificate!))
+        {
+            var revoked = new CertificateValidation(CertificateRefusal.Revoked, $"certificate '{certificate!.Subject}' (serial {certificate.SerialNumber}) was revoked by a reloaded CRL", device);
+            Refuse(revoked);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"{revoked.Refusal}: {revoked.Reason}"));
+        }
+
+        string? claimed = context.RequestHeaders.GetValue("fededge-device");
+        if (claimed is not null && !string.Equals(claimed, device, StringComparison.Ordinal))
+        {
+            var mismatch = new CertificateValidation(CertificateRefusal.IdentityMismatch, $"the call claims device '{claimed}' but its certificate is device '{device}'", device);
+            Refuse(mismatch);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"{mismatch.Refusal}: {mismatch.Reason}"));
         }
 
         return device;
@@ -248,6 +330,11 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             if (!string.Equals(message.SenderId, device, StringComparison.Ordinal))
             {
                 var spoof = new WireFormatException($"The envelope claims sender '{message.SenderId}' but the call is authenticated as device '{device}'.");
+                if (_options.ClientCertificateValidator is not null)
+                {
+                    Refuse(new CertificateValidation(CertificateRefusal.IdentityMismatch, spoof.Message, device));
+                }
+
                 await ReportMalformedAsync(source, spoof, context.CancellationToken).ConfigureAwait(false);
                 throw new RpcException(new Status(StatusCode.PermissionDenied, spoof.Message));
             }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using FedEdge.Security;
 using FedEdge.Transport.Codecs;
 using FedEdge.Transport.Wire;
 
@@ -14,10 +15,20 @@ public sealed class GrpcCoordinatorOptions
     /// <summary>The port; 0 picks a free one (read <see cref="GrpcCoordinatorTransport.Address"/> after start).</summary>
     public int Port { get; set; } = 50051;
 
-    /// <summary>The server certificate (with private key) for TLS; null serves plaintext HTTP/2 (loopback tests only).</summary>
+    /// <summary>The server certificate (with private key) for TLS (e.g. from <c>fededge pki issue --server HOST</c>). Required unless <see cref="AllowPlainText"/>.</summary>
     public X509Certificate2? ServerCertificate { get; set; }
 
-    /// <summary>Device ids and their access tokens, sent by workers in the <c>authorization: Bearer</c> header. Compared in constant time.</summary>
+    /// <summary>
+    /// Mutual TLS: every device must present a client certificate that this validator accepts (chain to the federation CA,
+    /// validity period, CRL). The device id is the one the certificate names; a call that claims another id is refused.
+    /// Needs <see cref="ServerCertificate"/>; <see cref="DeviceTokens"/> must then be empty.
+    /// </summary>
+    public CertificateValidator? ClientCertificateValidator { get; set; }
+
+    /// <summary>Opt-in: serve plain-text HTTP/2 when <see cref="ServerCertificate"/> is null (loopback tests only). Off by default: the listener is TLS-only.</summary>
+    public bool AllowPlainText { get; set; }
+
+    /// <summary>Device ids and their access tokens, sent by workers in the <c>authorization: Bearer</c> header (without <see cref="ClientCertificateValidator"/>). Compared in constant time.</summary>
     public IDictionary<string, string> DeviceTokens { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>Payload bytes per streamed frame; also bounds every gRPC message.</summary>
@@ -36,6 +47,21 @@ public sealed class GrpcCoordinatorOptions
         ArgumentOutOfRangeException.ThrowIfNegative(Port, nameof(Port));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
+        if (ServerCertificate is null && !AllowPlainText)
+        {
+            throw new ArgumentException("The gRPC listener is TLS-only: set ServerCertificate (and ClientCertificateValidator for mutual TLS), or opt in to plain text with AllowPlainText for a loopback test.", nameof(ServerCertificate));
+        }
+
+        if (ClientCertificateValidator is not null && ServerCertificate is null)
+        {
+            throw new ArgumentException("ClientCertificateValidator (mutual TLS) needs a ServerCertificate.", nameof(ClientCertificateValidator));
+        }
+
+        if (ClientCertificateValidator is not null && DeviceTokens.Count > 0)
+        {
+            throw new ArgumentException("With ClientCertificateValidator the device id comes from the client certificate; remove the DeviceTokens.", nameof(DeviceTokens));
+        }
+
         if (ModelCodec == ParameterCodecKind.TopK)
         {
             throw new ArgumentException("Top-k applies to deltas; global models need float32, float16 or int8.", nameof(ModelCodec));
@@ -54,8 +80,11 @@ public sealed class GrpcWorkerOptions
     /// <summary>The device id.</summary>
     public string DeviceId { get; set; } = string.Empty;
 
-    /// <summary>The device's access token.</summary>
+    /// <summary>The device's access token (not needed with <see cref="ClientCertificate"/>).</summary>
     public string Token { get; set; } = string.Empty;
+
+    /// <summary>The device certificate (with private key) presented for mutual TLS; needs an <c>https://</c> address.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
 
     /// <summary>A private root the coordinator's certificate must chain to; null trusts the system store.</summary>
     public X509Certificate2? TrustedRoot { get; set; }
@@ -97,7 +126,14 @@ public sealed class GrpcWorkerOptions
             throw new ArgumentException($"DeviceId '{DeviceId}' is invalid.", nameof(DeviceId));
         }
 
-        ArgumentException.ThrowIfNullOrEmpty(Token, nameof(Token));
+        if (ClientCertificate is null)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(Token, nameof(Token));
+        }
+        else if (Address.Scheme != "https")
+        {
+            throw new ArgumentException("A client certificate needs an https:// address (mutual TLS).", nameof(Address));
+        }
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
         if (CallDeadline <= TimeSpan.Zero || SubscribeDeadline <= TimeSpan.Zero || SendTimeout <= TimeSpan.Zero || RetryDelay <= TimeSpan.Zero)
         {

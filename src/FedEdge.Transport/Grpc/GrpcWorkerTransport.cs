@@ -31,6 +31,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     private readonly CancellationTokenSource _stopping = new();
     private IWorkerHandler? _handler;
     private Task? _subscribeLoop;
+    private int _disposed;
 
     /// <summary>Creates the transport; options are validated here.</summary>
     public GrpcWorkerTransport(GrpcWorkerOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
@@ -48,6 +49,13 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => ValidateAgainstRoot(certificate, errors, root);
         }
 
+        if (options.ClientCertificate is { } own)
+        {
+            // Mutual TLS: always present the device certificate (the server's list of acceptable issuers may be empty).
+            handler.SslOptions.ClientCertificates = [own];
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => own;
+        }
+
         _channel = GrpcChannel.ForAddress(options.Address!, new GrpcChannelOptions
         {
             HttpHandler = handler,
@@ -55,7 +63,11 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
             MaxSendMessageSize = options.ChunkSize + (64 * 1024),
         });
         _client = new FederationService.FederationServiceClient(_channel);
-        _headers = new Metadata { { "fededge-device", options.DeviceId }, { "authorization", "Bearer " + options.Token } };
+        _headers = new Metadata { { "fededge-device", options.DeviceId } };
+        if (options.Token.Length > 0)
+        {
+            _headers.Add("authorization", "Bearer " + options.Token);
+        }
     }
 
     /// <inheritdoc />
@@ -117,6 +129,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: a host may dispose the transport after the engine that owns it already did.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_subscribeLoop is not null)
         {
@@ -175,9 +193,9 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
 
                 return answers;
             }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && _time.GetUtcNow() + delay < giveUp)
+            catch (Exception ex) when (IsUnavailable(ex) && _time.GetUtcNow() + delay < giveUp)
             {
-                Log.GrpcRetry(_logger, ex.Status.Detail, delay.TotalMilliseconds);
+                Log.GrpcRetry(_logger, ex is RpcException rpc ? rpc.Status.Detail : ex.Message, delay.TotalMilliseconds);
                 await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
@@ -185,8 +203,16 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
             {
                 throw new TransportException($"The coordinator refused the {message.Body.GetType().Name}: {ex.StatusCode} {ex.Status.Detail}", ex);
             }
+            catch (Exception ex) when (ex is IOException or HttpRequestException)
+            {
+                // A connection the server closed mid-call; with mutual TLS also a client certificate the server refused.
+                throw new TransportException($"The coordinator closed the connection during the {message.Body.GetType().Name} (with mutual TLS: was the device certificate refused?): {ex.Message}", ex);
+            }
         }
     }
+
+    private static bool IsUnavailable(Exception error) =>
+        error is RpcException { StatusCode: StatusCode.Unavailable } or IOException or HttpRequestException;
 
     private async Task SubscribeLoopAsync()
     {
