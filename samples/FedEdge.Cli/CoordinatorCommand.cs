@@ -285,7 +285,7 @@ internal static class CoordinatorCommand
     /// that rounds of <paramref name="perRound"/> devices, or the <paramref name="registered"/> devices the embedded
     /// broker lets in, can never meet.
     /// </summary>
-    private static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem)
+    internal static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem)
     {
         problem = null;
         string key = name.Trim().ToLowerInvariant();
