@@ -190,13 +190,13 @@ internal static class EdgeCommand
             builder.Services.AddSingleton<FedEdge.Admission.IAdmissionPolicy>(new ProfileAdmission(profiles));
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(Path.Combine(stateDir, "coordinator")));
             builder.Services.AddSingleton(sp => new EdgeAggregator(sp.GetRequiredService<Coordinator>(), new ManagedTrainer(network), hierarchy, edgeOptions, sp.GetService<TimeProvider>()));
-            builder.Services.AddSingleton<IWorkerTransport>(sp => grpc
-                ? new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, sp.GetService<ILoggerFactory>())
-                : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword }, sp.GetService<ILoggerFactory>()));
-            // The edge worker has no local data of its own (null data source): its trainer trains through the devices.
+            // The edge worker has no local data of its own (null data source): its trainer trains through the devices. It owns
+            // (and disposes) its transport towards the cloud, so the transport is not a container singleton.
             builder.Services.AddSingleton(sp => new Worker(
                 sp.GetRequiredService<IOptions<WorkerOptions>>(),
-                sp.GetRequiredService<IWorkerTransport>(),
+                grpc
+                    ? new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, sp.GetService<ILoggerFactory>())
+                    : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword }, sp.GetService<ILoggerFactory>()),
                 sp.GetRequiredService<EdgeAggregator>(),
                 dataSource: null,
                 timeProvider: sp.GetService<TimeProvider>(),

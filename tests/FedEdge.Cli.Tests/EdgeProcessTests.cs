@@ -102,18 +102,50 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
 
         // Its devices rejoined: the remaining edge rounds have both of them, and the cloud rounds complete with both edges.
         await cloud.WaitForLineAsync(l => l.StartsWith("round 2 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 2 with both edges");
-        Assert.Equal(0, await cloud.WaitForExitAsync(Generous));
+        Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe());
         Assert.Contains("round 3 completed=True participants=2", cloud.Stdout, StringComparison.Ordinal);
-        Assert.Equal(0, await restarted.WaitForExitAsync(Generous));
+        Assert.True(await restarted.WaitForExitAsync(Generous) == 0, restarted.Describe());
         (int Round, int Participants)[] afterRestart = EdgeRounds(restarted);
         Assert.Equal(3 - doneInRound2 + 3, afterRestart.Length);
         Assert.All(afterRestart, r => Assert.Equal(2, r.Participants));
         Assert.Equal(3 + doneInRound2 + 1, afterRestart[0].Round);
         Assert.Contains("cloud model 3 received; devices 2 (training", restarted.Stdout, StringComparison.Ordinal);
-        Assert.Equal(0, await e1.WaitForExitAsync(Generous));
+        Assert.True(await e1.WaitForExitAsync(Generous) == 0, e1.Describe());
         Assert.Equal(9, EdgeRounds(e1).Length);
         Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + restarted.Stderr, StringComparison.Ordinal);
         _ = failed;
+    }
+
+    [Fact]
+    public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
+    {
+        // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
+        int grpcPort = FreePort();
+        CliProcess cloud = Track(CliProcess.Start("cloud", [
+            "coordinator", "--grpc", grpcPort.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "1", "--heartbeat", "0.5",
+            "--hierfavg-k1", "50", "--hierfavg-k2", "2",
+            "--device", "e1=tok-e1=https://mud.example/e1.json", "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs")]));
+        string listening = await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the gRPC cloud");
+        Assert.Contains("gRPC on 127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture), listening, StringComparison.Ordinal);
+
+        CliProcess edge = Track(CliProcess.Start("e1", [
+            "edge", "--edge-id", "e1", "--cloud", $"http://127.0.0.1:{grpcPort.ToString(CultureInfo.InvariantCulture)}", "--password-file", SecretFiles.Write(_dir, "e1", "tok-e1"),
+            "--mud-url", "https://mud.example/e1.json", "--port", _edgePorts["e1"].ToString(CultureInfo.InvariantCulture),
+            .. Devices.Where(d => d.Edge == "e1").SelectMany(d => new[] { "--device", $"{d.Id}=pw-{d.Id}=https://mud.example/{d.Id}.json" }),
+            "--min-devices", "2", "--k1", "5", "--k2", "1", "--heartbeat", "0.5", "--state", Path.Combine(_dir, "e1"), "--exit-after-round", "2"]));
+        foreach ((string e, string id, string file) in Devices.Where(d => d.Edge == "e1"))
+        {
+            StartDevice(e, id, file);
+        }
+
+        Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe());
+        Assert.Contains("round 2 completed=True participants=1", cloud.Stdout, StringComparison.Ordinal);
+        Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
+        Assert.Contains("edge e1 joined the cloud http://127.0.0.1:", edge.Stdout, StringComparison.Ordinal);
+        Assert.Contains("cloud round 1: k1=50 k2=2", edge.Stdout, StringComparison.Ordinal);
+        Assert.Contains("cloud round 2: k1=50 k2=2", edge.Stdout, StringComparison.Ordinal);
+        Assert.Equal(4, EdgeRounds(edge).Length);
+        Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
     }
 
     private CliProcess StartEdge(string edge) => Track(CliProcess.Start(edge, [
