@@ -36,6 +36,9 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
 
     /// <summary>The fraction of the global model's weights that are pruned (zero) after this round (<c>--compress</c>).</summary>
     public double? WeightSparsity { get; init; }
+
+    /// <summary>Bytes per tier in a hierarchical topology (cloud, and edges with their devices); null when flat.</summary>
+    public TierBytes? Tiers { get; init; }
 }
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
@@ -79,6 +82,9 @@ internal sealed record SimulationReport
 
     /// <summary>True when round 0 and the threshold went through secure aggregation (sketch sums only).</summary>
     public bool Round0Secure { get; init; }
+
+    /// <summary>The edges and their devices in a hierarchical topology; empty when flat.</summary>
+    public IReadOnlyList<EdgeNode> Tree { get; init; } = [];
 }
 
 /// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
@@ -156,7 +162,9 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults)
+        bool hierarchical = config.Topology == "hierfavg";
+        IReadOnlyList<EdgeNode> tree = hierarchical ? SimulationHierarchy.Deal([.. devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id))], config.Edges) : [];
+        var transports = new SimulationTransports(config.Transport, config.Broker, hierarchical ? tree.Select(e => e.Edge) : devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults)
         {
             Codec = config.Compress ? FedEdge.Transport.Codecs.ParameterCodecKind.SparseFloat16 : FedEdge.Transport.Codecs.ParameterCodecKind.Float32,
         };
@@ -166,7 +174,7 @@ internal static class Simulation
             Federation = "nbaiot-simulation",
             MaxRounds = config.Rounds,
             MinParticipants = 1,
-            WindowSize = Math.Max(1, devices.Count(d => admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0))),
+            WindowSize = hierarchical ? tree.Count : Math.Max(1, devices.Count(d => admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0))),
             WindowDuration = TimeSpan.FromSeconds(5),
 
             // A simulation runs for seconds: heartbeats and re-sends on a sub-second scale.
@@ -187,7 +195,7 @@ internal static class Simulation
             Options.Create(options),
             transports.CreateCoordinator(),
             strategy,
-            CreateAdmission(config),
+            hierarchical ? new EdgeAdmission([.. tree.Select(e => e.Edge)]) : CreateAdmission(config),
             roundProtocol: privacy.RoundProtocol,
             aggregateTransforms: privacy.AggregateTransforms,
             accountant: privacy.Accountant,
@@ -198,9 +206,61 @@ internal static class Simulation
 
         var workers = new List<Worker>();
         await using var hardware = new SimulationHardware(config.Thermal);
+        SimulationHierarchy? hierarchy = null;
         try
         {
-            foreach (var (d, index) in devices.Select((d, i) => (d, i)))
+            if (hierarchical)
+            {
+                bool Trainable(string id) => devices.Any(d => d.Id == id && admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0));
+                Worker Device(string id, FedEdge.Messaging.IWorkerTransport transport)
+                {
+                    int index = devices.FindIndex(d => d.Id == id);
+                    if (index < 0)
+                    {
+                        // An intruder: MUD admission at its edge refuses it and it never sees a model.
+                        IntruderDevice intruder = config.Intruders.First(i => i.Id == id);
+                        var intruderOptions = new WorkerOptions { DeviceId = id, MudUrl = intruder.PresentsMudUrl ? new Uri(ProfileBaseOf(kind) + id + ".json") : null, Task = TaskOf(kind), Model = config.Model };
+                        return new Worker(Options.Create(options.ConfigureWorkerLiveness(intruderOptions)), transport, CreateBundle(config).Trainer, new LocalData(devices[0].Test, null));
+                    }
+
+                    var d = devices[index];
+                    Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
+                    var deviceOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = TaskOf(kind), Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
+                    return new Worker(
+                        Options.Create(options.ConfigureWorkerLiveness(deviceOptions)),
+                        transport,
+                        hardware.Wrap(d.Id, CreateBundle(config).Trainer),
+                        new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
+                        hardware.GovernorFor(d.Id));
+                }
+
+                hierarchy = await SimulationHierarchy.StartAsync(
+                    tree,
+                    options,
+                    config.EdgeRounds,
+                    () => CreateAdmission(config),
+                    () => SimulationStrategy.Create(config),
+                    () => CreateBundle(config).Trainer,
+                    probe.InitialParameters,
+                    transports.CreateWorker,
+                    Device,
+                    edge => tree.First(e => e.Edge == edge).Devices.Count(Trainable),
+                    cancellationToken).ConfigureAwait(false);
+                workers.AddRange(hierarchy.DeviceWorkers);
+                foreach (Worker w in workers)
+                {
+                    await w.StartAsync(cancellationToken).ConfigureAwait(false);
+                    status($"{w.DeviceId}: {w.State}{(w.StateReason is null ? string.Empty : " (" + w.StateReason + ")")}");
+                }
+
+                foreach (Worker edgeWorker in hierarchy.EdgeWorkers)
+                {
+                    await edgeWorker.StartAsync(cancellationToken).ConfigureAwait(false);
+                    status($"{edgeWorker.DeviceId}: {edgeWorker.State} ({string.Join(", ", tree.First(e => e.Edge == edgeWorker.DeviceId).Devices)})");
+                }
+            }
+
+            foreach (var (d, index) in devices.Select((d, i) => (d, i)).Where(_ => !hierarchical))
             {
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var workerOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = TaskOf(kind), Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
@@ -216,7 +276,7 @@ internal static class Simulation
                 workers.Add(worker);
             }
 
-            foreach (IntruderDevice intruder in config.Intruders)
+            foreach (IntruderDevice intruder in config.Intruders.Where(_ => !hierarchical))
             {
                 // A device without a valid MUD profile: MUD admission refuses it and it never sees a model.
                 Uri? intruderMud = intruder.PresentsMudUrl ? new Uri(ProfileBaseOf(kind) + intruder.Id + ".json") : null;
@@ -231,7 +291,7 @@ internal static class Simulation
                     updateTransforms: intruderTransforms));
             }
 
-            foreach (Worker w in workers)
+            foreach (Worker w in workers.Where(_ => !hierarchical))
             {
                 await w.StartAsync(cancellationToken).ConfigureAwait(false);
                 status($"{w.DeviceId}: {w.State}{(w.StateReason is null ? string.Empty : " (" + w.StateReason + ")")}");
@@ -247,7 +307,8 @@ internal static class Simulation
                 double? quality = r.Evaluation.TryGetValue(options.MonitorMetric, out double f) ? f : null;
                 var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon)
                 {
-                    Devices = hardware.Account(r, workers, coordinator.Devices),
+                    Devices = hierarchical ? [] : hardware.Account(r, workers, coordinator.Devices),
+                    Tiers = hierarchy?.Account(r),
                     Resends = r.TaskResends + resent - resentBefore,
                     Lost = lost - lostBefore,
                     Failure = r.Completed ? null : r.FailureReason,
@@ -287,7 +348,7 @@ internal static class Simulation
                     HyperParameters = options.HyperParameters with
                     {
                         LocalEpochs = config.Rounds * config.LocalEpochs,
-                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count : null,
+                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count * (hierarchical ? config.EdgeRounds : 1) : null,
                     },
                 },
                 cancellationToken).ConfigureAwait(false);
@@ -352,7 +413,8 @@ internal static class Simulation
                 Federated = fedMetrics,
                 Centralized = centralMetrics,
                 Devices = deviceRows,
-                Refused = coordinator.RefusedDevices,
+                Refused = hierarchy is null ? coordinator.RefusedDevices : [.. hierarchy.Refused],
+                Tree = tree,
                 EvalFederated = evalFed,
                 EvalCentralized = evalCentral,
                 EvalRows = evalRows,
@@ -369,6 +431,11 @@ internal static class Simulation
         }
         finally
         {
+            if (hierarchy is not null)
+            {
+                await hierarchy.DisposeAsync().ConfigureAwait(false);
+            }
+
             foreach (Worker w in workers)
             {
                 await w.DisposeAsync().ConfigureAwait(false);
