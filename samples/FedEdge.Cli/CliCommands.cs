@@ -18,5 +18,6 @@ internal static class CliCommands
         yield return Runs.RunsCommand.Create();
         yield return PkiCommand.Create();
         yield return EdgeCommand.Create();
+        yield return DeployCommand.Create();
     }
 }

@@ -33,7 +33,7 @@ internal static class EdgeCommand
         Option<string> cloud = new Option<string>("--cloud") { Description = "The cloud coordinator: mqtt://host:port (its broker) or https://host:port (gRPC; http:// on loopback only).", Required = true, HelpName = "URL" }
             .Check(v => Uri.TryCreate(v, UriKind.Absolute, out Uri? u) && u.Scheme is "mqtt" or "mqtts" or "http" or "https" && !string.IsNullOrEmpty(u.Host) ? null : "must be mqtt://host:port or https://host:port");
         Option<string?> mudUrl = new Option<string?>("--mud-url") { Description = "The edge's MUD URL (its profile), presented to the cloud at join." }.AbsoluteUrl();
-        Option<FileInfo?> cloudCa = new Option<FileInfo?>("--cloud-ca") { Description = "PEM root that the cloud's gRPC server certificate must chain to (https:// only; default: the system's roots).", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> cloudCa = new Option<FileInfo?>("--cloud-ca") { Description = "PEM root that the cloud's server certificate must chain to (https:// gRPC or mqtts:// broker; default: the system's roots).", HelpName = "FILE" }.ReadableFile();
         Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker its devices connect to (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1884 }.Between(0, 65535);
         Option<string?> broker = new Option<string?>("--broker") { Description = "Use the site's MQTT broker (mqtt://host:port, e.g. a local Mosquitto) for the devices instead of the embedded one.", HelpName = "URL" }.MqttUrl();
         Option<FileInfo?> brokerPasswordFile = new Option<FileInfo?>("--broker-password-file") { Description = "With --broker: the edge coordinator's password on the site broker (mode 0600, first line).", HelpName = "FILE" }.ReadableFile();
@@ -196,7 +196,7 @@ internal static class EdgeCommand
                 sp.GetRequiredService<IOptions<WorkerOptions>>(),
                 grpc
                     ? new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, sp.GetService<ILoggerFactory>())
-                    : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword }, sp.GetService<ILoggerFactory>()),
+                    : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword, Tls = root is null ? null : new MqttTlsSettings { TrustedRoot = root.Load() } }, sp.GetService<ILoggerFactory>()),
                 sp.GetRequiredService<EdgeAggregator>(),
                 dataSource: null,
                 timeProvider: sp.GetService<TimeProvider>(),
