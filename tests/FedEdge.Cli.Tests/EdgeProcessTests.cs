@@ -62,11 +62,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         }
 
         // The cloud needs both edges in every round: losing one fails the round cleanly and the round is tried again.
-        CliProcess cloud = Track(CliProcess.Start("cloud", [
-            "coordinator", "--broker", _mosquitto.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
-            "--rounds", "3", "--min-devices", "2", "--window", "90", "--round-timeout", "120", "--heartbeat", "0.5", "--missed-heartbeats", "4",
-            "--device", "e1=pw-e1=https://mud.example/e1.json", "--device", "e2=pw-e2=https://mud.example/e2.json",
-            "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
+        CliProcess cloud = StartCloud(rounds: 3);
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
 
         CliProcess e1 = StartEdge("e1");
@@ -78,6 +74,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
 
         // Cloud round 1 completes with both edges, each after k2 = 3 edge rounds with both of its devices.
         await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+        await e1.WaitForLineAsync(l => l.StartsWith("cloud model 1 received", StringComparison.Ordinal), Generous, "e1 receiving cloud model 1");
         Assert.Equal(3, EdgeRounds(e1).Count(r => r.Participants == 2));
 
         // Kill e2 once it has done one edge round of cloud round 2.
@@ -117,6 +114,48 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KillCloud_MidRound_EdgesKeepTheirDevicesAndRejoinTheRestartedCloud()
+    {
+        var config = new MosquittoConfig();
+        config.Users["fededge-coordinator"] = "pw-cloud";
+        config.Users["e1"] = "pw-e1";
+        config.Users["e2"] = "pw-e2";
+        _mosquitto = await MosquittoBroker.StartAsync(config);
+        if (_mosquitto is null)
+        {
+            return; // No Mosquitto on this developer machine; CI installs it and must run this test.
+        }
+
+        CliProcess first = StartCloud(rounds: 3);
+        await first.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
+        CliProcess e1 = StartEdge("e1");
+        CliProcess e2 = StartEdge("e2");
+        foreach ((string edge, string id, string file) in Devices)
+        {
+            StartDevice(edge, id, file);
+        }
+
+        await first.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+        await first.WaitForLineAsync(l => l.Contains("Round 2 started", StringComparison.Ordinal), Generous, "cloud round 2 started", stderr: true);
+        first.Kill();
+
+        // The restarted cloud resumes after round 1; the edges, never restarted, rejoin it by themselves with their devices.
+        CliProcess second = StartCloud(rounds: 3);
+        string listening = await second.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the restarted cloud");
+        Assert.EndsWith("resumed after round 1", listening, StringComparison.Ordinal);
+        Assert.True(await second.WaitForExitAsync(Generous) == 0, second.Describe() + e1.Describe() + e2.Describe());
+        Assert.Contains("round 2 completed=True participants=2", second.Stdout, StringComparison.Ordinal);
+        Assert.Contains("round 3 completed=True participants=2", second.Stdout, StringComparison.Ordinal);
+        foreach (CliProcess edge in new[] { e1, e2 })
+        {
+            Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
+            Assert.Single(edge.StdoutLines, l => l.Contains(" listening for devices", StringComparison.Ordinal));
+            Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
+            Assert.Contains("cloud model 3 received; devices 2 (training", edge.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
     {
         // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
@@ -147,6 +186,12 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         Assert.Equal(4, EdgeRounds(edge).Length);
         Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
     }
+
+    private CliProcess StartCloud(int rounds) => Track(CliProcess.Start("cloud", [
+        "coordinator", "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
+        "--rounds", rounds.ToString(CultureInfo.InvariantCulture), "--min-devices", "2", "--window", "90", "--round-timeout", "120", "--heartbeat", "0.5", "--missed-heartbeats", "4",
+        "--device", "e1=pw-e1=https://mud.example/e1.json", "--device", "e2=pw-e2=https://mud.example/e2.json",
+        "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
 
     private CliProcess StartEdge(string edge) => Track(CliProcess.Start(edge, [
         "edge", "--edge-id", edge, "--cloud", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
