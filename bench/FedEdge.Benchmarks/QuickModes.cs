@@ -14,6 +14,7 @@ internal static class QuickModes
         ["round"] = RoundBench.RunAsync,
         ["aggregate"] = AggregateBench.RunAsync,
         ["round-privacy"] = RoundPrivacyBench.RunAsync,
+        ["hierarchy"] = HierarchyBench.RunAsync,
     };
 
     public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);

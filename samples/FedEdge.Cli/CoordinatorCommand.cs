@@ -9,6 +9,7 @@ using FedEdge.Mud.Admission;
 using FedEdge.Security;
 using FedEdge.Training;
 using FedEdge.Transport;
+using FedEdge.Transport.Grpc;
 using FedEdge.Transport.Mqtt;
 using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
@@ -26,6 +27,10 @@ internal static class CoordinatorCommand
         Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker, or of the gRPC listener with --transport grpc (default 50051) (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1883 }.Between(0, 65535);
         Option<string> transport = new("--transport") { Description = "mqtt (embedded or external broker) or grpc (gRPC over mutual TLS: needs --ca and --cert/--key or --pfx; workers use --coordinator https://HOST:PORT).", DefaultValueFactory = _ => "mqtt" };
         transport.AcceptOnlyFromAmong("mqtt", "grpc");
+        Option<int?> grpcPort = new Option<int?>("--grpc") { Description = "Serve the federation over gRPC on this port instead of MQTT (workers and edges connect with https://HOST:PORT; plain http:// on loopback only). Device tokens are the --device passwords.", HelpName = "PORT" }.Check(p => p is null or (>= 0 and <= 65535) ? null : "must be a port between 0 and 65535");
+        Option<string> grpcBind = new Option<string>("--grpc-bind") { Description = "With --grpc: the address to listen on (beyond loopback --grpc-cert and --grpc-key are required).", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDRESS" }.Check(a => System.Net.IPAddress.TryParse(a, out _) ? null : "must be an IP address");
+        Option<FileInfo?> grpcCert = new Option<FileInfo?>("--grpc-cert") { Description = "With --grpc: the server certificate (PEM) for https.", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> grpcKey = new Option<FileInfo?>("--grpc-key") { Description = "With --grpc: the server certificate's private key (PEM, mode 0600).", HelpName = "FILE" }.ReadableFile();
         Option<string?> broker = new Option<string?>("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" }.MqttUrl();
         Option<string[]> devices = new("--device") { Description = "A device allowed to join and its profile: ID=MUD_URL (repeat per device). With --mud the MUD URL is optional (ID): the device presents its own and MUD admission judges it. Never a password here: see --device-passwords.", AllowMultipleArgumentsPerToken = false };
         Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not needed over gRPC, where devices present certificates.", HelpName = "FILE" }.ReadableFile();
@@ -41,6 +46,8 @@ internal static class CoordinatorCommand
         Option<string?> dataset = Simulation.DataSets.CreateOption();
         dataset.Description = "The data set the workers train on (nbaiot, toniot, iot23): sizes the model's input. Default: nbaiot.";
         Option<int> steps = new Option<int>("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 }.AtLeast(0);
+        Option<int?> hierK1 = new Option<int?>("--hierfavg-k1") { Description = "Sent with every task: edge aggregators (`fededge edge`) use this k1 (local steps per device per edge round) instead of their own --k1.", HelpName = "K1" }.AtLeast(1);
+        Option<int?> hierK2 = new Option<int?>("--hierfavg-k2") { Description = "Sent with every task: edge aggregators run this many edge rounds per cloud round instead of their own --k2.", HelpName = "K2" }.AtLeast(1);
         Option<float> lr = new Option<float>("--lr") { Description = "Local learning rate.", DefaultValueFactory = _ => Simulation.TrainingDefaults.LearningRate }.Positive();
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
@@ -55,7 +62,7 @@ internal static class CoordinatorCommand
 
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, transport, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -191,13 +198,59 @@ internal static class CoordinatorCommand
                 o.HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
                 o.MissedHeartbeats = parse.GetValue(missedHeartbeats);
                 o.ResendDelay = TimeSpan.FromSeconds(Math.Min(1, parse.GetValue(heartbeat)));
-                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
+                var extra = new Dictionary<string, string>(StringComparer.Ordinal);
+                if (parse.GetValue(hierK1) is int k1)
+                {
+                    extra[FedEdge.Hierarchy.EdgeAggregatorOptions.LocalStepsKey] = k1.ToString(CultureInfo.InvariantCulture);
+                }
+
+                if (parse.GetValue(hierK2) is int k2)
+                {
+                    extra[FedEdge.Hierarchy.EdgeAggregatorOptions.EdgeRoundsKey] = k2.ToString(CultureInfo.InvariantCulture);
+                }
+
+                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), Extra = extra };
             });
+            GrpcCoordinatorOptions? tokenGrpc = null;
+            if (parse.GetValue(grpcPort) is int grpcListen)
+            {
+                System.Net.IPAddress bind = System.Net.IPAddress.Parse(parse.GetValue(grpcBind)!);
+                if (grpc || external is not null || (parse.GetValue(grpcCert) is null) != (parse.GetValue(grpcKey) is null) || (!System.Net.IPAddress.IsLoopback(bind) && parse.GetValue(grpcCert) is null))
+                {
+                    await err.WriteLineAsync("fededge coordinator: --grpc cannot be combined with --broker or --transport grpc; --grpc-cert and --grpc-key go together and are required beyond loopback.").ConfigureAwait(false);
+                    return 2;
+                }
+
+                tokenGrpc = new GrpcCoordinatorOptions { Port = grpcListen, BindAddress = bind, AllowPlainText = parse.GetValue(grpcCert) is null };
+                if (parse.GetValue(grpcCert) is { } cert)
+                {
+                    try
+                    {
+                        FedEdge.Security.KeyFiles.EnsurePrivate(parse.GetValue(grpcKey)!.FullName);
+                        tokenGrpc.ServerCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(cert.FullName, parse.GetValue(grpcKey)!.FullName);
+                    }
+                    catch (Exception ex) when (ex is CredentialException or System.Security.Cryptography.CryptographicException)
+                    {
+                        await err.WriteLineAsync("fededge coordinator: --grpc-cert/--grpc-key: " + ex.Message).ConfigureAwait(false);
+                        return 2;
+                    }
+                }
+
+                foreach ((string device, string password) in brokerOptions.DevicePasswords)
+                {
+                    tokenGrpc.DeviceTokens[device] = password;
+                }
+            }
+
             if (grpc)
             {
                 // Mutual TLS: the device id comes from each verified client certificate (chain, validity, CRL).
                 var grpcOptions = new FedEdge.Transport.Grpc.GrpcCoordinatorOptions { Port = listenPort, ServerCertificate = credentials!.Certificate, ClientCertificateValidator = credentials.Validator };
                 builder.Services.AddSingleton<ICoordinatorTransport>(sp => new FedEdge.Transport.Grpc.GrpcCoordinatorTransport(grpcOptions, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+            }
+            else if (tokenGrpc is not null)
+            {
+                builder.Services.AddSingleton<ICoordinatorTransport>(sp => new FedEdge.Transport.Grpc.GrpcCoordinatorTransport(tokenGrpc, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
             }
             else
             {
@@ -225,15 +278,15 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
     /// <summary>Where the coordinator listens, once started: the gRPC address (mutual TLS), the embedded broker's port or the external broker.</summary>
-    private static Func<string> Listening(ICoordinatorTransport transport, Uri? external, int port) => () => transport switch
+    private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port) => () => transport switch
     {
-        FedEdge.Transport.Grpc.GrpcCoordinatorTransport grpc => "gRPC over mutual TLS, " + grpc.Address,
+        FedEdge.Transport.Grpc.GrpcCoordinatorTransport grpc => (mutualTls ? "gRPC over mutual TLS, " : "gRPC with device tokens, ") + grpc.Address,
         _ when external is not null => external.ToString(),
         _ => "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture),
     };
@@ -329,7 +382,7 @@ internal static class CoordinatorCommand
     /// that rounds of <paramref name="perRound"/> devices, or the <paramref name="registered"/> devices the embedded
     /// broker lets in, can never meet.
     /// </summary>
-    private static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem)
+    internal static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem)
     {
         problem = null;
         string key = name.Trim().ToLowerInvariant();

@@ -50,8 +50,12 @@ internal static class SimulateCommand
         Option<string> thermal = new("--thermal") { Description = "Device telemetry: host (every device reports this machine's sensors; n/a without thermal zones), simulated (a heating model and thermal governor per device, CoLearn's 48 °C idle) or off.", DefaultValueFactory = _ => "host" };
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
+        Option<string> topology = new Option<string>("--topology") { Description = "flat (devices train, one coordinator aggregates: Flake's Model-1) or hierfavg (devices under --edges edge aggregators, k2 edge rounds per cloud round; the cloud receives one update per edge: Flake's Model-3).", DefaultValueFactory = _ => "flat" }
+            .Check(t => t is "flat" or "hierfavg" ? null : t == "model2" ? "model2 is not implemented yet (see docs/topologies.md); use flat or hierfavg" : "must be flat or hierfavg");
+        Option<int> edges = new Option<int>("--edges") { Description = "With --topology hierfavg: the number of edges; devices are dealt to them in turn.", DefaultValueFactory = _ => 2, HelpName = "N" }.AtLeast(1);
+        Option<int> k2 = new Option<int>("--k2") { Description = "With --topology hierfavg: edge rounds per cloud round (HierFAVG's k2; --local-steps is k1, --rounds counts cloud rounds).", DefaultValueFactory = _ => 2 }.AtLeast(1);
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2 })
         {
             command.Options.Add(o);
         }
@@ -169,7 +173,15 @@ internal static class SimulateCommand
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,
+                Topology = parse.GetValue(topology)!,
+                Edges = parse.GetValue(edges),
+                EdgeRounds = parse.GetValue(k2),
             };
+            if (config.Topology == "hierfavg" && (config.SecureAggregation || config.DpNoise is not null || config.Faults is not null || config.Compress))
+            {
+                await err.WriteLineAsync("fededge simulate: --topology hierfavg does not combine with --secure-aggregation, --dp-noise, --faults or --compress yet.").ConfigureAwait(false);
+                return 2;
+            }
             if (StrategyProblem(config, parse.GetValue(data) is null) is string strategyProblem)
             {
                 await err.WriteLineAsync("fededge simulate: " + strategyProblem).ConfigureAwait(false);
@@ -231,6 +243,11 @@ internal static class SimulateCommand
         }
 
         console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}{(config.Faults is { } f ? ", faults " + Markup.Escape(f.ToString()) : string.Empty)}");
+        if (config.Topology == "hierfavg")
+        {
+            console.MarkupLine($"topology: hierfavg, {config.Edges} edges, k1 {config.LocalSteps?.ToString(CultureInfo.InvariantCulture) ?? "epochs"} local steps, k2 {config.EdgeRounds} edge rounds per cloud round; devices join their edge, the cloud sees one update per edge");
+        }
+
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/] ({DataSets.Name(config.DataSet)})");
         console.MarkupLine($"MUD admission: [grey]{Markup.Escape(config.MudDirectory)}[/] (RFC 8520, signed, coordinator {Simulation.Simulation.CoordinatorHost}:{Simulation.Simulation.CoordinatorPort}/tcp, task {Simulation.Simulation.TaskOf(config.DataSet)})");
         var table = new Table().AddColumns("round", "participants", "loss", "F1 (pooled held-out)", "bytes up", "bytes down", "seconds");
@@ -241,7 +258,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{DeviceLine(r)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{TierLine(r)}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException or InsufficientUpdatesException or AggregationConfigurationException)
@@ -294,6 +311,11 @@ internal static class SimulateCommand
         foreach (Coordination.RefusedDevice refused in report.Refused)
         {
             console.MarkupLine($"[yellow]refused[/] {Markup.Escape(refused.DeviceId)}: {Markup.Escape(string.Join("; ", refused.Reasons))}");
+        }
+
+        foreach (EdgeNode edge in report.Tree)
+        {
+            console.MarkupLine($"{Markup.Escape(edge.Edge)}: {Markup.Escape(string.Join(", ", edge.Devices))}");
         }
 
         IReadOnlyList<string> files = ReportWriter.Write(report, config.OutDirectory);
@@ -388,6 +410,11 @@ internal static class SimulateCommand
     }
 
     /// <summary>A compact per-device line under a round: temperature (n/a without a sensor), bytes up/down, notes.</summary>
+    /// <summary>The bytes per tier of a hierarchical round: what reached the cloud (one update per edge) and what the edges exchanged with their devices.</summary>
+    private static string TierLine(RoundRow r) => r.Tiers is not { } t
+        ? string.Empty
+        : string.Create(CultureInfo.InvariantCulture, $"\n    cloud tier: {t.CloudUpdates} edge updates, up {t.CloudUp:N0} B, down {t.CloudDown:N0} B;  edge tier: {t.EdgeRounds} edge rounds, up {t.EdgeUp:N0} B, down {t.EdgeDown:N0} B");
+
     private static string DeviceLine(RoundRow r)
     {
         if (r.Devices.Count == 0)

@@ -83,6 +83,9 @@ internal static class ReportWriter
                 ["dp_target_epsilon"] = c.DpTargetEpsilon,
                 ["dp_delta"] = c.DpNoise is null ? null : SimulationPrivacy.Delta,
                 ["thermal"] = c.Thermal,
+                ["topology"] = c.Topology,
+                ["edges"] = c.Topology == "flat" ? null : c.Edges,
+                ["k2"] = c.Topology == "flat" ? null : c.EdgeRounds,
             },
             ["rounds"] = new JsonArray(r.Rounds.Select(x => (JsonNode)new JsonObject
             {
@@ -97,6 +100,11 @@ internal static class ReportWriter
                 ["train_memory_bytes"] = x.TrainMemoryBytes,
                 ["seconds"] = Math.Round(x.Seconds, 4),
                 ["epsilon"] = x.Epsilon is double eps ? Math.Round(eps, 6) : null,
+                ["tiers"] = x.Tiers is not { } t ? null : new JsonObject
+                {
+                    ["cloud"] = new JsonObject { ["updates"] = t.CloudUpdates, ["bytes_up"] = t.CloudUp, ["bytes_down"] = t.CloudDown },
+                    ["edge"] = new JsonObject { ["edge_rounds"] = t.EdgeRounds, ["bytes_up"] = t.EdgeUp, ["bytes_down"] = t.EdgeDown },
+                },
                 ["devices"] = new JsonArray(x.Devices.Select(d => (JsonNode)new JsonObject
                 {
                     ["device"] = d.Device,
@@ -138,6 +146,19 @@ internal static class ReportWriter
         }
 
         root["final"] = final;
+        if (r.Tree.Count > 0)
+        {
+            root["tree"] = new JsonObject
+            {
+                ["cloud"] = "coordinator",
+                ["edges"] = new JsonArray(r.Tree.Select(e => (JsonNode)new JsonObject
+                {
+                    ["edge"] = e.Edge,
+                    ["devices"] = new JsonArray(e.Devices.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+                }).ToArray()),
+            };
+        }
+
         root["preprocessing"] = new JsonObject
         {
             ["federated"] = r.Round0Secure ? SecureRound0Provenance : FederatedPreprocessing.Provenance,

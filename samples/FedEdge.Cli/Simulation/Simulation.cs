@@ -40,6 +40,9 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
 
     /// <summary>The largest training memory of a device in this round (<c>--compress</c>): the trainer's weights, gradients, optimiser state and activation buffers.</summary>
     public long? TrainMemoryBytes { get; init; }
+
+    /// <summary>Bytes per tier in a hierarchical topology (cloud, and edges with their devices); null when flat.</summary>
+    public TierBytes? Tiers { get; init; }
 }
 
 internal sealed record DeviceRow(string Device, int TrainRows, int TestRows, int TestAttacks, MetricSet? Federated, MetricSet? Centralized, string? Note);
@@ -83,6 +86,9 @@ internal sealed record SimulationReport
 
     /// <summary>True when round 0 and the threshold went through secure aggregation (sketch sums only).</summary>
     public bool Round0Secure { get; init; }
+
+    /// <summary>The edges and their devices in a hierarchical topology; empty when flat.</summary>
+    public IReadOnlyList<EdgeNode> Tree { get; init; } = [];
 }
 
 /// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
@@ -160,7 +166,9 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        using var transports = new SimulationTransports(config.Transport, config.Broker, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults, config.OutDirectory)
+        bool hierarchical = config.Topology == "hierfavg";
+        IReadOnlyList<EdgeNode> tree = hierarchical ? SimulationHierarchy.Deal([.. devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id))], config.Edges) : [];
+        using var transports = new SimulationTransports(config.Transport, config.Broker, hierarchical ? tree.Select(e => e.Edge) : devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults, config.OutDirectory)
         {
             Codec = config.Compress ? FedEdge.Transport.Codecs.ParameterCodecKind.SparseFloat16 : FedEdge.Transport.Codecs.ParameterCodecKind.Float32,
         };
@@ -170,7 +178,7 @@ internal static class Simulation
             Federation = "nbaiot-simulation",
             MaxRounds = config.Rounds,
             MinParticipants = 1,
-            WindowSize = Math.Max(1, devices.Count(d => admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0))),
+            WindowSize = hierarchical ? tree.Count : Math.Max(1, devices.Count(d => admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0))),
             WindowDuration = TimeSpan.FromSeconds(5),
 
             // A simulation runs for seconds: heartbeats and re-sends on a sub-second scale.
@@ -191,7 +199,7 @@ internal static class Simulation
             Options.Create(options),
             transports.CreateCoordinator(),
             strategy,
-            CreateAdmission(config),
+            hierarchical ? new EdgeAdmission([.. tree.Select(e => e.Edge)]) : CreateAdmission(config),
             roundProtocol: privacy.RoundProtocol,
             aggregateTransforms: privacy.AggregateTransforms,
             accountant: privacy.Accountant,
@@ -209,10 +217,62 @@ internal static class Simulation
 
         var workers = new List<Worker>();
         await using var hardware = new SimulationHardware(config.Thermal);
+        SimulationHierarchy? hierarchy = null;
         try
         {
             var compressionTrainers = new Dictionary<string, MednnCompressionTrainer>(StringComparer.Ordinal);
-            foreach (var (d, index) in devices.Select((d, i) => (d, i)))
+            if (hierarchical)
+            {
+                bool Trainable(string id) => devices.Any(d => d.Id == id && admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0));
+                Worker Device(string id, FedEdge.Messaging.IWorkerTransport transport)
+                {
+                    int index = devices.FindIndex(d => d.Id == id);
+                    if (index < 0)
+                    {
+                        // An intruder: MUD admission at its edge refuses it and it never sees a model.
+                        IntruderDevice intruder = config.Intruders.First(i => i.Id == id);
+                        var intruderOptions = new WorkerOptions { DeviceId = id, MudUrl = intruder.PresentsMudUrl ? new Uri(ProfileBaseOf(kind) + id + ".json") : null, Task = TaskOf(kind), Model = config.Model };
+                        return new Worker(Options.Create(options.ConfigureWorkerLiveness(intruderOptions)), transport, CreateBundle(config).Trainer, new LocalData(devices[0].Test, null));
+                    }
+
+                    var d = devices[index];
+                    Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
+                    var deviceOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = TaskOf(kind), Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
+                    return new Worker(
+                        Options.Create(options.ConfigureWorkerLiveness(deviceOptions)),
+                        transport,
+                        hardware.Wrap(d.Id, CreateBundle(config).Trainer),
+                        new LocalData(local, autoencoder ? "no benign rows to train the autoencoder on (attack-only device)" : null),
+                        hardware.GovernorFor(d.Id));
+                }
+
+                hierarchy = await SimulationHierarchy.StartAsync(
+                    tree,
+                    options,
+                    config.EdgeRounds,
+                    () => CreateAdmission(config),
+                    () => SimulationStrategy.Create(config),
+                    () => CreateBundle(config).Trainer,
+                    probe.InitialParameters,
+                    transports.CreateWorker,
+                    Device,
+                    edge => tree.First(e => e.Edge == edge).Devices.Count(Trainable),
+                    cancellationToken).ConfigureAwait(false);
+                workers.AddRange(hierarchy.DeviceWorkers);
+                foreach (Worker w in workers)
+                {
+                    await w.StartAsync(cancellationToken).ConfigureAwait(false);
+                    status($"{w.DeviceId}: {w.State}{(w.StateReason is null ? string.Empty : " (" + w.StateReason + ")")}");
+                }
+
+                foreach (Worker edgeWorker in hierarchy.EdgeWorkers)
+                {
+                    await edgeWorker.StartAsync(cancellationToken).ConfigureAwait(false);
+                    status($"{edgeWorker.DeviceId}: {edgeWorker.State} ({string.Join(", ", tree.First(e => e.Edge == edgeWorker.DeviceId).Devices)})");
+                }
+            }
+
+            foreach (var (d, index) in devices.Select((d, i) => (d, i)).Where(_ => !hierarchical))
             {
                 ITrainer deviceTrainer = CreateBundle(config).Trainer;
                 if (deviceTrainer is MednnCompressionTrainer compression)
@@ -235,7 +295,7 @@ internal static class Simulation
                 workers.Add(worker);
             }
 
-            foreach (IntruderDevice intruder in config.Intruders)
+            foreach (IntruderDevice intruder in config.Intruders.Where(_ => !hierarchical))
             {
                 // A device without a valid MUD profile: MUD admission refuses it and it never sees a model.
                 Uri? intruderMud = intruder.PresentsMudUrl ? new Uri(ProfileBaseOf(kind) + intruder.Id + ".json") : null;
@@ -251,7 +311,7 @@ internal static class Simulation
                     credentials: Signing(config, transports.WorkerCredentials(intruder.Id))));
             }
 
-            foreach (Worker w in workers)
+            foreach (Worker w in workers.Where(_ => !hierarchical))
             {
                 await w.StartAsync(cancellationToken).ConfigureAwait(false);
                 status($"{w.DeviceId}: {w.State}{(w.StateReason is null ? string.Empty : " (" + w.StateReason + ")")}");
@@ -270,8 +330,9 @@ internal static class Simulation
                     .ToList();
                 var row = new RoundRow(r.Round, r.Participants, r.TrainingLoss, quality, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon)
                 {
-                    Devices = roundDevices,
-                    TrainMemoryBytes = roundDevices.Max(d => d.TrainMemoryBytes),
+                    Devices = hierarchical ? [] : roundDevices,
+                    TrainMemoryBytes = hierarchical || roundDevices.Count == 0 ? null : roundDevices.Max(d => d.TrainMemoryBytes),
+                    Tiers = hierarchy?.Account(r),
                     Resends = r.TaskResends + resent - resentBefore,
                     Lost = lost - lostBefore,
                     Failure = r.Completed ? null : r.FailureReason,
@@ -311,7 +372,7 @@ internal static class Simulation
                     HyperParameters = options.HyperParameters with
                     {
                         LocalEpochs = config.Rounds * config.LocalEpochs,
-                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count : null,
+                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count * (hierarchical ? config.EdgeRounds : 1) : null,
                     },
                 },
                 cancellationToken).ConfigureAwait(false);
@@ -376,7 +437,8 @@ internal static class Simulation
                 Federated = fedMetrics,
                 Centralized = centralMetrics,
                 Devices = deviceRows,
-                Refused = [.. refusedAtHandshake, .. coordinator.RefusedDevices],
+                Refused = hierarchy is null ? [.. refusedAtHandshake, .. coordinator.RefusedDevices] : [.. refusedAtHandshake, .. hierarchy.Refused],
+                Tree = tree,
                 EvalFederated = evalFed,
                 EvalCentralized = evalCentral,
                 EvalRows = evalRows,
@@ -393,6 +455,11 @@ internal static class Simulation
         }
         finally
         {
+            if (hierarchy is not null)
+            {
+                await hierarchy.DisposeAsync().ConfigureAwait(false);
+            }
+
             foreach (Worker w in workers)
             {
                 await w.DisposeAsync().ConfigureAwait(false);

@@ -79,6 +79,15 @@ internal sealed record SimulationConfig
     /// <summary>Where each device's telemetry comes from (<c>--thermal</c>): host (this machine's sensors), simulated (a thermal model and governor per device) or off.</summary>
     public string Thermal { get; init; } = "host";
 
+    /// <summary>flat (devices train, one coordinator aggregates) or hierfavg (devices under edges, the cloud aggregates the edges).</summary>
+    public string Topology { get; init; } = "flat";
+
+    /// <summary>Edges of a hierarchical topology.</summary>
+    public int Edges { get; init; } = 2;
+
+    /// <summary>HierFAVG's k2: edge rounds per cloud round.</summary>
+    public int EdgeRounds { get; init; } = 2;
+
     /// <summary>Faults injected on every link (<c>--faults</c>), or null for a loss-free network.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public FedEdge.Transport.Faults.FaultOptions? Faults { get; init; }

@@ -40,6 +40,9 @@ public sealed class MosquittoConfig
     /// <summary>The coordinator's identity: the CN of the certificate it connects with (for <c>--server HOST</c>, HOST).</summary>
     public string CoordinatorIdentity { get; set; } = "coordinator";
 
+    /// <summary>Bridges from this broker to other brokers (a site's Mosquitto to the cloud's), appended to the configuration.</summary>
+    public IList<MosquittoBridge> Bridges { get; } = [];
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
@@ -85,6 +88,11 @@ public sealed class MosquittoConfig
         conf.Append("tls_version tlsv1.2\n");
         conf.Append("require_certificate true\n");
         conf.Append("use_identity_as_username true\n");
+        foreach (MosquittoBridge bridge in Bridges)
+        {
+            conf.Append('\n').Append(bridge.Render());
+        }
+
         return conf.ToString();
     }
 

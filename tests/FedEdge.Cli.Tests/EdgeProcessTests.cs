@@ -1,0 +1,227 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+
+namespace FedEdge.Cli.Tests;
+
+/// <summary>
+/// The edge tier as processes (issue 14): one cloud coordinator on Mosquitto, two <c>fededge edge</c> processes, each
+/// with its own embedded broker and two <c>fededge worker</c> devices. HierFAVG runs k2 edge rounds per cloud round;
+/// an edge killed with <c>kill -9</c> in the middle of a cloud round makes that round fail cleanly, and the restarted
+/// edge resumes it from its checkpoint (the edge rounds it had done are not run again) while its devices rejoin.
+/// </summary>
+public sealed partial class EdgeProcessTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromMinutes(3);
+
+    private static readonly (string Edge, string Id, string File)[] Devices =
+    [
+        ("e1", "doorbell", "Danmini_Doorbell.csv.gz"),
+        ("e1", "camera", "Provision_PT_737E_Security_Camera.csv.gz"),
+        ("e2", "ennio", "Ennio_Doorbell.csv.gz"),
+        ("e2", "thermostat", "Ecobee_Thermostat.csv.gz"),
+    ];
+
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "fededge-edge-" + Guid.NewGuid().ToString("N"));
+    private readonly List<CliProcess> _processes = [];
+    private readonly Dictionary<string, int> _edgePorts = new(StringComparer.Ordinal) { ["e1"] = FreePort(), ["e2"] = FreePort() };
+    private MosquittoBroker? _mosquitto;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (CliProcess process in _processes)
+        {
+            await process.DisposeAsync();
+        }
+
+        if (_mosquitto is not null)
+        {
+            await _mosquitto.DisposeAsync();
+        }
+
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task KillEdge_MidCloudRound_RoundFailsCleanlyAndRestartedEdgeResumesItsEdgeRounds()
+    {
+        var config = new MosquittoConfig();
+        config.Users["fededge-coordinator"] = "pw-cloud";
+        config.Users["e1"] = "pw-e1";
+        config.Users["e2"] = "pw-e2";
+        _mosquitto = await MosquittoBroker.StartAsync(config);
+        if (_mosquitto is null)
+        {
+            return; // No Mosquitto on this developer machine; CI installs it and must run this test.
+        }
+
+        // The cloud needs both edges in every round: losing one fails the round cleanly and the round is tried again.
+        CliProcess cloud = StartCloud(rounds: 3);
+        await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
+
+        CliProcess e1 = StartEdge("e1");
+        CliProcess e2 = StartEdge("e2");
+        foreach ((string edge, string id, string file) in Devices)
+        {
+            StartDevice(edge, id, file);
+        }
+
+        // Cloud round 1 completes with both edges, each after k2 = 3 edge rounds with both of its devices.
+        await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+        await e1.WaitForLineAsync(l => l.StartsWith("cloud model 1 received", StringComparison.Ordinal), Generous, "e1 receiving cloud model 1");
+        Assert.Equal(3, EdgeRounds(e1).Count(r => r.Participants == 2));
+
+        // Kill e2 once it has done one edge round of cloud round 2.
+        await e2.WaitForLineAsync(l => l.StartsWith("cloud round 2:", StringComparison.Ordinal), Generous, "e2 working on cloud round 2");
+        int before = EdgeRounds(e2).Length;
+        await e2.WaitForLineAsync(l => EdgeLine().Match(l) is { Success: true } m && int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture) > before, Generous, "an edge round of cloud round 2");
+        e2.Kill();
+
+        // The cloud's round 2 fails cleanly without e2 (quorum of 2 not met); the federation goes on.
+        string failed = await cloud.WaitForLineAsync(l => l.StartsWith("round 2 completed=False", StringComparison.Ordinal), Generous, "cloud round 2 failing without e2");
+        Assert.False(cloud.HasExited, cloud.Describe());
+
+        // Restarted with the same state folder, e2 resumes its edge coordinator and the cloud round where it stood.
+        CliProcess restarted = StartEdge("e2");
+        string listening = await restarted.WaitForLineAsync(l => l.StartsWith("edge e2 listening", StringComparison.Ordinal), Generous, "the restarted edge");
+        Match resumedAfter = Regex.Match(listening, @"resumed after edge round (?<n>\d+)$");
+        Assert.True(resumedAfter.Success, listening);
+        int doneInRound2 = int.Parse(resumedAfter.Groups["n"].Value, CultureInfo.InvariantCulture) - 3;
+        Assert.InRange(doneInRound2, 1, 2);
+        string resumed = await restarted.WaitForLineAsync(l => l.StartsWith("cloud round 2:", StringComparison.Ordinal), Generous, "the retried cloud round 2");
+        Assert.EndsWith($"resumed with {doneInRound2} of its edge rounds done", resumed, StringComparison.Ordinal);
+
+        // Its devices rejoined: the remaining edge rounds have both of them, and the cloud rounds complete with both edges.
+        await cloud.WaitForLineAsync(l => l.StartsWith("round 2 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 2 with both edges");
+        Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe());
+        Assert.Contains("round 3 completed=True participants=2", cloud.Stdout, StringComparison.Ordinal);
+        Assert.True(await restarted.WaitForExitAsync(Generous) == 0, restarted.Describe());
+        (int Round, int Participants)[] afterRestart = EdgeRounds(restarted);
+        Assert.Equal(3 - doneInRound2 + 3, afterRestart.Length);
+        Assert.All(afterRestart, r => Assert.Equal(2, r.Participants));
+        Assert.Equal(3 + doneInRound2 + 1, afterRestart[0].Round);
+        Assert.Contains("cloud model 3 received; devices 2 (training", restarted.Stdout, StringComparison.Ordinal);
+        Assert.True(await e1.WaitForExitAsync(Generous) == 0, e1.Describe());
+        Assert.Equal(9, EdgeRounds(e1).Length);
+        Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + restarted.Stderr, StringComparison.Ordinal);
+        _ = failed;
+    }
+
+    [Fact]
+    public async Task KillCloud_MidRound_EdgesKeepTheirDevicesAndRejoinTheRestartedCloud()
+    {
+        var config = new MosquittoConfig();
+        config.Users["fededge-coordinator"] = "pw-cloud";
+        config.Users["e1"] = "pw-e1";
+        config.Users["e2"] = "pw-e2";
+        _mosquitto = await MosquittoBroker.StartAsync(config);
+        if (_mosquitto is null)
+        {
+            return; // No Mosquitto on this developer machine; CI installs it and must run this test.
+        }
+
+        CliProcess first = StartCloud(rounds: 3);
+        await first.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
+        CliProcess e1 = StartEdge("e1");
+        CliProcess e2 = StartEdge("e2");
+        foreach ((string edge, string id, string file) in Devices)
+        {
+            StartDevice(edge, id, file);
+        }
+
+        await first.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+        await first.WaitForLineAsync(l => l.Contains("Round 2 started", StringComparison.Ordinal), Generous, "cloud round 2 started", stderr: true);
+        first.Kill();
+
+        // The restarted cloud resumes after round 1; the edges, never restarted, rejoin it by themselves with their devices.
+        CliProcess second = StartCloud(rounds: 3);
+        string listening = await second.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the restarted cloud");
+        Assert.EndsWith("resumed after round 1", listening, StringComparison.Ordinal);
+        Assert.True(await second.WaitForExitAsync(Generous) == 0, second.Describe() + e1.Describe() + e2.Describe());
+        Assert.Contains("round 2 completed=True participants=2", second.Stdout, StringComparison.Ordinal);
+        Assert.Contains("round 3 completed=True participants=2", second.Stdout, StringComparison.Ordinal);
+        foreach (CliProcess edge in new[] { e1, e2 })
+        {
+            Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
+            Assert.Single(edge.StdoutLines, l => l.Contains(" listening for devices", StringComparison.Ordinal));
+            Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
+            Assert.Contains("cloud model 3 received; devices 2 (training", edge.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
+    {
+        // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
+        int grpcPort = FreePort();
+        CliProcess cloud = Track(CliProcess.Start("cloud", [
+            "coordinator", "--grpc", grpcPort.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "1", "--heartbeat", "0.5",
+            "--hierfavg-k1", "50", "--hierfavg-k2", "2",
+            "--device", "e1=tok-e1=https://mud.example/e1.json", "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs")]));
+        string listening = await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the gRPC cloud");
+        Assert.Contains("gRPC on 127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture), listening, StringComparison.Ordinal);
+
+        CliProcess edge = Track(CliProcess.Start("e1", [
+            "edge", "--edge-id", "e1", "--cloud", $"http://127.0.0.1:{grpcPort.ToString(CultureInfo.InvariantCulture)}", "--password-file", SecretFiles.Write(_dir, "e1", "tok-e1"),
+            "--mud-url", "https://mud.example/e1.json", "--port", _edgePorts["e1"].ToString(CultureInfo.InvariantCulture),
+            .. Devices.Where(d => d.Edge == "e1").SelectMany(d => new[] { "--device", $"{d.Id}=pw-{d.Id}=https://mud.example/{d.Id}.json" }),
+            "--min-devices", "2", "--k1", "5", "--k2", "1", "--heartbeat", "0.5", "--state", Path.Combine(_dir, "e1"), "--exit-after-round", "2"]));
+        foreach ((string e, string id, string file) in Devices.Where(d => d.Edge == "e1"))
+        {
+            StartDevice(e, id, file);
+        }
+
+        Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe());
+        Assert.Contains("round 2 completed=True participants=1", cloud.Stdout, StringComparison.Ordinal);
+        Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
+        Assert.Contains("edge e1 joined the cloud http://127.0.0.1:", edge.Stdout, StringComparison.Ordinal);
+        Assert.Contains("cloud round 1: k1=50 k2=2", edge.Stdout, StringComparison.Ordinal);
+        Assert.Contains("cloud round 2: k1=50 k2=2", edge.Stdout, StringComparison.Ordinal);
+        Assert.Equal(4, EdgeRounds(edge).Length);
+        Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
+    }
+
+    private CliProcess StartCloud(int rounds) => Track(CliProcess.Start("cloud", [
+        "coordinator", "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
+        "--rounds", rounds.ToString(CultureInfo.InvariantCulture), "--min-devices", "2", "--window", "90", "--round-timeout", "120", "--heartbeat", "0.5", "--missed-heartbeats", "4",
+        "--device", "e1=pw-e1=https://mud.example/e1.json", "--device", "e2=pw-e2=https://mud.example/e2.json",
+        "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
+
+    private CliProcess StartEdge(string edge) => Track(CliProcess.Start(edge, [
+        "edge", "--edge-id", edge, "--cloud", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
+        "--mud-url", $"https://mud.example/{edge}.json", "--port", _edgePorts[edge].ToString(CultureInfo.InvariantCulture),
+        .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=pw-{d.Id}=https://mud.example/{d.Id}.json" }),
+        "--min-devices", "2", "--window", "60", "--k1", "300", "--k2", "3", "--heartbeat", "0.5", "--missed-heartbeats", "4",
+        "--state", Path.Combine(_dir, edge), "--exit-after-round", "3"]));
+
+    private void StartDevice(string edge, string id, string file) => Track(CliProcess.Start(id, [
+        "worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, "pw-" + id), "--mud-url", $"https://mud.example/{id}.json",
+        "--broker", $"mqtt://127.0.0.1:{_edgePorts[edge].ToString(CultureInfo.InvariantCulture)}",
+        "--data", Path.Combine(RepoPaths.Root, "samples", "data", file), "--heartbeat", "0.5", "--state", Path.Combine(_dir, id + ".state.json")]));
+
+    private static (int Round, int Participants)[] EdgeRounds(CliProcess edge) =>
+        [.. edge.StdoutLines.Select(l => EdgeLine().Match(l)).Where(m => m.Success && m.Groups["completed"].Value == "True")
+            .Select(m => (int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture), int.Parse(m.Groups["participants"].Value, CultureInfo.InvariantCulture)))];
+
+    [GeneratedRegex(@"^edge round (?<round>\d+) completed=(?<completed>\w+) participants=(?<participants>\d+)")]
+    private static partial Regex EdgeLine();
+
+    private CliProcess Track(CliProcess process)
+    {
+        _processes.Add(process);
+        return process;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

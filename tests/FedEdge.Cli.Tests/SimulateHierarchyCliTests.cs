@@ -1,0 +1,74 @@
+using System.Text.Json;
+
+namespace FedEdge.Cli.Tests;
+
+/// <summary><c>fededge simulate --topology hierfavg</c>: the tree of edges and devices, bytes per tier, and F1 against flat FedAvg.</summary>
+public sealed class SimulateHierarchyCliTests : IDisposable
+{
+    private readonly string _out = Path.Combine(Path.GetTempPath(), "fededge-hier-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_out))
+        {
+            Directory.Delete(_out, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Simulate_HierFavgTwoEdges_ReportsTreeAndTiersAndMatchesFlatFedAvgWithinOnePoint()
+    {
+        // The same data, seed and device computation: 10 flat rounds of k1 = 20 steps vs 5 cloud rounds of k2 = 2 edge rounds.
+        CliResult flat = await CliRunner.RunAsync(["simulate", "--rounds", "10", "--thermal", "off", "--out", Path.Combine(_out, "flat"), "--runs", Path.Combine(_out, "runs")], workingDirectory: RepoPaths.Root);
+        Assert.True(flat.ExitCode == 0, flat.Stdout + flat.Stderr);
+        CliResult hier = await CliRunner.RunAsync(
+            ["simulate", "--topology", "hierfavg", "--edges", "2", "--k2", "2", "--rounds", "5", "--thermal", "off", "--out", Path.Combine(_out, "hier"), "--runs", Path.Combine(_out, "runs")],
+            workingDirectory: RepoPaths.Root);
+        Assert.True(hier.ExitCode == 0, hier.Stdout + hier.Stderr);
+        Assert.Contains("cloud tier: 2 edge updates", hier.Stdout, StringComparison.Ordinal);
+
+        using JsonDocument flatReport = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "flat", "report.json")));
+        using JsonDocument hierReport = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "hier", "report.json")));
+        JsonElement h = hierReport.RootElement;
+        Assert.Equal("hierfavg", h.GetProperty("config").GetProperty("topology").GetString());
+        Assert.Equal(2, h.GetProperty("config").GetProperty("k2").GetInt32());
+
+        // The tree: two edges, the six devices (four with data, two intruders) dealt between them.
+        JsonElement[] edges = [.. h.GetProperty("tree").GetProperty("edges").EnumerateArray()];
+        Assert.Equal(["edge-0", "edge-1"], edges.Select(e => e.GetProperty("edge").GetString()));
+        Assert.Equal(6, edges.Sum(e => e.GetProperty("devices").GetArrayLength()));
+        Assert.Equal(2, h.GetProperty("refused").GetArrayLength());
+
+        // Per cloud round: one update per edge reaches the cloud; the edge tier ran k2 rounds per edge.
+        JsonElement[] rounds = [.. h.GetProperty("rounds").EnumerateArray()];
+        Assert.Equal(5, rounds.Length);
+        foreach (JsonElement r in rounds)
+        {
+            JsonElement cloud = r.GetProperty("tiers").GetProperty("cloud");
+            JsonElement edge = r.GetProperty("tiers").GetProperty("edge");
+            Assert.Equal(2, cloud.GetProperty("updates").GetInt32());
+            Assert.Equal(4, edge.GetProperty("edge_rounds").GetInt32());
+            Assert.True(edge.GetProperty("bytes_up").GetInt64() > 3 * cloud.GetProperty("bytes_up").GetInt64(), r.ToString());
+        }
+
+        // Flat, the coordinator receives every device's update each round: at least twice the cloud's inbound bytes here.
+        double flatUp = flatReport.RootElement.GetProperty("rounds").EnumerateArray().Average(r => r.GetProperty("bytes_up").GetInt64());
+        double cloudUp = rounds.Average(r => r.GetProperty("tiers").GetProperty("cloud").GetProperty("bytes_up").GetInt64());
+        Assert.True(flatUp >= 1.9 * cloudUp, $"flat {flatUp} B/round vs cloud {cloudUp} B/round");
+
+        double flatF1 = flatReport.RootElement.GetProperty("final").GetProperty("federated").GetProperty("f1").GetDouble();
+        double hierF1 = h.GetProperty("final").GetProperty("federated").GetProperty("f1").GetDouble();
+        Assert.True(Math.Abs(flatF1 - hierF1) <= 0.01, $"HierFAVG F1 {hierF1} vs flat FedAvg F1 {flatF1}");
+    }
+
+    [Theory]
+    [InlineData("model2", "model2 is not implemented yet")]
+    [InlineData("ring", "must be flat or hierfavg")]
+    public async Task Simulate_UnsupportedTopology_ExitTwoWithOneLine(string topology, string message)
+    {
+        CliResult result = await CliRunner.RunAsync(["simulate", "--topology", topology, "--out", _out], workingDirectory: RepoPaths.Root);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+    }
+}
