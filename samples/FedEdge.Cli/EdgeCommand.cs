@@ -37,7 +37,8 @@ internal static class EdgeCommand
         Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker its devices connect to (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1884 }.Between(0, 65535);
         Option<string?> broker = new Option<string?>("--broker") { Description = "Use the site's MQTT broker (mqtt://host:port, e.g. a local Mosquitto) for the devices instead of the embedded one.", HelpName = "URL" }.MqttUrl();
         Option<FileInfo?> brokerPasswordFile = new Option<FileInfo?>("--broker-password-file") { Description = "With --broker: the edge coordinator's password on the site broker (mode 0600, first line).", HelpName = "FILE" }.ReadableFile();
-        Option<string[]> devices = new("--device") { Description = "A device allowed to connect to this edge: ID=PASSWORD=MUD_URL (repeat per device).", AllowMultipleArgumentsPerToken = false };
+        Option<string[]> devices = new("--device") { Description = "A device allowed to connect to this edge and its profile: ID=MUD_URL (repeat per device). Never a password here: see --device-passwords.", AllowMultipleArgumentsPerToken = false };
+        Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not used with --broker (the site broker authenticates the devices).", HelpName = "FILE" }.ReadableFile();
         Option<int> k1 = new Option<int>("--k1") { Description = "HierFAVG k1: local steps per device per edge round (a cloud task's hierfavg.k1 overrides it).", DefaultValueFactory = _ => 20 }.AtLeast(1);
         Option<int> k2 = new Option<int>("--k2") { Description = "HierFAVG k2: edge rounds per cloud round (a cloud task's hierfavg.k2 overrides it).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<int> minDevices = new Option<int>("--min-devices") { Description = "Devices an edge round waits for (window size and quorum).", DefaultValueFactory = _ => 1 }.AtLeast(1);
@@ -62,7 +63,7 @@ internal static class EdgeCommand
         CliCredentials credentialOptions = CliCredentials.Create();
 
         Command command = new("edge", "Run an edge aggregator (HierFAVG): a coordinator for its devices, a worker towards the cloud.");
-        foreach (Option o in new Option[] { edgeId, cloud, mudUrl, cloudCa, port, broker, brokerPasswordFile, devices, k1, k2, minDevices, windowSize, strategy, model, seed, dataset, lr, state, heartbeat, missedHeartbeats, window, roundTimeout, joinTimeout, maxFailed, connectTimeout, exitAfter, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { edgeId, cloud, mudUrl, cloudCa, port, broker, brokerPasswordFile, devices, devicePasswords, k1, k2, minDevices, windowSize, strategy, model, seed, dataset, lr, state, heartbeat, missedHeartbeats, window, roundTimeout, joinTimeout, maxFailed, connectTimeout, exitAfter, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -114,15 +115,29 @@ internal static class EdgeCommand
             var brokerOptions = new EmbeddedMqttBrokerOptions { Port = parse.GetValue(port) };
             foreach (string spec in parse.GetValue(devices) ?? [])
             {
-                string[] parts = spec.Split('=', 3);
-                if (parts.Length != 3 || parts[0].Length == 0 || !Uri.TryCreate(parts[2], UriKind.Absolute, out Uri? mud))
+                if (DeviceSpec.Parse(spec, mudOptional: false, out string? deviceProblem) is not { MudUrl: { } mud } device)
                 {
-                    await err.WriteLineAsync($"fededge edge: --device '{spec}' must be ID=PASSWORD=MUD_URL.").ConfigureAwait(false);
+                    await err.WriteLineAsync("fededge edge: " + (deviceProblem ?? $"--device '{spec}' must be ID=MUD_URL.")).ConfigureAwait(false);
                     return 2;
                 }
 
-                brokerOptions.DevicePasswords[parts[0]] = parts[1];
-                profiles[parts[0]] = mud;
+                profiles[device.Id] = mud;
+            }
+
+            if (parse.GetValue(devicePasswords) is { } devicePasswordFile)
+            {
+                try
+                {
+                    foreach ((string deviceId, string secret) in CliCredentials.ReadDevicePasswords(devicePasswordFile.FullName))
+                    {
+                        brokerOptions.DevicePasswords[deviceId] = secret;
+                    }
+                }
+                catch (CredentialException ex)
+                {
+                    await err.WriteLineAsync("fededge edge: " + ex.Message).ConfigureAwait(false);
+                    return 1;
+                }
             }
 
             Uri? site = parse.GetValue(broker) is { } b ? new Uri(b) : null;

@@ -163,14 +163,15 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         CliProcess cloud = Track(CliProcess.Start("cloud", [
             "coordinator", "--grpc", grpcPort.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "1", "--heartbeat", "0.5",
             "--hierfavg-k1", "50", "--hierfavg-k2", "2",
-            "--device", "e1=tok-e1=https://mud.example/e1.json", "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs")]));
+            "--device", "e1=https://mud.example/e1.json", "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, "cloud-secrets"), ("e1", "tok-e1")), "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs")]));
         string listening = await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the gRPC cloud");
         Assert.Contains("gRPC on 127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture), listening, StringComparison.Ordinal);
 
         CliProcess edge = Track(CliProcess.Start("e1", [
             "edge", "--edge-id", "e1", "--cloud", $"http://127.0.0.1:{grpcPort.ToString(CultureInfo.InvariantCulture)}", "--password-file", SecretFiles.Write(_dir, "e1", "tok-e1"),
             "--mud-url", "https://mud.example/e1.json", "--port", _edgePorts["e1"].ToString(CultureInfo.InvariantCulture),
-            .. Devices.Where(d => d.Edge == "e1").SelectMany(d => new[] { "--device", $"{d.Id}=pw-{d.Id}=https://mud.example/{d.Id}.json" }),
+            .. Devices.Where(d => d.Edge == "e1").SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
+            "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, "e1-secrets"), [.. Devices.Where(d => d.Edge == "e1").Select(d => (d.Id, "pw-" + d.Id))]),
             "--min-devices", "2", "--k1", "5", "--k2", "1", "--heartbeat", "0.5", "--state", Path.Combine(_dir, "e1"), "--exit-after-round", "2"]));
         foreach ((string e, string id, string file) in Devices.Where(d => d.Edge == "e1"))
         {
@@ -190,13 +191,14 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     private CliProcess StartCloud(int rounds) => Track(CliProcess.Start("cloud", [
         "coordinator", "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
         "--rounds", rounds.ToString(CultureInfo.InvariantCulture), "--min-devices", "2", "--window", "90", "--round-timeout", "120", "--heartbeat", "0.5", "--missed-heartbeats", "4",
-        "--device", "e1=pw-e1=https://mud.example/e1.json", "--device", "e2=pw-e2=https://mud.example/e2.json",
+        "--device", "e1=https://mud.example/e1.json", "--device", "e2=https://mud.example/e2.json",
         "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
 
     private CliProcess StartEdge(string edge) => Track(CliProcess.Start(edge, [
         "edge", "--edge-id", edge, "--cloud", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
         "--mud-url", $"https://mud.example/{edge}.json", "--port", _edgePorts[edge].ToString(CultureInfo.InvariantCulture),
-        .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=pw-{d.Id}=https://mud.example/{d.Id}.json" }),
+        .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
+        "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, edge + "-secrets"), [.. Devices.Where(d => d.Edge == edge).Select(d => (d.Id, "pw-" + d.Id))]),
         "--min-devices", "2", "--window", "60", "--k1", "300", "--k2", "3", "--heartbeat", "0.5", "--missed-heartbeats", "4",
         "--state", Path.Combine(_dir, edge), "--exit-after-round", "3"]));
 
