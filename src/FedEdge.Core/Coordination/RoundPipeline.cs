@@ -34,7 +34,9 @@ internal sealed class RoundPipeline(
     CoordinatorTelemetry telemetry,
     TimeProvider time,
     ILogger logger,
-    int seed)
+    int seed,
+    Reputation.IReputationPolicy? reputation = null,
+    bool recordUpdates = false)
 {
     private readonly Random _random = new(seed);
     private readonly TaskDispatcher _dispatcher = new(transport, options, time, telemetry, logger);
@@ -91,6 +93,8 @@ internal sealed class RoundPipeline(
             ReferenceDeltaNorm = _referenceNorm,
             SendProtocolAsync = (device, payload, token) => transport.SendProtocolAsync(device, payload, token),
             Cancellation = roundCts.Token,
+            RecordUpdates = recordUpdates || reputation is not null,
+            WeightOf = reputation is null ? null : reputation.WeightOf,
         });
         RoundContribution contribution;
         IReadOnlyList<RefusedUpdate> otherRefusals;
@@ -184,6 +188,7 @@ internal sealed class RoundPipeline(
 
         return Result(round, start, outcome, completed: true, null) with
         {
+            Updates = Measure(contribution.Accepted, global, aggregated.Parameters),
             GlobalParameters = next,
             GlobalHash = next.ComputeHash(),
             TrainingLoss = contribution.LossWeight > 0 ? contribution.LossSum / contribution.LossWeight : null,
@@ -269,16 +274,54 @@ internal sealed class RoundPipeline(
         return null;
     }
 
+    /// <summary>Each accepted update with its cosine distance from the aggregate's change and its change's norm relative to the round's median.</summary>
+    private static List<AcceptedUpdate> Measure(IReadOnlyList<AcceptedUpdateRecord> accepted, ParameterSet global, ParameterSet aggregate)
+    {
+        if (accepted.Count == 0)
+        {
+            return [];
+        }
+
+        float[] change = aggregate.Values.ToArray();
+        TensorPrimitives.Subtract(change, global.Values, change);
+        double[] norms = [.. accepted.Select(a => (double)TensorPrimitives.Norm<float>(a.Delta))];
+        double[] sorted = [.. norms.Order()];
+        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+        var measured = new List<AcceptedUpdate>(accepted.Count);
+        for (int i = 0; i < accepted.Count; i++)
+        {
+            AcceptedUpdateRecord a = accepted[i];
+            double similarity = norms[i] == 0 || TensorPrimitives.Norm<float>(change) == 0 ? 0 : TensorPrimitives.CosineSimilarity<float>(a.Delta, change);
+            measured.Add(new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount)
+            {
+                CosineDistance = double.IsFinite(similarity) ? 1 - similarity : null,
+                NormRatio = median > 0 ? norms[i] / median : null,
+            });
+        }
+
+        return measured;
+    }
+
     private List<string> Select(List<DeviceStatus> window, long round)
     {
+        if (reputation is not null)
+        {
+            // Reward: devices with a higher score come first (and survive the participant cap); quarantined devices never get a task.
+            window = [.. window.Where(d => reputation.QuarantineOf(d.DeviceId) is null).OrderByDescending(d => reputation.ScoreOf(d.DeviceId))];
+        }
+
         IReadOnlyList<DeviceStatus> chosen = selector.Select(window, new ClientSelectionContext { Round = round });
         var inWindow = new HashSet<string>(window.Select(d => d.DeviceId), StringComparer.Ordinal);
         List<string> selected = chosen.Select(d => d.DeviceId).Where(inWindow.Contains).Distinct(StringComparer.Ordinal).ToList();
-        if (options.MaxParticipants is int max && selected.Count > max)
+        if (options.MaxParticipants is int max && selected.Count > max && reputation is not null)
+        {
+            selected = [.. selected.OrderByDescending(reputation.ScoreOf).Take(max)];
+        }
+        else if (options.MaxParticipants is int cap && selected.Count > cap)
         {
             string[] shuffled = [.. selected];
             _random.Shuffle(shuffled);
-            selected = [.. shuffled.Take(max)];
+            selected = [.. shuffled.Take(cap)];
         }
 
         return selected;
@@ -345,6 +388,7 @@ internal sealed class RoundPipeline(
         Failed = outcome.Failed,
         Refused = outcome.Contribution?.Refused ?? [],
         Signatures = completed ? [.. outcome.Signatures.Where(s => outcome.Contribution?.Contributors.Contains(s.DeviceId) == true)] : [],
+        Updates = [.. (outcome.Contribution?.Accepted ?? []).Select(a => new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount))],
         TaskResends = outcome.Resends,
         Duration = time.GetElapsedTime(start.Ticks),
         BytesUp = transport.Statistics.BytesReceived - start.Received,
