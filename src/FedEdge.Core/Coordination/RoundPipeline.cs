@@ -188,7 +188,9 @@ internal sealed class RoundPipeline(
 
         return Result(round, start, outcome, completed: true, null) with
         {
-            Updates = Measure(contribution.Accepted, global, aggregated.Parameters),
+            Updates = reputation is null
+                ? [.. contribution.Accepted.Select(a => new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount))]
+                : Measure(contribution.Accepted, global, aggregated.Parameters),
             GlobalParameters = next,
             GlobalHash = next.ComputeHash(),
             TrainingLoss = contribution.LossWeight > 0 ? contribution.LossSum / contribution.LossWeight : null,
@@ -288,14 +290,25 @@ internal sealed class RoundPipeline(
         double[] sorted = [.. norms.Order()];
         double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
         var measured = new List<AcceptedUpdate>(accepted.Count);
+        double changeNorm = TensorPrimitives.Norm<float>(change);
         for (int i = 0; i < accepted.Count; i++)
         {
             AcceptedUpdateRecord a = accepted[i];
-            double similarity = norms[i] == 0 || TensorPrimitives.Norm<float>(change) == 0 ? 0 : TensorPrimitives.CosineSimilarity<float>(a.Delta, change);
+            double similarity = norms[i] == 0 || changeNorm == 0 ? 0 : TensorPrimitives.CosineSimilarity<float>(a.Delta, change);
+            double peer = double.NegativeInfinity;
+            for (int j = 0; j < accepted.Count; j++)
+            {
+                if (j != i && norms[i] > 0 && norms[j] > 0)
+                {
+                    peer = Math.Max(peer, TensorPrimitives.CosineSimilarity<float>(a.Delta, accepted[j].Delta));
+                }
+            }
+
             measured.Add(new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount)
             {
                 CosineDistance = double.IsFinite(similarity) ? 1 - similarity : null,
                 NormRatio = median > 0 ? norms[i] / median : null,
+                PeerSimilarity = double.IsFinite(peer) ? peer : null,
             });
         }
 

@@ -30,4 +30,7 @@ public sealed record AcceptedUpdate(string DeviceId, string Digest, long SampleC
 
     /// <summary>The L2 norm of the update's change divided by the median norm of the round's accepted changes; null when unknown.</summary>
     public double? NormRatio { get; init; }
+
+    /// <summary>The highest cosine similarity of the update's change with another accepted update's change (does any other device agree with it?); null when unknown.</summary>
+    public double? PeerSimilarity { get; init; }
 }

@@ -27,6 +27,13 @@ public sealed class ReputationOptions
     /// </summary>
     public double OutlierZ { get; set; } = 3.5;
 
+    /// <summary>
+    /// A direction outlier (cosine distance) is penalised only when no other accepted update agrees with it, i.e. its
+    /// highest cosine similarity with another update is below this. Devices with skewed (non-IID) data move the model
+    /// away from the aggregate together; a lone device pointing elsewhere does not. Default 0.5.
+    /// </summary>
+    public double PeerAgreement { get; set; } = 0.5;
+
     /// <summary>Outliers are judged only in rounds with at least this many accepted updates. Default 4.</summary>
     public int MinUpdatesToJudge { get; set; } = 4;
 

@@ -100,9 +100,10 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                 double[] zNorm = RobustZ(logNorm, MinLogNormScale);
                 for (int i = 0; i < judged.Count; i++)
                 {
-                    if (zDistance[i] > options.OutlierZ || zNorm[i] > options.OutlierZ)
+                    bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
+                    if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)
                     {
-                        string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the median (z {zNorm[i]:0.#})");
+                        string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the median (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
                         Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
                     }
                     else
