@@ -16,6 +16,9 @@ internal sealed class Accountability : IDisposable
     /// <summary>The demo CA's certificate file, beside the report, for <c>fededge ledger verify --ca</c>.</summary>
     public const string CaFile = "federation-ca.pem";
 
+    /// <summary>The coordinator's certificate file (its key signs the log), for <c>fededge ledger verify --log-key</c>.</summary>
+    public const string CoordinatorFile = "coordinator.pem";
+
     private readonly X509Certificate2 _ca;
     private readonly X509Certificate2 _coordinator;
     private readonly ECDsa _logKey;
@@ -59,6 +62,7 @@ internal sealed class Accountability : IDisposable
         Directory.CreateDirectory(config.OutDirectory);
         string caPath = Path.Combine(config.OutDirectory, CaFile);
         File.WriteAllText(caPath, ca.ExportCertificatePem() + "\n");
+        File.WriteAllText(Path.Combine(config.OutDirectory, CoordinatorFile), coordinator.ExportCertificatePem() + "\n");
         string ledger = Path.Combine(config.OutDirectory, "ledger");
         foreach (string file in new[] { FileTransparencyLog.EntriesFile, FileTransparencyLog.ReceiptsFile, FileTransparencyLog.HeadsFile, FileTransparencyLog.KeyFile })
         {

@@ -38,10 +38,18 @@ public static class LedgerVerifier
         }
 
         using ECDsa key = ECDsa.Create();
+        bool otherKey = false;
         try
         {
-            string pem = options.LogKeyPem ?? File.ReadAllText(Path.Combine(dir, FileTransparencyLog.KeyFile));
+            string keyFile = Path.Combine(dir, FileTransparencyLog.KeyFile);
+            string pem = options.LogKeyPem ?? File.ReadAllText(keyFile);
             key.ImportFromPem(pem);
+            if (options.LogKeyPem is not null && File.Exists(keyFile))
+            {
+                using ECDsa folderKey = ECDsa.Create();
+                folderKey.ImportFromPem(File.ReadAllText(keyFile));
+                otherKey = !folderKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo());
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or CryptographicException)
         {
@@ -123,6 +131,11 @@ public static class LedgerVerifier
 
             if (!key.VerifyData(SignedTreeHead.ReceiptStatement(index, tree.LeafHashAt(index).Span), receipt, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
             {
+                if (otherKey && i == 0)
+                {
+                    return Bad(LedgerFailure.Rewritten, i, "the log is not signed by the pinned key: its log-key.pem is another key, and entry 0's receipt does not verify with the pinned one (the log was re-signed, or it is another log)");
+                }
+
                 return Bad(LedgerFailure.Rewritten, i, $"entry {i} (round {e.Round}, {LedgerEntry.KindName(e.Kind)}{(e.DeviceId is null ? string.Empty : ", device " + e.DeviceId)}) is not the entry the log signed: it was rewritten (its receipt does not verify)");
             }
 
