@@ -21,7 +21,7 @@ namespace FedEdge.Benchmarks;
 /// <param name="Rounds">The number of rounds (at least 2: round 1 includes the joins and is not timed).</param>
 /// <param name="Timeout">The longest the whole federation may run.</param>
 /// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
-internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds);
+internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Ledger = false);
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
 internal enum FaultEnds
@@ -104,7 +104,12 @@ internal static class RoundBenchFederation
             ResumeFromCheckpoint = false,
             Seed = 1,
         };
-        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll());
+        // --ledger: the coordinator appends every round to a file-backed transparency log (digests, receipts, a signed head).
+        string ledgerDir = Path.Combine(Path.GetTempPath(), "fededge-bench-ledger-" + Guid.NewGuid().ToString("N"));
+        using var ledgerKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        FedEdge.Transparency.ITransparencyLog? ledger = settings.Ledger ? new FedEdge.Transparency.FileTransparencyLog(ledgerDir, ledgerKey) : null;
+        using var cleanup = new DeleteOnDispose(ledgerDir);
+        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll(), ledger: ledger);
         using IDisposable? watching = monitor?.Attach(coordinator);
         await coordinator.StartAsync(new ParameterSet(settings.Layout)).ConfigureAwait(false);
         var data = new Dataset(new float[2], new float[1], 2);
@@ -298,6 +303,18 @@ internal sealed class TrainingClock
             _firstStart = long.MaxValue;
             _lastEnd = long.MinValue;
             return span;
+        }
+    }
+}
+
+/// <summary>Deletes a scratch folder when disposed.</summary>
+internal sealed class DeleteOnDispose(string directory) : IDisposable
+{
+    public void Dispose()
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 }

@@ -276,34 +276,54 @@ internal sealed class RoundPipeline(
         return null;
     }
 
-    /// <summary>Each accepted update with its cosine distance from the aggregate's change and its change's norm relative to the round's median.</summary>
+    /// <summary>
+    /// Each accepted update with its cosine distance from the aggregate's change, its closest agreement with another
+    /// update, and its change's norm relative to the median norm of the updates that agree with it (cosine ≥ 0.5, itself
+    /// included): a scaled update stands out against its own kind even when the round mixes very different devices.
+    /// </summary>
     private static List<AcceptedUpdate> Measure(IReadOnlyList<AcceptedUpdateRecord> accepted, ParameterSet global, ParameterSet aggregate)
     {
-        if (accepted.Count == 0)
+        int n = accepted.Count;
+        if (n == 0)
         {
             return [];
         }
 
         float[] change = aggregate.Values.ToArray();
         TensorPrimitives.Subtract(change, global.Values, change);
-        double[] norms = [.. accepted.Select(a => (double)TensorPrimitives.Norm<float>(a.Delta))];
-        double[] sorted = [.. norms.Order()];
-        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-        var measured = new List<AcceptedUpdate>(accepted.Count);
         double changeNorm = TensorPrimitives.Norm<float>(change);
-        for (int i = 0; i < accepted.Count; i++)
+        double[] norms = [.. accepted.Select(a => (double)TensorPrimitives.Norm<float>(a.Delta))];
+        var cosine = new double[n, n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+            {
+                double c = norms[i] > 0 && norms[j] > 0 ? TensorPrimitives.CosineSimilarity<float>(accepted[i].Delta, accepted[j].Delta) : 0;
+                cosine[i, j] = cosine[j, i] = double.IsFinite(c) ? c : 0;
+            }
+        }
+
+        var measured = new List<AcceptedUpdate>(n);
+        for (int i = 0; i < n; i++)
         {
             AcceptedUpdateRecord a = accepted[i];
             double similarity = norms[i] == 0 || changeNorm == 0 ? 0 : TensorPrimitives.CosineSimilarity<float>(a.Delta, change);
             double peer = double.NegativeInfinity;
-            for (int j = 0; j < accepted.Count; j++)
+            var agreeing = new List<double> { norms[i] };
+            for (int j = 0; j < n; j++)
             {
-                if (j != i && norms[i] > 0 && norms[j] > 0)
+                if (j != i)
                 {
-                    peer = Math.Max(peer, TensorPrimitives.CosineSimilarity<float>(a.Delta, accepted[j].Delta));
+                    peer = Math.Max(peer, cosine[i, j]);
+                    if (cosine[i, j] >= 0.5)
+                    {
+                        agreeing.Add(norms[j]);
+                    }
                 }
             }
 
+            double[] sorted = [.. agreeing.Order()];
+            double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
             measured.Add(new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount)
             {
                 CosineDistance = double.IsFinite(similarity) ? 1 - similarity : null,

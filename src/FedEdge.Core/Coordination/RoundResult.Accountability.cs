@@ -28,7 +28,7 @@ public sealed record AcceptedUpdate(string DeviceId, string Digest, long SampleC
     /// <summary>The cosine distance (1 − cosine similarity) of the update's change from the aggregate's change; null when unknown.</summary>
     public double? CosineDistance { get; init; }
 
-    /// <summary>The L2 norm of the update's change divided by the median norm of the round's accepted changes; null when unknown.</summary>
+    /// <summary>The L2 norm of the update's change divided by the median norm of the accepted changes that agree with it (cosine similarity ≥ 0.5, itself included); null when unknown.</summary>
     public double? NormRatio { get; init; }
 
     /// <summary>The highest cosine similarity of the update's change with another accepted update's change (does any other device agree with it?); null when unknown.</summary>

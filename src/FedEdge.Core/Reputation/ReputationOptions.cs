@@ -34,6 +34,13 @@ public sealed class ReputationOptions
     /// </summary>
     public double PeerAgreement { get; set; } = 0.5;
 
+    /// <summary>
+    /// When more than this fraction of a round's selected devices had updates refused, the refusals say more about the
+    /// round (a bound tuned to other devices, a network fault) than about each device: they cost only
+    /// <see cref="MissedPenalty"/>. Default 0.25.
+    /// </summary>
+    public double MaxRefusedFraction { get; set; } = 0.25;
+
     /// <summary>Outliers are judged only in rounds with at least this many accepted updates. Default 4.</summary>
     public int MinUpdatesToJudge { get; set; } = 4;
 

@@ -74,12 +74,17 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
         var changes = new List<ReputationChange>();
         lock (_gate)
         {
-            var refused = new HashSet<string>(StringComparer.Ordinal);
+            var refused = new HashSet<string>(result.Refused.Select(r => r.DeviceId), StringComparer.Ordinal);
+            bool widespread = refused.Count > options.MaxRefusedFraction * Math.Max(1, result.Selected.Count);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (RefusedUpdate r in result.Refused)
             {
-                if (refused.Add(r.DeviceId))
+                if (seen.Add(r.DeviceId))
                 {
-                    Apply(r.DeviceId, result.Round, -options.RefusalPenalty, "update refused: " + r.Reason, changes);
+                    string why = widespread
+                        ? string.Create(CultureInfo.InvariantCulture, $"update refused along with {refused.Count - 1} other devices' (a round-wide cause, so only the liveness penalty): {r.Reason}")
+                        : "update refused: " + r.Reason;
+                    Apply(r.DeviceId, result.Round, widespread ? -options.MissedPenalty : -options.RefusalPenalty, why, changes);
                 }
             }
 
@@ -103,7 +108,7 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                     bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
                     if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)
                     {
-                        string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the median (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
+                        string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the updates agreeing with it (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
                         Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
                     }
                     else
