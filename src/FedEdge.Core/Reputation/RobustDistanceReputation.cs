@@ -29,8 +29,8 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
     /// <summary>The smallest spread of cosine distances the z-score divides by (rounds where every update points the same way).</summary>
     internal const double MinDistanceScale = 0.05;
 
-    /// <summary>The smallest spread of log norms the z-score divides by (about ±10 % of the median norm).</summary>
-    internal const double MinLogNormScale = 0.1;
+    /// <summary>The smallest spread of log norms the z-score divides by: at the default z of 3.5 an update must be over about 3.4 × the norm of the updates agreeing with it.</summary>
+    internal const double MinLogNormScale = 0.35;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, double> _scores = new(StringComparer.Ordinal);
