@@ -94,6 +94,7 @@ internal sealed class RoundPipeline(
             SendProtocolAsync = (device, payload, token) => transport.SendProtocolAsync(device, payload, token),
             Cancellation = roundCts.Token,
             RecordUpdates = recordUpdates || reputation is not null,
+            RecordDeltas = reputation is not null,
             WeightOf = reputation is null ? null : reputation.WeightOf,
         });
         RoundContribution contribution;
@@ -292,13 +293,14 @@ internal sealed class RoundPipeline(
         float[] change = aggregate.Values.ToArray();
         TensorPrimitives.Subtract(change, global.Values, change);
         double changeNorm = TensorPrimitives.Norm<float>(change);
-        double[] norms = [.. accepted.Select(a => (double)TensorPrimitives.Norm<float>(a.Delta))];
+        float[][] deltas = [.. accepted.Select(a => a.Delta ?? [])];
+        double[] norms = [.. deltas.Select(d => (double)TensorPrimitives.Norm<float>(d))];
         var cosine = new double[n, n];
         for (int i = 0; i < n; i++)
         {
             for (int j = i + 1; j < n; j++)
             {
-                double c = norms[i] > 0 && norms[j] > 0 ? TensorPrimitives.CosineSimilarity<float>(accepted[i].Delta, accepted[j].Delta) : 0;
+                double c = norms[i] > 0 && norms[j] > 0 ? TensorPrimitives.CosineSimilarity<float>(deltas[i], deltas[j]) : 0;
                 cosine[i, j] = cosine[j, i] = double.IsFinite(c) ? c : 0;
             }
         }
@@ -307,7 +309,7 @@ internal sealed class RoundPipeline(
         for (int i = 0; i < n; i++)
         {
             AcceptedUpdateRecord a = accepted[i];
-            double similarity = norms[i] == 0 || changeNorm == 0 ? 0 : TensorPrimitives.CosineSimilarity<float>(a.Delta, change);
+            double similarity = norms[i] == 0 || changeNorm == 0 || deltas[i].Length != change.Length ? 0 : TensorPrimitives.CosineSimilarity<float>(deltas[i], change);
             double peer = double.NegativeInfinity;
             var agreeing = new List<double> { norms[i] };
             for (int j = 0; j < n; j++)

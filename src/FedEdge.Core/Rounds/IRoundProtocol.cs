@@ -67,6 +67,9 @@ public sealed class RoundSessionContext
     /// <summary>When true, a protocol that sees individual updates records each accepted one (<see cref="RoundContribution.Accepted"/>) for the transparency log and reputation.</summary>
     internal bool RecordUpdates { get; init; }
 
+    /// <summary>When true (reputation), each recorded update also keeps its change from the global model, to measure it against the aggregate.</summary>
+    internal bool RecordDeltas { get; init; }
+
     /// <summary>Each device's aggregation-weight factor in [0, 1] (reputation's punishment), or null for full weight.</summary>
     internal Func<string, double>? WeightOf { get; init; }
 }
@@ -156,4 +159,4 @@ public sealed record RoundContribution
 }
 
 /// <summary>An accepted update as the round saw it: its sender, digest (hex), sample count and change from the global model.</summary>
-internal sealed record AcceptedUpdateRecord(string DeviceId, string Digest, long SampleCount, float[] Delta);
+internal sealed record AcceptedUpdateRecord(string DeviceId, string Digest, long SampleCount, float[]? Delta);

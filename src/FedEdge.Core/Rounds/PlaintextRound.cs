@@ -198,7 +198,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             _norms.Add(deltaNorm);
             if (context.RecordUpdates)
             {
-                _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, Delta(update)));
+                _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, context.RecordDeltas ? Delta(update) : null));
             }
             _contributors.Add(sender);
             _samples += update.SampleCount;

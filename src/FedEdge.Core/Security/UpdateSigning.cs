@@ -66,11 +66,20 @@ public static class UpdateSigning
             }
         }
 
-        Span<byte> four = stackalloc byte[4];
-        foreach (float value in update.Values.Values)
+        ReadOnlySpan<float> values = update.Values.Values;
+        if (BitConverter.IsLittleEndian)
         {
-            BinaryPrimitives.WriteSingleLittleEndian(four, value);
-            stream.Write(four);
+            // The canonical form is little-endian float32: on such a machine the values' memory is already those bytes.
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+        }
+        else
+        {
+            Span<byte> four = stackalloc byte[4];
+            foreach (float value in values)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(four, value);
+                stream.Write(four);
+            }
         }
 
         return stream.ToArray();
