@@ -25,21 +25,25 @@ internal sealed class Accountability : IDisposable
     private readonly Dictionary<string, X509Certificate2> _devices;
     private readonly CertificateValidator _validator;
 
-    private Accountability(X509Certificate2 ca, X509Certificate2 coordinator, Dictionary<string, X509Certificate2> devices, string ledgerDirectory, string caPath, IReputationPolicy? reputation)
+    private Accountability(X509Certificate2 ca, X509Certificate2 coordinator, Dictionary<string, X509Certificate2> devices, string ledgerDirectory, string caPath, IReputationPolicy? reputation, bool signUpdates)
     {
+        SignsUpdates = signUpdates;
         _ca = ca;
         _coordinator = coordinator;
         _devices = devices;
         _validator = new CertificateValidator(ca);
         _logKey = coordinator.GetECDsaPrivateKey() ?? throw new InvalidOperationException("The coordinator certificate has no ECDSA key.");
-        Coordinator = new FederationCredentials(_validator, coordinator);
+        Coordinator = signUpdates ? new FederationCredentials(_validator, coordinator) : null;
         LedgerDirectory = ledgerDirectory;
         CaPath = caPath;
         Ledger = new FileTransparencyLog(ledgerDirectory, _logKey);
         Reputation = reputation;
     }
 
-    public FederationCredentials Coordinator { get; }
+    /// <summary>The coordinator's credentials, or null when updates are not signed (<c>--compress</c>: the float16 codec is lossy, so a signature over the float32 values could not verify).</summary>
+    public FederationCredentials? Coordinator { get; }
+
+    public bool SignsUpdates { get; }
 
     public FileTransparencyLog Ledger { get; }
 
@@ -73,7 +77,7 @@ internal sealed class Accountability : IDisposable
         }
 
         IReputationPolicy? reputation = config.Reputation ? ReputationPolicies.RobustDistance() : null;
-        return new Accountability(ca, coordinator, devices, ledger, caPath, reputation);
+        return new Accountability(ca, coordinator, devices, ledger, caPath, reputation, signUpdates: !config.Compress);
     }
 
     /// <summary>The <c>--attackers</c> devices: a seeded pick among the devices, in device order.</summary>
@@ -90,7 +94,7 @@ internal sealed class Accountability : IDisposable
         return [.. devices.Where(chosen.Contains)];
     }
 
-    public FederationCredentials WorkerCredentials(string deviceId) => new(_validator, _devices[deviceId], trustedCoordinator: _coordinator);
+    public FederationCredentials? WorkerCredentials(string deviceId) => SignsUpdates ? new(_validator, _devices[deviceId], trustedCoordinator: _coordinator) : null;
 
     public void Dispose()
     {
