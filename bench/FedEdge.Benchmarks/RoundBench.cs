@@ -19,6 +19,8 @@ namespace FedEdge.Benchmarks;
 /// <c>--no-raw</c> skips it, <c>--raw-only</c> runs only it, <c>--raw-concurrency N</c> (default 4) feeds N workers at once.
 /// <c>--dashboard [--pairs N]</c> runs the federation again with the dashboard host and a connected SignalR client
 /// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
+/// <c>--ledger [--pairs N]</c> does the same with the coordinator appending every round to a file-backed transparency log
+/// and reports <c>ledger_to_baseline_median_ratio</c>.
 /// </summary>
 internal static class RoundBench
 {
@@ -34,6 +36,7 @@ internal static class RoundBench
         var faultEnds = FaultEnds.Workers;
         bool dashboard = false;
         bool tls = false;
+        bool ledger = false;
         int pairs = 1;
         bool noRaw = false;
         int rawConcurrency = 4;
@@ -53,6 +56,7 @@ internal static class RoundBench
                 case "--json": break;
                 case "--dashboard": dashboard = true; break;
                 case "--tls": tls = true; break;
+                case "--ledger": ledger = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-raw": noRaw = true; break;
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -216,6 +220,35 @@ internal static class RoundBench
             double? watchedMean = Mean(Timed(watched).Select(x => x.Seconds));
             report["dashboard_to_baseline_mean_ratio"] = baselineMean is > 0 && watchedMean is not null ? Math.Round(watchedMean.Value / baselineMean.Value, 3) : null;
             watched = watchedRuns.Concat(baselines).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? watched;
+        }
+
+        if (ledger)
+        {
+            // Baseline and ledger federations alternate (--pairs N) and their timed rounds are pooled, as for --dashboard.
+            var baselines = new List<FederationRun> { lossFree };
+            var logged = new List<FederationRun>();
+            for (int pair = 0; pair < Math.Max(1, pairs); pair++)
+            {
+                if (pair > 0)
+                {
+                    baselines.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
+                }
+
+                logged.Add(await RoundBenchFederation.RunAsync(settings with { Ledger = true }, faults: null).ConfigureAwait(false));
+            }
+
+            var pooledBaseline = new FederationRun([.. baselines.SelectMany(r => r.Samples)], baselines.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            var pooledLedger = new FederationRun([.. logged.SelectMany(r => r.Samples)], logged.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            report["pairs"] = Math.Max(1, pairs);
+            report["baseline_pooled"] = Summarize(pooledBaseline);
+            report["ledger"] = Summarize(pooledLedger);
+            double? baseline = Median(Timed(pooledBaseline));
+            double? withLedger = Median(Timed(pooledLedger));
+            report["ledger_to_baseline_median_ratio"] = baseline is > 0 && withLedger is not null ? Math.Round(withLedger.Value / baseline.Value, 3) : null;
+            double? baselineMean = Mean(Timed(pooledBaseline).Select(x => x.Seconds));
+            double? ledgerMean = Mean(Timed(pooledLedger).Select(x => x.Seconds));
+            report["ledger_to_baseline_mean_ratio"] = baselineMean is > 0 && ledgerMean is not null ? Math.Round(ledgerMean.Value / baselineMean.Value, 3) : null;
+            watched = logged.Concat(baselines).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? watched;
         }
 
         Console.WriteLine(JsonSerializer.Serialize(report));

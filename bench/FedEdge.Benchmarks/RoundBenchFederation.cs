@@ -22,7 +22,8 @@ namespace FedEdge.Benchmarks;
 /// <param name="Timeout">The longest the whole federation may run.</param>
 /// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
 /// <param name="Tls">gRPC only: mutual TLS with a generated federation PKI, signed updates and signed global models.</param>
-internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Tls = false);
+/// <param name="Ledger">The coordinator appends every round to a file-backed transparency log.</param>
+internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Tls = false, bool Ledger = false);
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
 internal enum FaultEnds
@@ -110,7 +111,12 @@ internal static class RoundBenchFederation
             ResumeFromCheckpoint = false,
             Seed = 1,
         };
-        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll(), credentials: pki?.Coordinator);
+        // --ledger: the coordinator appends every round to a file-backed transparency log (digests, receipts, a signed head).
+        string ledgerDir = Path.Combine(Path.GetTempPath(), "fededge-bench-ledger-" + Guid.NewGuid().ToString("N"));
+        using var ledgerKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        FedEdge.Transparency.ITransparencyLog? ledger = settings.Ledger ? new FedEdge.Transparency.FileTransparencyLog(ledgerDir, ledgerKey) : null;
+        using var cleanup = new DeleteOnDispose(ledgerDir);
+        await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll(), credentials: pki?.Coordinator, ledger: ledger);
         using IDisposable? watching = monitor?.Attach(coordinator);
         await coordinator.StartAsync(new ParameterSet(settings.Layout)).ConfigureAwait(false);
         var data = new Dataset(new float[2], new float[1], 2);
@@ -307,6 +313,18 @@ internal sealed class TrainingClock
             _firstStart = long.MaxValue;
             _lastEnd = long.MinValue;
             return span;
+        }
+    }
+}
+
+/// <summary>Deletes a scratch folder when disposed.</summary>
+internal sealed class DeleteOnDispose(string directory) : IDisposable
+{
+    public void Dispose()
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 }

@@ -14,6 +14,7 @@ internal static class CliCommands
         yield return CoordinatorCommand.Create();
         yield return WorkerCommand.Create();
         yield return AuditCommand.Create();
+        yield return LedgerCommand.Create();
         yield return FlowerNodeCommand.Create();
         yield return Runs.RunsCommand.Create();
         yield return PkiCommand.Create();

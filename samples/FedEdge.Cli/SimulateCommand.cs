@@ -54,8 +54,13 @@ internal static class SimulateCommand
             .Check(t => t is "flat" or "hierfavg" ? null : t == "model2" ? "model2 is not implemented yet (see docs/topologies.md); use flat or hierfavg" : "must be flat or hierfavg");
         Option<int> edges = new Option<int>("--edges") { Description = "With --topology hierfavg: the number of edges; devices are dealt to them in turn.", DefaultValueFactory = _ => 2, HelpName = "N" }.AtLeast(1);
         Option<int> k2 = new Option<int>("--k2") { Description = "With --topology hierfavg: edge rounds per cloud round (HierFAVG's k2; --local-steps is k1, --rounds counts cloud rounds).", DefaultValueFactory = _ => 2 }.AtLeast(1);
+        Option<string?> attack = new("--attack") { Description = "Make --attackers devices malicious: signflip (send −change), scale:K (K × change), labelflip (train on flipped labels) or gaussian:SIGMA (noise instead of training).", HelpName = "KIND" };
+        Option<int> attackers = new Option<int>("--attackers") { Description = "How many devices run --attack (a seeded pick; their ids go to report.json).", DefaultValueFactory = _ => 0, HelpName = "N" }.AtLeast(0);
+        Option<int> splitDevices = new Option<int>("--split-devices") { Description = "Split each device file into K virtual devices (4 files × 4 = 16 devices, enough for krum and bulyan).", DefaultValueFactory = _ => 1, HelpName = "K" }.AtLeast(1);
+        Option<string> split = new("--split") { Description = "How --split-devices splits a file: iid or dirichlet:ALPHA (label skew).", DefaultValueFactory = _ => "iid", HelpName = "iid|dirichlet:ALPHA" };
+        Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2 })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
         {
             command.Options.Add(o);
         }
@@ -142,8 +147,36 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            AttackSpec? attackSpec = null;
+            if (parse.GetValue(attack) is { } attackText)
+            {
+                (attackSpec, string? attackProblem) = AttackSpec.Parse(attackText);
+                if (attackProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge simulate: " + attackProblem).ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
+            (double? splitAlpha, string? splitProblem) = DeviceSplit.Parse(parse.GetValue(split)!);
+            int attackerCount = parse.GetValue(attackers);
+            int virtualDevices = DataSets.Files(dataDir).Count * Math.Max(1, parse.GetValue(splitDevices));
+            splitProblem ??= attackSpec is null && attackerCount > 0 ? "--attackers needs --attack KIND (signflip, scale:K, labelflip or gaussian:SIGMA)." : null;
+            splitProblem ??= attackSpec is not null && attackerCount == 0 ? "--attack needs --attackers N (how many devices attack)." : null;
+            splitProblem ??= attackerCount >= virtualDevices ? $"--attackers {attackerCount} leaves no honest device among the {virtualDevices}; use fewer, or more devices with --split-devices." : null;
+            if (splitProblem is not null)
+            {
+                await err.WriteLineAsync("fededge simulate: " + splitProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             var config = new SimulationConfig
             {
+                Attack = attackSpec,
+                Attackers = attackerCount,
+                SplitDevices = Math.Max(1, parse.GetValue(splitDevices)),
+                SplitAlpha = splitAlpha,
+                Reputation = parse.GetValue(reputationFlag) ?? attackSpec is not null,
                 Monitor = dashboard is null ? null : new FederationMonitor { Federation = "nbaiot-simulation" },
                 RunsStore = parse.GetValue(runsStore)!.FullName,
                 Faults = faultOptions,
@@ -258,7 +291,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{TierLine(r)}{DeviceLine(r)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{(r.Quarantined.Count == 0 ? string.Empty : "  quarantined: " + Markup.Escape(string.Join(", ", r.Quarantined)))}{TierLine(r)}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException or InsufficientUpdatesException or AggregationConfigurationException)
@@ -321,6 +354,15 @@ internal static class SimulateCommand
         IReadOnlyList<string> files = ReportWriter.Write(report, config.OutDirectory);
         console.MarkupLine($"F1 federated {P(report.Federated.F1)} % vs centralised {P(report.Centralized.F1)} % (gap {(report.Centralized.F1 - report.Federated.F1) * 100:0.00} pp); {report.StopReason}; {report.TotalSeconds:0.0} s in total");
         console.MarkupLine("wrote " + Markup.Escape(string.Join(", ", files.Select(Path.GetFileName))) + " to " + Markup.Escape(config.OutDirectory));
+        if (report.Attackers.Count > 0)
+        {
+            console.MarkupLine($"attackers ({Markup.Escape(config.Attack?.ToString() ?? string.Empty)}): {Markup.Escape(string.Join(", ", report.Attackers))}");
+        }
+
+        if (report.LedgerHead is { } head)
+        {
+            console.MarkupLine($"transparency log: {head.Size} entries in {Markup.Escape(report.Ledger ?? string.Empty)}, root {Convert.ToHexStringLower(head.RootHash.Span)[..16]}…; check it with: fededge ledger verify --log {Markup.Escape(report.Ledger ?? string.Empty)} --ca {Markup.Escape(report.LedgerCa ?? string.Empty)}");
+        }
         var recorder = Runs.RunRecorder.Start(config.RunsStore, "simulate", (System.Text.Json.Nodes.JsonObject)ReportWriter.ToJson(report)["config"]!.DeepClone());
         foreach (RoundRow r in report.Rounds)
         {

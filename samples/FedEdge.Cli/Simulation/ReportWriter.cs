@@ -86,7 +86,13 @@ internal static class ReportWriter
                 ["topology"] = c.Topology,
                 ["edges"] = c.Topology == "flat" ? null : c.Edges,
                 ["k2"] = c.Topology == "flat" ? null : c.EdgeRounds,
+                ["attack"] = c.Attack?.ToString(),
+                ["attackers"] = c.Attackers,
+                ["split_devices"] = c.SplitDevices,
+                ["split"] = c.SplitDevices <= 1 ? null : c.SplitAlpha is double alpha ? "dirichlet:" + alpha.ToString(CultureInfo.InvariantCulture) : "iid",
+                ["reputation"] = c.Reputation,
             },
+            ["attackers"] = new JsonArray(r.Attackers.Select(a => (JsonNode)JsonValue.Create(a)!).ToArray()),
             ["rounds"] = new JsonArray(r.Rounds.Select(x => (JsonNode)new JsonObject
             {
                 ["round"] = x.Round,
@@ -105,6 +111,11 @@ internal static class ReportWriter
                     ["cloud"] = new JsonObject { ["updates"] = t.CloudUpdates, ["bytes_up"] = t.CloudUp, ["bytes_down"] = t.CloudDown },
                     ["edge"] = new JsonObject { ["edge_rounds"] = t.EdgeRounds, ["bytes_up"] = t.EdgeUp, ["bytes_down"] = t.EdgeDown },
                 },
+                ["failure"] = x.Failure,
+                ["reputation"] = new JsonObject(x.Reputation.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(Math.Round(p.Value, 4))))),
+                ["outliers"] = new JsonArray(x.Outliers.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+                ["quarantined"] = new JsonArray(x.Quarantined.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+                ["ledger_size"] = x.LedgerSize,
                 ["devices"] = new JsonArray(x.Devices.Select(d => (JsonNode)new JsonObject
                 {
                     ["device"] = d.Device,
@@ -159,6 +170,15 @@ internal static class ReportWriter
             };
         }
 
+        root["quarantined"] = new JsonArray(r.Rounds.SelectMany(x => x.Quarantined.Select(d => (JsonNode)new JsonObject { ["device"] = d, ["round"] = x.Round })).ToArray());
+        root["ledger"] = r.Ledger is null ? null : new JsonObject
+        {
+            ["path"] = r.Ledger,
+            ["ca"] = r.LedgerCa,
+            ["size"] = r.LedgerHead?.Size,
+            ["root"] = r.LedgerHead is { } head ? Convert.ToHexStringLower(head.RootHash.Span) : null,
+            ["verify"] = $"fededge ledger verify --log {r.Ledger} --ca {r.LedgerCa}",
+        };
         root["preprocessing"] = new JsonObject
         {
             ["federated"] = r.Round0Secure ? SecureRound0Provenance : FederatedPreprocessing.Provenance,

@@ -29,6 +29,18 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
     /// <summary>Why the round failed, when it did.</summary>
     public string? Failure { get; init; }
 
+    /// <summary>Each device's reputation score after this round (<c>--reputation</c>).</summary>
+    public IReadOnlyDictionary<string, double> Reputation { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Devices this round quarantined.</summary>
+    public IReadOnlyList<string> Quarantined { get; init; } = [];
+
+    /// <summary>Devices whose score this round lowered (outlier or refused updates, missed rounds).</summary>
+    public IReadOnlyList<string> Outliers { get; init; } = [];
+
+    /// <summary>The transparency log's size after this round's signed head.</summary>
+    public long? LedgerSize { get; init; }
+
     /// <summary>Each device's temperature, bytes and training time in this round (<c>--thermal</c>).</summary>
     public IReadOnlyList<DeviceRoundRow> Devices { get; init; } = [];
 
@@ -84,6 +96,18 @@ internal sealed record SimulationReport
     /// <summary>The devices whose round-0 summaries made the federated normaliser.</summary>
     public IReadOnlyList<string> Round0Devices { get; init; } = [];
 
+    /// <summary>The devices that attacked (<c>--attack</c>).</summary>
+    public IReadOnlyList<string> Attackers { get; init; } = [];
+
+    /// <summary>The transparency log's folder.</summary>
+    public string? Ledger { get; init; }
+
+    /// <summary>The federation CA that issued the devices' certificates (for <c>fededge ledger verify --ca</c>).</summary>
+    public string? LedgerCa { get; init; }
+
+    /// <summary>The log's last signed tree head.</summary>
+    public FedEdge.Transparency.SignedTreeHead? LedgerHead { get; init; }
+
     /// <summary>True when round 0 and the threshold went through secure aggregation (sketch sums only).</summary>
     public bool Round0Secure { get; init; }
 
@@ -114,8 +138,15 @@ internal static class Simulation
     {
         var total = Stopwatch.StartNew();
         status($"reading device files in {config.DataDirectory}");
-        (DataSetKind kind, IReadOnlyList<DataPartition> partitions) = DataSets.ReadDirectory(config.DataDirectory, config.DataSet);
+        (DataSetKind kind, IReadOnlyList<DataPartition> files) = DataSets.ReadDirectory(config.DataDirectory, config.DataSet);
         config = config with { DataSet = kind };
+        List<(DataPartition Partition, string BaseId)> virtualDevices = DeviceSplit.Split(files, config.SplitDevices, config.SplitAlpha, config.Seed);
+        IReadOnlyList<DataPartition> partitions = [.. virtualDevices.Select(v => v.Partition)];
+        Dictionary<string, string> baseOf = virtualDevices.ToDictionary(v => v.Partition.ClientId, v => v.BaseId, StringComparer.Ordinal);
+        if (config.SplitDevices > 1)
+        {
+            status($"--split-devices {config.SplitDevices}: {files.Count} device files became {partitions.Count} devices ({(config.SplitAlpha is double a ? "Dirichlet α " + a.ToString(System.Globalization.CultureInfo.InvariantCulture) : "IID")})");
+        }
         ModelBundle probe = CreateBundle(config);
         bool autoencoder = probe.Spec.IsAutoencoder;
 
@@ -127,7 +158,7 @@ internal static class Simulation
         var round0Admission = CreateAdmission(config);
         foreach (var s in splits)
         {
-            var request = new FedEdge.Admission.AdmissionRequest { DeviceId = s.ClientId, MudUrl = new Uri(ProfileBaseOf(kind) + s.ClientId + ".json"), Task = TaskOf(kind), Model = config.Model };
+            var request = new FedEdge.Admission.AdmissionRequest { DeviceId = s.ClientId, MudUrl = new Uri(ProfileBaseOf(kind) + baseOf[s.ClientId] + ".json"), Task = TaskOf(kind), Model = config.Model };
             if ((await round0Admission.EvaluateAsync(request, cancellationToken).ConfigureAwait(false)).Admitted)
             {
                 admitted.Add(s.ClientId);
@@ -172,7 +203,9 @@ internal static class Simulation
         {
             Codec = config.Compress ? FedEdge.Transport.Codecs.ParameterCodecKind.SparseFloat16 : FedEdge.Transport.Codecs.ParameterCodecKind.Float32,
         };
-        var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBaseOf(kind) + d.Id + ".json"), StringComparer.Ordinal);
+        var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBaseOf(kind) + baseOf[d.Id] + ".json"), StringComparer.Ordinal);
+        IReadOnlyList<string> attackers = Accountability.PickAttackers(config, devices.Select(d => d.Id).ToList());
+        using var accountability = Accountability.Create(config, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)));
         var options = new CoordinatorOptions
         {
             Federation = "nbaiot-simulation",
@@ -205,7 +238,10 @@ internal static class Simulation
             accountant: privacy.Accountant,
             evaluator: evaluator,
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")),
-            credentials: Signing(config, transports.CoordinatorCredentials));
+            // gRPC runs over mutual TLS with the transports' PKI: updates are signed by the keys of the connections' certificates.
+            credentials: transports.CoordinatorCredentials is null ? accountability.Coordinator : Signing(config, transports.CoordinatorCredentials),
+            ledger: accountability.Ledger,
+            reputation: accountability.Reputation);
         using IDisposable? watching = config.Monitor?.Attach(coordinator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
         if (transports.Pki is { } pki)
@@ -283,6 +319,11 @@ internal static class Simulation
                 Dataset local = autoencoder ? d.Train.Select(d.Train.IndicesWithLabel(0)) : d.Train;
                 var workerOptions = new WorkerOptions { DeviceId = d.Id, MudUrl = profiles[d.Id], Task = TaskOf(kind), Model = config.Model, Telemetry = hardware.TelemetryFor(d.Id, index, devices.Count) };
                 IUpdateTransform[] transforms = privacy.ConfigureWorker(workerOptions);
+                if (config.Attack is { } attack && attackers.Contains(d.Id))
+                {
+                    deviceTrainer = new AttackingTrainer(deviceTrainer, attack, config.Seed + index);
+                }
+
                 var worker = new Worker(
                     Options.Create(options.ConfigureWorkerLiveness(workerOptions)),
                     transports.CreateWorker(d.Id),
@@ -291,7 +332,7 @@ internal static class Simulation
                     hardware.GovernorFor(d.Id),
                     privacy.WorkerProtocol,
                     transforms,
-                    credentials: Signing(config, transports.WorkerCredentials(d.Id)));
+                    credentials: transports.CoordinatorCredentials is null ? accountability.WorkerCredentials(d.Id) : Signing(config, transports.WorkerCredentials(d.Id)));
                 workers.Add(worker);
             }
 
@@ -308,7 +349,7 @@ internal static class Simulation
                     new LocalData(devices[0].Test, null),
                     roundProtocol: privacy.WorkerProtocol,
                     updateTransforms: intruderTransforms,
-                    credentials: Signing(config, transports.WorkerCredentials(intruder.Id))));
+                    credentials: transports.CoordinatorCredentials is null ? accountability.WorkerCredentials(intruder.Id) : Signing(config, transports.WorkerCredentials(intruder.Id))));
             }
 
             foreach (Worker w in workers.Where(_ => !hierarchical))
@@ -337,6 +378,10 @@ internal static class Simulation
                     Lost = lost - lostBefore,
                     Failure = r.Completed ? null : r.FailureReason,
                     ModelBytes = config.Compress ? MednnCompressionTrainer.SparseBytes(coordinator.GlobalParameters) : null,
+                    Reputation = r.ReputationScores,
+                    Quarantined = [.. r.ReputationChanges.Where(c => c.Quarantined).Select(c => c.DeviceId)],
+                    Outliers = [.. r.ReputationChanges.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId)],
+                    LedgerSize = r.LedgerHead?.Size,
                     WeightSparsity = config.Compress ? MednnCompressionTrainer.WeightSparsity(coordinator.GlobalParameters) : null,
                 };
                 resentBefore = resent;
@@ -451,6 +496,10 @@ internal static class Simulation
                 Round0Devices = summaries.Select(x => x.Device).ToList(),
                 Round0Secure = config.SecureAggregation,
                 Threshold = scorer.FederatedThreshold,
+                Attackers = attackers,
+                Ledger = accountability.LedgerDirectory,
+                LedgerCa = transports.CoordinatorCredentials is null ? accountability.CaPath : Path.Combine(config.OutDirectory, "pki", "ca.pem"),
+                LedgerHead = accountability.Ledger.Head,
             };
         }
         finally

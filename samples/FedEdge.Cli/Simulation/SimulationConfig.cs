@@ -92,6 +92,21 @@ internal sealed record SimulationConfig
     [System.Text.Json.Serialization.JsonIgnore]
     public FedEdge.Transport.Faults.FaultOptions? Faults { get; init; }
 
+    /// <summary>The malicious behaviour of the attackers (<c>--attack</c>), or null for an attack-free run.</summary>
+    public AttackSpec? Attack { get; init; }
+
+    /// <summary>How many devices attack (<c>--attackers</c>).</summary>
+    public int Attackers { get; init; }
+
+    /// <summary>Each device file becomes this many virtual devices (<c>--split-devices</c>).</summary>
+    public int SplitDevices { get; init; } = 1;
+
+    /// <summary>The Dirichlet α of the split (<c>--split dirichlet:ALPHA</c>), or null for IID.</summary>
+    public double? SplitAlpha { get; init; }
+
+    /// <summary>Score devices, weigh and quarantine them by reputation (<c>--reputation</c>; on by default with <c>--attack</c>).</summary>
+    public bool Reputation { get; init; }
+
     /// <summary>The fault spec as given, for the report.</summary>
     public string? FaultSpec => Faults?.ToString();
 }

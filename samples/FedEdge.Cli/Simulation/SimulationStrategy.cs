@@ -63,15 +63,16 @@ internal static class SimulationStrategy
     private static (int Training, int Files) TrainingDevices(SimulationConfig config)
     {
         IReadOnlyList<string> files = DataSets.Files(config.DataDirectory);
+        int k = Math.Max(1, config.SplitDevices);
         if (!ModelCatalog.GetSpec(config.Model).IsAutoencoder)
         {
-            return (files.Count, files.Count);
+            return (files.Count * k, files.Count * k);
         }
 
         // The autoencoder trains on benign rows only: count the devices the simulation will let train, the same way it splits them.
         int training = DataSets.ReadDirectory(config.DataDirectory, config.DataSet).Partitions
             .Count(p => DataSplits.StratifiedSplit(p.Data, config.TestFraction, config.Seed).Train.IndicesWithLabel(0).Count > 0);
-        return (training, files.Count);
+        return (training * k, files.Count * k);
     }
 
     /// <summary>The largest f ≤ the configured one for which the strategy's bound holds with <paramref name="devices"/> devices, or null.</summary>

@@ -51,6 +51,8 @@ public sealed class Coordinator : IAsyncDisposable
     private readonly IRoundAuditLog? _audit;
     private readonly TimeProvider _time;
     private readonly FederationCredentials? _credentials;
+    private readonly Transparency.ITransparencyLog? _ledger;
+    private readonly Reputation.IReputationPolicy? _reputation;
     private readonly ILogger _logger;
     private readonly CoordinatorTelemetry _telemetry;
     private readonly DeviceRegistry _registry = new();
@@ -82,6 +84,8 @@ public sealed class Coordinator : IAsyncDisposable
     /// <param name="logger">The logger.</param>
     /// <param name="meterFactory">Creates the <c>FedEdge.Core</c> meter; null creates a standalone one.</param>
     /// <param name="credentials">The federation PKI: when given, devices join only with a valid certificate naming their id, updates must carry a valid signature by that certificate's key, and global models are signed.</param>
+    /// <param name="ledger">The transparency log each round appends to (accepted updates with their signatures, refusals, the round record, reputation changes) before its model is published; null disables it.</param>
+    /// <param name="reputation">The reputation policy: scores devices after each round, orders selection by score, weighs updates by it and quarantines (refuses) devices below its threshold; null disables it.</param>
     public Coordinator(
         IOptions<CoordinatorOptions> options,
         ICoordinatorTransport transport,
@@ -99,7 +103,9 @@ public sealed class Coordinator : IAsyncDisposable
         TimeProvider? timeProvider = null,
         ILogger<Coordinator>? logger = null,
         IMeterFactory? meterFactory = null,
-        FederationCredentials? credentials = null)
+        FederationCredentials? credentials = null,
+        Transparency.ITransparencyLog? ledger = null,
+        Reputation.IReputationPolicy? reputation = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -108,7 +114,7 @@ public sealed class Coordinator : IAsyncDisposable
         _options = options.Value;
         _transport = transport;
         _strategy = strategy;
-        Admission = admission;
+        Admission = reputation is null ? admission : new Reputation.ReputationAdmission(admission, reputation);
         _protocol = roundProtocol ?? RoundProtocols.Plaintext(updateTransforms);
         _selectorPort = selector;
         _aggregateTransforms = aggregateTransforms?.ToArray() ?? [];
@@ -121,6 +127,8 @@ public sealed class Coordinator : IAsyncDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _telemetry = new CoordinatorTelemetry(meterFactory, _options.Federation);
         _credentials = credentials;
+        _ledger = ledger;
+        _reputation = reputation;
     }
 
     /// <summary>The current global parameters (after the last completed round).</summary>
@@ -204,7 +212,7 @@ public sealed class Coordinator : IAsyncDisposable
 
         List<IStopRule> rules = BuiltInStopRules.Create(_options, _accountant, patience);
         rules.AddRange(_customStopRules);
-        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed)
+        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed, _reputation, recordUpdates: _ledger is not null)
         {
             OnPhase = (round, phase) => PhaseChanged?.Invoke(round, phase),
         };
@@ -257,6 +265,7 @@ public sealed class Coordinator : IAsyncDisposable
         using Activity? activity = CoordinatorTelemetry.Activities.StartActivity("fededge.round");
         activity?.SetTag("fededge.round", round);
         RoundResult result = await pipeline.RunAsync(round, GlobalParameters, linked.Token).ConfigureAwait(false);
+        result = await AccountAsync(result, linked.Token).ConfigureAwait(false);
         if (result.Completed)
         {
             PhaseChanged?.Invoke(round, RoundPhase.Committing);
@@ -337,6 +346,35 @@ public sealed class Coordinator : IAsyncDisposable
             // The model also travels with every round task; the next publication retries.
             Log.SendFailed(_logger, "every device", $"global model {CompletedRounds}", ex);
         }
+    }
+
+    /// <summary>Reputation and the transparency log, before a new model is published: scores change, quarantines take effect, and the round's entries are appended under a new signed head.</summary>
+    private async ValueTask<RoundResult> AccountAsync(RoundResult result, CancellationToken ct)
+    {
+        if (_reputation is not null)
+        {
+            IReadOnlyList<Reputation.ReputationChange> changes = _reputation.Observe(result);
+            foreach (Reputation.ReputationChange change in changes)
+            {
+                Log.ReputationChanged(_logger, change.DeviceId, change.Round, change.PreviousScore, change.Score, change.Reason);
+                if (change.Quarantined && _reputation.QuarantineOf(change.DeviceId) is { } standing)
+                {
+                    _registry.Refuse(change.DeviceId, [standing.Describe()]);
+                    Log.DeviceRefused(_logger, change.DeviceId, standing.Describe());
+                    DevicesChanged?.Invoke();
+                }
+            }
+
+            result = result with { ReputationChanges = changes, ReputationScores = _reputation.Scores };
+        }
+
+        if (_ledger is not null)
+        {
+            Transparency.SignedTreeHead head = await _ledger.AppendAsync(Transparency.RoundEntries.From(result, _strategy.Name), ct).ConfigureAwait(false);
+            result = result with { LedgerHead = head };
+        }
+
+        return result;
     }
 
     private RoundPipeline EnsureStarted()

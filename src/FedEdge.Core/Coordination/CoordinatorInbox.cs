@@ -282,7 +282,10 @@ internal sealed class CoordinatorInbox(
             RoundUpdateVerdict verdict = round.Session.OnUpdate(update);
             if (credentials is not null && verdict.IsAccepted)
             {
-                round.RecordSignature(new SignedUpdate(update.SenderId, UpdateSigning.Digest(update), update.Signature));
+                round.RecordSignature(new SignedUpdate(update.SenderId, UpdateSigning.Digest(update), update.Signature)
+                {
+                    Certificate = _certificates.TryGetValue(update.SenderId, out X509Certificate2? signer) ? signer.RawData : ReadOnlyMemory<byte>.Empty,
+                });
             }
 
             return verdict;

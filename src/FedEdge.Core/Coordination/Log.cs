@@ -88,4 +88,7 @@ internal static partial class Log
 
     [LoggerMessage(5060, LogLevel.Warning, "Worker {DeviceId} refused global model version {Version}: {Reason}")]
     public static partial void GlobalModelRefused(ILogger logger, string deviceId, long version, string reason);
+
+    [LoggerMessage(5070, LogLevel.Information, "Device {DeviceId} reputation {Previous:0.00} -> {Score:0.00} after round {Round}: {Reason}")]
+    public static partial void ReputationChanged(ILogger logger, string deviceId, long round, double previous, double score, string reason);
 }

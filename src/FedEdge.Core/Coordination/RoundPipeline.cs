@@ -34,7 +34,9 @@ internal sealed class RoundPipeline(
     CoordinatorTelemetry telemetry,
     TimeProvider time,
     ILogger logger,
-    int seed)
+    int seed,
+    Reputation.IReputationPolicy? reputation = null,
+    bool recordUpdates = false)
 {
     private readonly Random _random = new(seed);
     private readonly TaskDispatcher _dispatcher = new(transport, options, time, telemetry, logger);
@@ -91,6 +93,9 @@ internal sealed class RoundPipeline(
             ReferenceDeltaNorm = _referenceNorm,
             SendProtocolAsync = (device, payload, token) => transport.SendProtocolAsync(device, payload, token),
             Cancellation = roundCts.Token,
+            RecordUpdates = recordUpdates || reputation is not null,
+            RecordDeltas = reputation is not null,
+            WeightOf = reputation is null ? null : reputation.WeightOf,
         });
         RoundContribution contribution;
         IReadOnlyList<RefusedUpdate> otherRefusals;
@@ -184,6 +189,9 @@ internal sealed class RoundPipeline(
 
         return Result(round, start, outcome, completed: true, null) with
         {
+            Updates = reputation is null
+                ? [.. contribution.Accepted.Select(a => new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount))]
+                : Measure(contribution.Accepted, global, aggregated.Parameters),
             GlobalParameters = next,
             GlobalHash = next.ComputeHash(),
             TrainingLoss = contribution.LossWeight > 0 ? contribution.LossSum / contribution.LossWeight : null,
@@ -269,16 +277,86 @@ internal sealed class RoundPipeline(
         return null;
     }
 
+    /// <summary>
+    /// Each accepted update with its cosine distance from the aggregate's change, its closest agreement with another
+    /// update, and its change's norm relative to the median norm of the updates that agree with it (cosine ≥ 0.5, itself
+    /// included): a scaled update stands out against its own kind even when the round mixes very different devices.
+    /// </summary>
+    private static List<AcceptedUpdate> Measure(IReadOnlyList<AcceptedUpdateRecord> accepted, ParameterSet global, ParameterSet aggregate)
+    {
+        int n = accepted.Count;
+        if (n == 0)
+        {
+            return [];
+        }
+
+        float[] change = aggregate.Values.ToArray();
+        TensorPrimitives.Subtract(change, global.Values, change);
+        double changeNorm = TensorPrimitives.Norm<float>(change);
+        float[][] deltas = [.. accepted.Select(a => a.Delta ?? [])];
+        double[] norms = [.. deltas.Select(d => (double)TensorPrimitives.Norm<float>(d))];
+        var cosine = new double[n, n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+            {
+                double c = norms[i] > 0 && norms[j] > 0 ? TensorPrimitives.CosineSimilarity<float>(deltas[i], deltas[j]) : 0;
+                cosine[i, j] = cosine[j, i] = double.IsFinite(c) ? c : 0;
+            }
+        }
+
+        var measured = new List<AcceptedUpdate>(n);
+        for (int i = 0; i < n; i++)
+        {
+            AcceptedUpdateRecord a = accepted[i];
+            double similarity = norms[i] == 0 || changeNorm == 0 || deltas[i].Length != change.Length ? 0 : TensorPrimitives.CosineSimilarity<float>(deltas[i], change);
+            double peer = double.NegativeInfinity;
+            var agreeing = new List<double> { norms[i] };
+            for (int j = 0; j < n; j++)
+            {
+                if (j != i)
+                {
+                    peer = Math.Max(peer, cosine[i, j]);
+                    if (cosine[i, j] >= 0.5)
+                    {
+                        agreeing.Add(norms[j]);
+                    }
+                }
+            }
+
+            double[] sorted = [.. agreeing.Order()];
+            double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+            measured.Add(new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount)
+            {
+                CosineDistance = double.IsFinite(similarity) ? 1 - similarity : null,
+                NormRatio = median > 0 ? norms[i] / median : null,
+                PeerSimilarity = double.IsFinite(peer) ? peer : null,
+            });
+        }
+
+        return measured;
+    }
+
     private List<string> Select(List<DeviceStatus> window, long round)
     {
+        if (reputation is not null)
+        {
+            // Reward: devices with a higher score come first (and survive the participant cap); quarantined devices never get a task.
+            window = [.. window.Where(d => reputation.QuarantineOf(d.DeviceId) is null).OrderByDescending(d => reputation.ScoreOf(d.DeviceId))];
+        }
+
         IReadOnlyList<DeviceStatus> chosen = selector.Select(window, new ClientSelectionContext { Round = round });
         var inWindow = new HashSet<string>(window.Select(d => d.DeviceId), StringComparer.Ordinal);
         List<string> selected = chosen.Select(d => d.DeviceId).Where(inWindow.Contains).Distinct(StringComparer.Ordinal).ToList();
-        if (options.MaxParticipants is int max && selected.Count > max)
+        if (options.MaxParticipants is int max && selected.Count > max && reputation is not null)
+        {
+            selected = [.. selected.OrderByDescending(reputation.ScoreOf).Take(max)];
+        }
+        else if (options.MaxParticipants is int cap && selected.Count > cap)
         {
             string[] shuffled = [.. selected];
             _random.Shuffle(shuffled);
-            selected = [.. shuffled.Take(max)];
+            selected = [.. shuffled.Take(cap)];
         }
 
         return selected;
@@ -345,6 +423,7 @@ internal sealed class RoundPipeline(
         Failed = outcome.Failed,
         Refused = outcome.Contribution?.Refused ?? [],
         Signatures = completed ? [.. outcome.Signatures.Where(s => outcome.Contribution?.Contributors.Contains(s.DeviceId) == true)] : [],
+        Updates = [.. (outcome.Contribution?.Accepted ?? []).Select(a => new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount))],
         TaskResends = outcome.Resends,
         Duration = time.GetElapsedTime(start.Ticks),
         BytesUp = transport.Statistics.BytesReceived - start.Received,

@@ -74,7 +74,11 @@ public sealed record RefusedUpdate(string DeviceId, long Round, string Reason);
 /// <param name="DeviceId">The device whose certificate verified the signature.</param>
 /// <param name="Digest">The SHA-256 of the update's canonical bytes (see <see cref="Security.UpdateSigning"/>).</param>
 /// <param name="Signature">The ECDSA P-256 signature (IEEE P1363, 64 bytes) over <paramref name="Digest"/>.</param>
-public sealed record SignedUpdate(string DeviceId, ReadOnlyMemory<byte> Digest, ReadOnlyMemory<byte> Signature);
+public sealed record SignedUpdate(string DeviceId, ReadOnlyMemory<byte> Digest, ReadOnlyMemory<byte> Signature)
+{
+    /// <summary>The device certificate (DER) whose key verified the signature, so the transparency log can carry it to auditors.</summary>
+    public ReadOnlyMemory<byte> Certificate { get; init; }
+}
 
 /// <summary>Evaluates a global model after each round (e.g. on a held-out split); its metrics feed the stop rules and the round results.</summary>
 public interface IGlobalModelEvaluator

@@ -63,6 +63,15 @@ public sealed class RoundSessionContext
 
     /// <summary>Cancelled when the round ends (deadline, coordinator stopping).</summary>
     public CancellationToken Cancellation { get; init; }
+
+    /// <summary>When true, a protocol that sees individual updates records each accepted one (<see cref="RoundContribution.Accepted"/>) for the transparency log and reputation.</summary>
+    internal bool RecordUpdates { get; init; }
+
+    /// <summary>When true (reputation), each recorded update also keeps its change from the global model, to measure it against the aggregate.</summary>
+    internal bool RecordDeltas { get; init; }
+
+    /// <summary>Each device's aggregation-weight factor in [0, 1] (reputation's punishment), or null for full weight.</summary>
+    internal Func<string, double>? WeightOf { get; init; }
 }
 
 /// <summary>One round of a <see cref="IRoundProtocol"/> in progress. Every member is thread-safe and idempotent.</summary>
@@ -144,4 +153,10 @@ public sealed record RoundContribution
 
     /// <summary>The L2 norms of the accepted updates' changes (plaintext rounds); the next round's relative bound uses their median.</summary>
     public IReadOnlyList<double> DeltaNorms { get; init; } = [];
+
+    /// <summary>Each accepted update's digest, sample count and change (when <see cref="RoundSessionContext.RecordUpdates"/>).</summary>
+    internal IReadOnlyList<AcceptedUpdateRecord> Accepted { get; init; } = [];
 }
+
+/// <summary>An accepted update as the round saw it: its sender, digest (hex), sample count and change from the global model.</summary>
+internal sealed record AcceptedUpdateRecord(string DeviceId, string Digest, long SampleCount, float[]? Delta);

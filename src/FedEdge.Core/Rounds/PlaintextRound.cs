@@ -44,6 +44,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly List<string> _contributors = [];
         private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
         private readonly List<double> _norms = [];
+        private readonly List<AcceptedUpdateRecord> _records = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -106,6 +107,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     LossWeight = _lossWeight,
                     SampleCount = _samples,
                     DeltaNorms = [.. _norms],
+                    Accepted = [.. _records],
                 });
             }
         }
@@ -169,6 +171,12 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             }
 
             ModelUpdate folded = transforms.Length == 0 ? update : Transform(update);
+            if (context.WeightOf?.Invoke(sender) is double weight && weight < 1)
+            {
+                // Reputation's punishment: a device with a lower score weighs less in the aggregate.
+                folded = folded with { SampleCount = Math.Max(1, (long)Math.Round(folded.SampleCount * Math.Max(weight, 0))) };
+            }
+
             if (!folded.Values.AllFinite())
             {
                 _failed[sender] = "the coordinator's update transforms produced non-finite values";
@@ -188,6 +196,10 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             _received.Add(sender);
             _accepted[sender] = update.Values.ComputeHash();
             _norms.Add(deltaNorm);
+            if (context.RecordUpdates)
+            {
+                _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, context.RecordDeltas ? Delta(update) : null));
+            }
             _contributors.Add(sender);
             _samples += update.SampleCount;
             if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
@@ -197,6 +209,18 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             }
 
             return new(RoundUpdateOutcome.Accepted);
+        }
+
+        /// <summary>The update's change from the round's global parameters.</summary>
+        private float[] Delta(ModelUpdate update)
+        {
+            float[] delta = update.Values.Values.ToArray();
+            if (update.Kind == UpdateKind.Parameters)
+            {
+                TensorPrimitives.Subtract(delta, context.GlobalParameters.Values, delta);
+            }
+
+            return delta;
         }
 
         /// <summary>Central clipping: the transforms see the update's delta from the round's global parameters.</summary>

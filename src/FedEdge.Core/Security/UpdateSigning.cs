@@ -66,15 +66,16 @@ public static class UpdateSigning
             }
         }
 
+        ReadOnlySpan<float> values = update.Values.Values;
         if (BitConverter.IsLittleEndian)
         {
-            // The canonical form is little-endian float32: on such a machine it is the values' own memory, in one write.
-            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(update.Values.Values));
+            // The canonical form is little-endian float32: on such a machine the values' memory is already those bytes.
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
         }
         else
         {
             Span<byte> four = stackalloc byte[4];
-            foreach (float value in update.Values.Values)
+            foreach (float value in values)
             {
                 BinaryPrimitives.WriteSingleLittleEndian(four, value);
                 stream.Write(four);

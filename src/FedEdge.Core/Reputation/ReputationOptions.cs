@@ -1,0 +1,61 @@
+namespace FedEdge.Reputation;
+
+/// <summary>Settings of the built-in reputation policy (<see cref="ReputationPolicies.RobustDistance"/>).</summary>
+public sealed class ReputationOptions
+{
+    /// <summary>A new device's score. Default 1.</summary>
+    public double InitialScore { get; set; } = 1.0;
+
+    /// <summary>Added for an accepted update that is not an outlier (capped at <see cref="InitialScore"/>). Default 0.05.</summary>
+    public double Reward { get; set; } = 0.05;
+
+    /// <summary>Taken for an outlier update. Default 0.2.</summary>
+    public double OutlierPenalty { get; set; } = 0.2;
+
+    /// <summary>Taken for a refused update. Default 0.2.</summary>
+    public double RefusalPenalty { get; set; } = 0.2;
+
+    /// <summary>Taken when a selected device sends no update (liveness). Default 0.05.</summary>
+    public double MissedPenalty { get; set; } = 0.05;
+
+    /// <summary>A device whose score falls below this is quarantined. Default 0.5.</summary>
+    public double QuarantineBelow { get; set; } = 0.5;
+
+    /// <summary>
+    /// An update is an outlier when the robust z-score ((x − median) / (1.4826 · MAD)) of its cosine distance from the
+    /// aggregate, or of the log of its change's norm, is above this among the round's accepted updates. Default 3.5.
+    /// </summary>
+    public double OutlierZ { get; set; } = 3.5;
+
+    /// <summary>
+    /// A direction outlier (cosine distance) is penalised only when no other accepted update agrees with it, i.e. its
+    /// highest cosine similarity with another update is below this. Devices with skewed (non-IID) data move the model
+    /// away from the aggregate together; a lone device pointing elsewhere does not. Default 0.5.
+    /// </summary>
+    public double PeerAgreement { get; set; } = 0.5;
+
+    /// <summary>
+    /// When more than this fraction of a round's selected devices had updates refused, the refusals say more about the
+    /// round (a bound tuned to other devices, a network fault) than about each device: they cost only
+    /// <see cref="MissedPenalty"/>. Default 0.25.
+    /// </summary>
+    public double MaxRefusedFraction { get; set; } = 0.25;
+
+    /// <summary>Outliers are judged only in rounds with at least this many accepted updates. Default 4.</summary>
+    public int MinUpdatesToJudge { get; set; } = 4;
+
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(InitialScore);
+        ArgumentOutOfRangeException.ThrowIfNegative(Reward);
+        ArgumentOutOfRangeException.ThrowIfNegative(OutlierPenalty);
+        ArgumentOutOfRangeException.ThrowIfNegative(RefusalPenalty);
+        ArgumentOutOfRangeException.ThrowIfNegative(MissedPenalty);
+        ArgumentOutOfRangeException.ThrowIfNegative(QuarantineBelow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(QuarantineBelow, InitialScore);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(OutlierZ);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MinUpdatesToJudge, 3);
+    }
+}

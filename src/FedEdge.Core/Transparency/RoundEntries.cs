@@ -1,0 +1,79 @@
+using FedEdge.Coordination;
+using FedEdge.Reputation;
+
+namespace FedEdge.Transparency;
+
+/// <summary>Turns a round's result into its transparency-log entries.</summary>
+internal static class RoundEntries
+{
+    /// <summary>One entry per accepted update (with the device's signature and certificate when it signed), one per refusal or missed update, the round record, then one per reputation change.</summary>
+    public static List<LedgerEntry> From(RoundResult result, string strategy)
+    {
+        var entries = new List<LedgerEntry>();
+        Dictionary<string, SignedUpdate> signatures = result.Signatures.ToDictionary(s => s.DeviceId, StringComparer.Ordinal);
+        var logged = new HashSet<string>(StringComparer.Ordinal);
+        foreach (AcceptedUpdate u in result.Updates)
+        {
+            signatures.TryGetValue(u.DeviceId, out SignedUpdate? signed);
+            logged.Add(u.DeviceId);
+            entries.Add(new LedgerEntry
+            {
+                Kind = LedgerEntryKind.Update,
+                Round = result.Round,
+                DeviceId = u.DeviceId,
+                Digest = u.Digest,
+                Signature = signed?.Signature ?? ReadOnlyMemory<byte>.Empty,
+                Certificate = signed?.Certificate ?? ReadOnlyMemory<byte>.Empty,
+                SampleCount = u.SampleCount,
+                Outcome = result.Completed ? "accepted" : "accepted; the round failed",
+            });
+        }
+
+        foreach (string device in result.Contributors.Where(d => !logged.Contains(d)))
+        {
+            // The protocol revealed no individual update (secure aggregation): the signature is all there is.
+            signatures.TryGetValue(device, out SignedUpdate? signed);
+            entries.Add(new LedgerEntry
+            {
+                Kind = LedgerEntryKind.Update,
+                Round = result.Round,
+                DeviceId = device,
+                Digest = signed is null ? null : Convert.ToHexStringLower(signed.Digest.Span),
+                Signature = signed?.Signature ?? ReadOnlyMemory<byte>.Empty,
+                Certificate = signed?.Certificate ?? ReadOnlyMemory<byte>.Empty,
+                Outcome = "accepted (only the sum is known)",
+            });
+        }
+
+        foreach (RefusedUpdate r in result.Refused.Concat(result.Failed))
+        {
+            entries.Add(new LedgerEntry { Kind = LedgerEntryKind.Refusal, Round = r.Round, DeviceId = r.DeviceId, Reason = r.Reason });
+        }
+
+        entries.Add(new LedgerEntry
+        {
+            Kind = LedgerEntryKind.Round,
+            Round = result.Round,
+            Strategy = strategy,
+            Participants = result.Contributors,
+            ModelHash = result.GlobalHash,
+            Completed = result.Completed,
+            Reason = result.FailureReason,
+        });
+        foreach (ReputationChange c in result.ReputationChanges)
+        {
+            entries.Add(new LedgerEntry
+            {
+                Kind = LedgerEntryKind.Reputation,
+                Round = c.Round,
+                DeviceId = c.DeviceId,
+                PreviousScore = c.PreviousScore,
+                Score = c.Score,
+                Reason = c.Reason,
+                Quarantined = c.Quarantined,
+            });
+        }
+
+        return entries;
+    }
+}

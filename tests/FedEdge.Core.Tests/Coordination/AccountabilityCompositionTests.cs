@@ -1,0 +1,90 @@
+using System.Security.Cryptography;
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Messaging;
+using FedEdge.Messaging.InProcess;
+using FedEdge.Transparency;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace FedEdge.Core.Tests.Coordination;
+
+/// <summary>The coordinator composed through DI as README shows it, with the transparency log and reputation.</summary>
+public sealed class AccountabilityCompositionTests : IDisposable
+{
+    private const int Features = 4;
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "fededge-accountability-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task AddTransparencyLogAndReputation_OutlierDevice_QuarantinedAndEveryRoundInAVerifiedLog()
+    {
+        var network = new InProcessNetwork();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var services = new ServiceCollection();
+        services.AddFedEdgeCoordinator(o =>
+            {
+                o.MaxRounds = 5;
+                o.MinParticipants = 1;
+                o.AcceptFailuresFraction = 0.5;
+                o.RoundTimeout = TimeSpan.FromSeconds(30);
+                o.WindowDuration = TimeSpan.FromSeconds(10);
+                o.HyperParameters = new FedEdge.Training.TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f };
+            })
+            .AddTransparencyLog(_dir, key)
+            .AddReputation();
+        services.AddSingleton(network.CreateCoordinatorTransport());
+        services.AddSingleton(AggregationStrategies.Median());
+        services.AddSingleton<FedEdge.Admission.IAdmissionPolicy>(new DenyListAdmission());
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        Coordinator coordinator = provider.GetRequiredService<Coordinator>();
+        await coordinator.StartAsync(new ParameterSet(new ParameterLayout(new TensorSpec("w", Features))));
+
+        var workers = new List<Worker>();
+        foreach ((string id, float value) in new[] { ("a", 1f), ("b", 1.1f), ("c", 0.9f), ("d", 1.05f), ("liar", 1000f) })
+        {
+            var worker = new Worker(Options.Create(new WorkerOptions { DeviceId = id }), network.CreateWorkerTransport(id), new MeanTrainer(Features), new InMemoryDataSource(TestData.Constant(10, Features, value)));
+            workers.Add(worker);
+            await worker.StartAsync();
+        }
+
+        try
+        {
+            var results = new List<RoundResult>();
+            await foreach (RoundResult r in coordinator.RunAsync().WithCancellation(new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token))
+            {
+                results.Add(r);
+            }
+
+            string story = string.Join("\n", results.Select(r => $"round {r.Round} completed {r.Completed} {r.FailureReason} refused [{string.Join("; ", r.Refused.Select(x => x.DeviceId + ": " + x.Reason))}] changes [{string.Join("; ", r.ReputationChanges.Select(c => $"{c.DeviceId} {c.Score:0.00} {c.Reason}"))}]"));
+            Assert.True(coordinator.RefusedDevices.Count == 1, story);
+            RefusedDevice quarantined = coordinator.RefusedDevices[0];
+            Assert.Equal("liar", quarantined.DeviceId);
+            Assert.Contains("quarantined by reputation", Assert.Single(quarantined.Reasons), StringComparison.Ordinal);
+            Assert.DoesNotContain(results.SelectMany(r => r.ReputationChanges), c => c.DeviceId != "liar" && c.Score < c.PreviousScore);
+            Assert.DoesNotContain("liar", results[^1].Selected);
+            Assert.All(results, r => Assert.NotNull(r.LedgerHead));
+
+            LedgerVerification verified = LedgerVerifier.Verify(_dir);
+            Assert.True(verified.IsValid, verified.Problem);
+            Assert.Equal(results.Count, verified.Heads);
+            string[] lines = await File.ReadAllLinesAsync(Path.Combine(_dir, FileTransparencyLog.EntriesFile));
+            Assert.Contains(lines, l => l.Contains("\"kind\":\"reputation\"", StringComparison.Ordinal) && l.Contains("\"quarantined\":true", StringComparison.Ordinal));
+            Assert.Equal(results.Count, lines.Count(l => l.Contains("\"kind\":\"round\"", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            foreach (Worker w in workers)
+            {
+                await w.DisposeAsync();
+            }
+        }
+    }
+}

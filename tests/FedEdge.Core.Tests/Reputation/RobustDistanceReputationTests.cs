@@ -1,0 +1,118 @@
+using FedEdge.Admission;
+using FedEdge.Coordination;
+using FedEdge.Reputation;
+
+namespace FedEdge.Core.Tests.Reputation;
+
+public sealed class RobustDistanceReputationTests
+{
+    private static readonly ParameterSet Model = new(new ParameterLayout(new TensorSpec("w", 2)), [0f, 0f]);
+
+    [Fact]
+    public void Observe_ScaledUpdateEveryRound_QuarantinedAfterThreeRoundsWithItsRounds()
+    {
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        for (int round = 1; round <= 3; round++)
+        {
+            IReadOnlyList<ReputationChange> changes = policy.Observe(Round(round, Honest(8).Append(Update("attacker", 0.1, normRatio: 10, peer: 0.99))));
+            Assert.All(changes.Where(c => c.DeviceId != "attacker"), c => Assert.True(c.Score >= c.PreviousScore));
+        }
+
+        ReputationStanding standing = Assert.IsType<ReputationStanding>(policy.QuarantineOf("attacker"));
+        Assert.Equal([1L, 2L, 3L], standing.Rounds);
+        Assert.Contains("rounds 1, 2, 3", standing.Describe(), StringComparison.Ordinal);
+        Assert.True(policy.WeightOf("attacker") < 0.5);
+        Assert.Null(policy.QuarantineOf("honest-0"));
+        Assert.Equal(1.0, policy.ScoreOf("honest-0"));
+    }
+
+    [Fact]
+    public void Observe_SkewedMinorityThatAgreesAmongItself_NeverPenalised()
+    {
+        // Non-IID: a third of the devices point away from the aggregate, but they agree with each other.
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        for (int round = 1; round <= 10; round++)
+        {
+            var updates = Honest(10).Concat(Enumerable.Range(0, 5).Select(i => Update("skewed-" + i, 1.7, normRatio: 1, peer: 0.95))).ToList();
+            IReadOnlyList<ReputationChange> changes = policy.Observe(Round(round, updates));
+            Assert.DoesNotContain(changes, c => c.Score < c.PreviousScore);
+        }
+
+        Assert.All(policy.Scores.Values, s => Assert.Equal(1.0, s));
+    }
+
+    [Fact]
+    public void Observe_LoneDeviceFarFromTheAggregate_Penalised()
+    {
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        IReadOnlyList<ReputationChange> changes = policy.Observe(Round(1, Honest(8).Append(Update("flipper", 1.9, normRatio: 1, peer: 0.1))));
+        ReputationChange change = Assert.Single(changes);
+        Assert.Equal("flipper", change.DeviceId);
+        Assert.Equal(0.8, change.Score, 6);
+        Assert.Contains("cosine distance 1.9", change.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Observe_RefusalByFewDevices_FullPenalty_ButRoundWideRefusals_OnlyLiveness()
+    {
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        policy.Observe(Round(1, Honest(8), refused: ["bad"]));
+        Assert.Equal(0.8, policy.ScoreOf("bad"), 6);
+
+        policy.Observe(Round(2, Honest(4), refused: ["honest-4", "honest-5", "honest-6", "honest-7"]));
+        Assert.Equal(0.95, policy.ScoreOf("honest-4"), 6);
+    }
+
+    [Fact]
+    public async Task Admission_QuarantinedDevice_RefusedWithScoreAndRounds_OthersAskTheInnerPolicy()
+    {
+        IReputationPolicy policy = ReputationPolicies.RobustDistance(new ReputationOptions { RefusalPenalty = 0.6 });
+        policy.Observe(Round(1, Honest(8), refused: ["bad"]));
+        var admission = new ReputationAdmission(new AdmitAll(), policy);
+
+        AdmissionDecision refused = await admission.EvaluateAsync(new AdmissionRequest { DeviceId = "bad" });
+        Assert.False(refused.Admitted);
+        Assert.Contains("score 0.40 is below 0.50 after penalties in rounds 1", Assert.Single(refused.Reasons), StringComparison.Ordinal);
+        Assert.True((await admission.EvaluateAsync(new AdmissionRequest { DeviceId = "honest-0" })).Admitted);
+    }
+
+    [Fact]
+    public void RobustZ_ZeroSpread_UsesTheFloor()
+    {
+        double[] z = RobustDistanceReputation.RobustZ([0.1, 0.1, 0.1, 0.6], minScale: 0.05);
+        Assert.Equal(10, z[3], 6);
+        Assert.Equal(0, z[0], 6);
+    }
+
+    [Fact]
+    public void Options_ThresholdAboveInitialScore_Refused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => ReputationPolicies.RobustDistance(new ReputationOptions { QuarantineBelow = 2 }));
+
+    private static IEnumerable<AcceptedUpdate> Honest(int count) =>
+        Enumerable.Range(0, count).Select(i => Update("honest-" + i, 0.1 + (0.01 * i), normRatio: 1 + (0.02 * i), peer: 0.95));
+
+    private static AcceptedUpdate Update(string device, double distance, double normRatio, double peer) =>
+        new(device, "00", 10) { CosineDistance = distance, NormRatio = normRatio, PeerSimilarity = peer };
+
+    private static RoundResult Round(long round, IEnumerable<AcceptedUpdate> updates, IReadOnlyList<string>? refused = null)
+    {
+        List<AcceptedUpdate> list = [.. updates];
+        List<string> refusedDevices = [.. refused ?? []];
+        return new RoundResult
+        {
+            Round = round,
+            Completed = true,
+            Selected = [.. list.Select(u => u.DeviceId), .. refusedDevices],
+            Contributors = [.. list.Select(u => u.DeviceId)],
+            Updates = list,
+            Refused = [.. refusedDevices.Select(d => new RefusedUpdate(d, round, "update out of bounds"))],
+            GlobalParameters = Model,
+            GlobalHash = Model.ComputeHash(),
+        };
+    }
+
+    private sealed class AdmitAll : IAdmissionPolicy
+    {
+        public ValueTask<AdmissionDecision> EvaluateAsync(AdmissionRequest request, CancellationToken cancellationToken = default) => ValueTask.FromResult(AdmissionDecision.Admit());
+    }
+}
