@@ -36,7 +36,7 @@ internal static class SimulateCommand
         Option<int> batch = new Option<int>("--batch") { Description = "Local mini-batch size (FedAvg's B).", DefaultValueFactory = _ => 64 }.AtLeast(1);
         Option<DirectoryInfo?> data = new Option<DirectoryInfo?>("--data") { Description = "Folder of device files (one N-BaIoT CSV or CSV.GZ per device). Default: the shipped samples/data.", HelpName = "DIR" };
         Option<string?> dataset = DataSets.CreateOption();
-        Option<bool> compress = new("--compress") { Description = "MEDNN's method in the rounds: weight elimination, pruning masks agreed from the global model (to 90 % of weights), sparse float16 on the wire; implies --transport mqtt (real encoded bytes)." };
+        Option<bool> compress = new("--compress") { Description = "MEDNN's method in the rounds: weight elimination, pruning masks agreed from the global model (from round 3, +30 % of weights a round up to 95 %; coordinator enforces them), sparse float16 on the wire; implies --transport mqtt (real encoded bytes)." };
         Option<string> trainMemory = new("--train-memory") { Description = "With --compress: saving (default) trains in float16 with float32 arithmetic, micro-batches of 8 rows and optimiser state for the surviving weights only; plain trains in float32 as the dense model does. report.json records each device's training memory.", DefaultValueFactory = _ => "saving" };
         trainMemory.AcceptOnlyFromAmong("saving", "plain");
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };

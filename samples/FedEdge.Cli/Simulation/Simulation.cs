@@ -186,13 +186,19 @@ internal static class Simulation
         privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = SimulationStrategy.Create(config);
+
+        // --compress: the coordinator enforces the devices' agreed mask on every update and re-applies it to the aggregate.
+        PrunedWeightsTransform? masks = CreateBundle(config).Trainer is MednnCompressionTrainer rule
+            ? PrunedWeightsTransform.ForRounds((global, round) => rule.MaskFor(global, round))
+            : null;
         await using var coordinator = new Coordinator(
             Options.Create(options),
             transports.CreateCoordinator(),
             strategy,
             CreateAdmission(config),
             roundProtocol: privacy.RoundProtocol,
-            aggregateTransforms: privacy.AggregateTransforms,
+            aggregateTransforms: masks is null ? privacy.AggregateTransforms : [.. privacy.AggregateTransforms, masks],
+            updateTransforms: masks is null ? null : [masks],
             accountant: privacy.Accountant,
             evaluator: evaluator,
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")));
