@@ -21,7 +21,7 @@ namespace FedEdge.Cli.Simulation;
 internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOptions options, bool saveMemory = false, double targetSparsity = 0.95, double stepPerRound = 0.3, long pruneFromRound = 3) : ITrainer
 {
     /// <summary>The first round that prunes, unless the constructor is given another.</summary>
-    public const long DefaultPruneFromRound = 3; // keep equal to the constructor default
+    public const int DefaultPruneFromRound = 3; // the constructor's default too
 
     /// <summary>Rows per micro-batch when saving memory.</summary>
     public const int MicroBatchRows = 8;

@@ -402,7 +402,7 @@ internal static class Simulation
         IReadOnlyList<string>? subset = ModelCatalog.FeatureSubsetOf(spec);
         return config.Trainer switch
         {
-            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }, config.TrainMemorySaving), spec.InitializeParameters(config.Seed), subset),
+            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }, config.TrainMemorySaving, pruneFromRound: config.PruneFromRound), spec.InitializeParameters(config.Seed), subset),
             "managed" => new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
             "torch" when config.Compress => throw new ArgumentException("--compress trains with the managed trainer (weight elimination and masks); drop --trainer torch."),
             "torch" => new ModelBundle(spec, new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum, Target = TorchModels.TargetOf(spec) }), spec.InitializeParameters(config.Seed), subset),
