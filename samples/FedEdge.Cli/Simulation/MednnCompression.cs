@@ -12,7 +12,7 @@ namespace FedEdge.Cli.Simulation;
 /// <see cref="StepPerRound"/> each round (computed from the global model's own zeros) until it reaches
 /// <see cref="TargetSparsity"/>. A pruned weight is 0 in the global model, so it stays the smallest and stays pruned;
 /// the coordinator enforces the same mask on updates and on the aggregate (<see cref="PrunedWeightsTransform"/>).
-/// The device trains only the surviving weights, with Weigend's weight-elimination penalty (every round) pushing the
+/// The device trains only the surviving weights, with Weigend's weight-elimination penalty (from that round) pushing the
 /// small ones towards zero. Updates and global models travel as sparse float16 (bitmap of survivors plus their float16
 /// values). With <c>saveMemory</c> (simulate's <c>--train-memory saving</c>, the default) the device trains with
 /// float16 parameters and gradients (float32 arithmetic), in micro-batches of <see cref="MicroBatchRows"/> rows, and
@@ -102,7 +102,8 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
         PruningMask mask = MaskFor(request.GlobalParameters, request.Round);
         ParameterSet start = request.GlobalParameters.Clone();
         mask.Apply(start);
-        ManagedTrainerOptions local = options with { Mask = mask, WeightElimination = new WeightEliminationOptions() };
+        bool pruning = request.Round is not long r || r >= pruneFromRound;
+        ManagedTrainerOptions local = options with { Mask = mask, WeightElimination = pruning ? new WeightEliminationOptions() : null };
         TrainingRequest run = request with { GlobalParameters = start };
         if (saveMemory)
         {
