@@ -22,7 +22,7 @@ public sealed class MednnCompressionCliTests : IDisposable
     public async Task Simulate_MednnCompress_PrunesToNinetyFivePercent_AndSendsUnderATenthOfFloat32()
     {
         CliResult result = await CliRunner.RunAsync(
-            ["simulate", "--model", "mednn", "--compress", "--rounds", "4", "--thermal", "off", "--out", _dir],
+            ["simulate", "--model", "mednn", "--compress", "--rounds", "5", "--prune-from", "2", "--thermal", "off", "--out", _dir],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(4));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -32,11 +32,14 @@ public sealed class MednnCompressionCliTests : IDisposable
         Assert.True(root.GetProperty("config").GetProperty("compress").GetBoolean());
         Assert.Equal("mqtt", root.GetProperty("config").GetProperty("transport").GetString());
         JsonElement[] rounds = root.GetProperty("rounds").EnumerateArray().ToArray();
-        Assert.Equal(4, rounds.Length);
+        Assert.Equal(5, rounds.Length);
+        Assert.Equal(2, root.GetProperty("config").GetProperty("prune_from_round").GetInt32());
 
-        // The sparsity schedule: 30 %, 60 %, 90 %, then 95 % of the weights, agreed from the global model.
+        // The sparsity schedule: dense before --prune-from, then 30 %, 60 %, 90 %, 95 % of the weights, agreed from the
+        // global model and the round number; the coordinator's mask keeps pruned weights exactly 0 after averaging.
         double[] sparsity = rounds.Select(r => r.GetProperty("weight_sparsity").GetDouble()).ToArray();
-        Assert.Equal([0.30, 0.60, 0.90, 0.95], sparsity.Select(s => Math.Round(s, 2)));
+        Assert.Equal([0, 0.30, 0.60, 0.90, 0.95], sparsity.Select(s => Math.Round(s, 2)));
+        rounds = rounds[1..];
         long modelBytes = rounds[^1].GetProperty("model_bytes").GetInt64();
         Assert.True(modelBytes < DenseFloat32Bytes * 0.07, $"model {modelBytes} B");
 
@@ -78,6 +81,17 @@ public sealed class MednnCompressionCliTests : IDisposable
         JsonElement config = report.RootElement.GetProperty("config");
         Assert.Equal(lr, config.GetProperty("learning_rate").GetDouble(), 6);
         Assert.Equal(steps, config.GetProperty("local_steps").GetInt32());
+    }
+
+    [Fact]
+    public async Task Simulate_PruneFromRoundZero_IsAUsageError()
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--compress", "--prune-from", "0", "--out", _dir],
+            workingDirectory: RepoPaths.Root);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--prune-from", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -5,19 +5,24 @@ namespace FedEdge.Cli.Simulation;
 
 /// <summary>
 /// MEDNN's method inside the federation (<c>--model mednn --compress</c>). Each round, every device derives the pruning
-/// mask from the global model it received. That model is the same for every device, so the masks agree without being
-/// sent. The mask prunes the smallest-magnitude weights up to a sparsity that grows by <see cref="StepPerRound"/> each
-/// round (computed from the global model's own zeros, so it needs no round counter) until it reaches
-/// <see cref="TargetSparsity"/>. A pruned weight is 0 in the global model, so it stays the smallest and stays pruned.
-/// The device then trains only the surviving weights, with Weigend's weight-elimination penalty pushing the small ones
-/// further towards zero. Updates and global models travel as sparse float16 (bitmap of survivors plus their float16
-/// values), so the coordinator receives, averages and sends back only the surviving weights' values; pruned positions
-/// are zero in every update. With <c>saveMemory</c> (simulate's <c>--train-memory saving</c>, the default) the device
-/// trains with float16 parameters and gradients (float32 arithmetic), in micro-batches of <see cref="MicroBatchRows"/>
-/// rows, and keeps optimiser state for the surviving weights only.
+/// mask from the global model it received and the round's number. Both are the same for every device, so the masks
+/// agree without being sent. Rounds before <see cref="PruneFromRound"/> prune nothing: the model first learns dense
+/// (pruning the random initial weights left a random tenth of the network to learn from, and the model learned late).
+/// From that round the mask prunes the smallest-magnitude weights up to a sparsity that grows by
+/// <see cref="StepPerRound"/> each round (computed from the global model's own zeros) until it reaches
+/// <see cref="TargetSparsity"/>. A pruned weight is 0 in the global model, so it stays the smallest and stays pruned;
+/// the coordinator enforces the same mask on updates and on the aggregate (<see cref="PrunedWeightsTransform"/>).
+/// The device trains only the surviving weights, with Weigend's weight-elimination penalty (from that round) pushing the
+/// small ones towards zero. Updates and global models travel as sparse float16 (bitmap of survivors plus their float16
+/// values). With <c>saveMemory</c> (simulate's <c>--train-memory saving</c>, the default) the device trains with
+/// float16 parameters and gradients (float32 arithmetic), in micro-batches of <see cref="MicroBatchRows"/> rows, and
+/// keeps optimiser state for the surviving weights only.
 /// </summary>
-internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOptions options, bool saveMemory = false, double targetSparsity = 0.95, double stepPerRound = 0.3) : ITrainer
+internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOptions options, bool saveMemory = false, double targetSparsity = 0.95, double stepPerRound = 0.3, long pruneFromRound = 3) : ITrainer
 {
+    /// <summary>The first round that prunes, unless the constructor is given another.</summary>
+    public const int DefaultPruneFromRound = 3; // the constructor's default too
+
     /// <summary>Rows per micro-batch when saving memory.</summary>
     public const int MicroBatchRows = 8;
 
@@ -36,6 +41,9 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
 
     /// <summary>How much the sparsity grows per round.</summary>
     public double StepPerRound => stepPerRound;
+
+    /// <summary>The first round whose mask prunes; earlier rounds train dense.</summary>
+    public long PruneFromRound => pruneFromRound;
 
     public ParameterLayout Layout => _evaluator.Layout;
 
@@ -72,9 +80,18 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
         return ((parameters.Length + 7) / 8) + (2 * nonZero);
     }
 
-    /// <summary>The mask a device uses for a round whose global model is <paramref name="global"/>.</summary>
-    public PruningMask MaskFor(ParameterSet global)
+    /// <summary>
+    /// The mask a device uses in round <paramref name="round"/> whose global model is <paramref name="global"/>: nothing
+    /// pruned before <see cref="PruneFromRound"/>; without a round number (outside a federation) the schedule runs.
+    /// </summary>
+    public PruningMask MaskFor(ParameterSet global, long? round)
     {
+        ArgumentNullException.ThrowIfNull(global);
+        if (round is long r && r < pruneFromRound)
+        {
+            return PruningMask.FromSmallestWeights(global, 0);
+        }
+
         double next = Math.Min(targetSparsity, WeightSparsity(global) + stepPerRound);
         return PruningMask.FromSmallestWeights(global, Math.Min(next, 0.999));
     }
@@ -82,10 +99,11 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
     public async ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        PruningMask mask = MaskFor(request.GlobalParameters);
+        PruningMask mask = MaskFor(request.GlobalParameters, request.Round);
         ParameterSet start = request.GlobalParameters.Clone();
         mask.Apply(start);
-        ManagedTrainerOptions local = options with { Mask = mask, WeightElimination = new WeightEliminationOptions() };
+        bool pruning = request.Round is not long r || r >= pruneFromRound;
+        ManagedTrainerOptions local = options with { Mask = mask, WeightElimination = pruning ? new WeightEliminationOptions() : null };
         TrainingRequest run = request with { GlobalParameters = start };
         if (saveMemory)
         {

@@ -69,6 +69,7 @@ internal static class ReportWriter
                 ["dataset"] = DataSets.Name(c.DataSet),
                 ["compress"] = c.Compress,
                 ["train_memory"] = c.Compress ? (c.TrainMemorySaving ? "saving" : "plain") : null,
+                ["prune_from_round"] = c.Compress ? c.PruneFromRound : null,
                 ["eval"] = c.EvalDirectory,
                 ["local_epochs"] = c.LocalEpochs,
                 ["local_steps"] = c.LocalSteps,

@@ -228,13 +228,19 @@ internal static class Simulation
         privacy.ConfigureCoordinator(options);
         var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = SimulationStrategy.Create(config);
+
+        // --compress: the coordinator enforces the devices' agreed mask on every update and re-applies it to the aggregate.
+        PrunedWeightsTransform? masks = CreateBundle(config).Trainer is MednnCompressionTrainer rule
+            ? PrunedWeightsTransform.ForRounds((global, round) => rule.MaskFor(global, round))
+            : null;
         await using var coordinator = new Coordinator(
             Options.Create(options),
             transports.CreateCoordinator(),
             strategy,
             hierarchical ? new EdgeAdmission([.. tree.Select(e => e.Edge)]) : CreateAdmission(config),
             roundProtocol: privacy.RoundProtocol,
-            aggregateTransforms: privacy.AggregateTransforms,
+            aggregateTransforms: masks is null ? privacy.AggregateTransforms : [.. privacy.AggregateTransforms, masks],
+            updateTransforms: masks is null ? null : [masks],
             accountant: privacy.Accountant,
             evaluator: evaluator,
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")),
@@ -522,7 +528,7 @@ internal static class Simulation
         IReadOnlyList<string>? subset = ModelCatalog.FeatureSubsetOf(spec);
         return config.Trainer switch
         {
-            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }, config.TrainMemorySaving), spec.InitializeParameters(config.Seed), subset),
+            "managed" when config.Compress => new ModelBundle(spec, new MednnCompressionTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }, config.TrainMemorySaving, pruneFromRound: config.PruneFromRound), spec.InitializeParameters(config.Seed), subset),
             "managed" => new ModelBundle(spec, new ManagedTrainer(spec, new ManagedTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum }), spec.InitializeParameters(config.Seed), subset),
             "torch" when config.Compress => throw new ArgumentException("--compress trains with the managed trainer (weight elimination and masks); drop --trainer torch."),
             "torch" => new ModelBundle(spec, new TorchTrainer(TorchModels.Create(spec), new TorchTrainerOptions { Optimizer = Optimizer(config), Momentum = config.Momentum, Target = TorchModels.TargetOf(spec) }), spec.InitializeParameters(config.Seed), subset),

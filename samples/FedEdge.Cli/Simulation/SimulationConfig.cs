@@ -55,6 +55,9 @@ internal sealed record SimulationConfig
     /// <summary>With <see cref="Compress"/>: float16 training, micro-batches and compact optimiser state (<c>--train-memory saving</c>, the default).</summary>
     public bool TrainMemorySaving { get; init; } = true;
 
+    /// <summary>With <see cref="Compress"/>: the first round whose mask prunes (<c>--prune-from</c>); earlier rounds train dense.</summary>
+    public int PruneFromRound { get; init; } = MednnCompressionTrainer.DefaultPruneFromRound;
+
     /// <summary>Run every round with secure aggregation (<c>--secure-aggregation</c>).</summary>
     public bool SecureAggregation { get; init; }
 

@@ -372,7 +372,7 @@ internal sealed class RoundPipeline(
         ParameterSet change = next.Clone();
         TensorPrimitives.Subtract(change.Values, previous.Values, change.Values);
 
-        var context = new AggregateTransformContext { Round = round, ContributorCount = contributors, IsMean = true, Metrics = metrics };
+        var context = new AggregateTransformContext { Round = round, ContributorCount = contributors, IsMean = true, Metrics = metrics, GlobalParameters = previous };
         foreach (IAggregateTransform transform in aggregateTransforms)
         {
             transform.Apply(change, context);

@@ -26,6 +26,12 @@ public sealed class AggregateTransformContext
     /// <summary>True when the aggregate is the (unweighted) mean of the updates; false when it is their sum.</summary>
     public bool IsMean { get; init; } = true;
 
+    /// <summary>
+    /// The round's global parameters (the model the aggregate's change is applied to), or null when the engine does
+    /// not pass them. A transform that re-applies a pruning mask derives the round's mask from them.
+    /// </summary>
+    public ParameterSet? GlobalParameters { get; init; }
+
     /// <summary>Values the transform reports (e.g. <c>dp.noise_stddev</c>); the engine logs and records them.</summary>
     public IDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>(StringComparer.Ordinal);
 }

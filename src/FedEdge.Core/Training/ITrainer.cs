@@ -36,6 +36,13 @@ public sealed record TrainingRequest
 
     /// <summary>Optional progress reports, one per optimiser step or batch of steps.</summary>
     public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>
+    /// The federated round this training belongs to (the round task's number), or null outside a federation. A
+    /// worker sets it; trainers whose schedule depends on the round (e.g. a pruning schedule that starts once the
+    /// model has learned) read it, and every device of a round sees the same number.
+    /// </summary>
+    public long? Round { get; init; }
 }
 
 /// <summary>A progress report during local training.</summary>

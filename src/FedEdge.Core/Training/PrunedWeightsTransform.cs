@@ -10,16 +10,33 @@ namespace FedEdge.Training;
 /// positions are counted in the update's metrics as <c>mask.violations</c> (and their absolute sum as
 /// <c>mask.violation_l1</c>). Register it with the coordinator's <c>updateTransforms</c> (plaintext rounds); it does
 /// nothing when the engine passes no global parameters.
+/// <para>
+/// Registered also with the coordinator's <c>aggregateTransforms</c>, it re-applies the round's mask to the aggregate:
+/// averaging in float32 leaves tiny non-zeros where every update agreed on zero (the weighted mean of equal values is
+/// not always bit-exact), so the aggregate's change on pruned positions is set to −global and the next global model
+/// holds exact zeros there (<c>mask.aggregate_residue</c> counts the positions it corrected).
+/// </para>
 /// </summary>
-public sealed class PrunedWeightsTransform : IUpdateTransform
+public sealed class PrunedWeightsTransform : IUpdateTransform, IAggregateTransform
 {
-    private readonly Func<ParameterSet, PruningMask> _maskForGlobal;
+    private readonly Func<ParameterSet, long, PruningMask> _maskFor;
 
     /// <summary>Creates the transform.</summary>
     /// <param name="maskForGlobal">The mask devices derive from a round's global parameters; null prunes the global model's zero weights.</param>
     public PrunedWeightsTransform(Func<ParameterSet, PruningMask>? maskForGlobal = null)
     {
-        _maskForGlobal = maskForGlobal ?? (global => PruningMask.FromThreshold(global, 0f, inclusive: true));
+        Func<ParameterSet, PruningMask> rule = maskForGlobal ?? (global => PruningMask.FromThreshold(global, 0f, inclusive: true));
+        _maskFor = (global, _) => rule(global);
+    }
+
+    private PrunedWeightsTransform(Func<ParameterSet, long, PruningMask> maskForRound) => _maskFor = maskForRound;
+
+    /// <summary>Creates the transform with a mask rule that also depends on the round number (e.g. a schedule that starts pruning at a given round).</summary>
+    /// <param name="maskForRound">The mask devices derive from a round's global parameters and the round's number.</param>
+    public static PrunedWeightsTransform ForRounds(Func<ParameterSet, long, PruningMask> maskForRound)
+    {
+        ArgumentNullException.ThrowIfNull(maskForRound);
+        return new PrunedWeightsTransform(maskForRound);
     }
 
     /// <inheritdoc />
@@ -41,7 +58,7 @@ public sealed class PrunedWeightsTransform : IUpdateTransform
             return;
         }
 
-        PruningMask mask = _maskForGlobal(global);
+        PruningMask mask = _maskFor(global, context.Round);
         ReadOnlySpan<float> keep = mask.Keep;
         ReadOnlySpan<float> g = global.Values;
         Span<float> delta = update.Values;
@@ -66,5 +83,33 @@ public sealed class PrunedWeightsTransform : IUpdateTransform
 
         context.Metrics["mask.violations"] = violations;
         context.Metrics["mask.violation_l1"] = l1;
+    }
+
+    /// <inheritdoc />
+    /// <remarks><paramref name="aggregate"/> is the change from the round's global parameters; a pruned position's change becomes −global, so the next global model is exactly 0 there.</remarks>
+    public void Apply(ParameterSet aggregate, AggregateTransformContext context)
+    {
+        ArgumentNullException.ThrowIfNull(aggregate);
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.GlobalParameters is not { } global || global.Layout.DescribeMismatch(aggregate.Layout) is not null)
+        {
+            return;
+        }
+
+        PruningMask mask = _maskFor(global, context.Round);
+        ReadOnlySpan<float> keep = mask.Keep;
+        ReadOnlySpan<float> g = global.Values;
+        Span<float> change = aggregate.Values;
+        long residue = 0;
+        for (int i = 0; i < keep.Length; i++)
+        {
+            if (keep[i] == 0f)
+            {
+                residue += g[i] + change[i] != 0f ? 1 : 0;
+                change[i] = -g[i];
+            }
+        }
+
+        context.Metrics["mask.aggregate_residue"] = residue;
     }
 }

@@ -42,6 +42,33 @@ public sealed class MaskEnforcementTests
     }
 
     [Fact]
+    public void ApplyToAggregate_ResiduesOnPrunedPositions_EndExactlyZero()
+    {
+        // The round's rule prunes weights 0..2 (weight 2 newly); the averaged change left tiny residues there.
+        var global = new ParameterSet(Layout, [0f, 0f, 1f, 2f, 0.5f]);
+        var change = new ParameterSet(Layout, [1e-9f, 0f, -0.99999994f, 0.25f, 0.125f]);
+        var transform = PrunedWeightsTransform.ForRounds((g, round) => PruningMask.FromSmallestWeights(g, round >= 2 ? 0.75 : 0));
+        var context = new AggregateTransformContext { Round = 2, ContributorCount = 4, GlobalParameters = global };
+        ((IAggregateTransform)transform).Apply(change, context);
+        Assert.Equal([0f, 0f, -1f, 0.25f, 0.125f], change.Values.ToArray());
+        Assert.Equal(2, context.Metrics["mask.aggregate_residue"]);
+        float[] next = [.. global.Values.ToArray().Zip(change.Values.ToArray(), (g, c) => g + c)];
+        Assert.Equal([0f, 0f, 0f, 2.25f, 0.625f], next);
+    }
+
+    [Fact]
+    public void ApplyToAggregate_RoundBeforeTheScheduleStarts_LeavesTheAggregate()
+    {
+        var global = new ParameterSet(Layout, [0.5f, 0.25f, 1f, 2f, 0.5f]);
+        var change = new ParameterSet(Layout, [1e-9f, 0.5f, -0.25f, 0.25f, 0.125f]);
+        var transform = PrunedWeightsTransform.ForRounds((g, round) => PruningMask.FromSmallestWeights(g, round >= 2 ? 0.75 : 0));
+        var context = new AggregateTransformContext { Round = 1, ContributorCount = 4, GlobalParameters = global };
+        ((IAggregateTransform)transform).Apply(change, context);
+        Assert.Equal([1e-9f, 0.5f, -0.25f, 0.25f, 0.125f], change.Values.ToArray());
+        Assert.Equal(0, context.Metrics["mask.aggregate_residue"]);
+    }
+
+    [Fact]
     public void Apply_WithoutGlobalParameters_LeavesTheUpdate()
     {
         var delta = new ParameterSet(Layout, [3f, 0f, 0.25f, -0.5f, 1f]);
@@ -70,11 +97,13 @@ public sealed class MaskEnforcementTests
             network.CreateCoordinatorTransport(),
             AggregationStrategies.FedAvg(),
             new DenyListAdmission(),
+            aggregateTransforms: enforce ? [new PrunedWeightsTransform()] : null,
             updateTransforms: enforce ? [new PrunedWeightsTransform()] : null);
         await coordinator.StartAsync(Global());
         Dataset data = TestData.Constant(10, 2, 1f);
+        var honest = new[] { new KeptPlusOneTrainer(), new KeptPlusOneTrainer(), new KeptPlusOneTrainer() };
         var workers = new[] { "a", "b", "c" }
-            .Select(id => new Worker(Microsoft.Extensions.Options.Options.Create(new WorkerOptions { DeviceId = id }), network.CreateWorkerTransport(id), new KeptPlusOneTrainer(), new InMemoryDataSource(data)))
+            .Select((id, i) => new Worker(Microsoft.Extensions.Options.Options.Create(new WorkerOptions { DeviceId = id }), network.CreateWorkerTransport(id), honest[i], new InMemoryDataSource(data)))
             .Append(new Worker(Microsoft.Extensions.Options.Options.Create(new WorkerOptions { DeviceId = "evil" }), network.CreateWorkerTransport("evil"), new EverywhereTrainer(2f), new InMemoryDataSource(data)))
             .ToList();
         try
@@ -87,6 +116,7 @@ public sealed class MaskEnforcementTests
             }
 
             Assert.True(result is { Completed: true, Participants: 4 }, result?.FailureReason);
+            Assert.All(honest, t => Assert.Equal(1L, t.LastRound)); // the worker passes the round task's number to the trainer
             float[] values = coordinator.GlobalParameters.Values.ToArray();
             if (enforce)
             {
@@ -113,8 +143,11 @@ public sealed class MaskEnforcementTests
     {
         public ParameterLayout Layout => MaskEnforcementTests.Layout;
 
+        public long? LastRound { get; private set; }
+
         public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
         {
+            LastRound = request.Round;
             ParameterSet p = request.GlobalParameters.Clone();
             for (int i = 0; i < p.Length; i++)
             {
