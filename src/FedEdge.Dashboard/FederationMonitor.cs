@@ -15,6 +15,7 @@ public sealed class FederationMonitor
     private readonly List<RoundEntry> _rounds = [];
     private readonly Dictionary<string, DeviceTotals> _totals = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Coordinator> _edges = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double> _reputation = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private Coordinator? _coordinator;
     private long _version;
@@ -113,10 +114,21 @@ public sealed class FederationMonitor
             result.Duration.TotalSeconds,
             result.Epsilon,
             [.. result.Contributors],
-            [.. result.Refused.Concat(result.Failed).Select(r => new ReasonEntry(r.DeviceId, r.Reason))]);
+            [.. result.Refused.Concat(result.Failed).Select(r => new ReasonEntry(r.DeviceId, r.Reason))])
+        {
+            LedgerSize = result.LedgerHead?.Size,
+            LedgerRoot = result.LedgerHead is { } head ? Convert.ToHexStringLower(head.RootHash.Span) : null,
+            LedgerSignature = result.LedgerHead is { } signed ? Convert.ToBase64String(signed.Signature.Span) : null,
+            ReputationChanges = [.. result.ReputationChanges.Select(c => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{c.DeviceId}: {c.PreviousScore:0.00} → {c.Score:0.00} ({c.Reason}){(c.Quarantined ? ", quarantined" : string.Empty)}"))],
+        };
         lock (_gate)
         {
             _rounds.Add(entry);
+            foreach ((string device, double score) in result.ReputationScores)
+            {
+                _reputation[device] = score;
+            }
+
             foreach (DeviceRoundUsage d in devices ?? [])
             {
                 DeviceTotals t = _totals.TryGetValue(d.DeviceId, out DeviceTotals? prior) ? prior : _totals[d.DeviceId] = new DeviceTotals();
@@ -148,8 +160,10 @@ public sealed class FederationMonitor
         RoundPhase phase;
         string? stop;
         KeyValuePair<string, Coordinator>[] edges;
+        Dictionary<string, double> reputation;
         lock (_gate)
         {
+            reputation = new Dictionary<string, double>(_reputation, StringComparer.Ordinal);
             coordinator = _coordinator;
             edges = [.. _edges];
             rounds = [.. _rounds];
@@ -178,6 +192,11 @@ public sealed class FederationMonitor
         foreach ((string id, DeviceTotals t) in totals.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             devices.Add(new DeviceEntry(id, "Unlisted", null, t.Temperature, t.Throttled, t.GovernorNote, t.BytesUp, t.BytesDown, t.TrainingSeconds, null));
+        }
+
+        if (reputation.Count > 0)
+        {
+            devices = [.. devices.Select(d => reputation.TryGetValue(d.Id, out double score) ? d with { Reputation = score } : d)];
         }
 
         RoundEntry? last = rounds.Length > 0 ? rounds[^1] : null;
@@ -282,6 +301,9 @@ internal sealed record DeviceEntry(
 {
     /// <summary>The edge aggregator this device belongs to in a hierarchy, or null for the coordinator's own devices.</summary>
     public string? Edge { get; init; }
+
+    /// <summary>The device's latest reputation score when the coordinator keeps one (issue 15), or null.</summary>
+    public double? Reputation { get; init; }
 }
 
 /// <summary>A finished round.</summary>
@@ -297,7 +319,20 @@ internal sealed record RoundEntry(
     double Seconds,
     double? Epsilon,
     IReadOnlyList<string> Accepted,
-    IReadOnlyList<ReasonEntry> Refused);
+    IReadOnlyList<ReasonEntry> Refused)
+{
+    /// <summary>The transparency log's size after this round, when the coordinator keeps one.</summary>
+    public long? LedgerSize { get; init; }
+
+    /// <summary>The signed tree head's root hash (hex).</summary>
+    public string? LedgerRoot { get; init; }
+
+    /// <summary>The coordinator's signature over the tree head (base64).</summary>
+    public string? LedgerSignature { get; init; }
+
+    /// <summary>The reputation changes of this round, one line each.</summary>
+    public IReadOnlyList<string> ReputationChanges { get; init; } = [];
+}
 
 /// <summary>A refused or missing update and why.</summary>
 internal sealed record ReasonEntry(string Device, string Reason);

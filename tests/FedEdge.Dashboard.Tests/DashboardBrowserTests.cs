@@ -27,7 +27,7 @@ public sealed class DashboardBrowserTests
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
 
         // A slow enough run to watch: every message is delayed, so a round takes a good fraction of a second.
-        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--thermal", "simulated", "--rounds", "60", "--faults", "delay=150ms", "--out", outDir]);
+        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--thermal", "simulated", "--reputation", "--rounds", "60", "--faults", "delay=150ms", "--out", outDir]);
         await sim.WaitForLineAsync(l => l.Contains("round   2", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "round 2");
 
         using IPlaywright playwright = await Playwright.CreateAsync();
@@ -60,12 +60,20 @@ public sealed class DashboardBrowserTests
         Assert.Contains("MUD signature invalid", devices, StringComparison.Ordinal);
         await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#devices td.temp')].some(td => /^\\d+\\.\\d °C$/.test(td.textContent))");
         Assert.Matches(@"Danmini_Doorbell\s+Training\s+[\d.]+ s ago\s+\d+\.\d °C", devices.Replace("ReadyForLearning", "Training", StringComparison.Ordinal));
+
+        // Reputation (--reputation): every admitted device shows its score.
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#devices td.reputation')].some(td => /^\\d\\.\\d\\d$/.test(td.textContent))");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(screenshots, "devices.png"), FullPage = true });
 
         // Round detail: accepted updates listed by device.
         await page.GotoAsync(url + "/rounds/1");
         await page.WaitForFunctionAsync("() => document.querySelectorAll('#accepted tr').length > 1");
         Assert.Contains("Danmini_Doorbell", await page.Locator("#accepted").InnerTextAsync(), StringComparison.Ordinal);
+
+        // ... and the transparency log's signed head after the round (simulate keeps a log in OUT/ledger).
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#ledger tr').length > 1");
+        Assert.Matches(@"\d+\s+[0-9a-f]{64}\s+\S+", await page.Locator("#ledger").InnerTextAsync());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(screenshots, "round.png"), FullPage = true });
     }
 
     [Fact]

@@ -34,6 +34,31 @@ public sealed class FederationMonitorTests
     }
 
     [Fact]
+    public void RecordRound_LedgerHeadAndReputation_ShownOnTheRoundAndTheDevices()
+    {
+        var monitor = new FederationMonitor();
+        byte[] root = [0xab, 0x01, 0xff];
+        var head = new FedEdge.Transparency.SignedTreeHead(7, root, DateTimeOffset.UnixEpoch, new byte[] { 1, 2, 3 });
+        monitor.RecordRound(Round(1, completed: true) with
+        {
+            Contributors = ["a", "b"],
+            LedgerHead = head,
+            ReputationScores = new Dictionary<string, double> { ["a"] = 0.95, ["b"] = 0.4 },
+            ReputationChanges = [new FedEdge.Reputation.ReputationChange("b", 1, 0.7, 0.4, "outlier", Quarantined: true)],
+        }, [Usage("a", 10, null, null), Usage("b", 10, null, null)]);
+        monitor.RecordRound(Round(2, completed: true) with { Contributors = ["a"], ReputationScores = new Dictionary<string, double> { ["a"] = 1.0 } });
+
+        DashboardSnapshot s = monitor.BuildSnapshot();
+        Assert.Equal(7L, s.Rounds[0].LedgerSize);
+        Assert.Equal("ab01ff", s.Rounds[0].LedgerRoot);
+        Assert.Equal(Convert.ToBase64String(new byte[] { 1, 2, 3 }), s.Rounds[0].LedgerSignature);
+        Assert.Contains("b: 0.70 → 0.40 (outlier), quarantined", Assert.Single(s.Rounds[0].ReputationChanges), StringComparison.Ordinal);
+        Assert.Null(s.Rounds[1].LedgerSize);
+        Assert.Equal(1.0, s.Devices.Single(d => d.Id == "a").Reputation);
+        Assert.Equal(0.4, s.Devices.Single(d => d.Id == "b").Reputation);
+    }
+
+    [Fact]
     public void BuildSnapshot_NothingAttached_EmptyButValid()
     {
         DashboardSnapshot s = new FederationMonitor { Federation = "f" }.BuildSnapshot();

@@ -78,9 +78,10 @@
         { text: bytes(d.bytesUp), cls: "num" },
         { text: bytes(d.bytesDown), cls: "num" },
         { text: fmt(d.trainingSeconds, 2), cls: "num" },
+        { text: d.reputation === null || d.reputation === undefined ? "" : fmt(d.reputation, 2), cls: "num reputation" },
         { text: d.refusalReason || "" }], (d.state === "Refused" ? "refused" : (hot ? "hot" : "")) + (d.edge ? " child" : ""));
     });
-    return [table("devices", ["device", "state", "last heartbeat", "temperature", "throttling", "governor", "bytes up", "bytes down", "training s", "refusal / quarantine reason"], rows)];
+    return [table("devices", ["device", "state", "last heartbeat", "temperature", "throttling", "governor", "bytes up", "bytes down", "training s", "reputation", "refusal / quarantine reason"], rows)];
   }
 
   function roundDetail(s) {
@@ -92,6 +93,14 @@
     out.push(table("accepted", ["device"], r.accepted.map(d => row([{ text: d }]))));
     out.push(el("h2", "Refused or missing updates (" + r.refused.length + ")"));
     out.push(table("refused", ["device", "reason"], r.refused.map(x => row([{ text: x.device }, { text: x.reason }], "refused"))));
+    if (r.ledgerSize !== null && r.ledgerSize !== undefined) {
+      out.push(el("h2", "Transparency log head"));
+      out.push(table("ledger", ["size", "root hash", "coordinator signature"], [row([{ text: r.ledgerSize, cls: "num" }, { text: r.ledgerRoot }, { text: r.ledgerSignature }])]));
+    }
+    if (r.reputationChanges && r.reputationChanges.length > 0) {
+      out.push(el("h2", "Reputation changes (" + r.reputationChanges.length + ")"));
+      out.push(table("reputation", ["change"], r.reputationChanges.map(c => row([{ text: c }]))));
+    }
     return out;
   }
 
