@@ -165,7 +165,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
             "--hierfavg-k1", "50", "--hierfavg-k2", "2",
             "--device", "e1=https://mud.example/e1.json", "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, "cloud-secrets"), ("e1", "tok-e1")), "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs")]));
         string listening = await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the gRPC cloud");
-        Assert.Contains("gRPC on 127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture), listening, StringComparison.Ordinal);
+        Assert.Contains("gRPC with device tokens, http://127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture), listening, StringComparison.Ordinal);
 
         CliProcess edge = Track(CliProcess.Start("e1", [
             "edge", "--edge-id", "e1", "--cloud", $"http://127.0.0.1:{grpcPort.ToString(CultureInfo.InvariantCulture)}", "--password-file", SecretFiles.Write(_dir, "e1", "tok-e1"),
