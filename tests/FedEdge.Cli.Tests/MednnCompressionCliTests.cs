@@ -22,7 +22,7 @@ public sealed class MednnCompressionCliTests : IDisposable
     public async Task Simulate_MednnCompress_PrunesToNinetyFivePercent_AndSendsUnderATenthOfFloat32()
     {
         CliResult result = await CliRunner.RunAsync(
-            ["simulate", "--model", "mednn", "--compress", "--rounds", "5", "--prune-from", "2", "--thermal", "off", "--out", _dir],
+            ["simulate", "--model", "mednn", "--compress", "--rounds", "6", "--prune-from", "2", "--thermal", "off", "--out", _dir],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(4));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -32,18 +32,19 @@ public sealed class MednnCompressionCliTests : IDisposable
         Assert.True(root.GetProperty("config").GetProperty("compress").GetBoolean());
         Assert.Equal("mqtt", root.GetProperty("config").GetProperty("transport").GetString());
         JsonElement[] rounds = root.GetProperty("rounds").EnumerateArray().ToArray();
-        Assert.Equal(5, rounds.Length);
+        Assert.Equal(6, rounds.Length);
         Assert.Equal(2, root.GetProperty("config").GetProperty("prune_from_round").GetInt32());
 
         // The sparsity schedule: dense before --prune-from, then 30 %, 60 %, 90 %, 95 % of the weights, agreed from the
         // global model and the round number; the coordinator's mask keeps pruned weights exactly 0 after averaging.
         double[] sparsity = rounds.Select(r => r.GetProperty("weight_sparsity").GetDouble()).ToArray();
-        Assert.Equal([0, 0.30, 0.60, 0.90, 0.95], sparsity.Select(s => Math.Round(s, 2)));
+        Assert.Equal([0, 0.30, 0.60, 0.90, 0.95, 0.95], sparsity.Select(s => Math.Round(s, 2)));
         rounds = rounds[1..];
         long modelBytes = rounds[^1].GetProperty("model_bytes").GetInt64();
         Assert.True(modelBytes < DenseFloat32Bytes * 0.07, $"model {modelBytes} B");
 
-        // Four devices' updates (up) and the global model to four devices (down), against dense float32.
+        // Four devices' updates (up) and the global model to four devices (down), against dense float32. The least of the
+        // three pruned rounds: a round whose messages were re-sent (a loaded machine) carries their copies too.
         double dense = 4 * DenseFloat32Bytes;
         long up = rounds.Skip(2).Min(r => r.GetProperty("bytes_up").GetInt64());
         long down = rounds.Skip(2).Min(r => r.GetProperty("bytes_down").GetInt64());
@@ -57,7 +58,8 @@ public sealed class MednnCompressionCliTests : IDisposable
         long[] memory = rounds.Select(r => r.GetProperty("train_memory_bytes").GetInt64()).ToArray();
         for (int i = 1; i < memory.Length; i++)
         {
-            Assert.True(memory[i] < memory[i - 1], string.Join(", ", memory));
+            // Smaller while the mask grows (30, 60, 90, 95 %); no larger once it stays at 95 %.
+            Assert.True(sparsity[i + 1] > sparsity[i] ? memory[i] < memory[i - 1] : memory[i] <= memory[i - 1], string.Join(", ", memory));
         }
 
         Assert.True(memory[^1] < 794172 / 4, $"train memory {memory[^1]} B");
