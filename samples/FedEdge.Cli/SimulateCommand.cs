@@ -369,7 +369,7 @@ internal static class SimulateCommand
 
         if (report.LedgerHead is { } head)
         {
-            console.MarkupLine($"transparency log: {head.Size} entries in {Markup.Escape(report.Ledger ?? string.Empty)}, root {Convert.ToHexStringLower(head.RootHash.Span)[..16]}…; check it with: fededge ledger verify --log {Markup.Escape(report.Ledger ?? string.Empty)} --ca {Markup.Escape(report.LedgerCa ?? string.Empty)}");
+            console.MarkupLine($"transparency log: {head.Size} entries in {Markup.Escape(report.Ledger ?? string.Empty)}, root {Convert.ToHexStringLower(head.RootHash.Span)[..16]}…; check it with: fededge ledger verify --log {Markup.Escape(report.Ledger ?? string.Empty)}{(report.LedgerCa is null ? string.Empty : " --ca " + Markup.Escape(report.LedgerCa))}");
         }
         var recorder = Runs.RunRecorder.Start(config.RunsStore, "simulate", (System.Text.Json.Nodes.JsonObject)ReportWriter.ToJson(report)["config"]!.DeepClone());
         foreach (RoundRow r in report.Rounds)

@@ -39,6 +39,12 @@ public sealed class SimulateHierarchyCliTests : IDisposable
         Assert.Equal(6, edges.Sum(e => e.GetProperty("devices").GetArrayLength()));
         Assert.Equal(2, h.GetProperty("refused").GetArrayLength());
 
+        // The cloud's transparency log holds the edges' (unsigned) updates and verifies with the command the report names.
+        string verify = h.GetProperty("ledger").GetProperty("verify").GetString()!;
+        Assert.DoesNotContain("--ca", verify, StringComparison.Ordinal);
+        CliResult verified = await CliRunner.RunAsync(["ledger", "verify", "--log", Path.Combine(_out, "hier", "ledger")], workingDirectory: RepoPaths.Root);
+        Assert.True(verified.ExitCode == 0, verified.Stdout + verified.Stderr);
+
         // Per cloud round: one update per edge reaches the cloud; the edge tier ran k2 rounds per edge.
         JsonElement[] rounds = [.. h.GetProperty("rounds").EnumerateArray()];
         Assert.Equal(5, rounds.Length);

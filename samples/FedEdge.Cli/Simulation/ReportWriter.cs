@@ -178,7 +178,7 @@ internal static class ReportWriter
             ["ca"] = r.LedgerCa,
             ["size"] = r.LedgerHead?.Size,
             ["root"] = r.LedgerHead is { } head ? Convert.ToHexStringLower(head.RootHash.Span) : null,
-            ["verify"] = $"fededge ledger verify --log {r.Ledger} --ca {r.LedgerCa}",
+            ["verify"] = $"fededge ledger verify --log {r.Ledger}" + (r.LedgerCa is null ? string.Empty : $" --ca {r.LedgerCa}"),
         };
         root["preprocessing"] = new JsonObject
         {

@@ -245,7 +245,8 @@ internal static class Simulation
             evaluator: evaluator,
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")),
             // gRPC runs over mutual TLS with the transports' PKI: updates are signed by the keys of the connections' certificates.
-            credentials: transports.CoordinatorCredentials is null ? accountability.Coordinator : Signing(config, transports.CoordinatorCredentials),
+            // In a hierarchy the cloud's workers are the edges, which hold no device certificate: the cloud does not ask for one.
+            credentials: hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.Coordinator : Signing(config, transports.CoordinatorCredentials),
             ledger: accountability.Ledger,
             reputation: accountability.Reputation);
         using IDisposable? watching = config.Monitor?.Attach(coordinator);
@@ -504,7 +505,8 @@ internal static class Simulation
                 Threshold = scorer.FederatedThreshold,
                 Attackers = attackers,
                 Ledger = accountability.LedgerDirectory,
-                LedgerCa = transports.CoordinatorCredentials is null ? accountability.CaPath : Path.Combine(config.OutDirectory, "pki", "ca.pem"),
+                // No device signs in a hierarchy's cloud (its workers are the edges), so there is no CA to check them against.
+                LedgerCa = hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.CaPath : Path.Combine(config.OutDirectory, "pki", "ca.pem"),
                 LedgerHead = accountability.Ledger.Head,
             };
         }
