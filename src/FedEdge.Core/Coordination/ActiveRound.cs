@@ -50,7 +50,10 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
         }
     }
 
-    /// <summary>The verified signatures of the updates this round accepted (one per device, the latest).</summary>
+    /// <summary>
+    /// The verified signatures of the updates this round received, one per device and update digest. Each is recorded
+    /// before the round protocol sees its update, so a round that completes on that update already holds it.
+    /// </summary>
     public IReadOnlyList<SignedUpdate> Signatures
     {
         get
@@ -66,7 +69,7 @@ internal sealed class ActiveRound(RoundTask task, IReadOnlyList<string> selected
     {
         lock (_gate)
         {
-            _signatures[signature.DeviceId] = signature;
+            _signatures[signature.DeviceId + "/" + Convert.ToHexStringLower(signature.Digest.Span)] = signature;
         }
     }
 

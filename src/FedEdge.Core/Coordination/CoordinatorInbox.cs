@@ -279,16 +279,17 @@ internal sealed class CoordinatorInbox(
         ActiveRound? round = rounds.Current;
         if (round is not null && update.Round == round.Round)
         {
-            RoundUpdateVerdict verdict = round.Session.OnUpdate(update);
-            if (credentials is not null && verdict.IsAccepted)
+            if (credentials is not null)
             {
+                // Before the protocol sees the update: the update that completes the round must find its signature
+                // recorded when the round reads them. The round keeps only the signatures of the updates it accepted.
                 round.RecordSignature(new SignedUpdate(update.SenderId, UpdateSigning.Digest(update), update.Signature)
                 {
                     Certificate = _certificates.TryGetValue(update.SenderId, out X509Certificate2? signer) ? signer.RawData : ReadOnlyMemory<byte>.Empty,
                 });
             }
 
-            return verdict;
+            return round.Session.OnUpdate(update);
         }
 
         return round is not null && update.Round > round.Round

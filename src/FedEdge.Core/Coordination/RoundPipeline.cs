@@ -422,7 +422,7 @@ internal sealed class RoundPipeline(
         Contributors = completed ? outcome.Contribution?.Contributors ?? [] : [],
         Failed = outcome.Failed,
         Refused = outcome.Contribution?.Refused ?? [],
-        Signatures = completed ? [.. outcome.Signatures.Where(s => outcome.Contribution?.Contributors.Contains(s.DeviceId) == true)] : [],
+        Signatures = completed ? AcceptedSignatures(outcome) : [],
         Updates = [.. (outcome.Contribution?.Accepted ?? []).Select(a => new AcceptedUpdate(a.DeviceId, a.Digest, a.SampleCount))],
         TaskResends = outcome.Resends,
         Duration = time.GetElapsedTime(start.Ticks),
@@ -431,6 +431,27 @@ internal sealed class RoundPipeline(
         GlobalParameters = start.Global,
         GlobalHash = start.Global.ComputeHash(),
     };
+
+    /// <summary>
+    /// The signatures of the accepted updates: matched by device and digest when the protocol recorded the accepted
+    /// updates, otherwise (a sum-only protocol) each contributor's latest signature.
+    /// </summary>
+    private static List<SignedUpdate> AcceptedSignatures(RoundOutcome outcome)
+    {
+        RoundContribution? contribution = outcome.Contribution;
+        if (contribution is null)
+        {
+            return [];
+        }
+
+        if (contribution.Accepted.Count > 0)
+        {
+            var accepted = new HashSet<(string, string)>(contribution.Accepted.Select(a => (a.DeviceId, a.Digest)));
+            return [.. outcome.Signatures.Where(s => accepted.Contains((s.DeviceId, Convert.ToHexStringLower(s.Digest.Span))))];
+        }
+
+        return [.. outcome.Signatures.Where(s => contribution.Contributors.Contains(s.DeviceId)).GroupBy(s => s.DeviceId, StringComparer.Ordinal).Select(g => g.Last())];
+    }
 
     private sealed record RoundStart(long Ticks, long Sent, long Received, ParameterSet Global);
 
