@@ -156,108 +156,87 @@ internal static class RoundBench
             report["lossy_to_lossfree_ratio"] = baseline is > 0 && lossyMedian is not null ? Math.Round(lossyMedian.Value / baseline.Value, 3) : null;
         }
 
-        FederationRun? secured = null;
+        // Each comparison (--tls, --dashboard, --ledger) alternates baseline and variant federations --pairs times, so
+        // load from other processes falls on both alike, and pools the timed rounds of each kind.
+        var failed = new List<FederationRun>();
         if (tls)
         {
-            // Plain and mutual-TLS (+ signed updates and models) federations alternate --pairs times, so load from other
-            // processes falls on both alike; the timed rounds of each kind are pooled.
-            var plainRuns = new List<FederationRun> { lossFree };
-            var tlsRuns = new List<FederationRun>();
-            for (int pair = 0; pair < Math.Max(1, pairs); pair++)
-            {
-                if (pair > 0)
-                {
-                    plainRuns.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
-                }
-
-                tlsRuns.Add(await RoundBenchFederation.RunAsync(settings with { Tls = true }, faults: null).ConfigureAwait(false));
-            }
-
-            secured = new FederationRun([.. tlsRuns.SelectMany(r => r.Samples)], tlsRuns.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
-            var plain = new FederationRun([.. plainRuns.SelectMany(r => r.Samples)], plainRuns.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            (FederationRun plain, FederationRun secured) = await AlternateAsync(lossFree, settings, pairs, failed, () => RoundBenchFederation.RunAsync(settings with { Tls = true }, faults: null)).ConfigureAwait(false);
             report["pairs"] = Math.Max(1, pairs);
             report["plain_pooled"] = Summarize(plain);
             report["tls"] = Summarize(secured);
-            double? plainMedian = Median(Timed(plain));
-            double? tlsMedian = Median(Timed(secured));
-            report["tls_to_plain_median_ratio"] = plainMedian is > 0 && tlsMedian is not null ? Math.Round(tlsMedian.Value / plainMedian.Value, 3) : null;
+            report["tls_to_plain_median_ratio"] = MedianRatio(secured, plain);
             (double signMs, double verifyMs, double digestMs) = BenchPki.MeasureSigning(count, iterations: 51);
             report["per_update_ms"] = new Dictionary<string, double> { ["digest"] = digestMs, ["sign"] = signMs, ["verify"] = verifyMs };
-            secured = tlsRuns.Concat(plainRuns).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? secured;
         }
 
-        FederationRun? watched = null;
         if (dashboard)
         {
-            // The same federation again with the dashboard host (SignalR push, Prometheus /metrics) and a browser-like
-            // client connected; with --pairs N, baseline and dashboard federations alternate N times and their timed
-            // rounds are pooled, so load from other processes on the machine falls on both alike.
-            var baselines = new List<FederationRun> { lossFree };
-            var watchedRuns = new List<FederationRun>();
+            // The dashboard host (SignalR push, Prometheus /metrics) with a browser-like client connected.
             var clients = new List<Dictionary<string, object?>>();
-            for (int pair = 0; pair < Math.Max(1, pairs); pair++)
+            (FederationRun baseline, FederationRun watched) = await AlternateAsync(lossFree, settings, pairs, failed, async () =>
             {
-                if (pair > 0)
-                {
-                    baselines.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
-                }
-
                 await using DashboardBenchHost host = await DashboardBenchHost.StartAsync().ConfigureAwait(false);
-                watchedRuns.Add(await RoundBenchFederation.RunAsync(settings, faults: null, host.Monitor).ConfigureAwait(false));
+                FederationRun run = await RoundBenchFederation.RunAsync(settings, faults: null, host.Monitor).ConfigureAwait(false);
                 clients.Add(host.Describe());
-            }
-
-            watched = new FederationRun([.. watchedRuns.SelectMany(r => r.Samples)], watchedRuns.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
-            var pooledBaseline = new FederationRun([.. baselines.SelectMany(r => r.Samples)], baselines.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+                return run;
+            }).ConfigureAwait(false);
             report["pairs"] = Math.Max(1, pairs);
-            report["baseline_pooled"] = Summarize(pooledBaseline);
+            report["baseline_pooled"] = Summarize(baseline);
             report["dashboard"] = Summarize(watched);
             report["dashboard_clients"] = clients;
-            double? baseline = Median(Timed(pooledBaseline));
-            double? withDashboard = Median(Timed(watched));
-            report["dashboard_to_baseline_median_ratio"] = baseline is > 0 && withDashboard is not null ? Math.Round(withDashboard.Value / baseline.Value, 3) : null;
-            double? baselineMean = Mean(Timed(pooledBaseline).Select(x => x.Seconds));
-            double? watchedMean = Mean(Timed(watched).Select(x => x.Seconds));
-            report["dashboard_to_baseline_mean_ratio"] = baselineMean is > 0 && watchedMean is not null ? Math.Round(watchedMean.Value / baselineMean.Value, 3) : null;
-            watched = watchedRuns.Concat(baselines).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? watched;
+            report["dashboard_to_baseline_median_ratio"] = MedianRatio(watched, baseline);
+            report["dashboard_to_baseline_mean_ratio"] = MeanRatio(watched, baseline);
         }
 
         if (ledger)
         {
-            // Baseline and ledger federations alternate (--pairs N) and their timed rounds are pooled, as for --dashboard.
-            var baselines = new List<FederationRun> { lossFree };
-            var logged = new List<FederationRun>();
-            for (int pair = 0; pair < Math.Max(1, pairs); pair++)
-            {
-                if (pair > 0)
-                {
-                    baselines.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
-                }
-
-                logged.Add(await RoundBenchFederation.RunAsync(settings with { Ledger = true }, faults: null).ConfigureAwait(false));
-            }
-
-            var pooledBaseline = new FederationRun([.. baselines.SelectMany(r => r.Samples)], baselines.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
-            var pooledLedger = new FederationRun([.. logged.SelectMany(r => r.Samples)], logged.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+            (FederationRun baseline, FederationRun logged) = await AlternateAsync(lossFree, settings, pairs, failed, () => RoundBenchFederation.RunAsync(settings with { Ledger = true }, faults: null)).ConfigureAwait(false);
             report["pairs"] = Math.Max(1, pairs);
-            report["baseline_pooled"] = Summarize(pooledBaseline);
-            report["ledger"] = Summarize(pooledLedger);
-            double? baseline = Median(Timed(pooledBaseline));
-            double? withLedger = Median(Timed(pooledLedger));
-            report["ledger_to_baseline_median_ratio"] = baseline is > 0 && withLedger is not null ? Math.Round(withLedger.Value / baseline.Value, 3) : null;
-            double? baselineMean = Mean(Timed(pooledBaseline).Select(x => x.Seconds));
-            double? ledgerMean = Mean(Timed(pooledLedger).Select(x => x.Seconds));
-            report["ledger_to_baseline_mean_ratio"] = baselineMean is > 0 && ledgerMean is not null ? Math.Round(ledgerMean.Value / baselineMean.Value, 3) : null;
-            watched = logged.Concat(baselines).FirstOrDefault(r => r.Aborted is not null || !r.Samples.All(x => x.Completed)) ?? watched;
+            report["baseline_pooled"] = Summarize(baseline);
+            report["ledger"] = Summarize(logged);
+            report["ledger_to_baseline_median_ratio"] = MedianRatio(logged, baseline);
+            report["ledger_to_baseline_mean_ratio"] = MeanRatio(logged, baseline);
         }
 
         Console.WriteLine(JsonSerializer.Serialize(report));
-        bool complete = (watched is null || (watched.Aborted is null && watched.Samples.All(s => s.Completed)))
-            && (secured is null || (secured.Aborted is null && secured.Samples.All(s => s.Completed)))
-            && lossFree.Aborted is null && lossFree.Samples.All(s => s.Completed)
-            && (lossy is null || (lossy.Aborted is null && lossy.Samples.All(s => s.Completed)));
+        bool complete = failed.Count == 0 && !Failed(lossFree) && (lossy is null || !Failed(lossy));
         return complete ? 0 : 1;
     }
+
+    /// <summary>
+    /// Runs <paramref name="variant"/> <paramref name="pairs"/> times, alternating with baseline federations (the first
+    /// baseline is <paramref name="first"/>), and pools each kind's samples; runs that aborted or had a failed round are
+    /// added to <paramref name="failed"/>.
+    /// </summary>
+    private static async Task<(FederationRun Baseline, FederationRun Variant)> AlternateAsync(FederationRun first, RoundBenchSettings settings, int pairs, List<FederationRun> failed, Func<Task<FederationRun>> variant)
+    {
+        var baselines = new List<FederationRun> { first };
+        var variants = new List<FederationRun>();
+        for (int pair = 0; pair < Math.Max(1, pairs); pair++)
+        {
+            if (pair > 0)
+            {
+                baselines.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
+            }
+
+            variants.Add(await variant().ConfigureAwait(false));
+        }
+
+        failed.AddRange(variants.Concat(baselines.Skip(1)).Where(Failed));
+        return (Pool(baselines), Pool(variants));
+    }
+
+    private static FederationRun Pool(List<FederationRun> runs) =>
+        new([.. runs.SelectMany(r => r.Samples)], runs.Select(r => r.Aborted).FirstOrDefault(a => a is not null));
+
+    private static bool Failed(FederationRun run) => run.Aborted is not null || !run.Samples.All(s => s.Completed);
+
+    private static double? MedianRatio(FederationRun variant, FederationRun baseline) =>
+        Median(Timed(baseline)) is double b && b > 0 && Median(Timed(variant)) is double v ? Math.Round(v / b, 3) : null;
+
+    private static double? MeanRatio(FederationRun variant, FederationRun baseline) =>
+        Mean(Timed(baseline).Select(x => x.Seconds)) is double b && b > 0 && Mean(Timed(variant).Select(x => x.Seconds)) is double v ? Math.Round(v / b, 3) : null;
 
     /// <summary>The completed rounds 2..R: round 1 includes the joins and the first window.</summary>
     private static List<RoundSample> Timed(FederationRun run) => run.Samples.Where(s => s.Completed && s.Round >= 2).ToList();
