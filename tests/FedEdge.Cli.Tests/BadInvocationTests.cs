@@ -112,7 +112,7 @@ public sealed class BadInvocationTests : IDisposable
     [Fact]
     public async Task Worker_BrokerDown_OneLineWhyAndNoStackTrace()
     {
-        int closedPort = ClosedPort();
+        int closedPort = LoopbackPorts.Free();
         CliResult result = await CliRunner.RunAsync(
             ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{closedPort}", "--heartbeat", "1", "--log-level", "debug", "--connect-timeout", "3"],
             timeout: PerInvocation);
@@ -129,7 +129,7 @@ public sealed class BadInvocationTests : IDisposable
     {
         string[] logging = level is null ? [flag] : [flag, level];
         CliResult result = await CliRunner.RunAsync(
-            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{ClosedPort()}", "--connect-timeout", "3", .. logging],
+            ["worker", "--device-id", "w1", "--data", _dataFile, "--broker", $"mqtt://127.0.0.1:{LoopbackPorts.Free()}", "--connect-timeout", "3", .. logging],
             timeout: PerInvocation);
         AssertClean(result);
         Assert.Equal(1, result.ExitCode);
@@ -221,13 +221,6 @@ public sealed class BadInvocationTests : IDisposable
         {
             return false;
         }
-    }
-
-    private static int ClosedPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private string[] MudVerifyBase(string replace, string value)

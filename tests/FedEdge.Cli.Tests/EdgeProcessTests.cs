@@ -25,7 +25,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "fededge-edge-" + Guid.NewGuid().ToString("N"));
     private readonly List<CliProcess> _processes = [];
-    private readonly Dictionary<string, int> _edgePorts = new(StringComparer.Ordinal) { ["e1"] = FreePort(), ["e2"] = FreePort() };
+    private readonly Dictionary<string, int> _edgePorts = new(StringComparer.Ordinal) { ["e1"] = LoopbackPorts.Free(), ["e2"] = LoopbackPorts.Free() };
     private MosquittoBroker? _mosquitto;
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -159,7 +159,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
     {
         // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
-        int grpcPort = FreePort();
+        int grpcPort = LoopbackPorts.Free();
         CliProcess cloud = Track(CliProcess.Start("cloud", [
             "coordinator", "--grpc", grpcPort.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "1", "--heartbeat", "0.5",
             "--hierfavg-k1", "50", "--hierfavg-k2", "2",
@@ -218,12 +218,5 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     {
         _processes.Add(process);
         return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

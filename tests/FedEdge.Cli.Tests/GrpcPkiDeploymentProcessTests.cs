@@ -39,14 +39,14 @@ public sealed class GrpcPkiDeploymentProcessTests : IDisposable
         await Ok("pki", "init", "--dir", otherPki);
         await Ok("pki", "issue", "--device", "foreign", "--dir", otherPki);
 
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         Task<CliResult> coordinator = CliRunner.RunAsync(
             ["coordinator", "--transport", "grpc", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "2",
              "--device", "doorbell=https://mud.example/doorbell.json", "--device", "camera=https://mud.example/camera.json",
              "--ca", Path.Combine(Pki, "ca.crt"), "--cert", Path.Combine(Pki, "servers", "localhost.crt"), "--key", Path.Combine(Pki, "servers", "localhost.key"), "--crl", Path.Combine(Pki, "crl.pem"),
              "--out", Path.Combine(_dir, "coordinator")],
             timeout: TimeSpan.FromMinutes(3));
-        await WaitForPortAsync(port, coordinator);
+        await LoopbackPorts.WaitForListenerAsync(port, coordinator);
 
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
         Task<CliResult> Worker(string id, string certDir, string certId, string file, params string[] extra) => CliRunner.RunAsync(
@@ -90,36 +90,5 @@ public sealed class GrpcPkiDeploymentProcessTests : IDisposable
         CliResult plain = await CliRunner.RunAsync(["worker", "--device-id", "d", "--coordinator", "http://localhost:50051", "--data", Path.Combine(RepoPaths.Root, "samples", "data", "Danmini_Doorbell.csv.gz")]);
         Assert.Equal(2, plain.ExitCode);
         Assert.Contains("https://", plain.Stderr, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitForPortAsync(int port, Task<CliResult> process)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            if (process.IsCompleted)
-            {
-                CliResult early = await process;
-                Assert.Fail($"the coordinator exited early ({early.ExitCode}): {early.Stdout}{early.Stderr}");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100, cts.Token);
-            }
-        }
     }
 }

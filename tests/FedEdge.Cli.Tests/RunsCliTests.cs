@@ -62,12 +62,7 @@ public sealed class RunsCliTests
     {
         string work = Directory.CreateTempSubdirectory("fededge-runs-").FullName;
         string store = Path.Combine(work, "store");
-        int port;
-        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        int port = LoopbackPorts.Free();
 
         string dashboard = "127.0.0.1:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         CliResult run = await CliRunner.RunAsync(["coordinator", "--port", "0", "--join-timeout", "1", "--rounds", "2", "--out", Path.Combine(work, "state"), "--runs", store, "--dashboard", dashboard, "--device", "doorbell=https://mud.example/doorbell.json", "--device-passwords", SecretFiles.WriteDevicePasswords(work, ("doorbell", "TOPSECRETPASSWORD"))], work);
