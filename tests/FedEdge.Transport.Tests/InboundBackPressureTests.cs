@@ -27,13 +27,7 @@ public sealed class InboundBackPressureTests
         await using var coordinator = new MqttCoordinatorTransport(options);
         await coordinator.StartAsync(handler);
 
-        using IMqttClient flooder = new MqttClientFactory().CreateMqttClient();
-        await flooder.ConnectAsync(new MqttClientOptionsBuilder()
-            .WithTcpServer(coordinator.BrokerUri!.Host, coordinator.BrokerUri.Port)
-            .WithClientId(MqttTopicScheme.DeviceClientId(Federation, "flooder"))
-            .WithCredentials("flooder", "pw-flooder")
-            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
-            .Build());
+        using IMqttClient flooder = await RawMqttDevice.ConnectAsync(coordinator, Federation, "flooder", "pw-flooder");
 
         // 1,500 valid status messages, each about 1 KiB with its padding reason, while the handler is stuck on the first.
         string topic = MqttTopicScheme.Status(Federation, "flooder");

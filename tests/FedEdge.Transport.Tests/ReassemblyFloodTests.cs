@@ -119,13 +119,7 @@ public sealed class ReassemblyFloodTests
         await using var coordinator = new MqttCoordinatorTransport(options);
         await coordinator.StartAsync(handler);
 
-        using IMqttClient flooder = new MqttClientFactory().CreateMqttClient();
-        await flooder.ConnectAsync(new MqttClientOptionsBuilder()
-            .WithTcpServer(coordinator.BrokerUri!.Host, coordinator.BrokerUri.Port)
-            .WithClientId(MqttTopicScheme.DeviceClientId(Federation, "flooder"))
-            .WithCredentials("flooder", "pw-flooder")
-            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
-            .Build());
+        using IMqttClient flooder = await RawMqttDevice.ConnectAsync(coordinator, Federation, "flooder", "pw-flooder");
 
         // 32 MiB of chunks in transfers that never complete (each misses its last chunk): 32 times the budget.
         string topic = MqttTopicScheme.Update(Federation, "flooder");
