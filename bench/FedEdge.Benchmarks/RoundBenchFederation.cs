@@ -218,7 +218,7 @@ internal static class RoundBenchFederation
                     embedded.DevicePasswords[device] = "pw-" + device;
                 }
 
-                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, EmbeddedBroker = embedded });
+                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation }, brokerHost: new EmbeddedMqttBrokerHost(embedded));
                 return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri }));
             case "mosquitto":
                 Uri? broker = settings.Broker;

@@ -174,7 +174,7 @@ internal static class CoordinatorCommand
             int listenPort = grpc && parse.GetResult(port) is null or { Implicit: true } ? 50051 : parse.GetValue(port);
 
             // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
-            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, EmbeddedBroker = external is null ? brokerOptions : null, WaitForBroker = external is not null };
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, WaitForBroker = external is not null };
             if (external is not null)
             {
                 mqtt.Password = brokerPassword;
@@ -254,7 +254,7 @@ internal static class CoordinatorCommand
             }
             else
             {
-                builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
+                builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>(), brokerHost: external is null ? new EmbeddedMqttBrokerHost(brokerOptions, sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()) : null));
             }
 
             if (credentials is not null)

@@ -191,7 +191,7 @@ internal static class EdgeCommand
                 HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(k1), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) },
             };
             var hierarchy = new EdgeAggregatorOptions { EdgeRoundsPerCloudRound = parse.GetValue(k2), MaxFailedEdgeRounds = parse.GetValue(maxFailed), StateFile = Path.Combine(stateDir, "edge.json") };
-            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = site, EmbeddedBroker = site is null ? brokerOptions : null, WaitForBroker = site is not null, Password = sitePassword, ClientId = site is null ? null : "fededge-edge-" + id };
+            var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = site, WaitForBroker = site is not null, Password = sitePassword, ClientId = site is null ? null : "fededge-edge-" + id };
             X509Root? root = parse.GetValue(cloudCa) is { } ca ? new X509Root(ca.FullName) : null;
 
             // Composed like any host application: the edge coordinator by AddFedEdgeCoordinator, the worker towards the cloud by
@@ -200,7 +200,7 @@ internal static class EdgeCommand
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddSingleton<IOptions<CoordinatorOptions>>(Options.Create(edgeOptions));
             builder.Services.AddFedEdgeCoordinator();
-            builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<ILoggerFactory>()));
+            builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<ILoggerFactory>(), brokerHost: site is null ? new EmbeddedMqttBrokerHost(brokerOptions, sp.GetService<ILoggerFactory>()) : null));
             builder.Services.AddSingleton(aggregation);
             builder.Services.AddSingleton<FedEdge.Admission.IAdmissionPolicy>(new ProfileAdmission(profiles));
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(Path.Combine(stateDir, "coordinator")));
@@ -246,7 +246,7 @@ internal static class EdgeCommand
         Coordinator coordinator = services.GetRequiredService<Coordinator>();
         EdgeAggregator edge = services.GetRequiredService<EdgeAggregator>();
         bool resumed = await coordinator.StartAsync(network.InitializeParameters(seed), cancellationToken).ConfigureAwait(false);
-        string devicesSide = site is null ? "embedded broker on port " + mqtt.EmbeddedBroker!.Port.ToString(CultureInfo.InvariantCulture) : site.ToString();
+        string devicesSide = site is null ? "embedded broker on port " + ((MqttCoordinatorTransport)services.GetRequiredService<ICoordinatorTransport>()).BrokerUri!.Port.ToString(CultureInfo.InvariantCulture) : site.ToString();
         await stdout.WriteLineAsync($"edge {id} listening for devices ({devicesSide}); {(resumed ? "resumed after edge round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
 
         Worker worker = services.GetRequiredService<Worker>();

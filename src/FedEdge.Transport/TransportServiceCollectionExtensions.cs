@@ -7,12 +7,13 @@ using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers FedEdge's MQTT transports.</summary>
+/// <summary>Registers FedEdge's device-side transports (MQTT, gRPC) and the MQTT coordinator client.</summary>
 public static class TransportServiceCollectionExtensions
 {
     /// <summary>
     /// Registers MQTT transports: <paramref name="coordinator"/> configures an <see cref="ICoordinatorTransport"/>
-    /// (<see cref="MqttCoordinatorTransport"/>, embedded broker or external), <paramref name="worker"/> an
+    /// (<see cref="MqttCoordinatorTransport"/> on an external broker, or on the <see cref="IMqttBrokerHost"/> registered in the container,
+    /// e.g. by <c>AddEmbeddedMqttBroker</c> of FedEdge.Transport.Hosting), <paramref name="worker"/> an
     /// <see cref="IWorkerTransport"/> (<see cref="MqttWorkerTransport"/>); pass null for a role the host does not play.
     /// Idempotent (TryAdd); options validate when the host starts.
     /// </summary>
@@ -22,11 +23,14 @@ public static class TransportServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         if (coordinator is not null)
         {
-            services.AddOptions<MqttCoordinatorOptions>().Configure(coordinator).Validate(Valid, "MqttCoordinatorOptions are invalid.").ValidateOnStart();
+            services.AddOptions<MqttCoordinatorOptions>().Configure(coordinator)
+                .Validate<IServiceProvider>((o, sp) => { o.Validate(); o.ValidateBroker(sp.GetService<IMqttBrokerHost>() is not null); return true; }, "MqttCoordinatorOptions are invalid.")
+                .ValidateOnStart();
             services.TryAddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(
                 sp.GetRequiredService<IOptions<MqttCoordinatorOptions>>().Value,
                 sp.GetService<ILoggerFactory>(),
-                sp.GetRequiredService<TimeProvider>()));
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<IMqttBrokerHost>()));
         }
 
         if (worker is not null)
@@ -42,32 +46,20 @@ public static class TransportServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Registers gRPC transports: <paramref name="coordinator"/> configures an <see cref="ICoordinatorTransport"/>
-    /// (<see cref="GrpcCoordinatorTransport"/>, hosting Kestrel), <paramref name="worker"/> an <see cref="IWorkerTransport"/>
-    /// (<see cref="GrpcWorkerTransport"/>). Idempotent (TryAdd); options validate when the host starts.
+    /// Registers the gRPC device side: <paramref name="worker"/> configures an <see cref="IWorkerTransport"/>
+    /// (<see cref="GrpcWorkerTransport"/>). The coordinator's server is in FedEdge.Transport.Hosting (<c>AddGrpcCoordinatorTransport</c>).
+    /// Idempotent (TryAdd); options validate when the host starts.
     /// </summary>
-    public static MqttTransportBuilder AddGrpcTransport(this IServiceCollection services, Action<GrpcCoordinatorOptions>? coordinator = null, Action<GrpcWorkerOptions>? worker = null)
+    public static MqttTransportBuilder AddGrpcTransport(this IServiceCollection services, Action<GrpcWorkerOptions> worker)
     {
         ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(worker);
         services.TryAddSingleton(TimeProvider.System);
-        if (coordinator is not null)
-        {
-            services.AddOptions<GrpcCoordinatorOptions>().Configure(coordinator).Validate(o => { o.Validate(); return true; }, "GrpcCoordinatorOptions are invalid.").ValidateOnStart();
-            services.TryAddSingleton<ICoordinatorTransport>(sp => new GrpcCoordinatorTransport(
-                sp.GetRequiredService<IOptions<GrpcCoordinatorOptions>>().Value,
-                sp.GetService<ILoggerFactory>(),
-                sp.GetRequiredService<TimeProvider>()));
-        }
-
-        if (worker is not null)
-        {
-            services.AddOptions<GrpcWorkerOptions>().Configure(worker).Validate(o => { o.Validate(); return true; }, "GrpcWorkerOptions are invalid.").ValidateOnStart();
-            services.TryAddSingleton<IWorkerTransport>(sp => new GrpcWorkerTransport(
-                sp.GetRequiredService<IOptions<GrpcWorkerOptions>>().Value,
-                sp.GetService<ILoggerFactory>(),
-                sp.GetRequiredService<TimeProvider>()));
-        }
-
+        services.AddOptions<GrpcWorkerOptions>().Configure(worker).Validate(o => { o.Validate(); return true; }, "GrpcWorkerOptions are invalid.").ValidateOnStart();
+        services.TryAddSingleton<IWorkerTransport>(sp => new GrpcWorkerTransport(
+            sp.GetRequiredService<IOptions<GrpcWorkerOptions>>().Value,
+            sp.GetService<ILoggerFactory>(),
+            sp.GetRequiredService<TimeProvider>()));
         return new MqttTransportBuilder(services);
     }
 

@@ -29,7 +29,7 @@ public sealed class DependencyRuleTests
     public void SrcFolder_ContainsExactlyTheKnownPackages()
     {
         string[] projects = Directory.GetDirectories(Path.Combine(RepoPaths.Root, "src")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
-        Assert.Equal(new[] { "FedEdge.Core", "FedEdge.Dashboard", "FedEdge.Flower", "FedEdge.Hardware", "FedEdge.Mud", "FedEdge.Privacy", "FedEdge.Torch", "FedEdge.Transport" }, projects);
+        Assert.Equal(new[] { "FedEdge.Core", "FedEdge.Dashboard", "FedEdge.Flower", "FedEdge.Hardware", "FedEdge.Mud", "FedEdge.Privacy", "FedEdge.Torch", "FedEdge.Transport", "FedEdge.Transport.Hosting" }, projects);
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed class EmbeddedBrokerClientIdTests : IAsyncLifetime
             broker.DevicePasswords[id] = "pw-" + id;
         }
 
-        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker });
+        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation }, brokerHost: new EmbeddedMqttBrokerHost(broker));
         await _coordinator.StartAsync(_coordinatorHandler);
     }
 

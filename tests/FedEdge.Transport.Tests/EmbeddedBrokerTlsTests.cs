@@ -14,6 +14,7 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
     private readonly RecordingCoordinator _handler = new();
     private X509Certificate2 _revoked = null!;
     private MqttCoordinatorTransport _coordinator = null!;
+    private EmbeddedMqttBrokerHost _host = null!;
 
     public async Task InitializeAsync()
     {
@@ -25,7 +26,8 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
             Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = KeyFiles.MakeUsableForTls(FederationPki.IssueServer(_ca, "localhost", Now, TimeSpan.FromDays(10))), Validator = validator, Port = 0 },
         };
         broker.DevicePasswords["pw-dev"] = "secret";
-        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker });
+        _host = new EmbeddedMqttBrokerHost(broker);
+        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation }, brokerHost: _host);
         await _coordinator.StartAsync(_handler);
     }
 
@@ -43,7 +45,7 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
     {
         Federation = Federation,
         DeviceId = id,
-        BrokerUri = uri ?? _coordinator.EmbeddedBroker!.TlsUri("localhost"),
+        BrokerUri = uri ?? _host.Broker!.TlsUri("localhost"),
         Password = password,
         Tls = new MqttTlsSettings { ClientCertificate = cert, TrustedRoot = _ca },
         PublishTimeout = TimeSpan.FromSeconds(3),
@@ -95,8 +97,8 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
     public Task NoClientCertificate_Refused() => RefusedAsync(Worker("dev-a", null));
 
     [Fact]
-    public Task PlainText_ToTlsListener_Refused() => RefusedAsync(Worker("dev-a", null, new Uri($"mqtt://127.0.0.1:{_coordinator.EmbeddedBroker!.TlsPort}")));
+    public Task PlainText_ToTlsListener_Refused() => RefusedAsync(Worker("dev-a", null, new Uri($"mqtt://127.0.0.1:{_host.Broker!.TlsPort}")));
 
     [Fact]
-    public Task PlainTextDeviceWithPassword_OnPlainListener_RefusedUnlessOptedIn() => RefusedAsync(Worker("pw-dev", null, _coordinator.EmbeddedBroker!.Uri, "secret"));
+    public Task PlainTextDeviceWithPassword_OnPlainListener_RefusedUnlessOptedIn() => RefusedAsync(Worker("pw-dev", null, _host.Broker!.Uri, "secret"));
 }

@@ -22,7 +22,7 @@ public sealed class EmbeddedMqttTests : IAsyncLifetime
             broker.DevicePasswords[id] = "pw-" + id;
         }
 
-        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker, ChunkSize = 4096 });
+        _coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, ChunkSize = 4096 }, brokerHost: new EmbeddedMqttBrokerHost(broker));
         await _coordinator.StartAsync(_coordinatorHandler);
     }
 
@@ -53,7 +53,7 @@ public sealed class EmbeddedMqttTests : IAsyncLifetime
         // The coordinator process (and its embedded broker) may exit before a worker shuts down.
         var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
         broker.DevicePasswords["late"] = "pw-late";
-        var coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker });
+        var coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation }, brokerHost: new EmbeddedMqttBrokerHost(broker));
         await coordinator.StartAsync(new RecordingCoordinator());
         var worker = new MqttWorkerTransport(new MqttWorkerOptions { Federation = Federation, DeviceId = "late", Password = "pw-late", BrokerUri = coordinator.BrokerUri });
         await worker.ConnectAsync(new RecordingWorker());

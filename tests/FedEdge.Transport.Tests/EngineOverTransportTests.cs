@@ -72,7 +72,7 @@ public sealed class EngineOverTransportTests
             broker.DevicePasswords[device] = "pw-" + device;
         }
 
-        var transport = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "engine", EmbeddedBroker = broker }, Logs);
+        var transport = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "engine" }, Logs, brokerHost: new EmbeddedMqttBrokerHost(broker, Logs));
         Uri? uri = null;
         await RunFederationAsync(new StartHook(transport, () => uri = transport.BrokerUri), device =>
             new MqttWorkerTransport(new MqttWorkerOptions { Federation = "engine", DeviceId = device, Password = "pw-" + device, BrokerUri = uri }, Logs));

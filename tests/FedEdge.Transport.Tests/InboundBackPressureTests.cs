@@ -22,9 +22,9 @@ public sealed class InboundBackPressureTests
         var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
         broker.DevicePasswords["flooder"] = "pw-flooder";
         broker.DevicePasswords["honest"] = "pw-honest";
-        var options = new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker, InboundQueueCapacity = Capacity };
+        var options = new MqttCoordinatorOptions { Federation = Federation, InboundQueueCapacity = Capacity };
         var handler = new StuckHandler();
-        await using var coordinator = new MqttCoordinatorTransport(options);
+        await using var coordinator = new MqttCoordinatorTransport(options, brokerHost: new EmbeddedMqttBrokerHost(broker));
         await coordinator.StartAsync(handler);
 
         using IMqttClient flooder = await RawMqttDevice.ConnectAsync(coordinator, Federation, "flooder", "pw-flooder");

@@ -113,10 +113,10 @@ public sealed class ReassemblyFloodTests
         var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
         broker.DevicePasswords["flooder"] = "pw-flooder";
         broker.DevicePasswords["honest"] = "pw-honest";
-        var options = new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker };
+        var options = new MqttCoordinatorOptions { Federation = Federation };
         options.Reassembly.MaxPendingBytesPerSource = 1 << 20;
         var handler = new RecordingCoordinator();
-        await using var coordinator = new MqttCoordinatorTransport(options);
+        await using var coordinator = new MqttCoordinatorTransport(options, brokerHost: new EmbeddedMqttBrokerHost(broker));
         await coordinator.StartAsync(handler);
 
         using IMqttClient flooder = await RawMqttDevice.ConnectAsync(coordinator, Federation, "flooder", "pw-flooder");

@@ -30,7 +30,7 @@ public sealed class UndecodableUpdateTests
         var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
         broker.DevicePasswords[Good] = "pw-good";
         broker.DevicePasswords[Bad] = "pw-bad";
-        var transport = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "undecodable", EmbeddedBroker = broker });
+        var transport = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "undecodable" }, brokerHost: new EmbeddedMqttBrokerHost(broker));
         await RunAsync(transport, () => transport.BrokerUri, (device, uri) =>
             new MqttWorkerTransport(new MqttWorkerOptions { Federation = "undecodable", DeviceId = device, Password = device == Good ? "pw-good" : "pw-bad", BrokerUri = uri }));
     }

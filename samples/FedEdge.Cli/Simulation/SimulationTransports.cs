@@ -108,7 +108,7 @@ internal sealed class SimulationTransports : IDisposable
         {
             "inproc" => _network.CreateCoordinatorTransport(),
             "mqtt" when _broker is not null => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, BrokerUri = _broker, ModelCodec = Codec }),
-            "mqtt" => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = EmbeddedOptions(), ModelCodec = Codec }),
+            "mqtt" => new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, ModelCodec = Codec }, brokerHost: new EmbeddedMqttBrokerHost(EmbeddedOptions())),
             "grpc" => new GrpcCoordinatorTransport(GrpcOptions()),
             _ => throw new ArgumentException($"Unknown transport '{_kind}'; use inproc, mqtt or grpc."),
         };

@@ -6,13 +6,13 @@ using FedEdge.Transport.Wire;
 
 namespace FedEdge.Transport.Grpc;
 
-/// <summary>Options of <see cref="GrpcCoordinatorTransport"/>.</summary>
+/// <summary>Options of <c>GrpcCoordinatorTransport</c> (FedEdge.Transport.Hosting).</summary>
 public sealed class GrpcCoordinatorOptions
 {
     /// <summary>The address Kestrel binds; loopback by default.</summary>
     public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
 
-    /// <summary>The port; 0 picks a free one (read <see cref="GrpcCoordinatorTransport.Address"/> after start).</summary>
+    /// <summary>The port; 0 picks a free one (read <c>GrpcCoordinatorTransport.Address</c> after start).</summary>
     public int Port { get; set; } = 50051;
 
     /// <summary>The server certificate (with private key) for TLS (e.g. from <c>fededge pki issue --server HOST</c>). Required unless <see cref="AllowPlainText"/>.</summary>

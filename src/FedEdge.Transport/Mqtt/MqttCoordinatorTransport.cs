@@ -8,8 +8,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FedEdge.Transport.Mqtt;
 
 /// <summary>
-/// The coordinator side of FedEdge over MQTT: either hosts an <see cref="EmbeddedMqttBroker"/> (zero setup)
-/// or connects to an external MQTT 3.1.1/5 broker such as Mosquitto whose ACL follows
+/// The coordinator side of FedEdge over MQTT: either starts a hosted broker (<see cref="IMqttBrokerHost"/>, such as
+/// the embedded broker of FedEdge.Transport.Hosting: zero setup) and connects to it, or connects to an external MQTT 3.1.1/5 broker such as Mosquitto whose ACL follows
 /// <see cref="MqttTopicScheme.MosquittoAcl"/>. The device id in a topic is the authenticated sender
 /// (<see cref="InboundContext.AuthenticatedId"/>); an envelope claiming another sender is reported as malformed.
 /// </summary>
@@ -28,12 +28,19 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     private ICoordinatorHandler? _handler;
     private ITimer? _expiryTimer;
     private int _retainedModelChunks;
+    private MqttBrokerEndpoint? _hosted;
 
-    /// <summary>Creates the transport; options are validated here.</summary>
-    public MqttCoordinatorTransport(MqttCoordinatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    /// <summary>
+    /// Creates the transport; options are validated here. Without <paramref name="brokerHost"/> it connects to the external broker at
+    /// <see cref="MqttTransportOptionsBase.BrokerUri"/>; with one (e.g. <c>EmbeddedMqttBrokerHost</c> of FedEdge.Transport.Hosting) it starts
+    /// that broker in <see cref="StartAsync"/>, connects to it and disposes it with itself, and BrokerUri must be null.
+    /// </summary>
+    public MqttCoordinatorTransport(MqttCoordinatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMqttBrokerHost? brokerHost = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        options.ValidateBroker(brokerHost is not null);
+        BrokerHost = brokerHost;
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<MqttCoordinatorTransport>();
@@ -46,11 +53,11 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     /// <inheritdoc />
     public TransportStatistics Statistics { get; } = new();
 
-    /// <summary>The embedded broker, once started (null with an external broker).</summary>
-    public EmbeddedMqttBroker? EmbeddedBroker { get; private set; }
+    /// <summary>The hosted broker this transport starts and stops (null with an external broker).</summary>
+    public IMqttBrokerHost? BrokerHost { get; }
 
-    /// <summary>The broker workers connect to: the embedded broker's URI once started, else <see cref="MqttTransportOptionsBase.BrokerUri"/>.</summary>
-    public Uri? BrokerUri => EmbeddedBroker?.Uri ?? _options.BrokerUri;
+    /// <summary>The broker workers connect to: the hosted broker's URI once started, else <see cref="MqttTransportOptionsBase.BrokerUri"/>.</summary>
+    public Uri? BrokerUri => _hosted?.Uri ?? _options.BrokerUri;
 
     /// <inheritdoc />
     public async ValueTask StartAsync(ICoordinatorHandler handler, CancellationToken cancellationToken = default)
@@ -66,13 +73,13 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         string username;
         string? password;
         string clientId;
-        if (_options.EmbeddedBroker is not null)
+        if (BrokerHost is not null)
         {
-            EmbeddedBroker = await EmbeddedMqttBroker.StartAsync(_options.Federation, _options.EmbeddedBroker, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            broker = EmbeddedBroker.Uri;
-            username = EmbeddedMqttBroker.CoordinatorUsername;
-            password = EmbeddedBroker.CoordinatorPassword;
-            clientId = EmbeddedBroker.CoordinatorClientId;
+            _hosted = await BrokerHost.StartAsync(_options.Federation, cancellationToken).ConfigureAwait(false);
+            broker = _hosted.Uri;
+            username = _hosted.Username;
+            password = _hosted.Password;
+            clientId = _hosted.ClientId;
         }
         else
         {
@@ -192,9 +199,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
             await Task.WhenAll(_inFlight.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        if (EmbeddedBroker is not null)
+        if (BrokerHost is not null)
         {
-            await EmbeddedBroker.DisposeAsync().ConfigureAwait(false);
+            await BrokerHost.DisposeAsync().ConfigureAwait(false);
         }
 
         _modelGate.Dispose();

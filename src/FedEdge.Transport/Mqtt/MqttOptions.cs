@@ -108,12 +108,9 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
 
     /// <summary>
     /// The MQTT client id (persistent session key) on an external broker; null derives <c>fededge-{federation}-coordinator</c>.
-    /// Must be null with <see cref="EmbeddedBroker"/>, which binds the coordinator to <see cref="MqttTopicScheme.CoordinatorClientId"/>.
+    /// Must be null with an <see cref="IMqttBrokerHost"/> (the embedded broker), which binds the coordinator to its reserved client id.
     /// </summary>
     public string? ClientId { get; set; }
-
-    /// <summary>When set, the coordinator hosts this embedded broker and connects to it; <see cref="MqttTransportOptionsBase.BrokerUri"/> must then be null.</summary>
-    public EmbeddedMqttBrokerOptions? EmbeddedBroker { get; set; }
 
     /// <summary>How round tasks and global models encode parameters (float32 by default, exact).</summary>
     public ParameterCodecKind ModelCodec { get; set; } = ParameterCodecKind.Float32;
@@ -122,11 +119,6 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
     public override void Validate()
     {
         base.Validate();
-        if ((BrokerUri is null) == (EmbeddedBroker is null))
-        {
-            throw new ArgumentException("Set exactly one of BrokerUri (external broker such as Mosquitto) and EmbeddedBroker.", nameof(BrokerUri));
-        }
-
         if (ModelCodec == ParameterCodecKind.TopK)
         {
             throw new ArgumentException("Top-k sparsification applies to deltas; global models need float32, float16 or int8.", nameof(ModelCodec));
@@ -137,12 +129,20 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
             throw new ArgumentException($"Username '{Username}' is invalid.", nameof(Username));
         }
 
-        if (EmbeddedBroker is not null && ClientId is not null)
+    }
+
+    /// <summary>Throws unless exactly one broker is given: <see cref="MqttTransportOptionsBase.BrokerUri"/> or a hosted broker.</summary>
+    internal void ValidateBroker(bool hosted)
+    {
+        if ((BrokerUri is null) != hosted)
+        {
+            throw new ArgumentException("Set exactly one of BrokerUri (external broker such as Mosquitto) and a hosted broker (EmbeddedMqttBrokerHost from FedEdge.Transport.Hosting).", nameof(BrokerUri));
+        }
+
+        if (hosted && ClientId is not null)
         {
             throw new ArgumentException("ClientId applies to an external broker; the embedded broker binds the coordinator to its reserved client id.", nameof(ClientId));
         }
-
-        EmbeddedBroker?.Validate();
     }
 }
 
