@@ -336,5 +336,12 @@ internal static class RoundGuards
         {
             throw new ArgumentException($"Update from '{update.SenderId}' has unknown kind {(int)update.Kind}.", nameof(update));
         }
+
+        // One NaN or infinity would poison every coordinate of the aggregate; the coordinator's UpdateBounds refuse it
+        // first, and a strategy used on its own refuses it here, before the round has touched it.
+        if (!TensorPrimitives.IsFiniteAll<float>(update.Values.Values))
+        {
+            throw new ArgumentException($"Update from '{update.SenderId}' holds NaN or infinite values; validate updates (CoordinatorOptions.UpdateBounds) before adding them.", nameof(update));
+        }
     }
 }
