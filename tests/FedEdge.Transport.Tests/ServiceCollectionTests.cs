@@ -72,4 +72,48 @@ public class ServiceCollectionTests
         await using ServiceProvider provider = services.BuildServiceProvider();
         Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IOptions<MqttCoordinatorOptions>>().Value);
     }
+
+    [Fact]
+    public async Task EmbeddedBrokerComposedAsReadmeShows_WorkerJoins_AndDisposingTwiceIsSafe()
+    {
+        var services = new ServiceCollection();
+        services.AddMqttTransport(coordinator: o => o.Federation = "di-run").AddEmbeddedMqttBroker(b => { b.Port = 0; b.DevicePasswords["pi-1"] = "secret-1"; });
+        ServiceProvider provider = services.BuildServiceProvider();
+        var coordinator = (MqttCoordinatorTransport)provider.GetRequiredService<ICoordinatorTransport>();
+        var handler = new RecordingCoordinator();
+        await coordinator.StartAsync(handler);
+        var host = Assert.IsType<EmbeddedMqttBrokerHost>(coordinator.BrokerHost);
+        Assert.Equal(host.Broker!.Uri, coordinator.BrokerUri);
+
+        var workers = new ServiceCollection();
+        workers.AddMqttTransport(worker: o => { o.Federation = "di-run"; o.DeviceId = "pi-1"; o.Password = "secret-1"; o.BrokerUri = coordinator.BrokerUri; });
+        await using (ServiceProvider device = workers.BuildServiceProvider())
+        {
+            IWorkerTransport worker = device.GetRequiredService<IWorkerTransport>();
+            await worker.ConnectAsync(new RecordingWorker());
+            Assert.True((await worker.JoinAsync(new JoinRequest { DeviceId = "pi-1" })).Accepted);
+        }
+
+        // The transport stops its broker; the container then disposes the same host again.
+        await coordinator.DisposeAsync();
+        Assert.Null(host.Broker);
+        await provider.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task GrpcCoordinatorComposedAsReadmeShows_WorkerJoins()
+    {
+        var services = new ServiceCollection();
+        services.AddGrpcCoordinatorTransport(o => { o.Port = 0; o.AllowPlainText = true; o.DeviceTokens["pi-1"] = "tok-1"; });
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        var coordinator = (FedEdge.Transport.Grpc.GrpcCoordinatorTransport)provider.GetRequiredService<ICoordinatorTransport>();
+        await coordinator.StartAsync(new RecordingCoordinator());
+
+        var workers = new ServiceCollection();
+        workers.AddGrpcTransport(worker: o => { o.Address = coordinator.Address; o.DeviceId = "pi-1"; o.Token = "tok-1"; });
+        await using ServiceProvider device = workers.BuildServiceProvider();
+        IWorkerTransport worker = device.GetRequiredService<IWorkerTransport>();
+        await worker.ConnectAsync(new RecordingWorker());
+        Assert.True((await worker.JoinAsync(new JoinRequest { DeviceId = "pi-1" })).Accepted);
+    }
 }
