@@ -15,6 +15,7 @@ using FedEdge.Cli.Hosting;
 using FedEdge.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FedEdge.Cli;
@@ -24,13 +25,14 @@ internal static class CoordinatorCommand
 {
     public static Command Create()
     {
-        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker, or of the gRPC listener with --transport grpc (default 50051) (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1883 }.Between(0, 65535);
+        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker (default 1883; with --ca and --cert/--key or --pfx its mutual-TLS listener, default 8883), or of the gRPC listener with --transport grpc (default 50051) (0 picks a free one).", DefaultValueFactory = _ => 1883 }.Between(0, 65535);
         Option<string> transport = new("--transport") { Description = "mqtt (embedded or external broker) or grpc (gRPC over mutual TLS: needs --ca and --cert/--key or --pfx; workers use --coordinator https://HOST:PORT).", DefaultValueFactory = _ => "mqtt" };
         transport.AcceptOnlyFromAmong("mqtt", "grpc");
         Option<int?> grpcPort = new Option<int?>("--grpc") { Description = "Serve the federation over gRPC on this port instead of MQTT (workers and edges connect with https://HOST:PORT; plain http:// on loopback only). Device tokens are the --device passwords.", HelpName = "PORT" }.Check(p => p is null or (>= 0 and <= 65535) ? null : "must be a port between 0 and 65535");
         Option<string> grpcBind = new Option<string>("--grpc-bind") { Description = "With --grpc: the address to listen on (beyond loopback --grpc-cert and --grpc-key are required).", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDRESS" }.Check(a => System.Net.IPAddress.TryParse(a, out _) ? null : "must be an IP address");
         Option<FileInfo?> grpcCert = new Option<FileInfo?>("--grpc-cert") { Description = "With --grpc: the server certificate (PEM) for https.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> grpcKey = new Option<FileInfo?>("--grpc-key") { Description = "With --grpc: the server certificate's private key (PEM, mode 0600).", HelpName = "FILE" }.ReadableFile();
+        Option<string> bind = new Option<string>("--bind") { Description = "With certificates: the address the embedded broker's mutual-TLS listener binds (default 127.0.0.1; 0.0.0.0 serves a LAN). The plain listener stays on loopback for the coordinator itself.", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDRESS" }.Check(a => System.Net.IPAddress.TryParse(a, out _) ? null : "must be an IP address");
         Option<string?> broker = new Option<string?>("--broker") { Description = "Use an external MQTT broker (mqtt://host:port) instead of the embedded one.", HelpName = "URL" }.MqttUrl();
         Option<string[]> devices = new("--device") { Description = "A device allowed to join and its profile: ID=MUD_URL (repeat per device). With --mud the MUD URL is optional (ID): the device presents its own and MUD admission judges it. Never a password here: see --device-passwords.", AllowMultipleArgumentsPerToken = false };
         Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not needed over gRPC, where devices present certificates.", HelpName = "FILE" }.ReadableFile();
@@ -62,7 +64,7 @@ internal static class CoordinatorCommand
 
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -172,6 +174,26 @@ internal static class CoordinatorCommand
             }
 
             int listenPort = grpc && parse.GetResult(port) is null or { Implicit: true } ? 50051 : parse.GetValue(port);
+            if (!grpc && external is null && credentials is not null && parse.GetValue(grpcPort) is null)
+            {
+                if (brokerOptions.DevicePasswords.Count > 0)
+                {
+                    await err.WriteLineAsync("fededge coordinator: with --ca and --cert/--key (or --pfx) devices connect to the embedded broker with their certificates (mqtts://); drop --device-passwords.").ConfigureAwait(false);
+                    return 2;
+                }
+
+                // Mutual TLS on --port (8883 unless given): identity from each verified client certificate; the plain
+                // listener (a free loopback port) serves only the coordinator's own connection.
+                brokerOptions.Tls = new EmbeddedBrokerTlsOptions
+                {
+                    ServerCertificate = credentials.Certificate,
+                    Validator = credentials.Validator,
+                    Port = parse.GetResult(port) is null or { Implicit: true } ? 8883 : parse.GetValue(port),
+                };
+                brokerOptions.BindAddress = System.Net.IPAddress.Parse(parse.GetValue(bind)!);
+                brokerOptions.Port = 0;
+            }
+
 
             // An external broker that is down (not started yet, restarting) is waited for with back-off, like a worker does.
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = external, WaitForBroker = external is not null };
@@ -278,26 +300,48 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
+
+    /// <summary>With <c>--crl FILE</c>: reloads the CRL whenever the file changes while <paramref name="run"/> runs (<see cref="CrlFileWatch"/>).</summary>
+    internal static async Task<int> WatchingCrlAsync(IServiceProvider services, FederationCredentials? credentials, FileInfo? crl, Func<Task<int>> run)
+    {
+        if (credentials is null || crl is null)
+        {
+            return await run().ConfigureAwait(false);
+        }
+
+        ILogger logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FedEdge.Cli.Crl");
+        await using CrlFileWatch watch = CrlFileWatch.Start(credentials.Validator, crl.FullName, logger);
+        return await run().ConfigureAwait(false);
+    }
+
+    /// <summary>The client certificates the transport refused in the TLS handshake (embedded broker or gRPC), each with its reason.</summary>
+    internal static Func<IReadOnlyList<CertificateValidation>> HandshakeRefusals(ICoordinatorTransport transport) => () => transport switch
+    {
+        MqttCoordinatorTransport { BrokerHost: EmbeddedMqttBrokerHost { Broker: { } broker } } => broker.RefusedCertificates,
+        FedEdge.Transport.Grpc.GrpcCoordinatorTransport grpc => grpc.RefusedCertificates,
+        _ => [],
+    };
 
     /// <summary>Where the coordinator listens, once started: the gRPC address (mutual TLS), the embedded broker's port or the external broker.</summary>
     private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port) => () => transport switch
     {
         FedEdge.Transport.Grpc.GrpcCoordinatorTransport grpc => (mutualTls ? "gRPC over mutual TLS, " : "gRPC with device tokens, ") + grpc.Address,
         _ when external is not null => external.ToString(),
+        MqttCoordinatorTransport { BrokerHost: EmbeddedMqttBrokerHost { Broker.TlsPort: int tlsPort } } => "embedded broker, mutual TLS on port " + tlsPort.ToString(CultureInfo.InvariantCulture) + "; devices connect with mqtts://HOST:" + tlsPort.ToString(CultureInfo.InvariantCulture) + " and their certificates",
         _ => "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, Func<IReadOnlyList<CertificateValidation>> handshakeRefusals, CancellationToken cancellationToken)
     {
         var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
         using IDisposable watching = monitor.Attach(coordinator);
         if (dashboard is null)
         {
-            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, handshakeRefusals, cancellationToken).ConfigureAwait(false);
         }
 
         Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
@@ -308,11 +352,11 @@ internal static class CoordinatorCommand
                 await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
             }
 
-            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, handshakeRefusals, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, CancellationToken cancellationToken)
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, Func<IReadOnlyList<CertificateValidation>> handshakeRefusals, CancellationToken cancellationToken)
     {
         string? stop = null;
         bool resumed;
@@ -351,11 +395,17 @@ internal static class CoordinatorCommand
             await stdout.WriteLineAsync($"refused {refused.DeviceId}: {string.Join("; ", refused.Reasons)}").ConfigureAwait(false);
         }
 
+        foreach (CertificateValidation refusal in handshakeRefusals())
+        {
+            await stdout.WriteLineAsync($"refused in the TLS handshake ({refusal.Refusal}): {refusal.Reason}").ConfigureAwait(false);
+        }
+
         string hash = coordinator.GlobalParameters.ComputeHash();
         run.Finish(new System.Text.Json.Nodes.JsonObject
         {
             ["final"] = new System.Text.Json.Nodes.JsonObject { ["rounds_completed"] = coordinator.CompletedRounds, ["model_hash"] = hash, ["stop_reason"] = stop },
             ["refused"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.RefusedDevices.Select(d => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = d.DeviceId, ["reasons"] = string.Join("; ", d.Reasons) })]),
+            ["refused_in_tls_handshake"] = new System.Text.Json.Nodes.JsonArray([.. handshakeRefusals().Select(v => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["refusal"] = v.Refusal.ToString(), ["reason"] = v.Reason })]),
         });
         await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {hash}; run recorded: {run.Id}").ConfigureAwait(false);
         return 0;

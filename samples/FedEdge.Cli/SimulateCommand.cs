@@ -20,6 +20,7 @@ internal static class SimulateCommand
         Option<string?> transport = new("--transport") { Description = "Transport between coordinator and workers: inproc, mqtt (embedded broker, or the one --broker names) or grpc. Default: inproc, or mqtt with --broker." };
         transport.AcceptOnlyFromAmong("inproc", "mqtt", "grpc");
         Option<string?> broker = new Option<string?>("--broker") { Description = "An external MQTT broker, e.g. mqtt://127.0.0.1:1883; implies --transport mqtt.", HelpName = "URL" }.MqttUrl();
+        Option<bool> insecurePlaintext = new("--insecure-plaintext") { Description = "Run mqtt and grpc on plain-text listeners with per-device passwords or tokens instead of mutual TLS with device certificates (the default). For tests and debugging only." };
         Option<int> rounds = new Option<int>("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
@@ -61,7 +62,7 @@ internal static class SimulateCommand
         Option<string> split = new("--split") { Description = "How --split-devices splits a file: iid or dirichlet:ALPHA (label skew).", DefaultValueFactory = _ => "iid", HelpName = "iid|dirichlet:ALPHA" };
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
+        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
         {
             command.Options.Add(o);
         }
@@ -194,6 +195,7 @@ internal static class SimulateCommand
                 DpTargetEpsilon = parse.GetValue(dpTargetEpsilon),
                 Transport = transportName,
                 Broker = brokerUri,
+                PlainText = parse.GetValue(insecurePlaintext),
                 Rounds = roundCount,
                 Strategy = strategyName,
                 ByzantineCount = byzantineCount,

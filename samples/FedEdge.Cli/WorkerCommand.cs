@@ -20,7 +20,7 @@ internal static class WorkerCommand
     {
         Option<string> deviceId = new Option<string>("--device-id") { Description = "This device's id (also its MQTT user name).", Required = true }.NotEmpty();
         Option<FileInfo?> data = new Option<FileInfo?>("--data") { Description = "The device's data file: N-BaIoT or TON_IoT CSV, or IoT-23 Zeek TSV (plain or .gz; recognised from the header, or name it with --dataset).", Required = true, HelpName = "FILE" }.ReadableFile();
-        Option<string> broker = new Option<string>("--broker") { Description = "The coordinator's broker, mqtt://host:port.", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" }.MqttUrl();
+        Option<string> broker = new Option<string>("--broker") { Description = "The coordinator's broker, mqtt://host:port, or mqtts://host:port (TLS; with --ca and --cert/--key or --pfx the device's certificate is its identity).", DefaultValueFactory = _ => "mqtt://127.0.0.1:1883" }.MqttUrl();
         Option<string?> coordinatorUrl = new Option<string?>("--coordinator") { Description = "Join a gRPC coordinator (`fededge coordinator --transport grpc`) at https://HOST:PORT over mutual TLS, instead of --broker; needs --ca with --cert/--key or --pfx.", HelpName = "URL" }
             .Check(v => v is null || (Uri.TryCreate(v, UriKind.Absolute, out Uri? uri) && uri.Scheme == "https" && !string.IsNullOrEmpty(uri.Host)) ? null : "must be https://host:port (gRPC over mutual TLS)");
         CliCredentials credentialOptions = CliCredentials.Create();
@@ -141,6 +141,12 @@ internal static class WorkerCommand
             {
                 // A broker that is down or refuses the device's password: say which, in one line.
                 string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
+                if (tls is not null && grpcUri is null && brokerUri.Scheme == "mqtts" && ex is TransportException { InnerException: MQTTnet.Adapter.MqttConnectingFailedException })
+                {
+                    // Over mutual TLS a broker that cuts the handshake does not say why; its own log names the reason.
+                    cause += "; the broker did not accept this device's certificate in the TLS handshake (issued by another CA, expired or revoked: the coordinator's log names the reason)";
+                }
+
                 await err.WriteLineAsync($"fededge worker: cannot join through {(grpcUri is null ? "the broker" : "the coordinator")} {brokerUri}: {ex.Message}{cause}".ReplaceLineEndings(" ")).ConfigureAwait(false);
                 return 1;
             }

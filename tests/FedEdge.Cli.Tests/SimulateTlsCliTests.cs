@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace FedEdge.Cli.Tests;
 
-/// <summary><c>fededge simulate --transport grpc</c>: mutual TLS with a generated PKI by default, and the demo's two refusals.</summary>
+/// <summary><c>fededge simulate --transport grpc|mqtt</c>: mutual TLS with a generated PKI by default, and the demo's two refusals.</summary>
 public sealed class SimulateTlsCliTests : IDisposable
 {
     private readonly string _out = Path.Combine(Path.GetTempPath(), "fededge-simtls-" + Guid.NewGuid().ToString("N"));
@@ -15,11 +15,13 @@ public sealed class SimulateTlsCliTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task Simulate_Grpc_RunsOverMutualTlsAndRefusesOtherCaAndRevokedDevices()
+    [Theory]
+    [InlineData("grpc")]
+    [InlineData("mqtt")]
+    public async Task Simulate_RunsOverMutualTlsAndRefusesOtherCaAndRevokedDevices(string transport)
     {
         CliResult result = await CliRunner.RunAsync(
-            ["simulate", "--transport", "grpc", "--rounds", "2", "--out", _out],
+            ["simulate", "--transport", transport, "--rounds", "2", "--out", _out],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(3));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -35,6 +37,10 @@ public sealed class SimulateTlsCliTests : IDisposable
         }
 
         using JsonDocument doc = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "report.json")));
+        Assert.False(doc.RootElement.GetProperty("config").GetProperty("insecure_plaintext").GetBoolean());
+
+        // The devices signed their updates with their certificates' keys: the transparency log verifies against the generated CA.
+        Assert.Equal(Path.Combine(pki, "ca.pem"), doc.RootElement.GetProperty("ledger").GetProperty("ca").GetString());
         JsonElement[] rounds = doc.RootElement.GetProperty("rounds").EnumerateArray().ToArray();
         Assert.Equal(2, rounds.Length);
         Assert.All(rounds, r => Assert.Equal(4, r.GetProperty("participants").GetInt32()));
@@ -44,5 +50,24 @@ public sealed class SimulateTlsCliTests : IDisposable
         Assert.Contains("refused in the TLS handshake (UntrustedIssuer:", refused["Foreign_CA_Camera"], StringComparison.Ordinal);
         Assert.Contains("refused in the TLS handshake (Revoked:", refused["Revoked_Smart_Plug"], StringComparison.Ordinal);
         Assert.Contains("refused Revoked_Smart_Plug: revoked certificate", result.Stdout.ReplaceLineEndings(" "), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Simulate_MqttInsecurePlaintext_RunsWithPasswordsAndNoPki()
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--transport", "mqtt", "--insecure-plaintext", "--rounds", "1", "--out", _out],
+            workingDirectory: RepoPaths.Root,
+            timeout: TimeSpan.FromMinutes(3));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.DoesNotContain("mutual TLS", result.Stdout, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_out, "pki")));
+
+        using JsonDocument doc = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "report.json")));
+        Assert.True(doc.RootElement.GetProperty("config").GetProperty("insecure_plaintext").GetBoolean());
+        Assert.Equal(4, doc.RootElement.GetProperty("rounds")[0].GetProperty("participants").GetInt32());
+        string[] refused = [.. doc.RootElement.GetProperty("refused").EnumerateArray().Select(r => r.GetProperty("device").GetString()!)];
+        Assert.DoesNotContain("Foreign_CA_Camera", refused);
+        Assert.DoesNotContain("Revoked_Smart_Plug", refused);
     }
 }

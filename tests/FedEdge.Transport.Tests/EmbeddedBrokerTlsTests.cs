@@ -13,13 +13,16 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
     private readonly X509Certificate2 _ca = FederationPki.CreateCertificateAuthority("embedded tls tests", Now.AddDays(-30), TimeSpan.FromDays(60));
     private readonly RecordingCoordinator _handler = new();
     private X509Certificate2 _revoked = null!;
+    private CertificateValidator _validator = null!;
+    private byte[] _crl = [];
     private MqttCoordinatorTransport _coordinator = null!;
     private EmbeddedMqttBrokerHost _host = null!;
 
     public async Task InitializeAsync()
     {
         _revoked = Device("revoked-1");
-        var validator = new CertificateValidator(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1)));
+        _crl = FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1));
+        var validator = _validator = new CertificateValidator(_ca, _crl);
         var broker = new EmbeddedMqttBrokerOptions
         {
             Port = 0,
@@ -101,4 +104,22 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
 
     [Fact]
     public Task PlainTextDeviceWithPassword_OnPlainListener_RefusedUnlessOptedIn() => RefusedAsync(Worker("pw-dev", null, _host.Broker!.Uri, "secret"));
+
+    [Fact]
+    public async Task RevokedWhileConnected_CrlReloaded_NextUpdateRefusedWithReason()
+    {
+        using X509Certificate2 cert = Device("turncoat-1");
+        await using MqttWorkerTransport worker = Worker("turncoat-1", cert);
+        await worker.ConnectAsync(new RecordingWorker());
+        await worker.SendUpdateAsync(TestData.Update("turncoat-1", 1, TestData.RandomSet(4, 7)));
+        (ModelUpdate first, _) = await _handler.NextAsync<ModelUpdate>();
+        Assert.Equal(1, first.Round);
+
+        // The federation revokes the connected device and the running broker reloads its CRL: the next message is refused.
+        _validator.ReloadCrl(FederationPki.Revoke(_ca, _crl, cert, Now, TimeSpan.FromDays(1)));
+        TransportException refused = await Assert.ThrowsAsync<TransportException>(async () => await worker.SendUpdateAsync(TestData.Update("turncoat-1", 2, TestData.RandomSet(4, 8))));
+        Assert.Contains("NotAuthorized", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(_host.Broker!.RefusedCertificates, r => r.Refusal == CertificateRefusal.Revoked && r.Reason.Contains("CN=turncoat-1", StringComparison.Ordinal));
+        Assert.DoesNotContain(_handler.Updates, u => u.SenderId == "turncoat-1" && u.Round == 2);
+    }
 }

@@ -58,6 +58,7 @@ internal static class ReportWriter
             ["config"] = new JsonObject
             {
                 ["transport"] = c.Transport,
+                ["insecure_plaintext"] = c.PlainText,
                 ["broker"] = c.Broker?.ToString(),
                 ["rounds"] = c.Rounds,
                 ["strategy"] = c.Strategy,

@@ -199,7 +199,7 @@ internal static class Simulation
         var fedClock = Stopwatch.StartNew();
         bool hierarchical = config.Topology == "hierfavg";
         IReadOnlyList<EdgeNode> tree = hierarchical ? SimulationHierarchy.Deal([.. devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id))], config.Edges) : [];
-        using var transports = new SimulationTransports(config.Transport, config.Broker, hierarchical ? tree.Select(e => e.Edge) : devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults, config.OutDirectory)
+        using var transports = new SimulationTransports(config.Transport, config.Broker, hierarchical ? tree.Select(e => e.Edge) : devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults, config.OutDirectory, config.PlainText)
         {
             Codec = config.Compress ? FedEdge.Transport.Codecs.ParameterCodecKind.SparseFloat16 : FedEdge.Transport.Codecs.ParameterCodecKind.Float32,
         };

@@ -13,6 +13,12 @@ internal sealed record SimulationConfig
 
     public Uri? Broker { get; init; }
 
+    /// <summary>
+    /// <c>--insecure-plaintext</c>: mqtt and grpc run on plain-text listeners with per-device passwords or tokens instead
+    /// of mutual TLS with device certificates (for tests that need it).
+    /// </summary>
+    public bool PlainText { get; init; }
+
     public int Rounds { get; init; } = 10;
 
     public string Strategy { get; init; } = "fedavg";

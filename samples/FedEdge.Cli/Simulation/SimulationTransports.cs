@@ -12,9 +12,10 @@ using FedEdge.Transport.Mqtt;
 namespace FedEdge.Cli.Simulation;
 
 /// <summary>
-/// Creates the coordinator's and the workers' transports for one simulation. gRPC runs over mutual TLS with a
-/// federation PKI generated into the output folder (<see cref="SimulationPki"/>): device identity from certificates,
-/// signed updates and signed global models.
+/// Creates the coordinator's and the workers' transports for one simulation. gRPC and MQTT (the embedded broker) run
+/// over mutual TLS with a federation PKI generated into the output folder (<see cref="SimulationPki"/>): device identity
+/// from certificates, signed updates and signed global models. <c>--insecure-plaintext</c> opts out (passwords and
+/// bearer tokens on plain-text listeners), and so does an external <c>--broker</c>, which holds its own credentials.
 /// </summary>
 internal sealed class SimulationTransports : IDisposable
 {
@@ -30,7 +31,7 @@ internal sealed class SimulationTransports : IDisposable
     /// <summary>How models and updates are encoded on mqtt and grpc (<c>--compress</c>: sparse float16); inproc does not encode.</summary>
     public FedEdge.Transport.Codecs.ParameterCodecKind Codec { get; init; } = FedEdge.Transport.Codecs.ParameterCodecKind.Float32;
 
-    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds, FaultOptions? faults = null, string? outDirectory = null)
+    public SimulationTransports(string kind, Uri? broker, IEnumerable<string> deviceIds, FaultOptions? faults = null, string? outDirectory = null, bool plainText = false)
     {
         _kind = kind;
         _faults = faults;
@@ -41,7 +42,7 @@ internal sealed class SimulationTransports : IDisposable
             _secrets[id] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         }
 
-        if (kind == "grpc" && outDirectory is not null)
+        if (!plainText && outDirectory is not null && (kind == "grpc" || (kind == "mqtt" && broker is null)))
         {
             Pki = new SimulationPki(outDirectory, _secrets.Keys);
         }
@@ -62,7 +63,7 @@ internal sealed class SimulationTransports : IDisposable
     /// </summary>
     public async Task<IReadOnlyList<RefusedDevice>> DemonstrateRefusalsAsync(CancellationToken cancellationToken)
     {
-        if (Pki is null || _coordinator is not GrpcCoordinatorTransport grpc)
+        if (Pki is null || _coordinator is null)
         {
             return [];
         }
@@ -70,20 +71,63 @@ internal sealed class SimulationTransports : IDisposable
         var refused = new List<RefusedDevice>();
         foreach ((string id, X509Certificate2 certificate, string what) in new[] { (SimulationPki.ForeignDevice, Pki.Foreign, "certificate issued by another CA"), (SimulationPki.RevokedDevice, Pki.Revoked, "revoked certificate") })
         {
-            await using var probe = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = id, ClientCertificate = certificate, TrustedRoot = Pki.Authority, SendTimeout = TimeSpan.FromMilliseconds(500) });
-            try
+            string? failure = _coordinator switch
             {
-                await probe.JoinAsync(new JoinRequest { DeviceId = id, CertificateDer = certificate.RawData }, cancellationToken).ConfigureAwait(false);
-                refused.Add(new RefusedDevice(id, [$"{what}: NOT refused (a fault in the transport)"]));
-            }
-            catch (TransportException ex)
+                GrpcCoordinatorTransport grpc => await TryGrpcJoinAsync(grpc, id, certificate, cancellationToken).ConfigureAwait(false),
+                MqttCoordinatorTransport { BrokerHost: EmbeddedMqttBrokerHost { Broker: { } broker } } => await TryMqttConnectAsync(broker, id, certificate, cancellationToken).ConfigureAwait(false),
+                _ => null,
+            };
+            IReadOnlyList<CertificateValidation> refusals = _coordinator switch
             {
-                CertificateValidation? reason = grpc.RefusedCertificates.LastOrDefault(r => r.Reason.Contains("CN=" + id, StringComparison.Ordinal));
-                refused.Add(new RefusedDevice(id, [reason is null ? $"{what}: refused in the TLS handshake ({ex.Message})" : $"{what}: refused in the TLS handshake ({reason.Refusal}: {reason.Reason})"]));
-            }
+                GrpcCoordinatorTransport grpc => grpc.RefusedCertificates,
+                MqttCoordinatorTransport { BrokerHost: EmbeddedMqttBrokerHost { Broker: { } broker } } => broker.RefusedCertificates,
+                _ => [],
+            };
+            CertificateValidation? reason = refusals.LastOrDefault(r => r.Reason.Contains("CN=" + id, StringComparison.Ordinal));
+            refused.Add(new RefusedDevice(id, [failure is null
+                ? $"{what}: NOT refused (a fault in the transport)"
+                : reason is null ? $"{what}: refused in the TLS handshake ({failure})" : $"{what}: refused in the TLS handshake ({reason.Refusal}: {reason.Reason})"]));
         }
 
         return refused;
+    }
+
+    /// <summary>Tries to join over gRPC with <paramref name="certificate"/>; returns why it failed, or null when it got through.</summary>
+    private async Task<string?> TryGrpcJoinAsync(GrpcCoordinatorTransport grpc, string id, X509Certificate2 certificate, CancellationToken cancellationToken)
+    {
+        await using var probe = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = id, ClientCertificate = certificate, TrustedRoot = Pki!.Authority, SendTimeout = TimeSpan.FromMilliseconds(500) });
+        try
+        {
+            await probe.JoinAsync(new JoinRequest { DeviceId = id, CertificateDer = certificate.RawData }, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (TransportException ex)
+        {
+            return ex.Message;
+        }
+    }
+
+    /// <summary>Tries to connect to the embedded broker's TLS listener with <paramref name="certificate"/>; returns why it failed, or null when it got through.</summary>
+    private async Task<string?> TryMqttConnectAsync(EmbeddedMqttBroker broker, string id, X509Certificate2 certificate, CancellationToken cancellationToken)
+    {
+        await using var probe = new MqttWorkerTransport(new MqttWorkerOptions
+        {
+            Federation = Federation,
+            DeviceId = id,
+            BrokerUri = broker.TlsUri(SimulationPki.Host),
+            Tls = new MqttTlsSettings { ClientCertificate = certificate, TrustedRoot = Pki!.Authority },
+            PublishTimeout = TimeSpan.FromSeconds(2),
+            JoinTimeout = TimeSpan.FromSeconds(2),
+        });
+        try
+        {
+            await probe.ConnectAsync(new IgnoringHandler(), cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex) when (ex is TransportException or BrokerUnreachableException)
+        {
+            return ex.Message;
+        }
     }
 
     public void Dispose() => Pki?.Dispose();
@@ -122,8 +166,9 @@ internal sealed class SimulationTransports : IDisposable
         {
             Federation = Federation,
             DeviceId = deviceId,
-            BrokerUri = ((MqttCoordinatorTransport)_coordinator!).BrokerUri,
-            Password = _broker is null ? _secrets[deviceId] : null,
+            BrokerUri = Pki is null ? ((MqttCoordinatorTransport)_coordinator!).BrokerUri : ((EmbeddedMqttBrokerHost)((MqttCoordinatorTransport)_coordinator!).BrokerHost!).Broker!.TlsUri(SimulationPki.Host),
+            Password = _broker is null && Pki is null ? _secrets[deviceId] : null,
+            Tls = Pki is null ? null : new MqttTlsSettings { ClientCertificate = Pki.CertificateOf(deviceId), TrustedRoot = Pki.Authority },
             UpdateCodec = Codec,
         }),
         "grpc" => new GrpcWorkerTransport(new GrpcWorkerOptions
@@ -141,6 +186,13 @@ internal sealed class SimulationTransports : IDisposable
     private EmbeddedMqttBrokerOptions EmbeddedOptions()
     {
         var options = new EmbeddedMqttBrokerOptions { Port = 0 };
+        if (Pki is not null)
+        {
+            // Devices connect only to the mutual-TLS listener; the plain one serves the coordinator's own loopback connection.
+            options.Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = Pki.Server, Validator = Pki.Validator, Port = 0 };
+            return options;
+        }
+
         foreach (KeyValuePair<string, string> pair in _secrets)
         {
             options.DevicePasswords[pair.Key] = pair.Value;
@@ -163,5 +215,15 @@ internal sealed class SimulationTransports : IDisposable
         }
 
         return options;
+    }
+
+    /// <summary>The refusal probes' handler: they never get far enough to receive anything.</summary>
+    private sealed class IgnoringHandler : IWorkerHandler
+    {
+        public ValueTask OnTaskAsync(RoundTask task, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask OnGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }

@@ -100,9 +100,12 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
     private readonly string _root;
     private readonly byte[] _coordinatorSecretHash;
     private readonly ILogger _logger;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<CertificateValidation> _refused;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, X509Certificate2> _clientCertificates = new(StringComparer.Ordinal);
 
-    private EmbeddedMqttBroker(MqttServer server, EmbeddedMqttBrokerOptions options, string federation, int port, int? tlsPort, string coordinatorPassword, ILogger logger)
+    private EmbeddedMqttBroker(MqttServer server, EmbeddedMqttBrokerOptions options, string federation, int port, int? tlsPort, string coordinatorPassword, ILogger logger, System.Collections.Concurrent.ConcurrentQueue<CertificateValidation> refused)
     {
+        _refused = refused;
         TlsPort = tlsPort;
         _server = server;
         _options = options;
@@ -125,6 +128,12 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
 
     /// <summary>The port the broker listens on.</summary>
     public int Port { get; }
+
+    /// <summary>
+    /// The most recent client certificates the TLS listener refused in the handshake (at most 256, oldest first), each
+    /// with its typed reason (also logged).
+    /// </summary>
+    public IReadOnlyList<CertificateValidation> RefusedCertificates => [.. _refused];
 
     /// <summary>The mutual-TLS port, when <see cref="EmbeddedMqttBrokerOptions.Tls"/> is set.</summary>
     public int? TlsPort { get; }
@@ -152,6 +161,7 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
             .WithDefaultEndpointPort(port)
             .WithPersistentSessions();
         int? tlsPort = null;
+        var refused = new System.Collections.Concurrent.ConcurrentQueue<CertificateValidation>();
         if (options.Tls is { } tls)
         {
             tlsPort = tls.Port == 0 ? FreePort(options.BindAddress) : tls.Port;
@@ -160,13 +170,13 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
                 .WithEncryptedEndpointPort(tlsPort.Value)
                 .WithEncryptionCertificate(tls.ServerCertificate)
                 .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
-                .WithClientCertificate((_, certificate, _, _) => CheckClientCertificate(tls.Validator, certificate, logger));
+                .WithClientCertificate((_, certificate, _, _) => CheckClientCertificate(tls.Validator, certificate, logger, refused));
         }
 
         MqttServerOptions serverOptions = builder.Build();
         MqttServer server = new MqttServerFactory().CreateMqttServer(serverOptions);
         string secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        var broker = new EmbeddedMqttBroker(server, options, federation, port, tlsPort, secret, logger);
+        var broker = new EmbeddedMqttBroker(server, options, federation, port, tlsPort, secret, logger, refused);
         cancellationToken.ThrowIfCancellationRequested();
         await server.StartAsync().ConfigureAwait(false);
         Log.BrokerStarted(logger, broker.Uri.ToString(), federation);
@@ -189,16 +199,25 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         return port;
     }
 
-    private static bool CheckClientCertificate(CertificateValidator validator, X509Certificate? certificate, ILogger logger)
+    private static bool CheckClientCertificate(CertificateValidator validator, X509Certificate? certificate, ILogger logger, System.Collections.Concurrent.ConcurrentQueue<CertificateValidation> refused)
     {
         using X509Certificate2? leaf = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
         CertificateValidation result = validator.Validate(leaf, CertificateRole.Device);
         if (!result.IsValid)
         {
             Log.CertificateRefused(logger, result.Refusal.ToString(), result.Reason);
+            Record(refused, result);
         }
 
         return result.IsValid;
+    }
+
+    private static void Record(System.Collections.Concurrent.ConcurrentQueue<CertificateValidation> refused, CertificateValidation refusal)
+    {
+        refused.Enqueue(refusal);
+        while (refused.Count > 256 && refused.TryDequeue(out _))
+        {
+        }
     }
 
     private static bool SecretEquals(string presented, byte[] expectedHash) =>
@@ -229,6 +248,9 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
 
             ok = true;
             boundClientId = MqttTopicScheme.DeviceClientId(_federation, user);
+
+            // Kept for the connection's lifetime: a CRL reloaded later (CertificateValidator.ReloadCrl) refuses its next message.
+            _clientCertificates[args.ClientId] = presented;
         }
         else if (_options.Tls is { AllowPlainDevices: false } && !string.Equals(user, CoordinatorUsername, StringComparison.Ordinal))
         {
@@ -281,6 +303,18 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         string? user = args.UserName;
         if (string.IsNullOrEmpty(args.ClientId) || IsCoordinator(user) && topic.StartsWith(_root + "/", StringComparison.Ordinal))
         {
+            return Task.CompletedTask;
+        }
+
+        if (_options.Tls is { } tls && _clientCertificates.TryGetValue(args.ClientId, out X509Certificate2? certificate) && tls.Validator.IsRevoked(certificate))
+        {
+            // Revoked while connected (the CRL was reloaded): nothing more from this device gets through.
+            CertificateValidation revoked = tls.Validator.Validate(certificate, CertificateRole.Device);
+            Log.CertificateRefused(_logger, revoked.Refusal.ToString(), revoked.Reason);
+            Record(_refused, revoked);
+            args.ProcessPublish = false;
+            args.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+            args.Response.ReasonString = "The device's certificate has been revoked.";
             return Task.CompletedTask;
         }
 
