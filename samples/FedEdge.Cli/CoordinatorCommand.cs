@@ -280,9 +280,16 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port, services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.UpdateCodec), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), cancellationToken), cancellationToken).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>Where the coordinator listens, and the update codec it announces when one was chosen (<c>--codec</c>).</summary>
+    private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port, string? codec)
+    {
+        Func<string> where = Listening(transport, mutualTls, external, port);
+        return codec is null ? where : () => $"{where()}, update codec {codec} announced in every round task";
     }
 
     /// <summary>Where the coordinator listens, once started: the gRPC address (mutual TLS), the embedded broker's port or the external broker.</summary>
