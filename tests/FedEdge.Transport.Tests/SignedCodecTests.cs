@@ -81,6 +81,14 @@ public sealed class SignedCodecTests
         });
 
     [Fact]
+    public void SignedEncodedUpdate_ClaimingAnotherCodec_FailsVerification()
+    {
+        ModelUpdate signed = EncodeAndSign([1f, 2f, 3f, 4f], "f16");
+        Assert.Equal(SignatureCheck.Invalid, UpdateSigning.Verify(signed with { Encoded = signed.Encoded! with { Codec = "sparse-f16" } }, Device));
+        Assert.Equal(SignatureCheck.Invalid, UpdateSigning.Verify(signed with { Encoded = null }, Device));
+    }
+
+    [Fact]
     public void Float32_KeepsTheV1Signature_SoOldCoordinatorsStillVerify()
     {
         ModelUpdate plain = Delta([1f, -2f, 3.5f]);
