@@ -46,6 +46,13 @@ internal static class CliOptionValidation
         return option;
     }
 
+    /// <summary>The <c>--codec</c> option of simulate and coordinator: f32, f16, int8 or topk:FRACTION, checked at parse time.</summary>
+    public static Option<string?> CodecOption() => new Option<string?>("--codec")
+    {
+        Description = "How workers encode their updates, announced in every round task: f32 (exact, default), f16, int8 (per-tensor 8-bit) or topk:FRACTION (the largest FRACTION of the delta, e.g. topk:0.01, with error feedback on the worker). Updates stay signed: the signature covers the encoded bytes.",
+        HelpName = "f32|f16|int8|topk:FRACTION",
+    }.Check(v => FedEdge.Messaging.UpdateCodecSpec.TryParse(v, out _, out _, out string error) ? null : "is not a codec: " + error.TrimEnd('.'));
+
     public static Option<int> Between(this Option<int> option, int min, int max) =>
         option.Check(v => v < min || v > max ? string.Create(CultureInfo.InvariantCulture, $"must be between {min} and {max}") : null);
 

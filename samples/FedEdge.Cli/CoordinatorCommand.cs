@@ -45,6 +45,7 @@ internal static class CoordinatorCommand
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<string> model = new Option<string>("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
+        Option<string?> codec = CliOptionValidation.CodecOption();
         Option<string?> dataset = Simulation.DataSets.CreateOption();
         dataset.Description = "The data set the workers train on (nbaiot, toniot, iot23): sizes the model's input. Default: nbaiot.";
         Option<int> steps = new Option<int>("--local-steps") { Description = "Local steps per round (k1).", DefaultValueFactory = _ => 20 }.AtLeast(0);
@@ -64,7 +65,7 @@ internal static class CoordinatorCommand
 
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -232,6 +233,7 @@ internal static class CoordinatorCommand
                 }
 
                 o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), Extra = extra };
+                o.UpdateCodec = parse.GetValue(codec) is string spec ? FedEdge.Messaging.UpdateCodecSpec.Normalize(spec) : null;
             });
             GrpcCoordinatorOptions? tokenGrpc = null;
             if (parse.GetValue(grpcPort) is int grpcListen)
@@ -300,7 +302,7 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port, services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.UpdateCodec), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -325,6 +327,13 @@ internal static class CoordinatorCommand
         FedEdge.Transport.Grpc.GrpcCoordinatorTransport grpc => grpc.RefusedCertificates,
         _ => [],
     };
+
+    /// <summary>Where the coordinator listens, and the update codec it announces when one was chosen (<c>--codec</c>).</summary>
+    private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port, string? codec)
+    {
+        Func<string> where = Listening(transport, mutualTls, external, port);
+        return codec is null ? where : () => $"{where()}, update codec {codec} announced in every round task";
+    }
 
     /// <summary>Where the coordinator listens, once started: the gRPC address (mutual TLS), the embedded broker's port or the external broker.</summary>
     private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port) => () => transport switch

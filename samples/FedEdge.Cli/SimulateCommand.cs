@@ -61,8 +61,9 @@ internal static class SimulateCommand
         Option<int> splitDevices = new Option<int>("--split-devices") { Description = "Split each device file into K virtual devices (4 files × 4 = 16 devices, enough for krum and bulyan).", DefaultValueFactory = _ => 1, HelpName = "K" }.AtLeast(1);
         Option<string> split = new("--split") { Description = "How --split-devices splits a file: iid or dirichlet:ALPHA (label skew).", DefaultValueFactory = _ => "iid", HelpName = "iid|dirichlet:ALPHA" };
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
+        Option<string?> codec = CliOptionValidation.CodecOption();
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
+        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag, codec })
         {
             command.Options.Add(o);
         }
@@ -95,6 +96,7 @@ internal static class SimulateCommand
 
             (string transportName, Uri? brokerUri, string? transportProblem) = ResolveTransport(CompressionOptions.Transport(parse.GetValue(transport), parse.GetValue(compress)), parse.GetValue(broker));
             transportProblem ??= CompressionOptions.Problem(parse.GetValue(compress), transportName, parse.GetValue(trainer)!);
+            transportProblem ??= CodecProblem(parse.GetValue(codec), transportName, parse.GetValue(compress), parse.GetValue(secureAggregation), parse.GetValue(topology)!);
             if (transportProblem is not null)
             {
                 await err.WriteLineAsync("fededge simulate: " + transportProblem).ConfigureAwait(false);
@@ -211,6 +213,7 @@ internal static class SimulateCommand
                 DataDirectory = dataDir,
                 DataSet = kind,
                 Compress = parse.GetValue(compress),
+                Codec = parse.GetValue(codec) is string codecSpec ? FedEdge.Messaging.UpdateCodecSpec.Normalize(codecSpec) : null,
                 TrainMemorySaving = parse.GetValue(trainMemory) == "saving",
                 PruneFromRound = parse.GetValue(pruneFrom),
                 MudDirectory = mudDir,
@@ -409,6 +412,15 @@ internal static class SimulateCommand
     /// The transport and broker from <c>--transport</c> and <c>--broker</c>: a broker alone implies mqtt; a broker with
     /// another explicit transport, or one that is not mqtt://host:port, is a problem (the third item).
     /// </summary>
+    /// <summary>Why <c>--codec</c> cannot apply with these flags, or null.</summary>
+    internal static string? CodecProblem(string? codec, string transport, bool compress, bool secureAggregation, string topology) =>
+        codec is null ? null
+        : transport == "inproc" ? "--codec encodes updates on the wire; use --transport mqtt or grpc (inproc passes objects and does not encode)."
+        : compress ? "--compress sends sparse float16 already; drop --codec or --compress."
+        : secureAggregation ? "--codec does not combine with --secure-aggregation (masked updates must travel exactly)."
+        : topology == "hierfavg" ? "--codec does not combine with --topology hierfavg yet."
+        : null;
+
     private static (string Transport, Uri? Broker, string? Problem) ResolveTransport(string? transport, string? broker)
     {
         if (broker is null)

@@ -40,7 +40,7 @@ internal sealed class Accountability : IDisposable
         Reputation = reputation;
     }
 
-    /// <summary>The coordinator's credentials, or null when updates are not signed (<c>--compress</c>: the float16 codec is lossy, so a signature over the float32 values could not verify).</summary>
+    /// <summary>The coordinator's credentials, or null when updates are not signed. Every codec is signed: the signature covers the encoded bytes the device sent.</summary>
     public FederationCredentials? Coordinator { get; }
 
     public bool SignsUpdates { get; }
@@ -77,7 +77,7 @@ internal sealed class Accountability : IDisposable
         }
 
         IReputationPolicy? reputation = config.Reputation ? ReputationPolicies.RobustDistance() : null;
-        return new Accountability(ca, coordinator, devices, ledger, caPath, reputation, signUpdates: !config.Compress);
+        return new Accountability(ca, coordinator, devices, ledger, caPath, reputation, signUpdates: true);
     }
 
     /// <summary>The <c>--attackers</c> devices: a seeded pick among the devices, in device order.</summary>

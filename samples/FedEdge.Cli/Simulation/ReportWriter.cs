@@ -69,6 +69,7 @@ internal static class ReportWriter
                 ["data"] = c.DataDirectory,
                 ["dataset"] = DataSets.Name(c.DataSet),
                 ["compress"] = c.Compress,
+                ["codec"] = c.Codec ?? (c.Compress ? "sparse-f16" : FedEdge.Messaging.UpdateCodecSpec.Float32),
                 ["train_memory"] = c.Compress ? (c.TrainMemorySaving ? "saving" : "plain") : null,
                 ["prune_from_round"] = c.Compress ? c.PruneFromRound : null,
                 ["eval"] = c.EvalDirectory,

@@ -223,6 +223,7 @@ internal static class Simulation
             Seed = config.Seed,
             MonitorMetric = autoencoder ? "roc_auc" : "f1",
             HyperParameters = new TrainingHyperParameters { LocalEpochs = config.LocalEpochs, LocalIterations = config.LocalSteps, BatchSize = config.BatchSize, LearningRate = config.LearningRate, Seed = config.Seed },
+            UpdateCodec = config.Codec,
         };
         using var privacy = new SimulationPrivacy(config, options.WindowSize ?? devices.Count, devices.Max(d => (long)d.Train.Count));
         privacy.ConfigureCoordinator(options);
@@ -246,14 +247,14 @@ internal static class Simulation
             audit: new FedEdge.Audit.FileAuditLog(Path.Combine(config.OutDirectory, "audit.log")),
             // gRPC runs over mutual TLS with the transports' PKI: updates are signed by the keys of the connections' certificates.
             // In a hierarchy the cloud's workers are the edges, which hold no device certificate: the cloud does not ask for one.
-            credentials: hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.Coordinator : Signing(config, transports.CoordinatorCredentials),
+            credentials: hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.Coordinator : transports.CoordinatorCredentials,
             ledger: accountability.Ledger,
             reputation: accountability.Reputation);
         using IDisposable? watching = config.Monitor?.Attach(coordinator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
         if (transports.Pki is { } pki)
         {
-            status($"mutual TLS: federation CA, CRL and key in {pki.Directory}; device identity from certificates{(config.Compress ? string.Empty : ", signed updates and signed global models")}");
+            status($"mutual TLS: federation CA, CRL and key in {pki.Directory}; device identity from certificates, signed updates and signed global models");
         }
 
         IReadOnlyList<RefusedDevice> refusedAtHandshake = await transports.DemonstrateRefusalsAsync(cancellationToken).ConfigureAwait(false);
@@ -339,7 +340,7 @@ internal static class Simulation
                     hardware.GovernorFor(d.Id),
                     privacy.WorkerProtocol,
                     transforms,
-                    credentials: transports.CoordinatorCredentials is null ? accountability.WorkerCredentials(d.Id) : Signing(config, transports.WorkerCredentials(d.Id)));
+                    credentials: transports.CoordinatorCredentials is null ? accountability.WorkerCredentials(d.Id) : transports.WorkerCredentials(d.Id));
                 workers.Add(worker);
             }
 
@@ -356,7 +357,7 @@ internal static class Simulation
                     new LocalData(devices[0].Test, null),
                     roundProtocol: privacy.WorkerProtocol,
                     updateTransforms: intruderTransforms,
-                    credentials: transports.CoordinatorCredentials is null ? accountability.WorkerCredentials(intruder.Id) : Signing(config, transports.WorkerCredentials(intruder.Id))));
+                    credentials: transports.CoordinatorCredentials is null ? accountability.WorkerCredentials(intruder.Id) : transports.WorkerCredentials(intruder.Id)));
             }
 
             foreach (Worker w in workers.Where(_ => !hierarchical))
@@ -554,9 +555,6 @@ internal static class Simulation
         Dataset scaled = normalizer.Transform(data);
         return bundle.FeatureSubset is null ? scaled : scaled.SelectFeatures(bundle.FeatureSubset);
     }
-
-    /// <summary>Signatures cover float32 update values; a lossy codec (--compress) changes them on the wire, so it runs without signing.</summary>
-    private static FederationCredentials? Signing(SimulationConfig config, FederationCredentials? credentials) => config.Compress ? null : credentials;
 
     /// <summary>A device's local rows; refuses to load with a reason when the device cannot train this model.</summary>
     private sealed class LocalData(Dataset data, string? reasonWhenEmpty) : ILocalDataSource

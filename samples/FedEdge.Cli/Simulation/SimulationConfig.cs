@@ -58,6 +58,9 @@ internal sealed record SimulationConfig
     /// <summary>MEDNN's compression in the rounds (<c>--compress</c>): weight elimination, agreed pruning masks, sparse float16 on the wire.</summary>
     public bool Compress { get; init; }
 
+    /// <summary>The update codec announced in every round task (<c>--codec</c>, normalised: f32, f16, int8, topk:FRACTION), or null for none (float32).</summary>
+    public string? Codec { get; init; }
+
     /// <summary>With <see cref="Compress"/>: float16 training, micro-batches and compact optimiser state (<c>--train-memory saving</c>, the default).</summary>
     public bool TrainMemorySaving { get; init; } = true;
 

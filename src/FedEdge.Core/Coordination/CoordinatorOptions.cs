@@ -75,6 +75,12 @@ public sealed partial class CoordinatorOptions
     /// <summary>The hyper-parameters sent with each round task.</summary>
     public TrainingHyperParameters HyperParameters { get; set; } = new();
 
+    /// <summary>
+    /// The codec workers encode their updates with (<see cref="Messaging.UpdateCodecSpec"/>: <c>f32</c>, <c>f16</c>,
+    /// <c>int8</c>, <c>topk:0.01</c>), announced in every round task; null announces none (float32).
+    /// </summary>
+    public string? UpdateCodec { get; set; }
+
     /// <summary>The evaluation metric watched by the stop rules (e.g. <c>f1</c>); null watches the mean training loss.</summary>
     public string? MonitorMetric { get; set; }
 
@@ -128,6 +134,7 @@ public sealed partial class CoordinatorOptions
         Require(UpdateBounds is null || UpdateBounds.MaxDeltaNormFactor is null || UpdateBounds.MaxDeltaNormFactor >= 1, nameof(UpdateBounds), "MaxDeltaNormFactor must be at least 1");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
         Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");
+        Require(UpdateCodec is null || Messaging.UpdateCodecSpec.TryParse(UpdateCodec, out _, out _, out _), nameof(UpdateCodec), "must be f32, f16, int8 or topk:FRACTION");
         ValidatePrivacy();
     }
 

@@ -103,7 +103,7 @@ internal sealed class RoundPipeline(
         int resends;
         await using (session.ConfigureAwait(false))
         {
-            var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline };
+            var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline, UpdateCodec = options.UpdateCodec is null ? null : Messaging.UpdateCodecSpec.Normalize(options.UpdateCodec) };
             if (System.Diagnostics.Activity.Current is { Id: { } traceParent, IdFormat: System.Diagnostics.ActivityIdFormat.W3C })
             {
                 task = task with { Config = new Dictionary<string, string>(task.Config, StringComparer.Ordinal) { [TraceParentKey] = traceParent } };

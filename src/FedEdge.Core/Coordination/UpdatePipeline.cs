@@ -13,17 +13,26 @@ namespace FedEdge.Coordination;
 /// The worker side of an update, in one ordered pipeline: the trained parameters become the update the round
 /// protocol submits — a delta (trained − global) when a transform or the protocol needs one, the
 /// <see cref="IUpdateTransform"/>s in registration order (clipping, noise), then the aggregation weight
-/// (<see cref="WorkerOptions.UniformAggregationWeight"/>). Masking and encoding follow in the round protocol and the transport.
+/// (<see cref="WorkerOptions.UniformAggregationWeight"/>), then the codec the task announces when the transport encodes
+/// (<see cref="IUpdateEncoder"/>), then the signature over what goes on the wire. Masking follows in the round protocol.
 /// </summary>
-internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRoundProtocol protocol, bool uniformWeight, X509Certificate2? signer = null)
+internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRoundProtocol protocol, bool uniformWeight, X509Certificate2? signer = null, IUpdateEncoder? encoder = null)
 {
-    /// <summary>True when the worker submits a delta rather than its parameters.</summary>
-    public bool SendsDelta => transforms.Length > 0 || protocol.SendsDelta;
+    /// <summary>True when the worker submits a delta rather than its parameters for <paramref name="task"/>.</summary>
+    public bool SendsDelta(RoundTask task) => transforms.Length > 0 || protocol.SendsDelta || (Encodes && UpdateCodecSpec.SendsDelta(task.UpdateCodec));
 
-    /// <summary>Builds the update and, when the worker has a certificate, signs it as the last step.</summary>
+    /// <summary>True when updates are encoded (and signed) here rather than by the round protocol.</summary>
+    private bool Encodes => encoder is not null && protocol is PlaintextWorkerRound;
+
+    /// <summary>Builds the update, encodes it when the transport encodes, and, when the worker has a certificate, signs it as the last step.</summary>
     public ModelUpdate Build(string deviceId, RoundTask task, TrainingResult result, double seconds)
     {
         ModelUpdate update = BuildUnsigned(deviceId, task, result, seconds);
+        if (Encodes)
+        {
+            update = encoder!.Encode(update, task);
+        }
+
         if (signer is null)
         {
             return update;
@@ -61,7 +70,7 @@ internal sealed class UpdatePipeline(IUpdateTransform[] transforms, IWorkerRound
             Values = result.Parameters,
             Metrics = metrics,
         };
-        if (!SendsDelta)
+        if (!SendsDelta(task))
         {
             return update;
         }

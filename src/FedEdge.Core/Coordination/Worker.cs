@@ -147,7 +147,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             throw new ProtocolMessagesNotSupportedException(_transport.GetType().Name);
         }
 
-        _pipeline = new UpdatePipeline(_transforms, _protocol, _options.UniformAggregationWeight, _credentials?.Certificate);
+        _pipeline = new UpdatePipeline(_transforms, _protocol, _options.UniformAggregationWeight, _credentials?.Certificate, _transport as IUpdateEncoder);
         if (_stateStore is not null)
         {
             Restored = await _stateStore.LoadAsync(cancellationToken).ConfigureAwait(false);

@@ -65,6 +65,14 @@ public sealed record RoundTask
 
     /// <summary>Strategy-specific configuration (e.g. FedProx μ, secure-aggregation phase settings).</summary>
     public IReadOnlyDictionary<string, string> Config { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The codec the federation asks workers to encode their updates with (<c>f32</c>, <c>f16</c>, <c>int8</c>,
+    /// <c>topk:FRACTION</c>), as <see cref="Coordination.CoordinatorOptions.UpdateCodec"/> names it; null when the coordinator names
+    /// none (a worker then uses float32 unless its transport is configured otherwise). A worker sends a delta for every
+    /// codec but float32.
+    /// </summary>
+    public string? UpdateCodec { get; init; }
 }
 
 /// <summary>A published global model, for training and for inference.</summary>

@@ -39,4 +39,16 @@ public sealed record ModelUpdate
     /// <see cref="Security.UpdateSigning"/>), or empty when unsigned.
     /// </summary>
     public ReadOnlyMemory<byte> Signature { get; init; }
+
+    /// <summary>
+    /// The values as a codec encoded them for the wire, when one did: <see cref="Values"/> are then exactly what those
+    /// bytes decode to, and the signature covers these bytes (what the device sent) rather than the float32 values.
+    /// Null for float32 updates and updates that never left the process.
+    /// </summary>
+    public EncodedValues? Encoded { get; init; }
 }
+
+/// <summary>An update's values as they travel: the codec's name and the bytes it produced.</summary>
+/// <param name="Codec">The codec's wire name (<c>f32</c>, <c>f16</c>, <c>int8</c>, <c>topk</c>, <c>sparse-f16</c>).</param>
+/// <param name="Data">The encoded bytes.</param>
+public sealed record EncodedValues(string Codec, ReadOnlyMemory<byte> Data);

@@ -29,8 +29,10 @@ public enum SignatureCheck
 /// <summary>
 /// Signatures over updates and global models (ECDSA P-256, IEEE P1363 64-byte signatures, SHA-256). An update is
 /// signed over the SHA-256 of its canonical bytes (sender, round, nonce, sample count, kind, tensor layout and the
-/// float32 values, little-endian); the training metrics are not covered. A global model is signed over its version,
-/// round and parameter hash.
+/// values as they travel: the float32 values, little-endian, or, for an update a codec encoded
+/// (<see cref="ModelUpdate.Encoded"/>), the codec's name and its encoded bytes, so that lossy codecs are signed over what
+/// the device sent); the training metrics are not covered. A global model is signed over its version, round and
+/// parameter hash.
 /// </summary>
 public static class UpdateSigning
 {
@@ -41,14 +43,17 @@ public static class UpdateSigning
     public const string ModelRoundKey = "fededge.round";
 
     private static readonly byte[] UpdateDomain = Encoding.ASCII.GetBytes("FEDEDGE-UPDATE-V1\0");
+    private static readonly byte[] EncodedUpdateDomain = Encoding.ASCII.GetBytes("FEDEDGE-UPDATE-V2\0");
     private static readonly byte[] ModelDomain = Encoding.ASCII.GetBytes("FEDEDGE-MODEL-V1\0");
 
     /// <summary>The canonical bytes of <paramref name="update"/> that its signature covers.</summary>
     public static byte[] CanonicalBytes(ModelUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        using var stream = new MemoryStream(64 + (update.Values.Length * sizeof(float)));
-        stream.Write(UpdateDomain);
+        // Float32 on the wire is the V1 canonical form itself (little-endian float32 values): such updates stay V1.
+        EncodedValues? encoded = update.Encoded is { } e && !string.Equals(e.Codec, UpdateCodecSpec.Float32, StringComparison.Ordinal) ? e : null;
+        using var stream = new MemoryStream(64 + (encoded?.Data.Length ?? (update.Values.Length * sizeof(float))));
+        stream.Write(encoded is null ? UpdateDomain : EncodedUpdateDomain);
         WriteString(stream, update.SenderId);
         WriteInt64(stream, update.Round);
         WriteString(stream, update.Nonce);
@@ -64,6 +69,14 @@ public static class UpdateSigning
             {
                 WriteInt64(stream, dimension);
             }
+        }
+
+        if (encoded is not null)
+        {
+            WriteString(stream, encoded.Codec);
+            WriteInt64(stream, encoded.Data.Length);
+            stream.Write(encoded.Data.Span);
+            return stream.ToArray();
         }
 
         ReadOnlySpan<float> values = update.Values.Values;

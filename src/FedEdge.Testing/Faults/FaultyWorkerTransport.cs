@@ -5,8 +5,11 @@ using FedEdge.Transport.Wire;
 namespace FedEdge.Transport.Faults;
 
 /// <summary>The worker decorator: one link, a generator for its sends (and join requests) and one for its deliveries (and join responses).</summary>
-internal sealed class FaultyWorkerTransport(IWorkerTransport inner, FaultEngine faults, string link) : IWorkerTransport
+internal sealed class FaultyWorkerTransport(IWorkerTransport inner, FaultEngine faults, string link) : IWorkerTransport, IUpdateEncoder
 {
+    /// <summary>The inner transport encodes (and so the worker signs what it sends); an in-process one leaves the update as it is.</summary>
+    public ModelUpdate Encode(ModelUpdate update, RoundTask task) => inner is IUpdateEncoder encoder ? encoder.Encode(update, task) : update;
+
     private const FaultDirection Send = FaultDirection.WorkerSend;
 
     public TransportStatistics Statistics => inner.Statistics;

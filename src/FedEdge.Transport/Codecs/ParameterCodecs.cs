@@ -1,3 +1,4 @@
+using FedEdge.Messaging;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
@@ -48,6 +49,58 @@ public static class ParameterCodecs
         ParameterCodecKind.SparseFloat16 => SparseFloat16.Decode(layout, data),
         _ => throw new WireFormatException($"Unknown parameter codec {(int)kind}; this build knows float32, float16, int8, top-k and sparse float16."),
     };
+
+    /// <summary>The wire name of <paramref name="kind"/> (<see cref="UpdateCodecSpec"/>'s vocabulary; <c>sparse-f16</c> for sparse float16).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Unknown kind.</exception>
+    public static string NameOf(ParameterCodecKind kind) => kind switch
+    {
+        ParameterCodecKind.Float32 => UpdateCodecSpec.Float32,
+        ParameterCodecKind.Float16 => UpdateCodecSpec.Float16,
+        ParameterCodecKind.Int8 => UpdateCodecSpec.Int8,
+        ParameterCodecKind.TopK => UpdateCodecSpec.TopK,
+        ParameterCodecKind.SparseFloat16 => SparseFloat16Name,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown parameter codec."),
+    };
+
+    /// <summary>The kind whose wire name is <paramref name="name"/>.</summary>
+    /// <exception cref="ArgumentException">Unknown name.</exception>
+    public static ParameterCodecKind KindOf(string name) => name switch
+    {
+        UpdateCodecSpec.Float32 => ParameterCodecKind.Float32,
+        UpdateCodecSpec.Float16 => ParameterCodecKind.Float16,
+        UpdateCodecSpec.Int8 => ParameterCodecKind.Int8,
+        UpdateCodecSpec.TopK => ParameterCodecKind.TopK,
+        SparseFloat16Name => ParameterCodecKind.SparseFloat16,
+        _ => throw new ArgumentException($"'{name}' is not a parameter codec name.", nameof(name)),
+    };
+
+    private const string SparseFloat16Name = "sparse-f16";
+
+    /// <summary>
+    /// Throws when a decoded value is NaN or infinite: a codec's bytes from a device may be hostile. (Float32 passes
+    /// NaN through: the coordinator's update validator refuses it with its own reason.)
+    /// </summary>
+    internal static void RequireFinite(ReadOnlySpan<float> values, string codec)
+    {
+        int bad = IndexOfNonFinite(values);
+        if (bad >= 0)
+        {
+            throw new WireFormatException($"{codec} value at index {bad} decodes to {values[bad]}; values must be finite.");
+        }
+    }
+
+    private static int IndexOfNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 
     internal static void RequireLength(ReadOnlySpan<byte> data, long expected, string codec, ParameterLayout layout)
     {
@@ -137,6 +190,7 @@ public static class ParameterCodecs
                 values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(data[(i * 2)..]);
             }
 
+            RequireFinite(values, "float16");
             return new ParameterSet(layout, values);
         }
     }
@@ -212,6 +266,7 @@ public static class ParameterCodecs
                 }
             }
 
+            RequireFinite(set.Values, "int8");
             return set;
         }
     }

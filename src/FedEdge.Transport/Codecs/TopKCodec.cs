@@ -1,3 +1,4 @@
+using FedEdge.Messaging;
 using System.Buffers.Binary;
 
 namespace FedEdge.Transport.Codecs;
@@ -9,6 +10,9 @@ namespace FedEdge.Transport.Codecs;
 /// </summary>
 internal sealed class TopKCodec : IParameterCodec
 {
+    /// <summary>How many decoded values one kept value may stand for at most (1 / <see cref="UpdateCodecSpec.MinTopKFraction"/>).</summary>
+    internal const long MaxExpansion = 10_000;
+
     private readonly double _fraction;
     private readonly bool _errorFeedback;
     private readonly Lock _gate = new();
@@ -17,9 +21,9 @@ internal sealed class TopKCodec : IParameterCodec
 
     public TopKCodec(double fraction, bool errorFeedback)
     {
-        if (!(fraction > 0 && fraction <= 1))
+        if (!(fraction >= UpdateCodecSpec.MinTopKFraction && fraction <= 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The top-k fraction must be in (0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, $"The top-k fraction must be in [{UpdateCodecSpec.MinTopKFraction}, 1].");
         }
 
         _fraction = fraction;
@@ -37,6 +41,19 @@ internal sealed class TopKCodec : IParameterCodec
             {
                 return (float[]?)_residual?.Clone();
             }
+        }
+    }
+
+    /// <summary>The fraction of values kept.</summary>
+    public double Fraction => _fraction;
+
+    /// <summary>Forgets the residual: the next encoding starts from its own values (the global model moved on without this worker).</summary>
+    public void ResetResidual()
+    {
+        lock (_gate)
+        {
+            _residual = null;
+            _residualLayout = null;
         }
     }
 
@@ -103,6 +120,12 @@ internal sealed class TopKCodec : IParameterCodec
             throw new WireFormatException($"top-k count {k} is outside [0, {layout.TotalLength}].");
         }
 
+        // An encoder keeps at least ⌈n · MinTopKFraction⌉ values: a few bytes may not claim a huge layout.
+        if ((long)layout.TotalLength > (long)Math.Max(k, 1) * MaxExpansion)
+        {
+            throw new WireFormatException($"top-k data keeps {k} values of a {layout.TotalLength}-value layout; at least one in {MaxExpansion} must be kept.");
+        }
+
         ParameterCodecs.RequireLength(data, 4 + ((long)k * 8), "top-k", layout);
         var set = new ParameterSet(layout);
         Span<float> values = set.Values;
@@ -116,7 +139,13 @@ internal sealed class TopKCodec : IParameterCodec
             }
 
             previous = index;
-            values[(int)index] = BinaryPrimitives.ReadSingleLittleEndian(data[(4 + (k * 4) + (j * 4))..]);
+            float value = BinaryPrimitives.ReadSingleLittleEndian(data[(4 + (k * 4) + (j * 4))..]);
+            if (!float.IsFinite(value))
+            {
+                throw new WireFormatException($"top-k value at index {index} is {value}; values must be finite.");
+            }
+
+            values[(int)index] = value;
         }
 
         return set;

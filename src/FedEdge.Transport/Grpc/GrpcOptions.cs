@@ -140,9 +140,9 @@ public sealed class GrpcWorkerOptions
             throw new ArgumentException("Deadlines, timeouts and the retry delay must be positive.", nameof(CallDeadline));
         }
 
-        if (!(TopKFraction > 0 && TopKFraction <= 1))
+        if (!(TopKFraction >= Messaging.UpdateCodecSpec.MinTopKFraction && TopKFraction <= 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(TopKFraction), TopKFraction, "TopKFraction must be in (0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(TopKFraction), TopKFraction, "TopKFraction must be in [0.0001, 1].");
         }
 
         Reassembly.Validate();

@@ -18,12 +18,13 @@ namespace FedEdge.Transport.Grpc;
 /// The worker side of FedEdge over gRPC (Grpc.Net.Client). Every call carries a deadline; sends retry an
 /// unavailable coordinator with back-off; the inbox stream is re-opened after it ends or fails.
 /// </summary>
-public sealed class GrpcWorkerTransport : IWorkerTransport
+public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 {
     private readonly GrpcWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IParameterCodec _updateCodec;
+    private readonly WorkerUpdateEncoder _encoder;
     private readonly GrpcChannel _channel;
     private readonly FederationService.FederationServiceClient _client;
     private readonly InboundDecoder _decoder;
@@ -42,6 +43,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<GrpcWorkerTransport>();
         _time = timeProvider ?? TimeProvider.System;
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
+        _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
         if (options.TrustedRoot is { } root)
@@ -72,6 +74,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
 
     /// <inheritdoc />
     public TransportStatistics Statistics { get; } = new();
+
+    /// <summary>
+    /// Encodes the update with the codec the round task announces (or this transport's <c>UpdateCodec</c> when it
+    /// names none); the worker signs the result, so the signature covers the bytes this transport sends.
+    /// </summary>
+    public ModelUpdate Encode(ModelUpdate update, RoundTask task) => _encoder.Encode(update, task);
 
     /// <inheritdoc />
     public ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)

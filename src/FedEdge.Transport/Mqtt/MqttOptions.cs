@@ -178,9 +178,9 @@ public sealed class MqttWorkerOptions : MqttTransportOptionsBase
             throw new ArgumentException("A worker needs BrokerUri (the coordinator's embedded broker or an external one).", nameof(BrokerUri));
         }
 
-        if (!(TopKFraction > 0 && TopKFraction <= 1))
+        if (!(TopKFraction >= Messaging.UpdateCodecSpec.MinTopKFraction && TopKFraction <= 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(TopKFraction), TopKFraction, "TopKFraction must be in (0, 1].");
+            throw new ArgumentOutOfRangeException(nameof(TopKFraction), TopKFraction, "TopKFraction must be in [0.0001, 1].");
         }
 
         if (JoinTimeout <= TimeSpan.Zero)

@@ -14,12 +14,13 @@ namespace FedEdge.Transport.Mqtt;
 /// connection is lost), reconnects by itself, receives its inbox and the retained global model.
 /// Handler calls are sequential, in arrival order.
 /// </summary>
-public sealed class MqttWorkerTransport : IWorkerTransport
+public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
 {
     private readonly MqttWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IParameterCodec _updateCodec;
+    private readonly WorkerUpdateEncoder _encoder;
     private readonly InboundDecoder _decoder;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
@@ -36,11 +37,18 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MqttWorkerTransport>();
         _time = timeProvider ?? TimeProvider.System;
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
+        _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
     }
 
     /// <inheritdoc />
     public TransportStatistics Statistics { get; } = new();
+
+    /// <summary>
+    /// Encodes the update with the codec the round task announces (or this transport's <c>UpdateCodec</c> when it
+    /// names none); the worker signs the result, so the signature covers the bytes this transport sends.
+    /// </summary>
+    public ModelUpdate Encode(ModelUpdate update, RoundTask task) => _encoder.Encode(update, task);
 
     /// <summary>True while connected to the broker.</summary>
     public bool IsConnected => _connection?.IsConnected == true;

@@ -43,7 +43,7 @@ public static class WireSerializer
                 envelope.RoundTask = ToProto(task, codec);
                 break;
             case ModelUpdate update:
-                if (codec.Kind == ParameterCodecKind.TopK && update.Kind != UpdateKind.Delta)
+                if (update.Encoded is null && codec.Kind == ParameterCodecKind.TopK && update.Kind != UpdateKind.Delta)
                 {
                     throw new ParameterCodecException("Top-k sparsification applies to delta updates only; send UpdateKind.Delta or choose another codec.");
                 }
@@ -310,6 +310,7 @@ public static class WireSerializer
             HyperParameters = hyper,
             DeadlineUnixMs = task.Deadline.ToUnixTimeMilliseconds(),
             Config = { Copy(task.Config) },
+            UpdateCodec = task.UpdateCodec ?? string.Empty,
         };
     }
 
@@ -345,6 +346,9 @@ public static class WireSerializer
             },
             Deadline = DateTimeOffset.FromUnixTimeMilliseconds(proto.DeadlineUnixMs),
             Config = new Dictionary<string, string>(proto.Config, StringComparer.Ordinal),
+            UpdateCodec = proto.UpdateCodec.Length == 0 ? null
+                : UpdateCodecSpec.TryParse(proto.UpdateCodec, out _, out _, out string problem) ? UpdateCodecSpec.Normalize(proto.UpdateCodec)
+                : throw new WireFormatException($"The round task names an unknown update codec: {problem}"),
         };
     }
 
@@ -355,7 +359,7 @@ public static class WireSerializer
         Nonce = update.Nonce,
         SampleCount = update.SampleCount,
         Kind = update.Kind == UpdateKind.Delta ? UpdateKindMessage.UpdateKindDelta : UpdateKindMessage.UpdateKindParameters,
-        Values = ToProto(update.Values, codec),
+        Values = update.Encoded is { } encoded ? ToProto(update.Values.Layout, encoded) : ToProto(update.Values, codec),
         Metrics = { Copy(update.Metrics) },
         Signature = Google.Protobuf.ByteString.CopyFrom(update.Signature.Span),
     };
@@ -388,6 +392,7 @@ public static class WireSerializer
             UpdateKindMessage.UpdateKindDelta => UpdateKind.Delta,
             _ => throw new WireFormatException($"Update kind {(int)proto.Kind} is unknown."),
         };
+        ParameterSet values = FromProto(proto.Values, "model update values");
         return new ModelUpdate
         {
             SenderId = proto.SenderId,
@@ -395,7 +400,11 @@ public static class WireSerializer
             Nonce = proto.Nonce,
             SampleCount = proto.SampleCount,
             Kind = kind,
-            Values = FromProto(proto.Values, "model update values"),
+            Values = values,
+
+            // The bytes as sent: the signature covers them for every codec but float32 (whose bytes are the values).
+            Encoded = proto.Values.Codec == ParameterCodecMessage.ParameterCodecFloat32 ? null
+                : new EncodedValues(ParameterCodecs.NameOf((ParameterCodecKind)(int)proto.Values.Codec), proto.Values.Data.Memory),
             Metrics = new Dictionary<string, double>(proto.Metrics, StringComparer.Ordinal),
             Signature = proto.Signature.Length is 0 or 64 ? proto.Signature.ToByteArray() : throw new WireFormatException($"The model update's signature has {proto.Signature.Length} bytes; an ECDSA P-256 signature has 64."),
         };
@@ -427,6 +436,22 @@ public static class WireSerializer
             Data = UnsafeByteOperations.UnsafeWrap(codec.Encode(parameters)),
         };
         foreach (TensorSpec spec in parameters.Layout.Tensors)
+        {
+            proto.Tensors.Add(new TensorSpecMessage { Name = spec.Name, Shape = { spec.Shape } });
+        }
+
+        return proto;
+    }
+
+    /// <summary>Values a codec already encoded (the bytes the worker signed), sent as they are.</summary>
+    private static ParameterSetMessage ToProto(ParameterLayout layout, EncodedValues encoded)
+    {
+        var proto = new ParameterSetMessage
+        {
+            Codec = (ParameterCodecMessage)(int)ParameterCodecs.KindOf(encoded.Codec),
+            Data = UnsafeByteOperations.UnsafeWrap(encoded.Data),
+        };
+        foreach (TensorSpec spec in layout.Tensors)
         {
             proto.Tensors.Add(new TensorSpecMessage { Name = spec.Name, Shape = { spec.Shape } });
         }
