@@ -103,7 +103,7 @@ public sealed class CodecRoundTests : IDisposable
                 broker.DevicePasswords[device] = "pw-" + device;
             }
 
-            var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "codec", EmbeddedBroker = broker });
+            var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "codec" }, brokerHost: new EmbeddedMqttBrokerHost(broker));
             inner = mqtt;
             workerTransport = device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "codec", DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri });
         }
