@@ -27,6 +27,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     private readonly GrpcChannel _channel;
     private readonly FederationService.FederationServiceClient _client;
     private readonly InboundDecoder _decoder;
+    private readonly PublishedModelCache _models = new();
     private readonly Metadata _headers;
     private readonly CancellationTokenSource _stopping = new();
     private IWorkerHandler? _handler;
@@ -96,7 +97,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
             throw new ArgumentException($"The request names device '{request.DeviceId}' but this transport is device '{_options.DeviceId}'.", nameof(request));
         }
 
-        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = request };
+        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = ModelReference.Announce(request) };
         List<WireMessage> answers = await CallAsync(message, cancellationToken).ConfigureAwait(false);
         return answers.Select(a => a.Body).OfType<JoinResponse>().FirstOrDefault()
             ?? throw new TransportException("The coordinator ended the join call without an answer.");
@@ -294,7 +295,19 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
                 case UpdateReceipt receipt:
                     await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
                     break;
+                case ReferencedRoundTask reference:
+                    if (_models.TryResolve(reference, out RoundTask? resolved))
+                    {
+                        await _handler!.OnTaskAsync(resolved!, token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        Log.TaskReferenceUnresolved(_logger, reference.Round, reference.ModelHash);
+                    }
+
+                    break;
                 case GlobalModel model:
+                    _models.Remember(model);
                     await _handler!.OnGlobalModelAsync(model, token).ConfigureAwait(false);
                     break;
                 case ProtocolPayload protocol:

@@ -21,6 +21,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     private readonly TimeProvider _time;
     private readonly IParameterCodec _updateCodec;
     private readonly InboundDecoder _decoder;
+    private readonly PublishedModelCache _models = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     private MqttConnection? _connection;
@@ -108,7 +109,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
                 MessageId = id,
                 SenderId = _options.DeviceId,
                 ProtocolVersion = _options.ProtocolVersion,
-                Body = request with { ProtocolVersion = _options.ProtocolVersion },
+                Body = ModelReference.Announce(request) with { ProtocolVersion = _options.ProtocolVersion },
             }, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -276,7 +277,19 @@ public sealed class MqttWorkerTransport : IWorkerTransport
             case UpdateReceipt receipt when !isModel:
                 _deliveries.Writer.TryWrite(() => handler.OnReceiptAsync(receipt, cancellationToken).AsTask());
                 break;
+            case ReferencedRoundTask reference when !isModel:
+                if (_models.TryResolve(reference, out RoundTask? resolved))
+                {
+                    _deliveries.Writer.TryWrite(() => handler.OnTaskAsync(resolved!, cancellationToken).AsTask());
+                }
+                else
+                {
+                    Log.TaskReferenceUnresolved(_logger, reference.Round, reference.ModelHash);
+                }
+
+                break;
             case GlobalModel model when isModel:
+                _models.Remember(model);
                 _deliveries.Writer.TryWrite(() => handler.OnGlobalModelAsync(model, cancellationToken).AsTask());
                 break;
             default:
