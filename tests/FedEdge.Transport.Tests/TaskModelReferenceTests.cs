@@ -215,4 +215,31 @@ public sealed class TaskModelReferenceTests(ITestOutputHelper output) : IAsyncLi
         lossy.OnPublished(model);
         Assert.Null(lossy.PublishedHashFor("new"));
     }
+
+    [Fact]
+    public async Task Coalescer_ResendWhileTheFirstCopyIsOnItsWay_WaitsForItInsteadOfSendingAgain()
+    {
+        var coalescer = new UpdateCoalescer();
+        ModelUpdate update = TestData.Update("w", 1, TestData.RandomSet(72, 10));
+        var first = new TaskCompletionSource();
+        int sends = 0;
+        ValueTask Send(ModelUpdate u, CancellationToken t)
+        {
+            sends++;
+            return sends == 1 ? new ValueTask(first.Task) : ValueTask.CompletedTask;
+        }
+
+        ValueTask a = coalescer.SendAsync(update, Send, CancellationToken.None);
+        ValueTask b = coalescer.SendAsync(update, Send, CancellationToken.None);
+        Assert.Equal(1, sends);
+        Assert.False(b.IsCompleted);
+        first.SetResult();
+        await a;
+        await b;
+
+        await coalescer.SendAsync(update, Send, CancellationToken.None); // the first copy has left: a re-send goes out
+        await coalescer.SendAsync(TestData.Update("w", 2, TestData.RandomSet(73, 10)), Send, CancellationToken.None);
+        Assert.Equal(3, sends);
+        Assert.Equal(1, coalescer.Coalesced);
+    }
 }

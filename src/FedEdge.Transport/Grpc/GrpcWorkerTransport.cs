@@ -28,6 +28,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     private readonly FederationService.FederationServiceClient _client;
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
+    private readonly UpdateCoalescer _updates = new();
     private readonly Metadata _headers;
     private readonly CancellationTokenSource _stopping = new();
     private IWorkerHandler? _handler;
@@ -114,7 +115,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     public async ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
-        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = update }, cancellationToken).ConfigureAwait(false);
+
+        // A re-send while the call carrying the previous copy has not finished waits for that call.
+        await _updates.SendAsync(
+            update,
+            async (body, token) => await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = body }, token).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -22,6 +22,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     private readonly IParameterCodec _updateCodec;
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
+    private readonly UpdateCoalescer _updates = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     private MqttConnection? _connection;
@@ -153,13 +154,18 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     public ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
-        return SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
-        {
-            MessageId = WireMessage.NewId(),
-            SenderId = _options.DeviceId,
-            ProtocolVersion = _options.ProtocolVersion,
-            Body = update,
-        }, cancellationToken);
+
+        // A re-send while the broker has not yet acknowledged the previous copy waits for that copy.
+        return _updates.SendAsync(
+            update,
+            (body, token) => SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
+            {
+                MessageId = WireMessage.NewId(),
+                SenderId = _options.DeviceId,
+                ProtocolVersion = _options.ProtocolVersion,
+                Body = body,
+            }, token),
+            cancellationToken);
     }
 
     /// <inheritdoc />
