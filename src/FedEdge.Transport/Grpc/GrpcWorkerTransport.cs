@@ -28,7 +28,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     private readonly FederationService.FederationServiceClient _client;
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
-    private readonly UpdateCoalescer _updates = new();
+    private readonly UpdateCoalescer _updates;
     private readonly Metadata _headers;
     private readonly CancellationTokenSource _stopping = new();
     private IWorkerHandler? _handler;
@@ -45,6 +45,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
         _time = timeProvider ?? TimeProvider.System;
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _updates = new UpdateCoalescer(_time);
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
         if (options.TrustedRoot is { } root)
         {
@@ -116,7 +117,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     {
         ArgumentNullException.ThrowIfNull(update);
 
-        // A re-send while the call carrying the previous copy has not finished waits for that call.
+        // A re-send that a copy still on its way (or whose receipt is most likely still coming) makes redundant is not sent.
         await _updates.SendAsync(
             update,
             async (body, token) => await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = body }, token).ConfigureAwait(false),
@@ -299,6 +300,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
                     await _handler!.OnTaskAsync(task, token).ConfigureAwait(false);
                     break;
                 case UpdateReceipt receipt:
+                    _updates.OnReceipt(receipt.Round);
                     await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
                     break;
                 case ReferencedRoundTask reference:

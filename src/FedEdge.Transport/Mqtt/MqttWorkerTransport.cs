@@ -22,7 +22,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     private readonly IParameterCodec _updateCodec;
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
-    private readonly UpdateCoalescer _updates = new();
+    private readonly UpdateCoalescer _updates;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     private MqttConnection? _connection;
@@ -39,6 +39,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         _time = timeProvider ?? TimeProvider.System;
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _updates = new UpdateCoalescer(_time);
     }
 
     /// <inheritdoc />
@@ -155,7 +156,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     {
         ArgumentNullException.ThrowIfNull(update);
 
-        // A re-send while the broker has not yet acknowledged the previous copy waits for that copy.
+        // A re-send that a copy still on its way (or whose receipt is most likely still coming) makes redundant is not sent.
         return _updates.SendAsync(
             update,
             (body, token) => SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
@@ -281,6 +282,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
                 _deliveries.Writer.TryWrite(() => handler.OnTaskAsync(task, cancellationToken).AsTask());
                 break;
             case UpdateReceipt receipt when !isModel:
+                _updates.OnReceipt(receipt.Round);
                 _deliveries.Writer.TryWrite(() => handler.OnReceiptAsync(receipt, cancellationToken).AsTask());
                 break;
             case ReferencedRoundTask reference when !isModel:
