@@ -45,7 +45,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
         _time = timeProvider ?? TimeProvider.System;
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
         _decoder = new InboundDecoder(_time, options.Reassembly);
-        _updates = new UpdateCoalescer(_time);
+        _updates = new UpdateCoalescer();
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
         if (options.TrustedRoot is { } root)
         {
@@ -117,7 +117,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
     {
         ArgumentNullException.ThrowIfNull(update);
 
-        // A re-send that a copy still on its way (or whose receipt is most likely still coming) makes redundant is not sent.
+        // A re-send while the previous copy is still on its way (MQTT: no PUBACK yet; gRPC: the call has not finished) waits for it.
         await _updates.SendAsync(
             update,
             async (body, token) => await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = body }, token).ConfigureAwait(false),
@@ -300,8 +300,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport
                     await _handler!.OnTaskAsync(task, token).ConfigureAwait(false);
                     break;
                 case UpdateReceipt receipt:
-                    _updates.OnReceipt(receipt.Round);
-                    await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
+                        await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
                     break;
                 case ReferencedRoundTask reference:
                     if (_models.TryResolve(reference, out RoundTask? resolved))

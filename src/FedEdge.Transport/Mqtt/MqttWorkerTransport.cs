@@ -39,7 +39,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
         _time = timeProvider ?? TimeProvider.System;
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
         _decoder = new InboundDecoder(_time, options.Reassembly);
-        _updates = new UpdateCoalescer(_time);
+        _updates = new UpdateCoalescer();
     }
 
     /// <inheritdoc />
@@ -156,7 +156,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport
     {
         ArgumentNullException.ThrowIfNull(update);
 
-        // A re-send that a copy still on its way (or whose receipt is most likely still coming) makes redundant is not sent.
+        // A re-send while the previous copy is still on its way (MQTT: no PUBACK yet; gRPC: the call has not finished) waits for it.
         return _updates.SendAsync(
             update,
             (body, token) => SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
@@ -282,7 +282,6 @@ public sealed class MqttWorkerTransport : IWorkerTransport
                 _deliveries.Writer.TryWrite(() => handler.OnTaskAsync(task, cancellationToken).AsTask());
                 break;
             case UpdateReceipt receipt when !isModel:
-                _updates.OnReceipt(receipt.Round);
                 _deliveries.Writer.TryWrite(() => handler.OnReceiptAsync(receipt, cancellationToken).AsTask());
                 break;
             case ReferencedRoundTask reference when !isModel:
