@@ -41,6 +41,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private readonly IParameterCodec _modelCodec;
     private readonly ConcurrentDictionary<string, Outbox> _outboxes = new(StringComparer.Ordinal);
     private readonly TaskFrameCache _tasks;
+    private readonly ModelReferenceSender _references;
     private readonly Dictionary<string, byte[]> _tokenHashes;
     private readonly ConcurrentQueue<CertificateValidation> _refused = new();
     private volatile IReadOnlyList<byte[]> _modelFrames = [];
@@ -58,6 +59,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         _time = timeProvider ?? TimeProvider.System;
         _modelCodec = ParameterCodecs.Create(options.ModelCodec);
         _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
+        _references = new ModelReferenceSender(_modelCodec);
         _tokenHashes = options.DeviceTokens.ToDictionary(p => p.Key, p => SHA256.HashData(Encoding.UTF8.GetBytes(p.Value)), StringComparer.Ordinal);
     }
 
@@ -135,7 +137,8 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             return ValueTask.CompletedTask;
         }
 
-        outbox.Enqueue(_tasks.FramesFor(deviceId, task), key);
+        // A device that takes references and was sent the model the task starts from (it precedes the task in its inbox) gets a one-frame reference.
+        outbox.Enqueue(_tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId)).Frames, key);
         return ValueTask.CompletedTask;
     }
 
@@ -162,6 +165,8 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         {
             outbox.Enqueue(frames, key: null);
         }
+
+        _references.OnPublished(model);
 
         return ValueTask.CompletedTask;
     }
@@ -343,6 +348,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             switch (message.Body)
             {
                 case JoinRequest join:
+                    join = _references.OnJoin(device, join);
                     JoinResponse response = string.Equals(join.DeviceId, device, StringComparison.Ordinal)
                         ? await _handler!.OnJoinAsync(join, inbound, context.CancellationToken).ConfigureAwait(false)
                         : new JoinResponse { Accepted = false, Reasons = [$"The join request names device '{join.DeviceId}' but the call is authenticated as '{device}'."] };

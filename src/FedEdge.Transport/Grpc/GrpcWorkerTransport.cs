@@ -28,6 +28,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly GrpcChannel _channel;
     private readonly FederationService.FederationServiceClient _client;
     private readonly InboundDecoder _decoder;
+    private readonly PublishedModelCache _models = new();
+    private readonly UpdateCoalescer _updates;
     private readonly Metadata _headers;
     private readonly CancellationTokenSource _stopping = new();
     private IWorkerHandler? _handler;
@@ -45,6 +47,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
         _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _updates = new UpdateCoalescer();
         var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
         if (options.TrustedRoot is { } root)
         {
@@ -104,7 +107,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             throw new ArgumentException($"The request names device '{request.DeviceId}' but this transport is device '{_options.DeviceId}'.", nameof(request));
         }
 
-        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = request };
+        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = ModelReference.Announce(request) };
         List<WireMessage> answers = await CallAsync(message, cancellationToken).ConfigureAwait(false);
         return answers.Select(a => a.Body).OfType<JoinResponse>().FirstOrDefault()
             ?? throw new TransportException("The coordinator ended the join call without an answer.");
@@ -121,7 +124,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     public async ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
-        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = update }, cancellationToken).ConfigureAwait(false);
+
+        // A re-send while the previous copy is still on its way (MQTT: no PUBACK yet; gRPC: the call has not finished) waits for it.
+        await _updates.SendAsync(
+            update,
+            async (body, token) => await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = body }, token).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -300,9 +308,21 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
                     await _handler!.OnTaskAsync(task, token).ConfigureAwait(false);
                     break;
                 case UpdateReceipt receipt:
-                    await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
+                        await _handler!.OnReceiptAsync(receipt, token).ConfigureAwait(false);
+                    break;
+                case ReferencedRoundTask reference:
+                    if (_models.TryResolve(reference, out RoundTask? resolved))
+                    {
+                        await _handler!.OnTaskAsync(resolved!, token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        Log.TaskReferenceUnresolved(_logger, reference.Round, reference.ModelHash);
+                    }
+
                     break;
                 case GlobalModel model:
+                    _models.Remember(model);
                     await _handler!.OnGlobalModelAsync(model, token).ConfigureAwait(false);
                     break;
                 case ProtocolPayload protocol:

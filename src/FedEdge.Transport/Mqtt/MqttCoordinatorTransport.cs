@@ -23,6 +23,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     private readonly InboundDecoder _decoder;
     private readonly SemaphoreSlim _modelGate = new(1, 1);
     private readonly TaskFrameCache _tasks;
+    private readonly ModelReferenceSender _references;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inFlight = new();
     private MqttConnection? _connection;
     private ICoordinatorHandler? _handler;
@@ -48,6 +49,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         _modelCodec = ParameterCodecs.Create(options.ModelCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
         _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
+        _references = new ModelReferenceSender(_modelCodec);
     }
 
     /// <inheritdoc />
@@ -117,13 +119,41 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <inheritdoc />
-    /// <remarks>The round's task is serialized and chunked once; every selected device gets the same frames (a re-send gets fresh ones).</remarks>
+    /// <remarks>
+    /// The round's task is serialized and chunked once; every selected device gets the same frames (a re-send gets fresh
+    /// ones). A device that takes task references and was sent the model the task starts from gets a one-frame reference
+    /// instead of the parameters; it is handed to the connection without waiting for the PUBACK, so that the tasks of a
+    /// round reach every device at about the same time instead of one broker round trip after another (a reference the
+    /// device never gets is re-sent, complete, by the coordinator's re-send timer).
+    /// </remarks>
     public async ValueTask SendTaskAsync(string deviceId, RoundTask task, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
         MqttConnection connection = RequireStarted();
         string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
-        await connection.PublishFramesAsync(topic, _tasks.FramesFor(deviceId, task), retain: false, cancellationToken).ConfigureAwait(false);
+        (IReadOnlyList<byte[]> frames, bool isReference) = _tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId));
+        if (isReference)
+        {
+            Task publish = connection.PublishFramesAsync(topic, frames, retain: false, CancellationToken.None);
+            _inFlight.TryAdd(publish, 0);
+            _ = publish.ContinueWith(
+                (done, state) =>
+                {
+                    var self = (MqttCoordinatorTransport)state!;
+                    self._inFlight.TryRemove(done, out _);
+                    if (done.Exception is { } error)
+                    {
+                        Log.HandlerFailed(self._logger, topic, error.GetBaseException());
+                    }
+                },
+                this,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            return;
+        }
+
+        await connection.PublishFramesAsync(topic, frames, retain: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -168,6 +198,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         await _modelGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            _references.Forget();
             await Task.WhenAll(frames.Select((frame, i) => connection.PublishAsync(MqttTopicScheme.ModelChunk(_options.Federation, i), frame, retain: true, cancellationToken))).ConfigureAwait(false);
 
             // Clear retained chunks a larger earlier model left behind (an empty retained payload deletes it).
@@ -177,6 +208,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
             }
 
             _retainedModelChunks = frames.Count;
+            _references.OnPublished(model);
         }
         finally
         {
@@ -295,6 +327,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         switch (kind, message.Body)
         {
             case ("join", JoinRequest join):
+                join = _references.OnJoin(device, join);
                 JoinResponse response = string.Equals(join.DeviceId, device, StringComparison.Ordinal)
                     ? await handler.OnJoinAsync(join, context, cancellationToken).ConfigureAwait(false)
                     : new JoinResponse { Accepted = false, Reasons = [$"The join request names device '{join.DeviceId}' but the connection is authenticated as '{device}'."] };

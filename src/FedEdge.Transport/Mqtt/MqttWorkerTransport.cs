@@ -22,6 +22,8 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly IParameterCodec _updateCodec;
     private readonly WorkerUpdateEncoder _encoder;
     private readonly InboundDecoder _decoder;
+    private readonly PublishedModelCache _models = new();
+    private readonly UpdateCoalescer _updates;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     private MqttConnection? _connection;
@@ -39,6 +41,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
         _updateCodec = ParameterCodecs.Create(options.UpdateCodec, options.TopKFraction);
         _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _updates = new UpdateCoalescer();
     }
 
     /// <inheritdoc />
@@ -116,7 +119,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
                 MessageId = id,
                 SenderId = _options.DeviceId,
                 ProtocolVersion = _options.ProtocolVersion,
-                Body = request with { ProtocolVersion = _options.ProtocolVersion },
+                Body = ModelReference.Announce(request) with { ProtocolVersion = _options.ProtocolVersion },
             }, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -160,13 +163,18 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
     public ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
-        return SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
-        {
-            MessageId = WireMessage.NewId(),
-            SenderId = _options.DeviceId,
-            ProtocolVersion = _options.ProtocolVersion,
-            Body = update,
-        }, cancellationToken);
+
+        // A re-send while the previous copy is still on its way (MQTT: no PUBACK yet; gRPC: the call has not finished) waits for it.
+        return _updates.SendAsync(
+            update,
+            (body, token) => SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
+            {
+                MessageId = WireMessage.NewId(),
+                SenderId = _options.DeviceId,
+                ProtocolVersion = _options.ProtocolVersion,
+                Body = body,
+            }, token),
+            cancellationToken);
     }
 
     /// <inheritdoc />
@@ -284,7 +292,19 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
             case UpdateReceipt receipt when !isModel:
                 _deliveries.Writer.TryWrite(() => handler.OnReceiptAsync(receipt, cancellationToken).AsTask());
                 break;
+            case ReferencedRoundTask reference when !isModel:
+                if (_models.TryResolve(reference, out RoundTask? resolved))
+                {
+                    _deliveries.Writer.TryWrite(() => handler.OnTaskAsync(resolved!, cancellationToken).AsTask());
+                }
+                else
+                {
+                    Log.TaskReferenceUnresolved(_logger, reference.Round, reference.ModelHash);
+                }
+
+                break;
             case GlobalModel model when isModel:
+                _models.Remember(model);
                 _deliveries.Writer.TryWrite(() => handler.OnGlobalModelAsync(model, cancellationToken).AsTask());
                 break;
             default:

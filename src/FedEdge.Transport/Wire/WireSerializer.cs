@@ -42,6 +42,10 @@ public static class WireSerializer
             case RoundTask task:
                 envelope.RoundTask = ToProto(task, codec);
                 break;
+            case RoundTaskReference reference:
+                envelope.RoundTask = ToProto(reference.Task, codec, withParameters: false);
+                envelope.RoundTask.GlobalModelHash = reference.ModelHash;
+                break;
             case ModelUpdate update:
                 if (update.Encoded is null && codec.Kind == ParameterCodecKind.TopK && update.Kind != UpdateKind.Delta)
                 {
@@ -93,6 +97,7 @@ public static class WireSerializer
             Envelope.BodyOneofCase.JoinRequest => FromProto(envelope.JoinRequest),
             Envelope.BodyOneofCase.JoinResponse => new JoinResponse { Accepted = envelope.JoinResponse.Accepted, Reasons = envelope.JoinResponse.Reasons.ToArray() },
             Envelope.BodyOneofCase.DeviceStatus => FromProto(envelope.DeviceStatus),
+            Envelope.BodyOneofCase.RoundTask when envelope.RoundTask.GlobalParameters is null && envelope.RoundTask.GlobalModelHash.Length > 0 => ReferenceFromProto(envelope.RoundTask),
             Envelope.BodyOneofCase.RoundTask => FromProto(envelope.RoundTask),
             Envelope.BodyOneofCase.ModelUpdate => FromProtoNamingRound(envelope.ModelUpdate),
             Envelope.BodyOneofCase.GlobalModel => FromProto(envelope.GlobalModel),
@@ -280,7 +285,7 @@ public static class WireSerializer
         };
     }
 
-    private static RoundTaskMessage ToProto(RoundTask task, IParameterCodec codec)
+    private static RoundTaskMessage ToProto(RoundTask task, IParameterCodec codec, bool withParameters = true)
     {
         TrainingHyperParameters h = task.HyperParameters;
         var hyper = new HyperParametersMessage
@@ -306,7 +311,7 @@ public static class WireSerializer
         {
             Round = task.Round,
             Nonce = task.Nonce,
-            GlobalParameters = ToProto(task.GlobalParameters, codec),
+            GlobalParameters = withParameters ? ToProto(task.GlobalParameters, codec) : null,
             HyperParameters = hyper,
             DeadlineUnixMs = task.Deadline.ToUnixTimeMilliseconds(),
             Config = { Copy(task.Config) },
@@ -314,7 +319,24 @@ public static class WireSerializer
         };
     }
 
-    private static RoundTask FromProto(RoundTaskMessage proto)
+    private static RoundTask FromProto(RoundTaskMessage proto) => TaskFromProto(proto, null);
+
+    private static ReferencedRoundTask ReferenceFromProto(RoundTaskMessage proto)
+    {
+        if (proto.GlobalModelHash.Length != 64 || !proto.GlobalModelHash.All(char.IsAsciiHexDigitLower))
+        {
+            throw new WireFormatException("The round task's global_model_hash is not a lower-case SHA-256 hex digest.");
+        }
+
+        // Check every other field now, so that a malformed task is reported where it arrives.
+        _ = TaskFromProto(proto, Placeholder);
+        return new ReferencedRoundTask(proto);
+    }
+
+    private static readonly ParameterSet Placeholder = new(new ParameterLayout(new TensorSpec("reference", [1])));
+
+    /// <summary>A round task from its message; <paramref name="parameters"/>, when given, replaces the message's global parameters.</summary>
+    internal static RoundTask TaskFromProto(RoundTaskMessage proto, ParameterSet? parameters)
     {
         RequireText(proto.Nonce, "round task", "nonce");
         if (proto.HyperParameters is null)
@@ -332,7 +354,7 @@ public static class WireSerializer
         {
             Round = proto.Round,
             Nonce = proto.Nonce,
-            GlobalParameters = FromProto(proto.GlobalParameters, "round task global_parameters"),
+            GlobalParameters = parameters ?? FromProto(proto.GlobalParameters, "round task global_parameters"),
             HyperParameters = new TrainingHyperParameters
             {
                 LocalEpochs = h.LocalEpochs,
