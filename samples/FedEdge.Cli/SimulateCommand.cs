@@ -23,6 +23,7 @@ internal static class SimulateCommand
         Option<int> rounds = new Option<int>("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
+        Option<int> bucketSize = new Option<int>("--bucket-size") { Description = "Bucketing for median, trimmedmean, krum, multikrum and bulyan: shuffle the round's updates into buckets of S, average each, and run the rule on the bucket means (1 = off). Helps the rules on non-IID devices; krum, multikrum and bulyan then need their bound over the buckets.", DefaultValueFactory = _ => 1, HelpName = "S" };
         Option<string> model = new Option<string>("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
         trainer.AcceptOnlyFromAmong("managed", "torch");
@@ -61,7 +62,7 @@ internal static class SimulateCommand
         Option<string> split = new("--split") { Description = "How --split-devices splits a file: iid or dirichlet:ALPHA (label skew).", DefaultValueFactory = _ => "iid", HelpName = "iid|dirichlet:ALPHA" };
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
         {
             command.Options.Add(o);
         }
@@ -133,6 +134,12 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            if (parse.GetValue(bucketSize) < 1)
+            {
+                await err.WriteLineAsync("fededge simulate: --bucket-size must be 1 (off) or more (updates averaged per bucket).").ConfigureAwait(false);
+                return 2;
+            }
+
             FaultOptions? faultOptions = null;
             if (parse.GetValue(faults) is { } spec)
             {
@@ -197,6 +204,7 @@ internal static class SimulateCommand
                 Rounds = roundCount,
                 Strategy = strategyName,
                 ByzantineCount = byzantineCount,
+                BucketSize = parse.GetValue(bucketSize),
                 Model = parse.GetValue(model)!,
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),

@@ -62,6 +62,7 @@ internal static class ReportWriter
                 ["rounds"] = c.Rounds,
                 ["strategy"] = c.Strategy,
                 ["byzantine"] = c.ByzantineCount,
+                ["bucket_size"] = c.BucketSize,
                 ["model"] = c.Model,
                 ["trainer"] = c.Trainer,
                 ["seed"] = c.Seed,

@@ -20,6 +20,9 @@ internal sealed record SimulationConfig
     /// <summary>The number f of Byzantine devices Krum, Multi-Krum and Bulyan tolerate (<c>--byzantine</c>); see <see cref="SimulationStrategy"/>.</summary>
     public int ByzantineCount { get; init; } = 1;
 
+    /// <summary>Bucketing for the robust strategies (<c>--bucket-size</c>, <see cref="FedEdge.Aggregation.AggregationOptions.BucketSize"/>); 1 is off.</summary>
+    public int BucketSize { get; init; } = 1;
+
     public string Model { get; init; } = "mlp";
 
     public string Trainer { get; init; } = "managed";

@@ -126,6 +126,7 @@ public sealed partial class CoordinatorOptions
         Require(UpdateBounds is null || UpdateBounds.MaxSampleCount is null || UpdateBounds.MaxSampleCount >= 1, nameof(UpdateBounds), "MaxSampleCount must be at least 1");
         Require(UpdateBounds is null || UpdateBounds.MaxDeltaNorm is null || UpdateBounds.MaxDeltaNorm > 0, nameof(UpdateBounds), "MaxDeltaNorm must be positive");
         Require(UpdateBounds is null || UpdateBounds.MaxDeltaNormFactor is null || UpdateBounds.MaxDeltaNormFactor >= 1, nameof(UpdateBounds), "MaxDeltaNormFactor must be at least 1");
+        Require(UpdateBounds is null || (UpdateBounds.ReferenceQuantile > 0 && UpdateBounds.ReferenceQuantile < 1), nameof(UpdateBounds), "ReferenceQuantile must be in (0, 1)");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
         Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");
         ValidatePrivacy();

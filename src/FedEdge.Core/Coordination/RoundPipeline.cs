@@ -183,8 +183,7 @@ internal sealed class RoundPipeline(
         _consecutiveFailures = 0;
         if (contribution.DeltaNorms.Count > 0)
         {
-            double[] norms = [.. contribution.DeltaNorms.Order()];
-            _referenceNorm = norms[norms.Length / 2];
+            _referenceNorm = options.UpdateBounds.Reference(contribution.DeltaNorms) ?? _referenceNorm;
         }
 
         return Result(round, start, outcome, completed: true, null) with
