@@ -40,7 +40,8 @@ internal static class SimulateCommand
         Option<bool> compress = new("--compress") { Description = "MEDNN's method in the rounds: weight elimination, pruning masks agreed from the global model (from round 3, +30 % of weights a round up to 95 %; coordinator enforces them), sparse float16 on the wire; implies --transport mqtt (real encoded bytes)." };
         Option<string> trainMemory = new("--train-memory") { Description = "With --compress: saving (default) trains in float16 with float32 arithmetic, micro-batches of 8 rows and optimiser state for the surviving weights only; plain trains in float32 as the dense model does. report.json records each device's training memory.", DefaultValueFactory = _ => "saving" };
         trainMemory.AcceptOnlyFromAmong("saving", "plain");
-        Option<int> pruneFrom = new("--prune-from") { Description = "With --compress: the first round whose mask prunes (earlier rounds train dense so the model learns first; default 3).", DefaultValueFactory = _ => 3, HelpName = "ROUND" };
+        Option<int> pruneFrom = new("--prune-from") { Description = "With --compress: the earliest round whose mask may prune (earlier rounds train dense so the model learns first; default 3).", DefaultValueFactory = _ => 3, HelpName = "ROUND" };
+        Option<double> pruneWhenF1 = new("--prune-when-f1") { Description = "With --compress: pruning starts the round after the coordinator's evaluation of the global model first reaches this F1 (and not before --prune-from); the coordinator announces it in the round task. 0 prunes from --prune-from on. Default 0.95.", DefaultValueFactory = _ => MednnCompressionTrainer.DefaultPruneWhenF1, HelpName = "F1" };
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
@@ -62,7 +63,7 @@ internal static class SimulateCommand
         Option<string> split = new("--split") { Description = "How --split-devices splits a file: iid or dirichlet:ALPHA (label skew).", DefaultValueFactory = _ => "iid", HelpName = "iid|dirichlet:ALPHA" };
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
+        foreach (Option o in new Option[] { transport, broker, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag })
         {
             command.Options.Add(o);
         }
@@ -124,6 +125,12 @@ internal static class SimulateCommand
             if (parse.GetValue(pruneFrom) < 1)
             {
                 await err.WriteLineAsync("fededge simulate: --prune-from must be a round number, 1 or more.").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (parse.GetValue(pruneWhenF1) is var learned && !(learned >= 0 && learned <= 1))
+            {
+                await err.WriteLineAsync("fededge simulate: --prune-when-f1 must be an F1 between 0 and 1.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -219,6 +226,7 @@ internal static class SimulateCommand
                 Compress = parse.GetValue(compress),
                 TrainMemorySaving = parse.GetValue(trainMemory) == "saving",
                 PruneFromRound = parse.GetValue(pruneFrom),
+                PruneWhenF1 = parse.GetValue(pruneWhenF1),
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,

@@ -71,6 +71,7 @@ internal static class ReportWriter
                 ["compress"] = c.Compress,
                 ["train_memory"] = c.Compress ? (c.TrainMemorySaving ? "saving" : "plain") : null,
                 ["prune_from_round"] = c.Compress ? c.PruneFromRound : null,
+                ["prune_when_f1"] = c.Compress ? c.PruneWhenF1 : null,
                 ["eval"] = c.EvalDirectory,
                 ["local_epochs"] = c.LocalEpochs,
                 ["local_steps"] = c.LocalSteps,

@@ -61,6 +61,9 @@ internal sealed record SimulationConfig
     /// <summary>With <see cref="Compress"/>: the first round whose mask prunes (<c>--prune-from</c>); earlier rounds train dense.</summary>
     public int PruneFromRound { get; init; } = MednnCompressionTrainer.DefaultPruneFromRound;
 
+    /// <summary>With <see cref="Compress"/>: the coordinator's F1 at which the global model counts as learned; pruning starts the round after (<c>--prune-when-f1</c>).</summary>
+    public double PruneWhenF1 { get; init; } = MednnCompressionTrainer.DefaultPruneWhenF1;
+
     /// <summary>Run every round with secure aggregation (<c>--secure-aggregation</c>).</summary>
     public bool SecureAggregation { get; init; }
 

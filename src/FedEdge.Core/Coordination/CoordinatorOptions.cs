@@ -72,6 +72,14 @@ public sealed partial class CoordinatorOptions
     /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Entries added to each round task's <see cref="Messaging.RoundTask.Config"/>, asked for with the round's number
+    /// when the task is built: a schedule every device of the round must follow alike (e.g. from which round a
+    /// pruning mask applies, decided from the coordinator's evaluation). Workers hand them to their trainer in
+    /// <see cref="Training.TrainingRequest.Config"/>. Null adds nothing.
+    /// </summary>
+    public Func<long, IReadOnlyDictionary<string, string>>? TaskConfig { get; set; }
+
     /// <summary>The hyper-parameters sent with each round task.</summary>
     public TrainingHyperParameters HyperParameters { get; set; } = new();
 

@@ -104,6 +104,10 @@ internal sealed class RoundPipeline(
         await using (session.ConfigureAwait(false))
         {
             var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline };
+            if (options.TaskConfig?.Invoke(round) is { Count: > 0 } extra)
+            {
+                task = task with { Config = new Dictionary<string, string>(extra, StringComparer.Ordinal) };
+            }
             if (System.Diagnostics.Activity.Current is { Id: { } traceParent, IdFormat: System.Diagnostics.ActivityIdFormat.W3C })
             {
                 task = task with { Config = new Dictionary<string, string>(task.Config, StringComparer.Ordinal) { [TraceParentKey] = traceParent } };
