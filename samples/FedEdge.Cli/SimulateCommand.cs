@@ -24,6 +24,7 @@ internal static class SimulateCommand
         Option<int> rounds = new Option<int>("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
+        Option<int> bucketSize = new Option<int>("--bucket-size") { Description = "Bucketing for median, trimmedmean, krum, multikrum and bulyan: shuffle the round's updates into buckets of S, average each, and run the rule on the bucket means (1 = off). Helps the rules on non-IID devices; krum, multikrum and bulyan then need their bound over the buckets.", DefaultValueFactory = _ => 1, HelpName = "S" };
         Option<string> model = new Option<string>("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
         trainer.AcceptOnlyFromAmong("managed", "torch");
@@ -40,7 +41,8 @@ internal static class SimulateCommand
         Option<bool> compress = new("--compress") { Description = "MEDNN's method in the rounds: weight elimination, pruning masks agreed from the global model (from round 3, +30 % of weights a round up to 95 %; coordinator enforces them), sparse float16 on the wire; implies --transport mqtt (real encoded bytes)." };
         Option<string> trainMemory = new("--train-memory") { Description = "With --compress: saving (default) trains in float16 with float32 arithmetic, micro-batches of 8 rows and optimiser state for the surviving weights only; plain trains in float32 as the dense model does. report.json records each device's training memory.", DefaultValueFactory = _ => "saving" };
         trainMemory.AcceptOnlyFromAmong("saving", "plain");
-        Option<int> pruneFrom = new("--prune-from") { Description = "With --compress: the first round whose mask prunes (earlier rounds train dense so the model learns first; default 3).", DefaultValueFactory = _ => 3, HelpName = "ROUND" };
+        Option<int> pruneFrom = new("--prune-from") { Description = "With --compress: the earliest round whose mask may prune (earlier rounds train dense so the model learns first; default 3).", DefaultValueFactory = _ => 3, HelpName = "ROUND" };
+        Option<double> pruneWhenF1 = new("--prune-when-f1") { Description = "With --compress: pruning starts the round after the coordinator's evaluation of the global model first reaches this F1 (and not before --prune-from); the coordinator announces it in the round task. 0 prunes from --prune-from on. Default 0.95.", DefaultValueFactory = _ => MednnCompressionTrainer.DefaultPruneWhenF1, HelpName = "F1" };
         Option<DirectoryInfo?> mud = new Option<DirectoryInfo?>("--mud") { Description = "Folder of signed MUD files (*.json + *.p7s) and demo-ca.cert.pem used for RFC 8520 admission. Default: the shipped samples/mud.", HelpName = "DIR" };
         Option<DirectoryInfo> output = new("--out") { Description = "Where report.json and the plots go.", DefaultValueFactory = _ => new DirectoryInfo("fededge-out"), HelpName = "DIR" };
         Option<DirectoryInfo?> eval = new Option<DirectoryInfo?>("--eval") { Description = "Also score both models on every device file in DIR (same layout, normalised with the model's normaliser).", HelpName = "DIR" }.ExistingDirectory();
@@ -63,7 +65,7 @@ internal static class SimulateCommand
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Option<string?> codec = CliOptionValidation.CodecOption();
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag, codec })
+        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag, codec })
         {
             command.Options.Add(o);
         }
@@ -129,10 +131,22 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            if (parse.GetValue(pruneWhenF1) is var learned && !(learned >= 0 && learned <= 1))
+            {
+                await err.WriteLineAsync("fededge simulate: --prune-when-f1 must be an F1 between 0 and 1.").ConfigureAwait(false);
+                return 2;
+            }
+
             int byzantineCount = parse.GetValue(byzantine);
             if (byzantineCount < 0)
             {
                 await err.WriteLineAsync("fededge simulate: --byzantine must be 0 or more (the number of Byzantine devices the strategy tolerates).").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (parse.GetValue(bucketSize) < 1)
+            {
+                await err.WriteLineAsync("fededge simulate: --bucket-size must be 1 (off) or more (updates averaged per bucket).").ConfigureAwait(false);
                 return 2;
             }
 
@@ -201,6 +215,7 @@ internal static class SimulateCommand
                 Rounds = roundCount,
                 Strategy = strategyName,
                 ByzantineCount = byzantineCount,
+                BucketSize = parse.GetValue(bucketSize),
                 Model = parse.GetValue(model)!,
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),
@@ -216,6 +231,7 @@ internal static class SimulateCommand
                 Codec = parse.GetValue(codec) is string codecSpec ? FedEdge.Messaging.UpdateCodecSpec.Normalize(codecSpec) : null,
                 TrainMemorySaving = parse.GetValue(trainMemory) == "saving",
                 PruneFromRound = parse.GetValue(pruneFrom),
+                PruneWhenF1 = parse.GetValue(pruneWhenF1),
                 MudDirectory = mudDir,
                 OutDirectory = parse.GetValue(output)!.FullName,
                 EvalDirectory = parse.GetValue(eval)?.FullName,

@@ -22,7 +22,7 @@ public sealed class MednnCompressionCliTests : IDisposable
     public async Task Simulate_MednnCompress_PrunesToNinetyFivePercent_AndSendsUnderATenthOfFloat32()
     {
         CliResult result = await CliRunner.RunAsync(
-            ["simulate", "--model", "mednn", "--compress", "--rounds", "6", "--prune-from", "2", "--thermal", "off", "--out", _dir],
+            ["simulate", "--model", "mednn", "--compress", "--rounds", "6", "--prune-from", "2", "--prune-when-f1", "0", "--thermal", "off", "--out", _dir],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(4));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -67,6 +67,48 @@ public sealed class MednnCompressionCliTests : IDisposable
         {
             Assert.True(device.GetProperty("train_memory_bytes").GetInt64() > 0, device.ToString());
         }
+    }
+
+    [Fact]
+    public async Task Simulate_MednnCompress_StartsPruningTheRoundAfterTheCoordinatorSawTheModelLearn()
+    {
+        // Seed 42 is one of the two seeds whose F1 fell below 0.9 after round 3 when pruning started at a fixed round 3.
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--compress", "--rounds", "6", "--seed", "42", "--thermal", "off", "--out", _dir],
+            workingDirectory: RepoPaths.Root,
+            timeout: TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "report.json")));
+        Assert.Equal(0.95, report.RootElement.GetProperty("config").GetProperty("prune_when_f1").GetDouble());
+        JsonElement[] rounds = report.RootElement.GetProperty("rounds").EnumerateArray().ToArray();
+        double[] f1 = rounds.Select(r => r.GetProperty("f1").GetDouble()).ToArray();
+        double[] sparsity = rounds.Select(r => r.GetProperty("weight_sparsity").GetDouble()).ToArray();
+        string trace = "F1 " + string.Join(" ", f1.Select(v => v.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture))) + "; pruned " + string.Join(" ", sparsity.Select(v => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)));
+
+        // A round prunes exactly when an earlier round's global model reached the F1 (and it is not before --prune-from 3).
+        int learned = Array.FindIndex(f1, v => v >= 0.95);
+        Assert.True(learned >= 0 && learned < rounds.Length - 1, trace);
+        for (int i = 0; i < rounds.Length; i++)
+        {
+            Assert.True((sparsity[i] > 0) == (i > learned && i >= 2), trace);
+        }
+
+        // The stability goal over these rounds: none after round 3 below 0.9 while the mask grows.
+        Assert.All(f1[3..], v => Assert.True(v >= 0.9, trace));
+    }
+
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("-0.1")]
+    public async Task Simulate_PruneWhenF1OutsideZeroToOne_IsAUsageError(string value)
+    {
+        CliResult result = await CliRunner.RunAsync(
+            ["simulate", "--model", "mednn", "--compress", "--prune-when-f1", value, "--out", _dir],
+            workingDirectory: RepoPaths.Root);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--prune-when-f1", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
     }
 
     [Theory]

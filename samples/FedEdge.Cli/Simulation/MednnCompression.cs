@@ -23,6 +23,9 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
     /// <summary>The first round that prunes, unless the constructor is given another.</summary>
     public const int DefaultPruneFromRound = 3; // the constructor's default too
 
+    /// <summary>The coordinator's F1 at which the global model counts as learned and pruning may start (simulate's <c>--prune-when-f1</c> default).</summary>
+    public const double DefaultPruneWhenF1 = 0.95;
+
     /// <summary>Rows per micro-batch when saving memory.</summary>
     public const int MicroBatchRows = 8;
 
@@ -81,13 +84,43 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
     }
 
     /// <summary>
-    /// The mask a device uses in round <paramref name="round"/> whose global model is <paramref name="global"/>: nothing
-    /// pruned before <see cref="PruneFromRound"/>; without a round number (outside a federation) the schedule runs.
+    /// The round task's configuration key by which the coordinator announces the first pruning round: a round number,
+    /// or <see cref="NotYet"/> while the global model has not learned. Every device of a round reads the same value,
+    /// so the masks agree.
     /// </summary>
-    public PruningMask MaskFor(ParameterSet global, long? round)
+    public const string PruneFromKey = "mednn.prune_from";
+
+    /// <summary>The <see cref="PruneFromKey"/> value meaning "do not prune yet".</summary>
+    public const string NotYet = "not-yet";
+
+    /// <summary>
+    /// Whether round <paramref name="round"/> prunes: as the coordinator announced in <paramref name="config"/>
+    /// (<see cref="PruneFromKey"/>), or, when it announced nothing, from <see cref="PruneFromRound"/>; without a round
+    /// number (outside a federation) always.
+    /// </summary>
+    public bool Prunes(long? round, IReadOnlyDictionary<string, string>? config)
+    {
+        if (round is not long r)
+        {
+            return true;
+        }
+
+        if (config is not null && config.TryGetValue(PruneFromKey, out string? announced))
+        {
+            return long.TryParse(announced, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long from) && r >= from;
+        }
+
+        return r >= pruneFromRound;
+    }
+
+    /// <summary>
+    /// The mask a device uses in round <paramref name="round"/> whose global model is <paramref name="global"/>: nothing
+    /// pruned while <see cref="Prunes"/> says no; otherwise the growing schedule.
+    /// </summary>
+    public PruningMask MaskFor(ParameterSet global, long? round, IReadOnlyDictionary<string, string>? config = null)
     {
         ArgumentNullException.ThrowIfNull(global);
-        if (round is long r && r < pruneFromRound)
+        if (!Prunes(round, config))
         {
             return PruningMask.FromSmallestWeights(global, 0);
         }
@@ -99,10 +132,10 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
     public async ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        PruningMask mask = MaskFor(request.GlobalParameters, request.Round);
+        PruningMask mask = MaskFor(request.GlobalParameters, request.Round, request.Config);
         ParameterSet start = request.GlobalParameters.Clone();
         mask.Apply(start);
-        bool pruning = request.Round is not long r || r >= pruneFromRound;
+        bool pruning = Prunes(request.Round, request.Config);
         ManagedTrainerOptions local = options with { Mask = mask, WeightElimination = pruning ? new WeightEliminationOptions() : null };
         TrainingRequest run = request with { GlobalParameters = start };
         if (saveMemory)
@@ -124,6 +157,78 @@ internal sealed class MednnCompressionTrainer(NetworkSpec spec, ManagedTrainerOp
 
     public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, Dataset data, CancellationToken cancellationToken = default) =>
         _evaluator.EvaluateAsync(parameters, data, cancellationToken);
+}
+
+/// <summary>
+/// The coordinator's side of MEDNN's pruning schedule: pruning starts in the round after the coordinator's evaluation
+/// of the global model first reaches <paramref name="learnedF1"/> (the model has learned), and not before
+/// <paramref name="earliest"/>. The decision travels in every round task (<see cref="MednnCompressionTrainer.PruneFromKey"/>),
+/// and the coordinator's own mask enforcement reads what it announced for that round, so devices and coordinator agree.
+/// </summary>
+internal sealed class PruningSchedule(long earliest, double learnedF1)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<long, string> _announced = [];
+    private long? _start;
+
+    /// <summary>The first pruning round, once decided.</summary>
+    public long? StartRound
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _start;
+            }
+        }
+    }
+
+    /// <summary>The F1 on the coordinator's evaluation that counts as "learned".</summary>
+    public double LearnedF1 => learnedF1;
+
+    /// <summary>Takes the coordinator's evaluation of round <paramref name="round"/>'s new global model.</summary>
+    public void Observe(long round, IReadOnlyDictionary<string, double> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        lock (_gate)
+        {
+            if (_start is null && metrics.TryGetValue("f1", out double f1) && f1 >= learnedF1)
+            {
+                _start = Math.Max(round + 1, earliest);
+            }
+        }
+    }
+
+    /// <summary>The round task's entries for round <paramref name="round"/> (what the coordinator announces), recorded.</summary>
+    public IReadOnlyDictionary<string, string> TaskConfig(long round)
+    {
+        lock (_gate)
+        {
+            string value = _start is long s ? s.ToString(System.Globalization.CultureInfo.InvariantCulture) : MednnCompressionTrainer.NotYet;
+            _announced[round] = value;
+            return new Dictionary<string, string>(StringComparer.Ordinal) { [MednnCompressionTrainer.PruneFromKey] = value };
+        }
+    }
+
+    /// <summary>What was announced for round <paramref name="round"/> (the same entries its devices trained with).</summary>
+    public IReadOnlyDictionary<string, string> Announced(long round)
+    {
+        lock (_gate)
+        {
+            return new Dictionary<string, string>(StringComparer.Ordinal) { [MednnCompressionTrainer.PruneFromKey] = _announced.GetValueOrDefault(round, MednnCompressionTrainer.NotYet) };
+        }
+    }
+}
+
+/// <summary>The coordinator's evaluator, also telling the pruning schedule how far the global model has learned.</summary>
+internal sealed class SchedulingEvaluator(FedEdge.Coordination.IGlobalModelEvaluator inner, PruningSchedule schedule) : FedEdge.Coordination.IGlobalModelEvaluator
+{
+    public async ValueTask<IReadOnlyDictionary<string, double>> EvaluateAsync(ParameterSet parameters, long round, CancellationToken cancellationToken = default)
+    {
+        IReadOnlyDictionary<string, double> metrics = await inner.EvaluateAsync(parameters, round, cancellationToken).ConfigureAwait(false);
+        schedule.Observe(round, metrics);
+        return metrics;
+    }
 }
 
 /// <summary>The simulate command's <c>--compress</c> rules, kept out of the option parsing.</summary>

@@ -227,13 +227,20 @@ internal static class Simulation
         };
         using var privacy = new SimulationPrivacy(config, options.WindowSize ?? devices.Count, devices.Max(d => (long)d.Train.Count));
         privacy.ConfigureCoordinator(options);
-        var evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
+        IGlobalModelEvaluator evaluator = new PooledEvaluator(CreateBundle(config).Trainer, pooledTest);
         IAggregationStrategy strategy = SimulationStrategy.Create(config);
 
-        // --compress: the coordinator enforces the devices' agreed mask on every update and re-applies it to the aggregate.
-        PrunedWeightsTransform? masks = CreateBundle(config).Trainer is MednnCompressionTrainer rule
-            ? PrunedWeightsTransform.ForRounds((global, round) => rule.MaskFor(global, round))
-            : null;
+        // --compress: the coordinator decides from its evaluation when pruning starts and announces it in each round task;
+        // it enforces the devices' agreed mask on every update and re-applies it to the aggregate.
+        PrunedWeightsTransform? masks = null;
+        if (CreateBundle(config).Trainer is MednnCompressionTrainer rule)
+        {
+            var s = new PruningSchedule(config.PruneFromRound, config.PruneWhenF1);
+            options.TaskConfig = s.TaskConfig;
+            evaluator = new SchedulingEvaluator(evaluator, s);
+            masks = PrunedWeightsTransform.ForRounds((global, round) => rule.MaskFor(global, round, s.Announced(round)));
+        }
+
         await using var coordinator = new Coordinator(
             Options.Create(options),
             transports.CreateCoordinator(),

@@ -26,6 +26,9 @@ internal sealed record SimulationConfig
     /// <summary>The number f of Byzantine devices Krum, Multi-Krum and Bulyan tolerate (<c>--byzantine</c>); see <see cref="SimulationStrategy"/>.</summary>
     public int ByzantineCount { get; init; } = 1;
 
+    /// <summary>Bucketing for the robust strategies (<c>--bucket-size</c>, <see cref="FedEdge.Aggregation.AggregationOptions.BucketSize"/>); 1 is off.</summary>
+    public int BucketSize { get; init; } = 1;
+
     public string Model { get; init; } = "mlp";
 
     public string Trainer { get; init; } = "managed";
@@ -66,6 +69,9 @@ internal sealed record SimulationConfig
 
     /// <summary>With <see cref="Compress"/>: the first round whose mask prunes (<c>--prune-from</c>); earlier rounds train dense.</summary>
     public int PruneFromRound { get; init; } = MednnCompressionTrainer.DefaultPruneFromRound;
+
+    /// <summary>With <see cref="Compress"/>: the coordinator's F1 at which the global model counts as learned; pruning starts the round after (<c>--prune-when-f1</c>).</summary>
+    public double PruneWhenF1 { get; init; } = MednnCompressionTrainer.DefaultPruneWhenF1;
 
     /// <summary>Run every round with secure aggregation (<c>--secure-aggregation</c>).</summary>
     public bool SecureAggregation { get; init; }

@@ -15,7 +15,7 @@ internal static class SimulationStrategy
     /// <summary>Creates the configured strategy.</summary>
     /// <exception cref="ArgumentException">The strategy name is unknown or its settings are invalid.</exception>
     public static IAggregationStrategy Create(SimulationConfig config) =>
-        AggregationStrategies.Create(config.Strategy, new AggregationOptions { ByzantineCount = config.ByzantineCount });
+        AggregationStrategies.Create(config.Strategy, new AggregationOptions { ByzantineCount = config.ByzantineCount, BucketSize = config.BucketSize });
 
     /// <summary>
     /// Why <paramref name="strategy"/> cannot run in this simulation, as one sentence for the command line, or null:

@@ -42,6 +42,16 @@ public sealed class AggregationOptions
     public int? SelectionCount { get; set; }
 
     /// <summary>
+    /// Bucketing for the robust strategies (median, trimmedmean, krum, multikrum, bulyan): the round's updates are
+    /// shuffled (a seed from the global model and the senders, so every recomputation agrees), cut into buckets of
+    /// this many and averaged per bucket; the robust rule then runs on the bucket means with the same f. On non-IID
+    /// devices this makes the inputs of the rule look alike, which the rules assume (Karimireddy, He and Jaggi,
+    /// "Byzantine-robust learning on heterogeneous datasets via bucketing", ICLR 2022). Krum, Multi-Krum and Bulyan
+    /// then need their bound over ⌈n / s⌉ buckets. Default 1 (off).
+    /// </summary>
+    public int BucketSize { get; set; } = 1;
+
+    /// <summary>
     /// The most updates a robust (non-streaming) strategy keeps in one round; one more is refused with
     /// <see cref="AggregationCapacityExceededException"/>. Bounds memory at MaxUpdates × parameters × 4 bytes. Default 1000.
     /// </summary>
@@ -87,6 +97,11 @@ public sealed class AggregationOptions
         if (SelectionCount is int m && m < 1)
         {
             errors.Add(Format("SelectionCount must be at least 1 but is {0}.", m));
+        }
+
+        if (BucketSize < 1)
+        {
+            errors.Add(Format("BucketSize must be at least 1 but is {0}.", BucketSize));
         }
 
         if (MaxUpdates < 1)

@@ -36,6 +36,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
     private readonly double _trim;
     private readonly int _f;
     private readonly int? _m;
+    private readonly int _bucket;
 
     public RobustStrategy(string name, RobustRule rule, AggregationOptions options)
     {
@@ -45,7 +46,8 @@ internal sealed class RobustStrategy : IAggregationStrategy
         _trim = options.TrimFraction;
         _f = options.ByzantineCount;
         _m = options.SelectionCount;
-        Requirements = RequirementsOf(name, rule, _f);
+        _bucket = options.BucketSize;
+        Requirements = RequirementsOf(name, rule, _f, _bucket);
     }
 
     public string Name { get; }
@@ -77,17 +79,94 @@ internal sealed class RobustStrategy : IAggregationStrategy
     /// by its n − f − 2 nearest neighbours, so n &gt; 2f + 2; Bulyan selects θ = n − 2f updates by Krum and averages
     /// β = θ − 2f values per coordinate, so n ≥ 4f + 3.
     /// </summary>
-    internal static AggregationRequirements RequirementsOf(string name, RobustRule rule, int f) => rule switch
+    /// <remarks>
+    /// With buckets of s updates the rule runs on ⌈n / s⌉ bucket means, and each Byzantine update spoils at most one
+    /// bucket, so the bound holds for the bucket count: n ≥ s·(b − 1) + 1 updates for a bound of b buckets.
+    /// </remarks>
+    internal static AggregationRequirements RequirementsOf(string name, RobustRule rule, int f, int bucket = 1) => rule switch
     {
-        RobustRule.Krum or RobustRule.MultiKrum => new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (2 * f) + 3, Rule = "n > 2f + 2" },
-        RobustRule.Bulyan => new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (4 * f) + 3, Rule = "n ≥ 4f + 3" },
+        RobustRule.Krum or RobustRule.MultiKrum => Bucketed(new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (2 * f) + 3, Rule = "n > 2f + 2" }, bucket),
+        RobustRule.Bulyan => Bucketed(new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (4 * f) + 3, Rule = "n ≥ 4f + 3" }, bucket),
         _ => new() { Strategy = name, NeedsIndividualUpdates = true },
     };
 
-    private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout)
+    private static AggregationRequirements Bucketed(AggregationRequirements r, int bucket) => bucket <= 1
+        ? r
+        : r with
+        {
+            MinimumUpdates = (bucket * (r.MinimumUpdates - 1)) + 1,
+            Rule = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{r.Rule} over ⌈n / {bucket}⌉ buckets"),
+        };
+
+    /// <summary>
+    /// Bucketing (Karimireddy, He and Jaggi, ICLR 2022): the updates, ordered by sender id, are shuffled with a seed
+    /// derived from the round's global model and the senders, cut into buckets of <see cref="AggregationOptions.BucketSize"/>
+    /// and replaced by each bucket's plain mean. Anyone holding the round's global model and updates (a validator
+    /// recomputing the aggregate) gets the same buckets, whatever the arrival order.
+    /// </summary>
+    private (List<float[]> Xs, List<ModelUpdate> Updates, List<int[]> Members) Buckets(List<float[]> xs, List<ModelUpdate> updates, string globalHash)
     {
         int n = xs.Count;
-        if (Requirements.Check(n) is string reason)
+        int[] order = Enumerable.Range(0, n).OrderBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).ToArray();
+        var seedText = new System.Text.StringBuilder(globalHash);
+        foreach (int i in order)
+        {
+            seedText.Append('\n').Append(updates[i].SenderId);
+        }
+
+        byte[] digest = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(seedText.ToString()));
+        new Random(BitConverter.ToInt32(digest, 0)).Shuffle(order);
+        var bx = new List<float[]>();
+        var bu = new List<ModelUpdate>();
+        var members = new List<int[]>();
+        for (int start = 0; start < n; start += _bucket)
+        {
+            int[] group = order[start..Math.Min(n, start + _bucket)];
+            var mean = new float[xs[0].Length];
+            long samples = 0;
+            foreach (int i in group)
+            {
+                TensorPrimitives.Add(mean, xs[i], mean);
+                samples += updates[i].SampleCount;
+            }
+
+            TensorPrimitives.Divide(mean, group.Length, mean);
+            string id = group.Select(i => updates[i].SenderId).Order(StringComparer.Ordinal).First();
+            bx.Add(mean);
+            bu.Add(updates[group[0]] with { SenderId = id, SampleCount = samples });
+            members.Add(group);
+        }
+
+        return (bx, bu, members);
+    }
+
+    private AggregationResult AggregateBucketed(List<float[]> xs, List<ModelUpdate> updates, ParameterSet global)
+    {
+        if (_bucket <= 1 || xs.Count <= 1)
+        {
+            return Aggregate(xs, updates, global.Layout);
+        }
+
+        if (Requirements.Check(xs.Count) is string reason)
+        {
+            throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or BucketSize, or wait for more updates." : " Wait for more updates."));
+        }
+
+        (List<float[]> bx, List<ModelUpdate> bu, List<int[]> members) = Buckets(xs, updates, global.ComputeHash());
+        AggregationResult inner = Aggregate(bx, bu, global.Layout, checkRequirements: false);
+        var excludedBuckets = new HashSet<string>(inner.Excluded, StringComparer.Ordinal);
+        string[] excluded = Enumerable.Range(0, bu.Count)
+            .Where(b => excludedBuckets.Contains(bu[b].SenderId))
+            .SelectMany(b => members[b].Select(i => updates[i].SenderId))
+            .ToArray();
+        return inner with { Participants = xs.Count, Excluded = excluded };
+    }
+
+    private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout, bool checkRequirements = true)
+    {
+        int n = xs.Count;
+        AggregationRequirements unbucketed = RequirementsOf(Name, _rule, _f);
+        if ((checkRequirements ? Requirements : unbucketed).Check(n) is string reason)
         {
             throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or wait for more updates." : " Wait for more updates."));
         }
@@ -317,7 +396,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
                 throw new EmptyRoundException($"Round of strategy '{_owner.Name}' has no updates; add at least one validated update before completing it.");
             }
 
-            AggregationResult result = _owner.Aggregate(xs, _updates, _global.Layout);
+            AggregationResult result = _owner.AggregateBucketed(xs, _updates, _global);
             _completed = true;
             _xs = null;
             return result;

@@ -72,6 +72,14 @@ public sealed partial class CoordinatorOptions
     /// <summary>How long the coordinator waits for a first training request before a round gives up.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Entries added to each round task's <see cref="Messaging.RoundTask.Config"/>, asked for with the round's number
+    /// when the task is built: a schedule every device of the round must follow alike (e.g. from which round a
+    /// pruning mask applies, decided from the coordinator's evaluation). Workers hand them to their trainer in
+    /// <see cref="Training.TrainingRequest.Config"/>. Null adds nothing.
+    /// </summary>
+    public Func<long, IReadOnlyDictionary<string, string>>? TaskConfig { get; set; }
+
     /// <summary>The hyper-parameters sent with each round task.</summary>
     public TrainingHyperParameters HyperParameters { get; set; } = new();
 
@@ -132,6 +140,7 @@ public sealed partial class CoordinatorOptions
         Require(UpdateBounds is null || UpdateBounds.MaxSampleCount is null || UpdateBounds.MaxSampleCount >= 1, nameof(UpdateBounds), "MaxSampleCount must be at least 1");
         Require(UpdateBounds is null || UpdateBounds.MaxDeltaNorm is null || UpdateBounds.MaxDeltaNorm > 0, nameof(UpdateBounds), "MaxDeltaNorm must be positive");
         Require(UpdateBounds is null || UpdateBounds.MaxDeltaNormFactor is null || UpdateBounds.MaxDeltaNormFactor >= 1, nameof(UpdateBounds), "MaxDeltaNormFactor must be at least 1");
+        Require(UpdateBounds is null || (UpdateBounds.ReferenceQuantile > 0 && UpdateBounds.ReferenceQuantile < 1), nameof(UpdateBounds), "ReferenceQuantile must be in (0, 1)");
         Require(HyperParameters is not null, nameof(HyperParameters), "must be set");
         Require(TargetMetric is null || double.IsFinite(TargetMetric.Value), nameof(TargetMetric), "must be finite");
         Require(UpdateCodec is null || Messaging.UpdateCodecSpec.TryParse(UpdateCodec, out _, out _, out _), nameof(UpdateCodec), "must be f32, f16, int8 or topk:FRACTION");

@@ -104,6 +104,10 @@ internal sealed class RoundPipeline(
         await using (session.ConfigureAwait(false))
         {
             var task = new RoundTask { Round = round, Nonce = nonce, GlobalParameters = global, HyperParameters = strategy.ConfigureTraining(options.HyperParameters), Deadline = deadline, UpdateCodec = options.UpdateCodec is null ? null : Messaging.UpdateCodecSpec.Normalize(options.UpdateCodec) };
+            if (options.TaskConfig?.Invoke(round) is { Count: > 0 } extra)
+            {
+                task = task with { Config = new Dictionary<string, string>(extra, StringComparer.Ordinal) };
+            }
             if (System.Diagnostics.Activity.Current is { Id: { } traceParent, IdFormat: System.Diagnostics.ActivityIdFormat.W3C })
             {
                 task = task with { Config = new Dictionary<string, string>(task.Config, StringComparer.Ordinal) { [TraceParentKey] = traceParent } };
@@ -183,8 +187,7 @@ internal sealed class RoundPipeline(
         _consecutiveFailures = 0;
         if (contribution.DeltaNorms.Count > 0)
         {
-            double[] norms = [.. contribution.DeltaNorms.Order()];
-            _referenceNorm = norms[norms.Length / 2];
+            _referenceNorm = options.UpdateBounds.Reference(contribution.DeltaNorms) ?? _referenceNorm;
         }
 
         return Result(round, start, outcome, completed: true, null) with

@@ -364,7 +364,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
             await round.Session!.StartAsync(ct).ConfigureAwait(false);
             long start = _time.GetTimestamp();
             TrainingResult result = await _trainer.TrainAsync(
-                new TrainingRequest { GlobalParameters = task.GlobalParameters, HyperParameters = task.HyperParameters, Data = _data!, Governor = _governor, Round = task.Round },
+                new TrainingRequest { GlobalParameters = task.GlobalParameters, HyperParameters = task.HyperParameters, Data = _data!, Governor = _governor, Round = task.Round, Config = task.Config },
                 ct).ConfigureAwait(false);
             if (result.CutByGovernor && result.SampleCount == 0)
             {

@@ -18,10 +18,34 @@ public sealed record UpdateBounds
     public double? MaxDeltaNorm { get; init; }
 
     /// <summary>
-    /// The largest L2 norm of an update's change as a multiple of the median norm of the previous round's accepted
-    /// updates; null disables the relative bound. It applies from the second round on.
+    /// The largest L2 norm of an update's change as a multiple of the reference norm (the <see cref="ReferenceQuantile"/>
+    /// of the previous completed round's accepted norms); null disables the relative bound. It applies from the second
+    /// round on.
     /// </summary>
     public double? MaxDeltaNormFactor { get; init; } = 25;
+
+    /// <summary>
+    /// Which quantile of the previous completed round's accepted change norms is the reference for
+    /// <see cref="MaxDeltaNormFactor"/> (0 &lt; q &lt; 1). Default 0.75, the upper quartile: on a non-IID federation the
+    /// devices whose local data the model already fits send tiny changes, and when they are the majority a median
+    /// reference refuses every device that still has something to teach. While fewer than a quarter of the accepted
+    /// updates are hostile, the upper quartile is still an honest update's norm, so scaled updates stay bounded.
+    /// </summary>
+    public double ReferenceQuantile { get; init; } = 0.75;
+
+    /// <summary>The reference norm of a completed round: the <see cref="ReferenceQuantile"/> of <paramref name="acceptedNorms"/> (nearest rank), or null when there are none.</summary>
+    public double? Reference(IReadOnlyCollection<double> acceptedNorms)
+    {
+        ArgumentNullException.ThrowIfNull(acceptedNorms);
+        if (acceptedNorms.Count == 0)
+        {
+            return null;
+        }
+
+        double[] sorted = [.. acceptedNorms.Order()];
+        int index = Math.Clamp((int)Math.Ceiling(ReferenceQuantile * sorted.Length) - 1, 0, sorted.Length - 1);
+        return sorted[index];
+    }
 
     /// <summary>The L2 norm of <paramref name="update"/>'s values minus <paramref name="global"/> (or of its values when it already is a delta).</summary>
     public static double DeltaNorm(ModelUpdate update, ParameterSet global)
@@ -48,7 +72,7 @@ public sealed record UpdateBounds
     /// <summary>Why <paramref name="update"/> breaks a bound, or null; <paramref name="deltaNorm"/> is its change's L2 norm.</summary>
     /// <param name="update">The update, already validated for layout and finite values.</param>
     /// <param name="global">The round's global parameters.</param>
-    /// <param name="reference">The previous round's median accepted norm, or null.</param>
+    /// <param name="reference">The previous completed round's reference norm (<see cref="Reference"/>), or null.</param>
     /// <param name="deltaNorm">The L2 norm of the update's change.</param>
     public string? Check(ModelUpdate update, ParameterSet global, double? reference, out double deltaNorm)
     {
@@ -75,9 +99,9 @@ public sealed record UpdateBounds
             return $"the update's change has L2 norm {deltaNorm:G4}, beyond the bound {maxNorm:G4}";
         }
 
-        if (MaxDeltaNormFactor is double factor && reference is double median && median > 0 && deltaNorm > factor * median)
+        if (MaxDeltaNormFactor is double factor && reference is double referenceNorm && referenceNorm > 0 && deltaNorm > factor * referenceNorm)
         {
-            return $"the update's change has L2 norm {deltaNorm:G4}, more than {factor:G3} × the previous round's median {median:G4}";
+            return $"the update's change has L2 norm {deltaNorm:G4}, more than {factor:G3} × the previous round's reference norm {referenceNorm:G4} (its {ReferenceQuantile:0.##} quantile)";
         }
 
         return null;

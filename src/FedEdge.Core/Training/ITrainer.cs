@@ -43,6 +43,12 @@ public sealed record TrainingRequest
     /// model has learned) read it, and every device of a round sees the same number.
     /// </summary>
     public long? Round { get; init; }
+
+    /// <summary>
+    /// The round task's configuration entries (<see cref="Messaging.RoundTask.Config"/>), the same for every device of
+    /// the round; empty outside a federation. A trainer reads the schedule its coordinator announces from it.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Config { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>A progress report during local training.</summary>

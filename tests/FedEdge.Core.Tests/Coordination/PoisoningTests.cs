@@ -42,7 +42,7 @@ public sealed class PoisoningTests : IDisposable
     [Theory]
     [InlineData(1e30f, 10L, "beyond the bound")]
     [InlineData(0f, 1L << 62, "samples")]
-    [InlineData(1e5f, 10L, "previous round's median")]
+    [InlineData(1e5f, 10L, "previous round's reference norm")]
     public async Task RunAsync_OneHostileDevice_IsRefusedEveryRoundAndTheModelIsTheHonestMean(float value, long samples, string reason)
     {
         var network = new InProcessNetwork();
