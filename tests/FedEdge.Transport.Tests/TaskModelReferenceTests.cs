@@ -27,7 +27,7 @@ public sealed class TaskModelReferenceTests(ITestOutputHelper output) : IAsyncLi
             broker.DevicePasswords[id] = "pw-" + id;
         }
 
-        _mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, EmbeddedBroker = broker, ChunkSize = 16 * 1024 }, new TestOutputLoggerFactory(output));
+        _mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = Federation, ChunkSize = 16 * 1024 }, new TestOutputLoggerFactory(output), brokerHost: new EmbeddedMqttBrokerHost(broker));
         await _mqtt.StartAsync(_mqttHandler);
     }
 
