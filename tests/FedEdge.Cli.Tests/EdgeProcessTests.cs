@@ -156,6 +156,55 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PartitionEdge_LongerThanItsHeartbeatTimeout_CloudMarksItLostThenItRejoins()
+    {
+        var config = new MosquittoConfig();
+        config.Users["fededge-coordinator"] = "pw-cloud";
+        config.Users["e1"] = "pw-e1";
+        config.Users["e2"] = "pw-e2";
+        _mosquitto = await MosquittoBroker.StartAsync(config);
+        if (_mosquitto is null)
+        {
+            return; // No Mosquitto on this developer machine; CI installs it and must run this test.
+        }
+
+        // e2 reaches the cloud's broker through a relay the test can cut: its devices stay with it on its own broker.
+        await using TcpRelay link = TcpRelay.Start(_mosquitto.Port);
+        CliProcess cloud = StartCloud(rounds: 3);
+        await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
+        CliProcess e1 = StartEdge("e1");
+        CliProcess e2 = StartEdge("e2", cloudPort: link.Port);
+        foreach ((string edge, string id, string file) in Devices)
+        {
+            StartDevice(edge, id, file);
+        }
+
+        await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+
+        // Cut e2 off. The cloud hears nothing from it for longer than 4 missed heartbeats of 0.5 s: it marks e2 lost.
+        link.Cut();
+        await cloud.WaitForLineAsync(l => l.Contains("Device e2 is lost", StringComparison.Ordinal), Generous, "the cloud to mark e2 lost", stderr: true);
+        Assert.DoesNotContain("Device e1 is lost", cloud.Stderr, StringComparison.Ordinal);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // Stay cut well past the heartbeat timeout: e2 must stay lost meanwhile.
+        Assert.DoesNotContain(cloud.StderrLines, l => l.Contains("Device e2 is back", StringComparison.Ordinal));
+        Assert.False(e2.HasExited, e2.Describe());
+
+        // Healed, e2 comes back by itself (nothing restarted) and the federation completes with both edges.
+        link.Heal();
+        await cloud.WaitForLineAsync(l => l.Contains("Device e2 is back after being lost", StringComparison.Ordinal), Generous, "e2 to come back", stderr: true);
+        Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe() + e2.Describe());
+        Assert.Contains("round 3 completed=True participants=2", cloud.Stdout, StringComparison.Ordinal);
+        foreach (CliProcess edge in new[] { e1, e2 })
+        {
+            Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
+            Assert.Single(edge.StdoutLines, l => l.Contains(" listening for devices", StringComparison.Ordinal));
+            Assert.Contains("cloud model 3 received; devices 2 (training", edge.Stdout, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + e2.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
     {
         // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
@@ -194,8 +243,8 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         "--device", "e1=https://mud.example/e1.json", "--device", "e2=https://mud.example/e2.json",
         "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
 
-    private CliProcess StartEdge(string edge) => Track(CliProcess.Start(edge, [
-        "edge", "--edge-id", edge, "--cloud", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
+    private CliProcess StartEdge(string edge, int? cloudPort = null) => Track(CliProcess.Start(edge, [
+        "edge", "--edge-id", edge, "--cloud", cloudPort is int relayed ? $"mqtt://127.0.0.1:{relayed.ToString(CultureInfo.InvariantCulture)}" : _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
         "--mud-url", $"https://mud.example/{edge}.json", "--port", _edgePorts[edge].ToString(CultureInfo.InvariantCulture),
         .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
         "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, edge + "-secrets"), [.. Devices.Where(d => d.Edge == edge).Select(d => (d.Id, "pw-" + d.Id))]),
