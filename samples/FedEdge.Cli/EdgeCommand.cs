@@ -208,7 +208,8 @@ internal static class EdgeCommand
             // The edge worker has no local data of its own (null data source): its trainer trains through the devices. It owns
             // (and disposes) its transport towards the cloud, so the transport is not a container singleton.
             builder.Services.AddSingleton(sp => new Worker(
-                sp.GetRequiredService<IOptions<WorkerOptions>>(),
+                // The edge's heartbeats carry its devices in aggregate (hottest temperature, throttling, bytes to and from them).
+                Options.Create(WithEdgeTelemetry(sp.GetRequiredService<IOptions<WorkerOptions>>().Value, sp.GetRequiredService<Coordinator>())),
                 grpc
                     ? new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, sp.GetService<ILoggerFactory>())
                     : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword, Tls = root is null ? null : new MqttTlsSettings { TrustedRoot = root.Load() } }, sp.GetService<ILoggerFactory>()),
@@ -306,6 +307,12 @@ internal static class EdgeCommand
         }
 
         return 0;
+    }
+
+    private static WorkerOptions WithEdgeTelemetry(WorkerOptions options, Coordinator edge)
+    {
+        options.Telemetry ??= new EdgeTelemetrySource(edge);
+        return options;
     }
 
     /// <summary>A PEM root certificate file, loaded when the transport is built.</summary>

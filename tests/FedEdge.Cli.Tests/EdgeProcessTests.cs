@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace FedEdge.Cli.Tests;
@@ -170,7 +171,8 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
 
         // e2 reaches the cloud's broker through a relay the test can cut: its devices stay with it on its own broker.
         await using TcpRelay link = TcpRelay.Start(_mosquitto.Port);
-        CliProcess cloud = StartCloud(rounds: 3);
+        int dashboardPort = LoopbackPorts.Free();
+        CliProcess cloud = StartCloud(rounds: 3, dashboardPort);
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
         CliProcess e1 = StartEdge("e1");
         CliProcess e2 = StartEdge("e2", cloudPort: link.Port);
@@ -180,6 +182,26 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         }
 
         await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+
+        // Across processes, the cloud's dashboard shows each edge with its devices in aggregate beneath it (issue 16).
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{dashboardPort.ToString(CultureInfo.InvariantCulture)}") })
+        {
+            using JsonDocument snapshot = JsonDocument.Parse(await http.GetStringAsync("/_fededge/snapshot"));
+            JsonElement[] rows = [.. snapshot.RootElement.GetProperty("devices").EnumerateArray()];
+            foreach (string edge in new[] { "e1", "e2" })
+            {
+                int at = Array.FindIndex(rows, r => r.GetProperty("id").GetString() == edge && r.GetProperty("edge").ValueKind == JsonValueKind.Null);
+                Assert.True(at >= 0, snapshot.RootElement.ToString());
+                JsonElement child = rows[at + 1];
+                Assert.Equal(edge, child.GetProperty("edge").GetString());
+                Assert.Equal("2 devices", child.GetProperty("id").GetString());
+                JsonElement aggregate = child.GetProperty("aggregate");
+                Assert.Equal(2, aggregate.GetProperty("devices").GetInt32());
+                Assert.Equal(2, aggregate.GetProperty("training").GetInt32());
+                Assert.True(child.GetProperty("bytesUp").GetInt64() > 0, child.ToString());
+                Assert.True(child.GetProperty("bytesDown").GetInt64() > 0, child.ToString());
+            }
+        }
 
         // Cut e2 off. The cloud hears nothing from it for longer than 4 missed heartbeats of 0.5 s: it marks e2 lost.
         link.Cut();
@@ -202,6 +224,16 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         }
 
         Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + e2.Stderr, StringComparison.Ordinal);
+
+        // The cloud's run report holds the tree too, and each device's (edge's) bytes from its heartbeats.
+        string reportPath = Assert.Single(Directory.GetFiles(Path.Combine(_dir, "runs"), "report.json", SearchOption.AllDirectories));
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(reportPath));
+        JsonElement[] treeEdges = [.. report.RootElement.GetProperty("tree").GetProperty("edges").EnumerateArray()];
+        Assert.Equal(["e1", "e2"], treeEdges.Select(e => e.GetProperty("edge").GetString()));
+        Assert.All(treeEdges, e => Assert.Equal(2, e.GetProperty("devices").GetInt32()));
+        JsonElement[] reported = [.. report.RootElement.GetProperty("devices").EnumerateArray()];
+        Assert.All(reported, d => Assert.True(d.GetProperty("bytes_sent").GetInt64() > 0, d.ToString()));
+        Assert.All(reported, d => Assert.Equal(2, d.GetProperty("edge_devices").GetProperty("devices").GetInt32()));
     }
 
     [Fact]
@@ -237,8 +269,9 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
     }
 
-    private CliProcess StartCloud(int rounds) => Track(CliProcess.Start("cloud", [
-        "coordinator", "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
+    private CliProcess StartCloud(int rounds, int? dashboardPort = null) => Track(CliProcess.Start("cloud", [
+        "coordinator", .. dashboardPort is int dashboard ? new[] { "--dashboard", "127.0.0.1:" + dashboard.ToString(CultureInfo.InvariantCulture) } : [],
+        "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
         "--rounds", rounds.ToString(CultureInfo.InvariantCulture), "--min-devices", "2", "--window", "90", "--round-timeout", "120", "--heartbeat", "0.5", "--missed-heartbeats", "4",
         "--device", "e1=https://mud.example/e1.json", "--device", "e2=https://mud.example/e2.json",
         "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
