@@ -185,6 +185,7 @@ internal static class CoordinatorCommand
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddFedEdgeCoordinator(o =>
             {

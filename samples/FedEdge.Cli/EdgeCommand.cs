@@ -197,6 +197,7 @@ internal static class EdgeCommand
             // Composed like any host application: the edge coordinator by AddFedEdgeCoordinator, the worker towards the cloud by
             // AddFedEdgeWorker, with the edge aggregator as the worker's trainer (it brings its own data: the devices).
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddSingleton<IOptions<CoordinatorOptions>>(Options.Create(edgeOptions));
             builder.Services.AddFedEdgeCoordinator();

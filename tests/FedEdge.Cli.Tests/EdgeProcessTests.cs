@@ -237,6 +237,28 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Worker_ItsEdgeKilled_StopsOnSigterm()
+    {
+        // Once seen: a worker whose edge had gone kept retrying it and ignored SIGTERM (the host's console lifetime took
+        // the signal from the command). The edge here has no cloud to reach; it only needs to serve its device.
+        CliProcess edge = Track(CliProcess.Start("e1", [
+            "edge", "--edge-id", "e1", "--cloud", $"mqtt://127.0.0.1:{LoopbackPorts.Free().ToString(CultureInfo.InvariantCulture)}", "--password-file", SecretFiles.Write(_dir, "e1", "pw-e1"),
+            "--port", _edgePorts["e1"].ToString(CultureInfo.InvariantCulture), "--device", "doorbell=https://mud.example/doorbell.json",
+            "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, "e1-secrets"), ("doorbell", "pw-doorbell")),
+            "--heartbeat", "0.5", "--state", Path.Combine(_dir, "e1")]));
+        await edge.WaitForLineAsync(l => l.StartsWith("edge e1 listening for devices", StringComparison.Ordinal), Generous, "the edge");
+        StartDevice("e1", "doorbell", "Danmini_Doorbell.csv.gz");
+        CliProcess device = _processes[^1];
+        await device.WaitForLineAsync(l => l.StartsWith("doorbell: ", StringComparison.Ordinal), Generous, "the device to join its edge");
+
+        edge.Kill();
+        await Task.Delay(TimeSpan.FromSeconds(3)); // The device is now retrying a broker that is gone.
+        device.Terminate();
+        await device.WaitForExitAsync(TimeSpan.FromSeconds(30)); // Fails the test when SIGTERM is ignored.
+        Assert.DoesNotContain("   at ", device.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
     {
         // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
