@@ -208,6 +208,7 @@ internal static class CoordinatorCommand
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeCoordinator.
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddFedEdgeCoordinator(o =>
             {
@@ -387,9 +388,11 @@ internal static class CoordinatorCommand
         }
 
         await stdout.WriteLineAsync($"coordinator listening ({listening()}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
+        var tree = new CoordinatorReportTree();
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
             monitor.RecordRound(r);
+            tree.Record(r);
             run.AddRound(new Runs.RunRound(r.Round, r.Completed, r.Participants, r.TrainingLoss, r.Evaluation.TryGetValue("f1", out double f1) ? f1 : null, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon));
             stop = r.IsLast ? r.StopReason : stop;
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
@@ -410,12 +413,14 @@ internal static class CoordinatorCommand
         }
 
         string hash = coordinator.GlobalParameters.ComputeHash();
-        run.Finish(new System.Text.Json.Nodes.JsonObject
+        var report = new System.Text.Json.Nodes.JsonObject
         {
             ["final"] = new System.Text.Json.Nodes.JsonObject { ["rounds_completed"] = coordinator.CompletedRounds, ["model_hash"] = hash, ["stop_reason"] = stop },
             ["refused"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.RefusedDevices.Select(d => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = d.DeviceId, ["reasons"] = string.Join("; ", d.Reasons) })]),
             ["refused_in_tls_handshake"] = new System.Text.Json.Nodes.JsonArray([.. handshakeRefusals().Select(v => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["refusal"] = v.Refusal.ToString(), ["reason"] = v.Reason })]),
-        });
+        };
+        tree.WriteTo(report, coordinator);
+        run.Finish(report);
         await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {hash}; run recorded: {run.Id}").ConfigureAwait(false);
         return 0;
     }

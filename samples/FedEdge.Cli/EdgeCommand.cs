@@ -197,6 +197,7 @@ internal static class EdgeCommand
             // Composed like any host application: the edge coordinator by AddFedEdgeCoordinator, the worker towards the cloud by
             // AddFedEdgeWorker, with the edge aggregator as the worker's trainer (it brings its own data: the devices).
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddSingleton<IOptions<CoordinatorOptions>>(Options.Create(edgeOptions));
             builder.Services.AddFedEdgeCoordinator();
@@ -208,7 +209,8 @@ internal static class EdgeCommand
             // The edge worker has no local data of its own (null data source): its trainer trains through the devices. It owns
             // (and disposes) its transport towards the cloud, so the transport is not a container singleton.
             builder.Services.AddSingleton(sp => new Worker(
-                sp.GetRequiredService<IOptions<WorkerOptions>>(),
+                // The edge's heartbeats carry its devices in aggregate (hottest temperature, throttling, bytes to and from them).
+                Options.Create(WithEdgeTelemetry(sp.GetRequiredService<IOptions<WorkerOptions>>().Value, sp.GetRequiredService<Coordinator>())),
                 grpc
                     ? new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, sp.GetService<ILoggerFactory>())
                     : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword, Tls = root is null ? null : new MqttTlsSettings { TrustedRoot = root.Load() } }, sp.GetService<ILoggerFactory>()),
@@ -306,6 +308,12 @@ internal static class EdgeCommand
         }
 
         return 0;
+    }
+
+    private static WorkerOptions WithEdgeTelemetry(WorkerOptions options, Coordinator edge)
+    {
+        options.Telemetry ??= new EdgeTelemetrySource(edge);
+        return options;
     }
 
     /// <summary>A PEM root certificate file, loaded when the transport is built.</summary>

@@ -68,6 +68,7 @@ internal static class FlowerNodeCommand
 
             // Composed like any host application: the Flower node is the worker's transport (docs/flower.md).
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddFlowerNode(o =>
             {

@@ -54,10 +54,11 @@ internal static class SimulateCommand
         Option<string> thermal = new("--thermal") { Description = "Device telemetry: host (every device reports this machine's sensors; n/a without thermal zones), simulated (a heating model and thermal governor per device, CoLearn's 48 °C idle) or off.", DefaultValueFactory = _ => "host" };
         thermal.AcceptOnlyFromAmong("host", "simulated", "off");
         Option<string?> faults = new("--faults") { Description = "Inject faults on every link, both directions, with an independent seed per link: drop=P,duplicate=P,delay=DURATION[,reorder=P,corrupt=P,seed=N], e.g. drop=0.5,duplicate=0.1,delay=50ms. Each round line then shows re-sends and losses.", HelpName = "SPEC" };
-        Option<string> topology = new Option<string>("--topology") { Description = "flat (devices train, one coordinator aggregates: Flake's Model-1) or hierfavg (devices under --edges edge aggregators, k2 edge rounds per cloud round; the cloud receives one update per edge: Flake's Model-3).", DefaultValueFactory = _ => "flat" }
-            .Check(t => t is "flat" or "hierfavg" ? null : t == "model2" ? "model2 is not implemented yet (see docs/topologies.md); use flat or hierfavg" : "must be flat or hierfavg");
+        Option<string> topology = new Option<string>("--topology") { Description = "flat (devices train, one coordinator aggregates: Flake's Model-1), hierfavg (devices under --edges edge aggregators, k2 edge rounds per cloud round; the cloud receives one update per edge: Flake's Model-3) or model2 (trusted devices upload their normalised rows to their edge over TLS and the edges train on them: Flake's Model-2; the raw data leaves the device).", DefaultValueFactory = _ => "flat" }
+            .Check(t => t is "flat" or "hierfavg" or "model2" ? null : "must be flat, hierfavg or model2");
         Option<int> edges = new Option<int>("--edges") { Description = "With --topology hierfavg: the number of edges; devices are dealt to them in turn.", DefaultValueFactory = _ => 2, HelpName = "N" }.AtLeast(1);
         Option<int> k2 = new Option<int>("--k2") { Description = "With --topology hierfavg: edge rounds per cloud round (HierFAVG's k2; --local-steps is k1, --rounds counts cloud rounds).", DefaultValueFactory = _ => 2 }.AtLeast(1);
+        Option<string[]> trustedDevices = new("--trusted-device") { Description = "With --topology model2: a device trusted to upload its rows to its edge (repeat per device); the edges refuse the others' rows. Default: every device of the data folder.", HelpName = "ID", AllowMultipleArgumentsPerToken = false };
         Option<string?> attack = new("--attack") { Description = "Make --attackers devices malicious: signflip (send −change), scale:K (K × change), labelflip (train on flipped labels) or gaussian:SIGMA (noise instead of training).", HelpName = "KIND" };
         Option<int> attackers = new Option<int>("--attackers") { Description = "How many devices run --attack (a seeded pick; their ids go to report.json).", DefaultValueFactory = _ => 0, HelpName = "N" }.AtLeast(0);
         Option<int> splitDevices = new Option<int>("--split-devices") { Description = "Split each device file into K virtual devices (4 files × 4 = 16 devices, enough for krum and bulyan).", DefaultValueFactory = _ => 1, HelpName = "K" }.AtLeast(1);
@@ -65,7 +66,7 @@ internal static class SimulateCommand
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Option<string?> codec = CliOptionValidation.CodecOption();
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, attack, attackers, splitDevices, split, reputationFlag, codec })
+        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec })
         {
             command.Options.Add(o);
         }
@@ -238,10 +239,17 @@ internal static class SimulateCommand
                 Topology = parse.GetValue(topology)!,
                 Edges = parse.GetValue(edges),
                 EdgeRounds = parse.GetValue(k2),
+                TrustedDevices = parse.GetValue(trustedDevices) is { Length: > 0 } trusted ? trusted : null,
             };
-            if (config.Topology == "hierfavg" && (config.SecureAggregation || config.DpNoise is not null || config.Faults is not null || config.Compress))
+            if (config.TrustedDevices is not null && config.Topology != "model2")
             {
-                await err.WriteLineAsync("fededge simulate: --topology hierfavg does not combine with --secure-aggregation, --dp-noise, --faults or --compress yet.").ConfigureAwait(false);
+                await err.WriteLineAsync("fededge simulate: --trusted-device is for --topology model2 (devices that may upload their rows to their edge).").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (config.Topology is "hierfavg" or "model2" && (config.SecureAggregation || config.DpNoise is not null || config.Faults is not null || config.Compress))
+            {
+                await err.WriteLineAsync($"fededge simulate: --topology {config.Topology} does not combine with --secure-aggregation, --dp-noise, --faults or --compress yet.").ConfigureAwait(false);
                 return 2;
             }
             if (StrategyProblem(config, parse.GetValue(data) is null) is string strategyProblem)
@@ -308,6 +316,10 @@ internal static class SimulateCommand
         if (config.Topology == "hierfavg")
         {
             console.MarkupLine($"topology: hierfavg, {config.Edges} edges, k1 {config.LocalSteps?.ToString(CultureInfo.InvariantCulture) ?? "epochs"} local steps, k2 {config.EdgeRounds} edge rounds per cloud round; devices join their edge, the cloud sees one update per edge");
+        }
+        else if (config.Topology == "model2")
+        {
+            console.MarkupLine($"topology: model2, {config.Edges} edges; trusted devices upload their normalised rows to their edge over TLS (the raw data leaves the device), each edge trains on its rows, the cloud sees one update per edge");
         }
 
         console.MarkupLine($"data: [grey]{Markup.Escape(config.DataDirectory)}[/] ({DataSets.Name(config.DataSet)})");

@@ -100,6 +100,7 @@ internal static class WorkerCommand
 
             // Composed like any host application: every port through DI, the engine built by AddFedEdgeWorker.
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+            builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
             builder.Services.AddFedEdgeWorker(o =>
             {

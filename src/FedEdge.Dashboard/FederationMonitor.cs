@@ -16,6 +16,7 @@ public sealed class FederationMonitor
     private readonly Dictionary<string, DeviceTotals> _totals = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Coordinator> _edges = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _reputation = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FedEdge.Hierarchy.EdgeDeviceSummary> _edgeSummaries = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private Coordinator? _coordinator;
     private long _version;
@@ -129,6 +130,11 @@ public sealed class FederationMonitor
                 _reputation[device] = score;
             }
 
+            foreach ((string edge, FedEdge.Hierarchy.EdgeDeviceSummary summary) in result.EdgeSummaries)
+            {
+                _edgeSummaries[edge] = summary;
+            }
+
             foreach (DeviceRoundUsage d in devices ?? [])
             {
                 DeviceTotals t = _totals.TryGetValue(d.DeviceId, out DeviceTotals? prior) ? prior : _totals[d.DeviceId] = new DeviceTotals();
@@ -161,8 +167,10 @@ public sealed class FederationMonitor
         string? stop;
         KeyValuePair<string, Coordinator>[] edges;
         Dictionary<string, double> reputation;
+        KeyValuePair<string, FedEdge.Hierarchy.EdgeDeviceSummary>[] summaries;
         lock (_gate)
         {
+            summaries = [.. _edgeSummaries];
             reputation = new Dictionary<string, double>(_reputation, StringComparer.Ordinal);
             coordinator = _coordinator;
             edges = [.. _edges];
@@ -186,6 +194,32 @@ public sealed class FederationMonitor
             }
 
             devices.InsertRange(at + 1, Devices(edge, edgeId, totals, now));
+        }
+
+        // Edges in other processes: their devices in aggregate, as each edge last reported them with its update.
+        foreach ((string edgeId, FedEdge.Hierarchy.EdgeDeviceSummary s) in summaries.Where(s => !edges.Any(e => e.Key == s.Key)).OrderBy(s => s.Key, StringComparer.Ordinal))
+        {
+            int at = devices.FindIndex(d => d.Id == edgeId && d.Edge is null);
+            var aggregate = new DeviceEntry(
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s.Devices} devices"),
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s.Training} training, {s.Inference} inference, {s.NotReady} not ready, {s.Refused} refused"),
+                null,
+                s.MaxTemperatureCelsius,
+                s.Devices == 0 ? null : s.Throttled > 0,
+                null,
+                s.BytesFromDevices,
+                s.BytesToDevices,
+                0,
+                null)
+            { Edge = edgeId, Aggregate = new EdgeAggregateEntry(s.Devices, s.Training, s.Inference, s.NotReady, s.Refused, s.Throttled, s.MeanTemperatureCelsius) };
+            if (at < 0)
+            {
+                devices.Add(aggregate);
+            }
+            else
+            {
+                devices.Insert(at + 1, aggregate);
+            }
         }
 
         // Devices the host measured in rounds but no watched coordinator lists (none attached, or gone since).
@@ -304,7 +338,13 @@ internal sealed record DeviceEntry(
 
     /// <summary>The device's latest reputation score when the coordinator keeps one (issue 15), or null.</summary>
     public double? Reputation { get; init; }
+
+    /// <summary>For an edge in another process: its devices in aggregate (this row stands for all of them), or null.</summary>
+    public EdgeAggregateEntry? Aggregate { get; init; }
 }
+
+/// <summary>An edge's devices in aggregate, as the edge reports them upwards (issue 14): counts per state, throttled, mean temperature.</summary>
+internal sealed record EdgeAggregateEntry(int Devices, int Training, int Inference, int NotReady, int Refused, int Throttled, double? MeanTemperatureCelsius);
 
 /// <summary>A finished round.</summary>
 internal sealed record RoundEntry(

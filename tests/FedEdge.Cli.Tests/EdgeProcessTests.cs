@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace FedEdge.Cli.Tests;
@@ -156,6 +157,108 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PartitionEdge_LongerThanItsHeartbeatTimeout_CloudMarksItLostThenItRejoins()
+    {
+        var config = new MosquittoConfig();
+        config.Users["fededge-coordinator"] = "pw-cloud";
+        config.Users["e1"] = "pw-e1";
+        config.Users["e2"] = "pw-e2";
+        _mosquitto = await MosquittoBroker.StartAsync(config);
+        if (_mosquitto is null)
+        {
+            return; // No Mosquitto on this developer machine; CI installs it and must run this test.
+        }
+
+        // e2 reaches the cloud's broker through a relay the test can cut: its devices stay with it on its own broker.
+        await using TcpRelay link = TcpRelay.Start(_mosquitto.Port);
+        int dashboardPort = LoopbackPorts.Free();
+        CliProcess cloud = StartCloud(rounds: 3, dashboardPort);
+        await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
+        CliProcess e1 = StartEdge("e1");
+        CliProcess e2 = StartEdge("e2", cloudPort: link.Port);
+        foreach ((string edge, string id, string file) in Devices)
+        {
+            StartDevice(edge, id, file);
+        }
+
+        await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
+
+        // Across processes, the cloud's dashboard shows each edge with its devices in aggregate beneath it (issue 16).
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{dashboardPort.ToString(CultureInfo.InvariantCulture)}") })
+        {
+            using JsonDocument snapshot = JsonDocument.Parse(await http.GetStringAsync("/_fededge/snapshot"));
+            JsonElement[] rows = [.. snapshot.RootElement.GetProperty("devices").EnumerateArray()];
+            foreach (string edge in new[] { "e1", "e2" })
+            {
+                int at = Array.FindIndex(rows, r => r.GetProperty("id").GetString() == edge && r.GetProperty("edge").ValueKind == JsonValueKind.Null);
+                Assert.True(at >= 0, snapshot.RootElement.ToString());
+                JsonElement child = rows[at + 1];
+                Assert.Equal(edge, child.GetProperty("edge").GetString());
+                Assert.Equal("2 devices", child.GetProperty("id").GetString());
+                JsonElement aggregate = child.GetProperty("aggregate");
+                Assert.Equal(2, aggregate.GetProperty("devices").GetInt32());
+                Assert.Equal(2, aggregate.GetProperty("training").GetInt32());
+                Assert.True(child.GetProperty("bytesUp").GetInt64() > 0, child.ToString());
+                Assert.True(child.GetProperty("bytesDown").GetInt64() > 0, child.ToString());
+            }
+        }
+
+        // Cut e2 off. The cloud hears nothing from it for longer than 4 missed heartbeats of 0.5 s: it marks e2 lost.
+        link.Cut();
+        await cloud.WaitForLineAsync(l => l.Contains("Device e2 is lost", StringComparison.Ordinal), Generous, "the cloud to mark e2 lost", stderr: true);
+        Assert.DoesNotContain("Device e1 is lost", cloud.Stderr, StringComparison.Ordinal);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // Stay cut well past the heartbeat timeout: e2 must stay lost meanwhile.
+        Assert.DoesNotContain(cloud.StderrLines, l => l.Contains("Device e2 is back", StringComparison.Ordinal));
+        Assert.False(e2.HasExited, e2.Describe());
+
+        // Healed, e2 comes back by itself (nothing restarted) and the federation completes with both edges.
+        link.Heal();
+        await cloud.WaitForLineAsync(l => l.Contains("Device e2 is back after being lost", StringComparison.Ordinal), Generous, "e2 to come back", stderr: true);
+        Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe() + e2.Describe());
+        Assert.Contains("round 3 completed=True participants=2", cloud.Stdout, StringComparison.Ordinal);
+        foreach (CliProcess edge in new[] { e1, e2 })
+        {
+            Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
+            Assert.Single(edge.StdoutLines, l => l.Contains(" listening for devices", StringComparison.Ordinal));
+            Assert.Contains("cloud model 3 received; devices 2 (training", edge.Stdout, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + e2.Stderr, StringComparison.Ordinal);
+
+        // The cloud's run report holds the tree too, and each device's (edge's) bytes from its heartbeats.
+        string reportPath = Assert.Single(Directory.GetFiles(Path.Combine(_dir, "runs"), "report.json", SearchOption.AllDirectories));
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(reportPath));
+        JsonElement[] treeEdges = [.. report.RootElement.GetProperty("tree").GetProperty("edges").EnumerateArray()];
+        Assert.Equal(["e1", "e2"], treeEdges.Select(e => e.GetProperty("edge").GetString()));
+        Assert.All(treeEdges, e => Assert.Equal(2, e.GetProperty("devices").GetInt32()));
+        JsonElement[] reported = [.. report.RootElement.GetProperty("devices").EnumerateArray()];
+        Assert.All(reported, d => Assert.True(d.GetProperty("bytes_sent").GetInt64() > 0, d.ToString()));
+        Assert.All(reported, d => Assert.Equal(2, d.GetProperty("edge_devices").GetProperty("devices").GetInt32()));
+    }
+
+    [Fact]
+    public async Task Worker_ItsEdgeKilled_StopsOnSigterm()
+    {
+        // Once seen: a worker whose edge had gone kept retrying it and ignored SIGTERM (the host's console lifetime took
+        // the signal from the command). The edge here has no cloud to reach; it only needs to serve its device.
+        CliProcess edge = Track(CliProcess.Start("e1", [
+            "edge", "--edge-id", "e1", "--cloud", $"mqtt://127.0.0.1:{LoopbackPorts.Free().ToString(CultureInfo.InvariantCulture)}", "--password-file", SecretFiles.Write(_dir, "e1", "pw-e1"),
+            "--port", _edgePorts["e1"].ToString(CultureInfo.InvariantCulture), "--device", "doorbell=https://mud.example/doorbell.json",
+            "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, "e1-secrets"), ("doorbell", "pw-doorbell")),
+            "--heartbeat", "0.5", "--state", Path.Combine(_dir, "e1")]));
+        await edge.WaitForLineAsync(l => l.StartsWith("edge e1 listening for devices", StringComparison.Ordinal), Generous, "the edge");
+        StartDevice("e1", "doorbell", "Danmini_Doorbell.csv.gz");
+        CliProcess device = _processes[^1];
+        await device.WaitForLineAsync(l => l.StartsWith("doorbell: ", StringComparison.Ordinal), Generous, "the device to join its edge");
+
+        edge.Kill();
+        await Task.Delay(TimeSpan.FromSeconds(3)); // The device is now retrying a broker that is gone.
+        device.Terminate();
+        await device.WaitForExitAsync(TimeSpan.FromSeconds(30)); // Fails the test when SIGTERM is ignored.
+        Assert.DoesNotContain("   at ", device.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Edge_OverGrpcToTheCloud_RunsCloudRoundsWithTheCloudsK1AndK2()
     {
         // The cloud serves gRPC on loopback; its tasks carry k1 and k2, which override the edge's own --k1 and --k2.
@@ -188,14 +291,15 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
     }
 
-    private CliProcess StartCloud(int rounds) => Track(CliProcess.Start("cloud", [
-        "coordinator", "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
+    private CliProcess StartCloud(int rounds, int? dashboardPort = null) => Track(CliProcess.Start("cloud", [
+        "coordinator", .. dashboardPort is int dashboard ? new[] { "--dashboard", "127.0.0.1:" + dashboard.ToString(CultureInfo.InvariantCulture) } : [],
+        "--broker", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, "cloud", "pw-cloud"),
         "--rounds", rounds.ToString(CultureInfo.InvariantCulture), "--min-devices", "2", "--window", "90", "--round-timeout", "120", "--heartbeat", "0.5", "--missed-heartbeats", "4",
         "--device", "e1=https://mud.example/e1.json", "--device", "e2=https://mud.example/e2.json",
         "--out", Path.Combine(_dir, "cloud"), "--runs", Path.Combine(_dir, "runs"), "--verbose"]));
 
-    private CliProcess StartEdge(string edge) => Track(CliProcess.Start(edge, [
-        "edge", "--edge-id", edge, "--cloud", _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
+    private CliProcess StartEdge(string edge, int? cloudPort = null) => Track(CliProcess.Start(edge, [
+        "edge", "--edge-id", edge, "--cloud", cloudPort is int relayed ? $"mqtt://127.0.0.1:{relayed.ToString(CultureInfo.InvariantCulture)}" : _mosquitto!.Uri.ToString(), "--password-file", SecretFiles.Write(_dir, edge, "pw-" + edge),
         "--mud-url", $"https://mud.example/{edge}.json", "--port", _edgePorts[edge].ToString(CultureInfo.InvariantCulture),
         .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
         "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, edge + "-secrets"), [.. Devices.Where(d => d.Edge == edge).Select(d => (d.Id, "pw-" + d.Id))]),

@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace FedEdge.Cli.Tests;
 
-/// <summary><c>fededge simulate --topology hierfavg</c>: the tree of edges and devices, bytes per tier, and F1 against flat FedAvg.</summary>
+/// <summary><c>fededge simulate --topology hierfavg|model2</c>: the tree of edges and devices, bytes per tier, F1 against flat FedAvg, and Model-2's row uploads.</summary>
 public sealed class SimulateHierarchyCliTests : IDisposable
 {
     private readonly string _out = Path.Combine(Path.GetTempPath(), "fededge-hier-" + Guid.NewGuid().ToString("N"));
@@ -67,9 +67,54 @@ public sealed class SimulateHierarchyCliTests : IDisposable
         Assert.True(Math.Abs(flatF1 - hierF1) <= 0.01, $"HierFAVG F1 {hierF1} vs flat FedAvg F1 {flatF1}");
     }
 
+    [Fact]
+    public async Task Simulate_Model2_TrustedDevicesUploadRowsOverTlsAndTheEdgesTrainOnThem()
+    {
+        // Three devices trusted; the camera and the two intruders are not: their rows never leave them.
+        string[] trusted = ["Danmini_Doorbell", "Ennio_Doorbell", "Ecobee_Thermostat"];
+        CliResult run = await CliRunner.RunAsync(
+            ["simulate", "--topology", "model2", "--edges", "2", "--rounds", "3", "--thermal", "off", .. trusted.SelectMany(t => new[] { "--trusted-device", t }), "--out", _out, "--runs", Path.Combine(_out, "runs")],
+            workingDirectory: RepoPaths.Root);
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Contains("Danmini_Doorbell: 1919 normalised rows", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Provision_PT_737E_Security_Camera: row upload refused by edge-1 (Untrusted), no row sent", run.Stdout, StringComparison.Ordinal);
+
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_out, "report.json")));
+        JsonElement r = report.RootElement;
+        Assert.Equal("model2", r.GetProperty("config").GetProperty("topology").GetString());
+        JsonElement model2 = r.GetProperty("model2");
+        Assert.Equal("tls", model2.GetProperty("link").GetString());
+        Assert.Equal(trusted.Order(StringComparer.Ordinal), model2.GetProperty("uploaded_devices").EnumerateArray().Select(d => d.GetString()!).Order(StringComparer.Ordinal));
+        JsonElement[] uploads = [.. model2.GetProperty("uploads").EnumerateArray()];
+        Assert.Equal(6, uploads.Length);
+        Assert.All(uploads.Where(u => !u.GetProperty("accepted").GetBoolean()), u =>
+        {
+            Assert.Equal("Untrusted", u.GetProperty("refusal").GetString());
+            Assert.Equal(0, u.GetProperty("bytes").GetInt64());
+        });
+        long sent = uploads.Where(u => u.GetProperty("accepted").GetBoolean()).Sum(u => u.GetProperty("bytes").GetInt64());
+        Assert.True(sent > 0);
+        Assert.Equal(sent, model2.GetProperty("uploaded_bytes").GetInt64());
+
+        // The edges trained on the rows they hold: both are the cloud's participants and the model learned.
+        JsonElement[] rounds = [.. r.GetProperty("rounds").EnumerateArray()];
+        Assert.Equal(3, rounds.Length);
+        Assert.All(rounds, x => Assert.Equal(2, x.GetProperty("participants").GetInt32()));
+        Assert.True(r.GetProperty("final").GetProperty("federated").GetProperty("f1").GetDouble() > 0.9, r.GetProperty("final").ToString());
+        JsonElement camera = r.GetProperty("final").GetProperty("devices").EnumerateArray().Single(d => d.GetProperty("device").GetString() == "Provision_PT_737E_Security_Camera");
+        Assert.StartsWith("rows refused: ", camera.GetProperty("note").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Simulate_TrustedDeviceWithoutModel2_ExitTwo()
+    {
+        CliResult result = await CliRunner.RunAsync(["simulate", "--trusted-device", "Danmini_Doorbell", "--out", _out], workingDirectory: RepoPaths.Root);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--trusted-device is for --topology model2", result.Stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
-    [InlineData("model2", "model2 is not implemented yet")]
-    [InlineData("ring", "must be flat or hierfavg")]
+    [InlineData("ring", "must be flat, hierfavg or model2")]
     public async Task Simulate_UnsupportedTopology_ExitTwoWithOneLine(string topology, string message)
     {
         CliResult result = await CliRunner.RunAsync(["simulate", "--topology", topology, "--out", _out], workingDirectory: RepoPaths.Root);

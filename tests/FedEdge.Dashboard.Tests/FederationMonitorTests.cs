@@ -59,6 +59,25 @@ public sealed class FederationMonitorTests
     }
 
     [Fact]
+    public void RecordRound_EdgeSummariesFromOtherProcesses_ShownAsEachEdgesDevicesInAggregate()
+    {
+        var monitor = new FederationMonitor();
+        var first = new FedEdge.Hierarchy.EdgeDeviceSummary { Devices = 3, Training = 2, NotReady = 1, Refused = 1, Throttled = 1, MaxTemperatureCelsius = 58.5, MeanTemperatureCelsius = 51.0, BytesToDevices = 900, BytesFromDevices = 400 };
+        monitor.RecordRound(Round(1, completed: true) with { Contributors = ["e1"], EdgeSummaries = new Dictionary<string, FedEdge.Hierarchy.EdgeDeviceSummary> { ["e1"] = first } });
+
+        DeviceEntry aggregate = Assert.Single(monitor.BuildSnapshot().Devices, d => d.Edge == "e1");
+        Assert.Equal("3 devices", aggregate.Id);
+        Assert.Equal("2 training, 0 inference, 1 not ready, 1 refused", aggregate.State);
+        Assert.Equal((58.5, (bool?)true, 400L, 900L), (aggregate.TemperatureCelsius, aggregate.Throttled, aggregate.BytesUp, aggregate.BytesDown));
+        Assert.Equal(new EdgeAggregateEntry(3, 2, 0, 1, 1, 1, 51.0), aggregate.Aggregate);
+
+        // A later round's report replaces the edge's summary; a round without it keeps the last one.
+        monitor.RecordRound(Round(2, completed: true) with { Contributors = ["e1"], EdgeSummaries = new Dictionary<string, FedEdge.Hierarchy.EdgeDeviceSummary> { ["e1"] = first with { Devices = 4, Training = 4, NotReady = 0 } } });
+        monitor.RecordRound(Round(3, completed: false));
+        Assert.Equal("4 devices", Assert.Single(monitor.BuildSnapshot().Devices, d => d.Edge == "e1").Id);
+    }
+
+    [Fact]
     public void BuildSnapshot_NothingAttached_EmptyButValid()
     {
         DashboardSnapshot s = new FederationMonitor { Federation = "f" }.BuildSnapshot();

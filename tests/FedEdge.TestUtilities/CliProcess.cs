@@ -162,6 +162,19 @@ public sealed class CliProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>Asks the process to stop with SIGTERM (as systemd or Kubernetes do), through the system's <c>kill</c>; it does not wait.</summary>
+    public void Terminate()
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        using Process kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not run kill");
+        kill.WaitForExit();
+    }
+
     /// <summary>The process's output, for assertion messages.</summary>
     public string Describe() => $"--- {Name} stdout ---\n{Stdout}\n--- {Name} stderr ---\n{Stderr}";
 

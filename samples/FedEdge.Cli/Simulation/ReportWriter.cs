@@ -90,7 +90,8 @@ internal static class ReportWriter
                 ["thermal"] = c.Thermal,
                 ["topology"] = c.Topology,
                 ["edges"] = c.Topology == "flat" ? null : c.Edges,
-                ["k2"] = c.Topology == "flat" ? null : c.EdgeRounds,
+                ["k2"] = c.Topology == "hierfavg" ? c.EdgeRounds : null,
+                ["trusted_devices"] = c.TrustedDevices is null ? null : new JsonArray(c.TrustedDevices.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
                 ["attack"] = c.Attack?.ToString(),
                 ["attackers"] = c.Attackers,
                 ["split_devices"] = c.SplitDevices,
@@ -171,6 +172,27 @@ internal static class ReportWriter
                 {
                     ["edge"] = e.Edge,
                     ["devices"] = new JsonArray(e.Devices.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+                }).ToArray()),
+            };
+        }
+
+        if (r.RowUploads.Count > 0)
+        {
+            // Model-2: which devices' raw (normalised) rows left the device for their edge, and how many bytes.
+            root["model2"] = new JsonObject
+            {
+                ["link"] = "tls",
+                ["uploaded_devices"] = new JsonArray(r.RowUploads.Where(u => u.Accepted).Select(u => (JsonNode)JsonValue.Create(u.Device)!).ToArray()),
+                ["uploaded_bytes"] = r.RowUploads.Where(u => u.Accepted).Sum(u => u.Bytes),
+                ["uploads"] = new JsonArray(r.RowUploads.Select(u => (JsonNode)new JsonObject
+                {
+                    ["edge"] = u.Edge,
+                    ["device"] = u.Device,
+                    ["accepted"] = u.Accepted,
+                    ["refusal"] = u.Refusal,
+                    ["reason"] = u.Reason,
+                    ["rows"] = u.Rows,
+                    ["bytes"] = u.Bytes,
                 }).ToArray()),
             };
         }

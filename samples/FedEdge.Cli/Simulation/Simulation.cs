@@ -113,6 +113,9 @@ internal sealed record SimulationReport
 
     /// <summary>The edges and their devices in a hierarchical topology; empty when flat.</summary>
     public IReadOnlyList<EdgeNode> Tree { get; init; } = [];
+
+    /// <summary>The devices' row uploads to their edges (<c>--topology model2</c>); empty otherwise.</summary>
+    public IReadOnlyList<RowUploadRow> RowUploads { get; init; } = [];
 }
 
 /// <summary>Runs a whole federation on this machine: one worker per device file, an in-process transport.</summary>
@@ -197,7 +200,8 @@ internal static class Simulation
 
         // Federated run.
         var fedClock = Stopwatch.StartNew();
-        bool hierarchical = config.Topology == "hierfavg";
+        bool hierarchical = config.Topology is "hierfavg" or "model2";
+        bool model2 = config.Topology == "model2";
         IReadOnlyList<EdgeNode> tree = hierarchical ? SimulationHierarchy.Deal([.. devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id))], config.Edges) : [];
         using var transports = new SimulationTransports(config.Transport, config.Broker, hierarchical ? tree.Select(e => e.Edge) : devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)), config.Faults, config.OutDirectory, config.PlainText)
         {
@@ -269,10 +273,30 @@ internal static class Simulation
         var workers = new List<Worker>();
         await using var hardware = new SimulationHardware(config.Thermal);
         SimulationHierarchy? hierarchy = null;
+        SimulationModel2? edgesWithRows = null;
         try
         {
             var compressionTrainers = new Dictionary<string, MednnCompressionTrainer>(StringComparer.Ordinal);
-            if (hierarchical)
+            if (model2)
+            {
+                // Model-2: devices upload their normalised rows to their edge over TLS; edges keep trusted devices' rows and train on them.
+                IReadOnlyCollection<string> trusted = config.TrustedDevices ?? [.. devices.Select(d => d.Id)];
+                Dataset RowsOf(string id)
+                {
+                    int index = devices.FindIndex(d => d.Id == id);
+                    var d = devices[index < 0 ? 0 : index];
+                    Dataset rows = index < 0 ? d.Test : d.Train; // An intruder offers rows it has no business holding.
+                    return autoencoder ? rows.Select(rows.IndicesWithLabel(0)) : rows;
+                }
+
+                edgesWithRows = await SimulationModel2.StartAsync(tree, trusted, RowsOf, devices[0].Train.FeatureCount, options, transports.CreateWorker, () => CreateBundle(config).Trainer, status, cancellationToken).ConfigureAwait(false);
+                foreach (Worker edgeWorker in edgesWithRows.EdgeWorkers)
+                {
+                    await edgeWorker.StartAsync(cancellationToken).ConfigureAwait(false);
+                    status($"{edgeWorker.DeviceId}: {edgeWorker.State}{(edgeWorker.StateReason is null ? string.Empty : " (" + edgeWorker.StateReason + ")")}");
+                }
+            }
+            else if (hierarchical)
             {
                 bool Trainable(string id) => devices.Any(d => d.Id == id && admitted.Contains(d.Id) && (!autoencoder || d.Train.IndicesWithLabel(0).Count > 0));
                 Worker Device(string id, FedEdge.Messaging.IWorkerTransport transport)
@@ -432,7 +456,7 @@ internal static class Simulation
                     HyperParameters = options.HyperParameters with
                     {
                         LocalEpochs = config.Rounds * config.LocalEpochs,
-                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count * (hierarchical ? config.EdgeRounds : 1) : null,
+                        LocalIterations = config.LocalSteps is int k ? config.Rounds * k * devices.Count * (hierarchical && !model2 ? config.EdgeRounds : 1) : null,
                     },
                 },
                 cancellationToken).ConfigureAwait(false);
@@ -468,7 +492,8 @@ internal static class Simulation
             foreach (var d in devices)
             {
                 int attacks = d.Test.IndicesWithLabel(1).Count;
-                Worker w = workers.First(x => x.DeviceId == d.Id);
+                Worker? w = workers.FirstOrDefault(x => x.DeviceId == d.Id);
+                RowUploadRow? upload = edgesWithRows?.Uploads.FirstOrDefault(u => u.Device == d.Id);
                 deviceRows.Add(new DeviceRow(
                     d.Id,
                     d.Train.Count,
@@ -476,7 +501,7 @@ internal static class Simulation
                     attacks,
                     await scorer.ScoreAsync(federated, d.Test, central: false, cancellationToken).ConfigureAwait(false),
                     await scorer.ScoreAsync(centralResult.Parameters, d.CentralTest, central: true, cancellationToken).ConfigureAwait(false),
-                    w.State == WorkerState.NotReady ? w.StateReason : null));
+                    upload is { Accepted: false } ? "rows refused: " + upload.Reason : w?.State == WorkerState.NotReady ? w.StateReason : null));
             }
 
             MetricSet? evalFed = null, evalCentral = null;
@@ -499,6 +524,7 @@ internal static class Simulation
                 Devices = deviceRows,
                 Refused = hierarchy is null ? [.. refusedAtHandshake, .. coordinator.RefusedDevices] : [.. refusedAtHandshake, .. hierarchy.Refused],
                 Tree = tree,
+                RowUploads = edgesWithRows?.Uploads ?? [],
                 EvalFederated = evalFed,
                 EvalCentralized = evalCentral,
                 EvalRows = evalRows,
@@ -523,6 +549,11 @@ internal static class Simulation
             if (hierarchy is not null)
             {
                 await hierarchy.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (edgesWithRows is not null)
+            {
+                await edgesWithRows.DisposeAsync().ConfigureAwait(false);
             }
 
             foreach (Worker w in workers)

@@ -97,11 +97,14 @@ internal sealed record SimulationConfig
     /// <summary>Where each device's telemetry comes from (<c>--thermal</c>): host (this machine's sensors), simulated (a thermal model and governor per device) or off.</summary>
     public string Thermal { get; init; } = "host";
 
-    /// <summary>flat (devices train, one coordinator aggregates) or hierfavg (devices under edges, the cloud aggregates the edges).</summary>
+    /// <summary>flat (devices train, one coordinator aggregates), hierfavg (devices under edges, the cloud aggregates the edges) or model2 (trusted devices upload rows, edges train on them).</summary>
     public string Topology { get; init; } = "flat";
 
     /// <summary>Edges of a hierarchical topology.</summary>
     public int Edges { get; init; } = 2;
+
+    /// <summary>With <c>--topology model2</c>: the devices marked trusted to upload their rows to their edge (<c>--trusted-device</c>); null trusts every device of the data folder (never the intruders).</summary>
+    public IReadOnlyList<string>? TrustedDevices { get; init; }
 
     /// <summary>HierFAVG's k2: edge rounds per cloud round.</summary>
     public int EdgeRounds { get; init; } = 2;

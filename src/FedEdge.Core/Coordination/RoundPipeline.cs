@@ -203,6 +203,7 @@ internal sealed class RoundPipeline(
             RecoveredDropouts = contribution.RecoveredDropouts,
             SecureAggregationErrorBound = contribution.ErrorBound,
             PrivacyMetrics = privacyMetrics,
+            EdgeSummaries = contribution.EdgeSummaries,
         };
     }
 

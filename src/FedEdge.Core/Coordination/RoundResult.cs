@@ -51,6 +51,12 @@ public sealed partial record RoundResult
     /// <summary>Bytes sent by the coordinator during the round (tasks, receipts, the global model).</summary>
     public long BytesDown { get; init; }
 
+    /// <summary>
+    /// In a hierarchy: each contributing edge aggregator's devices in aggregate (count, states, temperatures, bytes), as
+    /// the edge reported them with its update this round, keyed by the edge's id. Empty when no contributor is an edge.
+    /// </summary>
+    public IReadOnlyDictionary<string, FedEdge.Hierarchy.EdgeDeviceSummary> EdgeSummaries { get; init; } = new Dictionary<string, FedEdge.Hierarchy.EdgeDeviceSummary>();
+
     /// <summary>The global parameters after the round (unchanged when it failed).</summary>
     public required ParameterSet GlobalParameters { get; init; }
 

@@ -156,6 +156,9 @@ public sealed record RoundContribution
 
     /// <summary>Each accepted update's digest, sample count and change (when <see cref="RoundSessionContext.RecordUpdates"/>).</summary>
     internal IReadOnlyList<AcceptedUpdateRecord> Accepted { get; init; } = [];
+
+    /// <summary>The devices in aggregate that each contributing edge aggregator reported with its update (plaintext rounds).</summary>
+    internal IReadOnlyDictionary<string, Hierarchy.EdgeDeviceSummary> EdgeSummaries { get; init; } = new Dictionary<string, Hierarchy.EdgeDeviceSummary>();
 }
 
 /// <summary>An accepted update as the round saw it: its sender, digest (hex), sample count and change from the global model.</summary>

@@ -45,6 +45,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
         private readonly List<double> _norms = [];
         private readonly List<AcceptedUpdateRecord> _records = [];
+        private readonly Dictionary<string, Hierarchy.EdgeDeviceSummary> _edges = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -108,6 +109,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     SampleCount = _samples,
                     DeltaNorms = [.. _norms],
                     Accepted = [.. _records],
+                    EdgeSummaries = new Dictionary<string, Hierarchy.EdgeDeviceSummary>(_edges, StringComparer.Ordinal),
                 });
             }
         }
@@ -201,6 +203,11 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                 _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, context.RecordDeltas ? Delta(update) : null));
             }
             _contributors.Add(sender);
+            if (Hierarchy.EdgeDeviceSummary.FromMetrics(update.Metrics) is { } edge)
+            {
+                _edges[sender] = edge;
+            }
+
             _samples += update.SampleCount;
             if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
             {
