@@ -45,6 +45,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
         private readonly List<double> _norms = [];
         private readonly List<AcceptedUpdateRecord> _records = [];
+        private readonly List<ModelUpdate> _folded = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -108,6 +109,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     SampleCount = _samples,
                     DeltaNorms = [.. _norms],
                     Accepted = [.. _records],
+                    Folded = [.. _folded],
                 });
             }
         }
@@ -200,6 +202,11 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             {
                 _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, context.RecordDeltas ? Delta(update) : null));
             }
+            if (context.RecordFolded)
+            {
+                _folded.Add(folded);
+            }
+
             _contributors.Add(sender);
             _samples += update.SampleCount;
             if (update.Metrics.TryGetValue("loss", out double loss) && double.IsFinite(loss))
