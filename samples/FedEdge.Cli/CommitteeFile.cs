@@ -30,13 +30,18 @@ internal static class CommitteeFile
 
     /// <summary>Reads the members' names and public keys (PEM).</summary>
     /// <exception cref="InvalidDataException">The file is missing, unreadable, or not 3f + 1 members with readable keys.</exception>
-    public static Dictionary<string, string> Read(string path)
+    public static Dictionary<string, string> Read(string path) => ReadMembers(path).ToDictionary(m => m.Name, m => m.Pem, StringComparer.Ordinal);
+
+    /// <summary>Reads the members in order: name, public key or certificate (PEM), endpoint (or null).</summary>
+    /// <exception cref="InvalidDataException">The file is missing, unreadable, or not 3f + 1 members with readable keys.</exception>
+    public static List<(string Name, string Pem, Uri? Endpoint)> ReadMembers(string path)
     {
         try
         {
             using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
             string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
             var members = new Dictionary<string, string>(StringComparer.Ordinal);
+            var ordered = new List<(string, string, Uri?)>();
             foreach (JsonElement v in document.RootElement.GetProperty("validators").EnumerateArray())
             {
                 string name = v.GetProperty("name").GetString() ?? throw new InvalidDataException("a validator has no name");
@@ -51,6 +56,15 @@ internal static class CommitteeFile
                 {
                     throw new InvalidDataException($"validator '{name}' is listed twice");
                 }
+
+                Uri? endpoint = null;
+                if (v.TryGetProperty("endpoint", out JsonElement e) && e.GetString() is { } text
+                    && (!Uri.TryCreate(text, UriKind.Absolute, out endpoint) || endpoint.Scheme is not ("https" or "http") || (endpoint.Scheme == "http" && !endpoint.IsLoopback)))
+                {
+                    throw new InvalidDataException($"validator '{name}': endpoint '{text}' is not an https:// URL (http:// on loopback only)");
+                }
+
+                ordered.Add((name, pem, endpoint));
             }
 
             if (members.Count == 0 || (members.Count - 1) % 3 != 0)
@@ -58,7 +72,7 @@ internal static class CommitteeFile
                 throw new InvalidDataException($"a committee has 3f + 1 validators (1, 4, 7, ...); it lists {members.Count}");
             }
 
-            return members;
+            return ordered;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException or KeyNotFoundException or InvalidOperationException or InvalidDataException or ArgumentException)
         {
