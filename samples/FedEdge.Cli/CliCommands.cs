@@ -20,5 +20,6 @@ internal static class CliCommands
         yield return PkiCommand.Create();
         yield return EdgeCommand.Create();
         yield return DeployCommand.Create();
+        yield return Committee.ValidatorCommand.Create();
     }
 }

@@ -63,9 +63,13 @@ internal static class CoordinatorCommand
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<DirectoryInfo> output = new("--out") { Description = "Checkpoint folder: the coordinator resumes from it after a restart.", DefaultValueFactory = _ => new DirectoryInfo("fededge-coordinator"), HelpName = "DIR" };
 
+        Option<DirectoryInfo?> ledgerDir = new("--ledger") { Description = "Keep a transparency log in DIR (signed with --ledger-key, or the coordinator's --key). Default with --committee: OUT/ledger.", HelpName = "DIR" };
+        Option<FileInfo?> ledgerKey = new Option<FileInfo?>("--ledger-key") { Description = "The ECDSA P-256 private key (PEM, mode 0600) that signs the log's receipts and heads (default: the coordinator's --key).", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> committeeFile = new Option<FileInfo?>("--committee") { Description = "A committee file (committee.json: 3f + 1 validators with name, certificate and endpoint, e.g. https://127.0.0.1:7401): every round's head needs 2f + 1 co-signatures from `fededge validator` processes before its model is published.", HelpName = "FILE" }.ReadableFile();
+        Option<double> committeeTimeout = new Option<double>("--committee-timeout") { Description = "Seconds the coordinator waits for the validators of one head.", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -210,7 +214,7 @@ internal static class CoordinatorCommand
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
             builder.Services.AddCommandLifetime();
             builder.Logging.AddCliConsole(CliLogging.MinimumLevel(parse.GetValue(logLevel), parse.GetValue(verbose)));
-            builder.Services.AddFedEdgeCoordinator(o =>
+            FedEdgeCoordinationBuilder fedEdge = builder.Services.AddFedEdgeCoordinator(o =>
             {
                 o.Federation = "fededge";
                 o.MaxRounds = parse.GetValue(rounds);
@@ -285,6 +289,16 @@ internal static class CoordinatorCommand
             if (credentials is not null)
             {
                 builder.Services.AddSingleton(credentials);
+            }
+
+            if (parse.GetValue(ledgerDir) is not null || parse.GetValue(committeeFile) is not null)
+            {
+                string? accountabilityProblem = CoordinatorCommittee.Add(fedEdge, parse.GetValue(ledgerDir)?.FullName ?? Path.Combine(outDir, "ledger"), parse.GetValue(ledgerKey)?.FullName, credentials, parse.GetValue(committeeFile)?.FullName, TimeSpan.FromSeconds(parse.GetValue(committeeTimeout)));
+                if (accountabilityProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge coordinator: " + accountabilityProblem).ConfigureAwait(false);
+                    return 2;
+                }
             }
 
             builder.Services.AddSingleton(aggregation);

@@ -11,7 +11,7 @@ namespace FedEdge.Cli;
 /// <summary><c>fededge ledger verify</c>: check a transparency log (RFC 9162 Merkle tree, signed tree heads, entry receipts, device signatures).</summary>
 internal static class LedgerCommand
 {
-    private const string Usage = "Usage: fededge ledger verify --log DIR [--ca FILE] [--log-key FILE] [--json].";
+    private const string Usage = "Usage: fededge ledger verify --log DIR [--ca FILE] [--log-key FILE] [--committee FILE] [--json].";
 
     public static Command Create()
     {
@@ -30,14 +30,15 @@ internal static class LedgerCommand
         Option<string?> log = new("--log") { Description = "The log folder (entries.jsonl, receipts.jsonl, heads.jsonl, log-key.pem), e.g. fededge-out/ledger.", HelpName = "DIR" };
         Option<string?> ca = new("--ca") { Description = "The federation CA (PEM): every signed update's device certificate must chain to it and name its device, and every update must be signed.", HelpName = "FILE" };
         Option<string?> logKey = new("--log-key") { Description = "Pin the log's public key (PEM, or the coordinator's certificate) instead of trusting the folder's own log-key.pem.", HelpName = "FILE" };
+        Option<string?> committee = new("--committee") { Description = "The committee file (committee.json: validators' names and certificates, 3f + 1 of them): every head must carry 2f + 1 valid co-signatures.", HelpName = "FILE" };
         Option<bool> json = new("--json") { Description = "Print the result as one JSON object." };
-        Command command = new("verify", "Verify a transparency log: every entry against its receipt and index, every device signature, every head signature, an inclusion proof per entry, a consistency proof per pair of heads. Exit 0 intact, 1 tampered, 2 bad arguments or unreadable files.") { log, ca, logKey, json };
-        command.Action = new VerifyAction(log, ca, logKey, json);
+        Command command = new("verify", "Verify a transparency log: every entry against its receipt and index, every device signature, every head signature, an inclusion proof per entry, a consistency proof per pair of heads and, with --committee, the quorum of co-signatures on every head. Exit 0 intact, 1 tampered, 2 bad arguments or unreadable files.") { log, ca, logKey, committee, json };
+        command.Action = new VerifyAction(log, ca, logKey, committee, json);
         return command;
     }
 
     /// <summary>Clears the parser's errors so bad arguments end as one line with exit code 2 (1 means tampered).</summary>
-    private sealed class VerifyAction(Option<string?> log, Option<string?> ca, Option<string?> logKey, Option<bool> json) : AsynchronousCommandLineAction
+    private sealed class VerifyAction(Option<string?> log, Option<string?> ca, Option<string?> logKey, Option<string?> committeeFile, Option<bool> json) : AsynchronousCommandLineAction
     {
         public override bool ClearsParseErrors => true;
 
@@ -81,8 +82,14 @@ internal static class LedgerCommand
 
             X509Certificate2? authority = null;
             string? pinned = null;
+            Dictionary<string, string>? committee = null;
             try
             {
+                if (parse.GetValue(committeeFile) is { } committeePath)
+                {
+                    committee = CommitteeFile.Read(committeePath);
+                }
+
                 if (parse.GetValue(ca) is { } caPath)
                 {
                     authority = X509CertificateLoader.LoadCertificateFromFile(caPath);
@@ -93,7 +100,7 @@ internal static class LedgerCommand
                     pinned = ReadPublicKey(keyPath);
                 }
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException or InvalidDataException)
             {
                 return (2, Prefix + ex.Message.ReplaceLineEndings(" "));
             }
@@ -103,7 +110,7 @@ internal static class LedgerCommand
                 LedgerVerification result;
                 try
                 {
-                    result = LedgerVerifier.Verify(dir, new LedgerVerifyOptions { DeviceAuthority = authority, LogKeyPem = pinned });
+                    result = LedgerVerifier.Verify(dir, new LedgerVerifyOptions { DeviceAuthority = authority, LogKeyPem = pinned, Committee = committee });
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
@@ -116,7 +123,7 @@ internal static class LedgerCommand
                     return (exit, ToJson(result, pinned is not null, authority is not null).ToJsonString());
                 }
 
-                string counts = $"{result.Entries} entries, {result.Heads} signed heads; checked {result.ReceiptsChecked} receipts, {result.InclusionProofsChecked} inclusion proofs, {result.ConsistencyProofsChecked} consistency proofs, {result.HeadSignaturesChecked} head signatures, {result.DeviceSignaturesChecked} device signatures ({result.CertificatesChecked} certificates against the CA)";
+                string counts = $"{result.Entries} entries, {result.Heads} signed heads; checked {result.ReceiptsChecked} receipts, {result.InclusionProofsChecked} inclusion proofs, {result.ConsistencyProofsChecked} consistency proofs, {result.HeadSignaturesChecked} head signatures, {result.DeviceSignaturesChecked} device signatures ({result.CertificatesChecked} certificates against the CA)" + (committee is null ? string.Empty : $", {result.CoSignaturesChecked} committee co-signatures (quorum {(2 * ((committee.Count - 1) / 3)) + 1} of {committee.Count} on every head)");
                 string key = pinned is null ? "; trusting the folder's log-key.pem (pin it with --log-key)" : string.Empty;
                 return result.IsValid
                     ? (0, $"ledger OK: {counts}; head size {result.LastHead?.Size ?? 0}, root {(result.LastHead is { } h ? Convert.ToHexStringLower(h.RootHash.Span) : "-")}{key}")
@@ -155,6 +162,7 @@ internal static class LedgerCommand
             ["head_signatures_checked"] = r.HeadSignaturesChecked,
             ["device_signatures_checked"] = r.DeviceSignaturesChecked,
             ["certificates_checked"] = r.CertificatesChecked,
+            ["cosignatures_checked"] = r.CoSignaturesChecked,
             ["ca"] = withCa,
             ["log_key_pinned"] = pinned,
             ["size"] = r.LastHead?.Size,
@@ -172,6 +180,7 @@ internal static class LedgerCommand
             LedgerFailure.NotInHead => "not-in-head",
             LedgerFailure.Inconsistent => "inconsistent",
             LedgerFailure.Unsigned => "unsigned",
+            LedgerFailure.NoQuorum => "no-quorum",
             _ => "none",
         };
     }

@@ -66,7 +66,10 @@ internal static class SimulateCommand
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Option<string?> codec = CliOptionValidation.CodecOption();
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
-        foreach (Option o in new Option[] { transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec })
+        Option<int> committeeSize = new Option<int>("--committee") { Description = "A committee of N = 3f + 1 in-process validators co-signs every round's tree head after recomputing the aggregate; a round's model is published only with 2f + 1 co-signatures. Keys and committee.json go to <out>/committee. Default 0 (none).", DefaultValueFactory = _ => 0, HelpName = "N" }.AtLeast(0);
+        Option<string?> faultyValidator = new("--faulty-validator") { Description = "With --committee: make the last validator down (unreachable) or lying (co-signs with a key that is not its own), to show the quorum holding.", HelpName = "down|lying" };
+        faultyValidator.AcceptOnlyFromAmong("down", "lying");
+        foreach (Option o in new Option[] { committeeSize, faultyValidator, transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec })
         {
             command.Options.Add(o);
         }
@@ -195,8 +198,21 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            int members = parse.GetValue(committeeSize);
+            string? committeeProblem = members > 0 && (members - 1) % 3 != 0 ? $"--committee {members}: a committee has 3f + 1 validators (1, 4, 7, ...)." : null;
+            committeeProblem ??= members == 0 && parse.GetValue(faultyValidator) is not null ? "--faulty-validator needs --committee N." : null;
+            committeeProblem ??= members > 0 && (parse.GetValue(compress) || parse.GetValue(dpNoise) is not null) ? "--committee recomputes each aggregate, which --compress and --dp-noise change on the coordinator; use it without them." : null;
+            committeeProblem ??= members > 0 && parse.GetValue(topology) != "flat" ? "--committee runs with --topology flat only." : null;
+            if (committeeProblem is not null)
+            {
+                await err.WriteLineAsync("fededge simulate: " + committeeProblem).ConfigureAwait(false);
+                return 2;
+            }
+
             var config = new SimulationConfig
             {
+                CommitteeSize = members,
+                FaultyValidator = parse.GetValue(faultyValidator),
                 Attack = attackSpec,
                 Attackers = attackerCount,
                 SplitDevices = Math.Max(1, parse.GetValue(splitDevices)),
@@ -402,7 +418,7 @@ internal static class SimulateCommand
 
         if (report.LedgerHead is { } head)
         {
-            console.MarkupLine($"transparency log: {head.Size} entries in {Markup.Escape(report.Ledger ?? string.Empty)}, root {Convert.ToHexStringLower(head.RootHash.Span)[..16]}…; check it with: fededge ledger verify --log {Markup.Escape(report.Ledger ?? string.Empty)}{(report.LedgerCa is null ? string.Empty : " --ca " + Markup.Escape(report.LedgerCa))}");
+            console.MarkupLine($"transparency log: {head.Size} entries in {Markup.Escape(report.Ledger ?? string.Empty)}, root {Convert.ToHexStringLower(head.RootHash.Span)[..16]}…; check it with: fededge ledger verify --log {Markup.Escape(report.Ledger ?? string.Empty)}{(report.LedgerCa is null ? string.Empty : " --ca " + Markup.Escape(report.LedgerCa))}{(report.LedgerCommittee is null ? string.Empty : " --committee " + Markup.Escape(report.LedgerCommittee))}");
         }
         var recorder = Runs.RunRecorder.Start(config.RunsStore, "simulate", (System.Text.Json.Nodes.JsonObject)ReportWriter.ToJson(report)["config"]!.DeepClone());
         foreach (RoundRow r in report.Rounds)

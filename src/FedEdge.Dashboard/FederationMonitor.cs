@@ -120,6 +120,11 @@ public sealed class FederationMonitor
             LedgerSize = result.LedgerHead?.Size,
             LedgerRoot = result.LedgerHead is { } head ? Convert.ToHexStringLower(head.RootHash.Span) : null,
             LedgerSignature = result.LedgerHead is { } signed ? Convert.ToBase64String(signed.Signature.Span) : null,
+            CommitteeQuorum = result.Committee?.Quorum,
+            Committee = result.Committee is not { } committee ? [] : [.. committee.Witnesses.Select(w => new WitnessEntry(
+                w.Witness,
+                w.Signed,
+                w.Signed ? Convert.ToBase64String(committee.CoSignatures.First(c => c.Witness == w.Witness).Signature.Span) : w.Problem ?? string.Empty))],
             ReputationChanges = [.. result.ReputationChanges.Select(c => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{c.DeviceId}: {c.PreviousScore:0.00} → {c.Score:0.00} ({c.Reason}){(c.Quarantined ? ", quarantined" : string.Empty)}"))],
         };
         lock (_gate)
@@ -372,7 +377,16 @@ internal sealed record RoundEntry(
 
     /// <summary>The reputation changes of this round, one line each.</summary>
     public IReadOnlyList<string> ReputationChanges { get; init; } = [];
+
+    /// <summary>The co-signatures the head needed (2f + 1), when a committee co-signs.</summary>
+    public int? CommitteeQuorum { get; init; }
+
+    /// <summary>Each validator's answer on the round's head: its co-signature, or why there is none.</summary>
+    public IReadOnlyList<WitnessEntry> Committee { get; init; } = [];
 }
+
+/// <summary>A validator's answer on a head: co-signed (with the co-signature, base64) or not (with the problem).</summary>
+internal sealed record WitnessEntry(string Validator, bool CoSigned, string Detail);
 
 /// <summary>A refused or missing update and why.</summary>
 internal sealed record ReasonEntry(string Device, string Reason);

@@ -27,7 +27,7 @@ public sealed class DashboardBrowserTests
         string outDir = Directory.CreateTempSubdirectory("fededge-dash-").FullName;
 
         // A slow enough run to watch: every message is delayed, so a round takes a good fraction of a second.
-        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--thermal", "simulated", "--reputation", "--rounds", "60", "--faults", "delay=150ms", "--out", outDir]);
+        await using CliProcess sim = CliProcess.Start("simulate", ["simulate", "--dashboard", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--thermal", "simulated", "--reputation", "--committee", "4", "--faulty-validator", "down", "--rounds", "60", "--faults", "delay=150ms", "--out", outDir]);
         await sim.WaitForLineAsync(l => l.Contains("round   2", StringComparison.Ordinal), TimeSpan.FromMinutes(2), "round 2");
 
         using IPlaywright playwright = await Playwright.CreateAsync();
@@ -73,6 +73,12 @@ public sealed class DashboardBrowserTests
         // ... and the transparency log's signed head after the round (simulate keeps a log in OUT/ledger).
         await page.WaitForFunctionAsync("() => document.querySelectorAll('#ledger tr').length > 1");
         Assert.Matches(@"\d+\s+[0-9a-f]{64}\s+\S+", await page.Locator("#ledger").InnerTextAsync());
+
+        // ... and the committee's co-signatures on that head (--committee 4 with the last validator down).
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#committee tr').length === 5");
+        string committee = await page.Locator("#committee").InnerTextAsync();
+        Assert.Matches(@"validator-0\s+yes\s+\S{80,}", committee);
+        Assert.Matches(@"validator-3\s+no\s+down: validator-3 is down", committee);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(screenshots, "round.png"), FullPage = true });
     }
 

@@ -43,6 +43,12 @@ public sealed class FederationMonitorTests
         {
             Contributors = ["a", "b"],
             LedgerHead = head,
+            Committee = new FedEdge.Transparency.CommitteeResult
+            {
+                CoSignatures = [new FedEdge.Transparency.CoSignature("v0", new byte[] { 9, 9 })],
+                Witnesses = [new("v0", true, null), new("v1", false, "down: unreachable")],
+                Quorum = 1,
+            },
             ReputationScores = new Dictionary<string, double> { ["a"] = 0.95, ["b"] = 0.4 },
             ReputationChanges = [new FedEdge.Reputation.ReputationChange("b", 1, 0.7, 0.4, "outlier", Quarantined: true)],
         }, [Usage("a", 10, null, null), Usage("b", 10, null, null)]);
@@ -52,6 +58,8 @@ public sealed class FederationMonitorTests
         Assert.Equal(7L, s.Rounds[0].LedgerSize);
         Assert.Equal("ab01ff", s.Rounds[0].LedgerRoot);
         Assert.Equal(Convert.ToBase64String(new byte[] { 1, 2, 3 }), s.Rounds[0].LedgerSignature);
+        Assert.Equal(1, s.Rounds[0].CommitteeQuorum);
+        Assert.Equal([new WitnessEntry("v0", true, Convert.ToBase64String(new byte[] { 9, 9 })), new WitnessEntry("v1", false, "down: unreachable")], s.Rounds[0].Committee);
         Assert.Contains("b: 0.70 → 0.40 (outlier), quarantined", Assert.Single(s.Rounds[0].ReputationChanges), StringComparison.Ordinal);
         Assert.Null(s.Rounds[1].LedgerSize);
         Assert.Equal(1.0, s.Devices.Single(d => d.Id == "a").Reputation);

@@ -122,6 +122,12 @@ internal static class ReportWriter
                 ["outliers"] = new JsonArray(x.Outliers.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
                 ["quarantined"] = new JsonArray(x.Quarantined.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
                 ["ledger_size"] = x.LedgerSize,
+                ["committee"] = x.Committee is not { } c ? null : new JsonObject
+                {
+                    ["cosignatures"] = c.CoSignatures.Count,
+                    ["quorum"] = c.Quorum,
+                    ["witnesses"] = new JsonArray(c.Witnesses.Select(w => (JsonNode)new JsonObject { ["name"] = w.Witness, ["signed"] = w.Signed, ["problem"] = w.Problem }).ToArray()),
+                },
                 ["devices"] = new JsonArray(x.Devices.Select(d => (JsonNode)new JsonObject
                 {
                     ["device"] = d.Device,
@@ -204,7 +210,8 @@ internal static class ReportWriter
             ["ca"] = r.LedgerCa,
             ["size"] = r.LedgerHead?.Size,
             ["root"] = r.LedgerHead is { } head ? Convert.ToHexStringLower(head.RootHash.Span) : null,
-            ["verify"] = $"fededge ledger verify --log {r.Ledger}" + (r.LedgerCa is null ? string.Empty : $" --ca {r.LedgerCa}"),
+            ["committee"] = r.LedgerCommittee,
+            ["verify"] = $"fededge ledger verify --log {r.Ledger}" + (r.LedgerCa is null ? string.Empty : $" --ca {r.LedgerCa}") + (r.LedgerCommittee is null ? string.Empty : $" --committee {r.LedgerCommittee}"),
         };
         root["preprocessing"] = new JsonObject
         {

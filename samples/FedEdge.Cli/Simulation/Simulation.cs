@@ -41,6 +41,9 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
     /// <summary>The transparency log's size after this round's signed head.</summary>
     public long? LedgerSize { get; init; }
 
+    /// <summary>The committee's answer on this round's head (<c>--committee</c>).</summary>
+    public FedEdge.Transparency.CommitteeResult? Committee { get; init; }
+
     /// <summary>Each device's temperature, bytes and training time in this round (<c>--thermal</c>).</summary>
     public IReadOnlyList<DeviceRoundRow> Devices { get; init; } = [];
 
@@ -107,6 +110,9 @@ internal sealed record SimulationReport
 
     /// <summary>The log's last signed tree head.</summary>
     public FedEdge.Transparency.SignedTreeHead? LedgerHead { get; init; }
+
+    /// <summary>The committee file (<c>--committee</c>), for <c>fededge ledger verify --committee</c>.</summary>
+    public string? LedgerCommittee { get; init; }
 
     /// <summary>True when round 0 and the threshold went through secure aggregation (sketch sums only).</summary>
     public bool Round0Secure { get; init; }
@@ -210,6 +216,7 @@ internal static class Simulation
         var profiles = devices.ToDictionary(d => d.Id, d => new Uri(ProfileBaseOf(kind) + baseOf[d.Id] + ".json"), StringComparer.Ordinal);
         IReadOnlyList<string> attackers = Accountability.PickAttackers(config, devices.Select(d => d.Id).ToList());
         using var accountability = Accountability.Create(config, devices.Select(d => d.Id).Concat(config.Intruders.Select(i => i.Id)));
+        using SimulationCommittee? committee = config.CommitteeSize > 0 ? SimulationCommittee.Create(config, File.ReadAllText(Path.Combine(accountability.LedgerDirectory, FedEdge.Transparency.FileTransparencyLog.KeyFile))) : null;
         var options = new CoordinatorOptions
         {
             Federation = "nbaiot-simulation",
@@ -260,7 +267,8 @@ internal static class Simulation
             // In a hierarchy the cloud's workers are the edges, which hold no device certificate: the cloud does not ask for one.
             credentials: hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.Coordinator : transports.CoordinatorCredentials,
             ledger: accountability.Ledger,
-            reputation: accountability.Reputation);
+            reputation: accountability.Reputation,
+            committee: committee?.Committee);
         using IDisposable? watching = config.Monitor?.Attach(coordinator);
         await coordinator.StartAsync(probe.InitialParameters, cancellationToken).ConfigureAwait(false);
         if (transports.Pki is { } pki)
@@ -421,6 +429,7 @@ internal static class Simulation
                     Quarantined = [.. r.ReputationChanges.Where(c => c.Quarantined).Select(c => c.DeviceId)],
                     Outliers = [.. r.ReputationChanges.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId)],
                     LedgerSize = r.LedgerHead?.Size,
+                    Committee = r.Committee,
                     WeightSparsity = config.Compress ? MednnCompressionTrainer.WeightSparsity(coordinator.GlobalParameters) : null,
                 };
                 resentBefore = resent;
@@ -542,6 +551,7 @@ internal static class Simulation
                 // No device signs in a hierarchy's cloud (its workers are the edges), so there is no CA to check them against.
                 LedgerCa = hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.CaPath : Path.Combine(config.OutDirectory, "pki", "ca.pem"),
                 LedgerHead = accountability.Ledger.Head,
+                LedgerCommittee = committee?.FilePath,
             };
         }
         finally

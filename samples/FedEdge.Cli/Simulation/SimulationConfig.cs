@@ -125,6 +125,12 @@ internal sealed record SimulationConfig
     /// <summary>The Dirichlet α of the split (<c>--split dirichlet:ALPHA</c>), or null for IID.</summary>
     public double? SplitAlpha { get; init; }
 
+    /// <summary>The number of in-process validators co-signing each head (<c>--committee N</c>, 3f + 1); 0 for none.</summary>
+    public int CommitteeSize { get; init; }
+
+    /// <summary>Make the last validator <c>down</c> or <c>lying</c> (<c>--faulty-validator</c>), or null.</summary>
+    public string? FaultyValidator { get; init; }
+
     /// <summary>Score devices, weigh and quarantine them by reputation (<c>--reputation</c>; on by default with <c>--attack</c>).</summary>
     public bool Reputation { get; init; }
 

@@ -53,6 +53,7 @@ public sealed class Coordinator : IAsyncDisposable
     private readonly FederationCredentials? _credentials;
     private readonly Transparency.ITransparencyLog? _ledger;
     private readonly Reputation.IReputationPolicy? _reputation;
+    private readonly Transparency.TreeHeadCommittee? _committee;
     private readonly ILogger _logger;
     private readonly CoordinatorTelemetry _telemetry;
     private readonly DeviceRegistry _registry = new();
@@ -86,6 +87,7 @@ public sealed class Coordinator : IAsyncDisposable
     /// <param name="credentials">The federation PKI: when given, devices join only with a valid certificate naming their id, updates must carry a valid signature by that certificate's key, and global models are signed.</param>
     /// <param name="ledger">The transparency log each round appends to (accepted updates with their signatures, refusals, the round record, reputation changes) before its model is published; null disables it.</param>
     /// <param name="reputation">The reputation policy: scores devices after each round, orders selection by score, weighs updates by it and quarantines (refuses) devices below its threshold; null disables it.</param>
+    /// <param name="committee">The committee of witnesses that co-sign each round's tree head (needs <paramref name="ledger"/>): a round's model is published only with its quorum of co-signatures; null disables it.</param>
     public Coordinator(
         IOptions<CoordinatorOptions> options,
         ICoordinatorTransport transport,
@@ -105,7 +107,8 @@ public sealed class Coordinator : IAsyncDisposable
         IMeterFactory? meterFactory = null,
         FederationCredentials? credentials = null,
         Transparency.ITransparencyLog? ledger = null,
-        Reputation.IReputationPolicy? reputation = null)
+        Reputation.IReputationPolicy? reputation = null,
+        Transparency.TreeHeadCommittee? committee = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -129,6 +132,7 @@ public sealed class Coordinator : IAsyncDisposable
         _credentials = credentials;
         _ledger = ledger;
         _reputation = reputation;
+        _committee = committee;
     }
 
     /// <summary>The current global parameters (after the last completed round).</summary>
@@ -175,6 +179,15 @@ public sealed class Coordinator : IAsyncDisposable
 
         _options.Validate();
         CompositionCheck.Validate(_options, _transport, _strategy, _protocol, _accountant);
+        if (_committee is not null && _ledger is null)
+        {
+            throw new CoordinatorConfigurationException("A committee co-signs the transparency log's heads: register a transparency log (AddTransparencyLog) with it.");
+        }
+
+        if (_committee is not null && _aggregateTransforms.Length > 0)
+        {
+            throw new CoordinatorConfigurationException("A committee recomputes each round's aggregate, which coordinator-side aggregate transforms (central DP noise) make impossible: use the committee without them.");
+        }
         int seed = _options.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue);
         IClientSelector selector = _selectorPort
             ?? (_options.SelectionFraction >= 1 ? ClientSelectors.All() : ClientSelectors.RandomFraction(_options.SelectionFraction, _options.MinParticipants, seed));
@@ -212,7 +225,7 @@ public sealed class Coordinator : IAsyncDisposable
 
         List<IStopRule> rules = BuiltInStopRules.Create(_options, _accountant, patience);
         rules.AddRange(_customStopRules);
-        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed, _reputation, recordUpdates: _ledger is not null)
+        _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed, _reputation, recordUpdates: _ledger is not null, recordFolded: _committee is not null)
         {
             OnPhase = (round, phase) => PhaseChanged?.Invoke(round, phase),
         };
@@ -370,11 +383,46 @@ public sealed class Coordinator : IAsyncDisposable
 
         if (_ledger is not null)
         {
+            long before = _ledger.Head?.Size ?? 0;
             Transparency.SignedTreeHead head = await _ledger.AppendAsync(Transparency.RoundEntries.From(result, _strategy.Name), ct).ConfigureAwait(false);
             result = result with { LedgerHead = head };
+            if (_committee is not null)
+            {
+                result = await CoSignAsync(_committee, _ledger, result, head, before, ct).ConfigureAwait(false);
+            }
         }
 
-        return result;
+        return result with { FoldedUpdates = [] };
+    }
+
+    /// <summary>The committee's co-signatures for the round's head; without a quorum the round fails and its model is not published.</summary>
+    private async ValueTask<RoundResult> CoSignAsync(Transparency.TreeHeadCommittee committee, Transparency.ITransparencyLog ledger, RoundResult result, Transparency.SignedTreeHead head, long before, CancellationToken ct)
+    {
+        bool plaintext = _protocol.RevealsIndividualUpdates;
+        Transparency.CommitteeResult verdict = await committee.CoSignAsync(
+            ledger, head, before, result.Round, plaintext ? GlobalParameters : null, plaintext && result.Completed ? result.FoldedUpdates : null, ct).ConfigureAwait(false);
+        await ledger.RecordCoSignaturesAsync(head, verdict.CoSignatures, ct).ConfigureAwait(false);
+        foreach (Transparency.WitnessReport report in verdict.Witnesses.Where(w => !w.Signed))
+        {
+            Log.WitnessFailed(_logger, result.Round, report.Witness, head.Size, report.Problem);
+        }
+
+        result = result with { Committee = verdict };
+        if (verdict.HasQuorum)
+        {
+            Log.CommitteeCoSigned(_logger, result.Round, head.Size, verdict.CoSignatures.Count, verdict.Quorum);
+            return result;
+        }
+
+        string reason = verdict.Describe()!;
+        Log.CommitteeRejected(_logger, result.Round, reason);
+        return !result.Completed ? result : result with
+        {
+            Completed = false,
+            FailureReason = reason,
+            GlobalParameters = GlobalParameters,
+            GlobalHash = GlobalParameters.ComputeHash(),
+        };
     }
 
     private RoundPipeline EnsureStarted()

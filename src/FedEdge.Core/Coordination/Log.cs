@@ -91,4 +91,13 @@ internal static partial class Log
 
     [LoggerMessage(5070, LogLevel.Information, "Device {DeviceId} reputation {Previous:0.00} -> {Score:0.00} after round {Round}: {Reason}")]
     public static partial void ReputationChanged(ILogger logger, string deviceId, long round, double previous, double score, string reason);
+
+    [LoggerMessage(5071, LogLevel.Information, "Round {Round}: the committee co-signed head {Size} ({Signatures} of the {Quorum} needed)")]
+    public static partial void CommitteeCoSigned(ILogger logger, long round, long size, int signatures, int quorum);
+
+    [LoggerMessage(5072, LogLevel.Warning, "Round {Round}: witness {Witness} did not co-sign head {Size}: {Problem}")]
+    public static partial void WitnessFailed(ILogger logger, long round, string witness, long size, string? problem);
+
+    [LoggerMessage(5073, LogLevel.Error, "Round {Round}: the new model is not published: {Reason}")]
+    public static partial void CommitteeRejected(ILogger logger, long round, string reason);
 }

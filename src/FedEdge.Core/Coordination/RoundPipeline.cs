@@ -36,7 +36,8 @@ internal sealed class RoundPipeline(
     ILogger logger,
     int seed,
     Reputation.IReputationPolicy? reputation = null,
-    bool recordUpdates = false)
+    bool recordUpdates = false,
+    bool recordFolded = false)
 {
     private readonly Random _random = new(seed);
     private readonly TaskDispatcher _dispatcher = new(transport, options, time, telemetry, logger);
@@ -95,6 +96,7 @@ internal sealed class RoundPipeline(
             Cancellation = roundCts.Token,
             RecordUpdates = recordUpdates || reputation is not null,
             RecordDeltas = reputation is not null,
+            RecordFolded = recordFolded,
             WeightOf = reputation is null ? null : reputation.WeightOf,
         });
         RoundContribution contribution;
@@ -197,6 +199,7 @@ internal sealed class RoundPipeline(
                 : Measure(contribution.Accepted, global, aggregated.Parameters),
             GlobalParameters = next,
             GlobalHash = next.ComputeHash(),
+            FoldedUpdates = contribution.Folded,
             TrainingLoss = contribution.LossWeight > 0 ? contribution.LossSum / contribution.LossWeight : null,
             SampleCount = contribution.SampleCount,
             SecureAggregation = !protocol.RevealsIndividualUpdates,

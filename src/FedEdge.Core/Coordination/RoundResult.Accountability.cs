@@ -12,6 +12,12 @@ public sealed partial record RoundResult
     /// <summary>The transparency log's signed tree head after this round's entries, when a log is configured.</summary>
     public SignedTreeHead? LedgerHead { get; init; }
 
+    /// <summary>The committee's co-signatures of <see cref="LedgerHead"/> and each witness's answer, when a committee is configured.</summary>
+    public CommitteeResult? Committee { get; init; }
+
+    /// <summary>The updates as the strategy folded them (for the committee's recomputation); not kept beyond the round.</summary>
+    internal IReadOnlyList<ModelUpdate> FoldedUpdates { get; init; } = [];
+
     /// <summary>The reputation changes this round caused, when a reputation policy is configured.</summary>
     public IReadOnlyList<ReputationChange> ReputationChanges { get; init; } = [];
 

@@ -70,6 +70,9 @@ public sealed class RoundSessionContext
     /// <summary>When true (reputation), each recorded update also keeps its change from the global model, to measure it against the aggregate.</summary>
     internal bool RecordDeltas { get; init; }
 
+    /// <summary>When true (a committee recomputes the round), the protocol keeps each update as it was folded, in order.</summary>
+    internal bool RecordFolded { get; init; }
+
     /// <summary>Each device's aggregation-weight factor in [0, 1] (reputation's punishment), or null for full weight.</summary>
     internal Func<string, double>? WeightOf { get; init; }
 }
@@ -159,6 +162,8 @@ public sealed record RoundContribution
 
     /// <summary>The devices in aggregate that each contributing edge aggregator reported with its update (plaintext rounds).</summary>
     internal IReadOnlyDictionary<string, Hierarchy.EdgeDeviceSummary> EdgeSummaries { get; init; } = new Dictionary<string, Hierarchy.EdgeDeviceSummary>();
+    /// <summary>The updates as they were folded into the aggregate, in order (when <see cref="RoundSessionContext.RecordFolded"/>).</summary>
+    internal IReadOnlyList<ModelUpdate> Folded { get; init; } = [];
 }
 
 /// <summary>An accepted update as the round saw it: its sender, digest (hex), sample count and change from the global model.</summary>

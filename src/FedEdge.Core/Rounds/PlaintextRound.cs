@@ -46,6 +46,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly List<double> _norms = [];
         private readonly List<AcceptedUpdateRecord> _records = [];
         private readonly Dictionary<string, Hierarchy.EdgeDeviceSummary> _edges = new(StringComparer.Ordinal);
+        private readonly List<ModelUpdate> _folded = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -110,6 +111,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     DeltaNorms = [.. _norms],
                     Accepted = [.. _records],
                     EdgeSummaries = new Dictionary<string, Hierarchy.EdgeDeviceSummary>(_edges, StringComparer.Ordinal),
+                    Folded = [.. _folded],
                 });
             }
         }
@@ -202,6 +204,11 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             {
                 _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, context.RecordDeltas ? Delta(update) : null));
             }
+            if (context.RecordFolded)
+            {
+                _folded.Add(folded);
+            }
+
             _contributors.Add(sender);
             if (Hierarchy.EdgeDeviceSummary.FromMetrics(update.Metrics) is { } edge)
             {

@@ -22,6 +22,23 @@ public static class AccountabilityServiceCollectionExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Registers the committee of 3f + 1 witnesses (<paramref name="members"/>, each with the key its co-signatures must
+    /// verify with) that co-signs every head of the transparency log: a round's model is published only with 2f + 1
+    /// co-signatures. Needs <see cref="AddTransparencyLog"/>. Calling it twice registers once.
+    /// </summary>
+    /// <exception cref="ArgumentException">The members are not 3f + 1, repeat a name, or carry an unreadable key.</exception>
+    public static FedEdgeCoordinationBuilder AddCommittee(this FedEdgeCoordinationBuilder builder, IEnumerable<CommitteeMember> members, Action<CommitteeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(members);
+        var options = new CommitteeOptions();
+        configure?.Invoke(options);
+        var committee = new TreeHeadCommittee(members, options);
+        builder.Services.TryAddSingleton(sp => new TreeHeadCommittee(committee.Members, options, sp.GetService<TimeProvider>()));
+        return builder;
+    }
+
     /// <summary>Registers the built-in reputation policy (<see cref="ReputationPolicies.RobustDistance"/>). Calling it twice registers once.</summary>
     public static FedEdgeCoordinationBuilder AddReputation(this FedEdgeCoordinationBuilder builder, Action<ReputationOptions>? configure = null)
     {

@@ -6,7 +6,8 @@ namespace FedEdge.Transparency;
 /// <summary>
 /// The file-backed transparency log. A folder holds <c>entries.jsonl</c> (each line is one entry's leaf bytes),
 /// <c>receipts.jsonl</c> (line i: the log key's base64 signature over entry i's index and leaf hash),
-/// <c>heads.jsonl</c> (one signed tree head per append) and <c>log-key.pem</c> (the public key that verifies them).
+/// <c>heads.jsonl</c> (one signed tree head per append), <c>cosignatures.jsonl</c> (the committee's co-signatures of a
+/// head, one line per head that was put to the committee) and <c>log-key.pem</c> (the public key that verifies them).
 /// <see cref="LedgerVerifier"/> checks such a folder. Thread-safe within one process; one writer per folder.
 /// </summary>
 public sealed class FileTransparencyLog : ITransparencyLog
@@ -20,6 +21,9 @@ public sealed class FileTransparencyLog : ITransparencyLog
     /// <summary>The signed tree heads file name.</summary>
     public const string HeadsFile = "heads.jsonl";
 
+    /// <summary>The committee co-signatures file name.</summary>
+    public const string CoSignaturesFile = "cosignatures.jsonl";
+
     /// <summary>The log's public key file name (PEM SubjectPublicKeyInfo).</summary>
     public const string KeyFile = "log-key.pem";
 
@@ -27,6 +31,7 @@ public sealed class FileTransparencyLog : ITransparencyLog
     private readonly ECDsa _key;
     private readonly TimeProvider _time;
     private readonly MerkleTree _tree = new();
+    private readonly List<byte[]> _leaves = [];
     private readonly SemaphoreSlim _gate = new(1, 1);
     private SignedTreeHead? _head;
 
@@ -84,13 +89,26 @@ public sealed class FileTransparencyLog : ITransparencyLog
             foreach (LedgerEntry entry in entries)
             {
                 byte[] leaf = entry.ToJson(_tree.Size, now);
-                int index = _tree.Append(leaf);
-                byte[] receipt = _key.SignData(SignedTreeHead.ReceiptStatement(index, _tree.LeafHashAt(index).Span), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+                int index;
+                ReadOnlyMemory<byte> leafHash;
+                lock (_tree)
+                {
+                    index = _tree.Append(leaf);
+                    _leaves.Add(leaf);
+                    leafHash = _tree.LeafHashAt(index);
+                }
+
+                byte[] receipt = _key.SignData(SignedTreeHead.ReceiptStatement(index, leafHash.Span), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
                 lines.Append(Encoding.UTF8.GetString(leaf)).Append('\n');
                 receipts.Append(Convert.ToBase64String(receipt)).Append('\n');
             }
 
-            SignedTreeHead head = SignedTreeHead.Sign(_tree.Size, _tree.RootHash(_tree.Size), now, _key);
+            SignedTreeHead head;
+            lock (_tree)
+            {
+                head = SignedTreeHead.Sign(_tree.Size, _tree.RootHash(_tree.Size), now, _key);
+            }
+
             await AppendTextAsync(EntriesFile, lines.ToString(), cancellationToken).ConfigureAwait(false);
             await AppendTextAsync(ReceiptsFile, receipts.ToString(), cancellationToken).ConfigureAwait(false);
             await AppendTextAsync(HeadsFile, head.ToJson() + "\n", cancellationToken).ConfigureAwait(false);
@@ -103,6 +121,59 @@ public sealed class FileTransparencyLog : ITransparencyLog
         }
     }
 
+    /// <inheritdoc />
+    public IReadOnlyList<ReadOnlyMemory<byte>> ReadEntries(long from, long to)
+    {
+        lock (_tree)
+        {
+            CheckRange(from, to);
+            return [.. _leaves.Skip((int)from).Take((int)(to - from)).Select(l => (ReadOnlyMemory<byte>)l)];
+        }
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<byte[]> InclusionProof(long index, long size)
+    {
+        lock (_tree)
+        {
+            CheckRange(index, size);
+            return _tree.InclusionProof((int)index, (int)size);
+        }
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<byte[]> ConsistencyProof(long first, long second)
+    {
+        lock (_tree)
+        {
+            CheckRange(first, second);
+            return _tree.ConsistencyProof((int)first, (int)second);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask RecordCoSignaturesAsync(SignedTreeHead head, IReadOnlyList<CoSignature> coSignatures, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(coSignatures);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await AppendTextAsync(CoSignaturesFile, CoSignatureLine.Format(head, coSignatures) + "\n", cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void CheckRange(long from, long to)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(from);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(to, _tree.Size);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(from, to);
+    }
+
     private void Load()
     {
         string entries = Path.Combine(_directory, EntriesFile);
@@ -112,7 +183,9 @@ public sealed class FileTransparencyLog : ITransparencyLog
             {
                 if (line.Length > 0)
                 {
-                    _tree.Append(Encoding.UTF8.GetBytes(line));
+                    byte[] leaf = Encoding.UTF8.GetBytes(line);
+                    _tree.Append(leaf);
+                    _leaves.Add(leaf);
                 }
             }
         }

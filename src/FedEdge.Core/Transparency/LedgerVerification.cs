@@ -32,6 +32,9 @@ public enum LedgerFailure
 
     /// <summary>Entries no signed head covers.</summary>
     Unsigned,
+
+    /// <summary>A signed head lacks the committee's quorum of valid co-signatures (too few, or forged ones).</summary>
+    NoQuorum,
 }
 
 /// <summary>The outcome of <see cref="LedgerVerifier.Verify"/>.</summary>
@@ -72,6 +75,9 @@ public sealed record LedgerVerification
 
     /// <summary>Device signatures verified.</summary>
     public long DeviceSignaturesChecked { get; init; }
+
+    /// <summary>Committee co-signatures verified.</summary>
+    public int CoSignaturesChecked { get; init; }
 
     /// <summary>Device certificates checked against the federation CA.</summary>
     public long CertificatesChecked { get; init; }

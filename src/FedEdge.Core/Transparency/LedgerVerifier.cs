@@ -13,6 +13,9 @@ public sealed record LedgerVerifyOptions
     /// <summary>The federation CA that issued the device certificates; when given, every signed update's certificate must chain to it and name its device.</summary>
     public X509Certificate2? DeviceAuthority { get; init; }
 
+    /// <summary>The committee (witness name → its public key or certificate, PEM); when given, every head needs 2f + 1 valid co-signatures in <c>cosignatures.jsonl</c>.</summary>
+    public IReadOnlyDictionary<string, string>? Committee { get; init; }
+
     /// <summary>When true, every update entry must carry a device signature.</summary>
     public bool RequireDeviceSignatures { get; init; }
 }
@@ -200,6 +203,17 @@ public static class LedgerVerifier
         }
 
         result = result with { HeadSignaturesChecked = headsChecked, InclusionProofsChecked = inclusion, ConsistencyProofsChecked = consistency, LastHead = previous };
+        if (options.Committee is { } committee)
+        {
+            LedgerVerification quorum = CommitteeCheck.Verify(dir, headLines, committee, result);
+            if (!quorum.IsValid)
+            {
+                return quorum;
+            }
+
+            result = quorum;
+        }
+
         if (covered < entries.Count)
         {
             return Bad(LedgerFailure.Unsigned, covered, $"entries {covered} to {entries.Count - 1} are in no signed head");

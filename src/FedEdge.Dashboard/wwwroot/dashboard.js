@@ -97,6 +97,11 @@
       out.push(el("h2", "Transparency log head"));
       out.push(table("ledger", ["size", "root hash", "coordinator signature"], [row([{ text: r.ledgerSize, cls: "num" }, { text: r.ledgerRoot }, { text: r.ledgerSignature }])]));
     }
+    if (r.committee && r.committee.length > 0) {
+      const signed = r.committee.filter(w => w.coSigned).length;
+      out.push(el("h2", "Committee co-signatures (" + signed + " of " + r.committee.length + ", quorum " + r.committeeQuorum + ")"));
+      out.push(table("committee", ["validator", "co-signed", "co-signature or problem"], r.committee.map(w => row([{ text: w.validator }, { text: w.coSigned ? "yes" : "no" }, { text: w.detail }], w.coSigned ? undefined : "refused"))));
+    }
     if (r.reputationChanges && r.reputationChanges.length > 0) {
       out.push(el("h2", "Reputation changes (" + r.reputationChanges.length + ")"));
       out.push(table("reputation", ["change"], r.reputationChanges.map(c => row([{ text: c }]))));

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FedEdge.Aggregation;
+using FedEdge.Security;
+using FedEdge.Transparency;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FedEdge.Cli.Committee;
+
+/// <summary>
+/// <c>fededge validator</c>: one committee member as a process. It listens on 127.0.0.1:PORT (HTTPS with its
+/// certificate from <c>fededge pki issue --server NAME</c>; plain HTTP on loopback without one), answers POST
+/// <c>/cosign</c> with <see cref="TreeHeadValidator"/>, co-signs with its key (a 0600 file) and keeps its last co-signed
+/// head in <c>--state DIR</c>.
+/// </summary>
+internal static class ValidatorCommand
+{
+    public static Command Create()
+    {
+        Option<string> name = new("--name") { Description = "The validator's name, as in the committee file.", DefaultValueFactory = _ => "validator", HelpName = "NAME" };
+        Option<int> port = new Option<int>("--port") { Description = "The loopback port to listen on (0 picks a free one; the line 'listening on URL' names it).", DefaultValueFactory = _ => 7400 }.Between(0, 65535);
+        Option<FileInfo?> cert = new Option<FileInfo?>("--cert") { Description = "The validator's certificate (PEM, e.g. from fededge pki issue --server NAME): serves HTTPS; the committee file lists it.", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> key = new Option<FileInfo?>("--key") { Description = "The validator's ECDSA P-256 private key (PEM, mode 0600): signs its co-signatures (and TLS with --cert).", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> logKey = new Option<FileInfo?>("--log-key") { Description = "The transparency log's public key or the coordinator's certificate (PEM): heads must be signed by it.", HelpName = "FILE" }.ReadableFile();
+        Option<DirectoryInfo?> state = new("--state") { Description = "Where the validator keeps the last head it co-signed (witness-state.json).", HelpName = "DIR" };
+        Option<int> byzantine = new Option<int>("--byzantine") { Description = "f for krum, multikrum and bulyan when recomputing (as the coordinator's --byzantine).", DefaultValueFactory = _ => 1, HelpName = "F" }.AtLeast(0);
+        Command command = new("validator", "Run a committee validator: co-signs the coordinator's tree heads after checking consistency and recomputing each round's aggregate.") { name, port, cert, key, logKey, state, byzantine };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            TextWriter err = parse.InvocationConfiguration.Error;
+            const string Prefix = "fededge validator: ";
+            if (parse.GetValue(key) is not { } keyFile || parse.GetValue(logKey) is not { } logKeyFile || parse.GetValue(state) is not { } stateDir)
+            {
+                await err.WriteLineAsync(Prefix + "--key FILE, --log-key FILE and --state DIR are required.").ConfigureAwait(false);
+                return CliErrors.Usage;
+            }
+
+            ECDsa signingKey;
+            X509Certificate2? tls = null;
+            string logKeyPem;
+            try
+            {
+                signingKey = KeyFiles.ReadPrivateKey(keyFile.FullName);
+                if (parse.GetValue(cert) is { } certFile)
+                {
+                    tls = KeyFiles.MakeUsableForTls(KeyFiles.ReadCertificateWithKey(certFile.FullName, keyFile.FullName));
+                }
+
+                using ECDsa pinned = TreeHeadCommittee.ImportKey(File.ReadAllText(logKeyFile.FullName), "log");
+                logKeyPem = pinned.ExportSubjectPublicKeyInfoPem();
+            }
+            catch (Exception ex) when (ex is CredentialException or IOException or UnauthorizedAccessException or ArgumentException or CryptographicException)
+            {
+                await err.WriteLineAsync(Prefix + ex.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+                return CliErrors.Usage;
+            }
+
+            int f = parse.GetValue(byzantine);
+            using (signingKey)
+            using (tls)
+            {
+                TreeHeadValidator validator;
+                try
+                {
+                    validator = new TreeHeadValidator(parse.GetValue(name)!, signingKey, logKeyPem, stateDir.FullName, strategy => AggregationStrategies.Create(strategy, new AggregationOptions { ByzantineCount = f }));
+                }
+                catch (Exception ex) when (ex is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException)
+                {
+                    await err.WriteLineAsync(Prefix + ex.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+                    return CliErrors.Usage;
+                }
+
+                using (validator)
+                {
+                    return await ServeAsync(validator, parse.GetValue(port), tls, stdout, err, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> ServeAsync(TreeHeadValidator validator, int port, X509Certificate2? tls, TextWriter stdout, TextWriter err, CancellationToken cancellationToken)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = 512L * 1024 * 1024;
+            k.Listen(IPAddress.Loopback, port, listen =>
+            {
+                if (tls is not null)
+                {
+                    listen.UseHttps(tls);
+                }
+            });
+        });
+        await using WebApplication app = builder.Build();
+        app.MapPost("/cosign", async (HttpRequest request, CancellationToken ct) =>
+        {
+            using var reader = new StreamReader(request.Body);
+            CoSignRequest parsed;
+            try
+            {
+                parsed = CommitteeWire.ParseRequest(await reader.ReadToEndAsync(ct).ConfigureAwait(false));
+            }
+            catch (InvalidDataException ex)
+            {
+                return Results.Text(CommitteeWire.Verdict(WitnessVerdict.Refused(ex.Message, validator.LastSignedSize)), "application/json", statusCode: 200);
+            }
+
+            WitnessVerdict verdict = await validator.CoSignAsync(parsed, ct).ConfigureAwait(false);
+            await err.WriteLineAsync($"round {parsed.Round}: head {parsed.Head.Size} {(verdict.CoSignature is null ? "refused: " + verdict.Refusal : "co-signed")}").ConfigureAwait(false);
+            return Results.Text(CommitteeWire.Verdict(verdict), "application/json");
+        });
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            await err.WriteLineAsync($"fededge validator: cannot listen on 127.0.0.1:{port}: {ex.Message}").ConfigureAwait(false);
+            return CliErrors.Runtime;
+        }
+
+        string url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? $"127.0.0.1:{port}";
+        await stdout.WriteLineAsync($"validator {validator.Id} listening on {url} (last co-signed head size {validator.LastSignedSize})").ConfigureAwait(false);
+        await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl+C or SIGTERM: stop serving.
+        }
+
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        return 0;
+    }
+}

@@ -1,0 +1,266 @@
+using System.Security.Cryptography;
+using FedEdge.Aggregation;
+using FedEdge.Coordination;
+using FedEdge.Core.Tests.Coordination;
+using FedEdge.Messaging.InProcess;
+using FedEdge.Transparency;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace FedEdge.Core.Tests.Transparency;
+
+/// <summary>The committee of 4 (f = 1) co-signing each round's head, composed through DI as README shows it.</summary>
+public sealed class CommitteeTests : IDisposable
+{
+    private const int Features = 4;
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "fededge-committee-" + Guid.NewGuid().ToString("N"));
+    private readonly ECDsa _logKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly List<ECDsa> _keys = [];
+    private readonly List<TreeHeadValidator> _validators = [];
+
+    public void Dispose()
+    {
+        foreach (TreeHeadValidator v in _validators)
+        {
+            v.Dispose();
+        }
+
+        foreach (ECDsa k in _keys)
+        {
+            k.Dispose();
+        }
+
+        _logKey.Dispose();
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Committee_AllHonest_EveryRoundCoSignedByAllAndLogVerifiesWithQuorum()
+    {
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(m => m);
+        Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
+        Assert.All(results, r => Assert.Equal(4, r.Committee!.CoSignatures.Count));
+        Assert.Equal(3, coordinator.CompletedRounds);
+        LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.True(verified.IsValid, verified.Problem);
+        Assert.Equal(12, verified.CoSignaturesChecked);
+    }
+
+    [Fact]
+    public async Task Committee_OneValidatorDown_FederationKeepsGoingWithThreeCoSignatures()
+    {
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(m => m.Select((x, i) => i == 3 ? x with { Witness = new DownWitness(x.Witness.Id) } : x).ToList());
+        Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
+        Assert.All(results, r => Assert.Equal(3, r.Committee!.CoSignatures.Count));
+        Assert.All(results, r => Assert.Contains("down", Assert.Single(r.Committee!.Witnesses, w => !w.Signed).Problem, StringComparison.Ordinal));
+        Assert.Equal(3, coordinator.CompletedRounds);
+        Assert.True(LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() }).IsValid);
+    }
+
+    [Fact]
+    public async Task Committee_OneValidatorLying_ItsSignatureIsDiscardedAndTheQuorumHolds()
+    {
+        (List<RoundResult> results, _) = await RunAsync(m => m.Select((x, i) => i == 1 ? x with { Witness = new LyingWitness(x.Witness) } : x).ToList());
+        Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
+        Assert.All(results, r => Assert.Equal("its co-signature does not verify with its configured key", Assert.Single(r.Committee!.Witnesses, w => !w.Signed && w.Witness == "v1").Problem));
+        Assert.True(LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() }).IsValid);
+    }
+
+    [Fact]
+    public async Task Committee_TwoValidatorsDown_RoundFailsCleanlyAndTheModelIsNotPublished()
+    {
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(
+            m => m.Select((x, i) => i >= 2 ? x with { Witness = new DownWitness(x.Witness.Id) } : x).ToList(), maxRounds: 1);
+        RoundResult round = Assert.Single(results);
+        Assert.False(round.Completed);
+        Assert.StartsWith("committee quorum not reached: 2 valid co-signatures of the 3 needed", round.FailureReason, StringComparison.Ordinal);
+        Assert.Equal(0, coordinator.CompletedRounds);
+        Assert.All(coordinator.GlobalParameters.Values.ToArray(), v => Assert.Equal(0f, v));
+
+        LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.Equal(LedgerFailure.NoQuorum, verified.Failure);
+        Assert.Equal(1, verified.BadHead);
+        Assert.True(LedgerVerifier.Verify(Log).IsValid);
+    }
+
+    [Fact]
+    public async Task Verify_ForgedCoSignature_NamesTheHead()
+    {
+        await RunAsync(m => m);
+        string path = Path.Combine(Log, FileTransparencyLog.CoSignaturesFile);
+        string[] lines = await File.ReadAllLinesAsync(path);
+        // Replace every co-signature of the second head with one by a key outside the committee: none verifies.
+        using var forger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        SignedTreeHead second = SignedTreeHead.Parse((await File.ReadAllLinesAsync(Path.Combine(Log, FileTransparencyLog.HeadsFile)))[1]);
+        var forged = Enumerable.Range(0, 4).Select(i => CoSignature.Sign("v" + i, second, forger)).ToList();
+        lines[1] = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["size"] = second.Size,
+            ["root"] = Convert.ToHexStringLower(second.RootHash.Span),
+            ["cosignatures"] = forged.Select(c => new Dictionary<string, string> { ["witness"] = c.Witness, ["signature"] = Convert.ToBase64String(c.Signature.Span) }).ToList(),
+        });
+        await File.WriteAllLinesAsync(path, lines);
+
+        LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.Equal(LedgerFailure.NoQuorum, verified.Failure);
+        Assert.Equal(2, verified.BadHead);
+        Assert.Contains("v0's co-signature does not verify (forged)", verified.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Validator_InconsistentHead_Refused()
+    {
+        await RunAsync(m => m, maxRounds: 1);
+        TreeHeadValidator validator = _validators[0];
+        long signed = validator.LastSignedSize;
+
+        // Another log under the same key, with other entries: its head does not extend the co-signed one.
+        string other = Path.Combine(_dir, "other");
+        var log = new FileTransparencyLog(other, _logKey);
+        await log.AppendAsync([.. Enumerable.Range(0, (int)signed + 2).Select(i => new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 1, Completed = false, Reason = "other " + i })]);
+        WitnessVerdict verdict = await validator.CoSignAsync(Request(log, signed, round: 1));
+        Assert.Null(verdict.CoSignature);
+        Assert.StartsWith("inconsistent head", verdict.Refusal, StringComparison.Ordinal);
+        Assert.Equal(signed, validator.LastSignedSize);
+    }
+
+    [Fact]
+    public async Task Validator_WrongModelHash_Refused()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var validator = new TreeHeadValidator("v", key, _logKey.ExportSubjectPublicKeyInfoPem(), Path.Combine(_dir, "state"), name => AggregationStrategies.Create(name));
+        var layout = new ParameterLayout(new TensorSpec("w", Features));
+        var global = new ParameterSet(layout);
+        ModelUpdate[] updates = [Update("a", layout, 1f), Update("b", layout, 3f)];
+        var log = new FileTransparencyLog(Path.Combine(_dir, "log"), _logKey);
+        ParameterSet honest = new(layout, [2f, 2f, 2f, 2f]);
+        await log.AppendAsync([new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 1, Strategy = "fedavg", Participants = ["a", "b"], Completed = true, ModelHash = new ParameterSet(layout, [9f, 9f, 9f, 9f]).ComputeHash() }]);
+
+        WitnessVerdict lie = await validator.CoSignAsync(Request(log, 0, round: 1) with { PreviousGlobal = global, Updates = updates });
+        Assert.Null(lie.CoSignature);
+        Assert.StartsWith("wrong model hash: recomputing round 1 with fedavg gives " + honest.ComputeHash(), lie.Refusal, StringComparison.Ordinal);
+
+        await log.AppendAsync([new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 2, Strategy = "fedavg", Participants = ["a", "b"], Completed = true, ModelHash = honest.ComputeHash() }]);
+        WitnessVerdict truth = await validator.CoSignAsync(Request(log, 0, round: 2) with { PreviousGlobal = global, Updates = [.. updates.Select(u => u with { Round = 2 })] });
+        Assert.NotNull(truth.CoSignature);
+        Assert.True(truth.CoSignature.Verify(log.Head!, key));
+    }
+
+    private static ModelUpdate Update(string sender, ParameterLayout layout, float value) => new()
+    {
+        SenderId = sender,
+        Round = 1,
+        Nonce = "n",
+        SampleCount = 10,
+        Values = new ParameterSet(layout, [value, value, value, value]),
+    };
+
+    private static CoSignRequest Request(FileTransparencyLog log, long from, long round)
+    {
+        SignedTreeHead head = log.Head!;
+        return new CoSignRequest
+        {
+            Round = round,
+            Head = head,
+            PreviousSize = from,
+            ConsistencyProof = log.ConsistencyProof(from, head.Size),
+            Entries = log.ReadEntries(from, head.Size),
+            InclusionProofs = [.. Enumerable.Range((int)from, (int)(head.Size - from)).Select(i => log.InclusionProof(i, head.Size))],
+        };
+    }
+
+    private string Log => Path.Combine(_dir, "ledger");
+
+    private Dictionary<string, string> CommitteeKeys() => _keys.Select((k, i) => ("v" + i, k.ExportSubjectPublicKeyInfoPem())).ToDictionary(p => p.Item1, p => p.Item2);
+
+    private async Task<(List<RoundResult> Results, Coordinator Coordinator)> RunAsync(Func<List<CommitteeMember>, List<CommitteeMember>> faults, int maxRounds = 3)
+    {
+        var members = new List<CommitteeMember>();
+        for (int i = 0; i < 4; i++)
+        {
+            var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            _keys.Add(key);
+            var validator = new TreeHeadValidator("v" + i, key, _logKey.ExportSubjectPublicKeyInfoPem(), Path.Combine(_dir, "v" + i), name => AggregationStrategies.Create(name));
+            _validators.Add(validator);
+            members.Add(new CommitteeMember(validator, key.ExportSubjectPublicKeyInfoPem()));
+        }
+
+        var network = new InProcessNetwork();
+        var services = new ServiceCollection();
+        services.AddFedEdgeCoordinator(o =>
+            {
+                o.MaxRounds = maxRounds;
+                o.MinParticipants = 3;
+                o.RoundTimeout = TimeSpan.FromSeconds(30);
+                o.WindowDuration = TimeSpan.FromSeconds(10);
+                o.HyperParameters = new FedEdge.Training.TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f };
+            })
+            .AddTransparencyLog(Log, _logKey)
+            .AddCommittee(faults(members), o => o.Timeout = TimeSpan.FromSeconds(20));
+        services.AddSingleton(network.CreateCoordinatorTransport());
+        services.AddSingleton(AggregationStrategies.FedAvg());
+        services.AddSingleton<FedEdge.Admission.IAdmissionPolicy>(new DenyListAdmission());
+        ServiceProvider provider = services.BuildServiceProvider();
+        Coordinator coordinator = provider.GetRequiredService<Coordinator>();
+        await coordinator.StartAsync(new ParameterSet(new ParameterLayout(new TensorSpec("w", Features))));
+        var workers = new List<Worker>();
+        foreach ((string id, float value) in new[] { ("a", 1f), ("b", 1.5f), ("c", 0.5f) })
+        {
+            var worker = new Worker(Options.Create(new WorkerOptions { DeviceId = id }), network.CreateWorkerTransport(id), new MeanTrainer(Features), new InMemoryDataSource(TestData.Constant(10, Features, value)));
+            workers.Add(worker);
+            await worker.StartAsync();
+        }
+
+        var results = new List<RoundResult>();
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            if (maxRounds == 1)
+            {
+                // One round, completed or not (a failed round does not count towards MaxRounds).
+                results.Add(await coordinator.RunRoundAsync(timeout.Token));
+            }
+            else
+            {
+                await foreach (RoundResult r in coordinator.RunAsync().WithCancellation(timeout.Token))
+                {
+                    results.Add(r);
+                }
+            }
+        }
+        finally
+        {
+            foreach (Worker w in workers)
+            {
+                await w.DisposeAsync();
+            }
+
+            await provider.DisposeAsync();
+        }
+
+        return (results, coordinator);
+    }
+
+    /// <summary>A validator that is down: every request fails as an unreachable host would.</summary>
+    private sealed class DownWitness(string id) : ITreeHeadWitness
+    {
+        public string Id => id;
+
+        public ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default) =>
+            throw new IOException($"validator {id} is unreachable");
+    }
+
+    /// <summary>A validator that lies: it answers every request with a co-signature by a key that is not its configured one.</summary>
+    private sealed class LyingWitness(ITreeHeadWitness honest) : ITreeHeadWitness
+    {
+        private readonly ECDsa _other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        public string Id => honest.Id;
+
+        public ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(WitnessVerdict.Signed(CoSignature.Sign(Id, request.Head, _other)));
+    }
+}
