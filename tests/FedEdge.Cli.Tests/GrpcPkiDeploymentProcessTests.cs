@@ -55,9 +55,9 @@ public sealed class GrpcPkiDeploymentProcessTests : IDisposable
              "--ca", Path.Combine(Pki, "ca.crt"), "--cert", Path.Combine(certDir, "devices", certId + ".crt"), "--key", Path.Combine(certDir, "devices", certId + ".key"), .. extra],
             timeout: TimeSpan.FromMinutes(3));
 
-        CliResult foreign = await Worker("foreign", otherPki, "foreign", "Ennio_Doorbell.csv.gz", "--connect-timeout", "5");
-        CliResult stolen = await Worker("stolen", Pki, "stolen", "Ennio_Doorbell.csv.gz", "--connect-timeout", "5");
-        CliResult impostor = await Worker("camera", Pki, "doorbell", "Ennio_Doorbell.csv.gz", "--connect-timeout", "5");
+        CliResult foreign = await Worker("foreign", otherPki, "foreign", "Ennio_Doorbell.csv.gz", "--connect-timeout", "30");
+        CliResult stolen = await Worker("stolen", Pki, "stolen", "Ennio_Doorbell.csv.gz", "--connect-timeout", "30");
+        CliResult impostor = await Worker("camera", Pki, "doorbell", "Ennio_Doorbell.csv.gz", "--connect-timeout", "30");
         CliResult[] good = await Task.WhenAll(Worker("doorbell", Pki, "doorbell", "Danmini_Doorbell.csv.gz"), Worker("camera", Pki, "camera", "Provision_PT_737E_Security_Camera.csv.gz"));
         CliResult c = await coordinator;
 

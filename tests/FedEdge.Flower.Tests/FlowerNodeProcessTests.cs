@@ -212,7 +212,7 @@ public sealed class FlowerNodeProcessTests : IDisposable
         TestCertificates.WriteCertificatePem(otherCa, otherPem);
         await using FakeSuperLink link = await FakeSuperLink.StartAsync(server);
 
-        await using (CliProcess wrong = StartNode(link, "--root-cert", otherPem, "--connect-timeout", "5"))
+        await using (CliProcess wrong = StartNode(link, "--root-cert", otherPem, "--connect-timeout", "30"))
         {
             Assert.Equal(1, await wrong.WaitForExitAsync(Patience));
             Assert.True(wrong.StderrLines.Count(l => l.StartsWith("fededge flower-node: refused: TLS with the SuperLink failed", StringComparison.Ordinal)) == 1, wrong.Describe());
