@@ -8,8 +8,10 @@ using FedEdge.Training;
 namespace FedEdge.Benchmarks;
 
 /// <summary>
-/// <c>train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both [--data DIR] [--json]</c>:
+/// <c>train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both|pytorch|all [--python PATH] [--data DIR] [--json]</c>:
 /// trains a seed network on the real N-BaIoT rows on one thread and prints steps/s, samples/s, final loss and memory.
+/// <c>pytorch</c> runs bench/pytorch/train_batch1.py (Python PyTorch, one thread) on the same rows next to the managed
+/// trainer; <c>all</c> adds TorchSharp too.
 /// </summary>
 internal static class TrainBench
 {
@@ -18,6 +20,7 @@ internal static class TrainBench
         string net = "mednn", engine = "managed";
         int batch = 1, steps = 2000;
         string? dataDir = null;
+        string? python = null;
         double warmupSeconds = 3;
         bool mednnReport = false;
         bool anomalyReport = false;
@@ -39,13 +42,14 @@ internal static class TrainBench
                 case "--sparsity": sparsity = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--data": dataDir = Next(); break;
+                case "--python": python = Next(); break;
                 case "--warmup": warmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mednn-report": mednnReport = true; break;
                 case "--anomaly-report": anomalyReport = true; break;
                 case "--epochs": reportEpochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--json": break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json | train --net mednn --memory [--batch B] [--micro M] [--sparsity S] [--epochs E] --json").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown argument {args[i]}; usage: train --net colearn|mednn|ae --batch B --steps S --engine managed|torch|both|pytorch|all [--python PATH] [--warmup SEC] [--data DIR] --json | train --mednn-report|--anomaly-report [--epochs E] --json | train --net mednn --memory [--batch B] [--micro M] [--sparsity S] [--epochs E] --json").ConfigureAwait(false);
                     return 2;
             }
         }
@@ -91,10 +95,15 @@ internal static class TrainBench
             all = all.SelectFeatures(subset);
         }
 
-        if (engine is not ("managed" or "torch" or "both"))
+        if (engine is not ("managed" or "torch" or "both" or "pytorch" or "all"))
         {
-            await Console.Error.WriteLineAsync("--engine must be managed, torch or both").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("--engine must be managed, torch, both, pytorch or all").ConfigureAwait(false);
             return 2;
+        }
+
+        if (engine is "pytorch" or "all")
+        {
+            return await SideBySidePyTorchAsync(spec, all, engine, batch, steps, warmupSeconds, python).ConfigureAwait(false);
         }
 
         if (engine == "both")
@@ -122,6 +131,48 @@ internal static class TrainBench
         }
 
         Console.WriteLine(JsonSerializer.Serialize(await MeasureAsync(spec, all, engine, batch, steps, warmupSeconds).ConfigureAwait(false)));
+        return 0;
+    }
+
+    private static async Task<int> SideBySidePyTorchAsync(NetworkSpec spec, Dataset all, string engine, int batch, int steps, double warmupSeconds, string? python)
+    {
+        // Python PyTorch first (a separate process on the same CSV of normalised rows), then the managed trainer in this
+        // process, then TorchSharp for --engine all: one run, the same load on the machine for each.
+        (Dictionary<string, object?>? pytorch, string? error) = await PyTorchBench.MeasureAsync(spec, all, batch, steps, warmupSeconds, python).ConfigureAwait(false);
+        if (pytorch is null)
+        {
+            await Console.Error.WriteLineAsync(error).ConfigureAwait(false);
+            return 1;
+        }
+
+        Dictionary<string, object?> managed = await MeasureAsync(spec, all, "managed", batch, steps, warmupSeconds).ConfigureAwait(false);
+        Dictionary<string, object?>? torchSharp = engine == "all"
+            ? await MeasureAsync(spec, all, "torch", batch, steps, warmupSeconds).ConfigureAwait(false)
+            : null;
+        double managedRate = (double)managed["steps_per_s"]!;
+        double pytorchRate = (double)pytorch["steps_per_s"]!;
+        var output = new Dictionary<string, object?>
+        {
+            ["mode"] = "train",
+            ["net"] = spec.Name,
+            ["layers"] = string.Join('-', spec.LayerSizes),
+            ["engine"] = engine,
+            ["batch"] = batch,
+            ["steps"] = steps,
+            ["threads"] = 1,
+            ["managed_steps_per_s"] = managedRate,
+            ["managed_us_per_step"] = Math.Round(1e6 / managedRate, 2),
+            ["pytorch_steps_per_s"] = pytorchRate,
+            ["pytorch_us_per_step"] = pytorch["us_per_step"],
+            ["managed_to_pytorch"] = Math.Round(managedRate / pytorchRate, 2),
+            ["torch_steps_per_s"] = torchSharp?["steps_per_s"],
+            ["managed_to_torch"] = torchSharp is null ? null : Math.Round(managedRate / (double)torchSharp["steps_per_s"]!, 2),
+            ["managed_allocated_bytes_in_steps"] = managed["allocated_bytes_in_steps"],
+            ["managed"] = managed,
+            ["pytorch"] = pytorch,
+            ["torch"] = torchSharp,
+        };
+        Console.WriteLine(JsonSerializer.Serialize(output));
         return 0;
     }
 
