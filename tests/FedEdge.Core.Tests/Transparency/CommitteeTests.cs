@@ -144,10 +144,50 @@ public sealed class CommitteeTests : IDisposable
         Assert.Equal(0, coordinator.CompletedRounds);
         Assert.All(coordinator.GlobalParameters.Values.ToArray(), v => Assert.Equal(0f, v));
 
+        // The failed head is followed by its withdrawal, so the log verifies with the committee.
+        string[] entries = await File.ReadAllLinesAsync(Path.Combine(Log, FileTransparencyLog.EntriesFile));
+        LedgerEntry withdrawal = LedgerEntry.Parse(System.Text.Encoding.UTF8.GetBytes(entries[^1])).Entry;
+        Assert.Equal(LedgerEntryKind.Withdrawal, withdrawal.Kind);
+        Assert.Equal(round.Round, withdrawal.Round);
+        Assert.StartsWith("committee quorum not reached", withdrawal.Reason, StringComparison.Ordinal);
         LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.True(verified.IsValid, verified.Problem);
+        Assert.True(LedgerVerifier.Verify(Log).IsValid);
+
+        // Without its withdrawal (both the entry and its head cut off), the failed head has no quorum again.
+        string heads = Path.Combine(Log, FileTransparencyLog.HeadsFile);
+        await File.WriteAllLinesAsync(Path.Combine(Log, FileTransparencyLog.EntriesFile), entries[..^1]);
+        await File.WriteAllLinesAsync(heads, (await File.ReadAllLinesAsync(heads))[..^1]);
+        verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
         Assert.Equal(LedgerFailure.NoQuorum, verified.Failure);
         Assert.Equal(1, verified.BadHead);
-        Assert.True(LedgerVerifier.Verify(Log).IsValid);
+    }
+
+    [Fact]
+    public async Task Committee_TwoValidatorsDownForOneRound_FederationContinuesAndTheWholeLogVerifies()
+    {
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(
+            m => m.Select((x, i) => i >= 2 ? x with { Witness = new DownOnceWitness(x.Witness) } : x).ToList());
+        Assert.False(results[0].Completed);
+        Assert.StartsWith("committee quorum not reached", results[0].FailureReason, StringComparison.Ordinal);
+        Assert.Equal(3, results.Count(r => r.Completed));
+        Assert.Equal(3, coordinator.CompletedRounds);
+
+        // The validators that were down catch up from where they stand: the later heads carry all four co-signatures.
+        Assert.All(results.Skip(1), r => Assert.Equal(4, r.Committee!.CoSignatures.Count));
+        LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.True(verified.IsValid, verified.Problem);
+
+        // A tampered copy still fails: the co-signatures of the first head after the withdrawal removed.
+        string path = Path.Combine(Log, FileTransparencyLog.CoSignaturesFile);
+        List<string> lines = [.. await File.ReadAllLinesAsync(path)];
+        SignedTreeHead[] heads = [.. (await File.ReadAllLinesAsync(Path.Combine(Log, FileTransparencyLog.HeadsFile))).Select(SignedTreeHead.Parse)];
+        string third = "\"size\":" + heads[2].Size.ToString(System.Globalization.CultureInfo.InvariantCulture) + ",";
+        Assert.Equal(1, lines.RemoveAll(l => l.Contains(third, StringComparison.Ordinal)));
+        await File.WriteAllLinesAsync(path, lines);
+        verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.Equal(LedgerFailure.NoQuorum, verified.Failure);
+        Assert.Equal(3, verified.BadHead);
     }
 
     [Fact]
@@ -325,6 +365,19 @@ public sealed class CommitteeTests : IDisposable
 
         public ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default) =>
             throw new IOException($"validator {id} is unreachable");
+    }
+
+    /// <summary>A validator that is down for its first request, then back (its state kept).</summary>
+    private sealed class DownOnceWitness(ITreeHeadWitness honest) : ITreeHeadWitness
+    {
+        private int _calls;
+
+        public string Id => honest.Id;
+
+        public ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default) =>
+            Interlocked.Increment(ref _calls) == 1
+                ? throw new IOException($"validator {Id} is unreachable")
+                : honest.CoSignAsync(request, cancellationToken);
     }
 
     /// <summary>A validator that hangs: it never answers, until the coordinator cancels the request.</summary>
