@@ -15,6 +15,7 @@ internal static class QuickModes
         ["aggregate"] = AggregateBench.RunAsync,
         ["round-privacy"] = RoundPrivacyBench.RunAsync,
         ["hierarchy"] = HierarchyBench.RunAsync,
+        ["ledger-cost"] = LedgerCostBench.RunAsync,
     };
 
     public static bool TryGet(string name, [NotNullWhen(true)] out Func<string[], Task<int>>? mode) => Modes.TryGetValue(name, out mode);

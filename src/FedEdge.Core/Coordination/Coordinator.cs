@@ -416,6 +416,10 @@ public sealed class Coordinator : IAsyncDisposable
 
         string reason = verdict.Describe()!;
         Log.CommitteeRejected(_logger, result.Round, reason);
+
+        // The head stays in the log (it is signed and witnesses may hold it); a withdrawal entry right after it says
+        // the round was void. The next round's head, which covers the withdrawal, is what the committee co-signs next.
+        await ledger.AppendAsync([new Transparency.LedgerEntry { Kind = Transparency.LedgerEntryKind.Withdrawal, Round = result.Round, Reason = reason }], ct).ConfigureAwait(false);
         return !result.Completed ? result : result with
         {
             Completed = false,

@@ -44,7 +44,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly List<string> _contributors = [];
         private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
         private readonly List<double> _norms = [];
-        private readonly List<AcceptedUpdateRecord> _records = [];
+        private readonly List<(string Sender, ModelUpdate Update, float[]? Delta)> _records = [];
         private readonly Dictionary<string, Hierarchy.EdgeDeviceSummary> _edges = new(StringComparer.Ordinal);
         private readonly List<ModelUpdate> _folded = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
@@ -109,11 +109,23 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     LossWeight = _lossWeight,
                     SampleCount = _samples,
                     DeltaNorms = [.. _norms],
-                    Accepted = [.. _records],
+                    Accepted = Records(),
                     EdgeSummaries = new Dictionary<string, Hierarchy.EdgeDeviceSummary>(_edges, StringComparer.Ordinal),
                     Folded = [.. _folded],
                 });
             }
+        }
+
+        /// <summary>The accepted updates' records, their digests taken in parallel.</summary>
+        private AcceptedUpdateRecord[] Records()
+        {
+            var records = new AcceptedUpdateRecord[_records.Count];
+            Parallel.For(0, records.Length, i =>
+            {
+                (string sender, ModelUpdate update, float[]? delta) = _records[i];
+                records[i] = new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, delta);
+            });
+            return records;
         }
 
         public ValueTask DisposeAsync()
@@ -202,7 +214,9 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             _norms.Add(deltaNorm);
             if (context.RecordUpdates)
             {
-                _records.Add(new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, context.RecordDeltas ? Delta(update) : null));
+                // The digest (a hash over every parameter) is taken when the round finishes, off the path that
+                // acknowledges updates, so recording does not slow devices' uploads into re-sends.
+                _records.Add((sender, update, context.RecordDeltas ? Delta(update) : null));
             }
             if (context.RecordFolded)
             {

@@ -53,24 +53,7 @@ public static class UpdateSigning
         // Float32 on the wire is the V1 canonical form itself (little-endian float32 values): such updates stay V1.
         EncodedValues? encoded = update.Encoded is { } e && !string.Equals(e.Codec, UpdateCodecSpec.Float32, StringComparison.Ordinal) ? e : null;
         using var stream = new MemoryStream(64 + (encoded?.Data.Length ?? (update.Values.Length * sizeof(float))));
-        stream.Write(encoded is null ? UpdateDomain : EncodedUpdateDomain);
-        WriteString(stream, update.SenderId);
-        WriteInt64(stream, update.Round);
-        WriteString(stream, update.Nonce);
-        WriteInt64(stream, update.SampleCount);
-        WriteInt64(stream, (long)update.Kind);
-        ParameterLayout layout = update.Values.Layout;
-        WriteInt64(stream, layout.Tensors.Count);
-        foreach (TensorSpec tensor in layout.Tensors)
-        {
-            WriteString(stream, tensor.Name);
-            WriteInt64(stream, tensor.Shape.Count);
-            foreach (int dimension in tensor.Shape)
-            {
-                WriteInt64(stream, dimension);
-            }
-        }
-
+        WriteHeader(stream, update, encoded);
         if (encoded is not null)
         {
             WriteString(stream, encoded.Codec);
@@ -98,8 +81,50 @@ public static class UpdateSigning
         return stream.ToArray();
     }
 
+    /// <summary>The canonical bytes before the values: domain, sender, round, nonce, samples, kind and layout.</summary>
+    private static void WriteHeader(MemoryStream stream, ModelUpdate update, EncodedValues? encoded)
+    {
+        stream.Write(encoded is null ? UpdateDomain : EncodedUpdateDomain);
+        WriteString(stream, update.SenderId);
+        WriteInt64(stream, update.Round);
+        WriteString(stream, update.Nonce);
+        WriteInt64(stream, update.SampleCount);
+        WriteInt64(stream, (long)update.Kind);
+        ParameterLayout layout = update.Values.Layout;
+        WriteInt64(stream, layout.Tensors.Count);
+        foreach (TensorSpec tensor in layout.Tensors)
+        {
+            WriteString(stream, tensor.Name);
+            WriteInt64(stream, tensor.Shape.Count);
+            foreach (int dimension in tensor.Shape)
+            {
+                WriteInt64(stream, dimension);
+            }
+        }
+    }
+
     /// <summary>The SHA-256 digest an update's signature signs.</summary>
-    public static byte[] Digest(ModelUpdate update) => SHA256.HashData(CanonicalBytes(update));
+    public static byte[] Digest(ModelUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        bool plainFloats = update.Encoded is not { } e || string.Equals(e.Codec, UpdateCodecSpec.Float32, StringComparison.Ordinal);
+        if (!plainFloats || !BitConverter.IsLittleEndian)
+        {
+            return SHA256.HashData(CanonicalBytes(update));
+        }
+
+        // The canonical bytes are a short header and then the values' own memory: hash the header, then the values in
+        // place, without copying the (often hundreds of kilobytes of) parameters twice.
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using (var header = new MemoryStream(256))
+        {
+            WriteHeader(header, update, encoded: null);
+            hash.AppendData(header.GetBuffer(), 0, (int)header.Length);
+        }
+
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(update.Values.Values));
+        return hash.GetHashAndReset();
+    }
 
     /// <summary>Signs <paramref name="update"/> with <paramref name="key"/> and returns the update carrying the signature.</summary>
     public static ModelUpdate Sign(ModelUpdate update, ECDsa key)

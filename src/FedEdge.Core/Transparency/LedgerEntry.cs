@@ -17,6 +17,12 @@ public enum LedgerEntryKind
 
     /// <summary>A change of a device's reputation score, with its cause.</summary>
     Reputation,
+
+    /// <summary>
+    /// The withdrawal of a round whose head did not reach the committee's quorum: appended alone, right after that
+    /// head, with the round and the committee's reason. The round's model was not published.
+    /// </summary>
+    Withdrawal,
 }
 
 /// <summary>
@@ -191,6 +197,7 @@ public sealed record LedgerEntry
         LedgerEntryKind.Refusal => "refusal",
         LedgerEntryKind.Round => "round",
         LedgerEntryKind.Reputation => "reputation",
+        LedgerEntryKind.Withdrawal => "withdrawal",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -200,6 +207,7 @@ public sealed record LedgerEntry
         "refusal" => LedgerEntryKind.Refusal,
         "round" => LedgerEntryKind.Round,
         "reputation" => LedgerEntryKind.Reputation,
+        "withdrawal" => LedgerEntryKind.Withdrawal,
         _ => throw new InvalidDataException($"unknown entry kind '{kind}'"),
     };
 

@@ -205,7 +205,7 @@ public static class LedgerVerifier
         result = result with { HeadSignaturesChecked = headsChecked, InclusionProofsChecked = inclusion, ConsistencyProofsChecked = consistency, LastHead = previous };
         if (options.Committee is { } committee)
         {
-            LedgerVerification quorum = CommitteeCheck.Verify(dir, headLines, committee, result);
+            LedgerVerification quorum = CommitteeCheck.Verify(dir, headLines, entries, committee, result);
             if (!quorum.IsValid)
             {
                 return quorum;

@@ -38,6 +38,14 @@ public sealed class SigningTests
         select v;
 
     [Property(MaxTest = 100)]
+    public Property Digest_AnyUpdate_IsTheSha256OfTheCanonicalBytes() =>
+        Prop.ForAll(Values().ToArbitrary(), Gen.Choose(0, 100000).ToArbitrary(), (values, round) =>
+        {
+            ModelUpdate update = Update(values, round, nonce: "n-" + round);
+            return UpdateSigning.Digest(update).AsSpan().SequenceEqual(SHA256.HashData(UpdateSigning.CanonicalBytes(update)));
+        });
+
+    [Property(MaxTest = 100)]
     public Property SignThenVerify_AnyUpdate_Valid() =>
         Prop.ForAll(Values().ToArbitrary(), Gen.Choose(0, 100000).ToArbitrary(), (values, round) =>
             UpdateSigning.Verify(Sign(Update(values, round), DeviceA), DeviceA) == SignatureCheck.Valid);

@@ -40,7 +40,8 @@ public sealed class CommitteeTests : IDisposable
     [Fact]
     public async Task Committee_AllHonest_EveryRoundCoSignedByAllAndLogVerifiesWithQuorum()
     {
-        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(m => m);
+        // A grace as long as the timeout: the coordinator waits for all four honest answers, not only the quorum.
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(m => m, configure: o => o.QuorumGrace = o.Timeout);
         Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
         Assert.All(results, r => Assert.Equal(4, r.Committee!.CoSignatures.Count));
         Assert.Equal(3, coordinator.CompletedRounds);
@@ -58,6 +59,69 @@ public sealed class CommitteeTests : IDisposable
         Assert.All(results, r => Assert.Contains("down", Assert.Single(r.Committee!.Witnesses, w => !w.Signed).Problem, StringComparison.Ordinal));
         Assert.Equal(3, coordinator.CompletedRounds);
         Assert.True(LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() }).IsValid);
+    }
+
+    [Fact]
+    public async Task Committee_OneValidatorHangs_EveryRoundPublishedAtTheQuorumAndTheHungOneCancelled()
+    {
+        // A timeout of 10 minutes per head: three rounds waiting for it would far exceed RunAsync's 2-minute cap.
+        var hung = new List<HangingWitness>();
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(
+            m => m.Select((x, i) => i == 2 ? x with { Witness = Track(hung, new HangingWitness(x.Witness.Id)) } : x).ToList(),
+            configure: o => o.Timeout = TimeSpan.FromMinutes(10));
+        Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
+        Assert.All(results, r => Assert.Equal(3, r.Committee!.CoSignatures.Count));
+        Assert.All(results, r => Assert.Equal("not needed: the quorum was reached before it answered", Assert.Single(r.Committee!.Witnesses, w => !w.Signed).Problem));
+        Assert.Equal(3, coordinator.CompletedRounds);
+        HangingWitness witness = Assert.Single(hung);
+        Assert.Equal(3, witness.Asked);
+        Assert.Equal(3, witness.Cancelled);
+        Assert.True(LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() }).IsValid);
+    }
+
+    [Fact]
+    public async Task Committee_HungWitness_CancelledAfterTheGraceNeverAfterTheTimeout()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var members = new List<CommitteeMember>();
+        for (int i = 0; i < 3; i++)
+        {
+            var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            _keys.Add(key);
+            var validator = new TreeHeadValidator("v" + i, key, _logKey.ExportSubjectPublicKeyInfoPem(), Path.Combine(_dir, "v" + i), name => AggregationStrategies.Create(name));
+            _validators.Add(validator);
+            members.Add(new CommitteeMember(validator, key.ExportSubjectPublicKeyInfoPem()));
+        }
+
+        using var hungKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var hung = new HangingWitness("v3");
+        members.Add(new CommitteeMember(hung, hungKey.ExportSubjectPublicKeyInfoPem()));
+        var options = new CommitteeOptions { Timeout = TimeSpan.FromSeconds(10), QuorumGrace = TimeSpan.FromSeconds(1) };
+        var committee = new TreeHeadCommittee(members, options, time);
+        var log = new FileTransparencyLog(Log, _logKey, time);
+        await log.AppendAsync([new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 1, Completed = false, Reason = "no quorum of devices" }]);
+
+        ValueTask<CommitteeResult> asking = committee.CoSignAsync(log, log.Head!, previousSize: 0, round: 1, previousGlobal: null, updates: null);
+        Task<CommitteeResult> pending = asking.AsTask();
+
+        // Fake time moves only here, one grace at a time, and never reaches the 10 s timeout.
+        TimeSpan advanced = TimeSpan.Zero;
+        while (!pending.IsCompleted && advanced + options.QuorumGrace < options.Timeout)
+        {
+            await Task.WhenAny(pending, Task.Delay(TimeSpan.FromMilliseconds(200)));
+            if (!pending.IsCompleted)
+            {
+                time.Advance(options.QuorumGrace);
+                advanced += options.QuorumGrace;
+            }
+        }
+
+        CommitteeResult result = await pending.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.True(advanced < options.Timeout);
+        Assert.True(result.HasQuorum, result.Describe());
+        Assert.Equal(["v0", "v1", "v2"], result.CoSignatures.Select(c => c.Witness));
+        Assert.Equal("not needed: the quorum was reached before it answered", Assert.Single(result.Witnesses, w => !w.Signed).Problem);
+        Assert.Equal(1, hung.Cancelled);
     }
 
     [Fact]
@@ -80,10 +144,50 @@ public sealed class CommitteeTests : IDisposable
         Assert.Equal(0, coordinator.CompletedRounds);
         Assert.All(coordinator.GlobalParameters.Values.ToArray(), v => Assert.Equal(0f, v));
 
+        // The failed head is followed by its withdrawal, so the log verifies with the committee.
+        string[] entries = await File.ReadAllLinesAsync(Path.Combine(Log, FileTransparencyLog.EntriesFile));
+        LedgerEntry withdrawal = LedgerEntry.Parse(System.Text.Encoding.UTF8.GetBytes(entries[^1])).Entry;
+        Assert.Equal(LedgerEntryKind.Withdrawal, withdrawal.Kind);
+        Assert.Equal(round.Round, withdrawal.Round);
+        Assert.StartsWith("committee quorum not reached", withdrawal.Reason, StringComparison.Ordinal);
         LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.True(verified.IsValid, verified.Problem);
+        Assert.True(LedgerVerifier.Verify(Log).IsValid);
+
+        // Without its withdrawal (both the entry and its head cut off), the failed head has no quorum again.
+        string heads = Path.Combine(Log, FileTransparencyLog.HeadsFile);
+        await File.WriteAllLinesAsync(Path.Combine(Log, FileTransparencyLog.EntriesFile), entries[..^1]);
+        await File.WriteAllLinesAsync(heads, (await File.ReadAllLinesAsync(heads))[..^1]);
+        verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
         Assert.Equal(LedgerFailure.NoQuorum, verified.Failure);
         Assert.Equal(1, verified.BadHead);
-        Assert.True(LedgerVerifier.Verify(Log).IsValid);
+    }
+
+    [Fact]
+    public async Task Committee_TwoValidatorsDownForOneRound_FederationContinuesAndTheWholeLogVerifies()
+    {
+        (List<RoundResult> results, Coordinator coordinator) = await RunAsync(
+            m => m.Select((x, i) => i >= 2 ? x with { Witness = new DownOnceWitness(x.Witness) } : x).ToList());
+        Assert.False(results[0].Completed);
+        Assert.StartsWith("committee quorum not reached", results[0].FailureReason, StringComparison.Ordinal);
+        Assert.Equal(3, results.Count(r => r.Completed));
+        Assert.Equal(3, coordinator.CompletedRounds);
+
+        // The validators that were down catch up from where they stand: the later heads carry all four co-signatures.
+        Assert.All(results.Skip(1), r => Assert.Equal(4, r.Committee!.CoSignatures.Count));
+        LedgerVerification verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.True(verified.IsValid, verified.Problem);
+
+        // A tampered copy still fails: the co-signatures of the first head after the withdrawal removed.
+        string path = Path.Combine(Log, FileTransparencyLog.CoSignaturesFile);
+        List<string> lines = [.. await File.ReadAllLinesAsync(path)];
+        SignedTreeHead[] heads = [.. (await File.ReadAllLinesAsync(Path.Combine(Log, FileTransparencyLog.HeadsFile))).Select(SignedTreeHead.Parse)];
+        string third = "\"size\":" + heads[2].Size.ToString(System.Globalization.CultureInfo.InvariantCulture) + ",";
+        Assert.Equal(1, lines.RemoveAll(l => l.Contains(third, StringComparison.Ordinal)));
+        await File.WriteAllLinesAsync(path, lines);
+        verified = LedgerVerifier.Verify(Log, new LedgerVerifyOptions { Committee = CommitteeKeys() });
+        Assert.Equal(LedgerFailure.NoQuorum, verified.Failure);
+        Assert.Equal(3, verified.BadHead);
     }
 
     [Fact]
@@ -176,7 +280,13 @@ public sealed class CommitteeTests : IDisposable
 
     private Dictionary<string, string> CommitteeKeys() => _keys.Select((k, i) => ("v" + i, k.ExportSubjectPublicKeyInfoPem())).ToDictionary(p => p.Item1, p => p.Item2);
 
-    private async Task<(List<RoundResult> Results, Coordinator Coordinator)> RunAsync(Func<List<CommitteeMember>, List<CommitteeMember>> faults, int maxRounds = 3)
+    private static T Track<T>(List<T> list, T item)
+    {
+        list.Add(item);
+        return item;
+    }
+
+    private async Task<(List<RoundResult> Results, Coordinator Coordinator)> RunAsync(Func<List<CommitteeMember>, List<CommitteeMember>> faults, int maxRounds = 3, Action<CommitteeOptions>? configure = null)
     {
         var members = new List<CommitteeMember>();
         for (int i = 0; i < 4; i++)
@@ -199,7 +309,11 @@ public sealed class CommitteeTests : IDisposable
                 o.HyperParameters = new FedEdge.Training.TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f };
             })
             .AddTransparencyLog(Log, _logKey)
-            .AddCommittee(faults(members), o => o.Timeout = TimeSpan.FromSeconds(20));
+            .AddCommittee(faults(members), o =>
+            {
+                o.Timeout = TimeSpan.FromSeconds(20);
+                configure?.Invoke(o);
+            });
         services.AddSingleton(network.CreateCoordinatorTransport());
         services.AddSingleton(AggregationStrategies.FedAvg());
         services.AddSingleton<FedEdge.Admission.IAdmissionPolicy>(new DenyListAdmission());
@@ -251,6 +365,48 @@ public sealed class CommitteeTests : IDisposable
 
         public ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default) =>
             throw new IOException($"validator {id} is unreachable");
+    }
+
+    /// <summary>A validator that is down for its first request, then back (its state kept).</summary>
+    private sealed class DownOnceWitness(ITreeHeadWitness honest) : ITreeHeadWitness
+    {
+        private int _calls;
+
+        public string Id => honest.Id;
+
+        public ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default) =>
+            Interlocked.Increment(ref _calls) == 1
+                ? throw new IOException($"validator {Id} is unreachable")
+                : honest.CoSignAsync(request, cancellationToken);
+    }
+
+    /// <summary>A validator that hangs: it never answers, until the coordinator cancels the request.</summary>
+    private sealed class HangingWitness(string id) : ITreeHeadWitness
+    {
+        private int _asked;
+        private int _cancelled;
+
+        public string Id => id;
+
+        public int Asked => Volatile.Read(ref _asked);
+
+        public int Cancelled => Volatile.Read(ref _cancelled);
+
+        public async ValueTask<WitnessVerdict> CoSignAsync(CoSignRequest request, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _asked);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Interlocked.Increment(ref _cancelled);
+                throw;
+            }
+
+            throw new InvalidOperationException("unreachable: the delay is infinite");
+        }
     }
 
     /// <summary>A validator that lies: it answers every request with a co-signature by a key that is not its configured one.</summary>

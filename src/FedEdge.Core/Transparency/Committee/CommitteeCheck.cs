@@ -3,10 +3,15 @@ using System.Security.Cryptography;
 
 namespace FedEdge.Transparency;
 
-/// <summary>The verifier's committee check: every signed head has 2f + 1 valid co-signatures from the configured witnesses.</summary>
+/// <summary>
+/// The verifier's committee check: every signed head has 2f + 1 valid co-signatures from the configured witnesses,
+/// except a head whose round lost its quorum and was withdrawn: it is followed by a head that adds exactly one
+/// withdrawal entry for that round (and that withdrawal head, too, needs no quorum of its own; the next round's head
+/// covers it).
+/// </summary>
 internal static class CommitteeCheck
 {
-    public static LedgerVerification Verify(string directory, List<string> headLines, IReadOnlyDictionary<string, string> committee, LedgerVerification result)
+    public static LedgerVerification Verify(string directory, List<string> headLines, List<byte[]> entries, IReadOnlyDictionary<string, string> committee, LedgerVerification result)
     {
         int members = committee.Count;
         if (members == 0 || (members - 1) % 3 != 0)
@@ -59,9 +64,10 @@ internal static class CommitteeCheck
             }
 
             int checkedSignatures = 0;
-            for (int k = 0; k < headLines.Count; k++)
+            SignedTreeHead[] heads = [.. headLines.Select(SignedTreeHead.Parse)];
+            for (int k = 0; k < heads.Length; k++)
             {
-                SignedTreeHead head = SignedTreeHead.Parse(headLines[k]);
+                SignedTreeHead head = heads[k];
                 var valid = new HashSet<string>(StringComparer.Ordinal);
                 var problems = new List<string>();
                 foreach (CoSignature signature in lines.GetValueOrDefault((head.Size, Convert.ToHexStringLower(head.RootHash.Span))) ?? [])
@@ -81,7 +87,7 @@ internal static class CommitteeCheck
                     }
                 }
 
-                if (valid.Count < quorum)
+                if (valid.Count < quorum && !Withdrawn(heads, k, entries))
                 {
                     string why = problems.Count == 0 ? string.Empty : "; " + string.Join("; ", problems);
                     return result with
@@ -106,6 +112,49 @@ internal static class CommitteeCheck
             {
                 key.Dispose();
             }
+        }
+    }
+
+    /// <summary>True when head <paramref name="k"/> is a withdrawal head, or the head of a round the next head withdraws.</summary>
+    private static bool Withdrawn(SignedTreeHead[] heads, int k, List<byte[]> entries) =>
+        WithdrawalRound(heads, k, entries) is not null
+        || (k + 1 < heads.Length && WithdrawalRound(heads, k + 1, entries) is long round && HasRoundRecord(entries, k == 0 ? 0 : heads[k - 1].Size, heads[k].Size, round));
+
+    /// <summary>The round head <paramref name="k"/> withdraws when it adds exactly one entry, a withdrawal; otherwise null.</summary>
+    private static long? WithdrawalRound(SignedTreeHead[] heads, int k, List<byte[]> entries)
+    {
+        long from = k == 0 ? 0 : heads[k - 1].Size;
+        if (k == 0 || heads[k].Size != from + 1 || from >= entries.Count)
+        {
+            return null;
+        }
+
+        LedgerEntry? entry = TryParse(entries[(int)from]);
+        return entry is { Kind: LedgerEntryKind.Withdrawal } ? entry.Round : null;
+    }
+
+    private static bool HasRoundRecord(List<byte[]> entries, long from, long to, long round)
+    {
+        for (long i = from; i < Math.Min(to, entries.Count); i++)
+        {
+            if (TryParse(entries[(int)i]) is { Kind: LedgerEntryKind.Round } entry && entry.Round == round)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static LedgerEntry? TryParse(byte[] leaf)
+    {
+        try
+        {
+            return LedgerEntry.Parse(leaf).Entry;
+        }
+        catch (InvalidDataException)
+        {
+            return null;
         }
     }
 }

@@ -15,9 +15,19 @@ public sealed class CommitteeOptions
     /// <summary>How long the coordinator waits for the witnesses of one head (all are asked in parallel). Default 10 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Once 2f + 1 valid co-signatures are in, how much longer the coordinator waits for the other witnesses before it
+    /// cancels them (never past <see cref="Timeout"/>). Default 250 ms; zero returns at the quorum.
+    /// </summary>
+    public TimeSpan QuorumGrace { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Checks the settings.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive.</exception>
-    public void Validate() => ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(Timeout, TimeSpan.Zero, nameof(Timeout));
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is not positive, or the grace is negative.</exception>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(Timeout, TimeSpan.Zero, nameof(Timeout));
+        ArgumentOutOfRangeException.ThrowIfLessThan(QuorumGrace, TimeSpan.Zero, nameof(QuorumGrace));
+    }
 }
 
 /// <summary>What one witness said about a head.</summary>
@@ -49,7 +59,8 @@ public sealed record CommitteeResult
 
 /// <summary>
 /// The committee of 3f + 1 witnesses that co-sign the transparency log's heads (MicroFL's committee). The coordinator
-/// asks every witness in parallel, with <see cref="CommitteeOptions.Timeout"/>, and publishes a round's model only
+/// asks every witness in parallel, with <see cref="CommitteeOptions.Timeout"/>, stops waiting shortly after 2f + 1
+/// co-signatures are in (<see cref="CommitteeOptions.QuorumGrace"/>), and publishes a round's model only
 /// when 2f + 1 co-signatures verify with the members' configured keys. A witness that is down, slow, refuses or
 /// answers with an invalid signature is reported and counted out; it cannot stall the round while a quorum remains.
 /// </summary>
@@ -133,16 +144,58 @@ public sealed class TreeHeadCommittee
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         Task<(CoSignature?, string?)>[] asks = [.. _members.Select(m => Task.Run(() => AskAsync(m, log, head, previousSize, round, previousGlobal, updates, linked.Token), CancellationToken.None))];
-        (CoSignature? Signature, string? Problem)[] answers = await Task.WhenAll(asks).ConfigureAwait(false);
+
+        // Collect answers as they come; at the quorum, give the rest a bounded grace, then cancel them: a hung witness
+        // costs at most the grace, not the timeout.
+        var pending = new HashSet<Task<(CoSignature?, string?)>>(asks);
+        int valid = 0;
+        bool quorumReached = false;
+        Task? grace = null;
+        using var graceCancel = new CancellationTokenSource();
+        while (pending.Count > 0)
+        {
+            Task done = grace is null
+                ? await Task.WhenAny(pending).ConfigureAwait(false)
+                : await Task.WhenAny([.. pending.Cast<Task>(), grace]).ConfigureAwait(false);
+            if (ReferenceEquals(done, grace))
+            {
+                break;
+            }
+
+            var ask = (Task<(CoSignature?, string?)>)done;
+            pending.Remove(ask);
+            if ((await ask.ConfigureAwait(false)).Item1 is not null)
+            {
+                valid++;
+            }
+
+            if (!quorumReached && valid >= Quorum && pending.Count > 0)
+            {
+                quorumReached = true;
+                grace = _options.QuorumGrace > TimeSpan.Zero ? Task.Delay(_options.QuorumGrace, _time, graceCancel.Token) : Task.CompletedTask;
+            }
+        }
+
+        await graceCancel.CancelAsync().ConfigureAwait(false);
+        if (pending.Count > 0)
+        {
+            // The quorum is in: the witnesses still asking are not needed. Cancel them and let them unwind.
+            await linked.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<WitnessReport>();
         var signatures = new List<CoSignature>();
         for (int i = 0; i < _members.Length; i++)
         {
-            reports.Add(new WitnessReport(_members[i].Witness.Id, answers[i].Signature is not null, answers[i].Problem));
-            if (answers[i].Signature is { } s)
+            (CoSignature? signature, string? problem) = pending.Contains(asks[i])
+                ? (null, "not needed: the quorum was reached before it answered")
+                : await asks[i].ConfigureAwait(false);
+            reports.Add(new WitnessReport(_members[i].Witness.Id, signature is not null, problem));
+            if (signature is not null)
             {
-                signatures.Add(s);
+                signatures.Add(signature);
             }
         }
 
