@@ -174,6 +174,12 @@ internal static partial class SimulationProcesses
 
             await cloud.Exited.ConfigureAwait(false);
             await PrintRoundsAsync(cloud, printed, stdout).ConfigureAwait(false);
+            if (cloud.StoppedByUs)
+            {
+                await err.WriteLineAsync("fededge simulate: stopped; the child processes were ended.").ConfigureAwait(false);
+                return 1;
+            }
+
             if (cloud.ExitCode != 0)
             {
                 return await FailAsync(cloud, err).ConfigureAwait(false);
@@ -462,16 +468,28 @@ internal static partial class SimulationProcesses
     private sealed class ChildProcesses : IAsyncDisposable
     {
         private readonly List<ChildProcess> _all = [];
+        private readonly List<System.Runtime.InteropServices.PosixSignalRegistration> _signals = [];
 
-        public ChildProcesses() => AppDomain.CurrentDomain.ProcessExit += OnExit;
+        public ChildProcesses()
+        {
+            // A signal that ends this process ends its children first; the default handling (termination) then goes on.
+            AppDomain.CurrentDomain.ProcessExit += OnExit;
+            foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGTERM, System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGHUP, System.Runtime.InteropServices.PosixSignal.SIGQUIT })
+            {
+                _signals.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, _ => StopAll()));
+            }
+        }
 
         public IReadOnlyList<ChildProcess> All => _all;
 
         public ChildProcess Start(string role, string name, string? parent, IReadOnlyList<string> arguments)
         {
-            var child = ChildProcess.Start(role, name, parent, arguments);
-            _all.Add(child);
-            return child;
+            lock (_all)
+            {
+                var child = ChildProcess.Start(role, name, parent, arguments);
+                _all.Add(child);
+                return child;
+            }
         }
 
         /// <summary>The first child that exited with an error code on its own, or null.</summary>
@@ -501,7 +519,13 @@ internal static partial class SimulationProcesses
 
         public void StopAll()
         {
-            foreach (ChildProcess c in _all)
+            ChildProcess[] all;
+            lock (_all)
+            {
+                all = [.. _all];
+            }
+
+            foreach (ChildProcess c in all)
             {
                 c.Stop();
             }
@@ -510,6 +534,11 @@ internal static partial class SimulationProcesses
         public async ValueTask DisposeAsync()
         {
             AppDomain.CurrentDomain.ProcessExit -= OnExit;
+            foreach (var registration in _signals)
+            {
+                registration.Dispose();
+            }
+
             StopAll();
             foreach (ChildProcess c in _all)
             {
