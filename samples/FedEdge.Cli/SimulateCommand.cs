@@ -65,11 +65,12 @@ internal static class SimulateCommand
         Option<string> split = new("--split") { Description = "How --split-devices splits a file: iid or dirichlet:ALPHA (label skew).", DefaultValueFactory = _ => "iid", HelpName = "iid|dirichlet:ALPHA" };
         Option<bool?> reputationFlag = new("--reputation") { Description = "Score devices from the transparency log's facts (refusals, distance from the robust aggregate, liveness): weigh them, order selection, quarantine below 0.5. Default: on with --attack." };
         Option<string?> codec = CliOptionValidation.CodecOption();
+        Option<bool> processes = new("--processes") { Description = "Run the cloud coordinator, each edge (--topology hierfavg) and each device as its own `fededge` child process over real MQTT brokers (the cloud's and each edge's embedded broker on free loopback ports); report.json gains the processes and their pids. Children are killed when the simulation stops. Runs --topology flat or hierfavg, --model mlp, on N-BaIoT files." };
         Command command = new("simulate", "Run a whole federation on this machine (coordinator + one worker per device file), compare it with a centralised model and write report.json and plots.");
         Option<int> committeeSize = new Option<int>("--committee") { Description = "A committee of N = 3f + 1 in-process validators co-signs every round's tree head after recomputing the aggregate; a round's model is published only with 2f + 1 co-signatures. Keys and committee.json go to <out>/committee. Default 0 (none).", DefaultValueFactory = _ => 0, HelpName = "N" }.AtLeast(0);
         Option<string?> faultyValidator = new("--faulty-validator") { Description = "With --committee: make the last validator down (unreachable) or lying (co-signs with a key that is not its own), to show the quorum holding.", HelpName = "down|lying" };
         faultyValidator.AcceptOnlyFromAmong("down", "lying");
-        foreach (Option o in new Option[] { committeeSize, faultyValidator, transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec })
+        foreach (Option o in new Option[] { committeeSize, faultyValidator, transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec, processes })
         {
             command.Options.Add(o);
         }
@@ -268,10 +269,32 @@ internal static class SimulateCommand
                 await err.WriteLineAsync($"fededge simulate: --topology {config.Topology} does not combine with --secure-aggregation, --dp-noise, --faults or --compress yet.").ConfigureAwait(false);
                 return 2;
             }
+            if (parse.GetValue(processes))
+            {
+                if (SimulationProcesses.Problem(config, parse.GetValue(transport) is not null || parse.GetValue(broker) is not null, dashboard is not null) is string processProblem)
+                {
+                    await err.WriteLineAsync("fededge simulate: " + processProblem).ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
             if (StrategyProblem(config, parse.GetValue(data) is null) is string strategyProblem)
             {
                 await err.WriteLineAsync("fededge simulate: " + strategyProblem).ConfigureAwait(false);
                 return 2;
+            }
+
+            if (parse.GetValue(processes))
+            {
+                try
+                {
+                    return await SimulationProcesses.RunAsync(config, parse.InvocationConfiguration.Output, err, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or InvalidDataException or DataFormatException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+                {
+                    await err.WriteLineAsync("fededge simulate: " + ex.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+                    return 1;
+                }
             }
 
             return await RunWithDashboardAsync(config, dashboard, err, cancellationToken).ConfigureAwait(false);
