@@ -257,9 +257,15 @@ public sealed class FederationMonitor
     private static List<DeviceEntry> Devices(Coordinator? coordinator, string? edge, Dictionary<string, DeviceTotals> totals, DateTimeOffset now)
     {
         var admitted = new List<DeviceEntry>();
+
+        // Bytes: the host's per-round figures where it measured them (simulate), else what the coordinator's transport
+        // counted for the authenticated device (never the device's own telemetry, which a device could make up).
+        IReadOnlyDictionary<string, FedEdge.Messaging.DeviceTraffic> traffic = coordinator?.TransportStatistics.PerDevice
+            ?? new Dictionary<string, FedEdge.Messaging.DeviceTraffic>();
         foreach (DeviceStatus s in coordinator?.Devices ?? [])
         {
             totals.Remove(s.DeviceId, out DeviceTotals? t);
+            traffic.TryGetValue(s.DeviceId, out FedEdge.Messaging.DeviceTraffic counted);
             admitted.Add(new DeviceEntry(
                 s.DeviceId,
                 s.Intent.ToString(),
@@ -267,8 +273,8 @@ public sealed class FederationMonitor
                 s.Telemetry.TemperatureCelsius ?? t?.Temperature,
                 s.Telemetry.Throttled ?? t?.Throttled,
                 t?.GovernorNote ?? s.Reason,
-                t?.BytesUp ?? 0,
-                t?.BytesDown ?? 0,
+                t?.BytesUp ?? counted.BytesReceived,
+                t?.BytesDown ?? counted.BytesSent,
                 t?.TrainingSeconds ?? 0,
                 null)
             { Edge = edge });

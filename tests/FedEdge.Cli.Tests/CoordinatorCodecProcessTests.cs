@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -50,7 +51,26 @@ public sealed partial class CoordinatorCodecProcessTests : IDisposable
 
         // The least round: a round whose updates were re-sent carries their copies as well.
         Assert.True(up.Min() < Float32UpBytes * 0.1, $"bytes up per round {string.Join(", ", up)} vs two float32 updates {Float32UpBytes}");
+
+        // The run report's per-device bytes are what the coordinator's MQTT transport counted for each authenticated
+        // device; the workers' heartbeat figures (host network counters) are kept apart as host_bytes_*.
+        string runId = RunRecorded().Match(c.Stdout).Groups["id"].Value;
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "runs", runId, "report.json")));
+        JsonElement[] devices = [.. report.RootElement.GetProperty("devices").EnumerateArray()];
+        Assert.Equal(["camera", "doorbell"], devices.Select(d => d.GetProperty("device").GetString()));
+        foreach (JsonElement d in devices)
+        {
+            Assert.True(d.GetProperty("bytes_sent").GetInt64() > 0, d.ToString());
+            Assert.True(d.GetProperty("bytes_received").GetInt64() > 0, d.ToString());
+            Assert.True(d.TryGetProperty("host_bytes_sent", out _), d.ToString());
+        }
+
+        // Every byte the round lines count as "up" came from one of the two devices (plus joins and heartbeats outside rounds).
+        Assert.True(devices.Sum(d => d.GetProperty("bytes_sent").GetInt64()) >= up.Sum(), $"{string.Join(", ", devices.Select(d => d.ToString()))} vs up {string.Join(", ", up)}");
     }
+
+    [GeneratedRegex(@"run recorded: (?<id>\S+)")]
+    private static partial Regex RunRecorded();
 
     [GeneratedRegex(@"round \d+ completed=True participants=2 loss=\S+ up=(?<up>\d+)")]
     private static partial Regex RoundLine();

@@ -105,6 +105,16 @@ public sealed class DashboardHostTests
             JsonElement refused = Assert.Single(devices, d => d.GetProperty("state").GetString() == "Refused");
             Assert.Equal(SmallFederation.Intruder, refused.GetProperty("id").GetString());
             Assert.Contains("not on the allow list", refused.GetProperty("refusalReason").GetString(), StringComparison.Ordinal);
+
+            // The host recorded no per-device figures (as `fededge coordinator` does not): the bytes are the transport's count per device.
+            JsonElement[] admitted = [.. devices.Where(d => d.GetProperty("state").GetString() != "Refused")];
+            Assert.Equal(2, admitted.Length);
+            Assert.All(admitted, d => Assert.True(d.GetProperty("bytesUp").GetInt64() > 0 && d.GetProperty("bytesDown").GetInt64() > 0, d.ToString()));
+            foreach (JsonElement d in admitted)
+            {
+                // Heartbeats go on after the snapshot: the count can only have grown since.
+                Assert.InRange(d.GetProperty("bytesUp").GetInt64(), 1, federation.Coordinator.TransportStatistics.PerDevice[d.GetProperty("id").GetString()!].BytesReceived);
+            }
             Assert.Contains("<svg", root.GetProperty("qualityChart").GetString(), StringComparison.Ordinal);
 
             string page = await http.GetStringAsync("/rounds/2");

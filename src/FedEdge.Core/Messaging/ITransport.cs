@@ -175,4 +175,106 @@ public sealed class TransportStatistics
 
     /// <summary>Records one malformed inbound message.</summary>
     public void RecordMalformed() => Interlocked.Increment(ref _malformed);
+
+    /// <summary>
+    /// The key under which traffic of devices beyond <see cref="MaxTrackedDevices"/> is pooled. It is not a valid
+    /// device id (device ids carry no parentheses), so it never collides with a real device.
+    /// </summary>
+    public const string OtherDevices = "(other)";
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeviceCounters> _perDevice = new(StringComparer.Ordinal);
+    private readonly Lock _perDeviceGate = new();
+
+    /// <summary>
+    /// How many distinct devices get their own row in <see cref="PerDevice"/> (default 4096); traffic of further
+    /// devices is pooled under <see cref="OtherDevices"/>, so a flood of made-up device ids cannot grow the table.
+    /// </summary>
+    public int MaxTrackedDevices { get; init; } = 4096;
+
+    /// <summary>
+    /// Records one message sent to <paramref name="deviceId"/> (counted in the totals too). A null device records a
+    /// message addressed to no device in particular (a broadcast), which only the totals count.
+    /// </summary>
+    public void RecordSent(long bytes, string? deviceId)
+    {
+        RecordSent(bytes);
+        if (deviceId is not null)
+        {
+            DeviceCounters counters = CountersOf(deviceId);
+            Interlocked.Add(ref counters.BytesSent, bytes);
+            Interlocked.Increment(ref counters.MessagesSent);
+        }
+    }
+
+    /// <summary>
+    /// Records one message received from the authenticated device <paramref name="deviceId"/> (counted in the totals
+    /// too). A null device records a message whose sender is unknown, which only the totals count.
+    /// </summary>
+    public void RecordReceived(long bytes, string? deviceId)
+    {
+        RecordReceived(bytes);
+        if (deviceId is not null)
+        {
+            DeviceCounters counters = CountersOf(deviceId);
+            Interlocked.Add(ref counters.BytesReceived, bytes);
+            Interlocked.Increment(ref counters.MessagesReceived);
+        }
+    }
+
+    /// <summary>
+    /// A snapshot of the traffic per device, as the transport attributed it: bytes received from the authenticated
+    /// sender and bytes addressed to one device. Bytes published once for every device (a retained MQTT model) are
+    /// in <see cref="BytesSent"/> but in no device's row. Costs O(devices).
+    /// </summary>
+    public IReadOnlyDictionary<string, DeviceTraffic> PerDevice
+    {
+        get
+        {
+            var snapshot = new Dictionary<string, DeviceTraffic>(_perDevice.Count, StringComparer.Ordinal);
+            foreach ((string device, DeviceCounters counters) in _perDevice)
+            {
+                snapshot[device] = new DeviceTraffic(
+                    Interlocked.Read(ref counters.BytesSent),
+                    Interlocked.Read(ref counters.BytesReceived),
+                    Interlocked.Read(ref counters.MessagesSent),
+                    Interlocked.Read(ref counters.MessagesReceived));
+            }
+
+            return snapshot;
+        }
+    }
+
+    private DeviceCounters CountersOf(string deviceId)
+    {
+        if (_perDevice.TryGetValue(deviceId, out DeviceCounters? found))
+        {
+            return found;
+        }
+
+        lock (_perDeviceGate)
+        {
+            if (_perDevice.TryGetValue(deviceId, out found))
+            {
+                return found;
+            }
+
+            string key = _perDevice.Count < Math.Max(0, MaxTrackedDevices) ? deviceId : OtherDevices;
+            return _perDevice.GetOrAdd(key, _ => new DeviceCounters());
+        }
+    }
+
+    private sealed class DeviceCounters
+    {
+        public long BytesSent;
+        public long BytesReceived;
+        public long MessagesSent;
+        public long MessagesReceived;
+    }
 }
+
+/// <summary>One device's traffic as its coordinator's transport counted it.</summary>
+/// <param name="BytesSent">Bytes the transport sent to the device (tasks, receipts, protocol messages; models where delivered to it).</param>
+/// <param name="BytesReceived">Bytes the transport received from the device as its authenticated sender.</param>
+/// <param name="MessagesSent">Messages (frames) sent to the device.</param>
+/// <param name="MessagesReceived">Messages (frames) received from the device.</param>
+public readonly record struct DeviceTraffic(long BytesSent, long BytesReceived, long MessagesSent, long MessagesReceived);

@@ -294,7 +294,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
         {
             byte[] frame = requests.Current.ToByteArray();
-            Statistics.RecordReceived(frame.Length);
+            Statistics.RecordReceived(frame.Length, device);
             WireMessage message;
             try
             {
@@ -311,7 +311,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                 {
                     await ReportMalformedAsync(source, ex, context.CancellationToken).ConfigureAwait(false);
                     Log.ProtocolMismatch(_logger, device, version, ProtocolVersion.Current);
-                    await RespondAsync(responses, new WireMessage
+                    await RespondAsync(responses, device, new WireMessage
                     {
                         MessageId = WireMessage.NewId(),
                         CorrelationId = id,
@@ -352,7 +352,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                     JoinResponse response = string.Equals(join.DeviceId, device, StringComparison.Ordinal)
                         ? await _handler!.OnJoinAsync(join, inbound, context.CancellationToken).ConfigureAwait(false)
                         : new JoinResponse { Accepted = false, Reasons = [$"The join request names device '{join.DeviceId}' but the call is authenticated as '{device}'."] };
-                    await RespondAsync(responses, new WireMessage { MessageId = WireMessage.NewId(), CorrelationId = message.MessageId, Body = response }).ConfigureAwait(false);
+                    await RespondAsync(responses, device, new WireMessage { MessageId = WireMessage.NewId(), CorrelationId = message.MessageId, Body = response }).ConfigureAwait(false);
                     break;
                 case DeviceStatus status:
                     await _handler!.OnStatusAsync(status with { ReceivedAt = _time.GetUtcNow() }, inbound, context.CancellationToken).ConfigureAwait(false);
@@ -389,7 +389,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
 
         foreach (byte[] frame in _modelFrames)
         {
-            await WriteAsync(responses, frame).ConfigureAwait(false);
+            await WriteAsync(responses, device, frame).ConfigureAwait(false);
         }
 
         Outbox outbox = OutboxOf(device);
@@ -398,7 +398,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             // Peek, write, then advance: a frame is only dropped from the inbox once written to a live stream.
             while (outbox.TryPeekFrame(out byte[]? frame))
             {
-                await WriteAsync(responses, frame).ConfigureAwait(false);
+                await WriteAsync(responses, device, frame).ConfigureAwait(false);
                 outbox.Advance();
             }
         }
@@ -407,18 +407,20 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private static IEnumerable<(string, ChunkIntegrityException)> Incomplete(FrameReassembler reassembler, string source) =>
         reassembler.PendingCount == 0 ? [] : [(source, new ChunkIntegrityException("(stream)", $"the call ended with {reassembler.PendingCount} incomplete chunked message(s); they are discarded."))];
 
-    private async Task RespondAsync(IServerStreamWriter<Frame> responses, WireMessage message)
+    private async Task RespondAsync(IServerStreamWriter<Frame> responses, string device, WireMessage message)
     {
         foreach (byte[] frame in WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize))
         {
-            await WriteAsync(responses, frame).ConfigureAwait(false);
+            await WriteAsync(responses, device, frame).ConfigureAwait(false);
         }
     }
 
-    private async Task WriteAsync(IServerStreamWriter<Frame> responses, byte[] frame)
+    // Every frame goes down one authenticated device's stream (the model too: each device is sent its own copy), so
+    // all of it is attributed to that device.
+    private async Task WriteAsync(IServerStreamWriter<Frame> responses, string device, byte[] frame)
     {
         await responses.WriteAsync(Frame.Parser.ParseFrom(frame)).ConfigureAwait(false);
-        Statistics.RecordSent(frame.Length);
+        Statistics.RecordSent(frame.Length, device);
     }
 
     private sealed class FederationServiceImpl(GrpcCoordinatorTransport owner) : FederationService.FederationServiceBase

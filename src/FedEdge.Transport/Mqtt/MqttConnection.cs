@@ -30,6 +30,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TransportStatistics _statistics;
+    private readonly Func<string, string?>? _deviceOfTopic;
     private readonly Channel<Inbound> _inbound = Channel.CreateUnbounded<Inbound>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
@@ -51,8 +52,10 @@ internal sealed class MqttConnection : IAsyncDisposable
         Func<(string Topic, byte[] Will)?> willFactory,
         TransportStatistics statistics,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        Func<string, string?>? deviceOfTopic = null)
     {
+        _deviceOfTopic = deviceOfTopic;
         _options = options;
         _clientId = clientId;
         _username = username;
@@ -147,7 +150,7 @@ internal sealed class MqttConnection : IAsyncDisposable
                     throw new TransportException($"The broker refused the publish on '{topic}': {result.ReasonCode} {result.ReasonString}.");
                 }
 
-                _statistics.RecordSent(payload.Length);
+                _statistics.RecordSent(payload.Length, _deviceOfTopic?.Invoke(topic));
                 return;
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -332,7 +335,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
     {
         byte[] payload = args.ApplicationMessage.Payload.ToArray();
-        _statistics.RecordReceived(payload.Length);
+        _statistics.RecordReceived(payload.Length, _deviceOfTopic?.Invoke(args.ApplicationMessage.Topic));
         int queued = Interlocked.Increment(ref _queued);
         if (queued > _options.InboundQueueCapacity)
         {

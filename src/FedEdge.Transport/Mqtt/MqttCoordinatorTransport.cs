@@ -101,7 +101,8 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
             () => null,
             Statistics,
             _time,
-            _logger);
+            _logger,
+            DeviceOfTopic);
         TimeSpan period = _options.Reassembly.Timeout / 4;
         _expiryTimer = _time.CreateTimer(_ => _ = ReportExpiredAsync(), null, period, period);
         await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
@@ -252,6 +253,12 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
 
     /// <summary>Received messages waiting for the handler (bounded by <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
     internal int InboundQueued => _connection?.InboundQueued ?? 0;
+
+    // The device a topic belongs to: the broker lets only that device publish on its device-to-coordinator topics, and
+    // only that device read its inbox, so traffic is attributed to the authenticated device; model chunks (retained,
+    // for every device) and foreign topics belong to no device.
+    private string? DeviceOfTopic(string topic) =>
+        MqttTopicScheme.TryParseDeviceTopic(_options.Federation, topic, out string device, out _) ? device : null;
 
     private MqttConnection RequireStarted() => _connection ?? throw new InvalidOperationException("Call StartAsync before sending.");
 

@@ -182,7 +182,7 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         InProcessWorkerTransport? worker = _network.FindWorker(deviceId);
         long bytes = InProcessNetwork.WireSize(task.GlobalParameters, 128);
-        Statistics.RecordSent(bytes);
+        Statistics.RecordSent(bytes, deviceId);
         if (worker is not null)
         {
             RoundTask copy = task with { GlobalParameters = InProcessNetwork.Copy(task.GlobalParameters) };
@@ -197,7 +197,7 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         ArgumentNullException.ThrowIfNull(receipt);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         const long bytes = 48;
-        Statistics.RecordSent(bytes);
+        Statistics.RecordSent(bytes, deviceId);
         _network.FindWorker(deviceId)?.Deliver(bytes, (h, ct) => h.OnReceiptAsync(receipt, ct));
         return ValueTask.CompletedTask;
     }
@@ -211,7 +211,7 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         long bytes = InProcessNetwork.WireSize(model.Parameters, 128);
         foreach (InProcessWorkerTransport worker in _network.ConnectedWorkers)
         {
-            Statistics.RecordSent(bytes);
+            Statistics.RecordSent(bytes, worker.DeviceId);
             GlobalModel copy = retained with { Parameters = InProcessNetwork.Copy(retained.Parameters) };
             worker.Deliver(bytes, (h, ct) => h.OnGlobalModelAsync(copy, ct));
         }
@@ -229,13 +229,13 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         ArgumentException.ThrowIfNullOrWhiteSpace(deviceId);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         long bytes = 32 + payload.Length;
-        Statistics.RecordSent(bytes);
+        Statistics.RecordSent(bytes, deviceId);
         byte[] copy = payload.ToArray();
         _network.FindWorker(deviceId)?.Deliver(bytes, (h, ct) => h.OnProtocolAsync(copy, ct));
         return ValueTask.CompletedTask;
     }
 
-    internal bool Deliver(long bytes, Func<ICoordinatorHandler, CancellationToken, ValueTask> action)
+    internal bool Deliver(string deviceId, long bytes, Func<ICoordinatorHandler, CancellationToken, ValueTask> action)
     {
         if (IsDisposed || _handler is null)
         {
@@ -243,7 +243,7 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         }
 
         ICoordinatorHandler handler = _handler;
-        Statistics.RecordReceived(bytes);
+        Statistics.RecordReceived(bytes, deviceId);
         return _inbox.Post(ct => action(handler, ct));
     }
 
@@ -307,7 +307,7 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
         long bytes = 128 + request.CertificateDer.Length;
         Statistics.RecordSent(bytes);
         var context = new InboundContext { WireBytes = bytes };
-        bool queued = coordinator.Deliver(bytes, async (h, ct) =>
+        bool queued = coordinator.Deliver(DeviceId, bytes, async (h, ct) =>
         {
             try
             {
@@ -336,7 +336,7 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
         const long bytes = 96;
         Statistics.RecordSent(bytes);
         DeviceStatus stamped = status with { ReceivedAt = _network.TimeProvider.GetUtcNow() };
-        _network.Coordinator?.Deliver(bytes, (h, ct) => h.OnStatusAsync(stamped, new InboundContext { WireBytes = bytes }, ct));
+        _network.Coordinator?.Deliver(DeviceId, bytes, (h, ct) => h.OnStatusAsync(stamped, new InboundContext { WireBytes = bytes }, ct));
         return ValueTask.CompletedTask;
     }
 
@@ -347,7 +347,7 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
         long bytes = InProcessNetwork.WireSize(update.Values, 128);
         Statistics.RecordSent(bytes);
         ModelUpdate copy = update with { Values = InProcessNetwork.Copy(update.Values) };
-        _network.Coordinator?.Deliver(bytes, (h, ct) => h.OnUpdateAsync(copy, new InboundContext { WireBytes = bytes }, ct));
+        _network.Coordinator?.Deliver(DeviceId, bytes, (h, ct) => h.OnUpdateAsync(copy, new InboundContext { WireBytes = bytes }, ct));
         return ValueTask.CompletedTask;
     }
 
@@ -362,7 +362,7 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
         Statistics.RecordSent(bytes);
         byte[] copy = payload.ToArray();
         string sender = DeviceId;
-        _network.Coordinator?.Deliver(bytes, (h, ct) => h.OnProtocolAsync(sender, copy, new InboundContext { WireBytes = bytes }, ct));
+        _network.Coordinator?.Deliver(DeviceId, bytes, (h, ct) => h.OnProtocolAsync(sender, copy, new InboundContext { WireBytes = bytes }, ct));
         return ValueTask.CompletedTask;
     }
 
@@ -391,7 +391,7 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
         {
             // The in-process "last will": the coordinator learns the device is gone.
             var will = new DeviceStatus { DeviceId = DeviceId, Intent = DeviceIntent.NotReady, ReceivedAt = _network.TimeProvider.GetUtcNow() };
-            _network.Coordinator?.Deliver(32, (h, ct) => h.OnStatusAsync(will, new InboundContext { WireBytes = 32 }, ct));
+            _network.Coordinator?.Deliver(DeviceId, 32, (h, ct) => h.OnStatusAsync(will, new InboundContext { WireBytes = 32 }, ct));
         }
     }
 }
