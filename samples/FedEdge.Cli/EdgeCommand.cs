@@ -252,23 +252,7 @@ internal static class EdgeCommand
         await stdout.WriteLineAsync($"edge {id} listening for devices ({devicesSide}); {(resumed ? "resumed after edge round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
 
         Worker worker = services.GetRequiredService<Worker>();
-        using (var joining = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            if (connectTimeout is double seconds)
-            {
-                joining.CancelAfter(TimeSpan.FromSeconds(seconds));
-            }
-
-            try
-            {
-                await worker.StartAsync(joining.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TransportException($"no join at the cloud {cloud} within {connectTimeout} s ({worker.State}: {worker.StateReason ?? "no answer"})");
-            }
-        }
-
+        await WorkerCommand.JoinAsync(worker, connectTimeout, $" at the cloud {cloud}", cancellationToken).ConfigureAwait(false);
         await stdout.WriteLineAsync($"edge {id} joined the cloud {cloud}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
         if (worker.State == WorkerState.NotReady && worker.StateReason?.StartsWith("refused", StringComparison.Ordinal) == true)
         {

@@ -155,26 +155,31 @@ internal static class WorkerCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts <paramref name="worker"/>, which retries a coordinator that is down (Offline, with back-off) until it
+    /// joins; with <paramref name="connectTimeout"/> seconds, gives up with a one-line <see cref="TransportException"/>.
+    /// </summary>
+    internal static async Task JoinAsync(Worker worker, double? connectTimeout, string where, CancellationToken cancellationToken)
     {
-        using (var joining = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        using var joining = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (connectTimeout is double seconds)
         {
-            if (connectTimeout is double seconds)
-            {
-                joining.CancelAfter(TimeSpan.FromSeconds(seconds));
-            }
-
-            try
-            {
-                // The worker retries a broker that is down (Offline, with back-off) until it joins.
-                await worker.StartAsync(joining.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TransportException($"no join within {connectTimeout} s ({worker.State}: {worker.StateReason ?? "no answer"})");
-            }
+            joining.CancelAfter(TimeSpan.FromSeconds(seconds));
         }
 
+        try
+        {
+            await worker.StartAsync(joining.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TransportException($"no join{where} within {connectTimeout} s ({worker.State}: {worker.StateReason ?? "no answer"})");
+        }
+    }
+
+    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        await JoinAsync(worker, connectTimeout, string.Empty, cancellationToken).ConfigureAwait(false);
         await stdout.WriteLineAsync($"{id}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
         if (worker.State == WorkerState.NotReady && worker.StateReason?.StartsWith("refused", StringComparison.Ordinal) == true)
         {

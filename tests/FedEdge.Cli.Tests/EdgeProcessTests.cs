@@ -49,15 +49,35 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task KillEdge_MidCloudRound_RoundFailsCleanlyAndRestartedEdgeResumesItsEdgeRounds()
+    /// <summary>The cloud's Mosquitto with the cloud's and both edges' accounts; false when Mosquitto is not installed.</summary>
+    [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(true, nameof(_mosquitto))]
+    private async Task<bool> StartCloudBrokerAsync()
     {
         var config = new MosquittoConfig();
         config.Users["fededge-coordinator"] = "pw-cloud";
         config.Users["e1"] = "pw-e1";
         config.Users["e2"] = "pw-e2";
         _mosquitto = await MosquittoBroker.StartAsync(config);
-        if (_mosquitto is null)
+        return _mosquitto is not null;
+    }
+
+    /// <summary>Starts both edges (e2 optionally through another port towards the cloud) and every device under its edge.</summary>
+    private (CliProcess E1, CliProcess E2) StartEdgesAndDevices(int? e2CloudPort = null)
+    {
+        CliProcess e1 = StartEdge("e1");
+        CliProcess e2 = StartEdge("e2", e2CloudPort);
+        foreach ((string edge, string id, string file) in Devices)
+        {
+            StartDevice(edge, id, file);
+        }
+
+        return (e1, e2);
+    }
+
+    [Fact]
+    public async Task KillEdge_MidCloudRound_RoundFailsCleanlyAndRestartedEdgeResumesItsEdgeRounds()
+    {
+        if (!await StartCloudBrokerAsync())
         {
             return; // No Mosquitto on this developer machine; CI installs it and must run this test.
         }
@@ -66,12 +86,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         CliProcess cloud = StartCloud(rounds: 3);
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
 
-        CliProcess e1 = StartEdge("e1");
-        CliProcess e2 = StartEdge("e2");
-        foreach ((string edge, string id, string file) in Devices)
-        {
-            StartDevice(edge, id, file);
-        }
+        (CliProcess e1, CliProcess e2) = StartEdgesAndDevices();
 
         // Cloud round 1 completes with both edges, each after k2 = 3 edge rounds with both of its devices.
         await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
@@ -85,7 +100,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         e2.Kill();
 
         // The cloud's round 2 fails cleanly without e2 (quorum of 2 not met); the federation goes on.
-        string failed = await cloud.WaitForLineAsync(l => l.StartsWith("round 2 completed=False", StringComparison.Ordinal), Generous, "cloud round 2 failing without e2");
+        await cloud.WaitForLineAsync(l => l.StartsWith("round 2 completed=False", StringComparison.Ordinal), Generous, "cloud round 2 failing without e2");
         Assert.False(cloud.HasExited, cloud.Describe());
 
         // Restarted with the same state folder, e2 resumes its edge coordinator and the cloud round where it stood.
@@ -111,30 +126,19 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         Assert.True(await e1.WaitForExitAsync(Generous) == 0, e1.Describe());
         Assert.Equal(9, EdgeRounds(e1).Length);
         Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + restarted.Stderr, StringComparison.Ordinal);
-        _ = failed;
     }
 
     [Fact]
     public async Task KillCloud_MidRound_EdgesKeepTheirDevicesAndRejoinTheRestartedCloud()
     {
-        var config = new MosquittoConfig();
-        config.Users["fededge-coordinator"] = "pw-cloud";
-        config.Users["e1"] = "pw-e1";
-        config.Users["e2"] = "pw-e2";
-        _mosquitto = await MosquittoBroker.StartAsync(config);
-        if (_mosquitto is null)
+        if (!await StartCloudBrokerAsync())
         {
             return; // No Mosquitto on this developer machine; CI installs it and must run this test.
         }
 
         CliProcess first = StartCloud(rounds: 3);
         await first.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
-        CliProcess e1 = StartEdge("e1");
-        CliProcess e2 = StartEdge("e2");
-        foreach ((string edge, string id, string file) in Devices)
-        {
-            StartDevice(edge, id, file);
-        }
+        (CliProcess e1, CliProcess e2) = StartEdgesAndDevices();
 
         await first.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
         await first.WaitForLineAsync(l => l.Contains("Round 2 started", StringComparison.Ordinal), Generous, "cloud round 2 started", stderr: true);
@@ -159,27 +163,17 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     [Fact]
     public async Task PartitionEdge_LongerThanItsHeartbeatTimeout_CloudMarksItLostThenItRejoins()
     {
-        var config = new MosquittoConfig();
-        config.Users["fededge-coordinator"] = "pw-cloud";
-        config.Users["e1"] = "pw-e1";
-        config.Users["e2"] = "pw-e2";
-        _mosquitto = await MosquittoBroker.StartAsync(config);
-        if (_mosquitto is null)
+        if (!await StartCloudBrokerAsync())
         {
             return; // No Mosquitto on this developer machine; CI installs it and must run this test.
         }
 
         // e2 reaches the cloud's broker through a relay the test can cut: its devices stay with it on its own broker.
-        await using TcpRelay link = TcpRelay.Start(_mosquitto.Port);
+        await using TcpRelay link = TcpRelay.Start(_mosquitto!.Port);
         int dashboardPort = LoopbackPorts.Free();
         CliProcess cloud = StartCloud(rounds: 3, dashboardPort);
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
-        CliProcess e1 = StartEdge("e1");
-        CliProcess e2 = StartEdge("e2", cloudPort: link.Port);
-        foreach ((string edge, string id, string file) in Devices)
-        {
-            StartDevice(edge, id, file);
-        }
+        (CliProcess e1, CliProcess e2) = StartEdgesAndDevices(e2CloudPort: link.Port);
 
         await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
 

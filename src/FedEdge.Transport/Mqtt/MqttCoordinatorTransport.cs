@@ -135,22 +135,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         (IReadOnlyList<byte[]> frames, bool isReference) = _tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId));
         if (isReference)
         {
-            Task publish = connection.PublishFramesAsync(topic, frames, retain: false, CancellationToken.None);
-            _inFlight.TryAdd(publish, 0);
-            _ = publish.ContinueWith(
-                (done, state) =>
-                {
-                    var self = (MqttCoordinatorTransport)state!;
-                    self._inFlight.TryRemove(done, out _);
-                    if (done.Exception is { } error)
-                    {
-                        Log.HandlerFailed(self._logger, topic, error.GetBaseException());
-                    }
-                },
-                this,
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
+            PublishWithoutWaiting(connection, topic, frames);
             return;
         }
 
@@ -170,7 +155,17 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         MqttConnection connection = RequireStarted();
         string topic = MqttTopicScheme.Inbox(_options.Federation, deviceId);
         byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = receipt }, _modelCodec);
-        Task publish = connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize), retain: false, CancellationToken.None);
+        PublishWithoutWaiting(connection, topic, WireFraming.Split(envelope, _options.ChunkSize));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Hands frames to the connection without waiting for the broker's PUBACK: the publish is tracked in flight (so
+    /// disposal waits for it) and a failure is logged, never thrown at the caller.
+    /// </summary>
+    private void PublishWithoutWaiting(MqttConnection connection, string topic, IReadOnlyList<byte[]> frames)
+    {
+        Task publish = connection.PublishFramesAsync(topic, frames, retain: false, CancellationToken.None);
         _inFlight.TryAdd(publish, 0);
         _ = publish.ContinueWith(
             (done, state) =>
@@ -186,7 +181,6 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />
