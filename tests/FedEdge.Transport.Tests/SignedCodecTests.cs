@@ -147,6 +147,18 @@ public sealed class SignedCodecTests
     }
 
     [Fact]
+    public void TopK_WithinItsExpansionBound_ButBeyondTheDecodeLimit_IsRefusedBeforeAllocating()
+    {
+        // 2^29 values with one kept in 10,000 passes top-k's own expansion rule (about 430 KB of data would claim 2 GB).
+        var huge = new ParameterLayout(new TensorSpec("w", 1 << 15, 1 << 14));
+        int kept = (int)((huge.TotalLength / 10_000) + 1);
+        byte[] data = new byte[4 + (8L * kept)];
+        BinaryPrimitives.WriteInt32LittleEndian(data, kept);
+        WireFormatException refused = Assert.Throws<WireFormatException>(() => ParameterCodecs.Decode(ParameterCodecKind.TopK, huge, data));
+        Assert.Contains($"at most {ParameterCodecs.MaxDecodedValues}", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TopK_NonFiniteValue_IsRefused()
     {
         var layout = new ParameterLayout(new TensorSpec("w", 4));

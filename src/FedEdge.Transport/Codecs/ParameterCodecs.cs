@@ -40,7 +40,24 @@ public static class ParameterCodecs
 
     /// <summary>Decodes bytes produced by a codec of <paramref name="kind"/> (decoding is stateless for every codec).</summary>
     /// <exception cref="WireFormatException">Unknown codec, or bytes that do not fit the layout.</exception>
-    public static ParameterSet Decode(ParameterCodecKind kind, ParameterLayout layout, ReadOnlySpan<byte> data) => kind switch
+    public static ParameterSet Decode(ParameterCodecKind kind, ParameterLayout layout, ReadOnlySpan<byte> data)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+
+        // Sparse codecs expand: a few hundred KB may claim a layout of a billion values. No codec may decode to more
+        // values than a dense float32 message of the largest reassembled size could carry (1 GiB by default).
+        if (layout.TotalLength > MaxDecodedValues)
+        {
+            throw new WireFormatException($"The parameters claim {layout.TotalLength} values; at most {MaxDecodedValues} are decoded.");
+        }
+
+        return DecodeWithin(kind, layout, data);
+    }
+
+    /// <summary>The most values any codec decodes to: 2^28 (1 GiB of float32, the default largest reassembled message).</summary>
+    public const long MaxDecodedValues = 1L << 28;
+
+    private static ParameterSet DecodeWithin(ParameterCodecKind kind, ParameterLayout layout, ReadOnlySpan<byte> data) => kind switch
     {
         ParameterCodecKind.Float32 => Float32.Decode(layout, data),
         ParameterCodecKind.Float16 => Float16.Decode(layout, data),
