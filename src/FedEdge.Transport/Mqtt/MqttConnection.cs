@@ -336,13 +336,18 @@ internal sealed class MqttConnection : IAsyncDisposable
     {
         byte[] payload = args.ApplicationMessage.Payload.ToArray();
         _statistics.RecordReceived(payload.Length, _deviceOfTopic?.Invoke(args.ApplicationMessage.Topic));
-        int queued = Interlocked.Increment(ref _queued);
-        if (queued > _options.InboundQueueCapacity)
+        // Reserve a slot only while one is free: the count never exceeds the capacity, not even for an instant.
+        int queued;
+        do
         {
-            Interlocked.Decrement(ref _queued);
-            Log.InboundDropped(_logger, _clientId, queued - 1, args.ApplicationMessage.Topic);
-            return;
+            queued = Volatile.Read(ref _queued);
+            if (queued >= _options.InboundQueueCapacity)
+            {
+                Log.InboundDropped(_logger, _clientId, queued, args.ApplicationMessage.Topic);
+                return;
+            }
         }
+        while (Interlocked.CompareExchange(ref _queued, queued + 1, queued) != queued);
 
         args.AutoAcknowledge = false;
         if (!_inbound.Writer.TryWrite(new Inbound(args.ApplicationMessage.Topic, payload, args)))
