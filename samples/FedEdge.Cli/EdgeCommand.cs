@@ -260,22 +260,23 @@ internal static class EdgeCommand
         }
 
         int printedRounds = 0, printedCloudRounds = 0;
+        var cloudRoundNumbers = new Dictionary<int, long>();
         long printedModel = worker.LatestGlobalModel?.Version ?? -1;
         while (!cancellationToken.IsCancellationRequested)
         {
-            if (edge.CloudRoundsStarted > printedCloudRounds)
-            {
-                printedCloudRounds = edge.CloudRoundsStarted;
-                string resume = edge.ResumedEdgeRounds > 0 ? string.Create(CultureInfo.InvariantCulture, $"; resumed with {edge.ResumedEdgeRounds} of its edge rounds done") : string.Empty;
-                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"cloud round {worker.LastRound}: k1={edge.CurrentLocalSteps} k2={edge.CurrentEdgeRoundsPerCloudRound}{resume}")).ConfigureAwait(false);
-            }
-
-            IReadOnlyList<RoundResult> rounds = edge.EdgeRounds;
+            // Each edge round names its cloud round from the aggregator's own record, so a cloud round that starts
+            // between two polls cannot take the previous one's last edge rounds.
+            IReadOnlyList<EdgeRoundEntry> rounds = edge.EdgeRoundEntries;
             for (; printedRounds < rounds.Count; printedRounds++)
             {
-                RoundResult r = rounds[printedRounds];
-                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"edge round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} {r.FailureReason}")).ConfigureAwait(false);
+                EdgeRoundEntry entry = rounds[printedRounds];
+                printedCloudRounds = await PrintCloudRoundsAsync(entry.CloudRoundOrdinal, printedCloudRounds).ConfigureAwait(false);
+                RoundResult r = entry.Result;
+                long cloudRound = cloudRoundNumbers.GetValueOrDefault(entry.CloudRoundOrdinal, worker.LastRound);
+                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"edge round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} cloud_round={cloudRound} {r.FailureReason}")).ConfigureAwait(false);
             }
+
+            printedCloudRounds = await PrintCloudRoundsAsync(edge.CloudRoundsStarted, printedCloudRounds).ConfigureAwait(false);
 
             if (worker.LatestGlobalModel is { } g && g.Version > printedModel)
             {
@@ -292,6 +293,18 @@ internal static class EdgeCommand
         }
 
         return 0;
+
+        async Task<int> PrintCloudRoundsAsync(int upTo, int printed)
+        {
+            for (; printed < upTo; printed++)
+            {
+                cloudRoundNumbers[printed + 1] = worker.LastRound;
+                string resume = edge.ResumedEdgeRounds > 0 ? string.Create(CultureInfo.InvariantCulture, $"; resumed with {edge.ResumedEdgeRounds} of its edge rounds done") : string.Empty;
+                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"cloud round {worker.LastRound}: k1={edge.CurrentLocalSteps} k2={edge.CurrentEdgeRoundsPerCloudRound}{resume}")).ConfigureAwait(false);
+            }
+
+            return printed;
+        }
     }
 
     private static WorkerOptions WithEdgeTelemetry(WorkerOptions options, Coordinator edge)

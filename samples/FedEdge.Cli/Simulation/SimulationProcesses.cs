@@ -265,21 +265,17 @@ internal static partial class SimulationProcesses
     {
         bool hier = tree.Count > 0;
 
-        // The edge tier's rounds per cloud round, from each edge's own output ("cloud round N: ..." then its edge rounds).
+        // The edge tier's rounds per cloud round, from each edge's own output: every edge round line names its cloud round.
         var edgeTier = new Dictionary<long, (int Rounds, long Up, long Down)>();
         foreach (ChildProcess edge in children.All.Where(c => c.Role == "edge"))
         {
-            long current = 0;
             foreach (string line in edge.StdoutLines)
             {
-                if (EdgeCloudRound().Match(line) is { Success: true } c)
+                if (EdgeRound().Match(line) is { Success: true } m && m.Groups["completed"].Value == "True")
                 {
-                    current = long.Parse(c.Groups["round"].Value, CultureInfo.InvariantCulture);
-                }
-                else if (EdgeRound().Match(line) is { Success: true } m && m.Groups["completed"].Value == "True")
-                {
-                    (int n, long up, long down) = edgeTier.GetValueOrDefault(current);
-                    edgeTier[current] = (n + 1, up + long.Parse(m.Groups["up"].Value, CultureInfo.InvariantCulture), down + long.Parse(m.Groups["down"].Value, CultureInfo.InvariantCulture));
+                    long cloudRound = long.Parse(m.Groups["cloud"].Value, CultureInfo.InvariantCulture);
+                    (int n, long up, long down) = edgeTier.GetValueOrDefault(cloudRound);
+                    edgeTier[cloudRound] = (n + 1, up + long.Parse(m.Groups["up"].Value, CultureInfo.InvariantCulture), down + long.Parse(m.Groups["down"].Value, CultureInfo.InvariantCulture));
                 }
             }
         }
@@ -452,10 +448,7 @@ internal static partial class SimulationProcesses
     [GeneratedRegex(@"^round (?<round>\d+) completed=(?<completed>\w+) participants=(?<participants>\d+) loss=\S+ up=(?<up>\d+) down=(?<down>\d+) seconds=(?<seconds>[\d.]+)")]
     private static partial Regex CloudRound();
 
-    [GeneratedRegex(@"^cloud round (?<round>\d+):")]
-    private static partial Regex EdgeCloudRound();
-
-    [GeneratedRegex(@"^edge round (?<round>\d+) completed=(?<completed>\w+) participants=\d+ loss=\S+ up=(?<up>\d+) down=(?<down>\d+)")]
+    [GeneratedRegex(@"^edge round (?<round>\d+) completed=(?<completed>\w+) participants=\d+ loss=\S+ up=(?<up>\d+) down=(?<down>\d+) cloud_round=(?<cloud>\d+)")]
     private static partial Regex EdgeRound();
 
     /// <summary>A child that exited with an error while the simulation waited for it.</summary>

@@ -70,7 +70,7 @@ public sealed class EdgeAggregator : ITrainer
     private readonly CoordinatorOptions? _edgeOptions;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
-    private readonly List<RoundResult> _rounds = [];
+    private readonly List<EdgeRoundEntry> _rounds = [];
     private readonly int? _configuredLocalSteps;
 
     /// <summary>Creates an edge aggregator over a started edge coordinator.</summary>
@@ -97,6 +97,22 @@ public sealed class EdgeAggregator : ITrainer
 
     /// <summary>The edge rounds run so far by this process, newest last.</summary>
     public IReadOnlyList<RoundResult> EdgeRounds
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _rounds.Select(r => r.Result)];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The edge rounds run so far by this process, newest last, each with the cloud round it belongs to. Read this rather
+    /// than pairing <see cref="EdgeRounds"/> with <see cref="CloudRoundsStarted"/>: a poller can see a new cloud round
+    /// start before it has seen the last edge rounds of the previous one.
+    /// </summary>
+    public IReadOnlyList<EdgeRoundEntry> EdgeRoundEntries
     {
         get
         {
@@ -155,7 +171,7 @@ public sealed class EdgeAggregator : ITrainer
             _edge.ResetGlobalParameters(request.GlobalParameters);
         }
 
-        CloudRoundsStarted++;
+        int cloudOrdinal = ++CloudRoundsStarted;
         ResumedEdgeRounds = completed;
         CurrentEdgeRoundsPerCloudRound = k2;
         CurrentLocalSteps = _edgeOptions?.HyperParameters.LocalIterations ?? request.HyperParameters.LocalIterations;
@@ -169,7 +185,7 @@ public sealed class EdgeAggregator : ITrainer
             RoundResult round = await _edge.RunRoundAsync(cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
-                _rounds.Add(round);
+                _rounds.Add(new EdgeRoundEntry(cloudOrdinal, round));
             }
 
             bytesUp += round.BytesUp;
@@ -224,3 +240,8 @@ public sealed class EdgeAggregator : ITrainer
         }
     }
 }
+
+/// <summary>One edge round run by an <see cref="EdgeAggregator"/> and the cloud round it ran in.</summary>
+/// <param name="CloudRoundOrdinal">Which cloud round of this process's life the edge round belongs to: 1 for the first cloud task it trained, and so on (the value <see cref="EdgeAggregator.CloudRoundsStarted"/> had while it ran).</param>
+/// <param name="Result">The edge round's outcome.</param>
+public readonly record struct EdgeRoundEntry(int CloudRoundOrdinal, RoundResult Result);

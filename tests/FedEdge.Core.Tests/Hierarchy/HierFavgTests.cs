@@ -127,6 +127,12 @@ public sealed class HierFavgTests(ITestOutputHelper output)
             }
 
             Assert.All(edges, e => Assert.All(e.EdgeRounds, r => Assert.Equal(2, r.Participants)));
+
+            // Every edge round is tied to its cloud round: k2 of them per cloud round, in order, whatever a poller saw.
+            Assert.All(edges, e => Assert.Equal(
+                Enumerable.Range(1, e.CloudRoundsStarted).SelectMany(c => Enumerable.Repeat(c, K2)),
+                e.EdgeRoundEntries.Select(x => x.CloudRoundOrdinal)));
+            Assert.All(edges, e => Assert.Equal(e.EdgeRounds, e.EdgeRoundEntries.Select(x => x.Result)));
             return (await F1Async(cloud.GlobalParameters, test), edges[0].EdgeRounds.Count);
         }
         finally
