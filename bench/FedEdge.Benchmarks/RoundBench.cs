@@ -256,6 +256,7 @@ internal static class RoundBench
             ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),
             ["task_resends_per_round"] = timed.Select(s => s.TaskResends).ToList(),
             ["update_resends_per_round"] = timed.Select(s => s.UpdateResends).ToList(),
+            ["update_resends_held_per_round"] = timed.Select(s => s.UpdateResendsHeld).ToList(),
             ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),
             ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
             ["breakdown_mean"] = new Dictionary<string, object?>

@@ -68,6 +68,9 @@ internal sealed record RoundSample(
 {
     /// <summary>Wall time from the first trainer call's start to the last one's end: how far apart the workers got their tasks.</summary>
     public double? TrainingSpread { get; init; }
+
+    /// <summary>MQTT: update re-sends the worker transports held back (the broker had the last copy; see MqttWorkerOptions.ResendHoldFactor).</summary>
+    public long UpdateResendsHeld { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
@@ -94,7 +97,18 @@ internal static class RoundBenchFederation
         using BenchPki? pki = settings.Tls ? new BenchPki(devices) : null;
         (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = pki is null ? CreateTransports(settings, federation, devices) : pki.CreateGrpcTransports();
         ICoordinatorTransport coordinatorTransport = faults is null || settings.FaultEnds == FaultEnds.Workers ? inner : inner.WithFaults(faults);
-        Func<string, IWorkerTransport> workerTransport = faults is null ? innerWorker : device => innerWorker(device).WithFaults(faults, link: device);
+        var mqttWorkers = new System.Collections.Concurrent.ConcurrentBag<MqttWorkerTransport>();
+        Func<string, IWorkerTransport> tracked = device =>
+        {
+            IWorkerTransport transport = innerWorker(device);
+            if (transport is MqttWorkerTransport mqtt)
+            {
+                mqttWorkers.Add(mqtt);
+            }
+
+            return transport;
+        };
+        Func<string, IWorkerTransport> workerTransport = faults is null ? tracked : device => tracked(device).WithFaults(faults, link: device);
 
         var options = new CoordinatorOptions
         {
@@ -140,7 +154,7 @@ internal static class RoundBenchFederation
 
             // Concurrently: with lossy links a join can take several attempts.
             await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
-            return await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor).ConfigureAwait(false);
+            return await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack)).ConfigureAwait(false);
         }
         finally
         {
@@ -151,8 +165,9 @@ internal static class RoundBenchFederation
         }
     }
 
-    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor)
+    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal)
     {
+        long heldBefore = 0;
         var samples = new List<RoundSample>();
         using var timeout = new CancellationTokenSource(settings.Timeout);
         long previous = Stopwatch.GetTimestamp();
@@ -167,6 +182,7 @@ internal static class RoundBenchFederation
                 TrainingSpan training = clock.Drain();
                 long resent = workers.Sum(w => (long)w.UpdateResends);
                 long dropped = faults?.Counters.Dropped ?? 0;
+                long held = heldTotal();
                 samples.Add(new RoundSample(
                     result.Round,
                     result.Completed,
@@ -184,7 +200,9 @@ internal static class RoundBenchFederation
                     result.Failed.CountBy(f => f.Reason, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal))
                 {
                     TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
+                    UpdateResendsHeld = held - heldBefore,
                 });
+                heldBefore = held;
                 previous = now;
                 resentBefore = resent;
                 droppedBefore = dropped;

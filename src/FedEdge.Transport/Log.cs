@@ -61,4 +61,7 @@ internal static partial class Log
 
     [LoggerMessage(6030, LogLevel.Information, "The task of round {Round} starts from global model {ModelHash}, which this device has not received; waiting for the coordinator to re-send the task with its parameters")]
     public static partial void TaskReferenceUnresolved(ILogger logger, long round, string modelHash);
+
+    [LoggerMessage(6031, LogLevel.Debug, "Device {DeviceId}: re-send of the round {Round} update held back; the broker has the last copy and receipts have been taking longer")]
+    public static partial void UpdateResendHeld(ILogger logger, string deviceId, long round);
 }

@@ -16,7 +16,7 @@ public sealed class EmbeddedBrokerClientIdTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
-        foreach (string id in new[] { "dev-a", "dev-b", "coordinator" })
+        foreach (string id in new[] { "dev-a", "dev-b", "coordinator", "coordinator-updates" })
         {
             broker.DevicePasswords[id] = "pw-" + id;
         }
@@ -58,6 +58,23 @@ public sealed class EmbeddedBrokerClientIdTests : IAsyncLifetime
         var (deviceA, _) = await WorkerAsync("dev-a");
         await deviceA.PublishStatusAsync(TestData.Status("dev-a", DeviceIntent.Training));
         await _coordinatorHandler.NextAsync<DeviceStatus>(s => s.DeviceId == "dev-a" && s.Intent == DeviceIntent.Training);
+    }
+
+    [Fact]
+    public async Task Connect_DeviceWithCoordinatorUpdatesClientId_IsRefusedAndUpdatesStillArrive()
+    {
+        // The coordinator's update connection holds a second reserved id; a device named to collide with it, or any
+        // device presenting it, cannot take that session (and with it every device's queued update).
+        string updates = MqttTopicScheme.CoordinatorUpdatesClientId(MqttTopicScheme.CoordinatorClientId(Federation));
+        Assert.Equal(updates, MqttTopicScheme.DeviceClientId(Federation, "coordinator-updates"));
+        Assert.Equal(MqttClientConnectResultCode.ClientIdentifierNotValid, await ConnectRawAsync("coordinator-updates", updates));
+        Assert.Equal(MqttClientConnectResultCode.ClientIdentifierNotValid, await ConnectRawAsync("dev-a", updates));
+
+        var (deviceA, _) = await WorkerAsync("dev-a");
+        await deviceA.SendUpdateAsync(TestData.Update("dev-a", 3, TestData.RandomSet(3, 1000)));
+        var (update, context) = await _coordinatorHandler.NextAsync<ModelUpdate>(u => u.SenderId == "dev-a");
+        Assert.Equal(3, update.Round);
+        Assert.Equal("dev-a", context.AuthenticatedId);
     }
 
     [Fact]

@@ -123,8 +123,11 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
     /// <summary>The user name the coordinator connects with.</summary>
     public static string CoordinatorUsername => "fededge-coordinator";
 
-    /// <summary>The only client id the coordinator credential may use (<see cref="MqttTopicScheme.CoordinatorClientId"/>); no device may use it.</summary>
+    /// <summary>The client id of the coordinator's control connection (<see cref="MqttTopicScheme.CoordinatorClientId"/>); no device may use it.</summary>
     public string CoordinatorClientId => MqttTopicScheme.CoordinatorClientId(_federation);
+
+    /// <summary>The client id of the coordinator's update connection (<see cref="MqttTopicScheme.CoordinatorUpdatesClientId"/>); bound to the coordinator credential too.</summary>
+    public string CoordinatorUpdatesClientId => MqttTopicScheme.CoordinatorUpdatesClientId(CoordinatorClientId);
 
     /// <summary>The port the broker listens on.</summary>
     public int Port { get; }
@@ -288,8 +291,10 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
             return;
         }
 
-        if (!string.Equals(args.ClientId, boundClientId, StringComparison.Ordinal)
-            || (!IsCoordinator(user) && string.Equals(boundClientId, CoordinatorClientId, StringComparison.Ordinal)))
+        // The coordinator credential also owns its update connection's id; no device may take either.
+        bool coordinatorUpdates = IsCoordinator(user) && string.Equals(args.ClientId, CoordinatorUpdatesClientId, StringComparison.Ordinal);
+        if ((!coordinatorUpdates && !string.Equals(args.ClientId, boundClientId, StringComparison.Ordinal))
+            || (!IsCoordinator(user) && (string.Equals(boundClientId, CoordinatorClientId, StringComparison.Ordinal) || string.Equals(boundClientId, CoordinatorUpdatesClientId, StringComparison.Ordinal))))
         {
             Log.ConnectionRefused(_logger, args.ClientId, user, $"client id is bound to '{boundClientId}'");
             args.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;

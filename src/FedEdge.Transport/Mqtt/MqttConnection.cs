@@ -41,6 +41,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private Task? _consumer;
     private int _disposed;
     private int _queued;
+    private int _connects;
     private bool _aborted;
 
     public MqttConnection(
@@ -75,6 +76,9 @@ internal sealed class MqttConnection : IAsyncDisposable
     public string Endpoint => $"{(_useTls ? "mqtts" : "mqtt")}://{_host}:{_port}";
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>How many times the connection was (re-)established.</summary>
+    public int ConnectCount => Volatile.Read(ref _connects);
 
     /// <summary>Received messages waiting for the handler (at most <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
     public int InboundQueued => Volatile.Read(ref _queued);
@@ -304,6 +308,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             }
         }
 
+        Interlocked.Increment(ref _connects);
         Log.Connected(_logger, _clientId, Endpoint, result.IsSessionPresent);
         lock (_gate)
         {

@@ -13,6 +13,13 @@ namespace FedEdge.Transport.Mqtt;
 /// <see cref="MqttTopicScheme.MosquittoAcl"/>. The device id in a topic is the authenticated sender
 /// (<see cref="InboundContext.AuthenticatedId"/>); an envelope claiming another sender is reported as malformed.
 /// </summary>
+/// <remarks>
+/// With <see cref="MqttCoordinatorOptions.SeparateUpdateConnection"/> (the default) the coordinator holds two client
+/// connections: a control connection (joins, statuses and heartbeats, protocol payloads, and everything the coordinator
+/// publishes) and an update connection (<see cref="MqttTopicScheme.CoordinatorUpdatesClientId"/>) that receives only model
+/// update frames. Each has its own session, inbound queue and MQTT 5 receive window, so a round's 400 KB uploads arriving
+/// together never hold a heartbeat back long enough for its device to be declared lost.
+/// </remarks>
 public sealed class MqttCoordinatorTransport : ICoordinatorTransport
 {
     private readonly MqttCoordinatorOptions _options;
@@ -21,11 +28,13 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     private readonly TimeProvider _time;
     private readonly IParameterCodec _modelCodec;
     private readonly InboundDecoder _decoder;
+    private readonly InboundDecoder _updateDecoder;
     private readonly SemaphoreSlim _modelGate = new(1, 1);
     private readonly TaskFrameCache _tasks;
     private readonly ModelReferenceSender _references;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inFlight = new();
     private MqttConnection? _connection;
+    private MqttConnection? _updateConnection;
     private ICoordinatorHandler? _handler;
     private ITimer? _expiryTimer;
     private int _retainedModelChunks;
@@ -48,6 +57,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         _time = timeProvider ?? TimeProvider.System;
         _modelCodec = ParameterCodecs.Create(options.ModelCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
+        _updateDecoder = options.SeparateUpdateConnection ? new InboundDecoder(_time, options.Reassembly) : _decoder;
         _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
         _references = new ModelReferenceSender(_modelCodec);
     }
@@ -92,20 +102,40 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
 
         var connectionOptions = new ConnectionSettings(_options, password);
+        bool separate = _options.SeparateUpdateConnection;
         _connection = new MqttConnection(
             connectionOptions,
             broker,
             clientId,
             username,
-            MqttTopicScheme.CoordinatorFilters(_options.Federation),
+            separate ? MqttTopicScheme.CoordinatorControlFilters(_options.Federation) : MqttTopicScheme.CoordinatorFilters(_options.Federation),
             () => null,
             Statistics,
             _time,
             _logger,
             DeviceOfTopic);
+        if (separate)
+        {
+            _updateConnection = new MqttConnection(
+                connectionOptions,
+                broker,
+                MqttTopicScheme.CoordinatorUpdatesClientId(clientId),
+                username,
+                MqttTopicScheme.CoordinatorUpdateFilters(_options.Federation),
+                () => null,
+                Statistics,
+                _time,
+                _logger,
+                DeviceOfTopic);
+        }
+
         TimeSpan period = _options.Reassembly.Timeout / 4;
         _expiryTimer = _time.CreateTimer(_ => _ = ReportExpiredAsync(), null, period, period);
-        await _connection.StartAsync(OnMessageAsync, cancellationToken).ConfigureAwait(false);
+        await _connection.StartAsync((topic, payload, token) => OnMessageAsync(_decoder, topic, payload, token), cancellationToken).ConfigureAwait(false);
+        if (_updateConnection is not null)
+        {
+            await _updateConnection.StartAsync((topic, payload, token) => OnMessageAsync(_updateDecoder, topic, payload, token), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -219,6 +249,11 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
             await _expiryTimer.DisposeAsync().ConfigureAwait(false);
         }
 
+        if (_updateConnection is not null)
+        {
+            await _updateConnection.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_connection is not null)
         {
             // Receipts still on their way: disposing the connection ends them (they end with its stopping token).
@@ -243,10 +278,16 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     }
 
     /// <summary>Bytes of incomplete chunked transfers held for one inbound topic (bounded by <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>).</summary>
-    internal long PendingBytes(string topic) => _decoder.PendingBytes(topic);
+    internal long PendingBytes(string topic) => ReferenceEquals(_decoder, _updateDecoder) ? _decoder.PendingBytes(topic) : _decoder.PendingBytes(topic) + _updateDecoder.PendingBytes(topic);
 
-    /// <summary>Received messages waiting for the handler (bounded by <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/>).</summary>
-    internal int InboundQueued => _connection?.InboundQueued ?? 0;
+    /// <summary>Received messages waiting for the handler (bounded by <see cref="MqttTransportOptionsBase.InboundQueueCapacity"/> per connection).</summary>
+    internal int InboundQueued => (_connection?.InboundQueued ?? 0) + (_updateConnection?.InboundQueued ?? 0);
+
+    /// <summary>Received update frames waiting on the update connection (zero without <see cref="MqttCoordinatorOptions.SeparateUpdateConnection"/>).</summary>
+    internal int UpdatesQueued => _updateConnection?.InboundQueued ?? 0;
+
+    /// <summary>Received messages waiting on the control connection.</summary>
+    internal int ControlQueued => _connection?.InboundQueued ?? 0;
 
     // The device a topic belongs to: the broker lets only that device publish on its device-to-coordinator topics, and
     // only that device read its inbox, so traffic is attributed to the authenticated device; model chunks (retained,
@@ -262,6 +303,14 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         {
             await ReportMalformedAsync(source, error, CancellationToken.None).ConfigureAwait(false);
         }
+
+        if (!ReferenceEquals(_decoder, _updateDecoder))
+        {
+            foreach ((string source, ChunkIntegrityException error) in _updateDecoder.CollectExpired())
+            {
+                await ReportMalformedAsync(source, error, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
     }
 
     private async Task ReportMalformedAsync(string source, Exception error, CancellationToken cancellationToken)
@@ -274,7 +323,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
     }
 
-    private async Task OnMessageAsync(string topic, byte[] payload, CancellationToken cancellationToken)
+    private async Task OnMessageAsync(InboundDecoder decoder, string topic, byte[] payload, CancellationToken cancellationToken)
     {
         ICoordinatorHandler handler = _handler!;
         if (!MqttTopicScheme.TryParseDeviceTopic(_options.Federation, topic, out string device, out string kind) || kind is "inbox" or "protocol-inbox")
@@ -293,7 +342,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         (WireMessage Message, long EnvelopeBytes)? decoded;
         try
         {
-            decoded = _decoder.Accept(topic, payload, device, out ReadOnlyMemory<byte> envelope);
+            decoded = decoder.Accept(topic, payload, device, out ReadOnlyMemory<byte> envelope);
         }
         catch (ProtocolVersionException ex) when (kind == "join")
         {

@@ -112,6 +112,13 @@ public sealed class MqttCoordinatorOptions : MqttTransportOptionsBase
     /// </summary>
     public string? ClientId { get; set; }
 
+    /// <summary>
+    /// True (the default): model updates arrive on a second client connection (<see cref="MqttTopicScheme.CoordinatorUpdatesClientId"/>)
+    /// with its own session and inbound queue, so that joins, heartbeats and last wills are never queued behind a round's
+    /// uploads. The broker must accept that client id for the coordinator user (the embedded broker does). False: one connection.
+    /// </summary>
+    public bool SeparateUpdateConnection { get; set; } = true;
+
     /// <summary>How round tasks and global models encode parameters (float32 by default, exact).</summary>
     public ParameterCodecKind ModelCodec { get; set; } = ParameterCodecKind.Float32;
 
@@ -161,6 +168,16 @@ public sealed class MqttWorkerOptions : MqttTransportOptionsBase
     /// <summary>How long <see cref="MqttWorkerTransport.JoinAsync"/> waits for the coordinator's answer.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A re-send of an update within this many times the last observed receipt latency of the copy the broker last
+    /// acknowledged is held back (the copy already waits for the coordinator; another one would queue behind it). 2 by
+    /// default; 0 sends every re-send the worker asks for. No hold before the first receipt or after a reconnect.
+    /// </summary>
+    public double ResendHoldFactor { get; set; } = 2;
+
+    /// <summary>The longest a re-send is held back, however slow receipts were (3 s by default).</summary>
+    public TimeSpan MaxResendHold { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>The protocol version announced (tests use another value to play an old worker).</summary>
     internal int ProtocolVersion { get; set; } = Messaging.ProtocolVersion.Current;
 
@@ -186,6 +203,16 @@ public sealed class MqttWorkerOptions : MqttTransportOptionsBase
         if (JoinTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(JoinTimeout), JoinTimeout, "JoinTimeout must be positive.");
+        }
+
+        if (!(ResendHoldFactor >= 0 && ResendHoldFactor <= 100))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ResendHoldFactor), ResendHoldFactor, "ResendHoldFactor must be in [0, 100] (0 turns the hold off).");
+        }
+
+        if (MaxResendHold < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxResendHold), MaxResendHold, "MaxResendHold must not be negative.");
         }
     }
 }

@@ -57,9 +57,29 @@ public static class MqttTopicScheme
     /// <summary>The MQTT client id reserved for the coordinator credential.</summary>
     public static string CoordinatorClientId(string federation) => $"{Prefix}-{RequireSegment(federation, nameof(federation))}-coordinator";
 
-    /// <summary>The filters a coordinator subscribes to.</summary>
+    /// <summary>
+    /// The client id of the coordinator's second connection, which receives only model updates
+    /// (<see cref="CoordinatorUpdateFilters"/>): its own session and inbound queue, so that heartbeats and joins never wait
+    /// behind the round's bulk uploads. The embedded broker binds it to the coordinator credential like
+    /// <see cref="CoordinatorClientId"/>; on an external broker it is the configured client id with <c>-updates</c> appended.
+    /// </summary>
+    public static string CoordinatorUpdatesClientId(string coordinatorClientId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(coordinatorClientId);
+        return coordinatorClientId + "-updates";
+    }
+
+    /// <summary>The filters a coordinator subscribes to: every device-to-coordinator topic.</summary>
     public static IReadOnlyList<string> CoordinatorFilters(string federation) =>
-        [$"{Root(federation)}/devices/+/join", $"{Root(federation)}/devices/+/status", $"{Root(federation)}/devices/+/update", $"{Root(federation)}/devices/+/protocol"];
+        [.. CoordinatorControlFilters(federation), .. CoordinatorUpdateFilters(federation)];
+
+    /// <summary>The filters of the coordinator's control connection: joins, statuses (heartbeats, last wills) and protocol payloads.</summary>
+    public static IReadOnlyList<string> CoordinatorControlFilters(string federation) =>
+        [$"{Root(federation)}/devices/+/join", $"{Root(federation)}/devices/+/status", $"{Root(federation)}/devices/+/protocol"];
+
+    /// <summary>The filter of the coordinator's update connection (<see cref="CoordinatorUpdatesClientId"/>): model update frames.</summary>
+    public static IReadOnlyList<string> CoordinatorUpdateFilters(string federation) =>
+        [$"{Root(federation)}/devices/+/update"];
 
     /// <summary>True when <paramref name="value"/> can be one topic level (a federation name or device id).</summary>
     public static bool IsValidSegment(string? value) =>

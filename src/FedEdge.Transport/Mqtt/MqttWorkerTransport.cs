@@ -24,6 +24,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
     private readonly UpdateCoalescer _updates;
+    private readonly MqttResendPacer _pacer;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<JoinResponse>> _pendingJoins = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<Func<Task>> _deliveries = System.Threading.Channels.Channel.CreateUnbounded<Func<Task>>(new() { SingleReader = true });
     private MqttConnection? _connection;
@@ -42,6 +43,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
         _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
         _updates = new UpdateCoalescer();
+        _pacer = new MqttResendPacer(_time, options.ResendHoldFactor, options.MaxResendHold);
     }
 
     /// <inheritdoc />
@@ -160,22 +162,41 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A re-send while the previous copy is still on its way to the broker waits for that copy; a re-send soon after the
+    /// broker acknowledged a copy is held back for the receipt time this worker last observed (see
+    /// <see cref="MqttWorkerOptions.ResendHoldFactor"/>), since that copy is already queued for the coordinator.
+    /// </remarks>
     public ValueTask SendUpdateAsync(ModelUpdate update, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
+        if (_connection is { } current && _pacer.ShouldHold(update, current.ConnectCount))
+        {
+            Log.UpdateResendHeld(_logger, _options.DeviceId, update.Round);
+            return ValueTask.CompletedTask;
+        }
 
-        // A re-send while the previous copy is still on its way (MQTT: no PUBACK yet; gRPC: the call has not finished) waits for it.
         return _updates.SendAsync(
             update,
-            (body, token) => SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
+            async (body, token) =>
             {
-                MessageId = WireMessage.NewId(),
-                SenderId = _options.DeviceId,
-                ProtocolVersion = _options.ProtocolVersion,
-                Body = body,
-            }, token),
+                await SendAsync(MqttTopicScheme.Update(_options.Federation, _options.DeviceId), new WireMessage
+                {
+                    MessageId = WireMessage.NewId(),
+                    SenderId = _options.DeviceId,
+                    ProtocolVersion = _options.ProtocolVersion,
+                    Body = body,
+                }, token).ConfigureAwait(false);
+                _pacer.OnLeft(body, _connection?.ConnectCount ?? 0);
+            },
             cancellationToken);
     }
+
+    /// <summary>Update re-sends held back because a copy had just reached the broker (see <see cref="MqttWorkerOptions.ResendHoldFactor"/>).</summary>
+    internal long ResendsHeldBack => _pacer.HeldBack;
+
+    /// <summary>The receipt latency last observed, from the first copy's PUBACK to its receipt.</summary>
+    internal TimeSpan? ReceiptLatency => _pacer.ReceiptLatency;
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -290,6 +311,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
                 _deliveries.Writer.TryWrite(() => handler.OnTaskAsync(task, cancellationToken).AsTask());
                 break;
             case UpdateReceipt receipt when !isModel:
+                _pacer.OnReceipt(receipt.Round);
                 _deliveries.Writer.TryWrite(() => handler.OnReceiptAsync(receipt, cancellationToken).AsTask());
                 break;
             case ReferencedRoundTask reference when !isModel:
