@@ -344,9 +344,10 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
     {
         ArgumentNullException.ThrowIfNull(update);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        long bytes = InProcessNetwork.WireSize(update.Values, 128);
+        // An update still encoded (built with a decoder) travels as it is: the coordinator decodes it after its checks.
+        long bytes = update.IsDecoded ? InProcessNetwork.WireSize(update.Values, 128) : 128 + update.WireLength;
         Statistics.RecordSent(bytes);
-        ModelUpdate copy = update with { Values = InProcessNetwork.Copy(update.Values) };
+        ModelUpdate copy = update.IsDecoded ? update with { Values = InProcessNetwork.Copy(update.Values) } : update;
         _network.Coordinator?.Deliver(DeviceId, bytes, (h, ct) => h.OnUpdateAsync(copy, new InboundContext { WireBytes = bytes }, ct));
         return ValueTask.CompletedTask;
     }
