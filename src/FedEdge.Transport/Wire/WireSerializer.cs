@@ -381,7 +381,7 @@ public static class WireSerializer
         Nonce = update.Nonce,
         SampleCount = update.SampleCount,
         Kind = update.Kind == UpdateKind.Delta ? UpdateKindMessage.UpdateKindDelta : UpdateKindMessage.UpdateKindParameters,
-        Values = update.Encoded is { } encoded ? ToProto(update.Values.Layout, encoded) : ToProto(update.Values, codec),
+        Values = update.Encoded is { } encoded ? ToProto(update.Layout, encoded) : ToProto(update.Values, codec),
         Metrics = { Copy(update.Metrics) },
         Signature = Google.Protobuf.ByteString.CopyFrom(update.Signature.Span),
     };
