@@ -418,6 +418,7 @@ public static class WireSerializer
         // layout first, and only then decodes (so a forged update never makes it allocate).
         ParameterLayout layout = LayoutOf(proto.Values, "model update values");
         var codec = (ParameterCodecKind)(int)proto.Values.Codec;
+        ParameterCodecs.RequireDenseLength(codec, layout, proto.Values.Data.Span);
         long round = proto.Round;
         return new ModelUpdate(proto.SenderId, proto.Round, proto.Nonce, proto.SampleCount, layout, new EncodedValues(CodecName(codec), proto.Values.Data.Memory), (claimed, data) => DecodeUpdateValues(codec, claimed, data, round))
         {
