@@ -7,7 +7,7 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--fault-ends both|workers] [--timeout-s 600] [--broker mqtt://host:port] [--tls [--pairs N]] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
@@ -41,6 +41,7 @@ internal static class RoundBench
         bool noRaw = false;
         int rawConcurrency = 4;
         bool rawOnly = false;
+        int resendMs = 150;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -61,6 +62,7 @@ internal static class RoundBench
                 case "--no-raw": noRaw = true; break;
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--raw-only": rawOnly = true; break;
+                case "--resend-ms": resendMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -107,7 +109,7 @@ internal static class RoundBench
             return 2;
         }
 
-        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds);
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)) };
         FederationRun lossFree;
         long heapPeak;
         using (var sampler = new MemorySampler())
@@ -259,6 +261,11 @@ internal static class RoundBench
             ["update_resends_held_per_round"] = timed.Select(s => s.UpdateResendsHeld).ToList(),
             ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),
             ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
+            ["cpu_seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.CpuSeconds))),
+            ["cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CpuSeconds).ToList())),
+            ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
+            ["gen2_collections"] = run.Gen2Collections,
+            ["gc_pause_seconds"] = Round(run.GcPauseSeconds),
             ["breakdown_mean"] = new Dictionary<string, object?>
             {
                 ["wall_seconds"] = Round(Mean(timed.Select(s => s.WallSeconds))),
@@ -282,6 +289,18 @@ internal static class RoundBench
     {
         double[] all = values.ToArray();
         return all.Length == 0 ? null : all.Average();
+    }
+
+    private static double? Median(List<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return null;
+        }
+
+        double[] sorted = [.. values.Order()];
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
     private static double? Median(List<RoundSample> timed)

@@ -23,7 +23,11 @@ namespace FedEdge.Benchmarks;
 /// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
 /// <param name="Tls">gRPC only: mutual TLS with a generated federation PKI, signed updates and signed global models.</param>
 /// <param name="Ledger">The coordinator appends every round to a file-backed transparency log.</param>
-internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Tls = false, bool Ledger = false);
+internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Tls = false, bool Ledger = false)
+{
+    /// <summary>The first re-send delay of tasks and updates (<c>--resend-ms</c>); the longest is 10/3 of it.</summary>
+    public TimeSpan ResendDelay { get; init; } = TimeSpan.FromMilliseconds(150);
+}
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
 internal enum FaultEnds
@@ -71,12 +75,31 @@ internal sealed record RoundSample(
 
     /// <summary>MQTT: update re-sends the worker transports held back (the broker had the last copy; see MqttWorkerOptions.ResendHoldFactor).</summary>
     public long UpdateResendsHeld { get; init; }
+
+    /// <summary>
+    /// CPU time the whole process (coordinator and workers) used since the previous round result: on a machine other
+    /// processes load, a steadier measure of a round's work than its wall time.
+    /// </summary>
+    public double CpuSeconds { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
 /// <param name="Samples">Every round result in order, failed ones included.</param>
 /// <param name="Aborted">Why the federation stopped before its rounds were done (timeout, no further round); null when it finished.</param>
-internal sealed record FederationRun(IReadOnlyList<RoundSample> Samples, string? Aborted);
+internal sealed record FederationRun(IReadOnlyList<RoundSample> Samples, string? Aborted)
+{
+    /// <summary>
+    /// What the coordinator (with its transport) still holds after its last round: the settled managed heap with the
+    /// coordinator alive and every worker disposed, minus the settled heap once the coordinator is disposed too.
+    /// </summary>
+    public long? CoordinatorRetainedBytes { get; init; }
+
+    /// <summary>Gen-2 collections while the federation ran (process-wide: workers included).</summary>
+    public int Gen2Collections { get; init; }
+
+    /// <summary>Time the GC paused the process while the federation ran.</summary>
+    public double GcPauseSeconds { get; init; }
+}
 
 /// <summary>
 /// Runs one federation of no-op workers for several rounds, optionally with faults on every link, and samples each
@@ -87,10 +110,27 @@ internal static class RoundBenchFederation
     // A bench runs for seconds: heartbeats and re-sends on a sub-second scale.
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(250);
     private const int MissedHeartbeats = 12;
-    private static readonly TimeSpan ResendDelay = TimeSpan.FromMilliseconds(150);
-    private static readonly TimeSpan MaxResendDelay = TimeSpan.FromMilliseconds(500);
 
     public static async Task<FederationRun> RunAsync(RoundBenchSettings settings, FaultOptions? faults, FedEdge.Dashboard.FederationMonitor? monitor = null)
+    {
+        int gen2 = GC.CollectionCount(2);
+        TimeSpan paused = GC.GetTotalPauseDuration();
+        var held = new long[3];
+        FederationRun run = await RunFederationAsync(settings, faults, monitor, held).ConfigureAwait(false);
+        long without = SettledHeapBytes();
+        return run with { CoordinatorRetainedBytes = held[0] - without, Gen2Collections = (int)held[1] - gen2, GcPauseSeconds = (TimeSpan.FromTicks(held[2]) - paused).TotalSeconds };
+    }
+
+    /// <summary>The managed heap after full blocking, compacting collections (finalizers run in between).</summary>
+    internal static long SettledHeapBytes()
+    {
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+
+    private static async Task<FederationRun> RunFederationAsync(RoundBenchSettings settings, FaultOptions? faults, FedEdge.Dashboard.FederationMonitor? monitor, long[] held)
     {
         string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
         string[] devices = Enumerable.Range(0, settings.Workers).Select(i => $"w{i}").ToArray();
@@ -120,8 +160,8 @@ internal static class RoundBenchFederation
             RoundTimeout = TimeSpan.FromMinutes(2),
             HeartbeatInterval = Heartbeat,
             MissedHeartbeats = MissedHeartbeats,
-            ResendDelay = ResendDelay,
-            MaxResendDelay = MaxResendDelay,
+            ResendDelay = settings.ResendDelay,
+            MaxResendDelay = settings.ResendDelay * 10 / 3,
             ResumeFromCheckpoint = false,
             Seed = 1,
         };
@@ -136,6 +176,7 @@ internal static class RoundBenchFederation
         var data = new Dataset(new float[2], new float[1], 2);
         var clock = new TrainingClock();
         var workers = new List<Worker>();
+        FederationRun run;
         try
         {
             foreach (string device in devices)
@@ -154,7 +195,7 @@ internal static class RoundBenchFederation
 
             // Concurrently: with lossy links a join can take several attempts.
             await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
-            return await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack)).ConfigureAwait(false);
+            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack)).ConfigureAwait(false);
         }
         finally
         {
@@ -163,6 +204,14 @@ internal static class RoundBenchFederation
                 await worker.DisposeAsync().ConfigureAwait(false);
             }
         }
+
+        // The timed rounds are over: settle the heap with only the coordinator (and its transport) left alive.
+        workers.Clear();
+        mqttWorkers.Clear();
+        held[1] = GC.CollectionCount(2);
+        held[2] = GC.GetTotalPauseDuration().Ticks;
+        held[0] = SettledHeapBytes();
+        return run;
     }
 
     private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal)
@@ -171,6 +220,8 @@ internal static class RoundBenchFederation
         var samples = new List<RoundSample>();
         using var timeout = new CancellationTokenSource(settings.Timeout);
         long previous = Stopwatch.GetTimestamp();
+        using Process self = Process.GetCurrentProcess();
+        TimeSpan cpuBefore = self.TotalProcessorTime;
         long resentBefore = 0;
         long droppedBefore = 0;
         try
@@ -178,6 +229,8 @@ internal static class RoundBenchFederation
             await foreach (RoundResult result in coordinator.RunAsync(timeout.Token).ConfigureAwait(false))
             {
                 long now = Stopwatch.GetTimestamp();
+                self.Refresh();
+                TimeSpan cpu = self.TotalProcessorTime;
                 monitor?.RecordRound(result);
                 TrainingSpan training = clock.Drain();
                 long resent = workers.Sum(w => (long)w.UpdateResends);
@@ -201,8 +254,10 @@ internal static class RoundBenchFederation
                 {
                     TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
                     UpdateResendsHeld = held - heldBefore,
+                    CpuSeconds = (cpu - cpuBefore).TotalSeconds,
                 });
                 heldBefore = held;
+                cpuBefore = cpu;
                 previous = now;
                 resentBefore = resent;
                 droppedBefore = dropped;

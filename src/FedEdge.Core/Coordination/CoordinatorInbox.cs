@@ -265,7 +265,11 @@ internal sealed class CoordinatorInbox(
         }
 
         Touch(update.SenderId);
-        if (credentials is not null && SignatureProblem(update) is { } bad)
+
+        // The signature is checked over the bytes as they travelled (a transport hands them over still encoded), so an
+        // unsigned or forged update is refused before anything is decoded or allocated for it.
+        byte[]? digest = credentials is null ? null : UpdateSigning.Digest(update);
+        if (credentials is not null && SignatureProblem(update, digest!) is { } bad)
         {
             // The round protocol never sees it, so the refusal is recorded with the open round here.
             if (rounds.Current is { } current && current.Round == update.Round)
@@ -279,11 +283,19 @@ internal sealed class CoordinatorInbox(
         ActiveRound? round = rounds.Current;
         if (round is not null && update.Round == round.Round)
         {
+            if (DecodeProblem(update, round) is { } undecodable)
+            {
+                // As for an update the transport could not decode: refused with a reason, and a participant that sent it has failed.
+                round.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, undecodable));
+                LeaveRound(update.SenderId, undecodable);
+                return new(RoundUpdateOutcome.Refused, undecodable);
+            }
+
             if (credentials is not null)
             {
                 // Before the protocol sees the update: the update that completes the round must find its signature
                 // recorded when the round reads them. The round keeps only the signatures of the updates it accepted.
-                round.RecordSignature(new SignedUpdate(update.SenderId, UpdateSigning.Digest(update), update.Signature)
+                round.RecordSignature(new SignedUpdate(update.SenderId, digest!, update.Signature)
                 {
                     Certificate = _certificates.TryGetValue(update.SenderId, out X509Certificate2? signer) ? signer.RawData : ReadOnlyMemory<byte>.Empty,
                 });
@@ -330,14 +342,37 @@ internal sealed class CoordinatorInbox(
         _certificates[request.DeviceId] = certificate!;
     }
 
-    private string? SignatureProblem(ModelUpdate update)
+    /// <summary>
+    /// Decodes an update that is still encoded, once it passed every check that needs no values, and says why it cannot
+    /// be decoded, or null. An update whose claimed layout is not the round's is left encoded: the round refuses it
+    /// for its layout without decoding it.
+    /// </summary>
+    private static string? DecodeProblem(ModelUpdate update, ActiveRound round)
+    {
+        if (update.IsDecoded || round.Task.GlobalParameters.Layout.DescribeMismatch(update.Layout) is not null)
+        {
+            return null;
+        }
+
+        try
+        {
+            _ = update.Values;
+            return null;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException or InvalidDataException)
+        {
+            return Bounded($"The model update for round {update.Round} cannot be decoded: {ex.Message}", MaxReasonLength);
+        }
+    }
+
+    private string? SignatureProblem(ModelUpdate update, byte[] digest)
     {
         if (!_certificates.TryGetValue(update.SenderId, out X509Certificate2? certificate))
         {
             return $"update signature refused ({SignatureCheck.Missing}): no verified certificate for '{update.SenderId}'";
         }
 
-        SignatureCheck check = UpdateSigning.Verify(update, certificate);
+        SignatureCheck check = UpdateSigning.Verify(update, digest, certificate);
         return check switch
         {
             SignatureCheck.Valid => null,

@@ -129,6 +129,15 @@ public sealed class UpdateValidator
         }
     }
 
+    /// <summary>Records <paramref name="senderId"/> as accepted, for a caller that has just passed its update through <see cref="Check"/> under its own lock.</summary>
+    internal void MarkAccepted(string senderId)
+    {
+        lock (_gate)
+        {
+            _accepted.Add(senderId);
+        }
+    }
+
     /// <summary>
     /// Validates an update and folds it into <paramref name="round"/> only when it passes; a refused
     /// update never touches the aggregate. If the aggregator itself refuses the update (for example a
@@ -195,12 +204,13 @@ public sealed class UpdateValidator
             return UpdateValidationResult.Refused(UpdateRejectionReason.NonPositiveSampleCount, $"Update from '{update.SenderId}' reports {update.SampleCount} samples; the weight must be positive.");
         }
 
-        if (update.Values is null)
+        if (update.IsDecoded && update.Values is null)
         {
             return UpdateValidationResult.Refused(UpdateRejectionReason.LayoutMismatch, $"Update from '{update.SenderId}' carries no values.");
         }
 
-        string? mismatch = e.Layout.DescribeMismatch(update.Values.Layout);
+        // The claimed layout first: an update still encoded is decoded (its values read) only when its layout fits.
+        string? mismatch = update.Layout is null ? "no layout" : e.Layout.DescribeMismatch(update.Layout);
         if (mismatch is not null)
         {
             return UpdateValidationResult.Refused(UpdateRejectionReason.LayoutMismatch, $"Update from '{update.SenderId}' does not match the global parameters: {mismatch}.");

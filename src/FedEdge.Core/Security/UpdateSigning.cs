@@ -62,6 +62,13 @@ public static class UpdateSigning
             return stream.ToArray();
         }
 
+        if (update.PendingFloat32 is { IsEmpty: false } wire)
+        {
+            // Not decoded yet: the float32 bytes as they travelled are the canonical little-endian values.
+            stream.Write(wire.Span);
+            return stream.ToArray();
+        }
+
         ReadOnlySpan<float> values = update.Values.Values;
         if (BitConverter.IsLittleEndian)
         {
@@ -90,7 +97,7 @@ public static class UpdateSigning
         WriteString(stream, update.Nonce);
         WriteInt64(stream, update.SampleCount);
         WriteInt64(stream, (long)update.Kind);
-        ParameterLayout layout = update.Values.Layout;
+        ParameterLayout layout = update.Layout;
         WriteInt64(stream, layout.Tensors.Count);
         foreach (TensorSpec tensor in layout.Tensors)
         {
@@ -108,7 +115,8 @@ public static class UpdateSigning
     {
         ArgumentNullException.ThrowIfNull(update);
         bool plainFloats = update.Encoded is not { } e || string.Equals(e.Codec, UpdateCodecSpec.Float32, StringComparison.Ordinal);
-        if (!plainFloats || !BitConverter.IsLittleEndian)
+        ReadOnlyMemory<byte> pending = update.PendingFloat32;
+        if (!plainFloats || (!BitConverter.IsLittleEndian && pending.IsEmpty))
         {
             return SHA256.HashData(CanonicalBytes(update));
         }
@@ -122,7 +130,8 @@ public static class UpdateSigning
             hash.AppendData(header.GetBuffer(), 0, (int)header.Length);
         }
 
-        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(update.Values.Values));
+        // An update not decoded yet is hashed over the bytes as they travelled: verifying it decodes nothing.
+        hash.AppendData(pending.IsEmpty ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(update.Values.Values) : pending.Span);
         return hash.GetHashAndReset();
     }
 
@@ -150,6 +159,23 @@ public static class UpdateSigning
         }
 
         return key.VerifyHash(Digest(update), update.Signature.Span, DSASignatureFormat.IeeeP1363FixedFieldConcatenation) ? SignatureCheck.Valid : SignatureCheck.Invalid;
+    }
+
+    /// <summary>Checks <paramref name="update"/>'s signature over an already computed <paramref name="digest"/> (<see cref="Digest"/>).</summary>
+    internal static SignatureCheck Verify(ModelUpdate update, ReadOnlySpan<byte> digest, X509Certificate2 certificate)
+    {
+        if (update.Signature.IsEmpty)
+        {
+            return SignatureCheck.Missing;
+        }
+
+        using ECDsa? key = certificate.GetECDsaPublicKey();
+        if (key is null)
+        {
+            return SignatureCheck.UnsupportedKey;
+        }
+
+        return key.VerifyHash(digest, update.Signature.Span, DSASignatureFormat.IeeeP1363FixedFieldConcatenation) ? SignatureCheck.Valid : SignatureCheck.Invalid;
     }
 
     /// <summary>The statement a global model's signature covers: its version, round and parameter hash.</summary>

@@ -119,6 +119,21 @@ public static class ParameterCodecs
         return -1;
     }
 
+    /// <summary>
+    /// For the dense codecs, whose length the layout fixes, refuses data of another length without decoding anything
+    /// (an update is decoded only after its signature is checked, but a wrong length is refused on arrival).
+    /// </summary>
+    internal static void RequireDenseLength(ParameterCodecKind kind, ParameterLayout layout, ReadOnlySpan<byte> data)
+    {
+        switch (kind)
+        {
+            case ParameterCodecKind.Float32: RequireLength(data, (long)layout.TotalLength * sizeof(float), "float32", layout); break;
+            case ParameterCodecKind.Float16: RequireLength(data, (long)layout.TotalLength * 2, "float16", layout); break;
+            case ParameterCodecKind.Int8: RequireLength(data, ((long)layout.Tensors.Count * Int8Codec.HeaderBytes) + layout.TotalLength, "int8", layout); break;
+            default: break;
+        }
+    }
+
     internal static void RequireLength(ReadOnlySpan<byte> data, long expected, string codec, ParameterLayout layout)
     {
         if (data.Length != expected)
@@ -214,7 +229,7 @@ public static class ParameterCodecs
 
     private sealed class Int8Codec : IParameterCodec
     {
-        private const int HeaderBytes = 8;
+        internal const int HeaderBytes = 8;
 
         public ParameterCodecKind Kind => ParameterCodecKind.Int8;
 

@@ -381,7 +381,7 @@ public static class WireSerializer
         Nonce = update.Nonce,
         SampleCount = update.SampleCount,
         Kind = update.Kind == UpdateKind.Delta ? UpdateKindMessage.UpdateKindDelta : UpdateKindMessage.UpdateKindParameters,
-        Values = update.Encoded is { } encoded ? ToProto(update.Values.Layout, encoded) : ToProto(update.Values, codec),
+        Values = update.Encoded is { } encoded ? ToProto(update.Layout, encoded) : ToProto(update.Values, codec),
         Metrics = { Copy(update.Metrics) },
         Signature = Google.Protobuf.ByteString.CopyFrom(update.Signature.Span),
     };
@@ -414,19 +414,15 @@ public static class WireSerializer
             UpdateKindMessage.UpdateKindDelta => UpdateKind.Delta,
             _ => throw new WireFormatException($"Update kind {(int)proto.Kind} is unknown."),
         };
-        ParameterSet values = FromProto(proto.Values, "model update values");
-        return new ModelUpdate
+        // The values stay encoded: the coordinator checks the sender, the signature over these bytes and the claimed
+        // layout first, and only then decodes (so a forged update never makes it allocate).
+        ParameterLayout layout = LayoutOf(proto.Values, "model update values");
+        var codec = (ParameterCodecKind)(int)proto.Values.Codec;
+        ParameterCodecs.RequireDenseLength(codec, layout, proto.Values.Data.Span);
+        long round = proto.Round;
+        return new ModelUpdate(proto.SenderId, proto.Round, proto.Nonce, proto.SampleCount, layout, new EncodedValues(CodecName(codec), proto.Values.Data.Memory), (claimed, data) => DecodeUpdateValues(codec, claimed, data, round))
         {
-            SenderId = proto.SenderId,
-            Round = proto.Round,
-            Nonce = proto.Nonce,
-            SampleCount = proto.SampleCount,
             Kind = kind,
-            Values = values,
-
-            // The bytes as sent: the signature covers them for every codec but float32 (whose bytes are the values).
-            Encoded = proto.Values.Codec == ParameterCodecMessage.ParameterCodecFloat32 ? null
-                : new EncodedValues(ParameterCodecs.NameOf((ParameterCodecKind)(int)proto.Values.Codec), proto.Values.Data.Memory),
             Metrics = new Dictionary<string, double>(proto.Metrics, StringComparer.Ordinal),
             Signature = proto.Signature.Length is 0 or 64 ? proto.Signature.ToByteArray() : throw new WireFormatException($"The model update's signature has {proto.Signature.Length} bytes; an ECDSA P-256 signature has 64."),
         };
@@ -481,7 +477,39 @@ public static class WireSerializer
         return proto;
     }
 
+    /// <summary>Decodes an update's values when the coordinator asks; what cannot be decoded is a <see cref="FormatException"/>.</summary>
+    private static ParameterSet DecodeUpdateValues(ParameterCodecKind codec, ParameterLayout layout, ReadOnlyMemory<byte> data, long round)
+    {
+        try
+        {
+            return ParameterCodecs.Decode(codec, layout, data.Span);
+        }
+        catch (Exception ex) when (ex is WireFormatException or ParameterCodecException or ArgumentException or OverflowException)
+        {
+            throw new FormatException($"The model update for round {round} cannot be decoded: {ex.Message}", ex);
+        }
+    }
+
     internal static ParameterSet FromProto(ParameterSetMessage? proto, string what)
+    {
+        ParameterLayout layout = LayoutOf(proto, what);
+        return ParameterCodecs.Decode((ParameterCodecKind)(int)proto!.Codec, layout, proto.Data.Span);
+    }
+
+    /// <summary>The wire name of a codec an update names; an unknown one is refused as decoding would refuse it.</summary>
+    private static string CodecName(ParameterCodecKind codec)
+    {
+        try
+        {
+            return ParameterCodecs.NameOf(codec);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            throw new WireFormatException($"Unknown parameter codec {(int)codec}; this build knows float32, float16, int8, top-k and sparse float16.");
+        }
+    }
+
+    private static ParameterLayout LayoutOf(ParameterSetMessage? proto, string what)
     {
         if (proto is null || proto.Tensors.Count == 0)
         {
@@ -502,7 +530,7 @@ public static class WireSerializer
             throw new WireFormatException($"The {what} have a layout too large to hold: {ex.Message}", ex);
         }
 
-        return ParameterCodecs.Decode((ParameterCodecKind)(int)proto.Codec, layout, proto.Data.Span);
+        return layout;
     }
 
     private static Dictionary<string, T> Copy<T>(IReadOnlyDictionary<string, T> source) => source.ToDictionary(StringComparer.Ordinal);

@@ -8,7 +8,8 @@ namespace FedEdge.Messaging.InProcess;
 /// An in-process "network" for simulation and tests: one coordinator endpoint and any number of
 /// worker endpoints exchanging messages through per-receiver queues (ordered delivery per
 /// receiver, never re-entrant). Parameters are copied at every hop, so no side shares buffers with
-/// another, and bytes are counted as a float32 wire encoding would count them.
+/// another (a coordinator's models are copied by each receiver as it takes the message, which spreads
+/// the copies over the receivers' queues), and bytes are counted as a float32 wire encoding would count them.
 /// </summary>
 /// <remarks>
 /// Disposing a worker endpoint behaves like an MQTT last will: the coordinator is told the device
@@ -185,8 +186,10 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         Statistics.RecordSent(bytes, deviceId);
         if (worker is not null)
         {
-            RoundTask copy = task with { GlobalParameters = InProcessNetwork.Copy(task.GlobalParameters) };
-            worker.Deliver(bytes, (h, ct) => h.OnTaskAsync(copy, ct));
+            // The receiver copies, on its own queue: the coordinator never changes a global model it sent (a new round
+            // makes a new one), so the copy holds what was sent, and the coordinator's loop over the participants does
+            // not copy every model itself.
+            worker.Deliver(bytes, (h, ct) => h.OnTaskAsync(task with { GlobalParameters = InProcessNetwork.Copy(task.GlobalParameters) }, ct));
         }
 
         return ValueTask.CompletedTask;
@@ -212,8 +215,8 @@ internal sealed class InProcessCoordinatorTransport : ICoordinatorTransport
         foreach (InProcessWorkerTransport worker in _network.ConnectedWorkers)
         {
             Statistics.RecordSent(bytes, worker.DeviceId);
-            GlobalModel copy = retained with { Parameters = InProcessNetwork.Copy(retained.Parameters) };
-            worker.Deliver(bytes, (h, ct) => h.OnGlobalModelAsync(copy, ct));
+            // Copied by the receiver, from the network's own retained copy, which nobody changes.
+            worker.Deliver(bytes, (h, ct) => h.OnGlobalModelAsync(retained with { Parameters = InProcessNetwork.Copy(retained.Parameters) }, ct));
         }
 
         return ValueTask.CompletedTask;
@@ -344,9 +347,10 @@ internal sealed class InProcessWorkerTransport : IWorkerTransport
     {
         ArgumentNullException.ThrowIfNull(update);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        long bytes = InProcessNetwork.WireSize(update.Values, 128);
+        // An update still encoded (built with a decoder) travels as it is: the coordinator decodes it after its checks.
+        long bytes = update.IsDecoded ? InProcessNetwork.WireSize(update.Values, 128) : 128 + update.WireLength;
         Statistics.RecordSent(bytes);
-        ModelUpdate copy = update with { Values = InProcessNetwork.Copy(update.Values) };
+        ModelUpdate copy = update.IsDecoded ? update with { Values = InProcessNetwork.Copy(update.Values) } : update;
         _network.Coordinator?.Deliver(DeviceId, bytes, (h, ct) => h.OnUpdateAsync(copy, new InboundContext { WireBytes = bytes }, ct));
         return ValueTask.CompletedTask;
     }
