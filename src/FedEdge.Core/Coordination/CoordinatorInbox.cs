@@ -264,6 +264,19 @@ internal sealed class CoordinatorInbox(
             return new(RoundUpdateOutcome.Refused, "unknown sender: the device was not admitted");
         }
 
+        if (credentials is not null && RevokedSinceJoin(update.SenderId) is { } revoked)
+        {
+            // Revoked while admitted (the CRL was reloaded): this update and everything after it is refused, and the
+            // device leaves the running round at once instead of being waited for.
+            _certificates.TryRemove(update.SenderId, out _);
+            registry.Refuse(update.SenderId, [revoked]);
+            requests.Withdraw(update.SenderId);
+            LeaveRound(update.SenderId, revoked);
+            Log.DeviceRefused(logger, update.SenderId, revoked);
+            devicesChanged();
+            return new(RoundUpdateOutcome.Refused, revoked);
+        }
+
         Touch(update.SenderId);
         if (credentials is not null && SignatureProblem(update) is { } bad)
         {
@@ -329,6 +342,12 @@ internal sealed class CoordinatorInbox(
 
         _certificates[request.DeviceId] = certificate!;
     }
+
+    /// <summary>Why the device's verified certificate no longer counts (the CRL reloaded since its join lists it), or null.</summary>
+    private string? RevokedSinceJoin(string deviceId) =>
+        _certificates.TryGetValue(deviceId, out X509Certificate2? certificate) && credentials!.Validator.IsRevoked(certificate)
+            ? $"certificate refused ({CertificateRefusal.Revoked}): certificate '{certificate.Subject}' (serial {certificate.SerialNumber}) was revoked after the device joined"
+            : null;
 
     private string? SignatureProblem(ModelUpdate update)
     {
