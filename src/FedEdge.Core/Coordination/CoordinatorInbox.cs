@@ -151,8 +151,9 @@ internal sealed class CoordinatorInbox(
     {
         ArgumentNullException.ThrowIfNull(update);
         ActiveRound? open = rounds.Current;
-        RoundUpdateVerdict verdict = Judge(update, context);
-        if (!verdict.IsAccepted && (open is null || update.Round != open.Round || !registry.IsAdmitted(update.SenderId)))
+        RoundUpdateVerdict? revoked = RefuseIfRevoked(update, context, open);
+        RoundUpdateVerdict verdict = revoked ?? Judge(update, context);
+        if (!verdict.IsAccepted && revoked is null && (open is null || update.Round != open.Round || !registry.IsAdmitted(update.SenderId)))
         {
             // The round protocol records what it judged; the rest is recorded with the open round here.
             open?.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, verdict.Reason ?? "refused"));
@@ -264,19 +265,6 @@ internal sealed class CoordinatorInbox(
             return new(RoundUpdateOutcome.Refused, "unknown sender: the device was not admitted");
         }
 
-        if (credentials is not null && RevokedSinceJoin(update.SenderId) is { } revoked)
-        {
-            // Revoked while admitted (the CRL was reloaded): this update and everything after it is refused, and the
-            // device leaves the running round at once instead of being waited for.
-            _certificates.TryRemove(update.SenderId, out _);
-            registry.Refuse(update.SenderId, [revoked]);
-            requests.Withdraw(update.SenderId);
-            LeaveRound(update.SenderId, revoked);
-            Log.DeviceRefused(logger, update.SenderId, revoked);
-            devicesChanged();
-            return new(RoundUpdateOutcome.Refused, revoked);
-        }
-
         Touch(update.SenderId);
         if (credentials is not null && SignatureProblem(update) is { } bad)
         {
@@ -341,6 +329,31 @@ internal sealed class CoordinatorInbox(
         }
 
         _certificates[request.DeviceId] = certificate!;
+    }
+
+    /// <summary>
+    /// A device revoked while admitted (the CRL was reloaded since its join): this update and everything after it is
+    /// refused, the refusal is recorded with the open round, and the device leaves that round at once instead of being
+    /// waited for. Null when the sender's certificate is not revoked.
+    /// </summary>
+    private RoundUpdateVerdict? RefuseIfRevoked(ModelUpdate update, InboundContext context, ActiveRound? open)
+    {
+        if (credentials is null
+            || (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, update.SenderId, StringComparison.Ordinal))
+            || RevokedSinceJoin(update.SenderId) is not { } revoked)
+        {
+            return null;
+        }
+
+        // Recorded before the device leaves: leaving may complete the round, whose result must name the refusal.
+        // The certificate stays on file so every later update is refused for the same reason (until a join with a valid one).
+        open?.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, revoked));
+        registry.Refuse(update.SenderId, [revoked]);
+        requests.Withdraw(update.SenderId);
+        LeaveRound(update.SenderId, revoked);
+        Log.DeviceRefused(logger, update.SenderId, revoked);
+        devicesChanged();
+        return new(RoundUpdateOutcome.Refused, revoked);
     }
 
     /// <summary>Why the device's verified certificate no longer counts (the CRL reloaded since its join lists it), or null.</summary>
