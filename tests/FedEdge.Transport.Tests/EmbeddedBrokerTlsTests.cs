@@ -148,8 +148,10 @@ public sealed class EmbeddedBrokerTlsTests : IAsyncLifetime
 
         // The federation revokes the connected device and the running broker reloads its CRL: the next message is refused.
         _validator.ReloadCrl(FederationPki.Revoke(_ca, _crl, cert, Now, TimeSpan.FromDays(1)));
-        // Refused by the broker (NotAuthorized) if it gets there before the broker drops the session, or never delivered.
-        await Assert.ThrowsAsync<TransportException>(async () => await worker.SendUpdateAsync(TestData.Update("turncoat-1", 2, TestData.RandomSet(4, 8))));
+        // Refused by the broker (NotAuthorized) if it gets there before the broker drops the session; otherwise never
+        // delivered, as the reconnection is refused in the TLS handshake (the publish times out).
+        Exception refused = await Assert.ThrowsAnyAsync<Exception>(async () => await worker.SendUpdateAsync(TestData.Update("turncoat-1", 2, TestData.RandomSet(4, 8))));
+        Assert.True(refused is TransportException or TimeoutException, refused.ToString());
         Assert.Contains(_host.Broker!.RefusedCertificates, r => r.Refusal == CertificateRefusal.Revoked && r.Reason.Contains("CN=turncoat-1", StringComparison.Ordinal));
         Assert.DoesNotContain(_handler.Updates, u => u.SenderId == "turncoat-1" && u.Round == 2);
     }
