@@ -115,6 +115,14 @@ internal static class PkiCommand
                 return (Usage, $"--server '{host}' is not a host name.");
             }
 
+            // On Mosquitto the certificate's CN is the MQTT user name: a device and a server of the same name would share
+            // the coordinator's ACL entry, so one name is never issued to both roles.
+            string otherRole = Path.Combine(root, id is not null ? "servers" : "devices", name + ".crt");
+            if (File.Exists(otherRole))
+            {
+                return (Usage, $"'{name}' already names a {(id is not null ? "server" : "device")} certificate ({otherRole}); on Mosquitto the certificate's CN is the user name, so devices and servers need different names.");
+            }
+
             Directory.CreateDirectory(folder);
             using X509Certificate2 issued = id is not null
                 ? FederationPki.IssueDevice(ca, new DeviceCertificateRequest { DeviceId = id, MudUrl = parse.GetValue(mudUrl) is { } u ? new Uri(u) : null, MudSigner = signer, Validity = validity }, now)

@@ -131,7 +131,9 @@ public sealed class MosquittoBroker : IAsyncDisposable
     /// Starts Mosquitto with a configuration rendered by the caller for a free 127.0.0.1 port (its only listener);
     /// <see cref="Port"/> is that port. Returns null when Mosquitto is not installed outside CI.
     /// </summary>
-    public static async Task<MosquittoBroker?> StartWithConfigAsync(Func<int, string, string> renderConfig)
+    public static Task<MosquittoBroker?> StartWithConfigAsync(Func<int, string, string> renderConfig) => StartWithConfigAsync(renderConfig, null);
+
+    private static async Task<MosquittoBroker?> StartWithConfigAsync(Func<int, string, string> renderConfig, int? fixedPort)
     {
         ArgumentNullException.ThrowIfNull(renderConfig);
         if (!IsInstalled)
@@ -145,7 +147,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
         }
 
         string directory = Directory.CreateTempSubdirectory("fededge-mosquitto-").FullName;
-        int port = LoopbackPorts.Free();
+        int port = fixedPort ?? LoopbackPorts.Free();
         var conf = new StringBuilder(renderConfig(port, directory));
         if (string.Equals(Environment.UserName, "root", StringComparison.Ordinal))
         {
@@ -158,6 +160,18 @@ public sealed class MosquittoBroker : IAsyncDisposable
         var broker = new MosquittoBroker(directory, configPath, port, null);
         await broker.LaunchAsync().ConfigureAwait(false);
         return broker;
+    }
+
+    /// <summary>
+    /// Starts Mosquitto with a configuration file written by someone else (e.g. <c>fededge mosquitto-config</c>) whose
+    /// only listener is <paramref name="port"/> on 127.0.0.1: the file is copied with this machine's user and log
+    /// settings appended. Returns null when Mosquitto is not installed outside CI.
+    /// </summary>
+    public static async Task<MosquittoBroker?> StartFromFileAsync(string configPath, int port)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(configPath);
+        string text = File.ReadAllText(configPath);
+        return await StartWithConfigAsync((_, _) => text, port).ConfigureAwait(false);
     }
 
     /// <summary>Kills the process at once (SIGKILL): no clean shutdown, no last save.</summary>

@@ -131,6 +131,40 @@ public sealed class GrpcMutualTlsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RevokedWhileConnected_CrlReloaded_StreamsEndedOthersKeepTheirs()
+    {
+        using X509Certificate2 cert = Device("turncoat-1");
+        using X509Certificate2 controlCert = Device("loyal-1");
+        await using GrpcWorkerTransport worker = Worker("turncoat-1", cert);
+        await using GrpcWorkerTransport control = Worker("loyal-1", controlCert);
+        var inbox = new RecordingWorker();
+        var controlInbox = new RecordingWorker();
+        await worker.ConnectAsync(inbox);
+        await control.ConnectAsync(controlInbox);
+        Assert.True((await worker.JoinAsync(new JoinRequest { DeviceId = "turncoat-1" })).Accepted);
+        Assert.True((await control.JoinAsync(new JoinRequest { DeviceId = "loyal-1" })).Accepted);
+
+        // Both inbox streams are live: each device gets a receipt.
+        await _coordinator.SendReceiptAsync("turncoat-1", new UpdateReceipt { Round = 1, Accepted = true });
+        await _coordinator.SendReceiptAsync("loyal-1", new UpdateReceipt { Round = 1, Accepted = true });
+        await inbox.NextAsync<UpdateReceipt>(r => r.Round == 1);
+        await controlInbox.NextAsync<UpdateReceipt>(r => r.Round == 1);
+
+        // Revoked while connected: the coordinator reloads its CRL and ends that device's streams at once.
+        ValidatorOf().ReloadCrl(FederationPki.Revoke(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1)), cert, Now, TimeSpan.FromDays(1)));
+        CertificateValidation ended = Assert.Single(_coordinator.RefusedCertificates, r => r.Reason.Contains("streams were ended", StringComparison.Ordinal));
+        Assert.Equal(CertificateRefusal.Revoked, ended.Refusal);
+        Assert.Equal("turncoat-1", ended.DeviceId);
+
+        // The other device's stream is untouched; the revoked one's next call is refused.
+        await _coordinator.SendReceiptAsync("loyal-1", new UpdateReceipt { Round = 2, Accepted = true });
+        await controlInbox.NextAsync<UpdateReceipt>(r => r.Round == 2);
+        await Assert.ThrowsAsync<TransportException>(async () => await worker.SendUpdateAsync(TestData.Update("turncoat-1", 2, TestData.RandomSet(4, 3))));
+        Assert.DoesNotContain(_handler.Updates, u => u.SenderId == "turncoat-1");
+        Assert.DoesNotContain(_coordinator.RefusedCertificates, r => r.DeviceId == "loyal-1");
+    }
+
+    [Fact]
     public void CrlReload_NotSignedByTheCa_KeepsTheOldList()
     {
         using X509Certificate2 other = FederationPki.CreateCertificateAuthority("grpc mtls tests", Now, TimeSpan.FromDays(10));

@@ -151,8 +151,9 @@ internal sealed class CoordinatorInbox(
     {
         ArgumentNullException.ThrowIfNull(update);
         ActiveRound? open = rounds.Current;
-        RoundUpdateVerdict verdict = Judge(update, context);
-        if (!verdict.IsAccepted && (open is null || update.Round != open.Round || !registry.IsAdmitted(update.SenderId)))
+        RoundUpdateVerdict? revoked = RefuseIfRevoked(update, context, open);
+        RoundUpdateVerdict verdict = revoked ?? Judge(update, context);
+        if (!verdict.IsAccepted && revoked is null && (open is null || update.Round != open.Round || !registry.IsAdmitted(update.SenderId)))
         {
             // The round protocol records what it judged; the rest is recorded with the open round here.
             open?.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, verdict.Reason ?? "refused"));
@@ -364,6 +365,37 @@ internal sealed class CoordinatorInbox(
             return Bounded($"The model update for round {update.Round} cannot be decoded: {ex.Message}", MaxReasonLength);
         }
     }
+
+    /// <summary>
+    /// A device revoked while admitted (the CRL was reloaded since its join): this update and everything after it is
+    /// refused, the refusal is recorded with the open round, and the device leaves that round at once instead of being
+    /// waited for. Null when the sender's certificate is not revoked.
+    /// </summary>
+    private RoundUpdateVerdict? RefuseIfRevoked(ModelUpdate update, InboundContext context, ActiveRound? open)
+    {
+        if (credentials is null
+            || (context.AuthenticatedId is not null && !string.Equals(context.AuthenticatedId, update.SenderId, StringComparison.Ordinal))
+            || RevokedSinceJoin(update.SenderId) is not { } revoked)
+        {
+            return null;
+        }
+
+        // Recorded before the device leaves: leaving may complete the round, whose result must name the refusal.
+        // The certificate stays on file so every later update is refused for the same reason (until a join with a valid one).
+        open?.RecordRefusal(new RefusedUpdate(update.SenderId, update.Round, revoked));
+        registry.Refuse(update.SenderId, [revoked]);
+        requests.Withdraw(update.SenderId);
+        LeaveRound(update.SenderId, revoked);
+        Log.DeviceRefused(logger, update.SenderId, revoked);
+        devicesChanged();
+        return new(RoundUpdateOutcome.Refused, revoked);
+    }
+
+    /// <summary>Why the device's verified certificate no longer counts (the CRL reloaded since its join lists it), or null.</summary>
+    private string? RevokedSinceJoin(string deviceId) =>
+        _certificates.TryGetValue(deviceId, out X509Certificate2? certificate) && credentials!.Validator.IsRevoked(certificate)
+            ? $"certificate refused ({CertificateRefusal.Revoked}): certificate '{certificate.Subject}' (serial {certificate.SerialNumber}) was revoked after the device joined"
+            : null;
 
     private string? SignatureProblem(ModelUpdate update, byte[] digest)
     {

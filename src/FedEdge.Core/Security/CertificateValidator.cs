@@ -101,7 +101,14 @@ public sealed class CertificateValidator
         (HashSet<BigInteger> revoked, DateTimeOffset? nextUpdate) = LoadCrl(crl.Span);
         CrlNextUpdate = nextUpdate;
         _revoked = revoked;
+        CrlReloaded?.Invoke(this, EventArgs.Empty);
     }
+
+    /// <summary>
+    /// Raised after <see cref="ReloadCrl"/> put a new CRL in force, on the reloading thread: transports use it to drop
+    /// the connections whose certificates are now revoked (<see cref="IsRevoked"/>). Handlers must return quickly.
+    /// </summary>
+    public event EventHandler? CrlReloaded;
 
     /// <summary>True when the current CRL lists <paramref name="certificate"/> (a cheap check for connections verified earlier).</summary>
     public bool IsRevoked(X509Certificate2 certificate)

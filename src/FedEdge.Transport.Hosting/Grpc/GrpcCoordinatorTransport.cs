@@ -44,6 +44,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private readonly ModelReferenceSender _references;
     private readonly Dictionary<string, byte[]> _tokenHashes;
     private readonly ConcurrentQueue<CertificateValidation> _refused = new();
+    private readonly ConcurrentDictionary<Microsoft.AspNetCore.Http.HttpContext, X509Certificate2> _certificateCalls = new();
     private volatile IReadOnlyList<byte[]> _modelFrames = [];
     private WebApplication? _app;
     private ICoordinatorHandler? _handler;
@@ -113,6 +114,11 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         builder.Services.AddSingleton(new FederationServiceImpl(this));
         _app = builder.Build();
         _app.MapGrpcService<FederationServiceImpl>();
+        if (_options.ClientCertificateValidator is { } crlSource)
+        {
+            crlSource.CrlReloaded += OnCrlReloaded;
+        }
+
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         string bound = _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var uri = new Uri(bound);
@@ -174,6 +180,11 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (_options.ClientCertificateValidator is { } crlSource)
+        {
+            crlSource.CrlReloaded -= OnCrlReloaded;
+        }
+
         foreach (Outbox outbox in _outboxes.Values)
         {
             outbox.Complete();
@@ -203,6 +214,59 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     }
 
     private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox());
+
+    /// <summary>
+    /// Keeps a mutual-TLS call (Send or Subscribe stream) with its client certificate while it runs, so that a CRL
+    /// reloaded meanwhile can end it (<see cref="OnCrlReloaded"/>).
+    /// </summary>
+    private CallRegistration Track(ServerCallContext context)
+    {
+        Microsoft.AspNetCore.Http.HttpContext http = context.GetHttpContext();
+        if (_options.ClientCertificateValidator is null || http.Connection.ClientCertificate is not { } certificate)
+        {
+            return default;
+        }
+
+        _certificateCalls[http] = certificate;
+        return new CallRegistration(_certificateCalls, http);
+    }
+
+    /// <summary>
+    /// Ends every running call of a device whose certificate the reloaded CRL revokes (revoked while connected): its
+    /// streams are aborted, and its next call is refused (Revoked) in <see cref="AuthenticateByCertificate"/>.
+    /// </summary>
+    private void OnCrlReloaded(object? sender, EventArgs e)
+    {
+        CertificateValidator validator = _options.ClientCertificateValidator!;
+        var logged = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((Microsoft.AspNetCore.Http.HttpContext call, X509Certificate2 certificate) in _certificateCalls)
+        {
+            if (!validator.IsRevoked(certificate))
+            {
+                continue;
+            }
+
+            string device = FederationPki.ReadDeviceId(certificate) ?? certificate.Subject;
+            if (logged.Add(device))
+            {
+                Refuse(new CertificateValidation(CertificateRefusal.Revoked, $"certificate '{certificate.Subject}' (serial {certificate.SerialNumber}) was revoked by a reloaded CRL; the device's streams were ended", device));
+            }
+
+            _certificateCalls.TryRemove(call, out _);
+            call.Abort();
+        }
+    }
+
+    private readonly struct CallRegistration(ConcurrentDictionary<Microsoft.AspNetCore.Http.HttpContext, X509Certificate2>? calls, Microsoft.AspNetCore.Http.HttpContext? call) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (calls is not null && call is not null)
+            {
+                calls.TryRemove(call, out _);
+            }
+        }
+    }
 
     private bool CheckClientCertificate(CertificateValidator validator, X509Certificate2? certificate)
     {
@@ -425,11 +489,17 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
 
     private sealed class FederationServiceImpl(GrpcCoordinatorTransport owner) : FederationService.FederationServiceBase
     {
-        public override Task Send(IAsyncStreamReader<Frame> requestStream, IServerStreamWriter<Frame> responseStream, ServerCallContext context) =>
-            owner.SendAsync(requestStream, responseStream, context);
+        public override async Task Send(IAsyncStreamReader<Frame> requestStream, IServerStreamWriter<Frame> responseStream, ServerCallContext context)
+        {
+            using CallRegistration call = owner.Track(context);
+            await owner.SendAsync(requestStream, responseStream, context).ConfigureAwait(false);
+        }
 
-        public override Task Subscribe(SubscribeRequest request, IServerStreamWriter<Frame> responseStream, ServerCallContext context) =>
-            owner.SubscribeAsync(request, responseStream, context);
+        public override async Task Subscribe(SubscribeRequest request, IServerStreamWriter<Frame> responseStream, ServerCallContext context)
+        {
+            using CallRegistration call = owner.Track(context);
+            await owner.SubscribeAsync(request, responseStream, context).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

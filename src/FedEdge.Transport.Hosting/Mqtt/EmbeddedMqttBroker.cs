@@ -118,6 +118,10 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         _server.ValidatingConnectionAsync += ValidateConnectionAsync;
         _server.InterceptingPublishAsync += InterceptPublishAsync;
         _server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+        if (options.Tls is { } tls)
+        {
+            tls.Validator.CrlReloaded += OnCrlReloaded;
+        }
     }
 
     /// <summary>The user name the coordinator connects with.</summary>
@@ -189,6 +193,11 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (_options.Tls is { } tls)
+        {
+            tls.Validator.CrlReloaded -= OnCrlReloaded;
+        }
+
         await _server.StopAsync().ConfigureAwait(false);
         _server.Dispose();
     }
@@ -200,6 +209,56 @@ public sealed class EmbeddedMqttBroker : IAsyncDisposable
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         return port;
+    }
+
+    /// <summary>
+    /// Drops every session whose certificate the reloaded CRL revokes (the device is revoked while connected). Its
+    /// client's reconnection then fails in the TLS handshake (Revoked); each drop is logged and kept with the refusals.
+    /// </summary>
+    private void OnCrlReloaded(object? sender, EventArgs e)
+    {
+        if (_options.Tls is not { } tls)
+        {
+            return;
+        }
+
+        var revoked = new List<(string ClientId, X509Certificate2 Certificate)>();
+        foreach ((string clientId, X509Certificate2 certificate) in _clientCertificates)
+        {
+            if (tls.Validator.IsRevoked(certificate))
+            {
+                revoked.Add((clientId, certificate));
+            }
+        }
+
+        if (revoked.Count > 0)
+        {
+            _ = DisconnectRevokedAsync(tls.Validator, revoked);
+        }
+    }
+
+    private async Task DisconnectRevokedAsync(CertificateValidator validator, List<(string ClientId, X509Certificate2 Certificate)> revoked)
+    {
+        try
+        {
+            IList<MqttClientStatus> clients = await _server.GetClientsAsync().ConfigureAwait(false);
+            foreach ((string clientId, X509Certificate2 certificate) in revoked)
+            {
+                CertificateValidation refusal = validator.Validate(certificate, CertificateRole.Device);
+                refusal = refusal with { Reason = refusal.Reason + "; its connection was closed" };
+                Log.CertificateRefused(_logger, refusal.Refusal.ToString(), refusal.Reason);
+                Record(_refused, refusal);
+                if (clients.FirstOrDefault(c => string.Equals(c.Id, clientId, StringComparison.Ordinal)) is { } client)
+                {
+                    await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized, ReasonString = "The device's certificate has been revoked." }).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException or MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            // The broker is stopping, or the client went away by itself: its next connection meets the reloaded CRL.
+            Log.CertificateRefused(_logger, CertificateRefusal.Revoked.ToString(), "a revoked device's connection could not be closed: " + ex.Message);
+        }
     }
 
     private static bool CheckClientCertificate(CertificateValidator validator, X509Certificate? certificate, ILogger logger, System.Collections.Concurrent.ConcurrentQueue<CertificateValidation> refused)

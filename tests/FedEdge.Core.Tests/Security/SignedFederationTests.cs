@@ -123,6 +123,44 @@ public sealed class SignedFederationTests : IDisposable
     }
 
     [Fact]
+    public async Task RevokedAfterJoining_CrlReloaded_UpdatesRefusedAsRevoked_RoundGoesOnWithoutIt()
+    {
+        var validator = new CertificateValidator(_ca);
+        var network = new InProcessNetwork();
+        await using var coordinator = new Coordinator(
+            Microsoft.Extensions.Options.Options.Create(Options(rounds: 2, minParticipants: 1)), network.CreateCoordinatorTransport(), FedEdge.Aggregation.AggregationStrategies.FedAvg(), new DenyListAdmission(),
+            credentials: new FederationCredentials(validator, _server));
+        await coordinator.StartAsync(Zero());
+        using X509Certificate2 certA = Device("a");
+        using X509Certificate2 certB = Device("b");
+        await using Worker a = NewWorker(network.CreateWorkerTransport("a"), "a", certA, 2f);
+        await using Worker b = NewWorker(network.CreateWorkerTransport("b"), "b", certB, 6f);
+        await a.StartAsync();
+        await b.StartAsync();
+
+        var results = new List<RoundResult>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await foreach (RoundResult r in coordinator.RunAsync(cts.Token))
+        {
+            results.Add(r);
+            if (r.Round == 1)
+            {
+                // Between the rounds the federation revokes b, which stays connected; the coordinator reloads its CRL.
+                Assert.Equal(["a", "b"], r.Contributors.Order());
+                validator.ReloadCrl(FederationPki.Revoke(_ca, [], certB, Now, TimeSpan.FromDays(1)));
+            }
+        }
+
+        RoundResult second = results[1];
+        Assert.True(second.Completed, second.FailureReason);
+        Assert.Equal(["a"], second.Contributors);
+        RefusedUpdate refusal = Assert.Single(second.Refused, x => x.DeviceId == "b");
+        Assert.Contains($"({CertificateRefusal.Revoked})", refusal.Reason, StringComparison.Ordinal);
+        Assert.Contains("revoked after the device joined", refusal.Reason, StringComparison.Ordinal);
+        Assert.Contains(coordinator.RefusedDevices, d => d.DeviceId == "b" && d.Reasons.Any(x => x.Contains($"({CertificateRefusal.Revoked})", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Update_TamperedAfterSigning_RefusedAndRoundWithoutIt()
     {
         var network = new InProcessNetwork();
