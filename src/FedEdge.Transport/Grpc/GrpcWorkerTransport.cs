@@ -16,10 +16,18 @@ namespace FedEdge.Transport.Grpc;
 
 /// <summary>
 /// The worker side of FedEdge over gRPC (Grpc.Net.Client). Every call carries a deadline; sends retry an
-/// unavailable coordinator with back-off; the inbox stream is re-opened after it ends or fails.
+/// unavailable coordinator with back-off; the inbox stream is re-opened after it ends or fails. Statuses and
+/// heartbeats share one long-lived <c>Send</c> stream (one HTTP/2 stream on the worker's one connection, opened
+/// once and re-opened when it ends), so a heartbeat costs one frame, not a call.
 /// </summary>
 public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 {
+    /// <summary>The request header that marks a <c>Send</c> call as a worker's long-lived status stream.</summary>
+    internal const string StreamHeader = "fededge-stream";
+
+    /// <summary>The value of <see cref="StreamHeader"/> for the status stream.</summary>
+    internal const string StatusStream = "status";
+
     private readonly GrpcWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -32,6 +40,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly UpdateCoalescer _updates;
     private readonly Metadata _headers;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Metadata _statusHeaders;
+    private readonly SemaphoreSlim _statusGate = new(1, 1);
+    private AsyncDuplexStreamingCall<Frame, Frame>? _statusCall;
+    private Task? _statusDrain;
+    private Exception? _statusEndedBy;
+    private bool _statusStreamUnsupported;
     private IWorkerHandler? _handler;
     private Task? _subscribeLoop;
     private int _disposed;
@@ -48,7 +62,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
         _updates = new UpdateCoalescer();
-        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        // A window of a few chunks lets a model or task stream down without waiting for a WINDOW_UPDATE per 64 KB.
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, InitialHttp2StreamWindowSize = Math.Clamp(options.ChunkSize * 4, 64 * 1024, 16 * 1024 * 1024) };
         if (options.TrustedRoot is { } root)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => ValidateAgainstRoot(certificate, errors, root);
@@ -73,6 +88,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         {
             _headers.Add("authorization", "Bearer " + options.Token);
         }
+
+        _statusHeaders = [.. _headers, new Metadata.Entry(StreamHeader, StatusStream)];
     }
 
     /// <inheritdoc />
@@ -114,10 +131,22 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Written to the status stream: the call returns once the frame is handed to the connection, not after the
+    /// coordinator handled it (statuses are idempotent and repeated by heartbeats). A refused stream (wrong token,
+    /// refused certificate) fails the call that opens it with a <see cref="TransportException"/>.
+    /// </remarks>
     public async ValueTask PublishStatusAsync(DeviceStatus status, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(status);
-        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = status }, cancellationToken).ConfigureAwait(false);
+        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = status };
+        if (Volatile.Read(ref _statusStreamUnsupported))
+        {
+            await CallAsync(message, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await WriteStatusAsync(message, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -151,6 +180,19 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             return;
         }
 
+        // Close the status stream cleanly unless a status write holds it; cancelling below ends it either way.
+        if (await _statusGate.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
+        {
+            try
+            {
+                await CloseStatusStreamAsync(graceful: true).ConfigureAwait(false);
+            }
+            finally
+            {
+                _statusGate.Release();
+            }
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_subscribeLoop is not null)
         {
@@ -159,6 +201,156 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 
         _channel.Dispose();
         _stopping.Dispose();
+    }
+
+    /// <summary>Writes a status to the status stream, opening it first when there is none (or the last one ended).</summary>
+    private async Task WriteStatusAsync(WireMessage message, CancellationToken cancellationToken)
+    {
+        byte[] envelope = WireSerializer.Serialize(message, null);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        DateTimeOffset giveUp = _time.GetUtcNow() + _options.SendTimeout;
+        TimeSpan delay = _options.RetryDelay;
+        await _statusGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    if (_statusCall is null || _statusDrain is { IsCompleted: true })
+                    {
+                        await CloseStatusStreamAsync(graceful: false).ConfigureAwait(false);
+                        if (!await OpenStatusStreamAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            break;
+                        }
+                    }
+
+                    foreach (byte[] frame in frames)
+                    {
+                        await _statusCall!.RequestStream.WriteAsync(Frame.Parser.ParseFrom(frame), cancellationToken).ConfigureAwait(false);
+                        Statistics.RecordSent(frame.Length);
+                    }
+
+                    return;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    Exception cause = ex is InvalidOperationException && StatusDrainError() is { } ended ? ended : ex;
+                    await CloseStatusStreamAsync(graceful: false).ConfigureAwait(false);
+                    if (IsRefusal(cause))
+                    {
+                        var rpc = (RpcException)cause;
+                        throw new TransportException($"The coordinator refused the DeviceStatus: {rpc.StatusCode} {rpc.Status.Detail}", rpc);
+                    }
+
+                    // The stream ended under the write (deadline, coordinator restart, lost connection): open a new one.
+                    if (_time.GetUtcNow() + delay >= giveUp)
+                    {
+                        throw new TransportException($"The status stream to the coordinator failed: {cause.Message}", cause);
+                    }
+
+                    Log.GrpcRetry(_logger, cause is RpcException r ? r.Status.Detail : cause.Message, delay.TotalMilliseconds);
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                }
+            }
+        }
+        finally
+        {
+            _statusGate.Release();
+        }
+
+        // The coordinator does not open status streams (an older version): one call per status, as it expects.
+        await CallAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens the status stream and waits for the coordinator's early response headers, which say it authenticated the
+    /// call. False when no headers come within the wait (a coordinator without status streams).
+    /// </summary>
+    private async Task<bool> OpenStatusStreamAsync(CancellationToken cancellationToken)
+    {
+        AsyncDuplexStreamingCall<Frame, Frame> call = _client.Send(_statusHeaders, _time.GetUtcNow().UtcDateTime + _options.SubscribeDeadline, _stopping.Token);
+        TimeSpan wait = _options.CallDeadline < StatusStreamHeaderWait ? _options.CallDeadline : StatusStreamHeaderWait;
+        try
+        {
+            await call.ResponseHeadersAsync.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            call.Dispose();
+            Volatile.Write(ref _statusStreamUnsupported, true);
+            return false;
+        }
+        catch
+        {
+            call.Dispose();
+            throw;
+        }
+
+        _statusCall = call;
+        _statusEndedBy = null;
+        _statusDrain = DrainStatusStreamAsync(call);
+        return true;
+    }
+
+    // How long to wait for the early headers of a status stream before deciding the coordinator does not send them.
+    private static readonly TimeSpan StatusStreamHeaderWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Reads the status stream's (empty) response until the call ends, so an ended stream is noticed; returns why it ended.</summary>
+    private async Task DrainStatusStreamAsync(AsyncDuplexStreamingCall<Frame, Frame> call)
+    {
+        try
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+            }
+        }
+        catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (ReferenceEquals(_statusCall, call))
+            {
+                _statusEndedBy = ex;
+            }
+        }
+    }
+
+    private Exception? StatusDrainError() => _statusEndedBy;
+
+    private static bool IsRefusal(Exception error) =>
+        error is RpcException { StatusCode: StatusCode.Unauthenticated or StatusCode.PermissionDenied or StatusCode.InvalidArgument or StatusCode.FailedPrecondition };
+
+    private async Task CloseStatusStreamAsync(bool graceful)
+    {
+        AsyncDuplexStreamingCall<Frame, Frame>? call = _statusCall;
+        Task? drain = _statusDrain;
+        _statusCall = null;
+        _statusDrain = null;
+        if (call is null)
+        {
+            return;
+        }
+
+        if (graceful && drain is { IsCompleted: false })
+        {
+            try
+            {
+                // End the request side so the coordinator's handler finishes normally, then give it a moment to close.
+                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                await drain.WaitAsync(TimeSpan.FromSeconds(1), _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            catch (Exception ex) when (ex is RpcException or InvalidOperationException or IOException or OperationCanceledException)
+            {
+                // The stream is going away either way.
+            }
+        }
+
+        call.Dispose();
+        if (drain is not null)
+        {
+            await drain.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     private static bool ValidateAgainstRoot(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 root)
@@ -245,8 +437,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
                 while (await call.ResponseStream.MoveNext(_stopping.Token).ConfigureAwait(false))
                 {
                     delay = _options.RetryDelay;
-                    byte[] frame = call.ResponseStream.Current.ToByteArray();
-                    Statistics.RecordReceived(frame.Length);
+                    Frame frame = call.ResponseStream.Current;
+                    Statistics.RecordReceived(frame.CalculateSize());
                     await DeliverAsync(frame).ConfigureAwait(false);
                 }
             }
@@ -280,12 +472,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         }
     }
 
-    private async Task DeliverAsync(byte[] frame)
+    private async Task DeliverAsync(Frame frame)
     {
         (WireMessage Message, long EnvelopeBytes)? decoded;
         try
         {
-            decoded = _decoder.Accept("inbox", frame, "coordinator", out _);
+            decoded = _decoder.Accept("inbox", frame, "coordinator");
         }
         catch (WireFormatException ex)
         {
