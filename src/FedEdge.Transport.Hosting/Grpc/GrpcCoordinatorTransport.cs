@@ -300,9 +300,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         string source = $"grpc:Send/{device}";
         if (string.Equals(context.RequestHeaders.GetValue(GrpcWorkerTransport.StreamHeader), GrpcWorkerTransport.StatusStream, StringComparison.Ordinal))
         {
-            // A worker's long-lived status stream: the early headers tell it the call was authenticated, so it may write
-            // statuses and heartbeats without waiting for an answer to each.
-            await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+            // A worker's long-lived status stream: the early headers (echoing the marker) tell it the call was authenticated,
+            // so it may write statuses and heartbeats without waiting for an answer to each.
+            await context.WriteResponseHeadersAsync(new Metadata { { GrpcWorkerTransport.StreamHeader, GrpcWorkerTransport.StatusStream } }).ConfigureAwait(false);
         }
 
         X509Certificate2? certificate = _options.ClientCertificateValidator is null ? null : context.GetHttpContext().Connection.ClientCertificate;

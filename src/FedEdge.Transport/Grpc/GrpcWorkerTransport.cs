@@ -275,7 +275,16 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         TimeSpan wait = _options.CallDeadline < StatusStreamHeaderWait ? _options.CallDeadline : StatusStreamHeaderWait;
         try
         {
-            await call.ResponseHeadersAsync.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
+            Metadata headers = await call.ResponseHeadersAsync.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
+            if (!string.Equals(headers.GetValue(StreamHeader), StatusStream, StringComparison.Ordinal))
+            {
+                // Headers without the marker end the call at once (a refusal carries its status in them): surface it.
+                while (await call.ResponseStream.MoveNext(cancellationToken).WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false))
+                {
+                }
+
+                throw new RpcException(new Status(StatusCode.Unimplemented, "The coordinator ended the status stream without opening it."));
+            }
         }
         catch (TimeoutException)
         {
