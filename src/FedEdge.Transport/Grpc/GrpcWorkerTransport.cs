@@ -28,6 +28,15 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     /// <summary>The value of <see cref="StreamHeader"/> for the status stream.</summary>
     internal const string StatusStream = "status";
 
+    // FederationService.Send with request frames that are already serialized (WireFraming.Split's output is a serialized
+    // Frame): written as they are, instead of parsed into a Frame and serialized again (two copies of every update).
+    private static readonly Method<byte[], Frame> SendFrames = new(
+        MethodType.DuplexStreaming,
+        FederationService.Descriptor.FullName,
+        "Send",
+        Marshallers.Create(static (byte[] frame) => frame, static (byte[] frame) => frame),
+        Marshallers.Create(static (Frame frame) => frame.ToByteArray(), static (byte[] bytes) => Frame.Parser.ParseFrom(bytes)));
+
     private readonly GrpcWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -35,6 +44,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly WorkerUpdateEncoder _encoder;
     private readonly GrpcChannel _channel;
     private readonly FederationService.FederationServiceClient _client;
+    private readonly CallInvoker _invoker;
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
     private readonly UpdateCoalescer _updates;
@@ -42,7 +52,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly CancellationTokenSource _stopping = new();
     private readonly Metadata _statusHeaders;
     private readonly SemaphoreSlim _statusGate = new(1, 1);
-    private AsyncDuplexStreamingCall<Frame, Frame>? _statusCall;
+    private AsyncDuplexStreamingCall<byte[], Frame>? _statusCall;
     private Task? _statusDrain;
     private Exception? _statusEndedBy;
     private bool _statusStreamUnsupported;
@@ -83,6 +93,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             MaxSendMessageSize = options.ChunkSize + (64 * 1024),
         });
         _client = new FederationService.FederationServiceClient(_channel);
+        _invoker = _channel.CreateCallInvoker();
         _headers = new Metadata { { "fededge-device", options.DeviceId } };
         if (options.Token.Length > 0)
         {
@@ -228,7 +239,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 
                     foreach (byte[] frame in frames)
                     {
-                        await _statusCall!.RequestStream.WriteAsync(Frame.Parser.ParseFrom(frame), cancellationToken).ConfigureAwait(false);
+                        await _statusCall!.RequestStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                         Statistics.RecordSent(frame.Length);
                     }
 
@@ -271,7 +282,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     /// </summary>
     private async Task<bool> OpenStatusStreamAsync(CancellationToken cancellationToken)
     {
-        AsyncDuplexStreamingCall<Frame, Frame> call = _client.Send(_statusHeaders, _time.GetUtcNow().UtcDateTime + _options.SubscribeDeadline, _stopping.Token);
+        AsyncDuplexStreamingCall<byte[], Frame> call = _invoker.AsyncDuplexStreamingCall(SendFrames, null, new CallOptions(_statusHeaders, _time.GetUtcNow().UtcDateTime + _options.SubscribeDeadline, _stopping.Token));
         TimeSpan wait = _options.CallDeadline < StatusStreamHeaderWait ? _options.CallDeadline : StatusStreamHeaderWait;
         try
         {
@@ -308,7 +319,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private static readonly TimeSpan StatusStreamHeaderWait = TimeSpan.FromSeconds(10);
 
     /// <summary>Reads the status stream's (empty) response until the call ends, so an ended stream is noticed; returns why it ended.</summary>
-    private async Task DrainStatusStreamAsync(AsyncDuplexStreamingCall<Frame, Frame> call)
+    private async Task DrainStatusStreamAsync(AsyncDuplexStreamingCall<byte[], Frame> call)
     {
         try
         {
@@ -332,7 +343,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 
     private async Task CloseStatusStreamAsync(bool graceful)
     {
-        AsyncDuplexStreamingCall<Frame, Frame>? call = _statusCall;
+        AsyncDuplexStreamingCall<byte[], Frame>? call = _statusCall;
         Task? drain = _statusDrain;
         _statusCall = null;
         _statusDrain = null;
@@ -389,10 +400,10 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             try
             {
                 var answers = new List<WireMessage>();
-                using AsyncDuplexStreamingCall<Frame, Frame> call = _client.Send(_headers, _time.GetUtcNow().UtcDateTime + _options.CallDeadline, cancellationToken);
+                using AsyncDuplexStreamingCall<byte[], Frame> call = _invoker.AsyncDuplexStreamingCall(SendFrames, null, new CallOptions(_headers, _time.GetUtcNow().UtcDateTime + _options.CallDeadline, cancellationToken));
                 foreach (byte[] frame in frames)
                 {
-                    await call.RequestStream.WriteAsync(Frame.Parser.ParseFrom(frame), cancellationToken).ConfigureAwait(false);
+                    await call.RequestStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                     Statistics.RecordSent(frame.Length);
                 }
 
@@ -400,8 +411,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
                 var reassembler = new FrameReassembler(_time, _options.Reassembly);
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
-                    byte[] frame = call.ResponseStream.Current.ToByteArray();
-                    Statistics.RecordReceived(frame.Length);
+                    Frame frame = call.ResponseStream.Current;
+                    Statistics.RecordReceived(frame.CalculateSize());
                     if (reassembler.TryAccept("send", frame, out ReadOnlyMemory<byte> whole))
                     {
                         answers.Add(WireSerializer.Deserialize(whole.Span));
