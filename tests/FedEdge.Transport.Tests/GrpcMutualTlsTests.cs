@@ -165,6 +165,31 @@ public sealed class GrpcMutualTlsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CrlReloaded_WhileTheStatusStreamIsOpen_TheNextStatusIsRefused()
+    {
+        using X509Certificate2 cert = Device("stream-1");
+        await using GrpcWorkerTransport worker = Worker("stream-1", cert);
+        Assert.True((await worker.JoinAsync(new JoinRequest { DeviceId = "stream-1" })).Accepted);
+        await worker.PublishStatusAsync(TestData.Status("stream-1", Devices.DeviceIntent.Training));
+        Assert.Equal("stream-1", (await _handler.NextAsync<Devices.DeviceStatus>()).Context.AuthenticatedId);
+
+        byte[] crl = FederationPki.Revoke(_ca, FederationPki.Revoke(_ca, [], _revoked, Now, TimeSpan.FromDays(1)), cert, Now, TimeSpan.FromDays(1));
+        ValidatorOf().ReloadCrl(crl);
+
+        // The stream opened before the reload: the status written into it is refused by the per-message check, which ends
+        // the stream; the next status opens a new stream, and that is refused too.
+        await Assert.ThrowsAsync<TransportException>(async () =>
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                await worker.PublishStatusAsync(TestData.Status("stream-1", Devices.DeviceIntent.Training));
+                await Task.Delay(100);
+            }
+        });
+        Assert.Contains(_coordinator.RefusedCertificates, r => r.Refusal == CertificateRefusal.Revoked && r.DeviceId == "stream-1");
+    }
+
+    [Fact]
     public void CrlReload_NotSignedByTheCa_KeepsTheOldList()
     {
         using X509Certificate2 other = FederationPki.CreateCertificateAuthority("grpc mtls tests", Now, TimeSpan.FromDays(10));

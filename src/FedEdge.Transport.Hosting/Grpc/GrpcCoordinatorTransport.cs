@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -45,7 +46,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private readonly Dictionary<string, byte[]> _tokenHashes;
     private readonly ConcurrentQueue<CertificateValidation> _refused = new();
     private readonly ConcurrentDictionary<Microsoft.AspNetCore.Http.HttpContext, X509Certificate2> _certificateCalls = new();
-    private volatile IReadOnlyList<byte[]> _modelFrames = [];
+    // Frames parsed once per serialized message: the model's frames (and a task's shared frames) go to every device.
+    private readonly ConditionalWeakTable<IReadOnlyList<byte[]>, Frame[]> _parsed = new();
+    private volatile Frame[] _modelFrames = [];
     private WebApplication? _app;
     private ICoordinatorHandler? _handler;
 
@@ -144,7 +147,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
 
         // A device that takes references and was sent the model the task starts from (it precedes the task in its inbox) gets a one-frame reference.
-        outbox.Enqueue(_tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId)).Frames, key);
+        outbox.Enqueue(Parsed(_tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId)).Frames), key);
         return ValueTask.CompletedTask;
     }
 
@@ -165,7 +168,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     {
         ArgumentNullException.ThrowIfNull(model);
         byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = model }, _modelCodec);
-        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        Frame[] frames = Parsed(WireFraming.Split(envelope, _options.ChunkSize));
         _modelFrames = frames;
         foreach (Outbox outbox in _outboxes.Values)
         {
@@ -201,9 +204,14 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private ValueTask EnqueueAsync(string deviceId, WireMessage message)
     {
         RequireValidDevice(deviceId);
-        OutboxOf(deviceId).Enqueue(WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize), key: null);
+        OutboxOf(deviceId).Enqueue(ParseAll(WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize)), key: null);
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>The frames as protobuf messages, parsed once per list (a shared list is parsed once for every device).</summary>
+    private Frame[] Parsed(IReadOnlyList<byte[]> frames) => _parsed.GetValue(frames, ParseAll);
+
+    private static Frame[] ParseAll(IReadOnlyList<byte[]> frames) => [.. frames.Select(f => Frame.Parser.ParseFrom(f))];
 
     private static void RequireValidDevice(string deviceId)
     {
@@ -354,11 +362,20 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     {
         string device = Authenticate(context);
         string source = $"grpc:Send/{device}";
+        if (string.Equals(context.RequestHeaders.GetValue(GrpcWorkerTransport.StreamHeader), GrpcWorkerTransport.StatusStream, StringComparison.Ordinal))
+        {
+            // A worker's long-lived status stream: the early headers (echoing the marker) tell it the call was authenticated,
+            // so it may write statuses and heartbeats without waiting for an answer to each.
+            await context.WriteResponseHeadersAsync(new Metadata { { GrpcWorkerTransport.StreamHeader, GrpcWorkerTransport.StatusStream } }).ConfigureAwait(false);
+        }
+
+        X509Certificate2? certificate = _options.ClientCertificateValidator is null ? null : context.GetHttpContext().Connection.ClientCertificate;
         var reassembler = new FrameReassembler(_time, _options.Reassembly);
         while (await requests.MoveNext(context.CancellationToken).ConfigureAwait(false))
         {
-            byte[] frame = requests.Current.ToByteArray();
-            Statistics.RecordReceived(frame.Length, device);
+            Frame frame = requests.Current;
+            int frameLength = frame.CalculateSize();
+            Statistics.RecordReceived(frameLength, device);
             WireMessage message;
             try
             {
@@ -396,6 +413,14 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                 throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
             }
 
+            // A stream can outlive a CRL reload: every message is checked against the current list.
+            if (certificate is not null && _options.ClientCertificateValidator!.IsRevoked(certificate))
+            {
+                var revoked = new CertificateValidation(CertificateRefusal.Revoked, $"certificate '{certificate.Subject}' (serial {certificate.SerialNumber}) was revoked by a reloaded CRL", device);
+                Refuse(revoked);
+                throw new RpcException(new Status(StatusCode.PermissionDenied, $"{revoked.Refusal}: {revoked.Reason}"));
+            }
+
             if (!string.Equals(message.SenderId, device, StringComparison.Ordinal))
             {
                 var spoof = new WireFormatException($"The envelope claims sender '{message.SenderId}' but the call is authenticated as device '{device}'.");
@@ -408,7 +433,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                 throw new RpcException(new Status(StatusCode.PermissionDenied, spoof.Message));
             }
 
-            var inbound = new InboundContext { AuthenticatedId = device, WireBytes = frame.Length };
+            var inbound = new InboundContext { AuthenticatedId = device, WireBytes = frameLength };
             switch (message.Body)
             {
                 case JoinRequest join:
@@ -451,7 +476,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             throw new RpcException(new Status(StatusCode.FailedPrecondition, new ProtocolVersionException((int)Math.Min(request.ProtocolVersion, int.MaxValue), ProtocolVersion.Current).Message));
         }
 
-        foreach (byte[] frame in _modelFrames)
+        foreach (Frame frame in _modelFrames)
         {
             await WriteAsync(responses, device, frame).ConfigureAwait(false);
         }
@@ -460,7 +485,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         while (await outbox.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
         {
             // Peek, write, then advance: a frame is only dropped from the inbox once written to a live stream.
-            while (outbox.TryPeekFrame(out byte[]? frame))
+            while (outbox.TryPeekFrame(out Frame? frame))
             {
                 await WriteAsync(responses, device, frame).ConfigureAwait(false);
                 outbox.Advance();
@@ -475,16 +500,16 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     {
         foreach (byte[] frame in WireFraming.Split(WireSerializer.Serialize(message, _modelCodec), _options.ChunkSize))
         {
-            await WriteAsync(responses, device, frame).ConfigureAwait(false);
+            await WriteAsync(responses, device, Frame.Parser.ParseFrom(frame)).ConfigureAwait(false);
         }
     }
 
     // Every frame goes down one authenticated device's stream (the model too: each device is sent its own copy), so
     // all of it is attributed to that device.
-    private async Task WriteAsync(IServerStreamWriter<Frame> responses, string device, byte[] frame)
+    private async Task WriteAsync(IServerStreamWriter<Frame> responses, string device, Frame frame)
     {
-        await responses.WriteAsync(Frame.Parser.ParseFrom(frame)).ConfigureAwait(false);
-        Statistics.RecordSent(frame.Length, device);
+        await responses.WriteAsync(frame).ConfigureAwait(false);
+        Statistics.RecordSent(frame.CalculateSize(), device);
     }
 
     private sealed class FederationServiceImpl(GrpcCoordinatorTransport owner) : FederationService.FederationServiceBase
@@ -522,7 +547,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             }
         }
 
-        public void Enqueue(IReadOnlyList<byte[]> frames, string? key)
+        public void Enqueue(IReadOnlyList<Frame> frames, string? key)
         {
             lock (_gate)
             {
@@ -540,7 +565,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _messages.Reader.WaitToReadAsync(cancellationToken);
 
         /// <summary>The next frame to write (single reader).</summary>
-        public bool TryPeekFrame([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? frame)
+        public bool TryPeekFrame([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Frame? frame)
         {
             while (_messages.Reader.TryPeek(out QueuedMessage? message))
             {
@@ -580,6 +605,6 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             }
         }
 
-        private sealed record QueuedMessage(IReadOnlyList<byte[]> Frames, string? Key);
+        private sealed record QueuedMessage(IReadOnlyList<Frame> Frames, string? Key);
     }
 }

@@ -16,10 +16,27 @@ namespace FedEdge.Transport.Grpc;
 
 /// <summary>
 /// The worker side of FedEdge over gRPC (Grpc.Net.Client). Every call carries a deadline; sends retry an
-/// unavailable coordinator with back-off; the inbox stream is re-opened after it ends or fails.
+/// unavailable coordinator with back-off; the inbox stream is re-opened after it ends or fails. Statuses and
+/// heartbeats share one long-lived <c>Send</c> stream (one HTTP/2 stream on the worker's one connection, opened
+/// once and re-opened when it ends), so a heartbeat costs one frame, not a call.
 /// </summary>
 public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 {
+    /// <summary>The request header that marks a <c>Send</c> call as a worker's long-lived status stream.</summary>
+    internal const string StreamHeader = "fededge-stream";
+
+    /// <summary>The value of <see cref="StreamHeader"/> for the status stream.</summary>
+    internal const string StatusStream = "status";
+
+    // FederationService.Send with request frames that are already serialized (WireFraming.Split's output is a serialized
+    // Frame): written as they are, instead of parsed into a Frame and serialized again (two copies of every update).
+    private static readonly Method<byte[], Frame> SendFrames = new(
+        MethodType.DuplexStreaming,
+        FederationService.Descriptor.FullName,
+        "Send",
+        Marshallers.Create(static (byte[] frame) => frame, static (byte[] frame) => frame),
+        Marshallers.Create(static (Frame frame) => frame.ToByteArray(), static (byte[] bytes) => Frame.Parser.ParseFrom(bytes)));
+
     private readonly GrpcWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -27,11 +44,18 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private readonly WorkerUpdateEncoder _encoder;
     private readonly GrpcChannel _channel;
     private readonly FederationService.FederationServiceClient _client;
+    private readonly CallInvoker _invoker;
     private readonly InboundDecoder _decoder;
     private readonly PublishedModelCache _models = new();
     private readonly UpdateCoalescer _updates;
     private readonly Metadata _headers;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Metadata _statusHeaders;
+    private readonly SemaphoreSlim _statusGate = new(1, 1);
+    private AsyncDuplexStreamingCall<byte[], Frame>? _statusCall;
+    private Task? _statusDrain;
+    private Exception? _statusEndedBy;
+    private bool _statusStreamUnsupported;
     private IWorkerHandler? _handler;
     private Task? _subscribeLoop;
     private int _disposed;
@@ -48,7 +72,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
         _updates = new UpdateCoalescer();
-        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        // A window of a few chunks lets a model or task stream down without waiting for a WINDOW_UPDATE per 64 KB.
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, InitialHttp2StreamWindowSize = Math.Clamp(options.ChunkSize * 4, 64 * 1024, 16 * 1024 * 1024) };
         if (options.TrustedRoot is { } root)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => ValidateAgainstRoot(certificate, errors, root);
@@ -68,11 +93,14 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             MaxSendMessageSize = options.ChunkSize + (64 * 1024),
         });
         _client = new FederationService.FederationServiceClient(_channel);
+        _invoker = _channel.CreateCallInvoker();
         _headers = new Metadata { { "fededge-device", options.DeviceId } };
         if (options.Token.Length > 0)
         {
             _headers.Add("authorization", "Bearer " + options.Token);
         }
+
+        _statusHeaders = [.. _headers, new Metadata.Entry(StreamHeader, StatusStream)];
     }
 
     /// <inheritdoc />
@@ -114,10 +142,22 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Written to the status stream: the call returns once the frame is handed to the connection, not after the
+    /// coordinator handled it (statuses are idempotent and repeated by heartbeats). A refused stream (wrong token,
+    /// refused certificate) fails the call that opens it with a <see cref="TransportException"/>.
+    /// </remarks>
     public async ValueTask PublishStatusAsync(DeviceStatus status, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(status);
-        await CallAsync(new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = status }, cancellationToken).ConfigureAwait(false);
+        var message = new WireMessage { MessageId = WireMessage.NewId(), SenderId = _options.DeviceId, Body = status };
+        if (Volatile.Read(ref _statusStreamUnsupported))
+        {
+            await CallAsync(message, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await WriteStatusAsync(message, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -151,6 +191,19 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             return;
         }
 
+        // Close the status stream cleanly unless a status write holds it; cancelling below ends it either way.
+        if (await _statusGate.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
+        {
+            try
+            {
+                await CloseStatusStreamAsync(graceful: true).ConfigureAwait(false);
+            }
+            finally
+            {
+                _statusGate.Release();
+            }
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_subscribeLoop is not null)
         {
@@ -159,6 +212,165 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
 
         _channel.Dispose();
         _stopping.Dispose();
+    }
+
+    /// <summary>Writes a status to the status stream, opening it first when there is none (or the last one ended).</summary>
+    private async Task WriteStatusAsync(WireMessage message, CancellationToken cancellationToken)
+    {
+        byte[] envelope = WireSerializer.Serialize(message, null);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        DateTimeOffset giveUp = _time.GetUtcNow() + _options.SendTimeout;
+        TimeSpan delay = _options.RetryDelay;
+        await _statusGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    if (_statusCall is null || _statusDrain is { IsCompleted: true })
+                    {
+                        await CloseStatusStreamAsync(graceful: false).ConfigureAwait(false);
+                        if (!await OpenStatusStreamAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            break;
+                        }
+                    }
+
+                    foreach (byte[] frame in frames)
+                    {
+                        await _statusCall!.RequestStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+                        Statistics.RecordSent(frame.Length);
+                    }
+
+                    return;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    Exception cause = ex is InvalidOperationException && StatusDrainError() is { } ended ? ended : ex;
+                    await CloseStatusStreamAsync(graceful: false).ConfigureAwait(false);
+                    if (IsRefusal(cause))
+                    {
+                        var rpc = (RpcException)cause;
+                        throw new TransportException($"The coordinator refused the DeviceStatus: {rpc.StatusCode} {rpc.Status.Detail}", rpc);
+                    }
+
+                    // The stream ended under the write (deadline, coordinator restart, lost connection): open a new one.
+                    if (_time.GetUtcNow() + delay >= giveUp)
+                    {
+                        throw new TransportException($"The status stream to the coordinator failed: {cause.Message}", cause);
+                    }
+
+                    Log.GrpcRetry(_logger, cause is RpcException r ? r.Status.Detail : cause.Message, delay.TotalMilliseconds);
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+                }
+            }
+        }
+        finally
+        {
+            _statusGate.Release();
+        }
+
+        // The coordinator does not open status streams (an older version): one call per status, as it expects.
+        await CallAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens the status stream and waits for the coordinator's early response headers, which say it authenticated the
+    /// call. False when no headers come within the wait (a coordinator without status streams).
+    /// </summary>
+    private async Task<bool> OpenStatusStreamAsync(CancellationToken cancellationToken)
+    {
+        AsyncDuplexStreamingCall<byte[], Frame> call = _invoker.AsyncDuplexStreamingCall(SendFrames, null, new CallOptions(_statusHeaders, _time.GetUtcNow().UtcDateTime + _options.SubscribeDeadline, _stopping.Token));
+        TimeSpan wait = _options.CallDeadline < StatusStreamHeaderWait ? _options.CallDeadline : StatusStreamHeaderWait;
+        try
+        {
+            Metadata headers = await call.ResponseHeadersAsync.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
+            if (!string.Equals(headers.GetValue(StreamHeader), StatusStream, StringComparison.Ordinal))
+            {
+                // Headers without the marker end the call at once (a refusal carries its status in them): surface it.
+                while (await call.ResponseStream.MoveNext(cancellationToken).WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false))
+                {
+                }
+
+                throw new RpcException(new Status(StatusCode.Unimplemented, "The coordinator ended the status stream without opening it."));
+            }
+        }
+        catch (TimeoutException)
+        {
+            call.Dispose();
+            Volatile.Write(ref _statusStreamUnsupported, true);
+            return false;
+        }
+        catch
+        {
+            call.Dispose();
+            throw;
+        }
+
+        _statusCall = call;
+        _statusEndedBy = null;
+        _statusDrain = DrainStatusStreamAsync(call);
+        return true;
+    }
+
+    // How long to wait for the early headers of a status stream before deciding the coordinator does not send them.
+    private static readonly TimeSpan StatusStreamHeaderWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Reads the status stream's (empty) response until the call ends, so an ended stream is noticed; returns why it ended.</summary>
+    private async Task DrainStatusStreamAsync(AsyncDuplexStreamingCall<byte[], Frame> call)
+    {
+        try
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None).ConfigureAwait(false))
+            {
+            }
+        }
+        catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (ReferenceEquals(_statusCall, call))
+            {
+                _statusEndedBy = ex;
+            }
+        }
+    }
+
+    private Exception? StatusDrainError() => _statusEndedBy;
+
+    private static bool IsRefusal(Exception error) =>
+        error is RpcException { StatusCode: StatusCode.Unauthenticated or StatusCode.PermissionDenied or StatusCode.InvalidArgument or StatusCode.FailedPrecondition };
+
+    private async Task CloseStatusStreamAsync(bool graceful)
+    {
+        AsyncDuplexStreamingCall<byte[], Frame>? call = _statusCall;
+        Task? drain = _statusDrain;
+        _statusCall = null;
+        _statusDrain = null;
+        if (call is null)
+        {
+            return;
+        }
+
+        if (graceful && drain is { IsCompleted: false })
+        {
+            try
+            {
+                // End the request side so the coordinator's handler finishes normally, then give it a moment to close.
+                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                await drain.WaitAsync(TimeSpan.FromSeconds(1), _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            catch (Exception ex) when (ex is RpcException or InvalidOperationException or IOException or OperationCanceledException)
+            {
+                // The stream is going away either way.
+            }
+        }
+
+        call.Dispose();
+        if (drain is not null)
+        {
+            await drain.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     private static bool ValidateAgainstRoot(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 root)
@@ -188,10 +400,10 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
             try
             {
                 var answers = new List<WireMessage>();
-                using AsyncDuplexStreamingCall<Frame, Frame> call = _client.Send(_headers, _time.GetUtcNow().UtcDateTime + _options.CallDeadline, cancellationToken);
+                using AsyncDuplexStreamingCall<byte[], Frame> call = _invoker.AsyncDuplexStreamingCall(SendFrames, null, new CallOptions(_headers, _time.GetUtcNow().UtcDateTime + _options.CallDeadline, cancellationToken));
                 foreach (byte[] frame in frames)
                 {
-                    await call.RequestStream.WriteAsync(Frame.Parser.ParseFrom(frame), cancellationToken).ConfigureAwait(false);
+                    await call.RequestStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                     Statistics.RecordSent(frame.Length);
                 }
 
@@ -199,8 +411,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
                 var reassembler = new FrameReassembler(_time, _options.Reassembly);
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
-                    byte[] frame = call.ResponseStream.Current.ToByteArray();
-                    Statistics.RecordReceived(frame.Length);
+                    Frame frame = call.ResponseStream.Current;
+                    Statistics.RecordReceived(frame.CalculateSize());
                     if (reassembler.TryAccept("send", frame, out ReadOnlyMemory<byte> whole))
                     {
                         answers.Add(WireSerializer.Deserialize(whole.Span));
@@ -245,8 +457,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
                 while (await call.ResponseStream.MoveNext(_stopping.Token).ConfigureAwait(false))
                 {
                     delay = _options.RetryDelay;
-                    byte[] frame = call.ResponseStream.Current.ToByteArray();
-                    Statistics.RecordReceived(frame.Length);
+                    Frame frame = call.ResponseStream.Current;
+                    Statistics.RecordReceived(frame.CalculateSize());
                     await DeliverAsync(frame).ConfigureAwait(false);
                 }
             }
@@ -280,12 +492,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         }
     }
 
-    private async Task DeliverAsync(byte[] frame)
+    private async Task DeliverAsync(Frame frame)
     {
         (WireMessage Message, long EnvelopeBytes)? decoded;
         try
         {
-            decoded = _decoder.Accept("inbox", frame, "coordinator", out _);
+            decoded = _decoder.Accept("inbox", frame, "coordinator");
         }
         catch (WireFormatException ex)
         {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using FedEdge.Transport.Wire.Proto;
+using Google.Protobuf;
 
 namespace FedEdge.Transport.Wire;
 
@@ -115,6 +116,24 @@ public sealed class FrameReassembler
             return true;
         }
 
+        return AcceptChunk(source, chunk, out envelope);
+    }
+
+    /// <summary>
+    /// Takes one frame already parsed by a transport's own protobuf layer (gRPC), without serializing it again: a chunk
+    /// goes straight to reassembly; a whole-envelope frame takes the byte path.
+    /// </summary>
+    internal bool TryAccept(string source, Frame frame, out ReadOnlyMemory<byte> envelope)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(frame);
+        return frame.KindCase == Frame.KindOneofCase.Chunk
+            ? AcceptChunk(source, frame.Chunk, out envelope)
+            : TryAccept(source, frame.ToByteArray(), out envelope);
+    }
+
+    private bool AcceptChunk(string source, Chunk chunk, out ReadOnlyMemory<byte> envelope)
+    {
         envelope = default;
         string id = chunk.TransferId;
         if (string.IsNullOrEmpty(id) || id.Length > 128)
@@ -180,7 +199,8 @@ public sealed class FrameReassembler
                 throw new ReassemblyLimitException(nameof(ReassemblyOptions.MaxPendingBytesPerSource), $"Chunked transfer '{id}' from '{source}' is dropped: the source's incomplete transfers would hold more than {_options.MaxPendingBytesPerSource} bytes.");
             }
 
-            pending.Parts[chunk.Index] = chunk.Data.ToByteArray();
+            // A parsed ByteString is immutable and owns its bytes: kept as it is, not copied.
+            pending.Parts[chunk.Index] = chunk.Data;
             pending.Received++;
             pending.ReceivedBytes += chunk.Data.Length;
             _pendingBytes[source] = held + chunk.Data.Length;
@@ -198,9 +218,9 @@ public sealed class FrameReassembler
             Remove(key);
             var buffer = new byte[pending.TotalLength];
             int at = 0;
-            foreach (byte[]? part in pending.Parts)
+            foreach (ByteString? part in pending.Parts)
             {
-                part!.CopyTo(buffer, at);
+                part!.Span.CopyTo(buffer.AsSpan(at));
                 at += part.Length;
             }
 
@@ -308,7 +328,7 @@ public sealed class FrameReassembler
 
         public long StartedAt { get; } = startedAt;
 
-        public byte[]?[] Parts { get; } = new byte[]?[count];
+        public ByteString?[] Parts { get; } = new ByteString?[count];
 
         public int Received { get; set; }
 

@@ -34,6 +34,18 @@ internal sealed class InboundDecoder
         return IsFirst(dedupScope + "\n" + message.MessageId) ? (message, envelope.Length) : null;
     }
 
+    /// <summary>Decodes one frame already parsed by the transport's protobuf layer (gRPC); otherwise as the byte overload.</summary>
+    public (WireMessage Message, long EnvelopeBytes)? Accept(string source, Wire.Proto.Frame frame, string dedupScope)
+    {
+        if (!_reassembler.TryAccept(source, frame, out ReadOnlyMemory<byte> envelope))
+        {
+            return null;
+        }
+
+        WireMessage message = WireSerializer.Deserialize(envelope.Span);
+        return IsFirst(dedupScope + "\n" + message.MessageId) ? (message, envelope.Length) : null;
+    }
+
     /// <summary>Bytes of incomplete transfers held for <paramref name="source"/>.</summary>
     public long PendingBytes(string source) => _reassembler.PendingBytes(source);
 
