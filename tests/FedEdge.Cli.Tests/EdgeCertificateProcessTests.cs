@@ -56,9 +56,10 @@ public sealed partial class EdgeCertificateProcessTests : IAsyncDisposable
          "--device", "e1=https://mud.example/e1.json", .. ServerCredentials("localhost"), "--out", Path.Combine(_dir, "cloud")];
 
     /// <summary>The edge e1: devices doorbell and camera on its mutual-TLS broker, its device certificate towards the cloud.</summary>
-    private string[] Edge(string cloud, int port, params string[] extra) => Edge(cloud, port, "e1", extra);
+    private string[] Edge(string cloud, int port, params string[] extra) => EdgePresenting("e1", cloud, port, extra);
 
-    private string[] Edge(string cloud, int port, string cloudCertificate, params string[] extra) =>
+    /// <summary>The edge e1 presenting the cloud certificate issued to <paramref name="cloudCertificate"/>.</summary>
+    private string[] EdgePresenting(string cloudCertificate, string cloud, int port, params string[] extra) =>
         ["edge", "--edge-id", "e1", "--cloud", cloud, "--cloud-cert", Path.Combine(Pki, "devices", cloudCertificate + ".crt"), "--cloud-key", Path.Combine(Pki, "devices", cloudCertificate + ".key"),
          "--mud-url", "https://mud.example/e1.json", "--port", Port(port), .. ServerCredentials("127.0.0.1"),
          "--device", "doorbell=https://mud.example/doorbell.json", "--device", "camera=https://mud.example/camera.json",
@@ -121,7 +122,7 @@ public sealed partial class EdgeCertificateProcessTests : IAsyncDisposable
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening (embedded broker, mutual TLS", StringComparison.Ordinal), Generous, "the cloud");
 
         CliResult edge = await CliRunner.RunAsync(Edge($"mqtts://localhost:{Port(cloudPort)}", edgePort, "--connect-timeout", "30"), timeout: Generous);
-        Assert.Equal(1, edge.ExitCode);
+        Assert.True(edge.ExitCode == 1, edge.Stdout + edge.Stderr);
         Assert.DoesNotContain("   at ", edge.Stderr, StringComparison.Ordinal);
         string line = edge.Stderr.Trim().Split('\n')[^1];
         Assert.StartsWith("fededge edge: ", line, StringComparison.Ordinal);
@@ -148,7 +149,7 @@ public sealed partial class EdgeCertificateProcessTests : IAsyncDisposable
         AssertUsage(plainCloud, "--cloud mqtts://");
 
         // The cloud certificate must name this edge.
-        CliResult other = await CliRunner.RunAsync(Edge($"mqtts://localhost:{Port(port)}", 0, "e2"));
+        CliResult other = await CliRunner.RunAsync(EdgePresenting("e2", $"mqtts://localhost:{Port(port)}", 0));
         AssertUsage(other, "names device 'e2', not --edge-id 'e1'");
 
         // Half a pair.
