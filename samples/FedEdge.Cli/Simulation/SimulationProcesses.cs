@@ -18,8 +18,8 @@ namespace FedEdge.Cli.Simulation;
 /// certificate for the cloud and for each edge, and a device certificate for each device and each edge (its identity
 /// towards the cloud) are generated into OUT/pki, keys mode 0600; updates and global models are signed on both tiers.
 /// With <c>--insecure-plaintext</c> the brokers are plain and device passwords go through 0600 files under OUT; never
-/// does a secret go on the command line. Each device trains on its own training split (written to OUT/processes/data); the held-out rows stay here and
-/// score the cloud's final model. Children are killed whenever the simulation stops, fails or is cancelled.
+/// does a secret go on the command line. Each device trains on its own training split (written to OUT/processes/data);
+/// the held-out rows stay here and score the cloud's final model. Children are killed whenever the simulation stops, fails or is cancelled.
 /// </summary>
 internal static partial class SimulationProcesses
 {
