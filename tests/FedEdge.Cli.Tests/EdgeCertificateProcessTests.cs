@@ -10,13 +10,16 @@ namespace FedEdge.Cli.Tests;
 /// (<c>--cloud-cert --cloud-key</c>) over gRPC or MQTT, and a cloud whose CRL revokes it refuses it.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed partial class EdgeCertificateProcessTests : IAsyncDisposable
+public sealed partial class EdgeCertificateProcessTests : IAsyncLifetime
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(3);
     private readonly string _dir = Directory.CreateTempSubdirectory("fededge-edgecert-").FullName;
     private readonly List<CliProcess> _processes = [];
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Ends every process the test started (xUnit 2 calls this, not IAsyncDisposable) and removes its folder.</summary>
+    public async Task DisposeAsync()
     {
         foreach (CliProcess process in _processes)
         {
