@@ -33,12 +33,16 @@ internal static class EdgeCommand
         Option<string> cloud = new Option<string>("--cloud") { Description = "The cloud coordinator: mqtt://host:port (its broker) or https://host:port (gRPC; http:// on loopback only).", Required = true, HelpName = "URL" }
             .Check(v => Uri.TryCreate(v, UriKind.Absolute, out Uri? u) && u.Scheme is "mqtt" or "mqtts" or "http" or "https" && !string.IsNullOrEmpty(u.Host) ? null : "must be mqtt://host:port or https://host:port");
         Option<string?> mudUrl = new Option<string?>("--mud-url") { Description = "The edge's MUD URL (its profile), presented to the cloud at join." }.AbsoluteUrl();
-        Option<FileInfo?> cloudCa = new Option<FileInfo?>("--cloud-ca") { Description = "PEM root that the cloud's server certificate must chain to (https:// gRPC or mqtts:// broker; default: the system's roots).", HelpName = "FILE" }.ReadableFile();
-        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker its devices connect to (loopback; 0 picks a free one).", DefaultValueFactory = _ => 1884 }.Between(0, 65535);
+        Option<FileInfo?> cloudCa = new Option<FileInfo?>("--cloud-ca") { Description = "PEM root that the cloud's server certificate must chain to (https:// gRPC or mqtts:// broker). With --cloud-cert/--cloud-pfx it also vouches for the cloud's signed global models. Default: --ca, or without it the system's roots.", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> cloudCert = new Option<FileInfo?>("--cloud-cert") { Description = "The edge's device certificate towards the cloud (PEM, from `fededge pki issue --device EDGE_ID`): its identity at the cloud over mutual TLS; its updates are signed with --cloud-key.", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> cloudKey = new Option<FileInfo?>("--cloud-key") { Description = "The private key of --cloud-cert (PEM, mode 0600; a key others can read is refused).", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> cloudPfx = new Option<FileInfo?>("--cloud-pfx") { Description = "The edge's device certificate and key towards the cloud as a PKCS#12 bundle instead of --cloud-cert/--cloud-key (password from --password-file or FEDEDGE_PASSWORD).", HelpName = "FILE" }.ReadableFile();
+        Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker its devices connect to (0 picks a free one). With --ca and --cert/--key (or --pfx) this is its mutual-TLS listener (devices connect with mqtts://HOST:PORT and their certificates).", DefaultValueFactory = _ => 1884 }.Between(0, 65535);
+        Option<string> bind = new Option<string>("--bind") { Description = "With certificates: the address the embedded broker's mutual-TLS listener binds (default 127.0.0.1; 0.0.0.0 serves the site's LAN). The plain listener stays on loopback for the edge itself.", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDRESS" }.Check(a => System.Net.IPAddress.TryParse(a, out _) ? null : "must be an IP address");
         Option<string?> broker = new Option<string?>("--broker") { Description = "Use the site's MQTT broker (mqtt://host:port, e.g. a local Mosquitto) for the devices instead of the embedded one.", HelpName = "URL" }.MqttUrl();
         Option<FileInfo?> brokerPasswordFile = new Option<FileInfo?>("--broker-password-file") { Description = "With --broker: the edge coordinator's password on the site broker (mode 0600, first line).", HelpName = "FILE" }.ReadableFile();
         Option<string[]> devices = new("--device") { Description = "A device allowed to connect to this edge and its profile: ID=MUD_URL (repeat per device). Never a password here: see --device-passwords.", AllowMultipleArgumentsPerToken = false };
-        Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not used with --broker (the site broker authenticates the devices).", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not used with --broker (the site broker authenticates the devices), nor with certificates (devices present theirs).", HelpName = "FILE" }.ReadableFile();
         Option<int> k1 = new Option<int>("--k1") { Description = "HierFAVG k1: local steps per device per edge round (a cloud task's hierfavg.k1 overrides it).", DefaultValueFactory = _ => 20 }.AtLeast(1);
         Option<int> k2 = new Option<int>("--k2") { Description = "HierFAVG k2: edge rounds per cloud round (a cloud task's hierfavg.k2 overrides it).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<int> minDevices = new Option<int>("--min-devices") { Description = "Devices an edge round waits for (window size and quorum).", DefaultValueFactory = _ => 1 }.AtLeast(1);
@@ -63,7 +67,7 @@ internal static class EdgeCommand
         CliCredentials credentialOptions = CliCredentials.Create();
 
         Command command = new("edge", "Run an edge aggregator (HierFAVG): a coordinator for its devices, a worker towards the cloud.");
-        foreach (Option o in new Option[] { edgeId, cloud, mudUrl, cloudCa, port, broker, brokerPasswordFile, devices, devicePasswords, k1, k2, minDevices, windowSize, strategy, model, seed, dataset, lr, state, heartbeat, missedHeartbeats, window, roundTimeout, joinTimeout, maxFailed, connectTimeout, exitAfter, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { edgeId, cloud, mudUrl, cloudCa, cloudCert, cloudKey, cloudPfx, port, bind, broker, brokerPasswordFile, devices, devicePasswords, k1, k2, minDevices, windowSize, strategy, model, seed, dataset, lr, state, heartbeat, missedHeartbeats, window, roundTimeout, joinTimeout, maxFailed, connectTimeout, exitAfter, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -81,33 +85,81 @@ internal static class EdgeCommand
                 return 2;
             }
 
-            string? cloudPassword;
+            // Certificates towards the devices and passwords for them do not mix: each device's identity is its certificate.
+            bool deviceCertificates = parse.GetValue(credentialOptions.Ca) is not null || parse.GetValue(credentialOptions.Cert) is not null || parse.GetValue(credentialOptions.Key) is not null || parse.GetValue(credentialOptions.Pfx) is not null;
+            if (deviceCertificates && parse.GetValue(devicePasswords) is not null)
+            {
+                await err.WriteLineAsync("fededge edge: with --ca and --cert/--key (or --pfx) devices connect to the edge's broker with their certificates (mqtts://); drop --device-passwords.").ConfigureAwait(false);
+                return 2;
+            }
+
+            bool cloudPair = parse.GetValue(cloudCert) is not null || parse.GetValue(cloudKey) is not null;
+            bool cloudBundle = parse.GetValue(cloudPfx) is not null;
+            if (cloudPair || cloudBundle)
+            {
+                string? cloudProblem =
+                    cloudPair == cloudBundle || (cloudPair && (parse.GetValue(cloudCert) is null || parse.GetValue(cloudKey) is null)) ? "towards the cloud give either --cloud-cert FILE and --cloud-key FILE, or --cloud-pfx FILE."
+                    : parse.GetValue(cloudCa) is null && parse.GetValue(credentialOptions.Ca) is null ? "--cloud-cert/--cloud-key (or --cloud-pfx) need the CA the cloud's certificate chains to: --cloud-ca FILE (or --ca FILE when the edge and the cloud share the federation CA)."
+                    : cloudUri.Scheme is "mqtt" or "http" ? $"with --cloud-cert/--cloud-key (or --cloud-pfx) the edge reaches the cloud over mutual TLS: use --cloud mqtts://{cloudUri.Authority} or https://{cloudUri.Authority}."
+                    : null;
+                if (cloudProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge edge: " + cloudProblem).ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
+            string? cloudPassword = null;
+            FederationCredentials? pki;
+            FederationCredentials? cloudPki = null;
             try
             {
-                FederationCredentials? pki = credentialOptions.Load(parse, out string? credentialProblem);
+                pki = credentialOptions.Load(parse, out string? credentialProblem);
                 if (credentialProblem is not null)
                 {
                     await err.WriteLineAsync("fededge edge: " + credentialProblem).ConfigureAwait(false);
                     return 2;
                 }
 
-                if (pki is not null)
+                if (cloudPair || cloudBundle)
                 {
-                    await err.WriteLineAsync("fededge edge: --ca/--cert/--key/--pfx are not supported by `fededge edge` yet; use --password-file.").ConfigureAwait(false);
-                    return 2;
-                }
+                    // Towards the cloud the edge is a device: its device certificate, the cloud's CA (--cloud-ca, else the
+                    // federation's --ca and CRL) for the cloud's server certificate and the signer of its global models.
+                    CertificateValidator cloudValidator = parse.GetValue(cloudCa) is { } ca
+                        ? CertificateValidator.FromFiles(ca.FullName)
+                        : pki?.Validator ?? CertificateValidator.FromFiles(parse.GetValue(credentialOptions.Ca)!.FullName, parse.GetValue(credentialOptions.Crl)?.FullName);
+                    System.Security.Cryptography.X509Certificates.X509Certificate2 own = cloudBundle
+                        ? KeyFiles.ReadPkcs12(parse.GetValue(cloudPfx)!.FullName, credentialOptions.ReadPassword(parse))
+                        : KeyFiles.ReadCertificateWithKey(parse.GetValue(cloudCert)!.FullName, parse.GetValue(cloudKey)!.FullName);
+                    if (FederationPki.ReadDeviceId(own) is not { } certified || certified != id)
+                    {
+                        string names = FederationPki.ReadDeviceId(own) is { } other ? $"names device '{other}'" : "names no device (issue it with `fededge pki issue --device " + id + "`)";
+                        own.Dispose();
+                        await err.WriteLineAsync($"fededge edge: the cloud certificate {names}, not --edge-id '{id}'.").ConfigureAwait(false);
+                        return 2;
+                    }
 
-                cloudPassword = credentialOptions.ReadPassword(parse);
+                    cloudPki = new FederationCredentials(cloudValidator, own);
+                }
+                else
+                {
+                    cloudPassword = credentialOptions.ReadPassword(parse);
+                }
             }
             catch (CredentialException ex)
             {
                 await err.WriteLineAsync("fededge edge: " + ex.Message).ConfigureAwait(false);
                 return 1;
             }
-
-            if (grpc && string.IsNullOrEmpty(cloudPassword))
+            catch (System.Security.Cryptography.CryptographicException ex)
             {
-                await err.WriteLineAsync("fededge edge: a gRPC cloud needs the edge's token: --password-file FILE or FEDEDGE_PASSWORD.").ConfigureAwait(false);
+                await err.WriteLineAsync("fededge edge: " + ex.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+                return 1;
+            }
+
+            if (grpc && cloudPki is null && string.IsNullOrEmpty(cloudPassword))
+            {
+                await err.WriteLineAsync("fededge edge: a gRPC cloud needs the edge's token (--password-file FILE or FEDEDGE_PASSWORD) or its device certificate (--cloud-cert FILE --cloud-key FILE, or --cloud-pfx FILE).").ConfigureAwait(false);
                 return 2;
             }
 
@@ -192,7 +244,20 @@ internal static class EdgeCommand
             };
             var hierarchy = new EdgeAggregatorOptions { EdgeRoundsPerCloudRound = parse.GetValue(k2), MaxFailedEdgeRounds = parse.GetValue(maxFailed), StateFile = Path.Combine(stateDir, "edge.json") };
             var mqtt = new MqttCoordinatorOptions { Federation = "fededge", BrokerUri = site, WaitForBroker = site is not null, Password = sitePassword, ClientId = site is null ? null : "fededge-edge-" + id };
-            X509Root? root = parse.GetValue(cloudCa) is { } ca ? new X509Root(ca.FullName) : null;
+            if (pki is not null && site is null)
+            {
+                // Mutual TLS on --port: each device's id comes from its verified client certificate (chain, validity, CRL);
+                // the plain listener (a free loopback port) serves only the edge coordinator's own connection.
+                brokerOptions.Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = pki.Certificate, Validator = pki.Validator, Port = parse.GetValue(port) };
+                brokerOptions.BindAddress = System.Net.IPAddress.Parse(parse.GetValue(bind)!);
+                brokerOptions.Port = 0;
+            }
+            else if (pki is not null)
+            {
+                mqtt.Tls = new MqttTlsSettings { ClientCertificate = pki.Certificate, TrustedRoot = pki.Validator.Authority };
+            }
+
+            X509Root? root = parse.GetValue(cloudCa) is { } cloudRoot ? new X509Root(cloudRoot.FullName) : null;
 
             // Composed like any host application: the edge coordinator by AddFedEdgeCoordinator, the worker towards the cloud by
             // AddFedEdgeWorker, with the edge aggregator as the worker's trainer (it brings its own data: the devices).
@@ -202,6 +267,12 @@ internal static class EdgeCommand
             builder.Services.AddSingleton<IOptions<CoordinatorOptions>>(Options.Create(edgeOptions));
             builder.Services.AddFedEdgeCoordinator();
             builder.Services.AddSingleton<ICoordinatorTransport>(sp => new MqttCoordinatorTransport(mqtt, sp.GetService<ILoggerFactory>(), brokerHost: site is null ? new EmbeddedMqttBrokerHost(brokerOptions, sp.GetService<ILoggerFactory>()) : null));
+            if (pki is not null)
+            {
+                // The edge coordinator verifies its devices' update signatures and signs the models it publishes to them.
+                builder.Services.AddSingleton(pki);
+            }
+
             builder.Services.AddSingleton(aggregation);
             builder.Services.AddSingleton<FedEdge.Admission.IAdmissionPolicy>(new ProfileAdmission(profiles));
             builder.Services.AddSingleton<ICheckpointStore>(_ => new FileCheckpointStore(Path.Combine(stateDir, "coordinator")));
@@ -211,13 +282,23 @@ internal static class EdgeCommand
             builder.Services.AddSingleton(sp => new Worker(
                 // The edge's heartbeats carry its devices in aggregate (hottest temperature, throttling, bytes to and from them).
                 Options.Create(WithEdgeTelemetry(sp.GetRequiredService<IOptions<WorkerOptions>>().Value, sp.GetRequiredService<Coordinator>())),
-                grpc
-                    ? new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, sp.GetService<ILoggerFactory>())
-                    : new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword, Tls = root is null ? null : new MqttTlsSettings { TrustedRoot = root.Load() } }, sp.GetService<ILoggerFactory>()),
+                CloudTransport(sp.GetService<ILoggerFactory>()),
                 sp.GetRequiredService<EdgeAggregator>(),
                 dataSource: null,
                 timeProvider: sp.GetService<TimeProvider>(),
-                logger: sp.GetService<ILogger<Worker>>()));
+                logger: sp.GetService<ILogger<Worker>>(),
+                // With its cloud certificate the edge presents it at join, signs its updates and accepts only global
+                // models signed by a coordinator certificate of the cloud's CA.
+                credentials: cloudPki));
+
+            // Towards the cloud: mutual TLS with the edge's device certificate, else a token (gRPC) or password (MQTT).
+            IWorkerTransport CloudTransport(ILoggerFactory? logs) => (grpc, cloudPki) switch
+            {
+                (true, { } c) => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, ClientCertificate = c.Certificate, TrustedRoot = root?.Load() ?? c.Validator.Authority, SendTimeout = TimeSpan.FromSeconds(10) }, logs),
+                (true, null) => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = cloudUri, DeviceId = id, Token = cloudPassword!, TrustedRoot = root?.Load() }, logs),
+                (false, { } c) => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Tls = new MqttTlsSettings { ClientCertificate = c.Certificate, TrustedRoot = root?.Load() ?? c.Validator.Authority } }, logs),
+                (false, null) => new MqttWorkerTransport(new MqttWorkerOptions { Federation = "fededge", DeviceId = id, BrokerUri = cloudUri, Password = cloudPassword, Tls = root is null ? null : new MqttTlsSettings { TrustedRoot = root.Load() } }, logs),
+            };
             builder.Services.AddFedEdgeWorker(o =>
             {
                 o.DeviceId = id;
@@ -231,11 +312,17 @@ internal static class EdgeCommand
 
             try
             {
-                return await CliHost.RunAsync(builder.Build(), "edge", err, services => RunAsync(services, network, parse.GetValue(seed), id, site, mqtt, cloudUri, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+                return await CliHost.RunAsync(builder.Build(), "edge", err, services => CoordinatorCommand.WatchingCrlAsync(services, pki, parse.GetValue(credentialOptions.Crl), () => RunAsync(services, network, parse.GetValue(seed), id, site, mqtt, cloudUri, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), stdout, cancellationToken)), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TransportException or MqttCommunicationException or CheckpointException or InvalidDataException)
             {
                 string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
+                if (cloudPki is not null && !grpc && ex is TransportException { InnerException: MQTTnet.Adapter.MqttConnectingFailedException })
+                {
+                    // Over mutual TLS a broker that cuts the handshake does not say why; the cloud's log names the reason.
+                    cause += "; the cloud's broker did not accept this edge's certificate in the TLS handshake (issued by another CA, expired or revoked: the cloud coordinator's log names the reason)";
+                }
+
                 await err.WriteLineAsync($"fededge edge: {ex.Message}{cause}".ReplaceLineEndings(" ")).ConfigureAwait(false);
                 return 1;
             }
@@ -248,7 +335,12 @@ internal static class EdgeCommand
         Coordinator coordinator = services.GetRequiredService<Coordinator>();
         EdgeAggregator edge = services.GetRequiredService<EdgeAggregator>();
         bool resumed = await coordinator.StartAsync(network.InitializeParameters(seed), cancellationToken).ConfigureAwait(false);
-        string devicesSide = site is null ? "embedded broker on port " + ((MqttCoordinatorTransport)services.GetRequiredService<ICoordinatorTransport>()).BrokerUri!.Port.ToString(CultureInfo.InvariantCulture) : site.ToString();
+        var transport = (MqttCoordinatorTransport)services.GetRequiredService<ICoordinatorTransport>();
+        string devicesSide = site is not null ? site.ToString()
+            : transport.BrokerHost is EmbeddedMqttBrokerHost { Broker.TlsPort: int tlsPort } ? "embedded broker, mutual TLS on port " + tlsPort.ToString(CultureInfo.InvariantCulture) + "; devices connect with mqtts://HOST:" + tlsPort.ToString(CultureInfo.InvariantCulture) + " and their certificates"
+            : "embedded broker on port " + transport.BrokerUri!.Port.ToString(CultureInfo.InvariantCulture);
+        Func<IReadOnlyList<CertificateValidation>> handshakeRefusals = CoordinatorCommand.HandshakeRefusals(transport);
+        int printedRefusals = 0;
         await stdout.WriteLineAsync($"edge {id} listening for devices ({devicesSide}); {(resumed ? "resumed after edge round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
 
         Worker worker = services.GetRequiredService<Worker>();
@@ -277,6 +369,13 @@ internal static class EdgeCommand
             }
 
             printedCloudRounds = await PrintCloudRoundsAsync(edge.CloudRoundsStarted, printedCloudRounds).ConfigureAwait(false);
+
+            // Devices whose certificates the edge's broker refused (another CA, expired, revoked), each with its reason.
+            IReadOnlyList<CertificateValidation> refusals = handshakeRefusals();
+            for (; printedRefusals < refusals.Count; printedRefusals++)
+            {
+                await stdout.WriteLineAsync($"refused in the TLS handshake ({refusals[printedRefusals].Refusal}): {refusals[printedRefusals].Reason}").ConfigureAwait(false);
+            }
 
             if (worker.LatestGlobalModel is { } g && g.Version > printedModel)
             {

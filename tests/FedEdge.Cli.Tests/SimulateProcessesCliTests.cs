@@ -4,7 +4,8 @@ namespace FedEdge.Cli.Tests;
 
 /// <summary>
 /// <c>fededge simulate --topology hierfavg --processes</c> (issue 14): the cloud, the edges and the devices run as their own
-/// <c>fededge</c> processes over real embedded brokers; report.json records their pids, the tree and the bytes per tier.
+/// <c>fededge</c> processes over real embedded brokers, over mutual TLS with certificates generated into OUT/pki by
+/// default; report.json records their pids, the tree and the bytes per tier.
 /// </summary>
 public sealed class SimulateProcessesCliTests : IDisposable
 {
@@ -32,6 +33,23 @@ public sealed class SimulateProcessesCliTests : IDisposable
         JsonElement report = doc.RootElement;
         Assert.True(report.GetProperty("config").GetProperty("processes").GetBoolean());
         Assert.Equal("hierfavg", report.GetProperty("config").GetProperty("topology").GetString());
+
+        // Over mutual TLS by default: the CA and every certificate generated into OUT/pki, each key mode 0600.
+        Assert.Equal("mutual-tls", report.GetProperty("config").GetProperty("security").GetString());
+        Assert.Contains("broker mqtts://127.0.0.1:", run.Stdout, StringComparison.Ordinal);
+        string pki = Path.Combine(_out, "pki");
+        Assert.True(File.Exists(Path.Combine(pki, "ca.crt")) && File.Exists(Path.Combine(pki, "crl.pem")), run.Stdout);
+        string[] keys = Directory.GetFiles(pki, "*.key", SearchOption.AllDirectories);
+        Assert.Equal(1 + 3 + 2 + 4, keys.Length); // the CA; the cloud's and both edges' server keys; both edges' and the 4 devices' device keys
+        foreach (string key in keys)
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                break;
+            }
+
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
+        }
 
         // 1 cloud + 2 edges + 4 devices, each its own process, none of them this test's simulate process.
         JsonElement[] processes = [.. report.GetProperty("processes").EnumerateArray()];

@@ -14,9 +14,12 @@ namespace FedEdge.Cli.Simulation;
 /// <summary>
 /// <c>fededge simulate --processes</c>: the same federation as the in-process simulation, but the cloud coordinator, each
 /// edge aggregator and each device run as their own <c>fededge</c> child process over real brokers (the cloud's and each
-/// edge's embedded broker on free loopback ports). Device passwords go through 0600 files under OUT, never the command
-/// line. Each device trains on its own training split (written to OUT/processes/data); the held-out rows stay here and
-/// score the cloud's final model. Children are killed whenever the simulation stops, fails or is cancelled.
+/// edge's embedded broker on free loopback ports). By default every link is mutual TLS: a federation CA, a server
+/// certificate for the cloud and for each edge, and a device certificate for each device and each edge (its identity
+/// towards the cloud) are generated into OUT/pki, keys mode 0600; updates and global models are signed on both tiers.
+/// With <c>--insecure-plaintext</c> the brokers are plain and device passwords go through 0600 files under OUT; never
+/// does a secret go on the command line. Each device trains on its own training split (written to OUT/processes/data);
+/// the held-out rows stay here and score the cloud's final model. Children are killed whenever the simulation stops, fails or is cancelled.
 /// </summary>
 internal static partial class SimulationProcesses
 {
@@ -85,6 +88,9 @@ internal static partial class SimulationProcesses
             secrets[e.Edge] = RandomNumberGenerator.GetHexString(32, lowercase: true);
         }
 
+        bool tls = !config.PlainText;
+        ProcessPki? pki = tls ? ProcessPki.Write(config.OutDirectory, [.. devices.Select(d => d.Id), .. tree.Select(e => e.Edge)], [.. tree.Select(e => e.Edge)], time) : null;
+        string scheme = tls ? "mqtts" : "mqtt";
         int cloudPort = FreePort();
         string cloudRuns = Path.Combine(work, "cloud-runs");
         int k1 = config.LocalSteps ?? 0;
@@ -93,7 +99,7 @@ internal static partial class SimulationProcesses
         IReadOnlyList<string> cloudMembers = hier ? [.. tree.Select(e => e.Edge)] : [.. devices.Select(d => d.Id)];
         var cloudArgs = new List<string>
         {
-            "coordinator", "--port", R(cloudPort), "--device-passwords", WriteSecrets(work, "cloud-devices", cloudMembers.Select(m => (m, secrets[m]))),
+            "coordinator", "--port", R(cloudPort),
             "--rounds", R(config.Rounds), "--min-devices", R(cloudMembers.Count), "--strategy", config.Strategy, "--model", config.Model, "--seed", R(config.Seed),
             "--local-steps", R(k1), "--lr", lr, "--heartbeat", "1", "--missed-heartbeats", "5", "--window", "60", "--round-timeout", "300", "--join-timeout", "300",
             "--out", Path.Combine(work, "cloud"), "--runs", cloudRuns,
@@ -102,6 +108,10 @@ internal static partial class SimulationProcesses
         {
             cloudArgs.AddRange(["--device", $"{m}={MudUrl(m)}"]);
         }
+
+        // Mutual TLS: the cloud's embedded broker listens on --port with its server certificate; its members present
+        // their device certificates. Plain text: the members' passwords in a 0600 file.
+        cloudArgs.AddRange(pki is not null ? pki.ServerArgs("cloud") : ["--device-passwords", WriteSecrets(work, "cloud-devices", cloudMembers.Select(m => (m, secrets[m])))]);
 
         if (hier)
         {
@@ -113,7 +123,7 @@ internal static partial class SimulationProcesses
         {
             ChildProcess cloud = children.Start("cloud", "cloud", null, cloudArgs);
             await children.WaitForLineAsync(cloud, l => l.StartsWith("coordinator listening", StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"cloud coordinator: pid {cloud.Pid}, broker mqtt://127.0.0.1:{cloudPort}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"cloud coordinator: pid {cloud.Pid}, broker {scheme}://127.0.0.1:{cloudPort}{(pki is null ? " (plain text)" : $" (mutual TLS, certificates in {pki.Directory})")}").ConfigureAwait(false);
 
             var edgeDeviceBroker = new Dictionary<string, int>(StringComparer.Ordinal);
             var edgeOf = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -122,9 +132,8 @@ internal static partial class SimulationProcesses
                 int port = FreePort();
                 var args = new List<string>
                 {
-                    "edge", "--edge-id", e.Edge, "--cloud", $"mqtt://127.0.0.1:{R(cloudPort)}", "--password-file", WriteSecret(work, e.Edge, secrets[e.Edge]),
+                    "edge", "--edge-id", e.Edge, "--cloud", $"{scheme}://127.0.0.1:{R(cloudPort)}",
                     "--mud-url", MudUrl(e.Edge).ToString(), "--port", R(port),
-                    "--device-passwords", WriteSecrets(work, e.Edge + "-devices", e.Devices.Select(d => (d, secrets[d]))),
                     "--min-devices", R(e.Devices.Count), "--k1", R(Math.Max(1, k1)), "--k2", R(config.EdgeRounds), "--model", config.Model, "--seed", R(config.Seed), "--lr", lr,
                     "--heartbeat", "1", "--missed-heartbeats", "5", "--window", "60", "--round-timeout", "300",
                     "--state", Path.Combine(work, e.Edge), "--exit-after-round", R(config.Rounds),
@@ -135,10 +144,15 @@ internal static partial class SimulationProcesses
                     edgeOf[d] = e.Edge;
                 }
 
+                // Towards its devices a server certificate, towards the cloud its device certificate; or passwords in plain text.
+                args.AddRange(pki is not null
+                    ? [.. pki.ServerArgs(e.Edge), "--cloud-cert", pki.DeviceCertificate(e.Edge), "--cloud-key", pki.DeviceKey(e.Edge)]
+                    : ["--password-file", WriteSecret(work, e.Edge, secrets[e.Edge]), "--device-passwords", WriteSecrets(work, e.Edge + "-devices", e.Devices.Select(d => (d, secrets[d])))]);
+
                 ChildProcess edge = children.Start("edge", e.Edge, null, args);
                 await children.WaitForLineAsync(edge, l => l.StartsWith($"edge {e.Edge} listening", StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
                 edgeDeviceBroker[e.Edge] = port;
-                await stdout.WriteLineAsync($"edge {e.Edge}: pid {edge.Pid}, devices' broker mqtt://127.0.0.1:{port}").ConfigureAwait(false);
+                await stdout.WriteLineAsync($"edge {e.Edge}: pid {edge.Pid}, devices' broker {scheme}://127.0.0.1:{port}").ConfigureAwait(false);
             }
 
             foreach ((string id, string trainFile, _) in devices)
@@ -146,14 +160,18 @@ internal static partial class SimulationProcesses
                 int port = edgeOf.TryGetValue(id, out string? parent) ? edgeDeviceBroker[parent] : cloudPort;
                 var args = new List<string>
                 {
-                    "worker", "--device-id", id, "--password-file", WriteSecret(work, id, secrets[id]), "--mud-url", MudUrl(id).ToString(),
-                    "--broker", $"mqtt://127.0.0.1:{R(port)}", "--data", trainFile, "--normalizer", normalizerFile, "--model", config.Model, "--seed", R(config.Seed),
+                    "worker", "--device-id", id, "--mud-url", MudUrl(id).ToString(),
+                    "--broker", $"{scheme}://127.0.0.1:{R(port)}", "--data", trainFile, "--normalizer", normalizerFile, "--model", config.Model, "--seed", R(config.Seed),
                     "--heartbeat", "1", "--state", Path.Combine(work, id + ".state.json"),
                 };
                 if (parent is null)
                 {
                     args.AddRange(["--exit-after-round", R(config.Rounds)]);
                 }
+
+                args.AddRange(pki is not null
+                    ? ["--ca", pki.Authority, "--cert", pki.DeviceCertificate(id), "--key", pki.DeviceKey(id)]
+                    : ["--password-file", WriteSecret(work, id, secrets[id])]);
 
                 ChildProcess device = children.Start("device", id, parent, args);
                 await stdout.WriteLineAsync($"device {id}: pid {device.Pid}{(parent is null ? string.Empty : " under " + parent)}").ConfigureAwait(false);
@@ -221,7 +239,7 @@ internal static partial class SimulationProcesses
             EvaluationResult scored = await new ManagedTrainer(spec).EvaluateAsync(checkpoint.Parameters, pooled, cancellationToken).ConfigureAwait(false);
             ClassificationMetrics metrics = ClassificationMetrics.Compute(scored.Scores, pooled.Labels, 0.5);
 
-            JsonObject report = Report(config, children, tree, cloud, checkpoint.Round, metrics, pooled.Count, seconds, FindCloudReport(cloudRuns));
+            JsonObject report = Report(config, children, tree, cloud, checkpoint.Round, metrics, pooled.Count, seconds, FindCloudReport(cloudRuns), pki?.Directory);
             Directory.CreateDirectory(config.OutDirectory);
             string reportPath = Path.Combine(config.OutDirectory, "report.json");
             await File.WriteAllTextAsync(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
@@ -261,7 +279,7 @@ internal static partial class SimulationProcesses
         return printed;
     }
 
-    private static JsonObject Report(SimulationConfig config, ChildProcesses children, IReadOnlyList<EdgeNode> tree, ChildProcess cloud, long roundsCompleted, ClassificationMetrics metrics, int testRows, double seconds, string? cloudReport)
+    private static JsonObject Report(SimulationConfig config, ChildProcesses children, IReadOnlyList<EdgeNode> tree, ChildProcess cloud, long roundsCompleted, ClassificationMetrics metrics, int testRows, double seconds, string? cloudReport, string? pkiDirectory)
     {
         bool hier = tree.Count > 0;
 
@@ -336,6 +354,8 @@ internal static partial class SimulationProcesses
                 ["seed"] = config.Seed,
                 ["data"] = config.DataDirectory,
                 ["transport"] = "mqtt",
+                ["security"] = pkiDirectory is null ? "plaintext" : "mutual-tls",
+                ["pki"] = pkiDirectory,
             },
             ["processes"] = new JsonArray([.. children.All.Select(c => (JsonNode)Proc(c))]),
             ["tree"] = new JsonObject
