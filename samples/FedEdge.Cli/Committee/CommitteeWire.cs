@@ -29,7 +29,15 @@ internal static class CommitteeWire
             ["samples"] = u.SampleCount,
             ["kind"] = u.Kind == UpdateKind.Delta ? "delta" : "parameters",
             ["values"] = Parameters(u.Values),
+            ["encoded"] = u.Encoded is { } e ? new JsonObject { ["codec"] = e.Codec, ["data"] = Convert.ToBase64String(e.Data.Span) } : null,
         })]),
+        ["strategy_state"] = r.PreviousStrategyState is { } state ? new JsonObject
+        {
+            ["strategy"] = state.Strategy,
+            ["arrays"] = new JsonObject(state.Arrays.Select(a => KeyValuePair.Create(a.Key, (JsonNode?)Convert.ToBase64String(MemoryMarshal.AsBytes(a.Value.AsSpan()))))),
+            ["scalars"] = new JsonObject(state.Scalars.Select(a => KeyValuePair.Create(a.Key, (JsonNode?)a.Value))),
+        } : null,
+        ["secure_sum"] = r.SecureSum.IsEmpty ? null : Convert.ToBase64String(MemoryMarshal.AsBytes(r.SecureSum.Span)),
     }.ToJsonString();
 
     public static CoSignRequest ParseRequest(string json)
@@ -54,7 +62,15 @@ internal static class CommitteeWire
                     SampleCount = u["samples"]!.GetValue<long>(),
                     Kind = u["kind"]!.GetValue<string>() == "delta" ? UpdateKind.Delta : UpdateKind.Parameters,
                     Values = ReadParameters(u["values"]!),
+                    Encoded = u["encoded"] is { } e ? new EncodedValues(e["codec"]!.GetValue<string>(), Convert.FromBase64String(e["data"]!.GetValue<string>())) : null,
                 })] : null,
+                PreviousStrategyState = root["strategy_state"] is { } state ? new FedEdge.Aggregation.StrategyState
+                {
+                    Strategy = state["strategy"]!.GetValue<string>(),
+                    Arrays = state["arrays"]!.AsObject().ToDictionary(a => a.Key, a => ReadFloats(a.Value!.GetValue<string>()), StringComparer.Ordinal),
+                    Scalars = state["scalars"]!.AsObject().ToDictionary(a => a.Key, a => a.Value!.GetValue<double>(), StringComparer.Ordinal),
+                } : null,
+                SecureSum = root["secure_sum"] is { } sum ? ReadFloats(sum.GetValue<string>()) : ReadOnlyMemory<float>.Empty,
             };
         }
         catch (Exception ex) when (ex is System.Text.Json.JsonException or NullReferenceException or InvalidOperationException or FormatException or ArgumentException or InvalidCastException)
@@ -85,6 +101,17 @@ internal static class CommitteeWire
         {
             throw new InvalidDataException("not a validator answer: " + ex.Message, ex);
         }
+    }
+
+    private static float[] ReadFloats(string base64)
+    {
+        byte[] bytes = Convert.FromBase64String(base64);
+        if (bytes.Length % sizeof(float) != 0)
+        {
+            throw new InvalidDataException($"{bytes.Length} bytes are not whole float32 values");
+        }
+
+        return MemoryMarshal.Cast<byte, float>(bytes).ToArray();
     }
 
     private static JsonArray Hashes(IReadOnlyList<byte[]> hashes) => new([.. hashes.Select(h => (JsonNode)Convert.ToBase64String(h))]);

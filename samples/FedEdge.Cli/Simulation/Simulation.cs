@@ -549,7 +549,8 @@ internal static class Simulation
                 Attackers = attackers,
                 Ledger = accountability.LedgerDirectory,
                 // No device signs in a hierarchy's cloud (its workers are the edges), so there is no CA to check them against.
-                LedgerCa = hierarchical ? null : transports.CoordinatorCredentials is null ? accountability.CaPath : Path.Combine(config.OutDirectory, "pki", "ca.pem"),
+                // Secure aggregation: devices sign no update (the coordinator never sees one to check), so no --ca.
+                LedgerCa = hierarchical || config.SecureAggregation ? null : transports.CoordinatorCredentials is null ? accountability.CaPath : Path.Combine(config.OutDirectory, "pki", "ca.pem"),
                 LedgerHead = accountability.Ledger.Head,
                 LedgerCommittee = committee?.FilePath,
             };

@@ -54,6 +54,7 @@ public sealed class Coordinator : IAsyncDisposable
     private readonly Transparency.ITransparencyLog? _ledger;
     private readonly Reputation.IReputationPolicy? _reputation;
     private readonly Transparency.TreeHeadCommittee? _committee;
+    private StrategyState? _strategyStateBefore;
     private readonly ILogger _logger;
     private readonly CoordinatorTelemetry _telemetry;
     private readonly DeviceRegistry _registry = new();
@@ -223,6 +224,8 @@ public sealed class Coordinator : IAsyncDisposable
             _requests.Restore(checkpoint.Window, checkpoint.CarriedOver);
         }
 
+        // A stateful strategy's state before the first round, for the transparency log's round records and the committee.
+        _strategyStateBefore = _ledger is null ? null : _strategy.ExportState();
         List<IStopRule> rules = BuiltInStopRules.Create(_options, _accountant, patience);
         rules.AddRange(_customStopRules);
         _pipeline = new RoundPipeline(_options, _strategy, _protocol, selector, _aggregateTransforms, rules, patience, _checkpoints, _evaluator, _audit, _transport, _registry, _requests, _rounds, _telemetry, _time, _logger, seed, _reputation, recordUpdates: _ledger is not null, recordFolded: _committee is not null)
@@ -384,23 +387,36 @@ public sealed class Coordinator : IAsyncDisposable
         if (_ledger is not null)
         {
             long before = _ledger.Head?.Size ?? 0;
-            Transparency.SignedTreeHead head = await _ledger.AppendAsync(Transparency.RoundEntries.From(result, _strategy.Name), ct).ConfigureAwait(false);
+
+            // A stateful strategy (FedAvgM, FedAdam, FedYogi): the round record carries its state's hash before and
+            // after the round, so a validator can check the state it recomputes from.
+            StrategyState? stateBefore = _strategyStateBefore;
+            StrategyState? stateAfter = stateBefore is null ? null : _strategy.ExportState();
+            _strategyStateBefore = stateAfter;
+            Transparency.SignedTreeHead head = await _ledger.AppendAsync(
+                Transparency.RoundEntries.From(result, _strategy.Name, stateBefore is null ? null : Transparency.StrategyStateHash.Compute(stateBefore), stateAfter is null ? null : Transparency.StrategyStateHash.Compute(stateAfter)), ct).ConfigureAwait(false);
             result = result with { LedgerHead = head };
             if (_committee is not null)
             {
-                result = await CoSignAsync(_committee, _ledger, result, head, before, ct).ConfigureAwait(false);
+                result = await CoSignAsync(_committee, _ledger, result, head, before, stateBefore, ct).ConfigureAwait(false);
             }
         }
 
-        return result with { FoldedUpdates = [] };
+        return result with { FoldedUpdates = [], Transcript = null };
     }
 
     /// <summary>The committee's co-signatures for the round's head; without a quorum the round fails and its model is not published.</summary>
-    private async ValueTask<RoundResult> CoSignAsync(Transparency.TreeHeadCommittee committee, Transparency.ITransparencyLog ledger, RoundResult result, Transparency.SignedTreeHead head, long before, CancellationToken ct)
+    private async ValueTask<RoundResult> CoSignAsync(Transparency.TreeHeadCommittee committee, Transparency.ITransparencyLog ledger, RoundResult result, Transparency.SignedTreeHead head, long before, StrategyState? stateBefore, CancellationToken ct)
     {
         bool plaintext = _protocol.RevealsIndividualUpdates;
-        Transparency.CommitteeResult verdict = await committee.CoSignAsync(
-            ledger, head, before, result.Round, plaintext ? GlobalParameters : null, plaintext && result.Completed ? result.FoldedUpdates : null, ct).ConfigureAwait(false);
+        var evidence = new Transparency.RoundEvidence
+        {
+            PreviousGlobal = plaintext || result.Transcript is not null ? GlobalParameters : null,
+            Updates = plaintext && result.Completed ? result.FoldedUpdates : null,
+            PreviousStrategyState = stateBefore,
+            SecureSum = result.Completed && result.Transcript is { } transcript ? transcript.Sum : ReadOnlyMemory<float>.Empty,
+        };
+        Transparency.CommitteeResult verdict = await committee.CoSignAsync(ledger, head, before, result.Round, evidence, ct).ConfigureAwait(false);
         await ledger.RecordCoSignaturesAsync(head, verdict.CoSignatures, ct).ConfigureAwait(false);
         foreach (Transparency.WitnessReport report in verdict.Witnesses.Where(w => !w.Signed))
         {

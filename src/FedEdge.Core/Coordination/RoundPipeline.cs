@@ -200,6 +200,7 @@ internal sealed class RoundPipeline(
             GlobalParameters = next,
             GlobalHash = next.ComputeHash(),
             FoldedUpdates = contribution.Folded,
+            Transcript = contribution.Transcript,
             TrainingLoss = contribution.LossWeight > 0 ? contribution.LossSum / contribution.LossWeight : null,
             SampleCount = contribution.SampleCount,
             SecureAggregation = !protocol.RevealsIndividualUpdates,

@@ -18,6 +18,9 @@ public sealed partial record RoundResult
     /// <summary>The updates as the strategy folded them (for the committee's recomputation); not kept beyond the round.</summary>
     internal IReadOnlyList<ModelUpdate> FoldedUpdates { get; init; } = [];
 
+    /// <summary>The secure-aggregation transcript (for the transparency log and the committee); not kept beyond the round.</summary>
+    internal Rounds.SecureAggregationTranscript? Transcript { get; init; }
+
     /// <summary>The reputation changes this round caused, when a reputation policy is configured.</summary>
     public IReadOnlyList<ReputationChange> ReputationChanges { get; init; } = [];
 

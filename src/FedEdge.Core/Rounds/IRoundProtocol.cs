@@ -154,6 +154,9 @@ public sealed record RoundContribution
     /// <summary>The per-coordinate error bound of the aggregate (secure aggregation's quantisation), or null.</summary>
     public double? ErrorBound { get; init; }
 
+    /// <summary>What a secure-aggregation round can show its committee (roster, threshold, the unmasked sum), or null.</summary>
+    public SecureAggregationTranscript? Transcript { get; init; }
+
     /// <summary>The L2 norms of the accepted updates' changes (plaintext rounds); the next round's relative bound uses their median.</summary>
     public IReadOnlyList<double> DeltaNorms { get; init; } = [];
 

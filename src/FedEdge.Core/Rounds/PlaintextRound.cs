@@ -44,7 +44,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly List<string> _contributors = [];
         private readonly Dictionary<string, string> _accepted = new(StringComparer.Ordinal);
         private readonly List<double> _norms = [];
-        private readonly List<(string Sender, ModelUpdate Update, float[]? Delta)> _records = [];
+        private readonly List<AcceptedUpdateRecord> _records = [];
         private readonly Dictionary<string, Hierarchy.EdgeDeviceSummary> _edges = new(StringComparer.Ordinal);
         private readonly List<ModelUpdate> _folded = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
@@ -116,17 +116,19 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             }
         }
 
-        /// <summary>The accepted updates' records, their digests taken in parallel.</summary>
-        private AcceptedUpdateRecord[] Records()
-        {
-            var records = new AcceptedUpdateRecord[_records.Count];
-            Parallel.For(0, records.Length, i =>
-            {
-                (string sender, ModelUpdate update, float[]? delta) = _records[i];
-                records[i] = new AcceptedUpdateRecord(sender, Convert.ToHexStringLower(Security.UpdateSigning.Digest(update)), update.SampleCount, delta);
-            });
-            return records;
-        }
+        /// <summary>The accepted updates' records (digests taken at acceptance).</summary>
+        private AcceptedUpdateRecord[] Records() => [.. _records];
+
+        /// <summary>
+        /// The hash that recognises a re-sent copy of an accepted update. When the round records updates (transparency
+        /// log, reputation) it is the update's signing digest (<see cref="Security.UpdateSigning.Digest"/>, over the
+        /// header and the values), which the log needs anyway; otherwise a fast non-cryptographic fingerprint of the
+        /// values (a re-send only needs telling apart from a different update by the same authenticated sender). Either is
+        /// one pass.
+        /// </summary>
+        private string AcceptanceHash(ModelUpdate update) => context.RecordUpdates
+            ? Convert.ToHexStringLower(Security.UpdateSigning.Digest(update))
+            : Fingerprint(update.Values);
 
         public ValueTask DisposeAsync()
         {
@@ -148,7 +150,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
 
             if (_accepted.TryGetValue(sender, out string? acceptedHash) && update.Round == context.Round
                 && string.Equals(update.Nonce, context.Nonce, StringComparison.Ordinal) && context.GlobalParameters.Layout.DescribeMismatch(update.Layout) is null
-                && string.Equals(Fingerprint(update.Values), acceptedHash, StringComparison.Ordinal))
+                && string.Equals(AcceptanceHash(update), acceptedHash, StringComparison.Ordinal))
             {
                 // The same update again (its receipt was lost): harmless, answered with the same receipt.
                 return new(RoundUpdateOutcome.AlreadyAccepted);
@@ -213,13 +215,14 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             // Check passed above under this session's lock: record the sender without checking every value again.
             context.Validator.MarkAccepted(sender);
             _received.Add(sender);
-            _accepted[sender] = Fingerprint(update.Values);
+            string hash = AcceptanceHash(update);
+            _accepted[sender] = hash;
             _norms.Add(deltaNorm);
             if (context.RecordUpdates)
             {
-                // The digest (a hash over every parameter) is taken when the round finishes, off the path that
-                // acknowledges updates, so recording does not slow devices' uploads into re-sends.
-                _records.Add((sender, update, context.RecordDeltas ? Delta(update) : null));
+                // The acceptance hash is then the update's signing digest: the transparency log reuses it, so
+                // recording costs no second pass over the parameters.
+                _records.Add(new AcceptedUpdateRecord(sender, hash, update.SampleCount, context.RecordDeltas ? Delta(update) : null));
             }
             if (context.RecordFolded)
             {

@@ -85,22 +85,19 @@ public sealed class FileTransparencyLog : ITransparencyLog
         {
             DateTimeOffset now = _time.GetUtcNow();
             var lines = new StringBuilder();
-            var receipts = new StringBuilder();
-            foreach (LedgerEntry entry in entries)
+            var leafHashes = new ReadOnlyMemory<byte>[entries.Count];
+            long first = _tree.Size;
+            for (int i = 0; i < entries.Count; i++)
             {
-                byte[] leaf = entry.ToJson(_tree.Size, now);
-                int index;
-                ReadOnlyMemory<byte> leafHash;
+                byte[] leaf = entries[i].ToJson(_tree.Size, now);
                 lock (_tree)
                 {
-                    index = _tree.Append(leaf);
+                    int index = _tree.Append(leaf);
                     _leaves.Add(leaf);
-                    leafHash = _tree.LeafHashAt(index);
+                    leafHashes[i] = _tree.LeafHashAt(index);
                 }
 
-                byte[] receipt = _key.SignData(SignedTreeHead.ReceiptStatement(index, leafHash.Span), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
                 lines.Append(Encoding.UTF8.GetString(leaf)).Append('\n');
-                receipts.Append(Convert.ToBase64String(receipt)).Append('\n');
             }
 
             SignedTreeHead head;
@@ -109,8 +106,19 @@ public sealed class FileTransparencyLog : ITransparencyLog
                 head = SignedTreeHead.Sign(_tree.Size, _tree.RootHash(_tree.Size), now, _key);
             }
 
-            await AppendTextAsync(EntriesFile, lines.ToString(), cancellationToken).ConfigureAwait(false);
-            await AppendTextAsync(ReceiptsFile, receipts.ToString(), cancellationToken).ConfigureAwait(false);
+            // The receipts are signed while the entries are written and synced (the key is used by that one task
+            // only); the files still become durable in the same order: entries, then receipts, then the head.
+            Task<string> receipts = Task.Run(() => SignReceipts(first, leafHashes), CancellationToken.None);
+            try
+            {
+                await AppendTextAsync(EntriesFile, lines.ToString(), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await ((Task)receipts).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            await AppendTextAsync(ReceiptsFile, await receipts.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             await AppendTextAsync(HeadsFile, head.ToJson() + "\n", cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _head, head);
             return head;
@@ -165,6 +173,18 @@ public sealed class FileTransparencyLog : ITransparencyLog
         {
             _gate.Release();
         }
+    }
+
+    private string SignReceipts(long first, ReadOnlyMemory<byte>[] leafHashes)
+    {
+        var receipts = new StringBuilder(leafHashes.Length * 90);
+        for (int i = 0; i < leafHashes.Length; i++)
+        {
+            byte[] receipt = _key.SignData(SignedTreeHead.ReceiptStatement(first + i, leafHashes[i].Span), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+            receipts.Append(Convert.ToBase64String(receipt)).Append('\n');
+        }
+
+        return receipts.ToString();
     }
 
     private void CheckRange(long from, long to)

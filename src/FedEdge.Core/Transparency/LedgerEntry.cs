@@ -23,6 +23,12 @@ public enum LedgerEntryKind
     /// head, with the round and the committee's reason. The round's model was not published.
     /// </summary>
     Withdrawal,
+
+    /// <summary>
+    /// A secure-aggregation round's transcript: the roster, the threshold, the contributors, the recovered dropouts and
+    /// the hash of the unmasked sum (appended before the round record).
+    /// </summary>
+    Transcript,
 }
 
 /// <summary>
@@ -70,6 +76,24 @@ public sealed record LedgerEntry
     /// <summary>True when the round produced a new global model (round records).</summary>
     public bool? Completed { get; init; }
 
+    /// <summary>The devices that received the secure-aggregation roster (transcripts).</summary>
+    public IReadOnlyList<string>? Roster { get; init; }
+
+    /// <summary>The secret-sharing threshold (transcripts).</summary>
+    public int? Threshold { get; init; }
+
+    /// <summary>Devices whose masks were removed after they dropped out (transcripts).</summary>
+    public IReadOnlyList<string>? Dropouts { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the unmasked sum's float32 bytes (transcripts).</summary>
+    public string? SumHash { get; init; }
+
+    /// <summary>The hash of the strategy's server-optimiser state before the round (round records of stateful strategies; <see cref="StrategyStateHash"/>).</summary>
+    public string? StateBefore { get; init; }
+
+    /// <summary>The hash of the strategy's server-optimiser state after the round (round records of stateful strategies).</summary>
+    public string? StateAfter { get; init; }
+
     /// <summary>The device's new score (reputation changes).</summary>
     public double? Score { get; init; }
 
@@ -110,16 +134,7 @@ public sealed record LedgerEntry
             Write(json, "outcome", Outcome);
             Write(json, "reason", Reason);
             Write(json, "strategy", Strategy);
-            if (Participants is not null)
-            {
-                json.WriteStartArray("participants");
-                foreach (string p in Participants)
-                {
-                    json.WriteStringValue(p);
-                }
-
-                json.WriteEndArray();
-            }
+            WriteList(json, "participants", Participants);
 
             Write(json, "model", ModelHash);
             if (Completed is bool completed)
@@ -141,6 +156,17 @@ public sealed record LedgerEntry
             {
                 json.WriteBoolean("quarantined", quarantined);
             }
+
+            WriteList(json, "roster", Roster);
+            if (Threshold is int threshold)
+            {
+                json.WriteNumber("threshold", threshold);
+            }
+
+            WriteList(json, "dropouts", Dropouts);
+            Write(json, "sum", SumHash);
+            Write(json, "state_before", StateBefore);
+            Write(json, "state_after", StateAfter);
 
             json.WriteEndObject();
         }
@@ -181,6 +207,12 @@ public sealed record LedgerEntry
                 PreviousScore = e.TryGetProperty("previous_score", out JsonElement ps) ? ps.GetDouble() : null,
                 Score = e.TryGetProperty("score", out JsonElement sc) ? sc.GetDouble() : null,
                 Quarantined = e.TryGetProperty("quarantined", out JsonElement q) ? q.GetBoolean() : null,
+                Roster = e.TryGetProperty("roster", out JsonElement r) ? r.EnumerateArray().Select(x => x.GetString() ?? string.Empty).ToList() : null,
+                Threshold = e.TryGetProperty("threshold", out JsonElement t) ? t.GetInt32() : null,
+                Dropouts = e.TryGetProperty("dropouts", out JsonElement dr) ? dr.EnumerateArray().Select(x => x.GetString() ?? string.Empty).ToList() : null,
+                SumHash = Text(e, "sum"),
+                StateBefore = Text(e, "state_before"),
+                StateAfter = Text(e, "state_after"),
             };
             return (index, time, entry);
         }
@@ -198,6 +230,7 @@ public sealed record LedgerEntry
         LedgerEntryKind.Round => "round",
         LedgerEntryKind.Reputation => "reputation",
         LedgerEntryKind.Withdrawal => "withdrawal",
+        LedgerEntryKind.Transcript => "transcript",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -208,10 +241,27 @@ public sealed record LedgerEntry
         "round" => LedgerEntryKind.Round,
         "reputation" => LedgerEntryKind.Reputation,
         "withdrawal" => LedgerEntryKind.Withdrawal,
+        "transcript" => LedgerEntryKind.Transcript,
         _ => throw new InvalidDataException($"unknown entry kind '{kind}'"),
     };
 
     private static string? Text(JsonElement e, string name) => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static void WriteList(Utf8JsonWriter json, string name, IReadOnlyList<string>? values)
+    {
+        if (values is null)
+        {
+            return;
+        }
+
+        json.WriteStartArray(name);
+        foreach (string v in values)
+        {
+            json.WriteStringValue(v);
+        }
+
+        json.WriteEndArray();
+    }
 
     private static void Write(Utf8JsonWriter json, string name, string? value)
     {

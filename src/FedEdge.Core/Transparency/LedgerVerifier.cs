@@ -231,7 +231,7 @@ public static class LedgerVerifier
         LedgerVerification BadHead(LedgerFailure failure, int head, string problem) => result with { Failure = failure, BadHead = head + 1, Problem = problem, HeadSignaturesChecked = headsChecked };
     }
 
-    private static string? DeviceSignatureProblem(LedgerEntry e, CertificateValidator? validator, ref long certificates)
+    internal static string? DeviceSignatureProblem(LedgerEntry e, CertificateValidator? validator, ref long certificates)
     {
         if (e.Certificate.IsEmpty)
         {

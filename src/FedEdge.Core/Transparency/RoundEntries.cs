@@ -6,8 +6,8 @@ namespace FedEdge.Transparency;
 /// <summary>Turns a round's result into its transparency-log entries.</summary>
 internal static class RoundEntries
 {
-    /// <summary>One entry per accepted update (with the device's signature and certificate when it signed), one per refusal or missed update, the round record, then one per reputation change.</summary>
-    public static List<LedgerEntry> From(RoundResult result, string strategy)
+    /// <summary>One entry per accepted update (with the device's signature and certificate when it signed), one per refusal or missed update, a secure-aggregation round's transcript, the round record (with the strategy state's hashes before and after, for stateful strategies), then one per reputation change.</summary>
+    public static List<LedgerEntry> From(RoundResult result, string strategy, string? stateBefore = null, string? stateAfter = null)
     {
         var entries = new List<LedgerEntry>();
         Dictionary<string, SignedUpdate> signatures = result.Signatures.ToDictionary(s => s.DeviceId, StringComparer.Ordinal);
@@ -50,6 +50,20 @@ internal static class RoundEntries
             entries.Add(new LedgerEntry { Kind = LedgerEntryKind.Refusal, Round = r.Round, DeviceId = r.DeviceId, Reason = r.Reason });
         }
 
+        if (result.Transcript is { } transcript)
+        {
+            entries.Add(new LedgerEntry
+            {
+                Kind = LedgerEntryKind.Transcript,
+                Round = result.Round,
+                Roster = transcript.Roster,
+                Threshold = transcript.Threshold,
+                Participants = transcript.Contributors,
+                Dropouts = transcript.RecoveredDropouts,
+                SumHash = Rounds.SecureAggregationTranscript.SumHash(transcript.Sum.Span),
+            });
+        }
+
         entries.Add(new LedgerEntry
         {
             Kind = LedgerEntryKind.Round,
@@ -59,6 +73,8 @@ internal static class RoundEntries
             ModelHash = result.GlobalHash,
             Completed = result.Completed,
             Reason = result.FailureReason,
+            StateBefore = stateBefore,
+            StateAfter = stateAfter,
         });
         foreach (ReputationChange c in result.ReputationChanges)
         {

@@ -109,6 +109,12 @@ public sealed record SecureSum
     /// <summary>Clients that dropped after sharing keys and whose masks were removed.</summary>
     public IReadOnlyList<string> RecoveredDropouts { get; init; } = [];
 
+    /// <summary>The clients that advertised keys and received the round's roster.</summary>
+    public IReadOnlyList<string> Roster { get; init; } = [];
+
+    /// <summary>The secret-sharing threshold the roster announced.</summary>
+    public int Threshold { get; init; }
+
     /// <summary>The per-coordinate quantisation error bound of <see cref="Sum"/> (before float32 rounding).</summary>
     public double ErrorBound { get; init; }
 

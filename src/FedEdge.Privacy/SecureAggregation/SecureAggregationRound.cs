@@ -11,10 +11,10 @@ namespace FedEdge.Privacy.SecureAggregation;
 internal sealed class SecureAggregationRound(ISecureAggregationCoordinator secureAggregation) : IRoundProtocol
 {
     /// <summary>Values an input carries after the parameters: the aggregation weight and the loss times the weight.</summary>
-    public const int ExtraSlots = 2;
+    public const int ExtraSlots = SecureAggregationTranscript.ExtraSlots;
 
     /// <summary>The sender id of the single aggregate update folded into the strategy after a secure round.</summary>
-    public const string AggregateSenderId = "fededge.secure-aggregate";
+    public const string AggregateSenderId = SecureAggregationTranscript.AggregateSenderId;
 
     public string Name => "secagg";
 
@@ -192,24 +192,9 @@ internal sealed class SecureAggregationRound(ISecureAggregationCoordinator secur
                 }
             }
 
-            if (sum.Contributors.Count > 0)
+            if (sum.Contributors.Count > 0 && SecureAggregationTranscript.MeanUpdate(_context.GlobalParameters, values, _context.Round, _context.Nonce) is { } mean)
             {
-                var delta = new ParameterSet(_context.GlobalParameters.Layout);
-                Span<float> d = delta.Values;
-                for (int i = 0; i < n; i++)
-                {
-                    d[i] = (float)(values[i] / weight);
-                }
-
-                _context.Aggregation.Add(new ModelUpdate
-                {
-                    SenderId = AggregateSenderId,
-                    Round = _context.Round,
-                    Nonce = _context.Nonce,
-                    SampleCount = Math.Max(1, (long)Math.Round(weight)),
-                    Kind = UpdateKind.Delta,
-                    Values = delta,
-                });
+                _context.Aggregation.Add(mean);
             }
 
             return new RoundContribution
@@ -222,6 +207,14 @@ internal sealed class SecureAggregationRound(ISecureAggregationCoordinator secur
                 SampleCount = Math.Max(0, (long)Math.Round(weight)),
                 RecoveredDropouts = sum.RecoveredDropouts,
                 ErrorBound = MeanErrorBound(sum, values, n),
+                Transcript = new SecureAggregationTranscript
+                {
+                    Roster = sum.Roster,
+                    Threshold = sum.Threshold,
+                    Contributors = [.. sum.Contributors],
+                    RecoveredDropouts = sum.RecoveredDropouts,
+                    Sum = values,
+                },
             };
         }
 

@@ -43,6 +43,8 @@ internal sealed class SecureAggregationCoordinator : ISecureAggregationCoordinat
                     Contributors = result.Value.Contributors,
                     RecoveredDropouts = result.Value.RecoveredDropouts,
                     ErrorBound = result.Value.QuantizationErrorBound,
+                    Roster = [.. server.Roster?.Participants.Select(p => p.ClientId) ?? []],
+                    Threshold = server.Roster?.Threshold ?? 0,
                 };
         }
     }

@@ -241,17 +241,27 @@ public sealed class CommitteeTests : IDisposable
         ModelUpdate[] updates = [Update("a", layout, 1f), Update("b", layout, 3f)];
         var log = new FileTransparencyLog(Path.Combine(_dir, "log"), _logKey);
         ParameterSet honest = new(layout, [2f, 2f, 2f, 2f]);
-        await log.AppendAsync([new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 1, Strategy = "fedavg", Participants = ["a", "b"], Completed = true, ModelHash = new ParameterSet(layout, [9f, 9f, 9f, 9f]).ComputeHash() }]);
+        await log.AppendAsync([.. updates.Select(u => Logged(u)), new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 1, Strategy = "fedavg", Participants = ["a", "b"], Completed = true, ModelHash = new ParameterSet(layout, [9f, 9f, 9f, 9f]).ComputeHash() }]);
 
         WitnessVerdict lie = await validator.CoSignAsync(Request(log, 0, round: 1) with { PreviousGlobal = global, Updates = updates });
         Assert.Null(lie.CoSignature);
         Assert.StartsWith("wrong model hash: recomputing round 1 with fedavg gives " + honest.ComputeHash(), lie.Refusal, StringComparison.Ordinal);
 
-        await log.AppendAsync([new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 2, Strategy = "fedavg", Participants = ["a", "b"], Completed = true, ModelHash = honest.ComputeHash() }]);
+        await log.AppendAsync([.. updates.Select(u => Logged(u with { Round = 2 })), new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 2, Strategy = "fedavg", Participants = ["a", "b"], Completed = true, ModelHash = honest.ComputeHash() }]);
         WitnessVerdict truth = await validator.CoSignAsync(Request(log, 0, round: 2) with { PreviousGlobal = global, Updates = [.. updates.Select(u => u with { Round = 2 })] });
         Assert.NotNull(truth.CoSignature);
         Assert.True(truth.CoSignature.Verify(log.Head!, key));
     }
+
+    private static LedgerEntry Logged(ModelUpdate u) => new()
+    {
+        Kind = LedgerEntryKind.Update,
+        Round = u.Round,
+        DeviceId = u.SenderId,
+        Digest = Convert.ToHexStringLower(FedEdge.Security.UpdateSigning.Digest(u)),
+        SampleCount = u.SampleCount,
+        Outcome = "accepted",
+    };
 
     private static ModelUpdate Update(string sender, ParameterLayout layout, float value) => new()
     {

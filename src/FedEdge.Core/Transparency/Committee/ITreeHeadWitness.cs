@@ -45,6 +45,28 @@ public sealed record CoSignRequest
 
     /// <summary>The accepted updates as the strategy folded them, in order (plaintext rounds); null when the protocol revealed no individual update (secure aggregation).</summary>
     public IReadOnlyList<ModelUpdate>? Updates { get; init; }
+
+    /// <summary>The strategy's server-optimiser state before the round (stateful strategies); its hash is the round record's <c>state_before</c>.</summary>
+    public Aggregation.StrategyState? PreviousStrategyState { get; init; }
+
+    /// <summary>The unmasked sum of a secure-aggregation round (empty otherwise); its hash is the transcript entry's <c>sum</c>.</summary>
+    public ReadOnlyMemory<float> SecureSum { get; init; }
+}
+
+/// <summary>What a committee's witnesses need to recompute a round, beyond the log's entries.</summary>
+public sealed record RoundEvidence
+{
+    /// <summary>The global parameters the round started from (completed rounds).</summary>
+    public ParameterSet? PreviousGlobal { get; init; }
+
+    /// <summary>The updates as the strategy folded them, in order (completed plaintext rounds), or null.</summary>
+    public IReadOnlyList<ModelUpdate>? Updates { get; init; }
+
+    /// <summary>The strategy's server-optimiser state before the round (stateful strategies), or null.</summary>
+    public Aggregation.StrategyState? PreviousStrategyState { get; init; }
+
+    /// <summary>The unmasked sum (completed secure-aggregation rounds), or empty.</summary>
+    public ReadOnlyMemory<float> SecureSum { get; init; }
 }
 
 /// <summary>A witness's answer: a co-signature, or a refusal with its reason.</summary>

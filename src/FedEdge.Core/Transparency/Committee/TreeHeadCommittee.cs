@@ -137,13 +137,24 @@ public sealed class TreeHeadCommittee
     /// <param name="previousGlobal">The global parameters the round started from (plaintext rounds).</param>
     /// <param name="updates">The folded updates, in order (plaintext rounds), or null.</param>
     /// <param name="cancellationToken">Cancels the whole collection.</param>
-    public async ValueTask<CommitteeResult> CoSignAsync(ITransparencyLog log, SignedTreeHead head, long previousSize, long round, ParameterSet? previousGlobal, IReadOnlyList<ModelUpdate>? updates, CancellationToken cancellationToken = default)
+    public ValueTask<CommitteeResult> CoSignAsync(ITransparencyLog log, SignedTreeHead head, long previousSize, long round, ParameterSet? previousGlobal, IReadOnlyList<ModelUpdate>? updates, CancellationToken cancellationToken = default) =>
+        CoSignAsync(log, head, previousSize, round, new RoundEvidence { PreviousGlobal = previousGlobal, Updates = updates }, cancellationToken);
+
+    /// <summary>Asks every witness to co-sign <paramref name="head"/>, the head after round <paramref name="round"/>'s entries in <paramref name="log"/>, with what the witnesses need to recompute the round.</summary>
+    /// <param name="log">The log that signed the head (for entries and proofs).</param>
+    /// <param name="head">The new head.</param>
+    /// <param name="previousSize">The size of the log's head before the round (where a witness not heard from yet is assumed to stand).</param>
+    /// <param name="round">The round.</param>
+    /// <param name="evidence">The previous model, the folded updates or the secure sum, and the strategy's state before the round.</param>
+    /// <param name="cancellationToken">Cancels the whole collection.</param>
+    public async ValueTask<CommitteeResult> CoSignAsync(ITransparencyLog log, SignedTreeHead head, long previousSize, long round, RoundEvidence evidence, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(evidence);
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        Task<(CoSignature?, string?)>[] asks = [.. _members.Select(m => Task.Run(() => AskAsync(m, log, head, previousSize, round, previousGlobal, updates, linked.Token), CancellationToken.None))];
+        Task<(CoSignature?, string?)>[] asks = [.. _members.Select(m => Task.Run(() => AskAsync(m, log, head, previousSize, round, evidence, linked.Token), CancellationToken.None))];
 
         // Collect answers as they come; at the quorum, give the rest a bounded grace, then cancel them: a hung witness
         // costs at most the grace, not the timeout.
@@ -202,7 +213,7 @@ public sealed class TreeHeadCommittee
         return new CommitteeResult { CoSignatures = signatures, Witnesses = reports, Quorum = Quorum };
     }
 
-    private async Task<(CoSignature?, string?)> AskAsync(CommitteeMember member, ITransparencyLog log, SignedTreeHead head, long previousSize, long round, ParameterSet? previousGlobal, IReadOnlyList<ModelUpdate>? updates, CancellationToken ct)
+    private async Task<(CoSignature?, string?)> AskAsync(CommitteeMember member, ITransparencyLog log, SignedTreeHead head, long previousSize, long round, RoundEvidence evidence, CancellationToken ct)
     {
         string id = member.Witness.Id;
         long from;
@@ -215,7 +226,7 @@ public sealed class TreeHeadCommittee
         {
             for (int attempt = 0; ; attempt++)
             {
-                WitnessVerdict verdict = await member.Witness.CoSignAsync(Request(log, head, from, round, previousGlobal, updates), ct).ConfigureAwait(false);
+                WitnessVerdict verdict = await member.Witness.CoSignAsync(Request(log, head, from, round, evidence), ct).ConfigureAwait(false);
                 if (verdict.CoSignature is { } signature)
                 {
                     using ECDsa key = ImportKey(member.PublicKeyPem, id);
@@ -253,7 +264,7 @@ public sealed class TreeHeadCommittee
         }
     }
 
-    private static CoSignRequest Request(ITransparencyLog log, SignedTreeHead head, long from, long round, ParameterSet? previousGlobal, IReadOnlyList<ModelUpdate>? updates)
+    private static CoSignRequest Request(ITransparencyLog log, SignedTreeHead head, long from, long round, RoundEvidence evidence)
     {
         IReadOnlyList<ReadOnlyMemory<byte>> entries = log.ReadEntries(from, head.Size);
         var proofs = new List<IReadOnlyList<byte[]>>(entries.Count);
@@ -270,8 +281,10 @@ public sealed class TreeHeadCommittee
             ConsistencyProof = log.ConsistencyProof(from, head.Size),
             Entries = entries,
             InclusionProofs = proofs,
-            PreviousGlobal = previousGlobal,
-            Updates = updates,
+            PreviousGlobal = evidence.PreviousGlobal,
+            Updates = evidence.Updates,
+            PreviousStrategyState = evidence.PreviousStrategyState,
+            SecureSum = evidence.SecureSum,
         };
     }
 }

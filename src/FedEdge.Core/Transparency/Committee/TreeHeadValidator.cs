@@ -1,7 +1,10 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Security.Cryptography.X509Certificates;
 using FedEdge.Aggregation;
+using FedEdge.Rounds;
+using FedEdge.Security;
 
 namespace FedEdge.Transparency;
 
@@ -14,9 +17,15 @@ namespace FedEdge.Transparency;
 /// handled one at a time. Anything in a request can be hostile: a bad one is refused with a reason, never thrown.
 /// </summary>
 /// <remarks>
-/// Limits: in a secure-aggregation round (no individual updates) the validator checks consistency and inclusion only,
-/// not the protocol transcript; it recomputes only stateless strategies (a server optimiser's state is not sent); for
-/// rounds it missed while down it checks consistency and inclusion, not their aggregates.
+/// In a completed plaintext round every folded update must match a logged update entry's digest (with the sample
+/// count the device sent) and that entry's device signature must verify. In a completed secure-aggregation round the
+/// round's <c>transcript</c> entry must hold: the threshold is at least <see cref="TreeHeadValidatorOptions.MinimumThreshold"/>,
+/// the contributors are the round record's participants, on the roster, at least the threshold, each with a logged
+/// update entry, every other roster member is refused in the round, and the unmasked sum sent hashes to the entry's
+/// <c>sum</c> and recomputes the model. A stateful strategy's round record carries the hashes of its state before and
+/// after; the validator checks the state it is sent against the first, recomputes from it and checks the second.
+/// Limits: for rounds it missed while down it checks consistency and inclusion, not their aggregates; it cannot check
+/// the reputation weighting (a folded sample count may only be lower than the one the device signed).
 /// </remarks>
 public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
 {
@@ -27,6 +36,8 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
     private readonly ECDsa _logKey;
     private readonly Func<string, IAggregationStrategy?> _strategies;
     private readonly string _statePath;
+    private readonly TreeHeadValidatorOptions _options;
+    private readonly CertificateValidator? _certificates;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private long _size;
     private byte[] _root = [];
@@ -39,7 +50,28 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
     /// <param name="strategies">Creates a fresh strategy from the name a round record gives (e.g. <see cref="AggregationStrategies.Create"/> with the federation's settings); null for an unknown name.</param>
     /// <exception cref="InvalidDataException">The state file is unreadable.</exception>
     public TreeHeadValidator(string id, ECDsa signingKey, string logKeyPem, string stateDirectory, Func<string, IAggregationStrategy?> strategies)
+        : this(id, signingKey, logKeyPem, stateDirectory, strategies, new TreeHeadValidatorOptions())
     {
+    }
+
+    /// <summary>Creates a validator with options (device certificates, the lowest secure-aggregation threshold it accepts).</summary>
+    /// <param name="id">Its name in the committee.</param>
+    /// <param name="signingKey">Its ECDSA P-256 key (the caller keeps ownership).</param>
+    /// <param name="logKeyPem">The transparency log's public key (PEM) that signs the heads.</param>
+    /// <param name="stateDirectory">Where it keeps the last head it co-signed.</param>
+    /// <param name="strategies">Creates a fresh strategy from the name a round record gives; null for an unknown name.</param>
+    /// <param name="options">What else it requires.</param>
+    /// <exception cref="InvalidDataException">The state file is unreadable.</exception>
+    public TreeHeadValidator(string id, ECDsa signingKey, string logKeyPem, string stateDirectory, Func<string, IAggregationStrategy?> strategies, TreeHeadValidatorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MinimumThreshold < 2)
+        {
+            throw new ArgumentException($"TreeHeadValidatorOptions.MinimumThreshold must be at least 2, not {options.MinimumThreshold}.", nameof(options));
+        }
+
+        _options = options;
+        _certificates = options.DeviceAuthority is null ? null : new CertificateValidator(options.DeviceAuthority);
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
         ArgumentNullException.ThrowIfNull(signingKey);
         ArgumentException.ThrowIfNullOrWhiteSpace(logKeyPem);
@@ -129,6 +161,9 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
         }
 
         LedgerEntry? record = null;
+        LedgerEntry? transcript = null;
+        var updates = new Dictionary<string, LedgerEntry>(StringComparer.Ordinal);
+        var refused = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < count; i++)
         {
             long index = _size + i;
@@ -146,9 +181,23 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
                     return string.Create(CultureInfo.InvariantCulture, $"entry {index} says it is entry {written}");
                 }
 
-                if (entry.Kind == LedgerEntryKind.Round && entry.Round == request.Round)
+                if (entry.Round == request.Round)
                 {
-                    record = entry;
+                    switch (entry.Kind)
+                    {
+                        case LedgerEntryKind.Round:
+                            record = entry;
+                            break;
+                        case LedgerEntryKind.Transcript:
+                            transcript = entry;
+                            break;
+                        case LedgerEntryKind.Update when entry.DeviceId is not null:
+                            updates[entry.DeviceId] = entry;
+                            break;
+                        case LedgerEntryKind.Refusal when entry.DeviceId is not null:
+                            refused.Add(entry.DeviceId);
+                            break;
+                    }
                 }
             }
             catch (InvalidDataException ex)
@@ -162,10 +211,22 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
             return string.Create(CultureInfo.InvariantCulture, $"the entries hold no round record for round {request.Round}");
         }
 
-        return record.Completed == true && request.Updates is not null ? Recompute(request, record) : null;
+        if (record.Completed != true)
+        {
+            return null;
+        }
+
+        if (transcript is not null || !request.SecureSum.IsEmpty)
+        {
+            return CheckTranscript(request, record, transcript, updates, refused);
+        }
+
+        return request.Updates is not null
+            ? Recompute(request, record, updates)
+            : string.Create(CultureInfo.InvariantCulture, $"missing-evidence: completed round {request.Round} came with neither its updates nor a secure-aggregation transcript and sum");
     }
 
-    private string? Recompute(CoSignRequest request, LedgerEntry record)
+    private string? Recompute(CoSignRequest request, LedgerEntry record, Dictionary<string, LedgerEntry> logged)
     {
         IReadOnlyList<ModelUpdate> updates = request.Updates!;
         if (request.PreviousGlobal is null)
@@ -179,6 +240,136 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
             return string.Create(CultureInfo.InvariantCulture, $"the updates sent are not the round record's {participants.Count} participants of round {request.Round}");
         }
 
+        foreach (ModelUpdate update in updates)
+        {
+            if (LinkProblem(update, logged) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        return Aggregate(request, record, updates);
+    }
+
+    /// <summary>The folded update is the one the device sent and signed: its digest (with the sample count the device claimed) is the logged one, and the entry's signature verifies.</summary>
+    private string? LinkProblem(ModelUpdate update, Dictionary<string, LedgerEntry> logged)
+    {
+        if (!logged.TryGetValue(update.SenderId, out LedgerEntry? entry) || entry.SampleCount is not long sent)
+        {
+            return $"update-not-logged: the update of {update.SenderId} has no update entry with its sample count in round {update.Round}";
+        }
+
+        if (update.SampleCount > sent)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"update-not-logged: the update of {update.SenderId} weighs {update.SampleCount} samples, more than the {sent} its device sent");
+        }
+
+        string digest = Convert.ToHexStringLower(UpdateSigning.Digest(update with { SampleCount = sent }));
+        if (!string.Equals(digest, entry.Digest, StringComparison.Ordinal))
+        {
+            return $"update-not-logged: the update of {update.SenderId} hashes to {digest}, its update entry says {entry.Digest}";
+        }
+
+        return SignatureProblem(entry);
+    }
+
+    private string? SignatureProblem(LedgerEntry entry)
+    {
+        if (entry.Signature.IsEmpty)
+        {
+            return _options.RequireDeviceSignatures || _certificates is not null
+                ? $"unsigned-update: the update entry of {entry.DeviceId} in round {entry.Round} carries no device signature"
+                : null;
+        }
+
+        long certificates = 0;
+        return LedgerVerifier.DeviceSignatureProblem(entry, _certificates, ref certificates) is { } bad
+            ? $"forged-device-signature: the update entry of {entry.DeviceId} in round {entry.Round}: {bad}"
+            : null;
+    }
+
+    private string? CheckTranscript(CoSignRequest request, LedgerEntry record, LedgerEntry? transcript, Dictionary<string, LedgerEntry> logged, HashSet<string> refused)
+    {
+        if (transcript is null)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"transcript-missing: secure-aggregation round {request.Round} has no transcript entry");
+        }
+
+        if (request.SecureSum.IsEmpty || request.PreviousGlobal is null)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"transcript-missing: secure-aggregation round {request.Round} came without its unmasked sum or the global parameters it started from");
+        }
+
+        string sumHash = SecureAggregationTranscript.SumHash(request.SecureSum.Span);
+        if (!string.Equals(sumHash, transcript.SumHash, StringComparison.Ordinal))
+        {
+            return $"sum-mismatch: the unmasked sum sent hashes to {sumHash}, the transcript says {transcript.SumHash}";
+        }
+
+        int threshold = transcript.Threshold ?? 0;
+        if (threshold < _options.MinimumThreshold)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"threshold-too-low: the transcript's threshold {threshold} is below the {_options.MinimumThreshold} this validator requires");
+        }
+
+        IReadOnlyList<string> roster = transcript.Roster ?? [];
+        IReadOnlyList<string> contributors = transcript.Participants ?? [];
+        IReadOnlyList<string> dropouts = transcript.Dropouts ?? [];
+        var rosterSet = new HashSet<string>(roster, StringComparer.Ordinal);
+        var contributorSet = new HashSet<string>(contributors, StringComparer.Ordinal);
+        var participants = new HashSet<string>(record.Participants ?? [], StringComparer.Ordinal);
+        if (rosterSet.Count != roster.Count || contributorSet.Count != contributors.Count)
+        {
+            return "roster-mismatch: the transcript's roster or contributors repeat a device";
+        }
+
+        if (!contributorSet.SetEquals(participants))
+        {
+            return "roster-mismatch: the transcript's contributors are not the round record's participants";
+        }
+
+        if (contributors.FirstOrDefault(d => !rosterSet.Contains(d)) is { } outsider)
+        {
+            return $"roster-mismatch: contributor {outsider} is not on the roster";
+        }
+
+        if (dropouts.FirstOrDefault(d => !rosterSet.Contains(d) || contributorSet.Contains(d)) is { } dropout)
+        {
+            return $"roster-mismatch: recovered dropout {dropout} is not on the roster, or also a contributor";
+        }
+
+        if (contributors.Count < threshold)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"roster-mismatch: {contributors.Count} contributors are fewer than the threshold {threshold}");
+        }
+
+        if (roster.FirstOrDefault(d => !contributorSet.Contains(d) && !refused.Contains(d)) is { } unaccounted)
+        {
+            return $"roster-mismatch: roster member {unaccounted} neither contributed nor is refused in the round";
+        }
+
+        foreach (string device in contributors)
+        {
+            if (!logged.TryGetValue(device, out LedgerEntry? entry))
+            {
+                return $"update-not-logged: contributor {device} has no update entry in round {request.Round}";
+            }
+
+            if (SignatureProblem(entry) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        ModelUpdate? mean = SecureAggregationTranscript.MeanUpdate(request.PreviousGlobal, request.SecureSum.Span, request.Round, string.Empty);
+        return mean is null
+            ? string.Create(CultureInfo.InvariantCulture, $"sum-mismatch: the unmasked sum holds {request.SecureSum.Length} values or an unusable weight for a model of {request.PreviousGlobal.Length} parameters")
+            : Aggregate(request, record, [mean]);
+    }
+
+    /// <summary>Folds <paramref name="updates"/> with a fresh strategy (restored to the state the record names, for a stateful one) and checks the record's model hash and state after.</summary>
+    private string? Aggregate(CoSignRequest request, LedgerEntry record, IReadOnlyList<ModelUpdate> updates)
+    {
         IAggregationStrategy? strategy = record.Strategy is null ? null : _strategies(record.Strategy);
         if (strategy is null)
         {
@@ -188,7 +379,27 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
         string hash;
         try
         {
-            using IAggregationRound round = strategy.BeginRound(request.PreviousGlobal, new AggregationRoundOptions { Round = request.Round, ExpectedParticipants = updates.Count });
+            if (record.StateBefore is not null)
+            {
+                if (request.PreviousStrategyState is not { } state)
+                {
+                    return $"state-mismatch: round {request.Round} of {record.Strategy} came without the strategy state its record names ({record.StateBefore})";
+                }
+
+                string sent = StrategyStateHash.Compute(state);
+                if (!string.Equals(sent, record.StateBefore, StringComparison.Ordinal))
+                {
+                    return $"state-mismatch: the strategy state sent hashes to {sent}, the round record says {record.StateBefore}";
+                }
+
+                strategy.ImportState(state);
+            }
+            else if (strategy.ExportState() is not null)
+            {
+                return $"state-mismatch: {record.Strategy} keeps server-optimiser state, but the round record names no state hashes";
+            }
+
+            using IAggregationRound round = strategy.BeginRound(request.PreviousGlobal!, new AggregationRoundOptions { Round = request.Round, ExpectedParticipants = updates.Count });
             foreach (ModelUpdate update in updates)
             {
                 round.Add(update);
@@ -201,9 +412,17 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
             return $"the round's updates could not be aggregated with {record.Strategy}: {ex.Message}";
         }
 
-        return string.Equals(hash, record.ModelHash, StringComparison.Ordinal)
-            ? null
-            : $"wrong model hash: recomputing round {request.Round} with {record.Strategy} gives {hash}, the round record says {record.ModelHash}";
+        if (!string.Equals(hash, record.ModelHash, StringComparison.Ordinal))
+        {
+            return $"wrong model hash: recomputing round {request.Round} with {record.Strategy} gives {hash}, the round record says {record.ModelHash}";
+        }
+
+        if (record.StateAfter is not null && strategy.ExportState() is { } after && StrategyStateHash.Compute(after) is var afterHash && !string.Equals(afterHash, record.StateAfter, StringComparison.Ordinal))
+        {
+            return $"state-mismatch: recomputing round {request.Round} leaves the strategy state at {afterHash}, the round record says {record.StateAfter}";
+        }
+
+        return null;
     }
 
     private void LoadState()
@@ -240,4 +459,17 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
         _root = root;
         Volatile.Write(ref _size, size);
     }
+}
+
+/// <summary>What a <see cref="TreeHeadValidator"/> requires beyond consistency, inclusion and recomputation.</summary>
+public sealed class TreeHeadValidatorOptions
+{
+    /// <summary>The federation CA: each signed update entry's certificate must chain to it and name its device (and every update must then be signed). Null checks signatures against the entries' own certificates only.</summary>
+    public X509Certificate2? DeviceAuthority { get; init; }
+
+    /// <summary>When true, every update entry of a recomputed round must carry a device signature.</summary>
+    public bool RequireDeviceSignatures { get; init; }
+
+    /// <summary>The lowest secure-aggregation threshold the validator accepts in a transcript (at least 2; default 2).</summary>
+    public int MinimumThreshold { get; init; } = 2;
 }
