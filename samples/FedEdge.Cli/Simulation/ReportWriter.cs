@@ -128,6 +128,7 @@ internal static class ReportWriter
                     ["cosine"] = u.CosineDistance is double cd ? Math.Round(1 - cd, 4) : null,
                     ["norm_ratio"] = u.NormRatio is double nr ? Math.Round(nr, 4) : null,
                     ["peer"] = u.PeerSimilarity is double ps ? Math.Round(ps, 4) : null,
+                    ["close_peers"] = u.ClosePeers,
                 }).ToArray()),
                 ["ledger_size"] = x.LedgerSize,
                 ["committee"] = x.Committee is not { } c ? null : new JsonObject
