@@ -106,7 +106,7 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                 for (int i = 0; i < judged.Count; i++)
                 {
                     bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
-                    bool opposing = 1 - distance[i] < -options.OpposingCosine && (judged[i].ClosePeers ?? 0) < options.OpposingGroup;
+                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine;
                     if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)
                     {
                         string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the updates agreeing with it (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
@@ -114,7 +114,7 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                     }
                     else if (opposing)
                     {
-                        string why = string.Create(CultureInfo.InvariantCulture, $"update opposes the round's robust aggregate: cosine {1 - distance[i]:0.###} (below -{options.OpposingCosine:0.##}), and only {judged[i].ClosePeers ?? 0} other updates move the model the same way (cosine ≥ {Coordination.AcceptedUpdate.CloseAgreement:0.#}; {options.OpposingGroup} would make it a group of like devices)");
+                        string why = string.Create(CultureInfo.InvariantCulture, $"update opposes the round's robust aggregate: cosine {1 - distance[i]:0.###} (below -{options.OpposingCosine:0.##}), and only {judged[i].ClosePeers} other updates move the model the same way (cosine ≥ {Coordination.AcceptedUpdate.CloseAgreement:0.#}; {options.OpposingGroup} would make it a group of like devices)");
                         Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
                     }
                     else
