@@ -25,6 +25,8 @@ internal static class SimulateCommand
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<int> bucketSize = new Option<int>("--bucket-size") { Description = "Bucketing for median, trimmedmean, krum, multikrum and bulyan: shuffle the round's updates into buckets of S, average each, and run the rule on the bucket means (1 = off). Helps the rules on non-IID devices; krum, multikrum and bulyan then need their bound over the buckets.", DefaultValueFactory = _ => 1, HelpName = "S" };
+        Option<string> mixing = new("--mixing") { Description = "Pre-aggregation for median, trimmedmean, krum, multikrum and bulyan: nnm replaces each update by the mean of its n - f nearest updates before the rule runs (nearest-neighbour mixing; keeps krum and bulyan from following a tight cluster of non-IID devices; keeps the rule's bound on n); none (default) passes the updates as sent. Not with --bucket-size above 1.", DefaultValueFactory = _ => "none" };
+        mixing.AcceptOnlyFromAmong("none", "nnm");
         Option<string> model = new Option<string>("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
         trainer.AcceptOnlyFromAmong("managed", "torch");
@@ -70,7 +72,7 @@ internal static class SimulateCommand
         Option<int> committeeSize = new Option<int>("--committee") { Description = "A committee of N = 3f + 1 in-process validators co-signs every round's tree head after recomputing the aggregate; a round's model is published only with 2f + 1 co-signatures. Keys and committee.json go to <out>/committee. Default 0 (none).", DefaultValueFactory = _ => 0, HelpName = "N" }.AtLeast(0);
         Option<string?> faultyValidator = new("--faulty-validator") { Description = "With --committee: make the last validator down (unreachable) or lying (co-signs with a key that is not its own), to show the quorum holding.", HelpName = "down|lying" };
         faultyValidator.AcceptOnlyFromAmong("down", "lying");
-        foreach (Option o in new Option[] { committeeSize, faultyValidator, transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec, processes })
+        foreach (Option o in new Option[] { committeeSize, faultyValidator, transport, broker, insecurePlaintext, rounds, strategy, byzantine, bucketSize, mixing, model, trainer, seed, epochs, steps, lr, optimizer, momentum, batch, data, dataset, compress, trainMemory, pruneFrom, pruneWhenF1, mud, output, eval, secureAggregation, dpNoise, dpClip, dpTargetEpsilon, thermal, faults, topology, edges, k2, trustedDevices, attack, attackers, splitDevices, split, reputationFlag, codec, processes })
         {
             command.Options.Add(o);
         }
@@ -155,6 +157,12 @@ internal static class SimulateCommand
                 return 2;
             }
 
+            if (parse.GetValue(mixing) == "nnm" && parse.GetValue(bucketSize) > 1)
+            {
+                await err.WriteLineAsync("fededge simulate: --mixing nnm and --bucket-size above 1 cannot be combined; pick one pre-aggregation.").ConfigureAwait(false);
+                return 2;
+            }
+
             FaultOptions? faultOptions = null;
             if (parse.GetValue(faults) is { } spec)
             {
@@ -234,6 +242,7 @@ internal static class SimulateCommand
                 Strategy = strategyName,
                 ByzantineCount = byzantineCount,
                 BucketSize = parse.GetValue(bucketSize),
+                Mixing = parse.GetValue(mixing) == "nnm" ? FedEdge.Aggregation.PreAggregation.NearestNeighbourMixing : FedEdge.Aggregation.PreAggregation.None,
                 Model = parse.GetValue(model)!,
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),

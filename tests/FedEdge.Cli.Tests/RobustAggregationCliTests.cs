@@ -21,7 +21,7 @@ public sealed class RobustAggregationCliTests : IDisposable
     private async Task<JsonDocument> SimulateAsync(params string[] extra)
     {
         CliResult result = await CliRunner.RunAsync(
-            ["simulate", "--split-devices", "4", "--byzantine", "3", "--attackers", "3", "--thermal", "off", "--out", _out, "--runs", Path.Combine(_out, "runs"), .. extra],
+            ["simulate", "--split-devices", "4", "--byzantine", "3", .. (extra.Contains("--attack") ? (string[])["--attackers", "3"] : []), "--thermal", "off", "--out", _out, "--runs", Path.Combine(_out, "runs"), .. extra],
             workingDirectory: RepoPaths.Root,
             timeout: TimeSpan.FromMinutes(5));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -60,6 +60,50 @@ public sealed class RobustAggregationCliTests : IDisposable
 
         // The plain median stays at F1 0.7301 (every row an attack) on this split under sign flipping.
         Assert.True(rounds[^1].GetProperty("f1").GetDouble() >= 0.99, Trace(rounds));
+    }
+
+    private static string[] Quarantined(JsonElement root) =>
+        [.. root.GetProperty("quarantined").EnumerateArray().Select(q => q.GetProperty("device").GetString()!).Distinct().Order(StringComparer.Ordinal)];
+
+    private static string[] Attackers(JsonElement root) =>
+        [.. root.GetProperty("attackers").EnumerateArray().Select(a => a.GetString()!).Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public async Task Simulate_KrumWithMixingUnderScaleTen_StaysWithinOnePointOfItsAttackFreeRunAndQuarantinesEveryAttacker()
+    {
+        // Plain Krum follows the tight cluster of attack-only devices (F1 0.7301, every row an attack) even without attack.
+        using JsonDocument clean = await SimulateAsync("--strategy", "krum", "--mixing", "nnm", "--rounds", "6");
+        Dispose();
+        using JsonDocument attacked = await SimulateAsync("--strategy", "krum", "--mixing", "nnm", "--rounds", "6", "--attack", "scale:10");
+        JsonElement[] cleanRounds = [.. clean.RootElement.GetProperty("rounds").EnumerateArray()];
+        JsonElement[] rounds = [.. attacked.RootElement.GetProperty("rounds").EnumerateArray()];
+
+        Assert.Equal("nnm", attacked.RootElement.GetProperty("config").GetProperty("mixing").GetString());
+        Assert.True(cleanRounds[^1].GetProperty("f1").GetDouble() >= 0.99, Trace(cleanRounds));
+        Assert.True(Math.Abs(rounds[^1].GetProperty("f1").GetDouble() - cleanRounds[^1].GetProperty("f1").GetDouble()) <= 0.01, Trace(cleanRounds) + " vs " + Trace(rounds));
+        Assert.Equal(Attackers(attacked.RootElement), Quarantined(attacked.RootElement));
+    }
+
+    [Fact]
+    public async Task Simulate_KrumWithMixingUnderSignFlip_QuarantinesEveryAttackerWithinFiveRoundsAndNoHonestDevice()
+    {
+        using JsonDocument report = await SimulateAsync("--strategy", "krum", "--mixing", "nnm", "--rounds", "5", "--attack", "signflip");
+        JsonElement root = report.RootElement;
+
+        // Before the direction test, the flipped attack-only device (closest peer at cosine 0.5-0.7) was never caught.
+        Assert.Equal(3, Attackers(root).Length);
+        Assert.Equal(Attackers(root), Quarantined(root));
+        Assert.All(root.GetProperty("quarantined").EnumerateArray(), q => Assert.InRange(q.GetProperty("round").GetInt64(), 1, 5));
+    }
+
+    [Fact]
+    public async Task Simulate_MixingWithBuckets_IsAUsageError()
+    {
+        CliResult result = await CliRunner.RunAsync(["simulate", "--strategy", "krum", "--mixing", "nnm", "--bucket-size", "2", "--out", _out], workingDirectory: RepoPaths.Root);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--mixing nnm and --bucket-size", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -64,6 +64,7 @@ internal static class ReportWriter
                 ["strategy"] = c.Strategy,
                 ["byzantine"] = c.ByzantineCount,
                 ["bucket_size"] = c.BucketSize,
+                ["mixing"] = c.Mixing == FedEdge.Aggregation.PreAggregation.NearestNeighbourMixing ? "nnm" : "none",
                 ["model"] = c.Model,
                 ["trainer"] = c.Trainer,
                 ["seed"] = c.Seed,
@@ -121,6 +122,14 @@ internal static class ReportWriter
                 ["reputation"] = new JsonObject(x.Reputation.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(Math.Round(p.Value, 4))))),
                 ["outliers"] = new JsonArray(x.Outliers.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
                 ["quarantined"] = new JsonArray(x.Quarantined.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
+                ["updates"] = new JsonArray(x.Updates.OrderBy(u => u.DeviceId, StringComparer.Ordinal).Select(u => (JsonNode)new JsonObject
+                {
+                    ["device"] = u.DeviceId,
+                    ["cosine"] = u.CosineDistance is double cd ? Math.Round(1 - cd, 4) : null,
+                    ["norm_ratio"] = u.NormRatio is double nr ? Math.Round(nr, 4) : null,
+                    ["peer"] = u.PeerSimilarity is double ps ? Math.Round(ps, 4) : null,
+                    ["close_peers"] = u.ClosePeers,
+                }).ToArray()),
                 ["ledger_size"] = x.LedgerSize,
                 ["committee"] = x.Committee is not { } c ? null : new JsonObject
                 {

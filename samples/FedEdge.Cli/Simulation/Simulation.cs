@@ -38,6 +38,9 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
     /// <summary>Devices whose score this round lowered (outlier or refused updates, missed rounds).</summary>
     public IReadOnlyList<string> Outliers { get; init; } = [];
 
+    /// <summary>How each accepted update sat in the round (cosine with the aggregate's change, norm ratio, closest peer), when reputation or a ledger is on.</summary>
+    public IReadOnlyList<FedEdge.Coordination.AcceptedUpdate> Updates { get; init; } = [];
+
     /// <summary>The transparency log's size after this round's signed head.</summary>
     public long? LedgerSize { get; init; }
 
@@ -428,6 +431,7 @@ internal static class Simulation
                     Reputation = r.ReputationScores,
                     Quarantined = [.. r.ReputationChanges.Where(c => c.Quarantined).Select(c => c.DeviceId)],
                     Outliers = [.. r.ReputationChanges.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId)],
+                    Updates = r.Updates,
                     LedgerSize = r.LedgerHead?.Size,
                     Committee = r.Committee,
                     WeightSparsity = config.Compress ? MednnCompressionTrainer.WeightSparsity(coordinator.GlobalParameters) : null,

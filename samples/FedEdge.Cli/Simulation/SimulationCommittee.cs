@@ -44,7 +44,7 @@ internal sealed class SimulationCommittee : IDisposable
             string name = "validator-" + i;
             var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             committee._keys.Add(key);
-            var validator = new TreeHeadValidator(name, key, logKeyPem, Path.Combine(directory, name), strategy => AggregationStrategies.Create(strategy, new AggregationOptions { ByzantineCount = config.ByzantineCount }));
+            var validator = new TreeHeadValidator(name, key, logKeyPem, Path.Combine(directory, name), strategy => AggregationStrategies.Create(strategy, SimulationStrategy.Options(config)));
             committee._validators.Add(validator);
             ITreeHeadWitness witness = i == config.CommitteeSize - 1 && config.FaultyValidator is { } fault
                 ? new FaultyWitness(validator, fault)

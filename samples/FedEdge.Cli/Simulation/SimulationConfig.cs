@@ -29,6 +29,9 @@ internal sealed record SimulationConfig
     /// <summary>Bucketing for the robust strategies (<c>--bucket-size</c>, <see cref="FedEdge.Aggregation.AggregationOptions.BucketSize"/>); 1 is off.</summary>
     public int BucketSize { get; init; } = 1;
 
+    /// <summary>Pre-aggregation for the robust strategies (<c>--mixing nnm</c>, <see cref="FedEdge.Aggregation.AggregationOptions.PreAggregation"/>).</summary>
+    public FedEdge.Aggregation.PreAggregation Mixing { get; init; }
+
     public string Model { get; init; } = "mlp";
 
     public string Trainer { get; init; } = "managed";

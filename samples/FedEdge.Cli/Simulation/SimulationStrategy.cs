@@ -15,7 +15,11 @@ internal static class SimulationStrategy
     /// <summary>Creates the configured strategy.</summary>
     /// <exception cref="ArgumentException">The strategy name is unknown or its settings are invalid.</exception>
     public static IAggregationStrategy Create(SimulationConfig config) =>
-        AggregationStrategies.Create(config.Strategy, new AggregationOptions { ByzantineCount = config.ByzantineCount, BucketSize = config.BucketSize });
+        AggregationStrategies.Create(config.Strategy, Options(config));
+
+    /// <summary>The aggregation settings of the simulation, also used by its committee's validators to recompute each round.</summary>
+    public static AggregationOptions Options(SimulationConfig config) =>
+        new() { ByzantineCount = config.ByzantineCount, BucketSize = config.BucketSize, PreAggregation = config.Mixing };
 
     /// <summary>
     /// Why <paramref name="strategy"/> cannot run in this simulation, as one sentence for the command line, or null:

@@ -52,6 +52,14 @@ public sealed class AggregationOptions
     public int BucketSize { get; set; } = 1;
 
     /// <summary>
+    /// What the robust strategies do to the round's updates before their rule runs; see <see cref="Aggregation.PreAggregation"/>.
+    /// <see cref="PreAggregation.NearestNeighbourMixing"/> keeps Krum and Bulyan from following a tight cluster of
+    /// non-IID devices and keeps each rule's bound on n (it cannot be combined with <see cref="BucketSize"/> above 1).
+    /// Streaming strategies ignore it. Default <see cref="PreAggregation.None"/>.
+    /// </summary>
+    public PreAggregation PreAggregation { get; set; } = PreAggregation.None;
+
+    /// <summary>
     /// The most updates a robust (non-streaming) strategy keeps in one round; one more is refused with
     /// <see cref="AggregationCapacityExceededException"/>. Bounds memory at MaxUpdates × parameters × 4 bytes. Default 1000.
     /// </summary>
@@ -102,6 +110,15 @@ public sealed class AggregationOptions
         if (BucketSize < 1)
         {
             errors.Add(Format("BucketSize must be at least 1 but is {0}.", BucketSize));
+        }
+
+        if (!Enum.IsDefined(PreAggregation))
+        {
+            errors.Add(Format("PreAggregation {0} is unknown; use None or NearestNeighbourMixing.", (int)PreAggregation));
+        }
+        else if (PreAggregation != PreAggregation.None && BucketSize > 1)
+        {
+            errors.Add(Format("PreAggregation {0} and BucketSize {1} cannot be combined; pick one.", PreAggregation, BucketSize));
         }
 
         if (MaxUpdates < 1)

@@ -37,6 +37,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
     private readonly int _f;
     private readonly int? _m;
     private readonly int _bucket;
+    private readonly PreAggregation _mixing;
 
     public RobustStrategy(string name, RobustRule rule, AggregationOptions options)
     {
@@ -47,6 +48,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
         _f = options.ByzantineCount;
         _m = options.SelectionCount;
         _bucket = options.BucketSize;
+        _mixing = options.PreAggregation;
         Requirements = RequirementsOf(name, rule, _f, _bucket);
     }
 
@@ -142,6 +144,11 @@ internal sealed class RobustStrategy : IAggregationStrategy
 
     private AggregationResult AggregateBucketed(List<float[]> xs, List<ModelUpdate> updates, ParameterSet global)
     {
+        if (_mixing == PreAggregation.NearestNeighbourMixing && xs.Count > 1)
+        {
+            return AggregateMixed(xs, updates, global.Layout);
+        }
+
         if (_bucket <= 1 || xs.Count <= 1)
         {
             return Aggregate(xs, updates, global.Layout);
@@ -160,6 +167,32 @@ internal sealed class RobustStrategy : IAggregationStrategy
             .SelectMany(b => members[b].Select(i => updates[i].SenderId))
             .ToArray();
         return inner with { Participants = xs.Count, Excluded = excluded };
+    }
+
+    /// <summary>
+    /// The rule over the nearest-neighbour means (<see cref="PreAggregation.NearestNeighbourMixing"/>), with the rule's
+    /// own bound on n. An update is excluded when no mean the rule kept averaged it.
+    /// </summary>
+    private AggregationResult AggregateMixed(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout)
+    {
+        if (Requirements.Check(xs.Count) is string reason)
+        {
+            throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or wait for more updates." : " Wait for more updates."));
+        }
+
+        (List<float[]> mixed, int[][] neighbours) = NearestNeighbourMixing.Mix(xs, [.. updates.Select(u => u.SenderId)], _f);
+        AggregationResult inner = Aggregate(mixed, updates, layout);
+        var dropped = new HashSet<string>(inner.Excluded, StringComparer.Ordinal);
+        var used = new HashSet<int>();
+        for (int i = 0; i < xs.Count; i++)
+        {
+            if (!dropped.Contains(updates[i].SenderId))
+            {
+                used.UnionWith(neighbours[i]);
+            }
+        }
+
+        return inner with { Excluded = Excluded(updates, used) };
     }
 
     private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout, bool checkRequirements = true)
@@ -188,7 +221,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
             case RobustRule.Krum:
             case RobustRule.MultiKrum:
             {
-                double[,] d = SquaredDistances(xs);
+                double[,] d = NearestNeighbourMixing.SquaredDistances(xs);
                 int[] all = Enumerable.Range(0, n).ToArray();
                 double[] scores = KrumScores(d, all, _f);
                 int[] order = all.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).ToArray();
@@ -217,7 +250,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
 
             default:
             {
-                double[,] d = SquaredDistances(xs);
+                double[,] d = NearestNeighbourMixing.SquaredDistances(xs);
                 int theta = n - (2 * _f);
                 var remaining = Enumerable.Range(0, n).ToList();
                 var chosen = new List<int>(theta);
@@ -294,22 +327,6 @@ internal sealed class RobustStrategy : IAggregationStrategy
         }
 
         return (float)(sum / count);
-    }
-
-    private static double[,] SquaredDistances(List<float[]> xs)
-    {
-        int n = xs.Count;
-        var d = new double[n, n];
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = i + 1; j < n; j++)
-            {
-                double distance = TensorPrimitives.Distance<float>(xs[i], xs[j]);
-                d[i, j] = d[j, i] = distance * distance;
-            }
-        }
-
-        return d;
     }
 
     /// <summary>

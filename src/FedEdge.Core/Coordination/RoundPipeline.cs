@@ -320,11 +320,13 @@ internal sealed class RoundPipeline(
             double similarity = norms[i] == 0 || changeNorm == 0 || deltas[i].Length != change.Length ? 0 : TensorPrimitives.CosineSimilarity<float>(deltas[i], change);
             double peer = double.NegativeInfinity;
             var agreeing = new List<double> { norms[i] };
+            int close = 0;
             for (int j = 0; j < n; j++)
             {
                 if (j != i)
                 {
                     peer = Math.Max(peer, cosine[i, j]);
+                    close += cosine[i, j] >= AcceptedUpdate.CloseAgreement ? 1 : 0;
                     if (cosine[i, j] >= 0.5)
                     {
                         agreeing.Add(norms[j]);
@@ -339,6 +341,7 @@ internal sealed class RoundPipeline(
                 CosineDistance = double.IsFinite(similarity) ? 1 - similarity : null,
                 NormRatio = median > 0 ? norms[i] / median : null,
                 PeerSimilarity = double.IsFinite(peer) ? peer : null,
+                ClosePeers = close,
             });
         }
 

@@ -42,4 +42,13 @@ public sealed record AcceptedUpdate(string DeviceId, string Digest, long SampleC
 
     /// <summary>The highest cosine similarity of the update's change with another accepted update's change (does any other device agree with it?); null when unknown.</summary>
     public double? PeerSimilarity { get; init; }
+
+    /// <summary>
+    /// How many other accepted updates' changes have a cosine similarity of at least <see cref="CloseAgreement"/> with this
+    /// one's: the size of the group that moves the model the same way. Null when unknown.
+    /// </summary>
+    public int? ClosePeers { get; init; }
+
+    /// <summary>The cosine similarity at which <see cref="ClosePeers"/> counts another update as moving the model the same way (0.9).</summary>
+    public const double CloseAgreement = 0.9;
 }

@@ -41,6 +41,23 @@ public sealed class ReputationOptions
     /// </summary>
     public double MaxRefusedFraction { get; set; } = 0.25;
 
+    /// <summary>
+    /// An update whose change has a cosine similarity below minus this with the change of the round's robust aggregate
+    /// pushes the model back where the round moved it (sign flipping does exactly that) and loses
+    /// <see cref="OutlierPenalty"/>, unless at least <see cref="OpposingGroup"/> other updates move the model closely the
+    /// same way (<see cref="Coordination.AcceptedUpdate.ClosePeers"/>): honest non-IID devices that disagree with the
+    /// aggregate come in groups of similar devices. 0 or more; set it above 1 to turn the test off. Default 0.3.
+    /// </summary>
+    public double OpposingCosine { get; set; } = 0.3;
+
+    /// <summary>
+    /// How many other updates must move the model closely the same way (cosine ≥ 0.9) as an update that opposes the
+    /// aggregate for it to be let off as a group of like devices rather than an attacker (see <see cref="OpposingCosine"/>).
+    /// Colluding attackers that send nearly the same update and number more than this escape the direction test (not the
+    /// norm test). Default 2 (a group of three).
+    /// </summary>
+    public int OpposingGroup { get; set; } = 2;
+
     /// <summary>Outliers are judged only in rounds with at least this many accepted updates. Default 4.</summary>
     public int MinUpdatesToJudge { get; set; } = 4;
 
@@ -57,5 +74,7 @@ public sealed class ReputationOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(QuarantineBelow, InitialScore);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(OutlierZ);
         ArgumentOutOfRangeException.ThrowIfLessThan(MinUpdatesToJudge, 3);
+        ArgumentOutOfRangeException.ThrowIfNegative(OpposingCosine);
+        ArgumentOutOfRangeException.ThrowIfNegative(OpposingGroup);
     }
 }

@@ -106,9 +106,15 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                 for (int i = 0; i < judged.Count; i++)
                 {
                     bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
+                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine;
                     if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)
                     {
                         string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the updates agreeing with it (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
+                        Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
+                    }
+                    else if (opposing)
+                    {
+                        string why = string.Create(CultureInfo.InvariantCulture, $"update opposes the round's robust aggregate: cosine {1 - distance[i]:0.###} (below -{options.OpposingCosine:0.##}), and only {judged[i].ClosePeers} other updates move the model the same way (cosine ≥ {Coordination.AcceptedUpdate.CloseAgreement:0.#}; {options.OpposingGroup} would make it a group of like devices)");
                         Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
                     }
                     else

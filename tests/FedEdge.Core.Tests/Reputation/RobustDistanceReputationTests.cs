@@ -33,7 +33,7 @@ public sealed class RobustDistanceReputationTests
         IReputationPolicy policy = ReputationPolicies.RobustDistance();
         for (int round = 1; round <= 10; round++)
         {
-            var updates = Honest(10).Concat(Enumerable.Range(0, 5).Select(i => Update("skewed-" + i, 1.7, normRatio: 1, peer: 0.95))).ToList();
+            var updates = Honest(10).Concat(Enumerable.Range(0, 5).Select(i => Update("skewed-" + i, 1.7, normRatio: 1, peer: 0.95, closePeers: 4))).ToList();
             IReadOnlyList<ReputationChange> changes = policy.Observe(Round(round, updates));
             Assert.DoesNotContain(changes, c => c.Score < c.PreviousScore);
         }
@@ -85,14 +85,59 @@ public sealed class RobustDistanceReputationTests
     }
 
     [Fact]
+    public void Observe_SignFlipperThatPartlyAgreesWithOthers_QuarantinedInRoundThree()
+    {
+        // Sign flipping an attack-only device's change points it the way the informative devices push (closest peer at
+        // cosine 0.6, above the lonely threshold), but against the aggregate and without a group of like updates.
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        for (int round = 1; round <= 3; round++)
+        {
+            policy.Observe(Round(round, Honest(10, closePeers: 9).Append(Update("flipper", 1.6, normRatio: 0.5, peer: 0.6, closePeers: 0))));
+        }
+
+        ReputationStanding standing = Assert.IsType<ReputationStanding>(policy.QuarantineOf("flipper"));
+        Assert.Equal([1L, 2L, 3L], standing.Rounds);
+        Assert.All(Enumerable.Range(0, 10), i => Assert.Equal(1.0, policy.ScoreOf("honest-" + i)));
+    }
+
+    [Fact]
+    public void Observe_OpposingPairOfColluders_PenalisedWhileAnOpposingGroupOfThreeIsLetOff()
+    {
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        List<AcceptedUpdate> updates =
+        [
+            .. Honest(10, closePeers: 9),
+            Update("colluder-0", 1.5, normRatio: 1, peer: 0.99, closePeers: 1),
+            Update("colluder-1", 1.5, normRatio: 1, peer: 0.99, closePeers: 1),
+            .. Enumerable.Range(0, 3).Select(i => Update("group-" + i, 1.5, normRatio: 1, peer: 0.99, closePeers: 2)),
+        ];
+
+        IReadOnlyList<ReputationChange> changes = policy.Observe(Round(1, updates));
+
+        Assert.Equal(["colluder-0", "colluder-1"], changes.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal));
+        Assert.Contains("opposes the round's robust aggregate: cosine -0.5", changes[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(1.25, 0)] // cosine -0.25: mild disagreement, as honest devices show when the aggregate swings the other way
+    [InlineData(1.6, null)] // the group size is unknown: no direction judgement
+    public void Observe_MildOrUnmeasuredOpposition_NotPenalised(double distance, int? closePeers)
+    {
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        IReadOnlyList<ReputationChange> changes = policy.Observe(Round(1, Honest(10, closePeers: 9).Append(Update("device", distance, normRatio: 1, peer: 0.7, closePeers: closePeers))));
+
+        Assert.DoesNotContain(changes, c => c.Score < c.PreviousScore);
+    }
+
+    [Fact]
     public void Options_ThresholdAboveInitialScore_Refused() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => ReputationPolicies.RobustDistance(new ReputationOptions { QuarantineBelow = 2 }));
 
-    private static IEnumerable<AcceptedUpdate> Honest(int count) =>
-        Enumerable.Range(0, count).Select(i => Update("honest-" + i, 0.1 + (0.01 * i), normRatio: 1 + (0.02 * i), peer: 0.95));
+    private static IEnumerable<AcceptedUpdate> Honest(int count, int? closePeers = null) =>
+        Enumerable.Range(0, count).Select(i => Update("honest-" + i, 0.1 + (0.01 * i), normRatio: 1 + (0.02 * i), peer: 0.95, closePeers: closePeers));
 
-    private static AcceptedUpdate Update(string device, double distance, double normRatio, double peer) =>
-        new(device, "00", 10) { CosineDistance = distance, NormRatio = normRatio, PeerSimilarity = peer };
+    private static AcceptedUpdate Update(string device, double distance, double normRatio, double peer, int? closePeers = null) =>
+        new(device, "00", 10) { CosineDistance = distance, NormRatio = normRatio, PeerSimilarity = peer, ClosePeers = closePeers };
 
     private static RoundResult Round(long round, IEnumerable<AcceptedUpdate> updates, IReadOnlyList<string>? refused = null)
     {
