@@ -50,6 +50,7 @@ internal sealed class CoordinatorInbox(
             CheckCertificate(request, reasons);
         }
 
+        IReadOnlyList<string> notes = [];
         if (reasons.Count == 0)
         {
             AdmissionDecision decision = await admission.EvaluateAsync(
@@ -68,6 +69,10 @@ internal sealed class CoordinatorInbox(
             {
                 reasons.AddRange(decision.Reasons.Count > 0 ? decision.Reasons : ["refused by the admission policy"]);
             }
+            else
+            {
+                notes = decision.Reasons;
+            }
         }
 
         if (reasons.Count > 0)
@@ -85,7 +90,16 @@ internal sealed class CoordinatorInbox(
 
         // A (re)joining device starts NotReady: any request it had is void until it asks again.
         requests.OnJoined(request.DeviceId);
-        Log.DeviceAdmitted(logger, request.DeviceId);
+        if (notes.Count > 0)
+        {
+            // How the policy judged the device (e.g. where its MUD URL came from) reaches the operator's log.
+            Log.DeviceAdmittedWithNotes(logger, request.DeviceId, string.Join(" ", notes));
+        }
+        else
+        {
+            Log.DeviceAdmitted(logger, request.DeviceId);
+        }
+
         devicesChanged();
         return new JoinResponse { Accepted = true };
     }

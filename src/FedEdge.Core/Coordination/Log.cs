@@ -100,4 +100,7 @@ internal static partial class Log
 
     [LoggerMessage(5073, LogLevel.Error, "Round {Round}: the new model is not published: {Reason}")]
     public static partial void CommitteeRejected(ILogger logger, long round, string reason);
+
+    [LoggerMessage(5074, LogLevel.Information, "Device {DeviceId} admitted: {Notes}")]
+    public static partial void DeviceAdmittedWithNotes(ILogger logger, string deviceId, string notes);
 }
