@@ -431,6 +431,7 @@ internal static class CoordinatorCommand
         {
             ["final"] = new System.Text.Json.Nodes.JsonObject { ["rounds_completed"] = coordinator.CompletedRounds, ["model_hash"] = hash, ["stop_reason"] = stop },
             ["refused"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.RefusedDevices.Select(d => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = d.DeviceId, ["reasons"] = string.Join("; ", d.Reasons) })]),
+            ["admitted"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.AdmissionNotes.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = a.Key, ["notes"] = string.Join(" ", a.Value) })]),
             ["refused_in_tls_handshake"] = new System.Text.Json.Nodes.JsonArray([.. handshakeRefusals().Select(v => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["refusal"] = v.Refusal.ToString(), ["reason"] = v.Reason })]),
         };
         tree.WriteTo(report, coordinator);

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace FedEdge.Cli.Tests;
 
@@ -10,7 +12,7 @@ namespace FedEdge.Cli.Tests;
 /// refused, and so is a device that presents a MUD URL other than its certificate's (another device's profile).
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed class MudCertificateAdmissionProcessTests : IAsyncLifetime
+public sealed partial class MudCertificateAdmissionProcessTests : IAsyncLifetime
 {
     private const string MudBase = "https://mud.fededge.example/nbaiot/";
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(2);
@@ -47,7 +49,7 @@ public sealed class MudCertificateAdmissionProcessTests : IAsyncLifetime
              "--mud", Path.Combine(RepoPaths.Root, "samples", "mud"),
              .. devices.SelectMany(d => new[] { "--device", d }),
              "--ca", Path.Combine(Pki, "ca.crt"), "--cert", Path.Combine(Pki, "servers", "localhost.crt"), "--key", Path.Combine(Pki, "servers", "localhost.key"), "--crl", Path.Combine(Pki, "crl.pem"),
-             "--out", Path.Combine(_dir, "coordinator")]);
+             "--out", Path.Combine(_dir, "coordinator"), "--runs", Path.Combine(_dir, "runs")]);
         _processes.Add(coordinator);
         return coordinator;
     }
@@ -104,5 +106,20 @@ public sealed class MudCertificateAdmissionProcessTests : IAsyncLifetime
         Assert.Contains("refused selfasserted: The MUD URL", coordinator.Stdout, StringComparison.Ordinal);
         Assert.Contains("refused impostor: The presented MUD URL", coordinator.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("refused doorbell", coordinator.Stdout, StringComparison.Ordinal);
+
+        // The run report keeps both: the admitted device with where its URL came from, the refused ones with their reasons.
+        string runId = RunRecorded().Match(coordinator.Stdout).Groups["id"].Value;
+        using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "runs", runId, "report.json")));
+        JsonElement admittedDevice = Assert.Single(report.RootElement.GetProperty("admitted").EnumerateArray());
+        Assert.Equal("doorbell", admittedDevice.GetProperty("device").GetString());
+        Assert.Contains("MUD URL from the device certificate (strong).", admittedDevice.GetProperty("notes").GetString(), StringComparison.Ordinal);
+        Dictionary<string, string> refused = report.RootElement.GetProperty("refused").EnumerateArray()
+            .ToDictionary(d => d.GetProperty("device").GetString()!, d => d.GetProperty("reasons").GetString()!);
+        Assert.Equal(["impostor", "selfasserted"], refused.Keys.Order(StringComparer.Ordinal));
+        Assert.Contains("comes from a weak source", refused["selfasserted"], StringComparison.Ordinal);
+        Assert.Contains("differs from the one in the device certificate", refused["impostor"], StringComparison.Ordinal);
     }
+
+    [GeneratedRegex(@"run recorded: (?<id>\S+)")]
+    private static partial Regex RunRecorded();
 }

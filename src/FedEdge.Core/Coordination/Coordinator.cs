@@ -151,6 +151,12 @@ public sealed class Coordinator : IAsyncDisposable
     /// <summary>Devices refused at admission, with their reasons.</summary>
     public IReadOnlyList<RefusedDevice> RefusedDevices => _registry.Refused;
 
+    /// <summary>
+    /// What the admission policy noted when it last admitted each device (e.g. "MUD URL from the device certificate
+    /// (strong)."), by device id; a device refused later is not listed.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> AdmissionNotes => _registry.AdmissionNotes;
+
     /// <summary>Admitted devices and their last announced state.</summary>
     public IReadOnlyList<DeviceStatus> Devices => _registry.Statuses;
 

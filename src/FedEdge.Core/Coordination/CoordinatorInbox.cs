@@ -86,7 +86,7 @@ internal sealed class CoordinatorInbox(
             return new JoinResponse { Accepted = false, Reasons = reasons };
         }
 
-        registry.Admit(request.DeviceId, time.GetUtcNow());
+        registry.Admit(request.DeviceId, time.GetUtcNow(), notes);
 
         // A (re)joining device starts NotReady: any request it had is void until it asks again.
         requests.OnJoined(request.DeviceId);

@@ -13,6 +13,7 @@ internal sealed class DeviceRegistry
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _devices = new(StringComparer.Ordinal);
     private readonly List<RefusedDevice> _refused = [];
+    private readonly Dictionary<string, IReadOnlyList<string>> _admissionNotes = new(StringComparer.Ordinal);
 
     /// <summary>The number of admitted devices (the population for sampling rates).</summary>
     public int Count
@@ -50,12 +51,25 @@ internal sealed class DeviceRegistry
         }
     }
 
-    /// <summary>Records an admission: the device starts <see cref="DeviceIntent.NotReady"/>, seen now.</summary>
-    public void Admit(string deviceId, DateTimeOffset now)
+    /// <summary>What the admission policy noted at each admitted device's latest admission (e.g. where its MUD URL came from).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> AdmissionNotes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new Dictionary<string, IReadOnlyList<string>>(_admissionNotes, StringComparer.Ordinal);
+            }
+        }
+    }
+
+    /// <summary>Records an admission with the policy's notes: the device starts <see cref="DeviceIntent.NotReady"/>, seen now.</summary>
+    public void Admit(string deviceId, DateTimeOffset now, IReadOnlyList<string>? notes = null)
     {
         lock (_gate)
         {
             _refused.RemoveAll(r => r.DeviceId == deviceId);
+            _admissionNotes[deviceId] = notes ?? [];
             _devices[deviceId] = new Entry(new DeviceStatus { DeviceId = deviceId, Intent = DeviceIntent.NotReady, ReceivedAt = now }, now);
         }
     }
@@ -67,6 +81,7 @@ internal sealed class DeviceRegistry
         {
             _refused.RemoveAll(r => r.DeviceId == deviceId);
             _refused.Add(new RefusedDevice(deviceId, reasons));
+            _admissionNotes.Remove(deviceId);
             _devices.Remove(deviceId);
         }
     }
