@@ -71,7 +71,8 @@ internal sealed class CoordinatorInbox(
             }
             else
             {
-                notes = decision.Reasons;
+                // The notes can quote what the device sent (its MUD URL): kept, logged and reported, so bounded.
+                notes = [.. decision.Reasons.Take(MaxAdmissionNotes).Select(n => Bounded(n, MaxAdmissionNoteLength)!)];
             }
         }
 
@@ -246,6 +247,9 @@ internal sealed class CoordinatorInbox(
 
     /// <summary>The longest reason a device may give for its state; longer ones are cut.</summary>
     internal const int MaxReasonLength = 256;
+
+    /// <summary>How many of an admission policy's notes on an admitted device are kept, and how long each may be.</summary>
+    internal const int MaxAdmissionNotes = 8, MaxAdmissionNoteLength = 1024;
 
     private const int MaxNonceLength = 64;
 
