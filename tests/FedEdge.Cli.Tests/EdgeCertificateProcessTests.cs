@@ -104,7 +104,7 @@ public sealed partial class EdgeCertificateProcessTests : IAsyncLifetime
         Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
         Assert.Contains("edge e1 joined the cloud https://localhost:", edge.Stdout, StringComparison.Ordinal);
         Assert.Contains("cloud model 2 received", edge.Stdout, StringComparison.Ordinal);
-        (int Round, int Participants)[] rounds = EdgeRounds(edge);
+        (int Round, int Participants)[] rounds = EdgeOutput.EdgeRounds(edge);
         Assert.Equal(4, rounds.Length);
         Assert.All(rounds, r => Assert.Equal(2, r.Participants));
         Assert.All(devices, d => Assert.Contains($"{d.Name}: ReadyForLearning", d.Stdout, StringComparison.Ordinal));
@@ -174,13 +174,6 @@ public sealed partial class EdgeCertificateProcessTests : IAsyncLifetime
         Assert.StartsWith("fededge edge: ", line, StringComparison.Ordinal);
         Assert.Contains(expected, line, StringComparison.Ordinal);
     }
-
-    private static (int Round, int Participants)[] EdgeRounds(CliProcess edge) =>
-        [.. edge.StdoutLines.Select(l => EdgeLine().Match(l)).Where(m => m.Success && m.Groups["completed"].Value == "True")
-            .Select(m => (int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture), int.Parse(m.Groups["participants"].Value, CultureInfo.InvariantCulture)))];
-
-    [GeneratedRegex(@"^edge round (?<round>\d+) completed=(?<completed>\w+) participants=(?<participants>\d+)")]
-    private static partial Regex EdgeLine();
 
     private CliProcess Track(CliProcess process)
     {

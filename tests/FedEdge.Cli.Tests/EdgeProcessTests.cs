@@ -91,12 +91,12 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         // Cloud round 1 completes with both edges, each after k2 = 3 edge rounds with both of its devices.
         await cloud.WaitForLineAsync(l => l.StartsWith("round 1 completed=True participants=2", StringComparison.Ordinal), Generous, "cloud round 1");
         await e1.WaitForLineAsync(l => l.StartsWith("cloud model 1 received", StringComparison.Ordinal), Generous, "e1 receiving cloud model 1");
-        Assert.Equal(3, EdgeRounds(e1).Count(r => r.Participants == 2));
+        Assert.Equal(3, EdgeOutput.EdgeRounds(e1).Count(r => r.Participants == 2));
 
         // Kill e2 once it has done one edge round of cloud round 2.
         await e2.WaitForLineAsync(l => l.StartsWith("cloud round 2:", StringComparison.Ordinal), Generous, "e2 working on cloud round 2");
-        int before = EdgeRounds(e2).Length;
-        await e2.WaitForLineAsync(l => EdgeLine().Match(l) is { Success: true } m && int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture) > before, Generous, "an edge round of cloud round 2");
+        int before = EdgeOutput.EdgeRounds(e2).Length;
+        await e2.WaitForLineAsync(l => EdgeOutput.EdgeLine().Match(l) is { Success: true } m && int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture) > before, Generous, "an edge round of cloud round 2");
         e2.Kill();
 
         // The cloud's round 2 fails cleanly without e2 (quorum of 2 not met); the federation goes on.
@@ -118,13 +118,13 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         Assert.True(await cloud.WaitForExitAsync(Generous) == 0, cloud.Describe());
         Assert.Contains("round 3 completed=True participants=2", cloud.Stdout, StringComparison.Ordinal);
         Assert.True(await restarted.WaitForExitAsync(Generous) == 0, restarted.Describe());
-        (int Round, int Participants)[] afterRestart = EdgeRounds(restarted);
+        (int Round, int Participants)[] afterRestart = EdgeOutput.EdgeRounds(restarted);
         Assert.Equal(3 - doneInRound2 + 3, afterRestart.Length);
         Assert.All(afterRestart, r => Assert.Equal(2, r.Participants));
         Assert.Equal(3 + doneInRound2 + 1, afterRestart[0].Round);
         Assert.Contains("cloud model 3 received; devices 2 (training", restarted.Stdout, StringComparison.Ordinal);
         Assert.True(await e1.WaitForExitAsync(Generous) == 0, e1.Describe());
-        Assert.Equal(9, EdgeRounds(e1).Length);
+        Assert.Equal(9, EdgeOutput.EdgeRounds(e1).Length);
         Assert.DoesNotContain("   at ", cloud.Stderr + e1.Stderr + restarted.Stderr, StringComparison.Ordinal);
     }
 
@@ -155,7 +155,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         {
             Assert.True(await edge.WaitForExitAsync(Generous) == 0, edge.Describe());
             Assert.Single(edge.StdoutLines, l => l.Contains(" listening for devices", StringComparison.Ordinal));
-            Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
+            Assert.All(EdgeOutput.EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
             Assert.Contains("cloud model 3 received; devices 2 (training", edge.Stdout, StringComparison.Ordinal);
         }
     }
@@ -281,8 +281,8 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         Assert.Contains("edge e1 joined the cloud http://127.0.0.1:", edge.Stdout, StringComparison.Ordinal);
         Assert.Contains("cloud round 1: k1=50 k2=2", edge.Stdout, StringComparison.Ordinal);
         Assert.Contains("cloud round 2: k1=50 k2=2", edge.Stdout, StringComparison.Ordinal);
-        Assert.Equal(4, EdgeRounds(edge).Length);
-        Assert.All(EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
+        Assert.Equal(4, EdgeOutput.EdgeRounds(edge).Length);
+        Assert.All(EdgeOutput.EdgeRounds(edge), r => Assert.Equal(2, r.Participants));
     }
 
     private CliProcess StartCloud(int rounds, int? dashboardPort = null) => Track(CliProcess.Start("cloud", [
@@ -304,13 +304,6 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         "worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, "pw-" + id), "--mud-url", $"https://mud.example/{id}.json",
         "--broker", $"mqtt://127.0.0.1:{_edgePorts[edge].ToString(CultureInfo.InvariantCulture)}",
         "--data", Path.Combine(RepoPaths.Root, "samples", "data", file), "--heartbeat", "0.5", "--state", Path.Combine(_dir, id + ".state.json")]));
-
-    private static (int Round, int Participants)[] EdgeRounds(CliProcess edge) =>
-        [.. edge.StdoutLines.Select(l => EdgeLine().Match(l)).Where(m => m.Success && m.Groups["completed"].Value == "True")
-            .Select(m => (int.Parse(m.Groups["round"].Value, CultureInfo.InvariantCulture), int.Parse(m.Groups["participants"].Value, CultureInfo.InvariantCulture)))];
-
-    [GeneratedRegex(@"^edge round (?<round>\d+) completed=(?<completed>\w+) participants=(?<participants>\d+)")]
-    private static partial Regex EdgeLine();
 
     private CliProcess Track(CliProcess process)
     {

@@ -147,12 +147,7 @@ public sealed class CodecRoundTests : IDisposable
                 await worker.StartAsync();
             }
 
-            var results = new List<RoundResult>();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await foreach (RoundResult r in coordinator.RunAsync(cts.Token))
-            {
-                results.Add(r);
-            }
+            List<RoundResult> results = await TestData.RunAllRoundsAsync(coordinator);
 
             return (Assert.Single(results), tap, coordinator.GlobalParameters.Clone());
         }

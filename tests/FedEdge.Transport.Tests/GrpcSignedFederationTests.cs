@@ -63,12 +63,7 @@ public sealed class GrpcSignedFederationTests : IDisposable
             }
 
             // The round closes at its timeout: the tampering device never sends an update the coordinator accepts.
-            var results = new List<RoundResult>();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await foreach (RoundResult r in coordinator.RunAsync(cts.Token))
-            {
-                results.Add(r);
-            }
+            List<RoundResult> results = await TestData.RunAllRoundsAsync(coordinator);
 
             RoundResult round = Assert.Single(results);
             Assert.True(round.Completed, round.FailureReason);

@@ -270,12 +270,8 @@ public sealed class MosquittoMtlsTests : IAsyncLifetime
                 await worker.StartAsync();
             }
 
-            var results = new List<RoundResult>();
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await foreach (RoundResult r in coordinator.RunAsync(cts.Token))
-            {
-                results.Add(r);
-            }
+            List<RoundResult> results = await TestData.RunAllRoundsAsync(coordinator, cts.Token);
 
             Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
             Assert.All(results, r => Assert.Equal(2, r.Signatures.Count));

@@ -6,6 +6,20 @@ namespace FedEdge.Transport.Tests;
 
 internal static class TestData
 {
+    /// <summary>Runs the coordinator's rounds to the end (60 s at most, or <paramref name="cancellationToken"/>) and returns them.</summary>
+    public static async Task<List<Coordination.RoundResult>> RunAllRoundsAsync(Coordination.Coordinator coordinator, CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        var results = new List<Coordination.RoundResult>();
+        await foreach (Coordination.RoundResult r in coordinator.RunAsync(timeout.Token))
+        {
+            results.Add(r);
+        }
+
+        return results;
+    }
+
     public static ParameterSet RandomSet(int seed, int length, float magnitude = 1f)
     {
         var random = new Random(seed);
