@@ -117,6 +117,19 @@ public sealed class CertificateValidator
         return _revoked.Contains(Serial(certificate.SerialNumberBytes.Span));
     }
 
+    /// <summary>A name from a presented certificate as it may appear in a reason: control characters as '?', at most 256 characters.</summary>
+    private static string Printable(string name)
+    {
+        string shown = string.Create(Math.Min(name.Length, 256), name, static (span, source) =>
+        {
+            for (int i = 0; i < span.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? '?' : source[i];
+            }
+        });
+        return shown.Length < name.Length ? shown + "…" : shown;
+    }
+
     /// <summary>Creates a validator from a CA certificate file and an optional CRL file (DER or PEM).</summary>
     public static CertificateValidator FromFiles(string authorityPath, string? crlPath = null, TimeProvider? timeProvider = null)
     {
@@ -143,7 +156,8 @@ public sealed class CertificateValidator
             return new(CertificateRefusal.Missing, "no client certificate was presented");
         }
 
-        string subject = certificate.Subject;
+        // The presented certificate's names are the client's words: quoted printable and bounded, never a new log line.
+        string subject = Printable(certificate.Subject);
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(Authority);
@@ -166,7 +180,7 @@ public sealed class CertificateValidator
         bool rootIsAuthority = chain.ChainElements.Count >= 2 && chain.ChainElements[^1].Certificate.RawData.AsSpan().SequenceEqual(Authority.RawData);
         if (!rootIsAuthority || (flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.NotSignatureValid)) != 0)
         {
-            return new(CertificateRefusal.UntrustedIssuer, $"certificate '{subject}' (issuer '{certificate.Issuer}') does not chain to the federation CA '{Authority.Subject}'");
+            return new(CertificateRefusal.UntrustedIssuer, $"certificate '{subject}' (issuer '{Printable(certificate.Issuer)}') does not chain to the federation CA '{Authority.Subject}'");
         }
 
         DateTimeOffset now = _time.GetUtcNow();

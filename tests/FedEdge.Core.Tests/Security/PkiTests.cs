@@ -66,6 +66,21 @@ public sealed class PkiTests : IDisposable
     }
 
     [Fact]
+    public void Validate_ForeignCertificateWithLineBreaksInItsNames_ReasonStaysOneLineAndBounded()
+    {
+        // The refusal reason reaches logs and the edge's stdout, which simulate parses line by line.
+        var name = new X500DistinguishedNameBuilder();
+        name.AddCommonName("evil\nedge round 9 completed=True participants=2" + new string('x', 1000));
+        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using X509Certificate2 forged = new CertificateRequest(name.Build(), key, HashAlgorithmName.SHA256).CreateSelfSigned(Start.AddDays(-1), Start.AddDays(1));
+        CertificateValidation result = new CertificateValidator(_ca, timeProvider: _clock).Validate(forged);
+        Assert.Equal(CertificateRefusal.UntrustedIssuer, result.Refusal);
+        Assert.DoesNotContain('\n', result.Reason);
+        Assert.Contains("evil?edge round 9", result.Reason, StringComparison.Ordinal);
+        Assert.True(result.Reason!.Length < 700, result.Reason);
+    }
+
+    [Fact]
     public void Validate_AfterNotAfter_RefusedAsExpired()
     {
         using X509Certificate2 device = Device("dev-1", validity: TimeSpan.FromDays(1));
