@@ -29,6 +29,9 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     private readonly Dictionary<string, int> _edgePorts = new(StringComparer.Ordinal) { ["e1"] = LoopbackPorts.Free(), ["e2"] = LoopbackPorts.Free() };
     private MosquittoBroker? _mosquitto;
 
+    /// <summary>k1 of edge e2; a test that kills e2 between two of its edge rounds raises it so the gap is seconds, not milliseconds.</summary>
+    private int _e2LocalSteps = 300;
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
@@ -83,6 +86,9 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         }
 
         // The cloud needs both edges in every round: losing one fails the round cleanly and the round is tried again.
+        // e2's devices take 4,000 local steps an edge round (a second or more) so that the kill below lands between two
+        // of its edge rounds; at 300 steps a whole cloud round took 0.4 s and e2 could finish it before the kill.
+        _e2LocalSteps = 4000;
         CliProcess cloud = StartCloud(rounds: 3);
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
 
@@ -297,7 +303,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         "--mud-url", $"https://mud.example/{edge}.json", "--port", _edgePorts[edge].ToString(CultureInfo.InvariantCulture),
         .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
         "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, edge + "-secrets"), [.. Devices.Where(d => d.Edge == edge).Select(d => (d.Id, "pw-" + d.Id))]),
-        "--min-devices", "2", "--window", "60", "--k1", "300", "--k2", "3", "--heartbeat", "0.5", "--missed-heartbeats", "4",
+        "--min-devices", "2", "--window", "60", "--k1", (edge == "e2" ? _e2LocalSteps : 300).ToString(CultureInfo.InvariantCulture), "--k2", "3", "--heartbeat", "0.5", "--missed-heartbeats", "4",
         "--state", Path.Combine(_dir, edge), "--exit-after-round", "3"]));
 
     private void StartDevice(string edge, string id, string file) => Track(CliProcess.Start(id, [
