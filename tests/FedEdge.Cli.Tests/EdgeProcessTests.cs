@@ -29,8 +29,12 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
     private readonly Dictionary<string, int> _edgePorts = new(StringComparer.Ordinal) { ["e1"] = LoopbackPorts.Free(), ["e2"] = LoopbackPorts.Free() };
     private MosquittoBroker? _mosquitto;
 
-    /// <summary>k1 of edge e2; a test that kills e2 between two of its edge rounds raises it so the gap is seconds, not milliseconds.</summary>
-    private int _e2LocalSteps = 300;
+    /// <summary>
+    /// k1 of edge e2: its devices take 4,000 local steps an edge round (a second or more), so a cloud round lasts long enough
+    /// for a kill, a cut or a restart to land inside it. At 300 steps a whole cloud round took 0.4 s on CI, and e2 finished
+    /// cloud round 2 before the test's kill arrived.
+    /// </summary>
+    private const int E2LocalSteps = 4000;
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -86,9 +90,6 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         }
 
         // The cloud needs both edges in every round: losing one fails the round cleanly and the round is tried again.
-        // e2's devices take 4,000 local steps an edge round (a second or more) so that the kill below lands between two
-        // of its edge rounds; at 300 steps a whole cloud round took 0.4 s and e2 could finish it before the kill.
-        _e2LocalSteps = 4000;
         CliProcess cloud = StartCloud(rounds: 3);
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), Generous, "the cloud to reach Mosquitto");
 
@@ -303,7 +304,7 @@ public sealed partial class EdgeProcessTests : IAsyncLifetime
         "--mud-url", $"https://mud.example/{edge}.json", "--port", _edgePorts[edge].ToString(CultureInfo.InvariantCulture),
         .. Devices.Where(d => d.Edge == edge).SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
         "--device-passwords", SecretFiles.WriteDevicePasswords(Path.Combine(_dir, edge + "-secrets"), [.. Devices.Where(d => d.Edge == edge).Select(d => (d.Id, "pw-" + d.Id))]),
-        "--min-devices", "2", "--window", "60", "--k1", (edge == "e2" ? _e2LocalSteps : 300).ToString(CultureInfo.InvariantCulture), "--k2", "3", "--heartbeat", "0.5", "--missed-heartbeats", "4",
+        "--min-devices", "2", "--window", "60", "--k1", (edge == "e2" ? E2LocalSteps : 300).ToString(CultureInfo.InvariantCulture), "--k2", "3", "--heartbeat", "0.5", "--missed-heartbeats", "4",
         "--state", Path.Combine(_dir, edge), "--exit-after-round", "3"]));
 
     private void StartDevice(string edge, string id, string file) => Track(CliProcess.Start(id, [
