@@ -257,6 +257,7 @@ internal static class RoundBench
             ["seconds_per_round_median"] = Round(Median(timed)),
             ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),
             ["task_resends_per_round"] = timed.Select(s => s.TaskResends).ToList(),
+            ["task_resends_held_per_round"] = timed.Select(s => s.TaskResendsHeld).ToList(),
             ["update_resends_per_round"] = timed.Select(s => s.UpdateResends).ToList(),
             ["update_resends_held_per_round"] = timed.Select(s => s.UpdateResendsHeld).ToList(),
             ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),

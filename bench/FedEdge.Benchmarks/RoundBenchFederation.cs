@@ -76,6 +76,9 @@ internal sealed record RoundSample(
     /// <summary>MQTT: update re-sends the worker transports held back (the broker had the last copy; see MqttWorkerOptions.ResendHoldFactor).</summary>
     public long UpdateResendsHeld { get; init; }
 
+    /// <summary>gRPC: task re-sends the coordinator transport held back (a copy was already written whole to the device's open stream; see GrpcCoordinatorOptions.TaskResendHold).</summary>
+    public long TaskResendsHeld { get; init; }
+
     /// <summary>
     /// CPU time the whole process (coordinator and workers) used since the previous round result: on a machine other
     /// processes load, a steadier measure of a round's work than its wall time.
@@ -195,7 +198,7 @@ internal static class RoundBenchFederation
 
             // Concurrently: with lossy links a join can take several attempts.
             await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
-            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack)).ConfigureAwait(false);
+            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack), () => inner is GrpcCoordinatorTransport grpc ? grpc.TaskResendsHeld : 0).ConfigureAwait(false);
         }
         finally
         {
@@ -214,9 +217,10 @@ internal static class RoundBenchFederation
         return run;
     }
 
-    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal)
+    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal, Func<long> taskHeldTotal)
     {
         long heldBefore = 0;
+        long taskHeldBefore = 0;
         var samples = new List<RoundSample>();
         using var timeout = new CancellationTokenSource(settings.Timeout);
         long previous = Stopwatch.GetTimestamp();
@@ -236,6 +240,7 @@ internal static class RoundBenchFederation
                 long resent = workers.Sum(w => (long)w.UpdateResends);
                 long dropped = faults?.Counters.Dropped ?? 0;
                 long held = heldTotal();
+                long taskHeld = taskHeldTotal();
                 samples.Add(new RoundSample(
                     result.Round,
                     result.Completed,
@@ -254,9 +259,11 @@ internal static class RoundBenchFederation
                 {
                     TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
                     UpdateResendsHeld = held - heldBefore,
+                    TaskResendsHeld = taskHeld - taskHeldBefore,
                     CpuSeconds = (cpu - cpuBefore).TotalSeconds,
                 });
                 heldBefore = held;
+                taskHeldBefore = taskHeld;
                 cpuBefore = cpu;
                 previous = now;
                 resentBefore = resent;
