@@ -27,6 +27,12 @@ internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Wor
 {
     /// <summary>The first re-send delay of tasks and updates (<c>--resend-ms</c>); the longest is 10/3 of it.</summary>
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>Plain gRPC: frame payload bytes on both sides (null: the transports' default).</summary>
+    public int? GrpcChunkSize { get; init; }
+
+    /// <summary>Plain gRPC: the coordinator's task re-send hold cap (null: the default).</summary>
+    public TimeSpan? GrpcTaskResendHold { get; init; }
 }
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
@@ -307,13 +313,16 @@ internal static class RoundBenchFederation
                     device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
             case "grpc":
                 var grpcOptions = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
+                int chunk = settings.GrpcChunkSize ?? grpcOptions.ChunkSize;
+                grpcOptions.ChunkSize = chunk;
+                grpcOptions.TaskResendHold = settings.GrpcTaskResendHold ?? grpcOptions.TaskResendHold;
                 foreach (string device in devices)
                 {
                     grpcOptions.DeviceTokens[device] = "tok-" + device;
                 }
 
                 var grpc = new GrpcCoordinatorTransport(grpcOptions);
-                return (grpc, device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, Token = "tok-" + device, CallDeadline = TimeSpan.FromSeconds(120) }));
+                return (grpc, device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, Token = "tok-" + device, ChunkSize = chunk, CallDeadline = TimeSpan.FromSeconds(120) }));
             default:
                 throw new ArgumentException($"Unknown transport '{settings.Transport}'; use inproc, mqtt, mosquitto or grpc.");
         }

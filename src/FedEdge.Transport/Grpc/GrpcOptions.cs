@@ -32,10 +32,10 @@ public sealed class GrpcCoordinatorOptions
     public IDictionary<string, string> DeviceTokens { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>
-    /// Payload bytes per streamed frame (64 KB by default, <see cref="GrpcWorkerOptions.DefaultChunkSize"/>). Received
-    /// messages may be as large as this or a peer's 256 KB frames, whichever is larger, plus 64 KB.
+    /// Payload bytes per streamed frame (256 KB by default). Received messages may be as large as this or 256 KB,
+    /// whichever is larger, plus 64 KB, so a peer with a different chunk size is still understood.
     /// </summary>
-    public int ChunkSize { get; set; } = GrpcWorkerOptions.DefaultChunkSize;
+    public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
 
     /// <summary>
     /// The longest a re-send of a round task is held back after a copy of it was written whole to the device's open
@@ -86,13 +86,7 @@ public sealed class GrpcCoordinatorOptions
 /// <summary>Options of <see cref="GrpcWorkerTransport"/>.</summary>
 public sealed class GrpcWorkerOptions
 {
-    /// <summary>
-    /// The default payload bytes per gRPC frame on both sides: 64 KB, so a frame and its buffers stay below the
-    /// large-object-heap threshold (85,000 bytes); MQTT keeps <see cref="WireFraming.DefaultChunkSize"/>.
-    /// </summary>
-    public const int DefaultChunkSize = 64 * 1024;
-
-    /// <summary>The largest gRPC message either side accepts for a frame of <paramref name="chunkSize"/> payload bytes (a peer may still use 256 KB frames).</summary>
+    /// <summary>The largest gRPC message either side accepts for a frame of <paramref name="chunkSize"/> payload bytes (a peer may use the 256 KB default).</summary>
     internal static int MaxMessageSize(int chunkSize) => Math.Max(chunkSize, WireFraming.DefaultChunkSize) + (64 * 1024);
 
     /// <summary>The coordinator's address, <c>http://host:port</c> (plaintext HTTP/2) or <c>https://host:port</c>.</summary>
@@ -110,8 +104,8 @@ public sealed class GrpcWorkerOptions
     /// <summary>A private root the coordinator's certificate must chain to; null trusts the system store.</summary>
     public X509Certificate2? TrustedRoot { get; set; }
 
-    /// <summary>Payload bytes per streamed frame (<see cref="DefaultChunkSize"/>, 64 KB, by default).</summary>
-    public int ChunkSize { get; set; } = DefaultChunkSize;
+    /// <summary>Payload bytes per streamed frame (256 KB by default; a smaller size such as 64 KB keeps frames off the large-object heap and lowers peak memory, at some CPU per round).</summary>
+    public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
 
     /// <summary>How updates encode parameters.</summary>
     public ParameterCodecKind UpdateCodec { get; set; } = ParameterCodecKind.Float32;
