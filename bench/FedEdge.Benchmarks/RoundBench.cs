@@ -7,13 +7,14 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] [--chunk-kb 64] [--resend-hold-ms 2000] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
 /// one run in the same process, and <c>lossy_to_lossfree_ratio</c> is the ratio of their median round seconds.
 /// <c>--fault-ends workers</c> (the default, as <c>fededge simulate --faults</c> does) decorates only the workers' transports, both directions,
 /// so <c>drop=P</c> loses a share P of the messages; <c>both</c> also decorates the coordinator's, so each message crosses two decorators.
+/// <c>--chunk-kb</c> and <c>--resend-hold-ms</c> set the plain gRPC transports' frame size and task re-send hold (GrpcCoordinatorOptions.TaskResendHold; 0 sends every re-send).
 /// <c>mosquitto</c> needs <c>--broker</c> pointing at a broker that allows anonymous clients.
 /// <c>mqtt</c> and <c>mosquitto</c> also run the raw floor (<see cref="RawMqttBaseline"/>) and report <c>overhead_vs_raw</c>;
 /// <c>--no-raw</c> skips it, <c>--raw-only</c> runs only it, <c>--raw-concurrency N</c> (default 4) feeds N workers at once.
@@ -42,6 +43,8 @@ internal static class RoundBench
         int rawConcurrency = 4;
         bool rawOnly = false;
         int resendMs = 150;
+        int? chunkKb = null;
+        int? resendHoldMs = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -63,6 +66,8 @@ internal static class RoundBench
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--raw-only": rawOnly = true; break;
                 case "--resend-ms": resendMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--chunk-kb": chunkKb = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--resend-hold-ms": resendHoldMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -109,7 +114,7 @@ internal static class RoundBench
             return 2;
         }
 
-        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)) };
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)), GrpcChunkSize = chunkKb * 1024, GrpcTaskResendHold = resendHoldMs is int hold ? TimeSpan.FromMilliseconds(Math.Max(0, hold)) : null };
         FederationRun lossFree;
         long heapPeak;
         using (var sampler = new MemorySampler())
@@ -257,6 +262,7 @@ internal static class RoundBench
             ["seconds_per_round_median"] = Round(Median(timed)),
             ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),
             ["task_resends_per_round"] = timed.Select(s => s.TaskResends).ToList(),
+            ["task_resends_held_per_round"] = timed.Select(s => s.TaskResendsHeld).ToList(),
             ["update_resends_per_round"] = timed.Select(s => s.UpdateResends).ToList(),
             ["update_resends_held_per_round"] = timed.Select(s => s.UpdateResendsHeld).ToList(),
             ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),

@@ -27,6 +27,12 @@ internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Wor
 {
     /// <summary>The first re-send delay of tasks and updates (<c>--resend-ms</c>); the longest is 10/3 of it.</summary>
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>Plain gRPC: frame payload bytes on both sides (null: the transports' default).</summary>
+    public int? GrpcChunkSize { get; init; }
+
+    /// <summary>Plain gRPC: the coordinator's task re-send hold cap (null: the default).</summary>
+    public TimeSpan? GrpcTaskResendHold { get; init; }
 }
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
@@ -75,6 +81,9 @@ internal sealed record RoundSample(
 
     /// <summary>MQTT: update re-sends the worker transports held back (the broker had the last copy; see MqttWorkerOptions.ResendHoldFactor).</summary>
     public long UpdateResendsHeld { get; init; }
+
+    /// <summary>gRPC: task re-sends the coordinator transport held back (a copy was already written whole to the device's open stream; see GrpcCoordinatorOptions.TaskResendHold).</summary>
+    public long TaskResendsHeld { get; init; }
 
     /// <summary>
     /// CPU time the whole process (coordinator and workers) used since the previous round result: on a machine other
@@ -195,7 +204,7 @@ internal static class RoundBenchFederation
 
             // Concurrently: with lossy links a join can take several attempts.
             await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
-            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack)).ConfigureAwait(false);
+            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack), () => inner is GrpcCoordinatorTransport grpc ? grpc.TaskResendsHeld : 0).ConfigureAwait(false);
         }
         finally
         {
@@ -214,9 +223,10 @@ internal static class RoundBenchFederation
         return run;
     }
 
-    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal)
+    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal, Func<long> taskHeldTotal)
     {
         long heldBefore = 0;
+        long taskHeldBefore = 0;
         var samples = new List<RoundSample>();
         using var timeout = new CancellationTokenSource(settings.Timeout);
         long previous = Stopwatch.GetTimestamp();
@@ -236,6 +246,7 @@ internal static class RoundBenchFederation
                 long resent = workers.Sum(w => (long)w.UpdateResends);
                 long dropped = faults?.Counters.Dropped ?? 0;
                 long held = heldTotal();
+                long taskHeld = taskHeldTotal();
                 samples.Add(new RoundSample(
                     result.Round,
                     result.Completed,
@@ -254,9 +265,11 @@ internal static class RoundBenchFederation
                 {
                     TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
                     UpdateResendsHeld = held - heldBefore,
+                    TaskResendsHeld = taskHeld - taskHeldBefore,
                     CpuSeconds = (cpu - cpuBefore).TotalSeconds,
                 });
                 heldBefore = held;
+                taskHeldBefore = taskHeld;
                 cpuBefore = cpu;
                 previous = now;
                 resentBefore = resent;
@@ -300,13 +313,16 @@ internal static class RoundBenchFederation
                     device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
             case "grpc":
                 var grpcOptions = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
+                int chunk = settings.GrpcChunkSize ?? grpcOptions.ChunkSize;
+                grpcOptions.ChunkSize = chunk;
+                grpcOptions.TaskResendHold = settings.GrpcTaskResendHold ?? grpcOptions.TaskResendHold;
                 foreach (string device in devices)
                 {
                     grpcOptions.DeviceTokens[device] = "tok-" + device;
                 }
 
                 var grpc = new GrpcCoordinatorTransport(grpcOptions);
-                return (grpc, device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, Token = "tok-" + device, CallDeadline = TimeSpan.FromSeconds(120) }));
+                return (grpc, device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, Token = "tok-" + device, ChunkSize = chunk, CallDeadline = TimeSpan.FromSeconds(120) }));
             default:
                 throw new ArgumentException($"Unknown transport '{settings.Transport}'; use inproc, mqtt, mosquitto or grpc.");
         }

@@ -49,6 +49,8 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     // Frames parsed once per serialized message: the model's frames (and a task's shared frames) go to every device.
     private readonly ConditionalWeakTable<IReadOnlyList<byte[]>, Frame[]> _parsed = new();
     private volatile Frame[] _modelFrames = [];
+    private readonly ResendHold _resendHold;
+    private long _taskResendsHeld;
     private WebApplication? _app;
     private ICoordinatorHandler? _handler;
 
@@ -65,7 +67,21 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         _tasks = new TaskFrameCache(_modelCodec, options.ChunkSize);
         _references = new ModelReferenceSender(_modelCodec);
         _tokenHashes = options.DeviceTokens.ToDictionary(p => p.Key, p => SHA256.HashData(Encoding.UTF8.GetBytes(p.Value)), StringComparer.Ordinal);
+        _resendHold = new ResendHold(options.TaskResendHold);
     }
+
+    /// <summary>
+    /// Re-sends of round tasks this transport did not send: a copy still waited in the device's inbox, or was written
+    /// whole to the device's open inbox stream within the re-send hold (see <see cref="GrpcCoordinatorOptions.TaskResendHold"/>).
+    /// </summary>
+    public long TaskResendsHeld => Interlocked.Read(ref _taskResendsHeld);
+
+    /// <summary>
+    /// How long a re-send of a task delivered on a still-open stream is held back now: four times the smoothed time
+    /// from a task's last frame written to the device's status acknowledging it, between 100 ms and
+    /// <see cref="GrpcCoordinatorOptions.TaskResendHold"/> (that cap until a first acknowledgement was timed).
+    /// </summary>
+    internal TimeSpan CurrentResendHold => _resendHold.Current;
 
     /// <inheritdoc />
     public TransportStatistics Statistics { get; } = new();
@@ -111,8 +127,8 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }));
         builder.Services.AddGrpc(grpc =>
         {
-            grpc.MaxReceiveMessageSize = _options.ChunkSize + (64 * 1024);
-            grpc.MaxSendMessageSize = _options.ChunkSize + (64 * 1024);
+            grpc.MaxReceiveMessageSize = GrpcWorkerOptions.MaxMessageSize(_options.ChunkSize);
+            grpc.MaxSendMessageSize = GrpcWorkerOptions.MaxMessageSize(_options.ChunkSize);
         });
         builder.Services.AddSingleton(new FederationServiceImpl(this));
         _app = builder.Build();
@@ -139,10 +155,19 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     {
         ArgumentNullException.ThrowIfNull(task);
         RequireValidDevice(deviceId);
-        string key = $"task/{task.Round}/{task.Nonce}";
+        string key = TaskKey(task.Round, task.Nonce);
         Outbox outbox = OutboxOf(deviceId);
         if (outbox.Holds(key))
         {
+            Interlocked.Increment(ref _taskResendsHeld);
+            return ValueTask.CompletedTask;
+        }
+
+        // HTTP/2 delivers what was written to a stream that is still open: a re-send soon after adds nothing but bytes
+        // (the device is still reading or decoding it). Past the hold, or once that stream ended, the re-send goes out.
+        if (outbox.DeliveredOnOpenStream(key) is { } deliveredAt && _time.GetElapsedTime(deliveredAt) < _resendHold.Current)
+        {
+            Interlocked.Increment(ref _taskResendsHeld);
             return ValueTask.CompletedTask;
         }
 
@@ -221,7 +246,19 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
     }
 
-    private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox());
+    private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox(_time));
+
+    private static string TaskKey(long round, string? nonce) => $"task/{round}/{nonce}";
+
+    /// <summary>A status naming the task a device holds: the time since the task's delivery feeds the re-send hold.</summary>
+    private void OnTaskAcknowledged(string device, DeviceStatus status)
+    {
+        if (status.ActiveRound is { } round && _outboxes.TryGetValue(device, out Outbox? outbox)
+            && outbox.Acknowledge(TaskKey(round, status.ActiveNonce)) is { } deliveredAt)
+        {
+            _resendHold.Observe(_time.GetElapsedTime(deliveredAt));
+        }
+    }
 
     /// <summary>
     /// Keeps a mutual-TLS call (Send or Subscribe stream) with its client certificate while it runs, so that a CRL
@@ -444,6 +481,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                     await RespondAsync(responses, device, new WireMessage { MessageId = WireMessage.NewId(), CorrelationId = message.MessageId, Body = response }).ConfigureAwait(false);
                     break;
                 case DeviceStatus status:
+                    OnTaskAcknowledged(device, status);
                     await _handler!.OnStatusAsync(status with { ReceivedAt = _time.GetUtcNow() }, inbound, context.CancellationToken).ConfigureAwait(false);
                     break;
                 case ModelUpdate update:
@@ -482,14 +520,23 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
 
         Outbox outbox = OutboxOf(device);
-        while (await outbox.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
+        int stream = outbox.OpenStream();
+        try
         {
-            // Peek, write, then advance: a frame is only dropped from the inbox once written to a live stream.
-            while (outbox.TryPeekFrame(out Frame? frame))
+            while (await outbox.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
             {
-                await WriteAsync(responses, device, frame).ConfigureAwait(false);
-                outbox.Advance();
+                // Peek, write, then advance: a frame is only dropped from the inbox once written to a live stream.
+                while (outbox.TryPeekFrame(out Frame? frame))
+                {
+                    await WriteAsync(responses, device, frame).ConfigureAwait(false);
+                    outbox.Advance();
+                }
             }
+        }
+        finally
+        {
+            // What this stream carried is no longer known to arrive: a re-send after this goes out at once.
+            outbox.CloseStream(stream);
         }
     }
 
@@ -532,12 +579,65 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     /// <c>Subscribe</c> stream. A message stays, with the frames not yet written, until its last frame is written,
     /// and a keyed message (a task) is not queued twice while one copy waits.
     /// </summary>
-    private sealed class Outbox
+    private sealed class Outbox(TimeProvider time)
     {
         private readonly Channel<QueuedMessage> _messages = Channel.CreateUnbounded<QueuedMessage>(new UnboundedChannelOptions { SingleReader = true });
         private readonly Lock _gate = new();
         private readonly HashSet<string> _queuedKeys = new(StringComparer.Ordinal);
         private int _next;
+        private int _streams;
+        private int _openStream;
+        // The last keyed message (a task) written whole: its key, the stream that carried it, when, and whether a status acknowledged it.
+        private string? _deliveredKey;
+        private int _deliveredOn;
+        private long _deliveredAt;
+        private bool _deliveredAcknowledged;
+
+        /// <summary>A subscription starts draining this inbox; returns its number.</summary>
+        public int OpenStream()
+        {
+            lock (_gate)
+            {
+                _openStream = ++_streams;
+                return _openStream;
+            }
+        }
+
+        /// <summary>The subscription ended; what it carried may not have arrived.</summary>
+        public void CloseStream(int stream)
+        {
+            lock (_gate)
+            {
+                if (_openStream == stream)
+                {
+                    _openStream = 0;
+                }
+            }
+        }
+
+        /// <summary>When <paramref name="key"/> was last written whole to the stream that is still open, or null.</summary>
+        public long? DeliveredOnOpenStream(string key)
+        {
+            lock (_gate)
+            {
+                return _openStream != 0 && _deliveredOn == _openStream && string.Equals(_deliveredKey, key, StringComparison.Ordinal) ? _deliveredAt : null;
+            }
+        }
+
+        /// <summary>A status acknowledged <paramref name="key"/>: the first time after its delivery, when it was delivered.</summary>
+        public long? Acknowledge(string key)
+        {
+            lock (_gate)
+            {
+                if (_deliveredAcknowledged || !string.Equals(_deliveredKey, key, StringComparison.Ordinal))
+                {
+                    return null;
+                }
+
+                _deliveredAcknowledged = true;
+                return _deliveredAt;
+            }
+        }
 
         public bool Holds(string key)
         {
@@ -599,6 +699,10 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                 if (_messages.Reader.TryRead(out QueuedMessage? done) && done.Key is not null)
                 {
                     _queuedKeys.Remove(done.Key);
+                    _deliveredKey = done.Key;
+                    _deliveredOn = _openStream;
+                    _deliveredAt = time.GetTimestamp();
+                    _deliveredAcknowledged = false;
                 }
 
                 _next = 0;
@@ -606,5 +710,47 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
 
         private sealed record QueuedMessage(IReadOnlyList<Frame> Frames, string? Key);
+    }
+
+    /// <summary>
+    /// The adaptive hold on task re-sends: four times a smoothed acknowledgement time (delivery of a task's last frame
+    /// to the status naming it), at least 100 ms and at most the configured cap; the cap until a first sample.
+    /// </summary>
+    internal sealed class ResendHold(TimeSpan cap)
+    {
+        private static readonly TimeSpan Floor = TimeSpan.FromMilliseconds(100);
+        private readonly Lock _gate = new();
+        private double _smoothedTicks = -1;
+
+        public TimeSpan Current
+        {
+            get
+            {
+                if (cap <= TimeSpan.Zero)
+                {
+                    return TimeSpan.Zero;
+                }
+
+                lock (_gate)
+                {
+                    if (_smoothedTicks < 0)
+                    {
+                        return cap;
+                    }
+
+                    var hold = TimeSpan.FromTicks((long)(4 * _smoothedTicks));
+                    return hold < Floor ? (Floor < cap ? Floor : cap) : hold > cap ? cap : hold;
+                }
+            }
+        }
+
+        /// <summary>One acknowledgement time (exponentially smoothed, weight 1/8 for the new sample).</summary>
+        public void Observe(TimeSpan elapsed)
+        {
+            lock (_gate)
+            {
+                _smoothedTicks = _smoothedTicks < 0 ? elapsed.Ticks : _smoothedTicks + ((elapsed.Ticks - _smoothedTicks) / 8);
+            }
+        }
     }
 }

@@ -31,8 +31,19 @@ public sealed class GrpcCoordinatorOptions
     /// <summary>Device ids and their access tokens, sent by workers in the <c>authorization: Bearer</c> header (without <see cref="ClientCertificateValidator"/>). Compared in constant time.</summary>
     public IDictionary<string, string> DeviceTokens { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    /// <summary>Payload bytes per streamed frame; also bounds every gRPC message.</summary>
+    /// <summary>
+    /// Payload bytes per streamed frame (256 KB by default). Received messages may be as large as this or 256 KB,
+    /// whichever is larger, plus 64 KB, so a peer with a different chunk size is still understood.
+    /// </summary>
     public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
+
+    /// <summary>
+    /// The longest a re-send of a round task is held back after a copy of it was written whole to the device's open
+    /// inbox stream (HTTP/2 delivers it unless the stream breaks, so a re-send soon after only repeats the bytes).
+    /// Within this cap the hold adapts: four times the smoothed time devices take to acknowledge a delivered task,
+    /// at least 100 ms. A stream that ended since lets the next re-send out at once. Default 2 s; zero turns the hold off.
+    /// </summary>
+    public TimeSpan TaskResendHold { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>How round tasks and global models encode parameters.</summary>
     public ParameterCodecKind ModelCodec { get; set; } = ParameterCodecKind.Float32;
@@ -47,6 +58,7 @@ public sealed class GrpcCoordinatorOptions
         ArgumentOutOfRangeException.ThrowIfNegative(Port, nameof(Port));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(TaskResendHold, TimeSpan.Zero, nameof(TaskResendHold));
         if (ServerCertificate is null && !AllowPlainText)
         {
             throw new ArgumentException("The gRPC listener is TLS-only: set ServerCertificate (and ClientCertificateValidator for mutual TLS), or opt in to plain text with AllowPlainText for a loopback test.", nameof(ServerCertificate));
@@ -74,6 +86,9 @@ public sealed class GrpcCoordinatorOptions
 /// <summary>Options of <see cref="GrpcWorkerTransport"/>.</summary>
 public sealed class GrpcWorkerOptions
 {
+    /// <summary>The largest gRPC message either side accepts for a frame of <paramref name="chunkSize"/> payload bytes (a peer may use the 256 KB default).</summary>
+    internal static int MaxMessageSize(int chunkSize) => Math.Max(chunkSize, WireFraming.DefaultChunkSize) + (64 * 1024);
+
     /// <summary>The coordinator's address, <c>http://host:port</c> (plaintext HTTP/2) or <c>https://host:port</c>.</summary>
     public Uri? Address { get; set; }
 
@@ -89,7 +104,7 @@ public sealed class GrpcWorkerOptions
     /// <summary>A private root the coordinator's certificate must chain to; null trusts the system store.</summary>
     public X509Certificate2? TrustedRoot { get; set; }
 
-    /// <summary>Payload bytes per streamed frame.</summary>
+    /// <summary>Payload bytes per streamed frame (256 KB by default; a smaller size such as 64 KB keeps frames off the large-object heap and lowers peak memory, at some CPU per round).</summary>
     public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
 
     /// <summary>How updates encode parameters.</summary>

@@ -72,8 +72,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         _encoder = new WorkerUpdateEncoder(_updateCodec);
         _decoder = new InboundDecoder(_time, options.Reassembly);
         _updates = new UpdateCoalescer();
-        // A window of a few chunks lets a model or task stream down without waiting for a WINDOW_UPDATE per 64 KB.
-        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, InitialHttp2StreamWindowSize = Math.Clamp(options.ChunkSize * 4, 64 * 1024, 16 * 1024 * 1024) };
+        // A window of a few chunks (1 MB at least) lets a model or task stream down without waiting for a WINDOW_UPDATE per 64 KB.
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, InitialHttp2StreamWindowSize = Math.Clamp(options.ChunkSize * 4, 1024 * 1024, 16 * 1024 * 1024) };
         if (options.TrustedRoot is { } root)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => ValidateAgainstRoot(certificate, errors, root);
@@ -89,8 +89,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         _channel = GrpcChannel.ForAddress(options.Address!, new GrpcChannelOptions
         {
             HttpHandler = handler,
-            MaxReceiveMessageSize = options.ChunkSize + (64 * 1024),
-            MaxSendMessageSize = options.ChunkSize + (64 * 1024),
+            MaxReceiveMessageSize = GrpcWorkerOptions.MaxMessageSize(options.ChunkSize),
+            MaxSendMessageSize = GrpcWorkerOptions.MaxMessageSize(options.ChunkSize),
         });
         _client = new FederationService.FederationServiceClient(_channel);
         _invoker = _channel.CreateCallInvoker();
