@@ -42,6 +42,10 @@ internal static class RoundBench
         int rawConcurrency = 4;
         bool rawOnly = false;
         int resendMs = 150;
+        int workerProcesses = 0;
+        int heartbeatMs = 250;
+        int missedHeartbeats = 12;
+        string? codec = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -63,6 +67,10 @@ internal static class RoundBench
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--raw-only": rawOnly = true; break;
                 case "--resend-ms": resendMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--worker-processes": workerProcesses = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--heartbeat": heartbeatMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--missed-heartbeats": missedHeartbeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--codec": codec = args[++i]; break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -73,6 +81,24 @@ internal static class RoundBench
         if (rounds < 2 || workers < 1 || count < 1 || timeoutSeconds < 1)
         {
             await Console.Error.WriteLineAsync("round: --rounds must be at least 2 (round 1 is not timed); --workers, --params and --timeout-s must be positive.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (workerProcesses < 0 || workerProcesses > workers || heartbeatMs < 1 || missedHeartbeats < 1)
+        {
+            await Console.Error.WriteLineAsync("round: --worker-processes must be between 1 and --workers; --heartbeat (ms) and --missed-heartbeats must be positive.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (workerProcesses > 0 && (transport is not ("mqtt" or "mosquitto" or "grpc") || tls || faultSpec is not null))
+        {
+            await Console.Error.WriteLineAsync("round: --worker-processes needs --transport mqtt, mosquitto or grpc, without --tls or --faults.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (codec is not null && !FedEdge.Messaging.UpdateCodecSpec.TryParse(codec, out _, out _, out _))
+        {
+            await Console.Error.WriteLineAsync($"round: --codec '{codec}' is not f32, f16, int8 or topk:FRACTION.").ConfigureAwait(false);
             return 2;
         }
 
@@ -109,7 +135,13 @@ internal static class RoundBench
             return 2;
         }
 
-        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)) };
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) {
+            ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)),
+            WorkerProcesses = workerProcesses,
+            Heartbeat = TimeSpan.FromMilliseconds(heartbeatMs),
+            MissedHeartbeats = missedHeartbeats,
+            Codec = codec,
+        };
         FederationRun lossFree;
         long heapPeak;
         using (var sampler = new MemorySampler())
@@ -139,7 +171,21 @@ internal static class RoundBench
             ["lossfree"] = Summarize(lossFree),
             ["process_peak_rss_mb"] = Math.Round(PeakRssBytes() / 1048576.0, 1),
             ["managed_heap_peak_mb"] = Math.Round(heapPeak / 1048576.0, 1),
+            ["heartbeat_ms"] = heartbeatMs,
+            ["missed_heartbeats"] = missedHeartbeats,
+            ["codec"] = codec ?? "f32",
         };
+        if (lossFree.WorkerProcesses is { } children)
+        {
+            // The bench process held only the coordinator (and its broker or Kestrel host) while the federation ran.
+            report["worker_processes"] = children.Count;
+            report["coordinator_process_peak_rss_mb"] = lossFree.CoordinatorProcessPeakRssBytes is long rss ? Math.Round(rss / 1048576.0, 1) : null;
+            report["worker_process_peak_rss_mb"] = children.Select(c => c.PeakRssBytes is long b ? Math.Round(b / 1048576.0, 1) : (double?)null).ToList();
+            report["worker_process_workers"] = children.Select(c => c.Workers).ToList();
+            report["worker_process_cpu_seconds"] = children.Select(c => c.CpuSeconds is double v ? Math.Round(v, 2) : (double?)null).ToList();
+            report["worker_process_update_resends"] = children.Select(c => c.UpdateResends).ToList();
+            report["worker_process_exit_codes"] = children.Select(c => c.ExitCode).ToList();
+        }
         if (raw is not null)
         {
             double rawMedian = raw.Order().ElementAt(raw.Count / 2);
@@ -202,7 +248,7 @@ internal static class RoundBench
         }
 
         Console.WriteLine(JsonSerializer.Serialize(report));
-        bool complete = failed.Count == 0 && !Failed(lossFree) && (lossy is null || !Failed(lossy));
+        bool complete = failed.Count == 0 && !Failed(lossFree) && (lossFree.WorkerProcesses is null || lossFree.WorkerProcesses.All(c => c.ExitCode == 0)) && (lossy is null || !Failed(lossy));
         return complete ? 0 : 1;
     }
 
@@ -257,12 +303,16 @@ internal static class RoundBench
             ["seconds_per_round_median"] = Round(Median(timed)),
             ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),
             ["task_resends_per_round"] = timed.Select(s => s.TaskResends).ToList(),
-            ["update_resends_per_round"] = timed.Select(s => s.UpdateResends).ToList(),
+            // With worker processes the workers' counters live in the children: totals in worker_process_update_resends.
+            ["update_resends_per_round"] = run.WorkerProcesses is null ? timed.Select(s => s.UpdateResends).ToList() : null,
             ["update_resends_held_per_round"] = timed.Select(s => s.UpdateResendsHeld).ToList(),
             ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),
             ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
             ["cpu_seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.CpuSeconds))),
             ["cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CpuSeconds).ToList())),
+            ["coordinator_cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CoordinatorCpuSeconds).ToList())),
+            ["bytes_up_per_round_median"] = Median(timed.Select(s => (double)s.BytesUp).ToList()),
+            ["bytes_down_per_round_median"] = Median(timed.Select(s => (double)s.BytesDown).ToList()),
             ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
             ["gen2_collections"] = run.Gen2Collections,
             ["gc_pause_seconds"] = Round(run.GcPauseSeconds),
