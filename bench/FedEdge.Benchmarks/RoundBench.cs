@@ -21,6 +21,11 @@ namespace FedEdge.Benchmarks;
 /// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
 /// <c>--ledger [--pairs N]</c> does the same with the coordinator appending every round to a file-backed transparency log
 /// and reports <c>ledger_to_baseline_median_ratio</c>.
+/// <c>--worker-processes P</c> (mqtt, mosquitto, grpc) runs the workers in P child processes of this executable (the hidden
+/// <c>round-workers</c> verb, <see cref="RoundWorkerHost"/>), so the bench process holds only the coordinator and its
+/// transport: <c>coordinator_process_peak_rss_mb</c> is then the coordinator's own, <c>worker_process_peak_rss_mb</c> one
+/// figure per child. <c>--heartbeat MS</c> (default 250) and <c>--missed-heartbeats N</c> (default 12) set the liveness
+/// window (MS × N); <c>--codec f32|f16|int8|topk:F</c> the federation's update codec.
 /// </summary>
 internal static class RoundBench
 {

@@ -64,17 +64,32 @@ internal static class RoundWorkerHost
 
         var layout = new ParameterLayout(new TensorSpec("w", parameters));
         var clock = new TrainingClock();
-        var workers = new List<Worker>();
+        var started = new Worker?[count];
         long trainings = 0;
         try
         {
-            for (int d = first; d < first + count; d++)
+            // A few connects at a time: hundreds at once from one process on a loaded machine run into the MQTT client's
+            // 10 s connect timeout, which the transport reports as a refusal (the worker does not retry those).
+            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (k, _) =>
             {
-                string device = $"w{d}";
-                workers.Add(RoundBenchFederation.CreateWorker(device, WorkerTransport(transport, endpoint, federation, device), layout, clock, TimeSpan.FromMilliseconds(heartbeatMs), TimeSpan.FromMilliseconds(resendMs), credentials: null));
-            }
-
-            await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
+                string device = $"w{first + k}";
+                for (int attempt = 1; ; attempt++)
+                {
+                    Worker worker = RoundBenchFederation.CreateWorker(device, WorkerTransport(transport, endpoint, federation, device), layout, clock, TimeSpan.FromMilliseconds(heartbeatMs), TimeSpan.FromMilliseconds(resendMs), credentials: null);
+                    try
+                    {
+                        await worker.StartAsync().ConfigureAwait(false);
+                        started[k] = worker;
+                        return;
+                    }
+                    catch (FedEdge.Transport.TransportException ex) when (attempt < 5)
+                    {
+                        await Console.Error.WriteLineAsync($"round-workers: {device} attempt {attempt}: {ex.Message}").ConfigureAwait(false);
+                        await worker.DisposeAsync().ConfigureAwait(false);
+                        await Task.Delay(TimeSpan.FromSeconds(attempt)).ConfigureAwait(false);
+                    }
+                }
+            }).ConfigureAwait(false);
             Console.WriteLine("ready");
 
             // Until the bench says stop, or its end of the pipe is gone.
@@ -83,9 +98,14 @@ internal static class RoundWorkerHost
             {
             }
         }
+        catch (Exception ex) when (ex is FedEdge.Transport.TransportException or IOException or InvalidOperationException or TimeoutException)
+        {
+            await Console.Error.WriteLineAsync($"round-workers: workers w{first}..w{first + count - 1} could not start: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
         finally
         {
-            foreach (Worker worker in workers)
+            foreach (Worker worker in started.OfType<Worker>())
             {
                 await worker.DisposeAsync().ConfigureAwait(false);
             }
@@ -98,7 +118,7 @@ internal static class RoundWorkerHost
         {
             ["peak_rss_bytes"] = self.PeakWorkingSet64,
             ["cpu_seconds"] = self.TotalProcessorTime.TotalSeconds,
-            ["update_resends"] = workers.Sum(w => (long)w.UpdateResends),
+            ["update_resends"] = started.OfType<Worker>().Sum(w => (long)w.UpdateResends),
             ["trainings"] = trainings,
         }));
         return 0;
