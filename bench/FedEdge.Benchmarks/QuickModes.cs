@@ -12,6 +12,9 @@ internal static class QuickModes
         ["train"] = TrainBench.RunAsync,
         ["wire"] = WireBench.RunAsync,
         ["round"] = RoundBench.RunAsync,
+
+        // Hidden: the worker processes of `round --worker-processes P` (not a benchmark of its own).
+        ["round-workers"] = RoundWorkerHost.RunAsync,
         ["aggregate"] = AggregateBench.RunAsync,
         ["round-privacy"] = RoundPrivacyBench.RunAsync,
         ["hierarchy"] = HierarchyBench.RunAsync,

@@ -22,6 +22,11 @@ namespace FedEdge.Benchmarks;
 /// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
 /// <c>--ledger [--pairs N]</c> does the same with the coordinator appending every round to a file-backed transparency log
 /// and reports <c>ledger_to_baseline_median_ratio</c>.
+/// <c>--worker-processes P</c> (mqtt, mosquitto, grpc) runs the workers in P child processes of this executable (the hidden
+/// <c>round-workers</c> verb, <see cref="RoundWorkerHost"/>), so the bench process holds only the coordinator and its
+/// transport: <c>coordinator_process_peak_rss_mb</c> is then the coordinator's own, <c>worker_process_peak_rss_mb</c> one
+/// figure per child. <c>--heartbeat MS</c> (default 250) and <c>--missed-heartbeats N</c> (default 12) set the liveness
+/// window (MS × N); <c>--codec f32|f16|int8|topk:F</c> the federation's update codec.
 /// </summary>
 internal static class RoundBench
 {
@@ -45,6 +50,10 @@ internal static class RoundBench
         int resendMs = 150;
         int? chunkKb = null;
         int? resendHoldMs = null;
+        int workerProcesses = 0;
+        int heartbeatMs = 250;
+        int missedHeartbeats = 12;
+        string? codec = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -68,6 +77,10 @@ internal static class RoundBench
                 case "--resend-ms": resendMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--chunk-kb": chunkKb = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--resend-hold-ms": resendHoldMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--worker-processes": workerProcesses = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--heartbeat": heartbeatMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--missed-heartbeats": missedHeartbeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--codec": codec = args[++i]; break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -78,6 +91,24 @@ internal static class RoundBench
         if (rounds < 2 || workers < 1 || count < 1 || timeoutSeconds < 1)
         {
             await Console.Error.WriteLineAsync("round: --rounds must be at least 2 (round 1 is not timed); --workers, --params and --timeout-s must be positive.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (workerProcesses < 0 || workerProcesses > workers || heartbeatMs < 1 || missedHeartbeats < 1)
+        {
+            await Console.Error.WriteLineAsync("round: --worker-processes must be between 1 and --workers; --heartbeat (ms) and --missed-heartbeats must be positive.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (workerProcesses > 0 && (transport is not ("mqtt" or "mosquitto" or "grpc") || tls || faultSpec is not null))
+        {
+            await Console.Error.WriteLineAsync("round: --worker-processes needs --transport mqtt, mosquitto or grpc, without --tls or --faults.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (codec is not null && !FedEdge.Messaging.UpdateCodecSpec.TryParse(codec, out _, out _, out _))
+        {
+            await Console.Error.WriteLineAsync($"round: --codec '{codec}' is not f32, f16, int8 or topk:FRACTION.").ConfigureAwait(false);
             return 2;
         }
 
@@ -114,7 +145,15 @@ internal static class RoundBench
             return 2;
         }
 
-        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)), GrpcChunkSize = chunkKb * 1024, GrpcTaskResendHold = resendHoldMs is int hold ? TimeSpan.FromMilliseconds(Math.Max(0, hold)) : null };
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) {
+            ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)),
+            GrpcChunkSize = chunkKb * 1024,
+            GrpcTaskResendHold = resendHoldMs is int hold ? TimeSpan.FromMilliseconds(Math.Max(0, hold)) : null,
+            WorkerProcesses = workerProcesses,
+            Heartbeat = TimeSpan.FromMilliseconds(heartbeatMs),
+            MissedHeartbeats = missedHeartbeats,
+            Codec = codec,
+        };
         FederationRun lossFree;
         long heapPeak;
         using (var sampler = new MemorySampler())
@@ -144,7 +183,21 @@ internal static class RoundBench
             ["lossfree"] = Summarize(lossFree),
             ["process_peak_rss_mb"] = Math.Round(PeakRssBytes() / 1048576.0, 1),
             ["managed_heap_peak_mb"] = Math.Round(heapPeak / 1048576.0, 1),
+            ["heartbeat_ms"] = heartbeatMs,
+            ["missed_heartbeats"] = missedHeartbeats,
+            ["codec"] = codec ?? "f32",
         };
+        if (lossFree.WorkerProcesses is { } children)
+        {
+            // The bench process held only the coordinator (and its broker or Kestrel host) while the federation ran.
+            report["worker_processes"] = children.Count;
+            report["coordinator_process_peak_rss_mb"] = lossFree.CoordinatorProcessPeakRssBytes is long rss ? Math.Round(rss / 1048576.0, 1) : null;
+            report["worker_process_peak_rss_mb"] = children.Select(c => c.PeakRssBytes is long b ? Math.Round(b / 1048576.0, 1) : (double?)null).ToList();
+            report["worker_process_workers"] = children.Select(c => c.Workers).ToList();
+            report["worker_process_cpu_seconds"] = children.Select(c => c.CpuSeconds is double v ? Math.Round(v, 2) : (double?)null).ToList();
+            report["worker_process_update_resends"] = children.Select(c => c.UpdateResends).ToList();
+            report["worker_process_exit_codes"] = children.Select(c => c.ExitCode).ToList();
+        }
         if (raw is not null)
         {
             double rawMedian = raw.Order().ElementAt(raw.Count / 2);
@@ -207,7 +260,7 @@ internal static class RoundBench
         }
 
         Console.WriteLine(JsonSerializer.Serialize(report));
-        bool complete = failed.Count == 0 && !Failed(lossFree) && (lossy is null || !Failed(lossy));
+        bool complete = failed.Count == 0 && !Failed(lossFree) && (lossFree.WorkerProcesses is null || lossFree.WorkerProcesses.All(c => c.ExitCode == 0)) && (lossy is null || !Failed(lossy));
         return complete ? 0 : 1;
     }
 
@@ -263,12 +316,16 @@ internal static class RoundBench
             ["seconds_per_round"] = timed.Select(s => Round(s.Seconds)).ToList(),
             ["task_resends_per_round"] = timed.Select(s => s.TaskResends).ToList(),
             ["task_resends_held_per_round"] = timed.Select(s => s.TaskResendsHeld).ToList(),
-            ["update_resends_per_round"] = timed.Select(s => s.UpdateResends).ToList(),
+            // With worker processes the workers' counters live in the children: totals in worker_process_update_resends.
+            ["update_resends_per_round"] = run.WorkerProcesses is null ? timed.Select(s => s.UpdateResends).ToList() : null,
             ["update_resends_held_per_round"] = timed.Select(s => s.UpdateResendsHeld).ToList(),
             ["dropped_per_round"] = timed.Select(s => s.Dropped).ToList(),
             ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
             ["cpu_seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.CpuSeconds))),
             ["cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CpuSeconds).ToList())),
+            ["coordinator_cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CoordinatorCpuSeconds).ToList())),
+            ["bytes_up_per_round_median"] = Median(timed.Select(s => (double)s.BytesUp).ToList()),
+            ["bytes_down_per_round_median"] = Median(timed.Select(s => (double)s.BytesDown).ToList()),
             ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
             ["gen2_collections"] = run.Gen2Collections,
             ["gc_pause_seconds"] = Round(run.GcPauseSeconds),

@@ -33,6 +33,21 @@ internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Wor
 
     /// <summary>Plain gRPC: the coordinator's task re-send hold cap (null: the default).</summary>
     public TimeSpan? GrpcTaskResendHold { get; init; }
+
+    /// <summary>
+    /// 0: the workers run in the bench process. P &gt; 0: they run in P child processes (<see cref="WorkerProcessPool"/>),
+    /// so the bench process holds only the coordinator and its transport (with the embedded broker or Kestrel host).
+    /// </summary>
+    public int WorkerProcesses { get; init; }
+
+    /// <summary>The heartbeat interval of coordinator and workers (<c>--heartbeat</c>, milliseconds).</summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Heartbeats missed before the coordinator counts a device lost (<c>--missed-heartbeats</c>).</summary>
+    public int MissedHeartbeats { get; init; } = 12;
+
+    /// <summary>The federation's update codec (<c>--codec f32|f16|int8|topk:F</c>); null keeps the coordinator's default.</summary>
+    public string? Codec { get; init; }
 }
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
@@ -90,6 +105,15 @@ internal sealed record RoundSample(
     /// processes load, a steadier measure of a round's work than its wall time.
     /// </summary>
     public double CpuSeconds { get; init; }
+
+    /// <summary>CPU time of the bench process alone since the previous round result: with worker processes, the coordinator's (and its broker's or Kestrel's).</summary>
+    public double CoordinatorCpuSeconds { get; init; }
+
+    /// <summary>Bytes the coordinator received in the round (<see cref="RoundResult.BytesUp"/>).</summary>
+    public long BytesUp { get; init; }
+
+    /// <summary>Bytes the coordinator sent in the round (<see cref="RoundResult.BytesDown"/>).</summary>
+    public long BytesDown { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
@@ -108,6 +132,12 @@ internal sealed record FederationRun(IReadOnlyList<RoundSample> Samples, string?
 
     /// <summary>Time the GC paused the process while the federation ran.</summary>
     public double GcPauseSeconds { get; init; }
+
+    /// <summary>With worker processes: the bench process's peak resident set (VmHWM) when the federation ended, i.e. the coordinator's.</summary>
+    public long? CoordinatorProcessPeakRssBytes { get; init; }
+
+    /// <summary>With worker processes: what each reported when it stopped; null when the workers ran in the bench process.</summary>
+    public IReadOnlyList<WorkerProcessStats>? WorkerProcesses { get; init; }
 }
 
 /// <summary>
@@ -117,9 +147,6 @@ internal sealed record FederationRun(IReadOnlyList<RoundSample> Samples, string?
 internal static class RoundBenchFederation
 {
     // A bench runs for seconds: heartbeats and re-sends on a sub-second scale.
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(250);
-    private const int MissedHeartbeats = 12;
-
     public static async Task<FederationRun> RunAsync(RoundBenchSettings settings, FaultOptions? faults, FedEdge.Dashboard.FederationMonitor? monitor = null)
     {
         int gen2 = GC.CollectionCount(2);
@@ -127,6 +154,12 @@ internal static class RoundBenchFederation
         var held = new long[3];
         FederationRun run = await RunFederationAsync(settings, faults, monitor, held).ConfigureAwait(false);
         long without = SettledHeapBytes();
+        if (settings.WorkerProcesses > 0)
+        {
+            using Process self = Process.GetCurrentProcess();
+            run = run with { CoordinatorProcessPeakRssBytes = self.PeakWorkingSet64 };
+        }
+
         return run with { CoordinatorRetainedBytes = held[0] - without, Gen2Collections = (int)held[1] - gen2, GcPauseSeconds = (TimeSpan.FromTicks(held[2]) - paused).TotalSeconds };
     }
 
@@ -167,8 +200,9 @@ internal static class RoundBenchFederation
             WindowSize = settings.Workers,
             WindowDuration = TimeSpan.FromMinutes(2),
             RoundTimeout = TimeSpan.FromMinutes(2),
-            HeartbeatInterval = Heartbeat,
-            MissedHeartbeats = MissedHeartbeats,
+            HeartbeatInterval = settings.Heartbeat,
+            MissedHeartbeats = settings.MissedHeartbeats,
+            UpdateCodec = settings.Codec,
             ResendDelay = settings.ResendDelay,
             MaxResendDelay = settings.ResendDelay * 10 / 3,
             ResumeFromCheckpoint = false,
@@ -182,35 +216,40 @@ internal static class RoundBenchFederation
         await using var coordinator = new Coordinator(Options.Create(options), coordinatorTransport, AggregationStrategies.FedAvg(), new AdmitAll(), credentials: pki?.Coordinator, ledger: ledger);
         using IDisposable? watching = monitor?.Attach(coordinator);
         await coordinator.StartAsync(new ParameterSet(settings.Layout)).ConfigureAwait(false);
-        var data = new Dataset(new float[2], new float[1], 2);
         var clock = new TrainingClock();
         var workers = new List<Worker>();
         FederationRun run;
-        try
+        if (settings.WorkerProcesses > 0)
         {
-            foreach (string device in devices)
+            Uri endpoint = inner switch
             {
-                var workerOptions = new WorkerOptions
-                {
-                    DeviceId = device,
-                    HeartbeatInterval = options.HeartbeatInterval,
-                    ResendDelay = options.ResendDelay,
-                    MaxResendDelay = options.MaxResendDelay,
-                    ReconnectDelay = options.ResendDelay,
-                    MaxReconnectDelay = options.MaxResendDelay,
-                };
-                workers.Add(new Worker(Options.Create(workerOptions), workerTransport(device), new TimedTrainer(new NoOpTrainer(settings.Layout), clock), new InMemoryDataSource(data), credentials: pki?.Device(device)));
-            }
-
-            // Concurrently: with lossy links a join can take several attempts.
-            await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
-            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack), () => inner is GrpcCoordinatorTransport grpc ? grpc.TaskResendsHeld : 0).ConfigureAwait(false);
+                MqttCoordinatorTransport mqtt => mqtt.BrokerUri,
+                GrpcCoordinatorTransport grpc => grpc.Address,
+                _ => null,
+            } ?? throw new InvalidOperationException($"Worker processes need a network transport, not '{settings.Transport}'.");
+            await using WorkerProcessPool pool = WorkerProcessPool.Start(settings, federation, endpoint);
+            run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => 0, () => inner is GrpcCoordinatorTransport grpc ? grpc.TaskResendsHeld : 0, pool).ConfigureAwait(false);
+            run = run with { WorkerProcesses = await pool.StopAsync().ConfigureAwait(false) };
         }
-        finally
+        else
         {
-            foreach (Worker worker in workers)
+            try
             {
-                await worker.DisposeAsync().ConfigureAwait(false);
+                foreach (string device in devices)
+                {
+                    workers.Add(CreateWorker(device, workerTransport(device), settings.Layout, clock, options.HeartbeatInterval, options.ResendDelay, pki?.Device(device)));
+                }
+
+                // Concurrently: with lossy links a join can take several attempts.
+                await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask())).ConfigureAwait(false);
+                run = await SampleRoundsAsync(coordinator, workers, clock, faults, settings, monitor, () => mqttWorkers.Sum(w => w.ResendsHeldBack), () => inner is GrpcCoordinatorTransport grpc ? grpc.TaskResendsHeld : 0, pool: null).ConfigureAwait(false);
+            }
+            finally
+            {
+                foreach (Worker worker in workers)
+                {
+                    await worker.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
 
@@ -223,24 +262,43 @@ internal static class RoundBenchFederation
         return run;
     }
 
-    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal, Func<long> taskHeldTotal)
+    /// <summary>A no-op bench worker (training replaced by a copy of the global model, timed by <paramref name="clock"/>).</summary>
+    internal static Worker CreateWorker(string device, IWorkerTransport transport, ParameterLayout layout, TrainingClock clock, TimeSpan heartbeat, TimeSpan resendDelay, FedEdge.Security.FederationCredentials? credentials)
+    {
+        var workerOptions = new WorkerOptions
+        {
+            DeviceId = device,
+            HeartbeatInterval = heartbeat,
+            ResendDelay = resendDelay,
+            MaxResendDelay = resendDelay * 10 / 3,
+            ReconnectDelay = resendDelay,
+            MaxReconnectDelay = resendDelay * 10 / 3,
+        };
+        var data = new Dataset(new float[2], new float[1], 2);
+        return new Worker(Options.Create(workerOptions), transport, new TimedTrainer(new NoOpTrainer(layout), clock), new InMemoryDataSource(data), credentials: credentials);
+    }
+
+    private static async Task<FederationRun> SampleRoundsAsync(Coordinator coordinator, List<Worker> workers, TrainingClock clock, FaultOptions? faults, RoundBenchSettings settings, FedEdge.Dashboard.FederationMonitor? monitor, Func<long> heldTotal, Func<long> taskHeldTotal, WorkerProcessPool? pool)
     {
         long heldBefore = 0;
         long taskHeldBefore = 0;
         var samples = new List<RoundSample>();
         using var timeout = new CancellationTokenSource(settings.Timeout);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, pool?.ExitedEarly ?? CancellationToken.None);
         long previous = Stopwatch.GetTimestamp();
         using Process self = Process.GetCurrentProcess();
-        TimeSpan cpuBefore = self.TotalProcessorTime;
+        TimeSpan ownCpuBefore = self.TotalProcessorTime;
+        TimeSpan cpuBefore = ownCpuBefore + (pool?.CpuTime() ?? TimeSpan.Zero);
         long resentBefore = 0;
         long droppedBefore = 0;
         try
         {
-            await foreach (RoundResult result in coordinator.RunAsync(timeout.Token).ConfigureAwait(false))
+            await foreach (RoundResult result in coordinator.RunAsync(stop.Token).ConfigureAwait(false))
             {
                 long now = Stopwatch.GetTimestamp();
                 self.Refresh();
-                TimeSpan cpu = self.TotalProcessorTime;
+                TimeSpan ownCpu = self.TotalProcessorTime;
+                TimeSpan cpu = ownCpu + (pool?.CpuTime() ?? TimeSpan.Zero);
                 monitor?.RecordRound(result);
                 TrainingSpan training = clock.Drain();
                 long resent = workers.Sum(w => (long)w.UpdateResends);
@@ -267,10 +325,14 @@ internal static class RoundBenchFederation
                     UpdateResendsHeld = held - heldBefore,
                     TaskResendsHeld = taskHeld - taskHeldBefore,
                     CpuSeconds = (cpu - cpuBefore).TotalSeconds,
+                    CoordinatorCpuSeconds = (ownCpu - ownCpuBefore).TotalSeconds,
+                    BytesUp = result.BytesUp,
+                    BytesDown = result.BytesDown,
                 });
                 heldBefore = held;
                 taskHeldBefore = taskHeld;
                 cpuBefore = cpu;
+                ownCpuBefore = ownCpu;
                 previous = now;
                 resentBefore = resent;
                 droppedBefore = dropped;
@@ -281,6 +343,10 @@ internal static class RoundBenchFederation
                     return new FederationRun(samples, $"stopped after {samples.Count} round attempts with {coordinator.CompletedRounds} completed");
                 }
             }
+        }
+        catch (OperationCanceledException) when (pool is not null && pool.ExitedEarly.IsCancellationRequested && !timeout.IsCancellationRequested)
+        {
+            return new FederationRun(samples, $"{pool.EarlyExitReason} with {coordinator.CompletedRounds} of {settings.Rounds} rounds completed");
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
