@@ -56,7 +56,7 @@ internal static class RoundBench
                 case "--broker": broker = new Uri(args[++i]); break;
                 case "--json": break;
                 case "--dashboard": dashboard = true; break;
-                case "--tls": tls = true; break;
+                case "--tls": tls = true; _ = TlsHandshakeCounter.Instance; break;
                 case "--ledger": ledger = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-raw": noRaw = true; break;
@@ -263,6 +263,7 @@ internal static class RoundBench
             ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
             ["cpu_seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.CpuSeconds))),
             ["cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CpuSeconds).ToList())),
+            ["tls_handshakes_per_round"] = timed.Select(s => s.TlsHandshakes).ToList(),
             ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
             ["gen2_collections"] = run.Gen2Collections,
             ["gc_pause_seconds"] = Round(run.GcPauseSeconds),

@@ -81,6 +81,9 @@ internal sealed record RoundSample(
     /// processes load, a steadier measure of a round's work than its wall time.
     /// </summary>
     public double CpuSeconds { get; init; }
+
+    /// <summary>TLS handshakes started in the process since the previous round result (client and server ends each count).</summary>
+    public long TlsHandshakes { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
@@ -224,6 +227,7 @@ internal static class RoundBenchFederation
         TimeSpan cpuBefore = self.TotalProcessorTime;
         long resentBefore = 0;
         long droppedBefore = 0;
+        long handshakesBefore = TlsHandshakeCounter.Started;
         try
         {
             await foreach (RoundResult result in coordinator.RunAsync(timeout.Token).ConfigureAwait(false))
@@ -255,7 +259,9 @@ internal static class RoundBenchFederation
                     TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
                     UpdateResendsHeld = held - heldBefore,
                     CpuSeconds = (cpu - cpuBefore).TotalSeconds,
+                    TlsHandshakes = TlsHandshakeCounter.Started - handshakesBefore,
                 });
+                handshakesBefore = TlsHandshakeCounter.Started;
                 heldBefore = held;
                 cpuBefore = cpu;
                 previous = now;
