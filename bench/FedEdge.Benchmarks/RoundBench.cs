@@ -96,9 +96,9 @@ internal static class RoundBench
             return 0;
         }
 
-        if (tls && (transport != "grpc" || faultSpec is not null || dashboard))
+        if (tls && ((transport != "grpc" && transport != "mqtt") || faultSpec is not null || dashboard))
         {
-            await Console.Error.WriteLineAsync("round: --tls compares gRPC over mutual TLS with signatures against plain gRPC: use it with --transport grpc, without --faults or --dashboard.").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("round: --tls compares mutual TLS with signatures against the plain transport: use it with --transport grpc or mqtt (the embedded broker's TLS listener), without --faults or --dashboard.").ConfigureAwait(false);
             return 2;
         }
 
@@ -170,6 +170,8 @@ internal static class RoundBench
             report["tls_to_plain_median_ratio"] = MedianRatio(secured, plain);
             (double signMs, double verifyMs, double digestMs) = BenchPki.MeasureSigning(count, iterations: 51);
             report["per_update_ms"] = new Dictionary<string, double> { ["digest"] = digestMs, ["sign"] = signMs, ["verify"] = verifyMs };
+            (double chainMs, double reusedMs) = BenchPki.MeasureValidation(iterations: 51);
+            report["certificate_check_ms"] = new Dictionary<string, double> { ["chain_built"] = chainMs, ["chain_reused"] = reusedMs };
         }
 
         if (dashboard)
