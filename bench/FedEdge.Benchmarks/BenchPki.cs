@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using FedEdge.Messaging;
 using FedEdge.Security;
 using FedEdge.Transport.Grpc;
+using FedEdge.Transport.Mqtt;
 
 namespace FedEdge.Benchmarks;
 
@@ -40,6 +41,28 @@ internal sealed class BenchPki : IDisposable
     {
         var grpc = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = _server, ClientCertificateValidator = _validator });
         return (grpc, device => new GrpcWorkerTransport(new GrpcWorkerOptions { Address = grpc.Address, DeviceId = device, ClientCertificate = _devices[device], TrustedRoot = _ca, CallDeadline = TimeSpan.FromSeconds(120) }));
+    }
+
+    /// <summary>
+    /// The embedded broker with its mutual-TLS listener (the shared validator checks each device certificate in the
+    /// handshake); workers connect over TLS with their certificates, the coordinator in process as in a deployment.
+    /// </summary>
+    public (ICoordinatorTransport Coordinator, Func<string, IWorkerTransport> Worker) CreateMqttTransports(string federation)
+    {
+        var broker = new EmbeddedMqttBrokerOptions
+        {
+            Port = 0,
+            Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = _server, Validator = _validator, Port = 0 },
+        };
+        var host = new EmbeddedMqttBrokerHost(broker);
+        var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation }, brokerHost: host);
+        return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions
+        {
+            Federation = federation,
+            DeviceId = device,
+            BrokerUri = host.Broker!.TlsUri("127.0.0.1"),
+            Tls = new MqttTlsSettings { ClientCertificate = _devices[device], TrustedRoot = _ca },
+        }));
     }
 
     /// <summary>Milliseconds to sign and to verify one update of <paramref name="count"/> float32 values (median of <paramref name="iterations"/>).</summary>
@@ -79,6 +102,39 @@ internal sealed class BenchPki : IDisposable
         }
 
         return (Median(sign), Median(verify), Median(digest));
+    }
+
+    /// <summary>
+    /// Milliseconds for one device-certificate check (median of <paramref name="iterations"/>): with a chain built each
+    /// time (a fresh validator, as before chains were reused) and with the chain reused (validity and CRL still checked).
+    /// </summary>
+    public static (double ChainBuildMs, double ReusedMs) MeasureValidation(int iterations)
+    {
+        DateTimeOffset now = TimeProvider.System.GetUtcNow().AddMinutes(-5);
+        using X509Certificate2 ca = FederationPki.CreateCertificateAuthority("bench CA", now, TimeSpan.FromDays(1));
+        using X509Certificate2 device = FederationPki.IssueDevice(ca, new DeviceCertificateRequest { DeviceId = "w0" }, now);
+        byte[] crl = FederationPki.CreateEmptyCrl(ca, now, TimeSpan.FromDays(1));
+        var shared = new CertificateValidator(ca, crl);
+        var built = new List<double>();
+        var reused = new List<double>();
+        for (int i = 0; i < iterations; i++)
+        {
+            var fresh = new CertificateValidator(ca);
+            long t0 = Stopwatch.GetTimestamp();
+            bool first = fresh.Validate(device).IsValid;
+            long t1 = Stopwatch.GetTimestamp();
+            bool again = shared.Validate(device).IsValid;
+            long t2 = Stopwatch.GetTimestamp();
+            if (!first || !again)
+            {
+                throw new InvalidOperationException("A certificate issued by the bench was refused.");
+            }
+
+            built.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+            reused.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+        }
+
+        return (Median(built), Median(reused));
     }
 
     private static double Median(List<double> values)

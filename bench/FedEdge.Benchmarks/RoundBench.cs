@@ -68,7 +68,7 @@ internal static class RoundBench
                 case "--broker": broker = new Uri(args[++i]); break;
                 case "--json": break;
                 case "--dashboard": dashboard = true; break;
-                case "--tls": tls = true; break;
+                case "--tls": tls = true; _ = TlsHandshakeCounter.Instance; break;
                 case "--ledger": ledger = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-raw": noRaw = true; break;
@@ -132,9 +132,9 @@ internal static class RoundBench
             return 0;
         }
 
-        if (tls && (transport != "grpc" || faultSpec is not null || dashboard))
+        if (tls && ((transport != "grpc" && transport != "mqtt") || faultSpec is not null || dashboard))
         {
-            await Console.Error.WriteLineAsync("round: --tls compares gRPC over mutual TLS with signatures against plain gRPC: use it with --transport grpc, without --faults or --dashboard.").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("round: --tls compares mutual TLS with signatures against the plain transport: use it with --transport grpc or mqtt (the embedded broker's TLS listener), without --faults or --dashboard.").ConfigureAwait(false);
             return 2;
         }
 
@@ -228,6 +228,8 @@ internal static class RoundBench
             report["tls_to_plain_median_ratio"] = MedianRatio(secured, plain);
             (double signMs, double verifyMs, double digestMs) = BenchPki.MeasureSigning(count, iterations: 51);
             report["per_update_ms"] = new Dictionary<string, double> { ["digest"] = digestMs, ["sign"] = signMs, ["verify"] = verifyMs };
+            (double chainMs, double reusedMs) = BenchPki.MeasureValidation(iterations: 51);
+            report["certificate_check_ms"] = new Dictionary<string, double> { ["chain_built"] = chainMs, ["chain_reused"] = reusedMs };
         }
 
         if (dashboard)
@@ -326,6 +328,7 @@ internal static class RoundBench
             ["coordinator_cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CoordinatorCpuSeconds).ToList())),
             ["bytes_up_per_round_median"] = Median(timed.Select(s => (double)s.BytesUp).ToList()),
             ["bytes_down_per_round_median"] = Median(timed.Select(s => (double)s.BytesDown).ToList()),
+            ["tls_handshakes_per_round"] = timed.Select(s => s.TlsHandshakes).ToList(),
             ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
             ["gen2_collections"] = run.Gen2Collections,
             ["gc_pause_seconds"] = Round(run.GcPauseSeconds),

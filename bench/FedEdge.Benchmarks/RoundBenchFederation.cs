@@ -21,7 +21,7 @@ namespace FedEdge.Benchmarks;
 /// <param name="Rounds">The number of rounds (at least 2: round 1 includes the joins and is not timed).</param>
 /// <param name="Timeout">The longest the whole federation may run.</param>
 /// <param name="FaultEnds">Which ends of each link the fault decorators wrap.</param>
-/// <param name="Tls">gRPC only: mutual TLS with a generated federation PKI, signed updates and signed global models.</param>
+/// <param name="Tls">gRPC or embedded MQTT: mutual TLS with a generated federation PKI, signed updates and signed global models.</param>
 /// <param name="Ledger">The coordinator appends every round to a file-backed transparency log.</param>
 internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Workers, ParameterLayout Layout, int Rounds, TimeSpan Timeout, FaultEnds FaultEnds, bool Tls = false, bool Ledger = false)
 {
@@ -114,6 +114,8 @@ internal sealed record RoundSample(
 
     /// <summary>Bytes the coordinator sent in the round (<see cref="RoundResult.BytesDown"/>).</summary>
     public long BytesDown { get; init; }
+    /// <summary>TLS handshakes started in the process since the previous round result (client and server ends each count).</summary>
+    public long TlsHandshakes { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
@@ -177,7 +179,8 @@ internal static class RoundBenchFederation
         string federation = "bench" + Guid.NewGuid().ToString("N")[..8];
         string[] devices = Enumerable.Range(0, settings.Workers).Select(i => $"w{i}").ToArray();
         using BenchPki? pki = settings.Tls ? new BenchPki(devices) : null;
-        (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = pki is null ? CreateTransports(settings, federation, devices) : pki.CreateGrpcTransports();
+        (ICoordinatorTransport inner, Func<string, IWorkerTransport> innerWorker) = pki is null ? CreateTransports(settings, federation, devices)
+            : settings.Transport == "mqtt" ? pki.CreateMqttTransports(federation) : pki.CreateGrpcTransports();
         ICoordinatorTransport coordinatorTransport = faults is null || settings.FaultEnds == FaultEnds.Workers ? inner : inner.WithFaults(faults);
         var mqttWorkers = new System.Collections.Concurrent.ConcurrentBag<MqttWorkerTransport>();
         Func<string, IWorkerTransport> tracked = device =>
@@ -291,6 +294,7 @@ internal static class RoundBenchFederation
         TimeSpan cpuBefore = ownCpuBefore + (pool?.CpuTime() ?? TimeSpan.Zero);
         long resentBefore = 0;
         long droppedBefore = 0;
+        long handshakesBefore = TlsHandshakeCounter.Started;
         try
         {
             await foreach (RoundResult result in coordinator.RunAsync(stop.Token).ConfigureAwait(false))
@@ -328,7 +332,9 @@ internal static class RoundBenchFederation
                     CoordinatorCpuSeconds = (ownCpu - ownCpuBefore).TotalSeconds,
                     BytesUp = result.BytesUp,
                     BytesDown = result.BytesDown,
+                    TlsHandshakes = TlsHandshakeCounter.Started - handshakesBefore,
                 });
+                handshakesBefore = TlsHandshakeCounter.Started;
                 heldBefore = held;
                 taskHeldBefore = taskHeld;
                 cpuBefore = cpu;

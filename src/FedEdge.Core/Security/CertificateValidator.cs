@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Formats.Asn1;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -64,10 +65,26 @@ public sealed record CertificateValidation(CertificateRefusal Refusal, string Re
 /// validity period (by the injected <see cref="TimeProvider"/>), not be on the CA's CRL, and suit its role. The CRL's
 /// own signature is checked against the CA when the validator is created.
 /// </summary>
+/// <remarks>
+/// Building an X.509 chain is the expensive part (a TLS handshake, a join). A certificate whose chain was built and
+/// accepted is remembered by its SHA-256 thumbprint and role until the CRL's nextUpdate (at most
+/// <see cref="ChainCacheLifetime"/>), the end of the certificate's or the CA's validity, or the next
+/// <see cref="ReloadCrl"/>, whichever comes first. Every check that can change without a new chain is still made on each
+/// call: the validity period against the current time and the serial number against the current CRL (a set lookup).
+/// Refusals are not remembered.
+/// </remarks>
 public sealed class CertificateValidator
 {
+    /// <summary>The longest a built chain is reused when no CRL (or one without nextUpdate) bounds it.</summary>
+    public static readonly TimeSpan ChainCacheLifetime = TimeSpan.FromHours(1);
+
+    // Bounded: a device population is finite, but a stream of certificates must not grow the process without limit.
+    private const int ChainCacheCapacity = 16_384;
+
     private volatile HashSet<BigInteger> _revoked = [];
     private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<(string Thumbprint, CertificateRole Role), AcceptedChain> _accepted = new();
+    private long _chainBuilds;
 
     /// <summary>Creates a validator for <paramref name="authority"/> with an optional DER or PEM CRL.</summary>
     /// <exception cref="CredentialException">The CRL is unreadable or not signed by <paramref name="authority"/>.</exception>
@@ -101,6 +118,9 @@ public sealed class CertificateValidator
         (HashSet<BigInteger> revoked, DateTimeOffset? nextUpdate) = LoadCrl(crl.Span);
         CrlNextUpdate = nextUpdate;
         _revoked = revoked;
+
+        // Chains accepted under the old CRL are built again: the new list (and its nextUpdate) governs from now on.
+        _accepted.Clear();
         CrlReloaded?.Invoke(this, EventArgs.Empty);
     }
 
@@ -148,6 +168,9 @@ public sealed class CertificateValidator
         return new CertificateValidator(authority, crl, timeProvider);
     }
 
+    /// <summary>How many X.509 chains this validator has built (calls that found no accepted chain to reuse).</summary>
+    public long ChainBuilds => Interlocked.Read(ref _chainBuilds);
+
     /// <summary>Checks <paramref name="certificate"/> for <paramref name="role"/>.</summary>
     public CertificateValidation Validate(X509Certificate2? certificate, CertificateRole role = CertificateRole.Device)
     {
@@ -155,6 +178,78 @@ public sealed class CertificateValidator
         {
             return new(CertificateRefusal.Missing, "no client certificate was presented");
         }
+
+        var key = (Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)), role);
+        DateTimeOffset checkedAt = _time.GetUtcNow();
+        if (_accepted.TryGetValue(key, out AcceptedChain? accepted))
+        {
+            if (checkedAt >= accepted.ValidFrom && checkedAt < accepted.Until)
+            {
+                return Recheck(certificate, accepted, checkedAt);
+            }
+
+            _accepted.TryRemove(key, out _);
+        }
+
+        CertificateValidation result = Build(certificate, role);
+        if (result.IsValid)
+        {
+            Remember(key, certificate, result, checkedAt);
+        }
+
+        return result;
+    }
+
+    /// <summary>The checks a reused chain still needs: the validity period now and the CRL now.</summary>
+    private CertificateValidation Recheck(X509Certificate2 certificate, AcceptedChain accepted, DateTimeOffset now)
+    {
+        if (now > accepted.NotAfter || now < accepted.NotBefore)
+        {
+            string subject = Printable(certificate.Subject);
+            return now > accepted.NotAfter
+                ? new(CertificateRefusal.Expired, $"certificate '{subject}' expired at {certificate.NotAfter.ToUniversalTime():O}")
+                : new(CertificateRefusal.NotYetValid, $"certificate '{subject}' is not valid before {certificate.NotBefore.ToUniversalTime():O}");
+        }
+
+        if (_revoked.Contains(accepted.Serial))
+        {
+            return new(CertificateRefusal.Revoked, $"certificate '{Printable(certificate.Subject)}' (serial {certificate.SerialNumber}) is revoked by the federation CRL");
+        }
+
+        return accepted.Result;
+    }
+
+    private void Remember((string Thumbprint, CertificateRole Role) key, X509Certificate2 certificate, CertificateValidation result, DateTimeOffset checkedAt)
+    {
+        DateTimeOffset notAfter = certificate.NotAfter.ToUniversalTime();
+        DateTimeOffset notBefore = certificate.NotBefore.ToUniversalTime();
+
+        // The chain holds while the CA is valid and until the CRL it was checked under is due to be replaced.
+        DateTimeOffset until = Min(Min(checkedAt + ChainCacheLifetime, CrlNextUpdate ?? DateTimeOffset.MaxValue), Authority.NotAfter.ToUniversalTime());
+        DateTimeOffset validFrom = Max(checkedAt, Authority.NotBefore.ToUniversalTime());
+        if (until <= checkedAt)
+        {
+            return;
+        }
+
+        if (_accepted.Count >= ChainCacheCapacity)
+        {
+            _accepted.Clear();
+        }
+
+        _accepted[key] = new AcceptedChain(result, Serial(certificate.SerialNumberBytes.Span), notBefore, notAfter, validFrom, until);
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    /// <summary>A chain that was built and accepted: what a later call with the same certificate and role may reuse.</summary>
+    private sealed record AcceptedChain(CertificateValidation Result, BigInteger Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter, DateTimeOffset ValidFrom, DateTimeOffset Until);
+
+    private CertificateValidation Build(X509Certificate2 certificate, CertificateRole role)
+    {
+        Interlocked.Increment(ref _chainBuilds);
 
         // The presented certificate's names are the client's words: quoted printable and bounded, never a new log line.
         string subject = Printable(certificate.Subject);
