@@ -47,7 +47,7 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
         await using var coordinator = new MqttCoordinatorTransport(coordinatorOptions, attempts);
         await using var worker = new MqttWorkerTransport(workerOptions, attempts);
         var coordinatorHandler = new RecordingCoordinator();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         Task starting = coordinator.StartAsync(coordinatorHandler, cts.Token).AsTask();
         Task connecting = worker.ConnectAsync(new RecordingWorker(), cts.Token).AsTask();
 
@@ -84,7 +84,7 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
         await broker.RestartAsync();
         await using var coordinator = new MqttCoordinatorTransport(CoordinatorOptions(broker));
         var coordinatorHandler = new RecordingCoordinator();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await coordinator.StartAsync(coordinatorHandler, cts.Token);
         await worker.ConnectAsync(handler, cts.Token);
         await AssertJoinsAsync(worker, coordinatorHandler, cts.Token);
@@ -105,7 +105,7 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
         MqttWorkerOptions transportOptions = WorkerOptions(broker, Devices[0]);
         transportOptions.JoinTimeout = TimeSpan.FromSeconds(1); // a join sent before the coordinator subscribed is lost; retry soon
         await using var worker = new Worker(Options.Create(options), new MqttWorkerTransport(transportOptions), new ShiftTrainer(0.5f, 0.25, layout), new InMemoryDataSource(new Dataset(new float[8], new float[2], 4)));
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         Task starting = worker.StartAsync(cts.Token).AsTask();
         await worker.WaitForStateAsync(WorkerState.Offline, cts.Token);
         Assert.False(starting.IsCompleted, starting.Exception?.ToString());
@@ -172,7 +172,7 @@ public sealed class MosquittoLongOutageTests(ITestOutputHelper output)
         var trainer = new ShiftTrainer(0.5f, 0.25, layout);
         var data = new Dataset(new float[20], new float[10], 2);
         var workers = new List<Worker>();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(240));
         try
         {
             foreach (string device in Devices)
