@@ -97,6 +97,7 @@ internal sealed class RoundPipeline(
             RecordUpdates = recordUpdates || reputation is not null,
             RecordDeltas = reputation is not null,
             RecordFolded = recordFolded,
+            FoldAtClose = strategy.IsStreaming,
             WeightOf = reputation is null ? null : reputation.WeightOf,
         });
         RoundContribution contribution;
