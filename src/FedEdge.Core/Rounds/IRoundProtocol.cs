@@ -78,7 +78,8 @@ public sealed class RoundSessionContext
     /// accepted update and folds them all when the round finishes, in the order of their senders' ids: the aggregate is
     /// then the same bits whatever order the updates arrived in, and no update is folded under the lock that the
     /// coordinator's status and update handlers share. When false (a strategy that keeps every update and orders them
-    /// itself), each accepted update is folded as it arrives, so the strategy can refuse one beyond its capacity.
+    /// itself, or a round whose updates would not fit the coordinator's budget for held updates), each accepted update is
+    /// folded as it arrives, so the strategy can refuse one beyond its capacity and memory stays flat in the number of devices.
     /// </summary>
     internal bool FoldAtClose { get; init; }
 
