@@ -39,6 +39,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
     private sealed class Session(RoundSessionContext context, IUpdateTransform[] transforms) : IRoundSession
     {
         private readonly Lock _gate = new();
+        private readonly Lock _transformGate = new();
         private readonly HashSet<string> _selected = new(context.Selected, StringComparer.Ordinal);
         private readonly HashSet<string> _received = new(StringComparer.Ordinal);
         private readonly List<string> _contributors = [];
@@ -217,7 +218,17 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                 return FailIfOwed(sender!, $"update out of bounds: {outOfBounds}");
             }
 
-            ModelUpdate folded = transforms.Length == 0 ? update : Transform(update);
+            ModelUpdate folded = update;
+            if (transforms.Length > 0)
+            {
+                // Transforms may keep state (a noise generator), so they see one update at a time, as they always did;
+                // their lock is not the one the status handlers wait on.
+                lock (_transformGate)
+                {
+                    folded = Transform(update);
+                }
+            }
+
             if (context.WeightOf?.Invoke(sender!) is double weight && weight < 1)
             {
                 // Reputation's punishment: a device with a lower score weighs less in the aggregate.
