@@ -128,9 +128,17 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                 // The sum of floats depends on its order: the order of the senders' ids makes the aggregate the same bits
                 // however the updates raced in (a committee recomputes it from the same list, in the same order).
                 Array.Sort(pending, static (a, b) => string.CompareOrdinal(a.SenderId, b.SenderId));
-                foreach (ModelUpdate update in pending)
+                if (context.Aggregation is IOrderedFold ordered)
                 {
-                    context.Aggregation.Add(update);
+                    // Core's streaming round: the same bits as the loop below, a cache-sized block at a time on both cores.
+                    ordered.AddInOrder(pending);
+                }
+                else
+                {
+                    foreach (ModelUpdate update in pending)
+                    {
+                        context.Aggregation.Add(update);
+                    }
                 }
 
                 if (context.RecordFolded)

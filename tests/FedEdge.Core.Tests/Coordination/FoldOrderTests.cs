@@ -11,12 +11,14 @@ namespace FedEdge.Core.Tests.Coordination;
 /// A streaming strategy's running sum of floats depends on the order it is fed. The plaintext round folds the accepted
 /// updates in the order of their senders' ids, so the new global model is the same bits whatever order the updates
 /// raced in: here the same updates arrive in ascending, descending and shuffled order (each trainer waits a different
-/// time before answering), and every federation must commit the model a sequential fold in id order gives.
+/// time before answering), and every federation must commit the model a sequential fold in id order gives. The
+/// coordinator folds them a block of 16K coordinates at a time on the thread pool; 40,000 parameters span three blocks,
+/// the last one partial, and the hash must still be that of <see cref="IAggregationRound.Add"/> called on each in turn.
 /// </summary>
 public sealed class FoldOrderTests
 {
     private const int Devices = 24;
-    private const int Length = 256;
+    private const int Length = 40_000;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
     private static readonly ParameterLayout Layout = new(new TensorSpec("w", Length));
 
