@@ -210,8 +210,11 @@ internal sealed class StreamingStrategy : IAggregationStrategy
         }
     }
 
-    private sealed class Round : IAggregationRound
+    private sealed class Round : IAggregationRound, IOrderedFold
     {
+        /// <summary>Coordinates per block of the ordered fold: 64 KB of the running sum, which stays in cache.</summary>
+        private const int FoldBlock = 16 * 1024;
+
         private readonly StreamingStrategy _owner;
         private readonly ParameterSet _global;
         private float[]? _sum;
@@ -258,6 +261,66 @@ internal sealed class StreamingStrategy : IAggregationStrategy
             Count++;
         }
 
+        /// <summary>
+        /// Folds <paramref name="updates"/> in their order, with the same bits as calling <see cref="Add"/> on each in turn
+        /// (each coordinate sees the same operations in the same order), but a block of coordinates at a time, so the
+        /// block of the running sum stays in cache while every update's block streams past it once, and the blocks are
+        /// shared among the thread pool. The values were validated by the caller (finite, layout); only the cheap checks run.
+        /// </summary>
+        public void AddInOrder(IReadOnlyList<ModelUpdate> updates)
+        {
+            ArgumentNullException.ThrowIfNull(updates);
+            float[] sum = RoundGuards.EnsureOpen(_sum, _completed, _owner.Name);
+            if (updates.Count == 0)
+            {
+                return;
+            }
+
+            var weights = new float[updates.Count];
+            for (int k = 0; k < updates.Count; k++)
+            {
+                ModelUpdate update = updates[k];
+                RoundGuards.CheckUpdate(update, _global, checkFinite: false);
+                weights[k] = update.SampleCount;
+            }
+
+            bool first = Count == 0;
+            int blocks = (sum.Length + FoldBlock - 1) / FoldBlock;
+            Parallel.For(0, blocks, block =>
+            {
+                int start = block * FoldBlock;
+                int length = Math.Min(FoldBlock, sum.Length - start);
+                Span<float> target = sum.AsSpan(start, length);
+                for (int k = 0; k < updates.Count; k++)
+                {
+                    ReadOnlySpan<float> x = updates[k].Values.Values.Slice(start, length);
+                    if (first && k == 0)
+                    {
+                        TensorPrimitives.Multiply(x, weights[k], target);
+                    }
+                    else
+                    {
+                        TensorPrimitives.MultiplyAdd(x, weights[k], target, target);
+                    }
+                }
+            });
+
+            foreach (ModelUpdate update in updates)
+            {
+                _weight += update.SampleCount;
+                if (update.Kind == UpdateKind.Delta)
+                {
+                    _anyDelta = true;
+                }
+                else
+                {
+                    _parameterWeight += update.SampleCount;
+                }
+
+                Count++;
+            }
+        }
+
         public AggregationResult Complete()
         {
             float[] sum = RoundGuards.EnsureOpen(_sum, _completed, _owner.Name);
@@ -301,6 +364,13 @@ internal sealed class StreamingStrategy : IAggregationStrategy
     }
 }
 
+/// <summary>A round that can fold a list of validated updates in a given order at once, with the bits of adding them one by one.</summary>
+internal interface IOrderedFold
+{
+    /// <summary>Folds <paramref name="updates"/>, already validated, in their order.</summary>
+    void AddInOrder(IReadOnlyList<ModelUpdate> updates);
+}
+
 /// <summary>Checks shared by the built-in rounds.</summary>
 internal static class RoundGuards
 {
@@ -315,7 +385,7 @@ internal static class RoundGuards
         return buffer;
     }
 
-    public static void CheckUpdate(ModelUpdate update, ParameterSet global)
+    public static void CheckUpdate(ModelUpdate update, ParameterSet global, bool checkFinite = true)
     {
         if (update.SampleCount <= 0)
         {
@@ -339,7 +409,7 @@ internal static class RoundGuards
 
         // One NaN or infinity would poison every coordinate of the aggregate; the coordinator's UpdateBounds refuse it
         // first, and a strategy used on its own refuses it here, before the round has touched it.
-        if (!TensorPrimitives.IsFiniteAll<float>(update.Values.Values))
+        if (checkFinite && !TensorPrimitives.IsFiniteAll<float>(update.Values.Values))
         {
             throw new ArgumentException($"Update from '{update.SenderId}' holds NaN or infinite values; validate updates (CoordinatorOptions.UpdateBounds) before adding them.", nameof(update));
         }

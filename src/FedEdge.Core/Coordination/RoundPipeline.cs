@@ -50,6 +50,14 @@ internal sealed class RoundPipeline(
     /// <summary>The task configuration key carrying the round activity's W3C traceparent, so a worker's train activity joins the round's trace.</summary>
     internal const string TraceParentKey = "fededge.traceparent";
 
+    /// <summary>
+    /// A streaming strategy's round holds its accepted updates until it closes and folds them in sender order (the same
+    /// bits whatever the arrival order) while they fit in this many bytes; a larger round folds each update as it
+    /// arrives, so the coordinator's memory stays flat in the number of devices (the order is then the arrival order,
+    /// recorded for a committee that recomputes the aggregate).
+    /// </summary>
+    internal const long HeldUpdatesBudgetBytes = 256L * 1024 * 1024;
+
     public async ValueTask<RoundResult> RunAsync(long round, ParameterSet global, CancellationToken ct)
     {
         var start = new RoundStart(time.GetTimestamp(), transport.Statistics.BytesSent, transport.Statistics.BytesReceived, global);
@@ -97,6 +105,7 @@ internal sealed class RoundPipeline(
             RecordUpdates = recordUpdates || reputation is not null,
             RecordDeltas = reputation is not null,
             RecordFolded = recordFolded,
+            FoldAtClose = strategy.IsStreaming && (long)selected.Count * global.Length * sizeof(float) <= HeldUpdatesBudgetBytes,
             WeightOf = reputation is null ? null : reputation.WeightOf,
         });
         RoundContribution contribution;

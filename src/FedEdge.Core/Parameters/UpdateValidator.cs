@@ -129,6 +129,21 @@ public sealed class UpdateValidator
         }
     }
 
+    /// <summary>
+    /// As <see cref="Check"/>, but the pass over the values (finiteness) runs outside this validator's lock: checks of
+    /// several updates may then run at once. Only the header checks, which read the accepted senders, hold the lock.
+    /// </summary>
+    internal UpdateValidationResult CheckConcurrently(ModelUpdate update)
+    {
+        UpdateValidationResult header;
+        lock (_gate)
+        {
+            header = CheckHeader(update);
+        }
+
+        return header.IsAccepted ? CheckValues(update) : header;
+    }
+
     /// <summary>Records <paramref name="senderId"/> as accepted, for a caller that has just passed its update through <see cref="Check"/> under its own lock.</summary>
     internal void MarkAccepted(string senderId)
     {
@@ -162,6 +177,13 @@ public sealed class UpdateValidator
     }
 
     private UpdateValidationResult CheckCore(ModelUpdate update)
+    {
+        UpdateValidationResult header = CheckHeader(update);
+        return header.IsAccepted ? CheckValues(update) : header;
+    }
+
+    /// <summary>Everything but the pass over the values: sender, round, nonce, duplicates, kind, weight and layout.</summary>
+    private UpdateValidationResult CheckHeader(ModelUpdate update)
     {
         RoundExpectations e = _expectations;
         if (string.IsNullOrWhiteSpace(update.SenderId))
@@ -216,6 +238,12 @@ public sealed class UpdateValidator
             return UpdateValidationResult.Refused(UpdateRejectionReason.LayoutMismatch, $"Update from '{update.SenderId}' does not match the global parameters: {mismatch}.");
         }
 
+        return UpdateValidationResult.Accepted;
+    }
+
+    /// <summary>The pass over the values of an update whose header passed: every value finite. Reads only the update.</summary>
+    private static UpdateValidationResult CheckValues(ModelUpdate update)
+    {
         if (!TensorPrimitives.IsFiniteAll<float>(update.Values.Values))
         {
             int index = IndexOfNonFinite(update.Values.Values);

@@ -73,6 +73,16 @@ public sealed class RoundSessionContext
     /// <summary>When true (a committee recomputes the round), the protocol keeps each update as it was folded, in order.</summary>
     internal bool RecordFolded { get; init; }
 
+    /// <summary>
+    /// When true (a streaming strategy, whose running sum depends on the order it is fed), the protocol holds each
+    /// accepted update and folds them all when the round finishes, in the order of their senders' ids: the aggregate is
+    /// then the same bits whatever order the updates arrived in, and no update is folded under the lock that the
+    /// coordinator's status and update handlers share. When false (a strategy that keeps every update and orders them
+    /// itself, or a round whose updates would not fit the coordinator's budget for held updates), each accepted update is
+    /// folded as it arrives, so the strategy can refuse one beyond its capacity and memory stays flat in the number of devices.
+    /// </summary>
+    internal bool FoldAtClose { get; init; }
+
     /// <summary>Each device's aggregation-weight factor in [0, 1] (reputation's punishment), or null for full weight.</summary>
     internal Func<string, double>? WeightOf { get; init; }
 }

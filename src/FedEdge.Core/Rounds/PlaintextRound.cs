@@ -39,6 +39,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
     private sealed class Session(RoundSessionContext context, IUpdateTransform[] transforms) : IRoundSession
     {
         private readonly Lock _gate = new();
+        private readonly Lock _transformGate = new();
         private readonly HashSet<string> _selected = new(context.Selected, StringComparer.Ordinal);
         private readonly HashSet<string> _received = new(StringComparer.Ordinal);
         private readonly List<string> _contributors = [];
@@ -47,6 +48,7 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         private readonly List<AcceptedUpdateRecord> _records = [];
         private readonly Dictionary<string, Hierarchy.EdgeDeviceSummary> _edges = new(StringComparer.Ordinal);
         private readonly List<ModelUpdate> _folded = [];
+        private readonly List<ModelUpdate> _pending = [];
         private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
         private readonly List<RefusedUpdate> _refused = [];
         private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,17 +62,18 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
         public RoundUpdateVerdict OnUpdate(ModelUpdate update)
         {
             ArgumentNullException.ThrowIfNull(update);
+            RoundUpdateVerdict verdict = Judge(update);
             lock (_gate)
             {
-                RoundUpdateVerdict verdict = Judge(update);
                 if (!verdict.IsAccepted)
                 {
                     _refused.Add(new RefusedUpdate(update.SenderId, update.Round, verdict.Reason ?? "refused"));
                 }
 
                 CheckSettled();
-                return verdict;
             }
+
+            return verdict;
         }
 
         public string? OnProtocol(string deviceId, ReadOnlyMemory<byte> payload) => "this round runs in plaintext: protocol messages are not expected";
@@ -97,10 +100,15 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
 
         public ValueTask<RoundContribution> FinishAsync(CancellationToken cancellationToken = default)
         {
+            RoundContribution contribution;
+            ModelUpdate[] pending;
             lock (_gate)
             {
+                // No update is accepted after this, so the held ones are all there are.
                 _finished = true;
-                return ValueTask.FromResult(new RoundContribution
+                pending = [.. _pending];
+                _pending.Clear();
+                contribution = new RoundContribution
                 {
                     Contributors = [.. _contributors],
                     Failed = new Dictionary<string, string>(_failed, StringComparer.Ordinal),
@@ -112,8 +120,34 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
                     Accepted = Records(),
                     EdgeSummaries = new Dictionary<string, Hierarchy.EdgeDeviceSummary>(_edges, StringComparer.Ordinal),
                     Folded = [.. _folded],
-                });
+                };
             }
+
+            if (pending.Length > 0)
+            {
+                // The sum of floats depends on its order: the order of the senders' ids makes the aggregate the same bits
+                // however the updates raced in (a committee recomputes it from the same list, in the same order).
+                Array.Sort(pending, static (a, b) => string.CompareOrdinal(a.SenderId, b.SenderId));
+                if (context.Aggregation is IOrderedFold ordered)
+                {
+                    // Core's streaming round: the same bits as the loop below, a cache-sized block at a time on both cores.
+                    ordered.AddInOrder(pending);
+                }
+                else
+                {
+                    foreach (ModelUpdate update in pending)
+                    {
+                        context.Aggregation.Add(update);
+                    }
+                }
+
+                if (context.RecordFolded)
+                {
+                    contribution = contribution with { Folded = pending };
+                }
+            }
+
+            return ValueTask.FromResult(contribution);
         }
 
         /// <summary>The accepted updates' records (digests taken at acceptance).</summary>
@@ -135,62 +169,75 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             lock (_gate)
             {
                 _finished = true;
+                _pending.Clear();
             }
 
             return ValueTask.CompletedTask;
         }
 
+        /// <summary>
+        /// Judges one update. The passes over its values (validation, bounds, transforms, the acceptance hash) read only
+        /// the update and the round's fixed context, so they run outside the session's lock; the lock is taken twice, for
+        /// a look at the sender's state before and for the decision after, which is made again from the state then (a
+        /// copy of the same update may have raced this one to it).
+        /// </summary>
         private RoundUpdateVerdict Judge(ModelUpdate update)
         {
             string sender = update.SenderId;
-            if (_finished)
+            bool finished;
+            string? acceptedHash;
+            string? why;
+            lock (_gate)
             {
-                return new(RoundUpdateOutcome.Refused, $"late update: round {context.Round} is closed");
+                finished = _finished;
+                _accepted.TryGetValue(sender ?? string.Empty, out acceptedHash);
+                _failed.TryGetValue(sender ?? string.Empty, out why);
             }
 
-            if (_accepted.TryGetValue(sender, out string? acceptedHash) && update.Round == context.Round
-                && string.Equals(update.Nonce, context.Nonce, StringComparison.Ordinal) && context.GlobalParameters.Layout.DescribeMismatch(update.Layout) is null
-                && string.Equals(AcceptanceHash(update), acceptedHash, StringComparison.Ordinal))
+            if (finished)
+            {
+                return Late();
+            }
+
+            if (acceptedHash is not null && IsCopyOf(update, acceptedHash))
             {
                 // The same update again (its receipt was lost): harmless, answered with the same receipt.
                 return new(RoundUpdateOutcome.AlreadyAccepted);
             }
 
-            if (_failed.TryGetValue(sender, out string? why))
+            if (why is not null)
             {
-                return new(RoundUpdateOutcome.Refused, $"the device already left round {context.Round} ({why})");
+                return Left(why);
             }
 
-            UpdateValidationResult check = context.Validator.Check(update);
+            UpdateValidationResult check = context.Validator.CheckConcurrently(update);
             if (!check.IsAccepted)
             {
                 bool ownOnlyUpdate = check.Reason is UpdateRejectionReason.LayoutMismatch or UpdateRejectionReason.NonFiniteValue
                     or UpdateRejectionReason.NonPositiveSampleCount or UpdateRejectionReason.UnsupportedKind;
-                if (ownOnlyUpdate && _selected.Contains(sender) && !_received.Contains(sender))
-                {
-                    // A participant's update for this round was unusable: it counts as failed.
-                    _failed[sender] = check.Message;
-                    return new(RoundUpdateOutcome.RefusedAndFailed, check.Message);
-                }
 
-                return new(RoundUpdateOutcome.Refused, check.Message);
+                // A participant's update for this round was unusable: it counts as failed.
+                return ownOnlyUpdate ? FailIfOwed(sender!, check.Message) : new(RoundUpdateOutcome.Refused, check.Message);
             }
 
             if (context.Bounds.Check(update, context.GlobalParameters, context.ReferenceDeltaNorm, out double deltaNorm) is { } outOfBounds)
             {
                 // A hostile or broken update: it never touches the aggregate, and the sender's contribution is void.
-                string reason = $"update out of bounds: {outOfBounds}";
-                if (_selected.Contains(sender) && !_received.Contains(sender))
-                {
-                    _failed[sender] = reason;
-                    return new(RoundUpdateOutcome.RefusedAndFailed, reason);
-                }
-
-                return new(RoundUpdateOutcome.Refused, reason);
+                return FailIfOwed(sender!, $"update out of bounds: {outOfBounds}");
             }
 
-            ModelUpdate folded = transforms.Length == 0 ? update : Transform(update);
-            if (context.WeightOf?.Invoke(sender) is double weight && weight < 1)
+            ModelUpdate folded = update;
+            if (transforms.Length > 0)
+            {
+                // Transforms may keep state (a noise generator), so they see one update at a time, as they always did;
+                // their lock is not the one the status handlers wait on.
+                lock (_transformGate)
+                {
+                    folded = Transform(update);
+                }
+            }
+
+            if (context.WeightOf?.Invoke(sender!) is double weight && weight < 1)
             {
                 // Reputation's punishment: a device with a lower score weighs less in the aggregate.
                 folded = folded with { SampleCount = Math.Max(1, (long)Math.Round(folded.SampleCount * Math.Max(weight, 0))) };
@@ -199,38 +246,76 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             // The validator found the update's own values finite; only values the transforms produced need the check again.
             if (!ReferenceEquals(folded.Values, update.Values) && !folded.Values.AllFinite())
             {
-                _failed[sender] = "the coordinator's update transforms produced non-finite values";
-                return new(RoundUpdateOutcome.RefusedAndFailed, _failed[sender]);
+                return FailIfOwed(sender!, "the coordinator's update transforms produced non-finite values");
             }
 
-            try
+            string hash = AcceptanceHash(update);
+            float[]? delta = context.RecordUpdates && context.RecordDeltas ? Delta(update) : null;
+            Hierarchy.EdgeDeviceSummary? edge = Hierarchy.EdgeDeviceSummary.FromMetrics(update.Metrics);
+            lock (_gate)
             {
-                context.Aggregation.Add(folded);
+                return Accept(update, folded, hash, deltaNorm, delta, edge);
             }
-            catch (AggregationCapacityExceededException ex)
+        }
+
+        /// <summary>Under the lock: the decision on an update whose checks passed, made from the state now.</summary>
+        private RoundUpdateVerdict Accept(ModelUpdate update, ModelUpdate folded, string hash, double deltaNorm, float[]? delta, Hierarchy.EdgeDeviceSummary? edge)
+        {
+            string sender = update.SenderId;
+            if (_finished)
             {
-                return new(RoundUpdateOutcome.Refused, ex.Message);
+                return Late();
             }
 
-            // Check passed above under this session's lock: record the sender without checking every value again.
+            if (_accepted.TryGetValue(sender, out string? other))
+            {
+                // Another copy from the same sender was accepted while this one was checked.
+                return string.Equals(other, hash, StringComparison.Ordinal)
+                    ? new(RoundUpdateOutcome.AlreadyAccepted)
+                    : new(RoundUpdateOutcome.Refused, $"Sender '{sender}' already contributed to round {context.Round}.");
+            }
+
+            if (_failed.TryGetValue(sender, out string? why))
+            {
+                return Left(why);
+            }
+
+            if (context.FoldAtClose)
+            {
+                _pending.Add(folded);
+            }
+            else
+            {
+                // A strategy that keeps every update (and orders them itself) folds it now, so it can refuse one beyond its capacity.
+                try
+                {
+                    context.Aggregation.Add(folded);
+                }
+                catch (AggregationCapacityExceededException ex)
+                {
+                    return new(RoundUpdateOutcome.Refused, ex.Message);
+                }
+
+                if (context.RecordFolded)
+                {
+                    _folded.Add(folded);
+                }
+            }
+
+            // Checked above: record the sender without checking every value again.
             context.Validator.MarkAccepted(sender);
             _received.Add(sender);
-            string hash = AcceptanceHash(update);
             _accepted[sender] = hash;
             _norms.Add(deltaNorm);
             if (context.RecordUpdates)
             {
                 // The acceptance hash is then the update's signing digest: the transparency log reuses it, so
                 // recording costs no second pass over the parameters.
-                _records.Add(new AcceptedUpdateRecord(sender, hash, update.SampleCount, context.RecordDeltas ? Delta(update) : null));
-            }
-            if (context.RecordFolded)
-            {
-                _folded.Add(folded);
+                _records.Add(new AcceptedUpdateRecord(sender, hash, update.SampleCount, delta));
             }
 
             _contributors.Add(sender);
-            if (Hierarchy.EdgeDeviceSummary.FromMetrics(update.Metrics) is { } edge)
+            if (edge is not null)
             {
                 _edges[sender] = edge;
             }
@@ -243,6 +328,32 @@ internal sealed class PlaintextRound(IEnumerable<IUpdateTransform>? updateTransf
             }
 
             return new(RoundUpdateOutcome.Accepted);
+        }
+
+        /// <summary>A re-sent copy of the sender's accepted update: same round, nonce and layout, and the same acceptance hash.</summary>
+        private bool IsCopyOf(ModelUpdate update, string acceptedHash) =>
+            update.Round == context.Round
+            && string.Equals(update.Nonce, context.Nonce, StringComparison.Ordinal)
+            && context.GlobalParameters.Layout.DescribeMismatch(update.Layout) is null
+            && string.Equals(AcceptanceHash(update), acceptedHash, StringComparison.Ordinal);
+
+        private RoundUpdateVerdict Late() => new(RoundUpdateOutcome.Refused, $"late update: round {context.Round} is closed");
+
+        private RoundUpdateVerdict Left(string why) => new(RoundUpdateOutcome.Refused, $"the device already left round {context.Round} ({why})");
+
+        /// <summary>An unusable update: a participant that still owed its contribution has failed the round with <paramref name="reason"/>.</summary>
+        private RoundUpdateVerdict FailIfOwed(string sender, string reason)
+        {
+            lock (_gate)
+            {
+                if (!_finished && _selected.Contains(sender) && !_received.Contains(sender))
+                {
+                    _failed[sender] = reason;
+                    return new(RoundUpdateOutcome.RefusedAndFailed, reason);
+                }
+            }
+
+            return new(RoundUpdateOutcome.Refused, reason);
         }
 
         /// <summary>
