@@ -7,7 +7,7 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--chunk-size BYTES] [--broker mqtt://host:port] [--tls [--pairs N]] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
@@ -42,6 +42,7 @@ internal static class RoundBench
         int rawConcurrency = 4;
         bool rawOnly = false;
         int resendMs = 150;
+        int? chunkSize = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -63,6 +64,7 @@ internal static class RoundBench
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--raw-only": rawOnly = true; break;
                 case "--resend-ms": resendMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--chunk-size": chunkSize = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -73,6 +75,12 @@ internal static class RoundBench
         if (rounds < 2 || workers < 1 || count < 1 || timeoutSeconds < 1)
         {
             await Console.Error.WriteLineAsync("round: --rounds must be at least 2 (round 1 is not timed); --workers, --params and --timeout-s must be positive.").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (chunkSize is { } size && (size < 1024 || transport is not ("mqtt" or "mosquitto")))
+        {
+            await Console.Error.WriteLineAsync("round: --chunk-size (bytes, at least 1024) applies to --transport mqtt or mosquitto.").ConfigureAwait(false);
             return 2;
         }
 
@@ -91,7 +99,7 @@ internal static class RoundBench
             }
 
             long bytes = (4L * count) + 1024;
-            IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+            IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, chunkSize ?? FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["mode"] = "raw", ["transport"] = transport, ["workers"] = workers, ["params"] = count, ["raw_mqtt_seconds"] = floor.Select(x => Math.Round(x, 4)).ToList() }));
             return 0;
         }
@@ -109,7 +117,7 @@ internal static class RoundBench
             return 2;
         }
 
-        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)) };
+        var settings = new RoundBenchSettings(transport, broker, workers, new ParameterLayout(new TensorSpec("w", count)), rounds, TimeSpan.FromSeconds(timeoutSeconds), faultEnds) { ResendDelay = TimeSpan.FromMilliseconds(Math.Max(1, resendMs)), ChunkSize = chunkSize };
         FederationRun lossFree;
         long heapPeak;
         using (var sampler = new MemorySampler())
@@ -123,7 +131,7 @@ internal static class RoundBench
         if (!noRaw && transport is "mqtt" or "mosquitto")
         {
             long perWorker = (4L * count) + 1024;
-            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, chunkSize ?? FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
         }
 
         FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);
@@ -263,6 +271,7 @@ internal static class RoundBench
             ["resends_per_round_mean"] = Round(Mean(timed.Select(s => (double)(s.TaskResends + s.UpdateResends)))),
             ["cpu_seconds_per_round_mean"] = Round(Mean(timed.Select(s => s.CpuSeconds))),
             ["cpu_seconds_per_round_median"] = Round(Median(timed.Select(s => s.CpuSeconds).ToList())),
+            ["allocated_mb_per_round_median"] = Median(timed.Select(s => s.AllocatedBytes / 1048576.0).ToList()) is double allocatedMb ? Math.Round(allocatedMb, 1) : null,
             ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
             ["gen2_collections"] = run.Gen2Collections,
             ["gc_pause_seconds"] = Round(run.GcPauseSeconds),

@@ -27,6 +27,9 @@ internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Wor
 {
     /// <summary>The first re-send delay of tasks and updates (<c>--resend-ms</c>); the longest is 10/3 of it.</summary>
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>MQTT: the chunk size of the coordinator's and the workers' transports (<c>--chunk-size</c>); null keeps the default.</summary>
+    public int? ChunkSize { get; init; }
 }
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
@@ -81,6 +84,9 @@ internal sealed record RoundSample(
     /// processes load, a steadier measure of a round's work than its wall time.
     /// </summary>
     public double CpuSeconds { get; init; }
+
+    /// <summary>Managed bytes the whole process allocated since the previous round result (copies of payloads show here).</summary>
+    public long AllocatedBytes { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
@@ -222,6 +228,7 @@ internal static class RoundBenchFederation
         long previous = Stopwatch.GetTimestamp();
         using Process self = Process.GetCurrentProcess();
         TimeSpan cpuBefore = self.TotalProcessorTime;
+        long allocatedBefore = GC.GetTotalAllocatedBytes();
         long resentBefore = 0;
         long droppedBefore = 0;
         try
@@ -231,6 +238,7 @@ internal static class RoundBenchFederation
                 long now = Stopwatch.GetTimestamp();
                 self.Refresh();
                 TimeSpan cpu = self.TotalProcessorTime;
+                long allocated = GC.GetTotalAllocatedBytes();
                 monitor?.RecordRound(result);
                 TrainingSpan training = clock.Drain();
                 long resent = workers.Sum(w => (long)w.UpdateResends);
@@ -255,7 +263,9 @@ internal static class RoundBenchFederation
                     TrainingSpread = training.Trainings == 0 ? null : Stopwatch.GetElapsedTime(training.FirstStart, training.LastEnd).TotalSeconds,
                     UpdateResendsHeld = held - heldBefore,
                     CpuSeconds = (cpu - cpuBefore).TotalSeconds,
+                    AllocatedBytes = allocated - allocatedBefore,
                 });
+                allocatedBefore = allocated;
                 heldBefore = held;
                 cpuBefore = cpu;
                 previous = now;
@@ -279,6 +289,7 @@ internal static class RoundBenchFederation
 
     private static (ICoordinatorTransport Coordinator, Func<string, IWorkerTransport> Worker) CreateTransports(RoundBenchSettings settings, string federation, string[] devices)
     {
+        int chunkSize = settings.ChunkSize ?? FedEdge.Transport.Wire.WireFraming.DefaultChunkSize;
         switch (settings.Transport)
         {
             case "inproc":
@@ -291,13 +302,13 @@ internal static class RoundBenchFederation
                     embedded.DevicePasswords[device] = "pw-" + device;
                 }
 
-                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation }, brokerHost: new EmbeddedMqttBrokerHost(embedded));
-                return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri }));
+                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, ChunkSize = chunkSize }, brokerHost: new EmbeddedMqttBrokerHost(embedded));
+                return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri, ChunkSize = chunkSize }));
             case "mosquitto":
                 Uri? broker = settings.Broker;
                 return (
-                    new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker }),
-                    device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
+                    new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker, ChunkSize = chunkSize }),
+                    device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker, ChunkSize = chunkSize }));
             case "grpc":
                 var grpcOptions = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
                 foreach (string device in devices)
