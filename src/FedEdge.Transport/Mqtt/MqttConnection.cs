@@ -339,11 +339,9 @@ internal sealed class MqttConnection : IAsyncDisposable
     // and the engine's own re-sends recover what matters).
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
     {
-        // MQTTnet gives every received message a payload array of its own (copied out of the packet, never pooled or
-        // written again), so a single-segment payload is kept as it is: the frames of a 400 KB update are not copied
-        // once more before reassembly.
-        ReadOnlySequence<byte> received = args.ApplicationMessage.Payload;
-        ReadOnlyMemory<byte> payload = received.IsSingleSegment ? received.First : received.ToArray();
+        // The payload is copied: MQTTnet's buffer behind it does not stay ours once this handler returns (keeping it
+        // without the copy broke MosquittoLongOutageTests: after a broker restart nothing reached the handler any more).
+        byte[] payload = args.ApplicationMessage.Payload.ToArray();
         _statistics.RecordReceived(payload.Length, _deviceOfTopic?.Invoke(args.ApplicationMessage.Topic));
         // Reserve a slot only while one is free: the count never exceeds the capacity, not even for an instant.
         int queued;
