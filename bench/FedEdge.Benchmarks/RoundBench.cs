@@ -7,7 +7,7 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] [--chunk-kb 64] [--resend-hold-ms 2000] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] [--chunk-kb 64] [--chunk-size BYTES] [--resend-hold-ms 2000] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
@@ -54,6 +54,7 @@ internal static class RoundBench
         int heartbeatMs = 250;
         int missedHeartbeats = 12;
         string? codec = null;
+        int? chunkSize = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -81,6 +82,7 @@ internal static class RoundBench
                 case "--heartbeat": heartbeatMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--missed-heartbeats": missedHeartbeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--codec": codec = args[++i]; break;
+                case "--chunk-size": chunkSize = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
 
                 default:
                     await Console.Error.WriteLineAsync($"round: unknown argument '{args[i]}'.").ConfigureAwait(false);
@@ -112,6 +114,12 @@ internal static class RoundBench
             return 2;
         }
 
+        if (chunkSize is { } size && (size < 1024 || transport is not ("mqtt" or "mosquitto")))
+        {
+            await Console.Error.WriteLineAsync("round: --chunk-size (bytes, at least 1024) applies to --transport mqtt or mosquitto.").ConfigureAwait(false);
+            return 2;
+        }
+
         if (transport == "mosquitto" && broker is null)
         {
             await Console.Error.WriteLineAsync("round: --transport mosquitto needs --broker mqtt://host:port (anonymous access).").ConfigureAwait(false);
@@ -127,7 +135,7 @@ internal static class RoundBench
             }
 
             long bytes = (4L * count) + 1024;
-            IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+            IReadOnlyList<double> floor = await RawMqttBaseline.RunAsync(transport, broker, workers, bytes, bytes, chunkSize ?? FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["mode"] = "raw", ["transport"] = transport, ["workers"] = workers, ["params"] = count, ["raw_mqtt_seconds"] = floor.Select(x => Math.Round(x, 4)).ToList() }));
             return 0;
         }
@@ -153,6 +161,7 @@ internal static class RoundBench
             Heartbeat = TimeSpan.FromMilliseconds(heartbeatMs),
             MissedHeartbeats = missedHeartbeats,
             Codec = codec,
+            ChunkSize = chunkSize,
         };
         FederationRun lossFree;
         long heapPeak;
@@ -167,7 +176,7 @@ internal static class RoundBench
         if (!noRaw && transport is "mqtt" or "mosquitto")
         {
             long perWorker = (4L * count) + 1024;
-            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
+            raw = await RawMqttBaseline.RunAsync(transport, broker, workers, perWorker, perWorker, chunkSize ?? FedEdge.Transport.Wire.WireFraming.DefaultChunkSize, rounds - 1, rawConcurrency).ConfigureAwait(false);
         }
 
         FederationRun? lossy = faults is null ? null : await RoundBenchFederation.RunAsync(settings, faults).ConfigureAwait(false);
@@ -329,6 +338,7 @@ internal static class RoundBench
             ["bytes_up_per_round_median"] = Median(timed.Select(s => (double)s.BytesUp).ToList()),
             ["bytes_down_per_round_median"] = Median(timed.Select(s => (double)s.BytesDown).ToList()),
             ["tls_handshakes_per_round"] = timed.Select(s => s.TlsHandshakes).ToList(),
+            ["allocated_mb_per_round_median"] = Median(timed.Select(s => s.AllocatedBytes / 1048576.0).ToList()) is double allocatedMb ? Math.Round(allocatedMb, 1) : null,
             ["coordinator_retained_mb"] = run.CoordinatorRetainedBytes is long held ? Math.Round(held / 1048576.0, 2) : null,
             ["gen2_collections"] = run.Gen2Collections,
             ["gc_pause_seconds"] = Round(run.GcPauseSeconds),

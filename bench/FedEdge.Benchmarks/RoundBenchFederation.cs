@@ -48,6 +48,8 @@ internal sealed record RoundBenchSettings(string Transport, Uri? Broker, int Wor
 
     /// <summary>The federation's update codec (<c>--codec f32|f16|int8|topk:F</c>); null keeps the coordinator's default.</summary>
     public string? Codec { get; init; }
+    /// <summary>MQTT: the chunk size of the coordinator's and the workers' transports (<c>--chunk-size</c>); null keeps the default.</summary>
+    public int? ChunkSize { get; init; }
 }
 
 /// <summary>Which transports of a federation get a fault decorator.</summary>
@@ -116,6 +118,8 @@ internal sealed record RoundSample(
     public long BytesDown { get; init; }
     /// <summary>TLS handshakes started in the process since the previous round result (client and server ends each count).</summary>
     public long TlsHandshakes { get; init; }
+    /// <summary>Managed bytes the whole process allocated since the previous round result (copies of payloads show here).</summary>
+    public long AllocatedBytes { get; init; }
 }
 
 /// <summary>A federation's rounds and, when it stopped early, why.</summary>
@@ -292,6 +296,7 @@ internal static class RoundBenchFederation
         using Process self = Process.GetCurrentProcess();
         TimeSpan ownCpuBefore = self.TotalProcessorTime;
         TimeSpan cpuBefore = ownCpuBefore + (pool?.CpuTime() ?? TimeSpan.Zero);
+        long allocatedBefore = GC.GetTotalAllocatedBytes();
         long resentBefore = 0;
         long droppedBefore = 0;
         long handshakesBefore = TlsHandshakeCounter.Started;
@@ -303,6 +308,7 @@ internal static class RoundBenchFederation
                 self.Refresh();
                 TimeSpan ownCpu = self.TotalProcessorTime;
                 TimeSpan cpu = ownCpu + (pool?.CpuTime() ?? TimeSpan.Zero);
+                long allocated = GC.GetTotalAllocatedBytes();
                 monitor?.RecordRound(result);
                 TrainingSpan training = clock.Drain();
                 long resent = workers.Sum(w => (long)w.UpdateResends);
@@ -333,8 +339,10 @@ internal static class RoundBenchFederation
                     BytesUp = result.BytesUp,
                     BytesDown = result.BytesDown,
                     TlsHandshakes = TlsHandshakeCounter.Started - handshakesBefore,
+                    AllocatedBytes = allocated - allocatedBefore,
                 });
                 handshakesBefore = TlsHandshakeCounter.Started;
+                allocatedBefore = allocated;
                 heldBefore = held;
                 taskHeldBefore = taskHeld;
                 cpuBefore = cpu;
@@ -364,6 +372,7 @@ internal static class RoundBenchFederation
 
     private static (ICoordinatorTransport Coordinator, Func<string, IWorkerTransport> Worker) CreateTransports(RoundBenchSettings settings, string federation, string[] devices)
     {
+        int chunkSize = settings.ChunkSize ?? FedEdge.Transport.Wire.WireFraming.DefaultChunkSize;
         switch (settings.Transport)
         {
             case "inproc":
@@ -376,13 +385,13 @@ internal static class RoundBenchFederation
                     embedded.DevicePasswords[device] = "pw-" + device;
                 }
 
-                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation }, brokerHost: new EmbeddedMqttBrokerHost(embedded));
-                return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri }));
+                var mqtt = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, ChunkSize = chunkSize }, brokerHost: new EmbeddedMqttBrokerHost(embedded));
+                return (mqtt, device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, Password = "pw-" + device, BrokerUri = mqtt.BrokerUri, ChunkSize = chunkSize }));
             case "mosquitto":
                 Uri? broker = settings.Broker;
                 return (
-                    new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker }),
-                    device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker }));
+                    new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = federation, BrokerUri = broker, ChunkSize = chunkSize }),
+                    device => new MqttWorkerTransport(new MqttWorkerOptions { Federation = federation, DeviceId = device, BrokerUri = broker, ChunkSize = chunkSize }));
             case "grpc":
                 var grpcOptions = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true };
                 int chunk = settings.GrpcChunkSize ?? grpcOptions.ChunkSize;

@@ -259,6 +259,107 @@ public class FramingTests
         Assert.Equal(nameof(ReassemblyOptions.MaxMessageBytes), error.Limit);
     }
 
+    // The frames are written without protobuf's own serializer for the data field: they must still be exactly the
+    // canonical serialization of the chunk they carry.
+    [Property(MaxTest = 30)]
+    public bool Split_ChunkFrames_AreTheCanonicalSerializationOfTheirChunk(PositiveInt chunk)
+    {
+        byte[] envelope = BigEnvelope(3000);
+        int chunkSize = 64 + (chunk.Get % 20_000);
+        return WireFraming.Split(envelope, chunkSize).All(frame =>
+        {
+            Wire.Proto.Frame parsed = Wire.Proto.Frame.Parser.ParseFrom(frame);
+            return parsed.KindCase == Wire.Proto.Frame.KindOneofCase.Chunk && Google.Protobuf.MessageExtensions.ToByteArray(parsed).AsSpan().SequenceEqual(frame);
+        });
+    }
+
+    // The chunk parser that keeps the data as a slice of the frame reads what protobuf reads, with the fields in any
+    // order, repeated (the last wins) or mixed with unknown fields.
+    [Property(MaxTest = 200)]
+    public bool ParseChunk_ReorderedRepeatedAndUnknownFields_ReadsWhatProtobufReads(int seed, uint index, uint count, ulong total, byte[] data, NonNull<string> id)
+    {
+        var random = new Random(seed);
+        byte[] Bytes(int n) => Enumerable.Range(0, n).Select(_ => (byte)random.Next(256)).ToArray();
+        var fields = new List<byte[]>
+        {
+            Field(w => { w.WriteTag(1, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteString(id.Get); }),
+            Field(w => { w.WriteTag(2, Google.Protobuf.WireFormat.WireType.Varint); w.WriteUInt32(index); }),
+            Field(w => { w.WriteTag(3, Google.Protobuf.WireFormat.WireType.Varint); w.WriteUInt32(count); }),
+            Field(w => { w.WriteTag(4, Google.Protobuf.WireFormat.WireType.Varint); w.WriteUInt64(total); }),
+            Field(w => { w.WriteTag(5, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteBytes(Google.Protobuf.ByteString.CopyFrom(Bytes(32))); }),
+            Field(w => { w.WriteTag(6, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteBytes(Google.Protobuf.ByteString.CopyFrom(Bytes(32))); }),
+            Field(w => { w.WriteTag(7, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteBytes(Google.Protobuf.ByteString.CopyFrom(data ?? [])); }),
+            Field(w => { w.WriteTag(9, Google.Protobuf.WireFormat.WireType.Varint); w.WriteUInt64((ulong)random.NextInt64()); }),
+            Field(w => { w.WriteTag(12, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteBytes(Google.Protobuf.ByteString.CopyFrom(Bytes(random.Next(40)))); }),
+            Field(w => { w.WriteTag(13, Google.Protobuf.WireFormat.WireType.Fixed64); w.WriteFixed64(7); }),
+            Field(w => { w.WriteTag(14, Google.Protobuf.WireFormat.WireType.Fixed32); w.WriteFixed32(7); }),
+            Field(w => { w.WriteTag(2, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteBytes(Google.Protobuf.ByteString.CopyFrom(Bytes(3))); }),
+            Field(w => { w.WriteTag(3, Google.Protobuf.WireFormat.WireType.Varint); w.WriteUInt32((uint)random.Next()); }),
+            Field(w => { w.WriteTag(7, Google.Protobuf.WireFormat.WireType.LengthDelimited); w.WriteBytes(Google.Protobuf.ByteString.CopyFrom(Bytes(random.Next(10)))); }),
+        };
+        byte[] payload = fields.OrderBy(_ => random.Next()).Where(_ => random.Next(5) != 0).SelectMany(f => f).ToArray();
+        Wire.Proto.Chunk expected = Wire.Proto.Chunk.Parser.ParseFrom(payload);
+        ChunkView actual = WireFraming.ParseChunk(payload);
+        return actual.TransferId == expected.TransferId && actual.Index == expected.Index && actual.Count == expected.Count
+            && actual.TotalLength == expected.TotalLength && actual.ChunkSha256.Span.SequenceEqual(expected.ChunkSha256.Span)
+            && actual.TotalSha256.Span.SequenceEqual(expected.TotalSha256.Span) && actual.Data.Span.SequenceEqual(expected.Data.Span);
+
+        byte[] Field(Action<Google.Protobuf.CodedOutputStream> write)
+        {
+            using var stream = new MemoryStream();
+            var output = new Google.Protobuf.CodedOutputStream(stream);
+            write(output);
+            output.Flush();
+            return stream.ToArray();
+        }
+    }
+
+    // Arbitrary bytes: the parser never reads what protobuf would refuse or read differently, and fails only with a
+    // WireFormatException.
+    [Property(MaxTest = 300)]
+    public bool ParseChunk_ArbitraryBytes_AgreesWithProtobufOrRefuses(byte[] bytes)
+    {
+        bytes ??= [];
+        ChunkView actual;
+        try
+        {
+            actual = WireFraming.ParseChunk(bytes);
+        }
+        catch (WireFormatException)
+        {
+            return true;
+        }
+
+        Wire.Proto.Chunk expected = Wire.Proto.Chunk.Parser.ParseFrom(bytes);
+        return actual.TransferId == expected.TransferId && actual.Index == expected.Index && actual.Count == expected.Count
+            && actual.TotalLength == expected.TotalLength && actual.Data.Span.SequenceEqual(expected.Data.Span)
+            && actual.ChunkSha256.Span.SequenceEqual(expected.ChunkSha256.Span) && actual.TotalSha256.Span.SequenceEqual(expected.TotalSha256.Span);
+    }
+
+    // A reassembler handed a caller's buffer (the public overload) keeps copies: reusing the buffer after each call
+    // must not change the reassembled message.
+    [Fact]
+    public void TryAccept_CallerReusesItsBuffer_ReassemblesTheOriginal()
+    {
+        byte[] envelope = BigEnvelope(3000);
+        var frames = WireFraming.Split(envelope, 4096);
+        var reassembler = new FrameReassembler(new FakeTimeProvider());
+        byte[] buffer = new byte[frames.Max(f => f.Length)];
+        ReadOnlyMemory<byte> result = default;
+        foreach (byte[] frame in frames)
+        {
+            frame.CopyTo(buffer, 0);
+            bool done = reassembler.TryAccept("src", buffer.AsMemory(0, frame.Length), out result);
+            Array.Fill(buffer, (byte)0x5a);
+            if (done)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(envelope, result.ToArray());
+    }
+
     [Property(MaxTest = 300)]
     public bool TryAccept_ArbitraryBytes_OnlyWireFormatErrors(byte[] bytes)
     {

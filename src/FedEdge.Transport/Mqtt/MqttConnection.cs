@@ -90,7 +90,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     /// <paramref name="cancellationToken"/> ends the wait; a broker that answers and refuses (credentials, client id,
     /// subscriptions) fails at once with a <see cref="TransportException"/>.
     /// </summary>
-    public async Task StartAsync(Func<string, byte[], CancellationToken, Task> onMessage, CancellationToken cancellationToken)
+    public async Task StartAsync(Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> onMessage, CancellationToken cancellationToken)
     {
         _consumer ??= Task.Run(() => ConsumeAsync(onMessage), CancellationToken.None);
         TimeSpan delay = _options.ReconnectMinDelay;
@@ -339,6 +339,8 @@ internal sealed class MqttConnection : IAsyncDisposable
     // and the engine's own re-sends recover what matters).
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs args)
     {
+        // The payload is copied: MQTTnet's buffer behind it does not stay ours once this handler returns (keeping it
+        // without the copy broke MosquittoLongOutageTests: after a broker restart nothing reached the handler any more).
         byte[] payload = args.ApplicationMessage.Payload.ToArray();
         _statistics.RecordReceived(payload.Length, _deviceOfTopic?.Invoke(args.ApplicationMessage.Topic));
         // Reserve a slot only while one is free: the count never exceeds the capacity, not even for an instant.
@@ -448,9 +450,9 @@ internal sealed class MqttConnection : IAsyncDisposable
         }
     }
 
-    private async Task ConsumeAsync(Func<string, byte[], CancellationToken, Task> onMessage)
+    private async Task ConsumeAsync(Func<string, ReadOnlyMemory<byte>, CancellationToken, Task> onMessage)
     {
-        await foreach ((string topic, byte[] payload, MqttApplicationMessageReceivedEventArgs args) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        await foreach ((string topic, ReadOnlyMemory<byte> payload, MqttApplicationMessageReceivedEventArgs args) in _inbound.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
             Interlocked.Decrement(ref _queued);
             await AcknowledgeAsync(args).ConfigureAwait(false);
@@ -469,5 +471,5 @@ internal sealed class MqttConnection : IAsyncDisposable
         }
     }
 
-    private readonly record struct Inbound(string Topic, byte[] Payload, MqttApplicationMessageReceivedEventArgs Args);
+    private readonly record struct Inbound(string Topic, ReadOnlyMemory<byte> Payload, MqttApplicationMessageReceivedEventArgs Args);
 }

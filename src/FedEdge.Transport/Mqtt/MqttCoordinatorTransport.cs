@@ -323,7 +323,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
     }
 
-    private async Task OnMessageAsync(InboundDecoder decoder, string topic, byte[] payload, CancellationToken cancellationToken)
+    private async Task OnMessageAsync(InboundDecoder decoder, string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         ICoordinatorHandler handler = _handler!;
         if (!MqttTopicScheme.TryParseDeviceTopic(_options.Federation, topic, out string device, out string kind) || kind is "inbox" or "protocol-inbox")
@@ -395,7 +395,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
     }
 
-    private async Task RefuseOtherVersionAsync(string topic, byte[] payload, string device, ProtocolVersionException error, CancellationToken cancellationToken)
+    private async Task RefuseOtherVersionAsync(string topic, ReadOnlyMemory<byte> payload, string device, ProtocolVersionException error, CancellationToken cancellationToken)
     {
         await ReportMalformedAsync(topic, error, cancellationToken).ConfigureAwait(false);
         if (WireSerializer.PeekJoinVersion(EnvelopeOf(payload), out int version, out string messageId, out _) && messageId.Length > 0)
@@ -410,7 +410,7 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
     }
 
-    private static ReadOnlySpan<byte> EnvelopeOf(byte[] frame)
+    private static ReadOnlySpan<byte> EnvelopeOf(ReadOnlyMemory<byte> frame)
     {
         (ReadOnlyMemory<byte> envelope, _) = WireFraming.Read(frame);
         return envelope.Span;

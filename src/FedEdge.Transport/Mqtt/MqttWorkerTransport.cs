@@ -251,7 +251,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
         await connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize), retain: false, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task OnMessageAsync(string topic, byte[] payload, CancellationToken cancellationToken)
+    private async Task OnMessageAsync(string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         IWorkerHandler handler = _handler!;
         foreach ((string source, ChunkIntegrityException expired) in _decoder.CollectExpired())

@@ -55,6 +55,7 @@ public sealed class ReassemblyOptions
 public sealed class FrameReassembler
 {
     private const int RecentlyCompletedCapacity = 4096;
+    private const int MaxPinnedOverhead = 4096;
     private readonly TimeProvider _time;
     private readonly ReassemblyOptions _options;
     private readonly Lock _gate = new();
@@ -101,10 +102,18 @@ public sealed class FrameReassembler
     /// </summary>
     /// <exception cref="WireFormatException">The frame is malformed.</exception>
     /// <exception cref="ChunkIntegrityException">A chunk is corrupted or inconsistent; its transfer is dropped.</exception>
-    public bool TryAccept(string source, ReadOnlyMemory<byte> frame, out ReadOnlyMemory<byte> envelope)
+    public bool TryAccept(string source, ReadOnlyMemory<byte> frame, out ReadOnlyMemory<byte> envelope) =>
+        TryAccept(source, frame, frameIsOwned: false, out envelope);
+
+    /// <summary>
+    /// As <see cref="TryAccept(string, ReadOnlyMemory{byte}, out ReadOnlyMemory{byte})"/>; with
+    /// <paramref name="frameIsOwned"/> the caller hands the frame's memory over (it is never written again), so a chunk's
+    /// data is kept as a slice of it until its transfer completes instead of being copied first.
+    /// </summary>
+    internal bool TryAccept(string source, ReadOnlyMemory<byte> frame, bool frameIsOwned, out ReadOnlyMemory<byte> envelope)
     {
         ArgumentNullException.ThrowIfNull(source);
-        (ReadOnlyMemory<byte> whole, Chunk? chunk) = WireFraming.Read(frame);
+        (ReadOnlyMemory<byte> whole, ChunkView? chunk) = WireFraming.Read(frame);
         if (chunk is null)
         {
             if (whole.Length > _options.MaxMessageBytes)
@@ -116,7 +125,10 @@ public sealed class FrameReassembler
             return true;
         }
 
-        return AcceptChunk(source, chunk, out envelope);
+        // A caller's buffer may be reused once this returns, and a frame whose other fields are much larger than its
+        // data must not stay pinned by a small slice (pending bytes count the data only): both keep a copy.
+        bool keepSlice = frameIsOwned && frame.Length - chunk.Data.Length <= MaxPinnedOverhead;
+        return AcceptChunk(source, keepSlice ? chunk : chunk with { Data = chunk.Data.ToArray() }, out envelope);
     }
 
     /// <summary>
@@ -128,11 +140,11 @@ public sealed class FrameReassembler
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(frame);
         return frame.KindCase == Frame.KindOneofCase.Chunk
-            ? AcceptChunk(source, frame.Chunk, out envelope)
-            : TryAccept(source, frame.ToByteArray(), out envelope);
+            ? AcceptChunk(source, ChunkView.Of(frame.Chunk), out envelope)
+            : TryAccept(source, frame.ToByteArray(), frameIsOwned: true, out envelope);
     }
 
-    private bool AcceptChunk(string source, Chunk chunk, out ReadOnlyMemory<byte> envelope)
+    private bool AcceptChunk(string source, ChunkView chunk, out ReadOnlyMemory<byte> envelope)
     {
         envelope = default;
         string id = chunk.TransferId;
@@ -177,7 +189,7 @@ public sealed class FrameReassembler
             if (!_pending.TryGetValue(key, out Pending? pending))
             {
                 EvictOldestIfFull(source);
-                pending = new Pending(chunk.Count, chunk.TotalLength, chunk.TotalSha256.ToByteArray(), _time.GetTimestamp());
+                pending = new Pending(chunk.Count, chunk.TotalLength, chunk.TotalSha256.ToArray(), _time.GetTimestamp());
                 _pending[key] = pending;
             }
 
@@ -199,7 +211,7 @@ public sealed class FrameReassembler
                 throw new ReassemblyLimitException(nameof(ReassemblyOptions.MaxPendingBytesPerSource), $"Chunked transfer '{id}' from '{source}' is dropped: the source's incomplete transfers would hold more than {_options.MaxPendingBytesPerSource} bytes.");
             }
 
-            // A parsed ByteString is immutable and owns its bytes: kept as it is, not copied.
+            // The data is a slice of a frame nobody writes again, or a parsed ByteString's own bytes: kept, not copied.
             pending.Parts[chunk.Index] = chunk.Data;
             pending.Received++;
             pending.ReceivedBytes += chunk.Data.Length;
@@ -218,10 +230,10 @@ public sealed class FrameReassembler
             Remove(key);
             var buffer = new byte[pending.TotalLength];
             int at = 0;
-            foreach (ByteString? part in pending.Parts)
+            foreach (ReadOnlyMemory<byte>? part in pending.Parts)
             {
-                part!.Span.CopyTo(buffer.AsSpan(at));
-                at += part.Length;
+                part!.Value.Span.CopyTo(buffer.AsSpan(at));
+                at += part.Value.Length;
             }
 
             if (at != buffer.Length || !SHA256.HashData(buffer).AsSpan().SequenceEqual(pending.TotalSha256))
@@ -328,7 +340,7 @@ public sealed class FrameReassembler
 
         public long StartedAt { get; } = startedAt;
 
-        public ByteString?[] Parts { get; } = new ByteString?[count];
+        public ReadOnlyMemory<byte>?[] Parts { get; } = new ReadOnlyMemory<byte>?[count];
 
         public int Received { get; set; }
 

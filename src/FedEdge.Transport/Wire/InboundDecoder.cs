@@ -20,12 +20,13 @@ internal sealed class InboundDecoder
     }
 
     /// <summary>
-    /// Decodes one frame. Returns null while a chunked message is incomplete or for a repeat of a message
+    /// Decodes one frame, which the caller hands over (it must never write the frame's memory again: chunk data is kept
+    /// as slices of it until the transfer completes). Returns null while a chunked message is incomplete or for a repeat of a message
     /// already delivered; throws <see cref="WireFormatException"/> for bad bytes.
     /// </summary>
     public (WireMessage Message, long EnvelopeBytes)? Accept(string source, ReadOnlyMemory<byte> frame, string dedupScope, out ReadOnlyMemory<byte> envelope)
     {
-        if (!_reassembler.TryAccept(source, frame, out envelope))
+        if (!_reassembler.TryAccept(source, frame, frameIsOwned: true, out envelope))
         {
             return null;
         }
