@@ -58,6 +58,17 @@ public sealed class ReputationOptions
     /// </summary>
     public int OpposingGroup { get; set; } = 2;
 
+    /// <summary>
+    /// The mirror test: an update whose change is the mirror image (cosine ≤ −0.9, <see cref="Coordination.AcceptedUpdate.MirrorPeers"/>)
+    /// of more other updates than move the model its own way (its <see cref="Coordination.AcceptedUpdate.ClosePeers"/> and
+    /// itself) loses <see cref="OutlierPenalty"/>, whatever the aggregate does. Sign flipping sends exactly the opposite of
+    /// what a device of the same kind would send, so colluding flippers mirror the honest devices of their kind, who
+    /// outnumber them while attackers are a minority of each kind; honest groups of different kinds disagree, but not as
+    /// exact opposites. A group that meets its mirror group in equal numbers is left to the direction test
+    /// (<see cref="OpposingCosine"/>). Default true.
+    /// </summary>
+    public bool MirrorTest { get; set; } = true;
+
     /// <summary>Outliers are judged only in rounds with at least this many accepted updates. Default 4.</summary>
     public int MinUpdatesToJudge { get; set; } = 4;
 
