@@ -47,8 +47,12 @@ public sealed class BulyanAfterQuarantineCliTests : IDisposable
         Assert.True(root.GetProperty("rounds")[root.GetProperty("rounds").GetArrayLength() - 1].GetProperty("failure").ValueKind == JsonValueKind.Null, trace);
         Assert.True(rounds[^1].GetProperty("f1").GetDouble() >= 0.99, trace);
 
-        // The in-process validators recompute each round with bulyan and its f from n alone: every one co-signs.
-        Assert.All(rounds, r => Assert.Equal(4, r.GetProperty("committee").GetProperty("cosignatures").GetInt32()));
+        // The in-process validators recompute each round with bulyan and its f from n alone: none refuses. (One may be
+        // cancelled once the other three reached the quorum: "not needed", a matter of timing on a loaded machine.)
+        Assert.All(rounds, r => Assert.InRange(r.GetProperty("committee").GetProperty("cosignatures").GetInt32(), 3, 4));
+        Assert.All(
+            rounds.SelectMany(r => r.GetProperty("committee").GetProperty("witnesses").EnumerateArray()),
+            w => Assert.True(w.GetProperty("signed").GetBoolean() || w.GetProperty("problem").GetString()!.StartsWith("not needed", StringComparison.Ordinal), w.ToString()));
         Assert.Contains("f 2 (of 3: devices quarantined)", result.Stdout, StringComparison.Ordinal);
     }
 }

@@ -106,7 +106,11 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                 for (int i = 0; i < judged.Count; i++)
                 {
                     bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
-                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine;
+                    // With the mirror test on, the direction test judges only updates that some other update mirrors: a
+                    // flipped update mirrors the honest devices of its kind. An honest pair the aggregate turns away from
+                    // (a plain median following another majority) mirrors nobody once the flippers of its kind are gone.
+                    bool mirroredAtAll = !options.MirrorTest || judged[i].MirrorPeers is not int mirrorCount || mirrorCount > 0;
+                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine && mirroredAtAll;
                     int group = (judged[i].ClosePeers ?? 0) + 1;
                     bool mirrored = options.MirrorTest && judged[i].MirrorPeers is int mirrors && mirrors > group;
                     if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)

@@ -72,6 +72,26 @@ public sealed class MirrorTestReputationTests
     }
 
     [Fact]
+    public void Observe_HonestPairOpposingAnAggregateGoneAstrayWithNoMirrors_NotPenalised_UnlessTheMirrorTestIsOff()
+    {
+        // Plain median, signflip, seed 42: once the flipped Danmini-2 and -4 are quarantined, the honest Danmini-1 and -3
+        // oppose a median that follows the attack-only majority (cosine -0.5 to -0.63) and mirror nobody.
+        List<AcceptedUpdate> updates =
+        [
+            .. Enumerable.Range(0, 7).Select(i => Update("attack-only-" + i, 0.85, closePeers: 6, mirrors: 0)),
+            .. Enumerable.Range(0, 4).Select(i => Update("ecobee-" + i, -0.25, closePeers: 3, mirrors: 0)),
+            Update("danmini-1", -0.63, closePeers: 1, mirrors: 0),
+            Update("danmini-3", -0.53, closePeers: 1, mirrors: 0),
+        ];
+
+        IReputationPolicy policy = ReputationPolicies.RobustDistance();
+        Assert.DoesNotContain(policy.Observe(Round(1, updates)), c => c.Score < c.PreviousScore);
+
+        IReputationPolicy old = ReputationPolicies.RobustDistance(new ReputationOptions { MirrorTest = false });
+        Assert.Equal(["danmini-1", "danmini-3"], old.Observe(Round(1, updates)).Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Observe_MirrorTestOff_ColludersAgreeingWithTheAggregateAreNotPenalised()
     {
         IReputationPolicy policy = ReputationPolicies.RobustDistance(new ReputationOptions { MirrorTest = false });
