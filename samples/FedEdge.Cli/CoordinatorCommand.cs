@@ -43,6 +43,8 @@ internal static class CoordinatorCommand
         Option<int> minDevices = new Option<int>("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy.", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
+        Option<string> mixing = new("--mixing") { Description = "Pre-aggregation for median, trimmedmean, krum, multikrum and bulyan: nnm replaces each update by the mean of its n - f nearest updates before the rule runs (nearest-neighbour mixing, as on simulate); none (default) passes the updates as sent. A committee's validators must be started with the same --mixing, or they refuse the round's head.", DefaultValueFactory = _ => "none" };
+        mixing.AcceptOnlyFromAmong("none", "nnm");
         Option<string> model = new Option<string>("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
         Option<string?> codec = CliOptionValidation.CodecOption();
@@ -69,7 +71,7 @@ internal static class CoordinatorCommand
         Option<double> committeeTimeout = new Option<double>("--committee-timeout") { Description = "Seconds the coordinator waits for the validators of one head.", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -158,7 +160,7 @@ internal static class CoordinatorCommand
             }
 
             int deviceCount = deviceIds.Union(brokerOptions.DevicePasswords.Keys).Count();
-            if (CreateStrategy(parse.GetValue(strategy)!, parse.GetValue(byzantine), parse.GetValue(minDevices), external is null ? deviceCount : null, out string? strategyProblem) is not { } aggregation)
+            if (CreateStrategy(parse.GetValue(strategy)!, parse.GetValue(byzantine), parse.GetValue(minDevices), external is null ? deviceCount : null, out string? strategyProblem, ParseMixing(parse.GetValue(mixing))) is not { } aggregation)
             {
                 await err.WriteLineAsync("fededge coordinator: " + strategyProblem).ConfigureAwait(false);
                 return 2;
@@ -456,12 +458,16 @@ internal static class CoordinatorCommand
         return settings;
     }
 
+    /// <summary>The pre-aggregation a <c>--mixing</c> value names (<c>none</c> or <c>nnm</c>; the parser accepts nothing else).</summary>
+    internal static PreAggregation ParseMixing(string? value) =>
+        value == "nnm" ? PreAggregation.NearestNeighbourMixing : PreAggregation.None;
+
     /// <summary>
     /// Creates the strategy, or says why it cannot work: an unknown name, a negative f, or a bound (Krum: n &gt; 2f + 2)
     /// that rounds of <paramref name="perRound"/> devices, or the <paramref name="registered"/> devices the embedded
     /// broker lets in, can never meet.
     /// </summary>
-    internal static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem)
+    internal static IAggregationStrategy? CreateStrategy(string name, int f, int perRound, int? registered, out string? problem, PreAggregation mixing = PreAggregation.None)
     {
         problem = null;
         string key = name.Trim().ToLowerInvariant();
@@ -480,7 +486,7 @@ internal static class CoordinatorCommand
         IAggregationStrategy strategy;
         try
         {
-            strategy = AggregationStrategies.Create(key, new AggregationOptions { ByzantineCount = f });
+            strategy = AggregationStrategies.Create(key, new AggregationOptions { ByzantineCount = f, PreAggregation = mixing });
         }
         catch (ArgumentException ex)
         {

@@ -380,7 +380,7 @@ internal static class SimulateCommand
                 config,
                 s => console.MarkupLine("[grey]" + Markup.Escape(s) + "[/]"),
                 r => console.MarkupLine(
-                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{(r.Quarantined.Count == 0 ? string.Empty : "  quarantined: " + Markup.Escape(string.Join(", ", r.Quarantined)))}{TierLine(r)}{DeviceLine(r)}"),
+                    $"round {r.Round,3}  participants {r.Participants}  loss {Fmt(r.Loss)}  F1 {Fmt(r.F1)}  up {r.BytesUp:N0} B  down {r.BytesDown:N0} B  {r.Seconds:0.00} s{CompressionOptions.Describe(r)}{(r.Epsilon is double eps ? $"  ε {eps:0.###}" : string.Empty)}{(config.Faults is null ? string.Empty : $"  re-sent {r.Resends}  lost {r.Lost}")}{(r.Failure is null ? string.Empty : "  failed: " + Markup.Escape(r.Failure))}{(r.ByzantineCount is int f && f < config.ByzantineCount ? $"  f {f} (of {config.ByzantineCount}: devices quarantined)" : string.Empty)}{(r.Quarantined.Count == 0 ? string.Empty : "  quarantined: " + Markup.Escape(string.Join(", ", r.Quarantined)))}{TierLine(r)}{DeviceLine(r)}"),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DataFormatException or ArgumentException or IOException or InvalidDataException or NotSupportedException or InsufficientUpdatesException or AggregationConfigurationException)

@@ -120,6 +120,7 @@ internal static class ReportWriter
                 },
                 ["failure"] = x.Failure,
                 ["reputation"] = new JsonObject(x.Reputation.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(Math.Round(p.Value, 4))))),
+                ["byzantine"] = x.ByzantineCount,
                 ["outliers"] = new JsonArray(x.Outliers.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
                 ["quarantined"] = new JsonArray(x.Quarantined.Select(d => (JsonNode)JsonValue.Create(d)!).ToArray()),
                 ["updates"] = new JsonArray(x.Updates.OrderBy(u => u.DeviceId, StringComparer.Ordinal).Select(u => (JsonNode)new JsonObject
@@ -129,6 +130,7 @@ internal static class ReportWriter
                     ["norm_ratio"] = u.NormRatio is double nr ? Math.Round(nr, 4) : null,
                     ["peer"] = u.PeerSimilarity is double ps ? Math.Round(ps, 4) : null,
                     ["close_peers"] = u.ClosePeers,
+                    ["mirror_peers"] = u.MirrorPeers,
                 }).ToArray()),
                 ["ledger_size"] = x.LedgerSize,
                 ["committee"] = x.Committee is not { } c ? null : new JsonObject

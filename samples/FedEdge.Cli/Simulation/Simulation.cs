@@ -32,6 +32,9 @@ internal sealed record RoundRow(long Round, int Participants, double? Loss, doub
     /// <summary>Each device's reputation score after this round (<c>--reputation</c>).</summary>
     public IReadOnlyDictionary<string, double> Reputation { get; init; } = new Dictionary<string, double>();
 
+    /// <summary>The f the robust strategy ran the round with (krum, multikrum, bulyan), lower than <c>--byzantine</c> once quarantines shrink the round below the rule's bound.</summary>
+    public int? ByzantineCount { get; init; }
+
     /// <summary>Devices this round quarantined.</summary>
     public IReadOnlyList<string> Quarantined { get; init; } = [];
 
@@ -432,6 +435,7 @@ internal static class Simulation
                     Quarantined = [.. r.ReputationChanges.Where(c => c.Quarantined).Select(c => c.DeviceId)],
                     Outliers = [.. r.ReputationChanges.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId)],
                     Updates = r.Updates,
+                    ByzantineCount = r.ByzantineCount,
                     LedgerSize = r.LedgerHead?.Size,
                     Committee = r.Committee,
                     WeightSparsity = config.Compress ? MednnCompressionTrainer.WeightSparsity(coordinator.GlobalParameters) : null,

@@ -68,6 +68,77 @@ public sealed record AggregationRequirements
         return string.Create(CultureInfo.InvariantCulture, $"{Describe()} needs {Rule}, i.e. at least {MinimumUpdates} {(MinimumUpdates == 1 ? "update" : "updates")}, but {available}.");
     }
 
+    /// <summary>
+    /// How many more updates the bound needs for each unit of f (Krum: 2, Bulyan: 4); 0 when the bound does not depend on
+    /// f. With <see cref="BucketSize"/> the bound holds for the bucket count.
+    /// </summary>
+    internal int PerByzantine { get; init; }
+
+    /// <summary>Updates per bucket when the strategy buckets its updates (1: no buckets).</summary>
+    internal int BucketSize { get; init; } = 1;
+
+    /// <summary>
+    /// The f a round of <paramref name="updates"/> updates runs with, after the host removed <paramref name="quarantined"/>
+    /// devices as faulty: f is an upper bound on the faulty devices among those taking part, and a quarantined device no
+    /// longer takes part, so the f a round must tolerate is at least f − quarantined. The strategy keeps its configured f
+    /// when the bound holds for it; otherwise it lowers f to the largest value whose bound the round meets, but never below
+    /// f − <paramref name="quarantined"/>. Null when even that floor's bound is not met (the round cannot run).
+    /// </summary>
+    /// <param name="updates">How many updates the round has (or can have).</param>
+    /// <param name="quarantined">How many devices the host has removed as faulty (reputation's quarantine); 0 never lowers f.</param>
+    /// <returns>The effective f, from <see cref="ByzantineTolerance"/> − <paramref name="quarantined"/> up to <see cref="ByzantineTolerance"/>; or null.</returns>
+    public int? EffectiveByzantineCount(int updates, int quarantined)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(updates);
+        ArgumentOutOfRangeException.ThrowIfNegative(quarantined);
+        if (updates >= MinimumUpdates)
+        {
+            return ByzantineTolerance;
+        }
+
+        if (PerByzantine == 0)
+        {
+            return null;
+        }
+
+        int floor = Math.Max(0, ByzantineTolerance - quarantined);
+        for (int f = ByzantineTolerance - 1; f >= floor; f--)
+        {
+            if (updates >= MinimumUpdatesFor(f))
+            {
+                return f;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Null when a round of <paramref name="updates"/> updates can run after <paramref name="quarantined"/> devices were
+    /// removed as faulty (see <see cref="EffectiveByzantineCount"/>); otherwise one sentence saying why not.
+    /// </summary>
+    /// <param name="updates">How many updates a round can have.</param>
+    /// <param name="quarantined">How many devices the host has removed as faulty; 0 makes this <see cref="Check(int)"/>.</param>
+    /// <returns>Null, or the reason with the lowest f the round could have used.</returns>
+    public string? CheckAfterQuarantine(int updates, int quarantined)
+    {
+        if (EffectiveByzantineCount(updates, quarantined) is not null)
+        {
+            return null;
+        }
+
+        int floor = Math.Max(0, ByzantineTolerance - quarantined);
+        if (quarantined == 0 || floor == ByzantineTolerance || PerByzantine == 0)
+        {
+            return Check(updates);
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"{Describe()} needs {Rule}; with {quarantined} {(quarantined == 1 ? "device" : "devices")} quarantined as faulty f may drop to {floor}, which needs at least {MinimumUpdatesFor(floor)} updates, but only {updates} can take part.");
+    }
+
+    /// <summary>The bound's value for another f (the same rule and buckets).</summary>
+    internal int MinimumUpdatesFor(int f) => BucketSize * ((PerByzantine * f) + 2) + 1;
+
     /// <summary>Null when the strategy can aggregate a secure-aggregation sum; otherwise one sentence saying why not.</summary>
     /// <returns>Null for a strategy that works on the sum; a reason for one that <see cref="NeedsIndividualUpdates"/>.</returns>
     public string? CheckSecureAggregation() =>

@@ -62,6 +62,15 @@ public sealed record AggregationRoundOptions
 
     /// <summary>Expected number of participants, as a sizing hint.</summary>
     public int ExpectedParticipants { get; init; }
+
+    /// <summary>
+    /// How many devices the host has removed from the federation as faulty so far (quarantined by reputation). f is an
+    /// upper bound on the faulty devices among those taking part, so once q of them are quarantined a round needs to
+    /// tolerate only f − q: Krum, Multi-Krum and Bulyan whose bound on n (n &gt; 2f + 2, n ≥ 4f + 3) no longer holds
+    /// lower their f to the largest value that fits, never below f − q (<see cref="AggregationRequirements.EffectiveByzantineCount"/>),
+    /// and report it in <see cref="AggregationResult.ByzantineCount"/>. Default 0: f is never lowered.
+    /// </summary>
+    public int QuarantinedDevices { get; init; }
 }
 
 /// <summary>The new global parameters and what went into them.</summary>
@@ -75,6 +84,9 @@ public sealed record AggregationResult
 
     /// <summary>Senders whose updates the strategy excluded (robust strategies), with no blame implied.</summary>
     public IReadOnlyList<string> Excluded { get; init; } = [];
+
+    /// <summary>The f the round ran with (Krum, Multi-Krum, Bulyan; see <see cref="AggregationRoundOptions.QuarantinedDevices"/>); null for a strategy without one.</summary>
+    public int? ByzantineCount { get; init; }
 }
 
 /// <summary>Opaque, serialisable strategy state: named float arrays plus scalars.</summary>

@@ -62,7 +62,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
     public IAggregationRound BeginRound(ParameterSet globalParameters, AggregationRoundOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(globalParameters);
-        return new Round(this, globalParameters);
+        return new Round(this, globalParameters, options?.QuarantinedDevices ?? 0);
     }
 
     public StrategyState? ExportState() => null;
@@ -87,8 +87,8 @@ internal sealed class RobustStrategy : IAggregationStrategy
     /// </remarks>
     internal static AggregationRequirements RequirementsOf(string name, RobustRule rule, int f, int bucket = 1) => rule switch
     {
-        RobustRule.Krum or RobustRule.MultiKrum => Bucketed(new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (2 * f) + 3, Rule = "n > 2f + 2" }, bucket),
-        RobustRule.Bulyan => Bucketed(new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (4 * f) + 3, Rule = "n ≥ 4f + 3" }, bucket),
+        RobustRule.Krum or RobustRule.MultiKrum => Bucketed(new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (2 * f) + 3, Rule = "n > 2f + 2", PerByzantine = 2 }, bucket),
+        RobustRule.Bulyan => Bucketed(new() { Strategy = name, NeedsIndividualUpdates = true, ByzantineTolerance = f, MinimumUpdates = (4 * f) + 3, Rule = "n ≥ 4f + 3", PerByzantine = 4 }, bucket),
         _ => new() { Strategy = name, NeedsIndividualUpdates = true },
     };
 
@@ -97,6 +97,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
         : r with
         {
             MinimumUpdates = (bucket * (r.MinimumUpdates - 1)) + 1,
+            BucketSize = bucket,
             Rule = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{r.Rule} over ⌈n / {bucket}⌉ buckets"),
         };
 
@@ -142,25 +143,46 @@ internal sealed class RobustStrategy : IAggregationStrategy
         return (bx, bu, members);
     }
 
-    private AggregationResult AggregateBucketed(List<float[]> xs, List<ModelUpdate> updates, ParameterSet global)
+    /// <summary>
+    /// The f this round runs with: the configured f when the rule's bound holds for <paramref name="n"/> updates, else
+    /// lowered by at most <paramref name="quarantined"/> (<see cref="AggregationRequirements.EffectiveByzantineCount"/>).
+    /// Median and TrimmedMean have no bound on n and keep f (it only sizes the mixing neighbourhoods).
+    /// </summary>
+    private int EffectiveF(int n, int quarantined)
     {
+        if (Requirements.PerByzantine == 0)
+        {
+            return _f;
+        }
+
+        return Requirements.EffectiveByzantineCount(n, quarantined)
+            ?? throw new InsufficientUpdatesException(Requirements.CheckAfterQuarantine(n, quarantined) + (_f > 0 ? (_bucket > 1 ? " Lower ByzantineCount or BucketSize, or wait for more updates." : " Lower ByzantineCount or wait for more updates.") : " Wait for more updates."));
+    }
+
+    private AggregationResult AggregateBucketed(List<float[]> xs, List<ModelUpdate> updates, ParameterSet global, int quarantined)
+    {
+        int f = EffectiveF(xs.Count, quarantined);
+        AggregationResult result;
         if (_mixing == PreAggregation.NearestNeighbourMixing && xs.Count > 1)
         {
-            return AggregateMixed(xs, updates, global.Layout);
+            result = AggregateMixed(xs, updates, global.Layout, f);
         }
-
-        if (_bucket <= 1 || xs.Count <= 1)
+        else if (_bucket <= 1 || xs.Count <= 1)
         {
-            return Aggregate(xs, updates, global.Layout);
+            result = Aggregate(xs, updates, global.Layout, f);
         }
-
-        if (Requirements.Check(xs.Count) is string reason)
+        else
         {
-            throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or BucketSize, or wait for more updates." : " Wait for more updates."));
+            result = AggregateInBuckets(xs, updates, global, f);
         }
 
+        return Requirements.PerByzantine == 0 ? result : result with { ByzantineCount = f };
+    }
+
+    private AggregationResult AggregateInBuckets(List<float[]> xs, List<ModelUpdate> updates, ParameterSet global, int f)
+    {
         (List<float[]> bx, List<ModelUpdate> bu, List<int[]> members) = Buckets(xs, updates, global.ComputeHash());
-        AggregationResult inner = Aggregate(bx, bu, global.Layout, checkRequirements: false);
+        AggregationResult inner = Aggregate(bx, bu, global.Layout, f);
         var excludedBuckets = new HashSet<string>(inner.Excluded, StringComparer.Ordinal);
         string[] excluded = Enumerable.Range(0, bu.Count)
             .Where(b => excludedBuckets.Contains(bu[b].SenderId))
@@ -173,15 +195,10 @@ internal sealed class RobustStrategy : IAggregationStrategy
     /// The rule over the nearest-neighbour means (<see cref="PreAggregation.NearestNeighbourMixing"/>), with the rule's
     /// own bound on n. An update is excluded when no mean the rule kept averaged it.
     /// </summary>
-    private AggregationResult AggregateMixed(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout)
+    private AggregationResult AggregateMixed(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout, int f)
     {
-        if (Requirements.Check(xs.Count) is string reason)
-        {
-            throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or wait for more updates." : " Wait for more updates."));
-        }
-
-        (List<float[]> mixed, int[][] neighbours) = NearestNeighbourMixing.Mix(xs, [.. updates.Select(u => u.SenderId)], _f);
-        AggregationResult inner = Aggregate(mixed, updates, layout);
+        (List<float[]> mixed, int[][] neighbours) = NearestNeighbourMixing.Mix(xs, [.. updates.Select(u => u.SenderId)], f);
+        AggregationResult inner = Aggregate(mixed, updates, layout, f);
         var dropped = new HashSet<string>(inner.Excluded, StringComparer.Ordinal);
         var used = new HashSet<int>();
         for (int i = 0; i < xs.Count; i++)
@@ -195,14 +212,10 @@ internal sealed class RobustStrategy : IAggregationStrategy
         return inner with { Excluded = Excluded(updates, used) };
     }
 
-    private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout, bool checkRequirements = true)
+    /// <summary>The rule itself on <paramref name="xs"/> (updates, mixed means or bucket means) with the round's effective <paramref name="f"/>, whose bound <see cref="EffectiveF"/> has checked.</summary>
+    private AggregationResult Aggregate(List<float[]> xs, List<ModelUpdate> updates, ParameterLayout layout, int f)
     {
         int n = xs.Count;
-        AggregationRequirements unbucketed = RequirementsOf(Name, _rule, _f);
-        if ((checkRequirements ? Requirements : unbucketed).Check(n) is string reason)
-        {
-            throw new InsufficientUpdatesException(reason + (_f > 0 ? " Lower ByzantineCount or wait for more updates." : " Wait for more updates."));
-        }
 
         int length = xs[0].Length;
         var result = new float[length];
@@ -223,9 +236,9 @@ internal sealed class RobustStrategy : IAggregationStrategy
             {
                 double[,] d = NearestNeighbourMixing.SquaredDistances(xs);
                 int[] all = Enumerable.Range(0, n).ToArray();
-                double[] scores = KrumScores(d, all, _f);
+                double[] scores = KrumScores(d, all, f);
                 int[] order = all.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).ToArray();
-                int m = _rule == RobustRule.Krum ? 1 : Math.Clamp(_m ?? (n - _f), 1, n);
+                int m = _rule == RobustRule.Krum ? 1 : Math.Clamp(_m ?? (n - f), 1, n);
                 int[] chosen = order[..m];
                 if (m == 1)
                 {
@@ -251,19 +264,19 @@ internal sealed class RobustStrategy : IAggregationStrategy
             default:
             {
                 double[,] d = NearestNeighbourMixing.SquaredDistances(xs);
-                int theta = n - (2 * _f);
+                int theta = n - (2 * f);
                 var remaining = Enumerable.Range(0, n).ToList();
                 var chosen = new List<int>(theta);
                 while (chosen.Count < theta)
                 {
                     int[] candidates = remaining.ToArray();
-                    double[] scores = KrumScores(d, candidates, _f);
+                    double[] scores = KrumScores(d, candidates, f);
                     int best = candidates.OrderBy(i => scores[i]).ThenBy(i => updates[i].SenderId, StringComparer.Ordinal).ThenBy(i => i).First();
                     chosen.Add(best);
                     remaining.Remove(best);
                 }
 
-                int beta = theta - (2 * _f);
+                int beta = theta - (2 * f);
                 var selected = chosen.Select(i => xs[i]).ToList();
                 CoordinateWise(selected, result, sorted => MeanClosestToMedian(sorted, beta));
                 return Result(layout, result, n, Excluded(updates, chosen));
@@ -367,14 +380,16 @@ internal sealed class RobustStrategy : IAggregationStrategy
     {
         private readonly RobustStrategy _owner;
         private readonly ParameterSet _global;
+        private readonly int _quarantined;
         private List<float[]>? _xs = [];
         private readonly List<ModelUpdate> _updates = [];
         private bool _completed;
 
-        public Round(RobustStrategy owner, ParameterSet global)
+        public Round(RobustStrategy owner, ParameterSet global, int quarantined)
         {
             _owner = owner;
             _global = global;
+            _quarantined = quarantined;
         }
 
         public int Count => _updates.Count;
@@ -413,7 +428,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
                 throw new EmptyRoundException($"Round of strategy '{_owner.Name}' has no updates; add at least one validated update before completing it.");
             }
 
-            AggregationResult result = _owner.AggregateBucketed(xs, _updates, _global);
+            AggregationResult result = _owner.AggregateBucketed(xs, _updates, _global, _quarantined);
             _completed = true;
             _xs = null;
             return result;

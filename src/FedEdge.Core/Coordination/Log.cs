@@ -103,4 +103,7 @@ internal static partial class Log
 
     [LoggerMessage(5074, LogLevel.Information, "Device {DeviceId} admitted: {Notes}")]
     public static partial void DeviceAdmittedWithNotes(ILogger logger, string deviceId, string notes);
+
+    [LoggerMessage(5075, LogLevel.Warning, "Round {Round}: {Strategy} ran with f = {Effective} instead of {Configured}: {Updates} updates do not meet its bound for f = {Configured}, and {Quarantined} devices are quarantined as faulty")]
+    public static partial void ByzantineCountLowered(ILogger logger, long round, string strategy, int effective, int configured, int updates, int quarantined);
 }

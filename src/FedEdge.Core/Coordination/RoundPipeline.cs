@@ -74,9 +74,10 @@ internal sealed class RoundPipeline(
         }
 
         List<string> selected = Select(window, round);
+        int quarantined = QuarantinedCount();
         string? notRun = selected.Count == 0
             ? $"the client selector '{selector.Name}' chose none of the {window.Count} devices in the window"
-            : strategy.Requirements.Check(selected.Count) ?? BeforeRound(selected.Count);
+            : strategy.Requirements.CheckAfterQuarantine(selected.Count, quarantined) ?? BeforeRound(selected.Count);
         if (notRun is not null)
         {
             // Nobody got a task: every member of the window stays in the next one.
@@ -86,7 +87,7 @@ internal sealed class RoundPipeline(
 
         string nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         DateTimeOffset deadline = time.GetUtcNow() + options.RoundTimeout;
-        using IAggregationRound aggregation = strategy.BeginRound(global, new AggregationRoundOptions { Round = round, ExpectedParticipants = selected.Count });
+        using IAggregationRound aggregation = strategy.BeginRound(global, new AggregationRoundOptions { Round = round, ExpectedParticipants = selected.Count, QuarantinedDevices = quarantined });
         var expectations = new RoundExpectations { Round = round, Nonce = nonce, Layout = global.Layout, ExpectedSenders = new HashSet<string>(selected, StringComparer.Ordinal) };
         using var roundCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         IRoundSession session = protocol.Begin(new RoundSessionContext
@@ -186,6 +187,11 @@ internal sealed class RoundPipeline(
                 return Fail(round, start, ex.Message, outcome);
             }
 
+            if (aggregated.ByzantineCount is int effective && effective < strategy.Requirements.ByzantineTolerance)
+            {
+                Log.ByzantineCountLowered(logger, round, strategy.Name, effective, strategy.Requirements.ByzantineTolerance, contribution.Contributors.Count, quarantined);
+            }
+
             next = ApplyAggregateTransforms(global, aggregated.Parameters, round, contribution.Contributors.Count, privacyMetrics);
         }
 
@@ -217,8 +223,13 @@ internal sealed class RoundPipeline(
             SecureAggregationErrorBound = contribution.ErrorBound,
             PrivacyMetrics = privacyMetrics,
             EdgeSummaries = contribution.EdgeSummaries,
+            ByzantineCount = aggregated.ByzantineCount,
         };
     }
+
+    /// <summary>How many devices reputation has quarantined (removed as faulty); robust strategies may lower f by this many.</summary>
+    private int QuarantinedCount() =>
+        reputation is null ? 0 : reputation.Scores.Keys.Count(d => reputation.QuarantineOf(d) is not null);
 
     /// <summary>After the new model is published: privacy accounting, evaluation, stop-rule progress, audit and checkpoint.</summary>
     public async ValueTask<RoundResult> AfterCompletedAsync(RoundResult result, CancellationToken ct)
@@ -330,12 +341,14 @@ internal sealed class RoundPipeline(
             double peer = double.NegativeInfinity;
             var agreeing = new List<double> { norms[i] };
             int close = 0;
+            int mirror = 0;
             for (int j = 0; j < n; j++)
             {
                 if (j != i)
                 {
                     peer = Math.Max(peer, cosine[i, j]);
                     close += cosine[i, j] >= AcceptedUpdate.CloseAgreement ? 1 : 0;
+                    mirror += cosine[i, j] <= -AcceptedUpdate.CloseAgreement ? 1 : 0;
                     if (cosine[i, j] >= 0.5)
                     {
                         agreeing.Add(norms[j]);
@@ -351,6 +364,7 @@ internal sealed class RoundPipeline(
                 NormRatio = median > 0 ? norms[i] / median : null,
                 PeerSimilarity = double.IsFinite(peer) ? peer : null,
                 ClosePeers = close,
+                MirrorPeers = mirror,
             });
         }
 

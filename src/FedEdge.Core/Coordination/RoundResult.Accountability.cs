@@ -24,6 +24,13 @@ public sealed partial record RoundResult
     /// <summary>The reputation changes this round caused, when a reputation policy is configured.</summary>
     public IReadOnlyList<ReputationChange> ReputationChanges { get; init; } = [];
 
+    /// <summary>
+    /// The f the strategy ran this round with (Krum, Multi-Krum, Bulyan): the configured f, or lower once reputation has
+    /// quarantined devices and the rule's bound on n no longer holds for it (<see cref="Aggregation.AggregationRoundOptions.QuarantinedDevices"/>).
+    /// Null for a strategy without f or a round that did not complete.
+    /// </summary>
+    public int? ByzantineCount { get; init; }
+
     /// <summary>Every known device's reputation score after this round, when a reputation policy is configured.</summary>
     public IReadOnlyDictionary<string, double> ReputationScores { get; init; } = new Dictionary<string, double>();
 }
@@ -48,6 +55,13 @@ public sealed record AcceptedUpdate(string DeviceId, string Digest, long SampleC
     /// one's: the size of the group that moves the model the same way. Null when unknown.
     /// </summary>
     public int? ClosePeers { get; init; }
+
+    /// <summary>
+    /// How many other accepted updates' changes have a cosine similarity of at most −<see cref="CloseAgreement"/> with this
+    /// one's: updates that move the model exactly the other way. Sign flipping sends the mirror image of what a device of
+    /// the same kind would send, so a flipped update has the honest devices of its kind as mirror peers. Null when unknown.
+    /// </summary>
+    public int? MirrorPeers { get; init; }
 
     /// <summary>The cosine similarity at which <see cref="ClosePeers"/> counts another update as moving the model the same way (0.9).</summary>
     public const double CloseAgreement = 0.9;

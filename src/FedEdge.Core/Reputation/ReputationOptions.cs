@@ -53,10 +53,23 @@ public sealed class ReputationOptions
     /// <summary>
     /// How many other updates must move the model closely the same way (cosine ≥ 0.9) as an update that opposes the
     /// aggregate for it to be let off as a group of like devices rather than an attacker (see <see cref="OpposingCosine"/>).
-    /// Colluding attackers that send nearly the same update and number more than this escape the direction test (not the
-    /// norm test). Default 2 (a group of three).
+    /// Colluding attackers that send nearly the same update and number more than this escape the direction test, not the
+    /// norm test or the mirror test (<see cref="MirrorTest"/>). Default 2 (a group of three).
     /// </summary>
     public int OpposingGroup { get; set; } = 2;
+
+    /// <summary>
+    /// The mirror test: an update whose change is the mirror image (cosine ≤ −0.9, <see cref="Coordination.AcceptedUpdate.MirrorPeers"/>)
+    /// of more other updates than move the model its own way (its <see cref="Coordination.AcceptedUpdate.ClosePeers"/> and
+    /// itself) loses <see cref="OutlierPenalty"/>, whatever the aggregate does. Sign flipping sends exactly the opposite of
+    /// what a device of the same kind would send, so colluding flippers mirror the honest devices of their kind, who
+    /// outnumber them while attackers are a minority of each kind; honest groups of different kinds disagree, but not as
+    /// exact opposites. A group that meets its mirror group in equal numbers is left to the direction test
+    /// (<see cref="OpposingCosine"/>), which then judges only updates that at least one other update mirrors: an honest
+    /// group that opposes an aggregate gone astray (a plain median following another majority on non-IID data) mirrors
+    /// nobody once the flippers of its kind are quarantined. Default true.
+    /// </summary>
+    public bool MirrorTest { get; set; } = true;
 
     /// <summary>Outliers are judged only in rounds with at least this many accepted updates. Default 4.</summary>
     public int MinUpdatesToJudge { get; set; } = 4;

@@ -106,10 +106,21 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                 for (int i = 0; i < judged.Count; i++)
                 {
                     bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
-                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine;
+                    // With the mirror test on, the direction test judges only updates that some other update mirrors: a
+                    // flipped update mirrors the honest devices of its kind. An honest pair the aggregate turns away from
+                    // (a plain median following another majority) mirrors nobody once the flippers of its kind are gone.
+                    bool mirroredAtAll = !options.MirrorTest || judged[i].MirrorPeers is not int mirrorCount || mirrorCount > 0;
+                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine && mirroredAtAll;
+                    int group = (judged[i].ClosePeers ?? 0) + 1;
+                    bool mirrored = options.MirrorTest && judged[i].MirrorPeers is int mirrors && mirrors > group;
                     if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)
                     {
                         string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the updates agreeing with it (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
+                        Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
+                    }
+                    else if (mirrored)
+                    {
+                        string why = string.Create(CultureInfo.InvariantCulture, $"update is the mirror image of {judged[i].MirrorPeers} other updates (cosine ≤ -{Coordination.AcceptedUpdate.CloseAgreement:0.#} with each), more than the {group} that move the model its way (itself included): what sign flipping sends");
                         Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
                     }
                     else if (opposing)

@@ -399,7 +399,9 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
                 return $"state-mismatch: {record.Strategy} keeps server-optimiser state, but the round record names no state hashes";
             }
 
-            using IAggregationRound round = strategy.BeginRound(request.PreviousGlobal!, new AggregationRoundOptions { Round = request.Round, ExpectedParticipants = updates.Count });
+            // The coordinator lowered f only as far as the round's bound needed (never below f minus the devices it had
+            // quarantined); the result depends on n alone, so the validator recomputes it without a floor.
+            using IAggregationRound round = strategy.BeginRound(request.PreviousGlobal!, new AggregationRoundOptions { Round = request.Round, ExpectedParticipants = updates.Count, QuarantinedDevices = int.MaxValue });
             foreach (ModelUpdate update in updates)
             {
                 round.Add(update);
