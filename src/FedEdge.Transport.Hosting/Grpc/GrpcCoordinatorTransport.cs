@@ -86,6 +86,21 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     /// <inheritdoc />
     public TransportStatistics Statistics { get; } = new();
 
+    /// <summary>
+    /// Frame bytes queued in all device inboxes, not yet written to a stream. Bounded per device: a newer model or task
+    /// replaces a queued one, and a device away past <see cref="GrpcCoordinatorOptions.AbsentInboxRetention"/> holds none.
+    /// </summary>
+    public long QueuedBytes => _outboxes.Values.Sum(o => o.QueuedBytes);
+
+    /// <summary>Queued messages dropped: replaced by a newer model or task, or queued for a device away past the retention.</summary>
+    public long DroppedQueuedMessages => _outboxes.Values.Sum(o => o.Dropped);
+
+    /// <summary>Frame bytes queued in one device's inbox (0 for a device without one).</summary>
+    internal long QueuedBytesOf(string deviceId) => _outboxes.TryGetValue(deviceId, out Outbox? outbox) ? outbox.QueuedBytes : 0;
+
+    /// <summary>True while a <c>Subscribe</c> stream drains the device's inbox.</summary>
+    internal bool IsSubscribed(string deviceId) => _outboxes.TryGetValue(deviceId, out Outbox? outbox) && outbox.IsSubscribed;
+
     /// <summary>The most recent client certificates refused (at most 256, oldest first), each with its typed reason.</summary>
     public IReadOnlyList<CertificateValidation> RefusedCertificates => [.. _refused];
 
@@ -172,7 +187,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
 
         // A device that takes references and was sent the model the task starts from (it precedes the task in its inbox) gets a one-frame reference.
-        outbox.Enqueue(Parsed(_tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId)).Frames), key);
+        outbox.Enqueue(Parsed(_tasks.FramesFor(deviceId, task, _references.PublishedHashFor(deviceId)).Frames), key, MessageKind.Task);
         return ValueTask.CompletedTask;
     }
 
@@ -197,7 +212,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         _modelFrames = frames;
         foreach (Outbox outbox in _outboxes.Values)
         {
-            outbox.Enqueue(frames, key: null);
+            outbox.Enqueue(frames, key: null, MessageKind.Model);
         }
 
         _references.OnPublished(model);
@@ -246,7 +261,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
     }
 
-    private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox(_time));
+    private Outbox OutboxOf(string deviceId) => _outboxes.GetOrAdd(deviceId, _ => new Outbox(_time, _options.AbsentInboxRetention));
 
     private static string TaskKey(long round, string? nonce) => $"task/{round}/{nonce}";
 
@@ -577,21 +592,74 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     /// <summary>
     /// One device's inbox: whole messages (their frames) in order, drained frame by frame by the device's single
     /// <c>Subscribe</c> stream. A message stays, with the frames not yet written, until its last frame is written,
-    /// and a keyed message (a task) is not queued twice while one copy waits.
+    /// and a keyed message (a task) is not queued twice while one copy waits. The inbox is bounded: a newer global model
+    /// replaces a queued one not yet started, a newer task replaces queued older ones, and once the device has had no
+    /// stream for longer than the retention, everything queued is dropped and nothing more is queued until it subscribes.
     /// </summary>
-    private sealed class Outbox(TimeProvider time)
+    private sealed class Outbox
     {
-        private readonly Channel<QueuedMessage> _messages = Channel.CreateUnbounded<QueuedMessage>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly TimeProvider _time;
+        private readonly TimeSpan _retention;
         private readonly Lock _gate = new();
+        private readonly LinkedList<QueuedMessage> _messages = new();
         private readonly HashSet<string> _queuedKeys = new(StringComparer.Ordinal);
+        private TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool _completed;
+        private long _queuedBytes;
+        private long _dropped;
         private int _next;
         private int _streams;
         private int _openStream;
+        // When the inbox last had no stream: its creation, or the end of its last stream.
+        private long _streamGoneAt;
         // The last keyed message (a task) written whole: its key, the stream that carried it, when, and whether a status acknowledged it.
         private string? _deliveredKey;
         private int _deliveredOn;
         private long _deliveredAt;
         private bool _deliveredAcknowledged;
+
+        public Outbox(TimeProvider time, TimeSpan retention)
+        {
+            _time = time;
+            _retention = retention;
+            _streamGoneAt = time.GetTimestamp();
+        }
+
+        /// <summary>Frame bytes queued (not yet written) in this inbox.</summary>
+        public long QueuedBytes
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _queuedBytes;
+                }
+            }
+        }
+
+        /// <summary>Messages dropped (superseded, or the device stayed away past the retention).</summary>
+        public long Dropped
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _dropped;
+                }
+            }
+        }
+
+        /// <summary>True while a subscription drains this inbox.</summary>
+        public bool IsSubscribed
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _openStream != 0;
+                }
+            }
+        }
 
         /// <summary>A subscription starts draining this inbox; returns its number.</summary>
         public int OpenStream()
@@ -611,6 +679,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                 if (_openStream == stream)
                 {
                     _openStream = 0;
+                    _streamGoneAt = _time.GetTimestamp();
                 }
             }
         }
@@ -647,35 +716,101 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             }
         }
 
-        public void Enqueue(IReadOnlyList<Frame> frames, string? key)
+        /// <summary>
+        /// Queues a message unless the device has been away past the retention (then the inbox is emptied instead). A
+        /// message of kind <see cref="MessageKind.Model"/> or <see cref="MessageKind.Task"/> replaces the queued
+        /// messages of its kind that no stream has started writing.
+        /// </summary>
+        public void Enqueue(IReadOnlyList<Frame> frames, string? key, MessageKind kind = MessageKind.Other)
         {
             lock (_gate)
             {
+                if (_completed)
+                {
+                    return;
+                }
+
+                if (_openStream == 0 && _time.GetElapsedTime(_streamGoneAt) > _retention)
+                {
+                    // Gone, lost or never reading: on its return the device is sent the latest model first and its task is re-sent.
+                    _dropped += _messages.Count + 1;
+                    _messages.Clear();
+                    _queuedKeys.Clear();
+                    _queuedBytes = 0;
+                    _next = 0;
+                    return;
+                }
+
                 if (key is not null && !_queuedKeys.Add(key))
                 {
                     return;
                 }
 
-                _messages.Writer.TryWrite(new QueuedMessage(frames, key));
+                if (kind != MessageKind.Other)
+                {
+                    Supersede(kind);
+                }
+
+                var message = new QueuedMessage(frames, key, kind, SizeOf(frames));
+                _messages.AddLast(message);
+                _queuedBytes += message.Bytes;
+                _arrived.TrySetResult();
             }
         }
 
-        public void Complete() => _messages.Writer.TryComplete();
+        public void Complete()
+        {
+            lock (_gate)
+            {
+                _completed = true;
+                _arrived.TrySetResult();
+            }
+        }
 
-        public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _messages.Reader.WaitToReadAsync(cancellationToken);
+        public async ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                Task arrived;
+                lock (_gate)
+                {
+                    if (_messages.Count > 0)
+                    {
+                        return true;
+                    }
+
+                    if (_completed)
+                    {
+                        return false;
+                    }
+
+                    if (_arrived.Task.IsCompleted)
+                    {
+                        _arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    }
+
+                    arrived = _arrived.Task;
+                }
+
+                await arrived.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
 
         /// <summary>The next frame to write (single reader).</summary>
         public bool TryPeekFrame([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Frame? frame)
         {
-            while (_messages.Reader.TryPeek(out QueuedMessage? message))
+            lock (_gate)
             {
-                if (_next < message.Frames.Count)
+                while (_messages.First is { } first)
                 {
-                    frame = message.Frames[_next];
-                    return true;
-                }
+                    if (_next < first.Value.Frames.Count)
+                    {
+                        frame = first.Value.Frames[_next];
+                        return true;
+                    }
 
-                Finish();
+                    Finish();
+                }
             }
 
             frame = null;
@@ -685,31 +820,98 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         /// <summary>Marks the peeked frame written.</summary>
         public void Advance()
         {
-            _next++;
-            if (_messages.Reader.TryPeek(out QueuedMessage? message) && _next >= message.Frames.Count)
+            lock (_gate)
             {
-                Finish();
+                _next++;
+                if (_messages.First is { } first && _next >= first.Value.Frames.Count)
+                {
+                    Finish();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Drops the queued messages of <paramref name="kind"/>, except a head a stream may be writing and a model that a
+        /// queued task follows before the next model (that task may name it by reference instead of carrying its parameters).
+        /// </summary>
+        private void Supersede(MessageKind kind)
+        {
+            LinkedListNode<QueuedMessage>? protectedHead = _next > 0 || _openStream != 0 ? _messages.First : null;
+            // Walking from the newest: a task was met since the last model (so the next model met is the one it follows).
+            bool taskBehind = false;
+            LinkedListNode<QueuedMessage>? node = _messages.Last;
+            while (node is not null)
+            {
+                LinkedListNode<QueuedMessage>? previous = node.Previous;
+                QueuedMessage queued = node.Value;
+                bool referenced = queued.Kind == MessageKind.Model && taskBehind;
+                if (queued.Kind == MessageKind.Model)
+                {
+                    // Only the task that follows a model before the next one can name it.
+                    taskBehind = false;
+                }
+
+                if (queued.Kind == kind && node != protectedHead && !referenced)
+                {
+                    _messages.Remove(node);
+                    _queuedBytes -= queued.Bytes;
+                    _dropped++;
+                    if (queued.Key is { } key)
+                    {
+                        _queuedKeys.Remove(key);
+                    }
+                }
+                else if (queued.Kind == MessageKind.Task)
+                {
+                    taskBehind = true;
+                }
+
+                node = previous;
             }
         }
 
         private void Finish()
         {
-            lock (_gate)
+            if (_messages.First is not { } first)
             {
-                if (_messages.Reader.TryRead(out QueuedMessage? done) && done.Key is not null)
-                {
-                    _queuedKeys.Remove(done.Key);
-                    _deliveredKey = done.Key;
-                    _deliveredOn = _openStream;
-                    _deliveredAt = time.GetTimestamp();
-                    _deliveredAcknowledged = false;
-                }
-
-                _next = 0;
+                return;
             }
+
+            QueuedMessage done = first.Value;
+            _messages.RemoveFirst();
+            _queuedBytes -= done.Bytes;
+            if (done.Key is not null)
+            {
+                _queuedKeys.Remove(done.Key);
+                _deliveredKey = done.Key;
+                _deliveredOn = _openStream;
+                _deliveredAt = _time.GetTimestamp();
+                _deliveredAcknowledged = false;
+            }
+
+            _next = 0;
         }
 
-        private sealed record QueuedMessage(IReadOnlyList<Frame> Frames, string? Key);
+        private static long SizeOf(IReadOnlyList<Frame> frames)
+        {
+            long bytes = 0;
+            foreach (Frame frame in frames)
+            {
+                bytes += frame.CalculateSize();
+            }
+
+            return bytes;
+        }
+
+        private sealed record QueuedMessage(IReadOnlyList<Frame> Frames, string? Key, MessageKind Kind, long Bytes);
+    }
+
+    /// <summary>What a queued message is, for replacing an older one of the same kind.</summary>
+    private enum MessageKind
+    {
+        Other,
+        Model,
+        Task,
     }
 
     /// <summary>

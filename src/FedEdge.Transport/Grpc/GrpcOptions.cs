@@ -45,6 +45,14 @@ public sealed class GrpcCoordinatorOptions
     /// </summary>
     public TimeSpan TaskResendHold { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long a device's inbox keeps queuing after its last <c>Subscribe</c> stream ended (or, for a device that never
+    /// subscribed, after its inbox was created). Past it, everything queued for the device is dropped and nothing more
+    /// is queued until it subscribes again; on its return it is sent the latest global model first, as every new
+    /// subscription is, and the coordinator's re-sends bring its task. Default 2 minutes.
+    /// </summary>
+    public TimeSpan AbsentInboxRetention { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>How round tasks and global models encode parameters.</summary>
     public ParameterCodecKind ModelCodec { get; set; } = ParameterCodecKind.Float32;
 
@@ -59,6 +67,7 @@ public sealed class GrpcCoordinatorOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(TaskResendHold, TimeSpan.Zero, nameof(TaskResendHold));
+        ArgumentOutOfRangeException.ThrowIfLessThan(AbsentInboxRetention, TimeSpan.Zero, nameof(AbsentInboxRetention));
         if (ServerCertificate is null && !AllowPlainText)
         {
             throw new ArgumentException("The gRPC listener is TLS-only: set ServerCertificate (and ClientCertificateValidator for mutual TLS), or opt in to plain text with AllowPlainText for a loopback test.", nameof(ServerCertificate));
