@@ -238,24 +238,6 @@ internal sealed class MqttConnection : IAsyncDisposable
         _client.Dispose();
     }
 
-    /// <summary>
-    /// True when a connect that got no CONNACK failed for a reason worth retrying: the wait for the answer timed out,
-    /// or the connection broke. A CONNACK that refuses (credentials, authorisation, client id) carries a result instead.
-    /// </summary>
-    private static bool IsTransientConnectFailure(Exception? cause)
-    {
-        for (Exception? ex = cause; ex is not null; ex = ex.InnerException)
-        {
-            if (ex is MqttCommunicationTimedOutException or TimeoutException or OperationCanceledException
-                or System.Net.Sockets.SocketException or IOException or MqttCommunicationException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private async Task ConnectOnceAsync(CancellationToken cancellationToken)
     {
         MqttClientOptionsBuilder builder = new MqttClientOptionsBuilder()
@@ -267,7 +249,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
             .WithReceiveMaximum((ushort)_options.InboundQueueCapacity)
-            .WithTimeout(_options.ConnectTimeout);
+            .WithTimeout(TimeSpan.FromSeconds(10));
         if (_willFactory() is { } will)
         {
             builder = builder.WithWillTopic(will.Topic).WithWillPayload(will.Will).WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithWillRetain(false);
@@ -292,29 +274,13 @@ internal sealed class MqttConnection : IAsyncDisposable
             });
         }
 
-        // MQTTnet applies its own connect timeout only to a call that cannot be cancelled; a caller's token (the worker
-        // engine always passes one) would otherwise let an unanswered CONNECT wait until that token ends.
-        using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _time);
-        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         MqttClientConnectResult result;
         try
         {
-            result = await _client.ConnectAsync(builder.Build(), attempt.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is not OutOfMemoryException)
-        {
-            throw new OperationCanceledException("The connection attempt was cancelled.", ex, cancellationToken);
-        }
-        catch (Exception ex) when ((ex is OperationCanceledException && timeout.IsCancellationRequested)
-            || (ex is MqttConnectingFailedException && (timeout.IsCancellationRequested || IsTransientConnectFailure(ex.InnerException))))
-        {
-            // No CONNACK came back (a broker too busy to answer within the connect timeout, or a connection cut while
-            // waiting): nothing was refused, so this is retried like an unreachable broker.
-            throw new TimeoutException($"The broker {Endpoint} did not answer the connection of '{_username}' within {_options.ConnectTimeout.TotalSeconds:0.###} s: {ex.Message}", ex);
+            result = await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
         }
         catch (MqttConnectingFailedException ex)
         {
-            // A CONNACK that refuses (bad credentials, not authorised, client id rejected): final.
             throw new TransportException($"The broker {Endpoint} refused the connection of '{_username}': {ex.Message}.", ex);
         }
 

@@ -50,13 +50,6 @@ public abstract class MqttTransportOptionsBase
     /// </summary>
     public bool WaitForBroker { get; set; }
 
-    /// <summary>
-    /// How long one connection attempt waits for the broker to accept it (TCP, TLS and the CONNACK). A broker that does
-    /// not answer within it (down, or too loaded) is treated as unreachable and retried with the reconnect back-off,
-    /// unlike a CONNACK that refuses. Default 10 s.
-    /// </summary>
-    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
-
     /// <summary>How long a send waits for a connection (across reconnects) before it fails.</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -101,7 +94,6 @@ public abstract class MqttTransportOptionsBase
             throw new ArgumentException("PublishTimeout must be positive, SessionExpiry non-negative and KeepAlive at least 1 s.", nameof(PublishTimeout));
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1, nameof(InboundQueueCapacity));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(InboundQueueCapacity, ushort.MaxValue, nameof(InboundQueueCapacity));
         Reassembly.Validate();
