@@ -1,6 +1,5 @@
 using FedEdge.Messaging;
 using FedEdge.Transport.Grpc;
-using Microsoft.Extensions.Time.Testing;
 
 namespace FedEdge.Transport.Tests;
 
@@ -10,43 +9,24 @@ namespace FedEdge.Transport.Tests;
 /// while it is away, and nothing once it has been away past <see cref="GrpcCoordinatorOptions.AbsentInboxRetention"/>;
 /// on its return it still gets the latest model and its task. The coordinator's clock is fake; worker and Kestrel are real.
 /// </summary>
-public sealed class GrpcInboxBoundTests : IAsyncLifetime
+public sealed class GrpcInboxBoundTests : GrpcFakeClockCoordinatorTests
 {
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
-    private readonly RecordingCoordinator _handler = new();
-    private readonly List<IAsyncDisposable> _owned = [];
-    private GrpcCoordinatorTransport _coordinator = null!;
+    protected override string DeviceId => "b-1";
 
-    public async Task InitializeAsync()
-    {
-        var options = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true, ChunkSize = 16 * 1024, AbsentInboxRetention = TimeSpan.FromSeconds(60) };
-        options.DeviceTokens["b-1"] = "token-1";
-        _coordinator = new GrpcCoordinatorTransport(options, timeProvider: _time);
-        await _coordinator.StartAsync(_handler);
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (IAsyncDisposable owned in _owned)
-        {
-            await owned.DisposeAsync();
-        }
-
-        await _coordinator.DisposeAsync();
-    }
+    private protected override void Configure(GrpcCoordinatorOptions options) => options.AbsentInboxRetention = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task DepartedDevice_HoldsAtMostTheLatestModelsAndTask_AndNothingPastTheRetention()
     {
         var (worker, recorder) = await WorkerAsync();
         await PublishAsync(1);
-        await _coordinator.SendTaskAsync("b-1", TestData.Task(1, Model(1)));
+        await Coordinator.SendTaskAsync("b-1", TestData.Task(1, Model(1)));
         Assert.Equal(1, (await recorder.NextAsync<RoundTask>()).Round);
-        await _coordinator.SendReceiptAsync("b-1", new UpdateReceipt { Round = 1, Accepted = true });
+        await Coordinator.SendReceiptAsync("b-1", new UpdateReceipt { Round = 1, Accepted = true });
         Assert.Equal(1, (await recorder.NextAsync<UpdateReceipt>()).Round);
-        await WaitAsync(() => _coordinator.QueuedBytesOf("b-1") == 0);
+        await WaitAsync(() => Coordinator.QueuedBytesOf("b-1") == 0);
 
-        _owned.Remove(worker);
+        Owned.Remove(worker);
         await worker.DisposeAsync();
         await GoneAsync();
 
@@ -55,29 +35,29 @@ public sealed class GrpcInboxBoundTests : IAsyncLifetime
         for (int round = 2; round <= 8; round++)
         {
             await PublishAsync(round);
-            await _coordinator.SendTaskAsync("b-1", TestData.Task(round, Model(round)));
-            queued.Add(_coordinator.QueuedBytesOf("b-1"));
+            await Coordinator.SendTaskAsync("b-1", TestData.Task(round, Model(round)));
+            queued.Add(Coordinator.QueuedBytesOf("b-1"));
         }
 
         // One round's model and task is > 0; unbounded, the inbox would grow by that every round (7 rounds: 7 models).
         long oneRound = queued[0];
         Assert.True(oneRound > ModelBytes, $"one round queued {oneRound} bytes");
         Assert.All(queued, q => Assert.InRange(q, 1, 2 * oneRound));
-        Assert.True(_coordinator.DroppedQueuedMessages > 0);
+        Assert.True(Coordinator.DroppedQueuedMessages > 0);
 
         // Past the retention the device's inbox is emptied, and stays empty while it is away.
-        _time.Advance(TimeSpan.FromSeconds(61));
+        Time.Advance(TimeSpan.FromSeconds(61));
         await PublishAsync(9);
-        Assert.Equal(0, _coordinator.QueuedBytesOf("b-1"));
-        await _coordinator.SendTaskAsync("b-1", TestData.Task(9, Model(9)));
-        Assert.Equal(0, _coordinator.QueuedBytesOf("b-1"));
-        Assert.Equal(0, _coordinator.QueuedBytes);
+        Assert.Equal(0, Coordinator.QueuedBytesOf("b-1"));
+        await Coordinator.SendTaskAsync("b-1", TestData.Task(9, Model(9)));
+        Assert.Equal(0, Coordinator.QueuedBytesOf("b-1"));
+        Assert.Equal(0, Coordinator.QueuedBytes);
 
         // On its return: the latest model first, and the re-sent task reaches it.
         var (_, again) = await WorkerAsync();
         Assert.Equal(9, (await again.NextAsync<GlobalModel>()).Version);
-        await WaitAsync(() => _coordinator.IsSubscribed("b-1"));
-        await _coordinator.SendTaskAsync("b-1", TestData.Task(9, Model(9)));
+        await WaitAsync(() => Coordinator.IsSubscribed("b-1"));
+        await Coordinator.SendTaskAsync("b-1", TestData.Task(9, Model(9)));
         Assert.Equal(9, (await again.NextAsync<RoundTask>()).Round);
     }
 
@@ -97,10 +77,10 @@ public sealed class GrpcInboxBoundTests : IAsyncLifetime
     private ValueTask PublishAsync(int round)
     {
         ParameterSet parameters = Model(round);
-        return _coordinator.PublishGlobalModelAsync(new GlobalModel { Version = round, Hash = parameters.ComputeHash(), Parameters = parameters });
+        return Coordinator.PublishGlobalModelAsync(new GlobalModel { Version = round, Hash = parameters.ComputeHash(), Parameters = parameters });
     }
 
-    private async Task GoneAsync() => await WaitAsync(() => !_coordinator.IsSubscribed("b-1"));
+    private async Task GoneAsync() => await WaitAsync(() => !Coordinator.IsSubscribed("b-1"));
 
     private static async Task WaitAsync(Func<bool> condition)
     {
@@ -109,14 +89,5 @@ public sealed class GrpcInboxBoundTests : IAsyncLifetime
         {
             await Task.Delay(20, patience.Token);
         }
-    }
-
-    private async Task<(GrpcWorkerTransport Transport, RecordingWorker Handler)> WorkerAsync()
-    {
-        var transport = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = _coordinator.Address, DeviceId = "b-1", Token = "token-1", CallDeadline = TimeSpan.FromSeconds(20) });
-        _owned.Add(transport);
-        var recorder = new RecordingWorker();
-        await transport.ConnectAsync(recorder);
-        return (transport, recorder);
     }
 }

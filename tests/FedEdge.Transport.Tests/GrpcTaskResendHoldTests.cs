@@ -1,7 +1,6 @@
 using FedEdge.Devices;
 using FedEdge.Messaging;
 using FedEdge.Transport.Grpc;
-using Microsoft.Extensions.Time.Testing;
 
 namespace FedEdge.Transport.Tests;
 
@@ -11,51 +10,33 @@ namespace FedEdge.Transport.Tests;
 /// <see cref="GrpcCoordinatorOptions.TaskResendHold"/>), and a stream that ended lets the re-send out at once.
 /// The coordinator's clock is fake; the worker and Kestrel run for real on loopback.
 /// </summary>
-public sealed class GrpcTaskResendHoldTests : IAsyncLifetime
+public sealed class GrpcTaskResendHoldTests : GrpcFakeClockCoordinatorTests
 {
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
-    private readonly RecordingCoordinator _handler = new();
-    private readonly List<IAsyncDisposable> _owned = [];
     private readonly ParameterSet _global = TestData.RandomSet(5, 30_000);
-    private GrpcCoordinatorTransport _coordinator = null!;
 
-    public async Task InitializeAsync()
-    {
-        var options = new GrpcCoordinatorOptions { Port = 0, AllowPlainText = true, ChunkSize = 16 * 1024, TaskResendHold = TimeSpan.FromSeconds(2) };
-        options.DeviceTokens["h-1"] = "token-1";
-        _coordinator = new GrpcCoordinatorTransport(options, timeProvider: _time);
-        await _coordinator.StartAsync(_handler);
-    }
+    protected override string DeviceId => "h-1";
 
-    public async Task DisposeAsync()
-    {
-        foreach (IAsyncDisposable owned in _owned)
-        {
-            await owned.DisposeAsync();
-        }
-
-        await _coordinator.DisposeAsync();
-    }
+    private protected override void Configure(GrpcCoordinatorOptions options) => options.TaskResendHold = TimeSpan.FromSeconds(2);
 
     [Fact]
     public async Task Resend_OfATaskDeliveredOnTheOpenStream_IsHeldUntilTheHoldPasses()
     {
         var (_, recorder) = await WorkerAsync();
         RoundTask task = TestData.Task(1, _global);
-        await _coordinator.SendTaskAsync("h-1", task);
+        await Coordinator.SendTaskAsync("h-1", task);
         Assert.Equal(1, (await recorder.NextAsync<RoundTask>()).Round);
         await DeliveredAsync(recorder, 1);
 
         // One second later (fake clock), well inside the 2 s cap: the re-send is held, nothing new reaches the worker.
-        _time.Advance(TimeSpan.FromSeconds(1));
-        await _coordinator.SendTaskAsync("h-1", task);
-        Assert.Equal(1, _coordinator.TaskResendsHeld);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await Coordinator.SendTaskAsync("h-1", task);
+        Assert.Equal(1, Coordinator.TaskResendsHeld);
         await DeliveredAsync(recorder, 2);
 
         // Past the hold the re-send goes out: a device that dropped the task gets it again.
-        _time.Advance(TimeSpan.FromSeconds(1.5));
-        await _coordinator.SendTaskAsync("h-1", task);
-        Assert.Equal(1, _coordinator.TaskResendsHeld);
+        Time.Advance(TimeSpan.FromSeconds(1.5));
+        await Coordinator.SendTaskAsync("h-1", task);
+        Assert.Equal(1, Coordinator.TaskResendsHeld);
         Assert.Equal(1, Assert.IsType<RoundTask>(await recorder.NextAsync<object>()).Round);
     }
 
@@ -64,24 +45,24 @@ public sealed class GrpcTaskResendHoldTests : IAsyncLifetime
     {
         var (worker, recorder) = await WorkerAsync();
         RoundTask task = TestData.Task(1, _global);
-        await _coordinator.SendTaskAsync("h-1", task);
+        await Coordinator.SendTaskAsync("h-1", task);
         await recorder.NextAsync<RoundTask>();
         await DeliveredAsync(recorder, 1);
-        Assert.Equal(TimeSpan.FromSeconds(2), _coordinator.CurrentResendHold);
+        Assert.Equal(TimeSpan.FromSeconds(2), Coordinator.CurrentResendHold);
 
         // The device acknowledges 100 ms (fake clock) after the task was written: the hold becomes 400 ms.
-        _time.Advance(TimeSpan.FromMilliseconds(100));
+        Time.Advance(TimeSpan.FromMilliseconds(100));
         await worker.PublishStatusAsync(TestData.Status("h-1", DeviceIntent.Training) with { ActiveRound = 1, ActiveNonce = task.Nonce });
-        await _handler.NextAsync<DeviceStatus>(s => s.ActiveRound == 1);
-        Assert.Equal(TimeSpan.FromMilliseconds(400), _coordinator.CurrentResendHold);
+        await Handler.NextAsync<DeviceStatus>(s => s.ActiveRound == 1);
+        Assert.Equal(TimeSpan.FromMilliseconds(400), Coordinator.CurrentResendHold);
 
-        _time.Advance(TimeSpan.FromMilliseconds(200));
-        await _coordinator.SendTaskAsync("h-1", task);
-        Assert.Equal(1, _coordinator.TaskResendsHeld);
+        Time.Advance(TimeSpan.FromMilliseconds(200));
+        await Coordinator.SendTaskAsync("h-1", task);
+        Assert.Equal(1, Coordinator.TaskResendsHeld);
 
-        _time.Advance(TimeSpan.FromMilliseconds(200));
-        await _coordinator.SendTaskAsync("h-1", task);
-        Assert.Equal(1, _coordinator.TaskResendsHeld);
+        Time.Advance(TimeSpan.FromMilliseconds(200));
+        await Coordinator.SendTaskAsync("h-1", task);
+        Assert.Equal(1, Coordinator.TaskResendsHeld);
         Assert.Equal(1, Assert.IsType<RoundTask>(await recorder.NextAsync<object>()).Round);
     }
 
@@ -90,10 +71,10 @@ public sealed class GrpcTaskResendHoldTests : IAsyncLifetime
     {
         var (first, recorder) = await WorkerAsync();
         RoundTask task = TestData.Task(1, _global);
-        await _coordinator.SendTaskAsync("h-1", task);
+        await Coordinator.SendTaskAsync("h-1", task);
         await recorder.NextAsync<RoundTask>();
         await DeliveredAsync(recorder, 1);
-        _owned.Remove(first);
+        Owned.Remove(first);
         await first.DisposeAsync();
 
         // No time passes on the coordinator's clock: once it notices the stream ended, the next re-send is queued.
@@ -102,10 +83,10 @@ public sealed class GrpcTaskResendHoldTests : IAsyncLifetime
         do
         {
             await Task.Delay(50, patience.Token);
-            held = _coordinator.TaskResendsHeld;
-            await _coordinator.SendTaskAsync("h-1", task);
+            held = Coordinator.TaskResendsHeld;
+            await Coordinator.SendTaskAsync("h-1", task);
         }
-        while (_coordinator.TaskResendsHeld > held);
+        while (Coordinator.TaskResendsHeld > held);
 
         var (_, again) = await WorkerAsync();
         Assert.Equal(1, (await again.NextAsync<RoundTask>()).Round);
@@ -141,22 +122,13 @@ public sealed class GrpcTaskResendHoldTests : IAsyncLifetime
         Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
     }
 
-    private async Task<(GrpcWorkerTransport Transport, RecordingWorker Handler)> WorkerAsync()
-    {
-        var transport = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = _coordinator.Address, DeviceId = "h-1", Token = "token-1", CallDeadline = TimeSpan.FromSeconds(20) });
-        _owned.Add(transport);
-        var recorder = new RecordingWorker();
-        await transport.ConnectAsync(recorder);
-        return (transport, recorder);
-    }
-
     /// <summary>
     /// Sends a receipt behind what the inbox holds and waits for it to be the worker's next message: everything queued
     /// before it was written whole (and nothing else arrived in between).
     /// </summary>
     private async Task DeliveredAsync(RecordingWorker recorder, long marker)
     {
-        await _coordinator.SendReceiptAsync("h-1", new UpdateReceipt { Round = marker, Accepted = true });
+        await Coordinator.SendReceiptAsync("h-1", new UpdateReceipt { Round = marker, Accepted = true });
         Assert.Equal(marker, Assert.IsType<UpdateReceipt>(await recorder.NextAsync<object>()).Round);
     }
 }
