@@ -24,19 +24,8 @@ public sealed class CommitteeProcessTests : IDisposable
     public async Task CoordinatorWithFourValidatorsOneDown_SeparateProcesses_EveryRoundCoSignedAndTheLogVerifies()
     {
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
-        CliResult sim = await CliRunner.RunAsync(["simulate", "--rounds", "1", "--thermal", "off", "--out", Path.Combine(_dir, "sim"), "--runs", Path.Combine(_dir, "runs")], workingDirectory: RepoPaths.Root);
-        Assert.True(sim.ExitCode == 0, sim.Stdout + sim.Stderr);
-        string normalizer = Path.Combine(_dir, "sim", "normalizer.json");
-
-        string pki = Path.Combine(_dir, "pki");
-        Assert.Equal(0, (await CliRunner.RunAsync(["pki", "init", "--dir", pki])).ExitCode);
-        foreach (string host in new[] { "coordinator", "validator-0", "validator-1", "validator-2", "validator-3" })
-        {
-            CliResult issued = await CliRunner.RunAsync(["pki", "issue", "--dir", pki, "--server", host]);
-            Assert.True(issued.ExitCode == 0, issued.Stdout + issued.Stderr);
-        }
-
-        string Server(string host, string ext) => Path.Combine(pki, "servers", host + "." + ext);
+        CommitteePki setup = await CommitteePki.CreateAsync(_dir);
+        string normalizer = setup.Normalizer;
         var validators = new List<CliProcess>();
         var members = new List<Dictionary<string, string>>();
         try
@@ -45,14 +34,14 @@ public sealed class CommitteeProcessTests : IDisposable
             {
                 string name = "validator-" + i;
                 int validatorPort = LoopbackPorts.Free();
-                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
+                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = setup.Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
                 if (i == 3)
                 {
                     continue; // listed in the committee, never started: down.
                 }
 
-                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", Server(name, "crt"), "--key", Server(name, "key"),
-                    "--log-key", Server("coordinator", "crt"), "--state", Path.Combine(_dir, name)]);
+                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", setup.Server(name, "crt"), "--key", setup.Server(name, "key"),
+                    "--log-key", setup.Server("coordinator", "crt"), "--state", Path.Combine(_dir, name)]);
                 validators.Add(validator);
                 await validator.WaitForLineAsync(l => l.Contains("listening on https://127.0.0.1:", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
             }
@@ -65,7 +54,7 @@ public sealed class CommitteeProcessTests : IDisposable
                 ["coordinator", "--port", port.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", "2",
                  "--device", "doorbell=https://mud.example/doorbell.json", "--device", "camera=https://mud.example/camera.json",
                  "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, ("doorbell", "pw-1"), ("camera", "pw-2")),
-                 "--ledger-key", Server("coordinator", "key"), "--committee", committee, "--committee-timeout", "20", "--verbose",
+                 "--ledger-key", setup.Server("coordinator", "key"), "--committee", committee, "--committee-timeout", "20", "--verbose",
                  "--out", Path.Combine(_dir, "coordinator")],
                 timeout: TimeSpan.FromMinutes(3));
             await LoopbackPorts.WaitForListenerAsync(port, coordinator);
@@ -85,7 +74,7 @@ public sealed class CommitteeProcessTests : IDisposable
             Assert.Contains("validator-3 did not co-sign", c.Stdout + c.Stderr, StringComparison.Ordinal);
             Assert.All(validators, v => Assert.Contains(v.StderrLines, l => l.StartsWith("round 2: head ", StringComparison.Ordinal) && l.EndsWith("co-signed", StringComparison.Ordinal)));
 
-            CliResult verified = await CliRunner.RunAsync(["ledger", "verify", "--log", Path.Combine(_dir, "coordinator", "ledger"), "--committee", committee, "--log-key", Server("coordinator", "crt")]);
+            CliResult verified = await CliRunner.RunAsync(["ledger", "verify", "--log", Path.Combine(_dir, "coordinator", "ledger"), "--committee", committee, "--log-key", setup.Server("coordinator", "crt")]);
             Assert.True(verified.ExitCode == 0, verified.Stdout + verified.Stderr);
             Assert.Contains("6 committee co-signatures (quorum 3 of 4 on every head)", verified.Stdout, StringComparison.Ordinal);
         }

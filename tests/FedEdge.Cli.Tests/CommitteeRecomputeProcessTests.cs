@@ -33,19 +33,8 @@ public sealed class CommitteeRecomputeProcessTests : IDisposable
     private async Task<(CliResult Coordinator, IReadOnlyList<string[]> ValidatorStderr)> RunAsync(string[] coordinatorExtra, string[][] validatorExtra, int workers)
     {
         string data = Path.Combine(RepoPaths.Root, "samples", "data");
-        CliResult sim = await CliRunner.RunAsync(["simulate", "--rounds", "1", "--thermal", "off", "--out", Path.Combine(_dir, "sim"), "--runs", Path.Combine(_dir, "runs")], workingDirectory: RepoPaths.Root);
-        Assert.True(sim.ExitCode == 0, sim.Stdout + sim.Stderr);
-        string normalizer = Path.Combine(_dir, "sim", "normalizer.json");
-
-        string pki = Path.Combine(_dir, "pki");
-        Assert.Equal(0, (await CliRunner.RunAsync(["pki", "init", "--dir", pki])).ExitCode);
-        foreach (string host in new[] { "coordinator", "validator-0", "validator-1", "validator-2", "validator-3" })
-        {
-            CliResult issued = await CliRunner.RunAsync(["pki", "issue", "--dir", pki, "--server", host]);
-            Assert.True(issued.ExitCode == 0, issued.Stdout + issued.Stderr);
-        }
-
-        string Server(string host, string ext) => Path.Combine(pki, "servers", host + "." + ext);
+        CommitteePki setup = await CommitteePki.CreateAsync(_dir);
+        string normalizer = setup.Normalizer;
         var validators = new List<CliProcess>();
         var members = new List<Dictionary<string, string>>();
         try
@@ -54,9 +43,9 @@ public sealed class CommitteeRecomputeProcessTests : IDisposable
             {
                 string name = "validator-" + i;
                 int validatorPort = LoopbackPorts.Free();
-                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
-                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", Server(name, "crt"), "--key", Server(name, "key"),
-                    "--log-key", Server("coordinator", "crt"), "--state", Path.Combine(_dir, name), .. validatorExtra[i]]);
+                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = setup.Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
+                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", setup.Server(name, "crt"), "--key", setup.Server(name, "key"),
+                    "--log-key", setup.Server("coordinator", "crt"), "--state", Path.Combine(_dir, name), .. validatorExtra[i]]);
                 validators.Add(validator);
                 await validator.WaitForLineAsync(l => l.Contains("listening on https://127.0.0.1:", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
             }
@@ -71,7 +60,7 @@ public sealed class CommitteeRecomputeProcessTests : IDisposable
                 ["coordinator", "--port", port.ToString(CultureInfo.InvariantCulture), "--rounds", "2", "--min-devices", workers.ToString(CultureInfo.InvariantCulture),
                  .. devices.SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
                  "--device-passwords", passwords,
-                 "--ledger-key", Server("coordinator", "key"), "--committee", committee, "--committee-timeout", "20", "--verbose",
+                 "--ledger-key", setup.Server("coordinator", "key"), "--committee", committee, "--committee-timeout", "20", "--verbose",
                  "--out", Path.Combine(_dir, "coordinator"), .. coordinatorExtra],
                 timeout: TimeSpan.FromMinutes(3));
             await LoopbackPorts.WaitForListenerAsync(port, coordinator);
@@ -86,7 +75,7 @@ public sealed class CommitteeRecomputeProcessTests : IDisposable
             Assert.True(c.ExitCode == 0, story);
             Assert.True(c.Stdout.Contains($"round 2 completed=True participants={workers}", StringComparison.Ordinal), story);
 
-            CliResult verified = await CliRunner.RunAsync(["ledger", "verify", "--log", Path.Combine(_dir, "coordinator", "ledger"), "--committee", committee, "--log-key", Server("coordinator", "crt")]);
+            CliResult verified = await CliRunner.RunAsync(["ledger", "verify", "--log", Path.Combine(_dir, "coordinator", "ledger"), "--committee", committee, "--log-key", setup.Server("coordinator", "crt")]);
             Assert.True(verified.ExitCode == 0, verified.Stdout + verified.Stderr);
             return (c, [.. validators.Select(v => v.StderrLines.ToArray())]);
         }
