@@ -116,6 +116,7 @@ internal sealed record RoundSample(
 
     /// <summary>Bytes the coordinator sent in the round (<see cref="RoundResult.BytesDown"/>).</summary>
     public long BytesDown { get; init; }
+
     /// <summary>TLS handshakes started in the process since the previous round result (client and server ends each count).</summary>
     public long TlsHandshakes { get; init; }
     /// <summary>Managed bytes the whole process allocated since the previous round result (copies of payloads show here).</summary>
