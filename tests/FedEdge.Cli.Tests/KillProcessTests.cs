@@ -148,11 +148,11 @@ public sealed partial class KillProcessTests : IAsyncLifetime
         workers[1].Kill();
 
         // The round cannot reach its quorum of 3: it fails with a reason, and the coordinator neither crashes nor hangs in it.
-        // Normally that is round 2; on a slow machine round 2 may already hold all three updates when the kill lands, and
-        // then the next round is the one that fails.
+        // Normally that is round 2, but rounds can be fast enough that the kill lands one or more rounds later (a quiet CI
+        // machine failed round 4): the round that fails is whichever was running, and no round before it failed.
         string failed = await coordinator.WaitForLineAsync(l => RoundLine().Match(l) is { Success: true } m && m.Groups["completed"].Value == "False", Generous, "a round failing");
         int failedRound = int.Parse(RoundLine().Match(failed).Groups["round"].Value, CultureInfo.InvariantCulture);
-        Assert.InRange(failedRound, 2, 3);
+        Assert.True(failedRound >= 2, failed);
         Assert.Matches(@"participants=\d+ .*(quorum not met|no device)", failed);
         string failedNumber = failedRound.ToString(CultureInfo.InvariantCulture);
         Assert.DoesNotContain(coordinator.StdoutLines, l => l.StartsWith($"round {failedNumber} completed=True", StringComparison.Ordinal));
