@@ -159,7 +159,7 @@ public sealed class MosquittoMtlsTests : IAsyncLifetime
         }
 
         await using MqttWorkerTransport anonymous = Worker("dev-a", null);
-        await Assert.ThrowsAnyAsync<Exception>(async () => await anonymous.ConnectAsync(new RecordingWorker()));
+        await Assert.ThrowsAsync<TransportException>(async () => await anonymous.ConnectAsync(new RecordingWorker()));
     }
 
     [Fact]
@@ -185,7 +185,7 @@ public sealed class MosquittoMtlsTests : IAsyncLifetime
         using X509Certificate2 otherCa = FederationPki.CreateCertificateAuthority("mtls tests", Now, TimeSpan.FromDays(30));
         using X509Certificate2 foreign = Device("dev-x", otherCa);
         await using MqttWorkerTransport worker = Worker("dev-x", foreign);
-        await Assert.ThrowsAnyAsync<Exception>(async () => await worker.ConnectAsync(new RecordingWorker()));
+        await Assert.ThrowsAsync<TransportException>(async () => await worker.ConnectAsync(new RecordingWorker()));
         Assert.Contains("certificate verify failed", _broker.Log, StringComparison.Ordinal);
         await AssertValidDeviceConnects();
     }
@@ -199,7 +199,7 @@ public sealed class MosquittoMtlsTests : IAsyncLifetime
         }
 
         await using MqttWorkerTransport worker = Worker("revoked-1", KeyFiles.MakeUsableForTls(new X509Certificate2(_revoked)));
-        await Assert.ThrowsAnyAsync<Exception>(async () => await worker.ConnectAsync(new RecordingWorker()));
+        await Assert.ThrowsAsync<TransportException>(async () => await worker.ConnectAsync(new RecordingWorker()));
         Assert.Contains("certificate verify failed", _broker.Log, StringComparison.Ordinal);
         await AssertValidDeviceConnects();
     }
@@ -214,7 +214,7 @@ public sealed class MosquittoMtlsTests : IAsyncLifetime
 
         using X509Certificate2 expired = Device("old-1", issued: Now.AddDays(-20), validity: TimeSpan.FromDays(1));
         await using MqttWorkerTransport worker = Worker("old-1", expired);
-        await Assert.ThrowsAnyAsync<Exception>(async () => await worker.ConnectAsync(new RecordingWorker()));
+        await Assert.ThrowsAsync<TransportException>(async () => await worker.ConnectAsync(new RecordingWorker()));
         Assert.Contains("certificate verify failed", _broker.Log, StringComparison.Ordinal);
         await AssertValidDeviceConnects();
     }

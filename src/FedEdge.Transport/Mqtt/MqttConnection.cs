@@ -248,8 +248,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             .WithCleanStart(false)
             .WithSessionExpiryInterval((uint)_options.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
-            .WithReceiveMaximum((ushort)_options.InboundQueueCapacity)
-            .WithTimeout(TimeSpan.FromSeconds(10));
+            .WithReceiveMaximum((ushort)_options.InboundQueueCapacity);
         if (_willFactory() is { } will)
         {
             builder = builder.WithWillTopic(will.Topic).WithWillPayload(will.Will).WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithWillRetain(false);
@@ -274,13 +273,47 @@ internal sealed class MqttConnection : IAsyncDisposable
             });
         }
 
+        // MQTTnet gets no token of ours: a token handed to ConnectAsync switches its own timeout off, and one linked with
+        // a timer was seen to leave clients connected but deaf after a broker restart. Our timer and the caller's
+        // cancellation abort the attempt from outside instead (AbortConnect). On a timeout MQTTnet disposes the socket and
+        // reports "connection closed", just as when a broker closes it to refuse a client certificate; only the timer
+        // tells the two apart. MQTTnet's own timeout, twice ours, is a backstop that should never be the one to fire.
+        TimeSpan backstop = _options.ConnectTimeout * 2;
+        long started = TimeProvider.System.GetTimestamp();
+        Task<MqttClientConnectResult> connecting = _client.ConnectAsync(builder.WithTimeout(backstop).Build(), CancellationToken.None);
+        using var timer = new CancellationTokenSource(_options.ConnectTimeout, _time);
         MqttClientConnectResult result;
         try
         {
-            result = await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+            using (timer.Token.Register(static state => ((MqttConnection)state!).AbortConnect(), this))
+            using (cancellationToken.Register(static state => ((MqttConnection)state!).AbortConnect(), this))
+            {
+                result = await connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (timer.IsCancellationRequested && !_client.IsConnected)
+            {
+                // The CONNACK and the abort crossed: the attempt succeeded in MQTTnet but its connection was closed.
+                throw new MqttCommunicationTimedOutException();
+            }
+        }
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is not OutOfMemoryException)
+        {
+            // The attempt goes on only until the abort reaches it; its outcome no longer matters.
+            _ = connecting.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw new OperationCanceledException("The connection attempt was cancelled.", ex, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException
+            && (timer.IsCancellationRequested || IsTimeout(ex) || TimeProvider.System.GetElapsedTime(started) >= backstop))
+        {
+            // No CONNACK within the timeout (the TCP connection, and TLS if any, stood), or the TCP connect or the TLS
+            // handshake itself stalled: nothing was refused, so this is retried like an unreachable broker.
+            throw new TimeoutException($"The broker {Endpoint} did not answer the connection of '{_username}' within {_options.ConnectTimeout.TotalSeconds:0.###} s.", ex);
         }
         catch (MqttConnectingFailedException ex)
         {
+            // A CONNACK that refuses, or the broker closing the connection before any CONNACK within the timeout
+            // (Mosquitto refusing a revoked or foreign client certificate after the TLS 1.3 handshake): final.
             throw new TransportException($"The broker {Endpoint} refused the connection of '{_username}': {ex.Message}.", ex);
         }
 
@@ -316,6 +349,40 @@ internal sealed class MqttConnection : IAsyncDisposable
             _connected.TrySetResult();
         }
     }
+
+    /// <summary>True when a failure's chain holds a timeout or a cancellation (MQTTnet's own timeout; it is given no token of ours).</summary>
+    private static bool IsTimeout(Exception error)
+    {
+        for (Exception? ex = error; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is MqttCommunicationTimedOutException or OperationCanceledException or TimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Ends a connection attempt in flight (its timer fired, or the caller cancelled it): disconnecting a client that is
+    /// still connecting closes its socket and cancels MQTTnet's internal token, so the attempt fails at once. A client
+    /// that got connected meanwhile is left alone. Runs on the thread pool, never on the thread that fired the token.
+    /// </summary>
+    private void AbortConnect() => _ = Task.Run(async () =>
+    {
+        try
+        {
+            if (!_client.IsConnected)
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // MQTTnet says "not connected" after aborting; or the client is already disposed, or the socket already gone.
+        }
+    });
 
     private static bool ValidateAgainstRoot(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 root)
     {

@@ -50,6 +50,14 @@ public abstract class MqttTransportOptionsBase
     /// </summary>
     public bool WaitForBroker { get; set; }
 
+    /// <summary>
+    /// How long one connection attempt may take, from the TCP connect through the TLS handshake to the broker's CONNACK.
+    /// An attempt that gets no answer within it (a broker too loaded to answer, a listener that stalls) is treated like an
+    /// unreachable broker and retried with the reconnect back-off; a broker that refuses (a CONNACK with a refusal code,
+    /// a client certificate refused in the TLS handshake) still fails at once. Default 10 s.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a send waits for a connection (across reconnects) before it fails.</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -94,6 +102,7 @@ public abstract class MqttTransportOptionsBase
             throw new ArgumentException("PublishTimeout must be positive, SessionExpiry non-negative and KeepAlive at least 1 s.", nameof(PublishTimeout));
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(InboundQueueCapacity, 1, nameof(InboundQueueCapacity));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(InboundQueueCapacity, ushort.MaxValue, nameof(InboundQueueCapacity));
         Reassembly.Validate();
