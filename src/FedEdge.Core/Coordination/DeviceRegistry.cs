@@ -160,6 +160,15 @@ internal sealed class DeviceRegistry
         }
     }
 
+    /// <summary>How many devices are admitted, and how many of them are lost now.</summary>
+    public (int Admitted, int Lost) Census()
+    {
+        lock (_gate)
+        {
+            return (_devices.Count, _devices.Values.Count(d => d.Lost));
+        }
+    }
+
     /// <summary>Marks devices not seen for <paramref name="timeout"/> as lost and returns the newly lost ones.</summary>
     public IReadOnlyList<string> SweepLost(DateTimeOffset now, TimeSpan timeout)
     {

@@ -70,7 +70,7 @@ internal sealed class RoundPipeline(
 
         if (window is null)
         {
-            return Fail(round, start, $"no device asked to train within {options.JoinTimeout}");
+            return Fail(round, start, requests.DescribeShortfall());
         }
 
         List<string> selected = Select(window, round);

@@ -204,6 +204,25 @@ internal sealed class TrainingRequests : IDisposable
     }
 
     /// <summary>
+    /// Why a collection gave up after <see cref="CoordinatorOptions.JoinTimeout"/>: how many training devices were asking
+    /// at that moment against <see cref="CoordinatorOptions.MinParticipants"/>, with the admitted and lost counts (after a
+    /// mass loss the devices come back one by one, and a quorum of all of them needs every one back at once).
+    /// </summary>
+    public string DescribeShortfall()
+    {
+        int asking;
+        lock (_gate)
+        {
+            asking = _window.Phase == WindowPhase.Open ? _registry.Candidates(_window.Pending.Select(p => p.DeviceId)).Count : 0;
+        }
+
+        (int admitted, int lost) = _registry.Census();
+        return asking == 0
+            ? $"no device asked to train within {_options.JoinTimeout} ({admitted} admitted, {lost} of them lost)"
+            : $"too few devices asked to train within {_options.JoinTimeout}: {asking} of the {_options.MinParticipants} required were asking ({admitted} admitted, {lost} of them lost)";
+    }
+
+    /// <summary>
     /// Ends the window cycle of the round that ran: members of the closed window that were not selected rejoin the
     /// next window, then (with <see cref="LateRequestPolicy.CarryOver"/>) the participants that asked again during the round.
     /// </summary>

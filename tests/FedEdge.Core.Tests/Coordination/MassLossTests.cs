@@ -102,4 +102,76 @@ public sealed class MassLossTests
             }
         }
     }
+
+    [Fact]
+    public async Task OneDeviceNeverHeardAgain_AQuorumOfAllGivesUpAfterTheJoinTimeout_SayingHowManyAsked()
+    {
+        var coordinatorClock = new FakeTimeProvider(Start);
+        var returningClock = new FakeTimeProvider(Start);
+        var silentClock = new FakeTimeProvider(Start);
+        var network = new InProcessNetwork(coordinatorClock);
+        var options = new CoordinatorOptions
+        {
+            MaxRounds = 3,
+            MinParticipants = Devices,
+            WindowSize = Devices,
+            WindowDuration = TimeSpan.FromMinutes(10), // longer than the join timeout: only the timeout ends the wait
+            JoinTimeout = TimeSpan.FromMinutes(2),
+            RoundTimeout = TimeSpan.FromMinutes(10),
+            HeartbeatInterval = TimeSpan.FromSeconds(1),
+            MissedHeartbeats = 100,
+            HyperParameters = new TrainingHyperParameters { LocalIterations = 1, LearningRate = 1f },
+        };
+        await using var coordinator = new Coordinator(Options.Create(options), network.CreateCoordinatorTransport(), AggregationStrategies.FedAvg(), new DenyListAdmission([]), timeProvider: coordinatorClock);
+        await coordinator.StartAsync(new ParameterSet(new ParameterLayout(new TensorSpec("w", Features))));
+        var gate = new SemaphoreSlim(0);
+        var trainer = new MeanTrainer(Features, gate);
+        var held = new MeanTrainer(Features, new SemaphoreSlim(0));
+        var workers = Enumerable.Range(0, Devices).Select(i => new Worker(
+            Options.Create(new WorkerOptions { DeviceId = $"d{i}", HeartbeatInterval = options.HeartbeatInterval }),
+            network.CreateWorkerTransport($"d{i}"),
+            i < Devices - 1 ? trainer : held,
+            new InMemoryDataSource(TestData.Constant(10, Features, i + 1)),
+            timeProvider: i < Devices - 1 ? returningClock : silentClock)).ToList();
+        try
+        {
+            await Task.WhenAll(workers.Select(w => w.StartAsync().AsTask()));
+            await CoordinatorTests.WaitUntil(() => coordinator.Devices.Count(d => d.Intent == DeviceIntent.Training) == Devices);
+            Task<RoundResult> round1 = coordinator.RunRoundAsync().AsTask();
+            await CoordinatorTests.WaitUntil(() => workers.All(w => w.State == WorkerState.Running));
+            for (int step = 0; step < 2 * options.MissedHeartbeats && !round1.IsCompleted; step++)
+            {
+                coordinatorClock.Advance(TimeSpan.FromSeconds(1));
+                await Task.Delay(5);
+            }
+
+            Assert.False((await round1.WaitAsync(TimeSpan.FromSeconds(30))).Completed);
+
+            // Four devices are heard again (their late updates, then their heartbeats); the fifth never is.
+            gate.Release(Devices - 1);
+            await CoordinatorTests.WaitUntil(() => workers.Take(Devices - 1).All(w => w.State == WorkerState.ReadyForLearning));
+            Task<RoundResult> again = coordinator.RunRoundAsync().AsTask();
+            for (int step = 0; step < 3 * options.JoinTimeout.TotalSeconds && !again.IsCompleted; step++)
+            {
+                returningClock.Advance(TimeSpan.FromSeconds(1));
+                coordinatorClock.Advance(TimeSpan.FromSeconds(1));
+                await Task.Delay(20);
+            }
+
+            RoundResult result = await again.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.False(result.Completed);
+            Assert.Equal(
+                "too few devices asked to train within 00:02:00: 4 of the 5 required were asking (5 admitted, 1 of them lost)",
+                result.FailureReason);
+            Assert.Empty(result.Selected);
+            Assert.All(workers.Take(Devices - 1), w => Assert.Equal(WorkerState.ReadyForLearning, w.State));
+        }
+        finally
+        {
+            foreach (Worker worker in workers)
+            {
+                await worker.DisposeAsync();
+            }
+        }
+    }
 }
