@@ -68,6 +68,23 @@ public sealed class MqttUnansweredConnectTests(Xunit.Abstractions.ITestOutputHel
     }
 
     [Fact]
+    public async Task Transport_WaitForBroker_RetriesUnansweredConnectsOnOneClient_UntilTheCallerCancels()
+    {
+        await using var silent = new SilentListener();
+        MqttWorkerOptions options = TransportOptions(new Uri($"mqtt://127.0.0.1:{silent.Port}"), TimeSpan.FromMilliseconds(300));
+        options.WaitForBroker = true;
+        await using var transport = new MqttWorkerTransport(options);
+        using var cancel = new CancellationTokenSource();
+
+        // One MQTT client, attempt after attempt: each aborted attempt is through before the next one starts.
+        Task connecting = transport.ConnectAsync(new RecordingWorker(), cancel.Token).AsTask();
+        await WaitUntilAsync(() => silent.Accepted >= 3 || connecting.IsCompleted, "three unanswered attempts");
+        Assert.False(connecting.IsCompleted, connecting.Exception?.ToString());
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connecting.WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task Worker_UnansweredConnects_AreRetriedAndLogged_UntilABrokerTakesThePortOver()
     {
         var logs = new ConnectFailureLog();

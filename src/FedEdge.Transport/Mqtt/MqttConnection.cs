@@ -43,6 +43,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     private int _queued;
     private int _connects;
     private bool _aborted;
+    private Task _aborting = Task.CompletedTask;
 
     public MqttConnection(
         MqttTransportOptionsBase options,
@@ -278,6 +279,8 @@ internal sealed class MqttConnection : IAsyncDisposable
         // cancellation abort the attempt from outside instead (AbortConnect). On a timeout MQTTnet disposes the socket and
         // reports "connection closed", just as when a broker closes it to refuse a client certificate; only the timer
         // tells the two apart. MQTTnet's own timeout, twice ours, is a backstop that should never be the one to fire.
+        // An aborted attempt leaves MQTTnet "disconnecting" until the abort is through; a new attempt must wait for it.
+        await Volatile.Read(ref _aborting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         TimeSpan backstop = _options.ConnectTimeout * 2;
         long started = TimeProvider.System.GetTimestamp();
         Task<MqttClientConnectResult> connecting = _client.ConnectAsync(builder.WithTimeout(backstop).Build(), CancellationToken.None);
@@ -285,8 +288,9 @@ internal sealed class MqttConnection : IAsyncDisposable
         MqttClientConnectResult result;
         try
         {
-            using (timer.Token.Register(static state => ((MqttConnection)state!).AbortConnect(), this))
-            using (cancellationToken.Register(static state => ((MqttConnection)state!).AbortConnect(), this))
+            (MqttConnection, Task) target = (this, connecting);
+            using (timer.Token.Register(static state => AbortConnect(((MqttConnection, Task))state!), target))
+            using (cancellationToken.Register(static state => AbortConnect(((MqttConnection, Task))state!), target))
             {
                 result = await connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -367,22 +371,23 @@ internal sealed class MqttConnection : IAsyncDisposable
     /// <summary>
     /// Ends a connection attempt in flight (its timer fired, or the caller cancelled it): disconnecting a client that is
     /// still connecting closes its socket and cancels MQTTnet's internal token, so the attempt fails at once. A client
-    /// that got connected meanwhile is left alone. Runs on the thread pool, never on the thread that fired the token.
+    /// that got connected meanwhile is left alone, and so is a later attempt (an abort that runs late finds its own attempt
+    /// over). Runs on the thread pool, never on the thread that fired the token.
     /// </summary>
-    private void AbortConnect() => _ = Task.Run(async () =>
+    private static void AbortConnect((MqttConnection Connection, Task Attempt) target) => Volatile.Write(ref target.Connection._aborting, Task.Run(async () =>
     {
         try
         {
-            if (!_client.IsConnected)
+            if (!target.Attempt.IsCompleted && !target.Connection._client.IsConnected)
             {
-                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
+                await target.Connection._client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // MQTTnet says "not connected" after aborting; or the client is already disposed, or the socket already gone.
         }
-    });
+    }));
 
     private static bool ValidateAgainstRoot(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 root)
     {
