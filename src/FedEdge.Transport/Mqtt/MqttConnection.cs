@@ -314,6 +314,12 @@ internal sealed class MqttConnection : IAsyncDisposable
             // handshake itself stalled: nothing was refused, so this is retried like an unreachable broker.
             throw new TimeoutException($"The broker {Endpoint} did not answer the connection of '{_username}' within {_options.ConnectTimeout.TotalSeconds:0.###} s.", ex);
         }
+        catch (Exception ex) when (_useTls && ex is not OutOfMemoryException && IsTlsRefusal(ex))
+        {
+            // The TLS handshake failed on a certificate, or the broker closed the connection as the handshake ended
+            // (Mosquitto refusing a client certificate; MQTTnet then finds the socket no longer connected): final.
+            throw new TransportException($"The broker {Endpoint} refused the connection of '{_username}' in the TLS handshake: {ex.Message}.", ex);
+        }
         catch (MqttConnectingFailedException ex)
         {
             // A CONNACK that refuses, or the broker closing the connection before any CONNACK within the timeout
@@ -360,6 +366,25 @@ internal sealed class MqttConnection : IAsyncDisposable
         for (Exception? ex = error; ex is not null; ex = ex.InnerException)
         {
             if (ex is MqttCommunicationTimedOutException or OperationCanceledException or TimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True when a TLS connect failed as a refusal: a certificate the handshake did not accept (either side's), or a
+    /// socket the broker had already closed when the handshake ended. A broker that is down refuses the TCP connect
+    /// instead, and one that does not answer runs into the timeout.
+    /// </summary>
+    private static bool IsTlsRefusal(Exception error)
+    {
+        for (Exception? ex = error; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is System.Security.Authentication.AuthenticationException
+                || ex is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.NotConnected })
             {
                 return true;
             }
