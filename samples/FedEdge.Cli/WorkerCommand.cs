@@ -142,7 +142,7 @@ internal static class WorkerCommand
             {
                 // A broker that is down or refuses the device's password: say which, in one line.
                 string cause = ex.InnerException is { } inner && !ex.Message.Contains(inner.Message, StringComparison.Ordinal) ? " (" + inner.Message + ")" : string.Empty;
-                if (tls is not null && grpcUri is null && brokerUri.Scheme == "mqtts" && ex is TransportException { InnerException: MQTTnet.Adapter.MqttConnectingFailedException })
+                if (tls is not null && grpcUri is null && brokerUri.Scheme == "mqtts" && ex is TransportException { InnerException: MQTTnet.Adapter.MqttConnectingFailedException or MqttCommunicationException or System.Security.Authentication.AuthenticationException })
                 {
                     // Over mutual TLS a broker that cuts the handshake does not say why; its own log names the reason.
                     cause += "; the broker did not accept this device's certificate in the TLS handshake (issued by another CA, expired or revoked: the coordinator's log names the reason)";
