@@ -308,6 +308,46 @@ public sealed class SignedFramingTests : IDisposable
         Assert.Single(recorder.Updates);
     }
 
+    [Fact]
+    public async Task MqttWorkers_TakeDigestlessSignedModel_OnlyWhenTheyVerifyModelSignatures()
+    {
+        var broker = new EmbeddedMqttBrokerOptions { Port = 0 };
+        broker.DevicePasswords["w-plain"] = "pw-plain";
+        broker.DevicePasswords["w-verify"] = "pw-verify";
+        await using var coordinator = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "models", ChunkSize = Chunk }, brokerHost: new EmbeddedMqttBrokerHost(broker));
+        await coordinator.StartAsync(new RecordingCoordinator());
+        var plain = new RecordingWorker();
+        var verifying = new RecordingWorker();
+        await using var plainWire = new MqttWorkerTransport(new MqttWorkerOptions { Federation = "models", DeviceId = "w-plain", Password = "pw-plain", BrokerUri = coordinator.BrokerUri, ChunkSize = Chunk });
+        await using var verifyingWire = new MqttWorkerTransport(new MqttWorkerOptions { Federation = "models", DeviceId = "w-verify", Password = "pw-verify", BrokerUri = coordinator.BrokerUri, ChunkSize = Chunk });
+        await plainWire.ConnectAsync(plain);
+        await verifyingWire.ConnectAsync(new VerifyingWorker(verifying));
+
+        // A model carrying a signature goes out without chunk digests (the transport does not judge the signature: the
+        // worker engine does, before it uses the model).
+        ParameterSet parameters = TestData.RandomSet(8, 2048);
+        await coordinator.PublishGlobalModelAsync(new GlobalModel { Version = 1, Hash = parameters.ComputeHash(), Parameters = parameters, Metadata = new Dictionary<string, string> { [UpdateSigning.ModelSignatureKey] = "c2lnbmVk" } });
+
+        GlobalModel taken = await verifying.NextAsync<GlobalModel>();
+        Assert.Equal(1, taken.Version);
+        Assert.Equal(1, verifyingWire.DigestlessMessagesReceived);
+        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+        {
+            while (plainWire.Statistics.Malformed == 0)
+            {
+                await Task.Delay(20, wait.Token);
+            }
+        }
+
+        Assert.False(plain.TryTake(out GlobalModel? refused), $"the worker without credentials took model {refused?.Version}");
+
+        // An unsigned model keeps its digests and reaches both.
+        await coordinator.PublishGlobalModelAsync(new GlobalModel { Version = 2, Hash = parameters.ComputeHash(), Parameters = parameters });
+        Assert.Equal(2, (await plain.NextAsync<GlobalModel>()).Version);
+        Assert.Equal(2, (await verifying.NextAsync<GlobalModel>(m => m.Version == 2)).Version);
+        Assert.Equal(0, plainWire.DigestlessMessagesReceived);
+    }
+
     [Property(MaxTest = 200)]
     public bool Split_WithOrWithoutDigests_ReassemblesInAnyOrder_AndDigestlessNeedsPermission(NonEmptyArray<byte> payload, PositiveInt chunk, bool digests, int seed)
     {
@@ -369,6 +409,18 @@ public sealed class SignedFramingTests : IDisposable
         var reassembler = new FrameReassembler(new FakeTimeProvider());
         Assert.False(reassembler.TryAccept("src", withDigests[0], out _));
         Assert.Throws<ChunkIntegrityException>(() => reassembler.TryAccept("src", grafted, allowDigestless: true, out _, out _));
+    }
+
+    /// <summary>A worker recorder that says it verifies model signatures, as a worker with federation credentials does.</summary>
+    private sealed class VerifyingWorker(RecordingWorker inner) : IWorkerHandler
+    {
+        public bool VerifiesModelSignatures => true;
+
+        public ValueTask OnTaskAsync(RoundTask task, CancellationToken cancellationToken) => inner.OnTaskAsync(task, cancellationToken);
+
+        public ValueTask OnGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken) => inner.OnGlobalModelAsync(model, cancellationToken);
+
+        public ValueTask OnReceiptAsync(UpdateReceipt receipt, CancellationToken cancellationToken) => inner.OnReceiptAsync(receipt, cancellationToken);
     }
 
     /// <summary>A recorder that says it verifies update signatures, as a coordinator with federation credentials does.</summary>
