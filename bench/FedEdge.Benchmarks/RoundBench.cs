@@ -7,7 +7,7 @@ namespace FedEdge.Benchmarks;
 
 /// <summary>
 /// <c>round --workers 100 --params 100000 --transport inproc|mqtt|mosquitto|grpc [--rounds 10] [--faults SPEC]
-/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N]] [--chunk-kb 64] [--chunk-size BYTES] [--resend-hold-ms 2000] --json</c>: Core's coordinator and workers with training replaced by a
+/// [--fault-ends both|workers] [--timeout-s 600] [--resend-ms 150] [--broker mqtt://host:port] [--tls [--pairs N] [--warmup-pairs W]] [--chunk-kb 64] [--chunk-size BYTES] [--resend-hold-ms 2000] --json</c>: Core's coordinator and workers with training replaced by a
 /// no-op, so a round costs only coordination and transfer. One federation runs R rounds; round 1 (joins, first window)
 /// is not timed, rounds 2..R are reported (mean, median, each round) with their re-sends. With <c>--faults</c>
 /// (e.g. <c>drop=0.5</c>, the spec of <see cref="FaultOptions.Parse"/>) a loss-free baseline federation and a lossy
@@ -21,7 +21,9 @@ namespace FedEdge.Benchmarks;
 /// <c>--dashboard [--pairs N]</c> runs the federation again with the dashboard host and a connected SignalR client
 /// (<see cref="DashboardBenchHost"/>), alternating N baseline/dashboard pairs, and reports <c>dashboard_to_baseline_median_ratio</c>.
 /// <c>--ledger [--pairs N]</c> does the same with the coordinator appending every round to a file-backed transparency log
-/// and reports <c>ledger_to_baseline_median_ratio</c>.
+/// and reports <c>ledger_to_baseline_median_ratio</c>. Every comparison first runs <c>--warmup-pairs W</c> (default 1)
+/// untimed baseline/variant pairs (the first federation of the process is the first warm-up baseline), so the JIT's
+/// tier-up of both code paths does not land in the timed rounds; they are reported under <c>warmup</c> and not pooled.
 /// <c>--worker-processes P</c> (mqtt, mosquitto, grpc) runs the workers in P child processes of this executable (the hidden
 /// <c>round-workers</c> verb, <see cref="RoundWorkerHost"/>), so the bench process holds only the coordinator and its
 /// transport: <c>coordinator_process_peak_rss_mb</c> is then the coordinator's own, <c>worker_process_peak_rss_mb</c> one
@@ -44,6 +46,7 @@ internal static class RoundBench
         bool tls = false;
         bool ledger = false;
         int pairs = 1;
+        int warmupPairs = 1;
         bool noRaw = false;
         int rawConcurrency = 4;
         bool rawOnly = false;
@@ -72,6 +75,7 @@ internal static class RoundBench
                 case "--tls": tls = true; _ = TlsHandshakeCounter.Instance; break;
                 case "--ledger": ledger = true; break;
                 case "--pairs": pairs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--warmup-pairs": warmupPairs = Math.Max(0, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
                 case "--no-raw": noRaw = true; break;
                 case "--raw-concurrency": rawConcurrency = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--raw-only": rawOnly = true; break;
@@ -230,8 +234,10 @@ internal static class RoundBench
         var failed = new List<FederationRun>();
         if (tls)
         {
-            (FederationRun plain, FederationRun secured) = await AlternateAsync(lossFree, settings, pairs, failed, () => RoundBenchFederation.RunAsync(settings with { Tls = true }, faults: null)).ConfigureAwait(false);
+            (FederationRun plain, FederationRun secured, var warmup) = await AlternateAsync(lossFree, settings, pairs, warmupPairs, failed, () => RoundBenchFederation.RunAsync(settings with { Tls = true }, faults: null)).ConfigureAwait(false);
             report["pairs"] = Math.Max(1, pairs);
+            report["warmup_pairs"] = warmupPairs;
+            report["warmup"] = Warmups(warmup, "plain", "tls");
             report["plain_pooled"] = Summarize(plain);
             report["tls"] = Summarize(secured);
             report["tls_to_plain_median_ratio"] = MedianRatio(secured, plain);
@@ -245,7 +251,7 @@ internal static class RoundBench
         {
             // The dashboard host (SignalR push, Prometheus /metrics) with a browser-like client connected.
             var clients = new List<Dictionary<string, object?>>();
-            (FederationRun baseline, FederationRun watched) = await AlternateAsync(lossFree, settings, pairs, failed, async () =>
+            (FederationRun baseline, FederationRun watched, var warmup) = await AlternateAsync(lossFree, settings, pairs, warmupPairs, failed, async () =>
             {
                 await using DashboardBenchHost host = await DashboardBenchHost.StartAsync().ConfigureAwait(false);
                 FederationRun run = await RoundBenchFederation.RunAsync(settings, faults: null, host.Monitor).ConfigureAwait(false);
@@ -253,6 +259,8 @@ internal static class RoundBench
                 return run;
             }).ConfigureAwait(false);
             report["pairs"] = Math.Max(1, pairs);
+            report["warmup_pairs"] = warmupPairs;
+            report["warmup"] = Warmups(warmup, "baseline", "dashboard");
             report["baseline_pooled"] = Summarize(baseline);
             report["dashboard"] = Summarize(watched);
             report["dashboard_clients"] = clients;
@@ -262,8 +270,10 @@ internal static class RoundBench
 
         if (ledger)
         {
-            (FederationRun baseline, FederationRun logged) = await AlternateAsync(lossFree, settings, pairs, failed, () => RoundBenchFederation.RunAsync(settings with { Ledger = true }, faults: null)).ConfigureAwait(false);
+            (FederationRun baseline, FederationRun logged, var warmup) = await AlternateAsync(lossFree, settings, pairs, warmupPairs, failed, () => RoundBenchFederation.RunAsync(settings with { Ledger = true }, faults: null)).ConfigureAwait(false);
             report["pairs"] = Math.Max(1, pairs);
+            report["warmup_pairs"] = warmupPairs;
+            report["warmup"] = Warmups(warmup, "baseline", "ledger");
             report["baseline_pooled"] = Summarize(baseline);
             report["ledger"] = Summarize(logged);
             report["ledger_to_baseline_median_ratio"] = MedianRatio(logged, baseline);
@@ -276,17 +286,35 @@ internal static class RoundBench
     }
 
     /// <summary>
-    /// Runs <paramref name="variant"/> <paramref name="pairs"/> times, alternating with baseline federations (the first
-    /// baseline is <paramref name="first"/>), and pools each kind's samples; runs that aborted or had a failed round are
-    /// added to <paramref name="failed"/>.
+    /// Runs <paramref name="variant"/> <paramref name="pairs"/> times, alternating with baseline federations, and pools
+    /// each kind's samples; runs that aborted or had a failed round are added to <paramref name="failed"/>. With
+    /// <paramref name="warmupPairs"/> W > 0, <paramref name="first"/> (the process's first federation) and one variant run
+    /// are the first warm-up pair, W - 1 more pairs follow, and none of them is pooled (returned as the warm-ups, in order,
+    /// baseline then variant); with W = 0 <paramref name="first"/> is the first pooled baseline, as before.
     /// </summary>
-    private static async Task<(FederationRun Baseline, FederationRun Variant)> AlternateAsync(FederationRun first, RoundBenchSettings settings, int pairs, List<FederationRun> failed, Func<Task<FederationRun>> variant)
+    private static async Task<(FederationRun Baseline, FederationRun Variant, List<FederationRun> Warmups)> AlternateAsync(FederationRun first, RoundBenchSettings settings, int pairs, int warmupPairs, List<FederationRun> failed, Func<Task<FederationRun>> variant)
     {
-        var baselines = new List<FederationRun> { first };
+        var warmups = new List<FederationRun>();
+        var baselines = new List<FederationRun>();
         var variants = new List<FederationRun>();
+        if (warmupPairs > 0)
+        {
+            warmups.Add(first);
+            warmups.Add(await variant().ConfigureAwait(false));
+            for (int pair = 1; pair < warmupPairs; pair++)
+            {
+                warmups.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
+                warmups.Add(await variant().ConfigureAwait(false));
+            }
+        }
+        else
+        {
+            baselines.Add(first);
+        }
+
         for (int pair = 0; pair < Math.Max(1, pairs); pair++)
         {
-            if (pair > 0)
+            if (pair > 0 || warmupPairs > 0)
             {
                 baselines.Add(await RoundBenchFederation.RunAsync(settings, faults: null).ConfigureAwait(false));
             }
@@ -294,9 +322,18 @@ internal static class RoundBench
             variants.Add(await variant().ConfigureAwait(false));
         }
 
-        failed.AddRange(variants.Concat(baselines.Skip(1)).Where(Failed));
-        return (Pool(baselines), Pool(variants));
+        failed.AddRange(variants.Concat(baselines).Concat(warmups).Where(r => !ReferenceEquals(r, first) && Failed(r)));
+        return (Pool(baselines), Pool(variants), warmups);
     }
+
+    /// <summary>The warm-up runs of a comparison (untimed, not pooled): each one's kind and median round seconds.</summary>
+    private static List<Dictionary<string, object?>> Warmups(List<FederationRun> warmups, string baseline, string variant) =>
+        warmups.Select((run, i) => new Dictionary<string, object?>
+        {
+            ["kind"] = i % 2 == 0 ? baseline : variant,
+            ["seconds_per_round_median"] = Round(Median(Timed(run))),
+            ["rounds_completed"] = run.Samples.Count(s => s.Completed),
+        }).ToList();
 
     private static FederationRun Pool(List<FederationRun> runs) =>
         new([.. runs.SelectMany(r => r.Samples)], runs.Select(r => r.Aborted).FirstOrDefault(a => a is not null));

@@ -209,3 +209,42 @@ public sealed class ReassemblyLimitException : WireFormatException
     /// <summary>The name of the <see cref="Wire.ReassemblyOptions"/> property whose limit was passed.</summary>
     public string Limit { get; }
 }
+
+/// <summary>
+/// A chunked message arrived without the framing's SHA-256 digests where no signature check covers it: the receiver
+/// verifies no end-to-end signature (a plain federation, or an engine without federation credentials), or the message is
+/// not a signed update (at a coordinator) or a signed global model (at a worker). The message is discarded, never used.
+/// A sender leaves the digests out only for messages it signs (see the transports' <c>OmitDigestsWhenSigned</c> options).
+/// </summary>
+public sealed class MissingChunkDigestException : WireFormatException
+{
+    /// <summary>Creates the error for one transfer.</summary>
+    public MissingChunkDigestException(string transferId, string message)
+        : base($"Chunked transfer '{transferId}': {message}")
+    {
+        TransferId = transferId;
+    }
+
+    /// <summary>Creates an error with a message.</summary>
+    public MissingChunkDigestException(string message)
+        : base(message)
+    {
+        TransferId = string.Empty;
+    }
+
+    /// <summary>Creates an error with a message and a cause.</summary>
+    public MissingChunkDigestException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        TransferId = string.Empty;
+    }
+
+    /// <summary>Creates an error without a message.</summary>
+    public MissingChunkDigestException()
+    {
+        TransferId = string.Empty;
+    }
+
+    /// <summary>The transfer's id.</summary>
+    public string TransferId { get; }
+}

@@ -31,6 +31,9 @@ internal sealed class CoordinatorInbox(
     /// <summary>The verified certificate of each admitted device (when the federation uses certificates).</summary>
     private readonly ConcurrentDictionary<string, X509Certificate2> _certificates = new(StringComparer.Ordinal);
 
+    /// <summary>With federation credentials every update's signature is verified against the device's certificate before it is used (an unsigned one is refused).</summary>
+    public bool VerifiesUpdateSignatures => credentials is not null;
+
     public async ValueTask<JoinResponse> OnJoinAsync(JoinRequest request, InboundContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -250,6 +250,10 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     }
 
     /// <inheritdoc />
+    /// <remarks>True exactly when the worker has federation credentials: it then accepts only models the trusted coordinator signed.</remarks>
+    public bool VerifiesModelSignatures => _credentials is not null;
+
+    /// <inheritdoc />
     public ValueTask OnGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -60,6 +60,14 @@ public interface ICoordinatorHandler
     /// The default ignores the payload, for handlers that run no multi-step protocol.
     /// </summary>
     ValueTask OnProtocolAsync(string deviceId, ReadOnlyMemory<byte> payload, InboundContext context, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// True when this handler verifies every update's device signature against the sender's certificate before it uses
+    /// the update, and refuses an unsigned one (a coordinator with federation credentials). A transport then accepts a
+    /// chunked update sent without the framing's SHA-256 digests, since the signature check covers the reassembled
+    /// values; without it, such frames are refused. False unless an implementation overrides it.
+    /// </summary>
+    bool VerifiesUpdateSignatures => false;
 }
 
 /// <summary>The worker side of a transport.</summary>
@@ -106,6 +114,14 @@ public interface IWorkerHandler
 
     /// <summary>The coordinator sent an opaque protocol payload (see <see cref="ICoordinatorTransport.SendProtocolAsync"/>). The default ignores it.</summary>
     ValueTask OnProtocolAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// True when this handler accepts only global models signed by the coordinator it trusts, checking the signature and
+    /// the parameters' hash before it uses a model (a worker with federation credentials). A transport then accepts a
+    /// chunked global model sent without the framing's SHA-256 digests; without it, such frames are refused. False unless
+    /// an implementation overrides it.
+    /// </summary>
+    bool VerifiesModelSignatures => false;
 }
 
 /// <summary>A transport was asked to carry protocol payloads (e.g. secure aggregation) but has no protocol channel.</summary>

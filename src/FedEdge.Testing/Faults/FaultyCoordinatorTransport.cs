@@ -40,6 +40,9 @@ internal sealed class FaultyCoordinatorTransport(ICoordinatorTransport inner, Fa
     {
         private const FaultDirection Deliver = FaultDirection.CoordinatorDeliver;
 
+        // The engine behind the faults decides whether signed updates may travel without framing digests.
+        public bool VerifiesUpdateSignatures => handler.VerifiesUpdateSignatures;
+
         // Joins pass through: see FaultInjection's remarks.
         public ValueTask<JoinResponse> OnJoinAsync(JoinRequest request, InboundContext context, CancellationToken cancellationToken) =>
             handler.OnJoinAsync(request, context, cancellationToken);

@@ -79,6 +79,9 @@ internal sealed class FaultyWorkerTransport(IWorkerTransport inner, FaultEngine 
     {
         private const FaultDirection Deliver = FaultDirection.WorkerDeliver;
 
+        // The engine behind the faults decides whether signed models may travel without framing digests.
+        public bool VerifiesModelSignatures => handler.VerifiesModelSignatures;
+
         public ValueTask OnTaskAsync(RoundTask task, CancellationToken cancellationToken) =>
             faults.ApplyAsync(link, Deliver, FaultMessageKind.RoundTask, task, t => handler.OnTaskAsync(t, cancellationToken), FaultEngine.CorruptWire, Report, "task");
 

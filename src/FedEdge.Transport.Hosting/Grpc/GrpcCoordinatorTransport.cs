@@ -53,6 +53,8 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     private long _taskResendsHeld;
     private WebApplication? _app;
     private ICoordinatorHandler? _handler;
+    private VerifiedContent _verified;
+    private long _digestlessMessages;
 
     /// <summary>Creates the transport; options are validated here.</summary>
     public GrpcCoordinatorTransport(GrpcCoordinatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
@@ -107,6 +109,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     /// <summary>The address workers call, once started.</summary>
     public Uri? Address { get; private set; }
 
+    /// <summary>Messages received as chunks without digests (signed updates; tests check that they really travelled so).</summary>
+    internal long DigestlessMessagesReceived => Interlocked.Read(ref _digestlessMessages);
+
     /// <inheritdoc />
     public async ValueTask StartAsync(ICoordinatorHandler handler, CancellationToken cancellationToken = default)
     {
@@ -117,6 +122,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
         }
 
         _handler = handler;
+        _verified = SignedContent.Of(handler);
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(_loggerFactory);
@@ -207,8 +213,9 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
     public ValueTask PublishGlobalModelAsync(GlobalModel model, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
-        byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = model }, _modelCodec);
-        Frame[] frames = Parsed(WireFraming.Split(envelope, _options.ChunkSize));
+        var message = new WireMessage { MessageId = WireMessage.NewId(), Body = model };
+        byte[] envelope = WireSerializer.Serialize(message, _modelCodec);
+        Frame[] frames = Parsed(WireFraming.Split(envelope, _options.ChunkSize, message, _options.OmitDigestsWhenSigned));
         _modelFrames = frames;
         foreach (Outbox outbox in _outboxes.Values)
         {
@@ -431,7 +438,7 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
             WireMessage message;
             try
             {
-                if (!reassembler.TryAccept(source, frame, out ReadOnlyMemory<byte> envelope))
+                if (!reassembler.TryAccept(source, frame, _verified != VerifiedContent.None, out ReadOnlyMemory<byte> envelope, out bool digestless))
                 {
                     continue;
                 }
@@ -439,6 +446,12 @@ public sealed class GrpcCoordinatorTransport : ICoordinatorTransport
                 try
                 {
                     message = WireSerializer.Deserialize(envelope.Span);
+                    if (digestless)
+                    {
+                        // Without digests only a signed update goes on, to an engine that verifies the signature first.
+                        SignedContent.RequireCovered(message, _verified, message.MessageId);
+                        Interlocked.Increment(ref _digestlessMessages);
+                    }
                 }
                 catch (ProtocolVersionException ex) when (WireSerializer.PeekJoinVersion(envelope.Span, out int version, out string id, out string? joining) && joining is not null)
                 {

@@ -38,6 +38,14 @@ public sealed class GrpcCoordinatorOptions
     public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
 
     /// <summary>
+    /// When true (the default), a chunked global model the coordinator signed (it has federation credentials) travels
+    /// without the framing's per-chunk and whole-message SHA-256 digests: workers verify the signature and the parameters'
+    /// hash before using it, which makes the digests redundant. Unsigned messages always carry them. Set false only for
+    /// workers older than the release that added this option, which refuse chunks without digests.
+    /// </summary>
+    public bool OmitDigestsWhenSigned { get; set; } = true;
+
+    /// <summary>
     /// The longest a re-send of a round task is held back after a copy of it was written whole to the device's open
     /// inbox stream (HTTP/2 delivers it unless the stream breaks, so a re-send soon after only repeats the bytes).
     /// Within this cap the hold adapts: four times the smoothed time devices take to acknowledge a delivered task,
@@ -115,6 +123,14 @@ public sealed class GrpcWorkerOptions
 
     /// <summary>Payload bytes per streamed frame (256 KB by default; a smaller size such as 64 KB keeps frames off the large-object heap and lowers peak memory, at some CPU per round).</summary>
     public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
+
+    /// <summary>
+    /// When true (the default), a chunked update this device signed (it has federation credentials) travels without the
+    /// framing's per-chunk and whole-message SHA-256 digests: the coordinator verifies the signature over the update
+    /// before using it, which makes the digests redundant. Unsigned messages always carry them. Set false only for a
+    /// coordinator older than the release that added this option, which refuses chunks without digests.
+    /// </summary>
+    public bool OmitDigestsWhenSigned { get; set; } = true;
 
     /// <summary>How updates encode parameters.</summary>
     public ParameterCodecKind UpdateCodec { get; set; } = ParameterCodecKind.Float32;

@@ -112,6 +112,12 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     /// </summary>
     public ModelUpdate Encode(ModelUpdate update, RoundTask task) => _encoder.Encode(update, task);
 
+    /// <summary>Sees, and may change in place, each Send call's frames before they are written: tests corrupt bytes in transit with it.</summary>
+    internal Action<WireMessage, IReadOnlyList<byte[]>>? FramesOut { get; set; }
+
+    /// <summary>Messages received as chunks without digests (signed global models; tests check that they really travelled so).</summary>
+    internal long DigestlessMessagesReceived => _decoder.DigestlessMessages;
+
     /// <inheritdoc />
     public ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)
     {
@@ -122,6 +128,7 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
         }
 
         _handler = handler;
+        _decoder.Verified = SignedContent.Of(handler);
         _subscribeLoop = Task.Run(SubscribeLoopAsync, CancellationToken.None);
         return ValueTask.CompletedTask;
     }
@@ -392,7 +399,8 @@ public sealed class GrpcWorkerTransport : IWorkerTransport, IUpdateEncoder
     private async Task<List<WireMessage>> CallAsync(WireMessage message, CancellationToken cancellationToken)
     {
         byte[] envelope = WireSerializer.Serialize(message, message.Body is ModelUpdate ? _updateCodec : null);
-        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize, message, _options.OmitDigestsWhenSigned);
+        FramesOut?.Invoke(message, frames);
         DateTimeOffset giveUp = _time.GetUtcNow() + _options.SendTimeout;
         TimeSpan delay = _options.RetryDelay;
         while (true)

@@ -71,6 +71,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     /// <summary>The broker workers connect to: the hosted broker's URI once started, else <see cref="MqttTransportOptionsBase.BrokerUri"/>.</summary>
     public Uri? BrokerUri => _hosted?.Uri ?? _options.BrokerUri;
 
+    /// <summary>Messages received as chunks without digests (signed updates; tests check that they really travelled so).</summary>
+    internal long DigestlessMessagesReceived => ReferenceEquals(_decoder, _updateDecoder) ? _decoder.DigestlessMessages : _decoder.DigestlessMessages + _updateDecoder.DigestlessMessages;
+
     /// <inheritdoc />
     public async ValueTask StartAsync(ICoordinatorHandler handler, CancellationToken cancellationToken = default)
     {
@@ -81,6 +84,8 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
         }
 
         _handler = handler;
+        _decoder.Verified = SignedContent.Of(handler);
+        _updateDecoder.Verified = _decoder.Verified;
         Uri broker;
         string username;
         string? password;
@@ -218,8 +223,9 @@ public sealed class MqttCoordinatorTransport : ICoordinatorTransport
     {
         ArgumentNullException.ThrowIfNull(model);
         MqttConnection connection = RequireStarted();
-        byte[] envelope = WireSerializer.Serialize(new WireMessage { MessageId = WireMessage.NewId(), Body = model }, _modelCodec);
-        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize);
+        var message = new WireMessage { MessageId = WireMessage.NewId(), Body = model };
+        byte[] envelope = WireSerializer.Serialize(message, _modelCodec);
+        IReadOnlyList<byte[]> frames = WireFraming.Split(envelope, _options.ChunkSize, message, _options.OmitDigestsWhenSigned);
         await _modelGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -427,6 +433,7 @@ internal sealed class ConnectionSettings : MqttTransportOptionsBase
         Password = password;
         Tls = source.Tls;
         ChunkSize = source.ChunkSize;
+        OmitDigestsWhenSigned = source.OmitDigestsWhenSigned;
         ReconnectMinDelay = source.ReconnectMinDelay;
         ReconnectMaxDelay = source.ReconnectMaxDelay;
         PublishTimeout = source.PublishTimeout;

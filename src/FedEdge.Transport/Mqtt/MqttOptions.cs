@@ -35,6 +35,15 @@ public abstract class MqttTransportOptionsBase
     /// <summary>Payload bytes per frame; larger messages are chunked (see <see cref="WireFraming"/>).</summary>
     public int ChunkSize { get; set; } = WireFraming.DefaultChunkSize;
 
+    /// <summary>
+    /// When true (the default), a chunked message this side signed end to end (a worker's update, the coordinator's
+    /// global model, when they have federation credentials) travels without the framing's per-chunk and whole-message
+    /// SHA-256 digests: the receiver verifies the signature before using the message, which makes the digests redundant.
+    /// Unsigned messages always carry them. Set false only for peers older than the release that added this option, which
+    /// refuse chunks without digests.
+    /// </summary>
+    public bool OmitDigestsWhenSigned { get; set; } = true;
+
     /// <summary>The first reconnect delay; it doubles per failed attempt up to <see cref="ReconnectMaxDelay"/> (with ±20 % jitter).</summary>
     public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 

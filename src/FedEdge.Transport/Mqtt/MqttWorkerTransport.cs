@@ -58,6 +58,9 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
     /// <summary>True while connected to the broker.</summary>
     public bool IsConnected => _connection?.IsConnected == true;
 
+    /// <summary>Messages received as chunks without digests (signed global models; tests check that they really travelled so).</summary>
+    internal long DigestlessMessagesReceived => _decoder.DigestlessMessages;
+
     /// <inheritdoc />
     public async ValueTask ConnectAsync(IWorkerHandler handler, CancellationToken cancellationToken = default)
     {
@@ -68,6 +71,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
         }
 
         _handler = handler;
+        _decoder.Verified = SignedContent.Of(handler);
         _deliveryLoop ??= Task.Run(DeliverLoopAsync, CancellationToken.None);
         string federation = _options.Federation;
         string device = _options.DeviceId;
@@ -248,7 +252,7 @@ public sealed class MqttWorkerTransport : IWorkerTransport, IUpdateEncoder
     {
         MqttConnection connection = _connection ?? throw new InvalidOperationException("Call ConnectAsync before sending.");
         byte[] envelope = WireSerializer.Serialize(message, message.Body is ModelUpdate ? _updateCodec : null);
-        await connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize), retain: false, cancellationToken).ConfigureAwait(false);
+        await connection.PublishFramesAsync(topic, WireFraming.Split(envelope, _options.ChunkSize, message, _options.OmitDigestsWhenSigned), retain: false, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task OnMessageAsync(string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)

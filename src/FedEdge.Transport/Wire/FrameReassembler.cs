@@ -50,7 +50,9 @@ public sealed class ReassemblyOptions
 /// reported by <see cref="CollectExpired"/> with the indices that never arrived, as is a transfer dropped because its
 /// source had too many in flight. A frame or chunk header beyond the configured limits, or a source whose incomplete
 /// transfers would hold more than <see cref="ReassemblyOptions.MaxPendingBytesPerSource"/>, raises a
-/// <see cref="ReassemblyLimitException"/>. Duplicate chunks (at-least-once delivery) are ignored. Thread-safe.
+/// <see cref="ReassemblyLimitException"/>. Duplicate chunks (at-least-once delivery) are ignored. A chunk without its
+/// SHA-256 digests is refused with a <see cref="MissingChunkDigestException"/> unless the transport allows it for a
+/// receiver that verifies the message's signature (internal); the public API always requires the digests. Thread-safe.
 /// </summary>
 public sealed class FrameReassembler
 {
@@ -64,6 +66,7 @@ public sealed class FrameReassembler
     private readonly Queue<string> _completedOrder = new();
     private readonly Dictionary<string, long> _pendingBytes = new(StringComparer.Ordinal);
     private readonly List<(string Source, ChunkIntegrityException Error)> _evicted = [];
+    private long _digestlessChunks;
 
     /// <summary>Creates a reassembler.</summary>
     public FrameReassembler(TimeProvider timeProvider, ReassemblyOptions? options = null)
@@ -102,16 +105,24 @@ public sealed class FrameReassembler
     /// </summary>
     /// <exception cref="WireFormatException">The frame is malformed.</exception>
     /// <exception cref="ChunkIntegrityException">A chunk is corrupted or inconsistent; its transfer is dropped.</exception>
+    /// <exception cref="MissingChunkDigestException">A chunk carries no SHA-256 digests.</exception>
     public bool TryAccept(string source, ReadOnlyMemory<byte> frame, out ReadOnlyMemory<byte> envelope) =>
-        TryAccept(source, frame, frameIsOwned: false, out envelope);
+        TryAccept(source, frame, frameIsOwned: false, allowDigestless: false, out envelope, out _);
+
+    /// <summary>Chunks accepted without digests so far (tests and benches check that signed traffic really travelled without them).</summary>
+    internal long DigestlessChunks => Interlocked.Read(ref _digestlessChunks);
 
     /// <summary>
     /// As <see cref="TryAccept(string, ReadOnlyMemory{byte}, out ReadOnlyMemory{byte})"/>; with
     /// <paramref name="frameIsOwned"/> the caller hands the frame's memory over (it is never written again), so a chunk's
-    /// data is kept as a slice of it until its transfer completes instead of being copied first.
+    /// data is kept as a slice of it until its transfer completes instead of being copied first. With
+    /// <paramref name="allowDigestless"/> a transfer whose chunks carry no digests is reassembled (the caller must then
+    /// verify a signature over the message before using it, see <see cref="SignedContent.RequireCovered"/>);
+    /// <paramref name="digestless"/> tells which kind of transfer completed.
     /// </summary>
-    internal bool TryAccept(string source, ReadOnlyMemory<byte> frame, bool frameIsOwned, out ReadOnlyMemory<byte> envelope)
+    internal bool TryAccept(string source, ReadOnlyMemory<byte> frame, bool frameIsOwned, bool allowDigestless, out ReadOnlyMemory<byte> envelope, out bool digestless)
     {
+        digestless = false;
         ArgumentNullException.ThrowIfNull(source);
         (ReadOnlyMemory<byte> whole, ChunkView? chunk) = WireFraming.Read(frame);
         if (chunk is null)
@@ -128,23 +139,28 @@ public sealed class FrameReassembler
         // A caller's buffer may be reused once this returns, and a frame whose other fields are much larger than its
         // data must not stay pinned by a small slice (pending bytes count the data only): both keep a copy.
         bool keepSlice = frameIsOwned && frame.Length - chunk.Data.Length <= MaxPinnedOverhead;
-        return AcceptChunk(source, keepSlice ? chunk : chunk with { Data = chunk.Data.ToArray() }, out envelope);
+        return AcceptChunk(source, keepSlice ? chunk : chunk with { Data = chunk.Data.ToArray() }, allowDigestless, out envelope, out digestless);
     }
 
     /// <summary>
     /// Takes one frame already parsed by a transport's own protobuf layer (gRPC), without serializing it again: a chunk
     /// goes straight to reassembly; a whole-envelope frame takes the byte path.
     /// </summary>
-    internal bool TryAccept(string source, Frame frame, out ReadOnlyMemory<byte> envelope)
+    internal bool TryAccept(string source, Frame frame, out ReadOnlyMemory<byte> envelope) =>
+        TryAccept(source, frame, allowDigestless: false, out envelope, out _);
+
+    /// <summary>As <see cref="TryAccept(string, Frame, out ReadOnlyMemory{byte})"/>, with digest-less transfers as the byte overload with <c>allowDigestless</c>.</summary>
+    internal bool TryAccept(string source, Frame frame, bool allowDigestless, out ReadOnlyMemory<byte> envelope, out bool digestless)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(frame);
+        digestless = false;
         return frame.KindCase == Frame.KindOneofCase.Chunk
-            ? AcceptChunk(source, ChunkView.Of(frame.Chunk), out envelope)
-            : TryAccept(source, frame.ToByteArray(), frameIsOwned: true, out envelope);
+            ? AcceptChunk(source, ChunkView.Of(frame.Chunk), allowDigestless, out envelope, out digestless)
+            : TryAccept(source, frame.ToByteArray(), frameIsOwned: true, allowDigestless, out envelope, out digestless);
     }
 
-    private bool AcceptChunk(string source, ChunkView chunk, out ReadOnlyMemory<byte> envelope)
+    private bool AcceptChunk(string source, ChunkView chunk, bool allowDigestless, out ReadOnlyMemory<byte> envelope, out bool digestless)
     {
         envelope = default;
         string id = chunk.TransferId;
@@ -153,7 +169,18 @@ public sealed class FrameReassembler
             throw new ChunkIntegrityException("(none)", "the chunk has no valid transfer id.");
         }
 
-        if (!SHA256.HashData(chunk.Data.Span).AsSpan().SequenceEqual(chunk.ChunkSha256.Span))
+        digestless = chunk.IsDigestless;
+        if (digestless)
+        {
+            if (!allowDigestless)
+            {
+                Drop(source, id);
+                throw new MissingChunkDigestException(id, $"chunk {chunk.Index} of {chunk.Count} carries no SHA-256 digests, and this receiver verifies no signature that would stand in for them (a plain federation, or an engine without federation credentials); the transfer is discarded.");
+            }
+
+            Interlocked.Increment(ref _digestlessChunks);
+        }
+        else if (!SHA256.HashData(chunk.Data.Span).AsSpan().SequenceEqual(chunk.ChunkSha256.Span))
         {
             Drop(source, id);
             throw new ChunkIntegrityException(id, $"chunk {chunk.Index} of {chunk.Count} fails its SHA-256 check (corrupted in transit); the transfer is discarded.");
@@ -172,7 +199,7 @@ public sealed class FrameReassembler
         }
 
         if (chunk.Count < 2 || chunk.Index >= chunk.Count || chunk.Count > chunk.TotalLength
-            || chunk.TotalSha256.Length != 32 || (ulong)chunk.Data.Length > chunk.TotalLength)
+            || chunk.TotalSha256.Length != (digestless ? 0 : 32) || (ulong)chunk.Data.Length > chunk.TotalLength)
         {
             Drop(source, id);
             throw new ChunkIntegrityException(id, $"chunk {chunk.Index} has an inconsistent header (count {chunk.Count}, total {chunk.TotalLength} bytes, limit {_options.MaxMessageBytes}).");
@@ -236,7 +263,8 @@ public sealed class FrameReassembler
                 at += part.Value.Length;
             }
 
-            if (at != buffer.Length || !SHA256.HashData(buffer).AsSpan().SequenceEqual(pending.TotalSha256))
+            // A digest-less transfer (all its chunks agreed on an empty digest) is checked by the signature over it instead.
+            if (at != buffer.Length || (!digestless && !SHA256.HashData(buffer).AsSpan().SequenceEqual(pending.TotalSha256)))
             {
                 throw new ChunkIntegrityException(id, "the reassembled message fails its SHA-256 check; the transfer is discarded.");
             }

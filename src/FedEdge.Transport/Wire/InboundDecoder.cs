@@ -13,11 +13,21 @@ internal sealed class InboundDecoder
     private readonly Lock _gate = new();
     private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
+    private long _digestlessMessages;
 
     public InboundDecoder(TimeProvider time, ReassemblyOptions options)
     {
         _reassembler = new FrameReassembler(time, options);
     }
+
+    /// <summary>
+    /// What the engine behind this decoder verifies by signature (set when the transport learns its handler): a chunked
+    /// message of that kind, signed, may arrive without the framing's digests; anything else without them is refused.
+    /// </summary>
+    public VerifiedContent Verified { get; set; }
+
+    /// <summary>Messages accepted that travelled as chunks without digests.</summary>
+    public long DigestlessMessages => Interlocked.Read(ref _digestlessMessages);
 
     /// <summary>
     /// Decodes one frame, which the caller hands over (it must never write the frame's memory again: chunk data is kept
@@ -26,24 +36,35 @@ internal sealed class InboundDecoder
     /// </summary>
     public (WireMessage Message, long EnvelopeBytes)? Accept(string source, ReadOnlyMemory<byte> frame, string dedupScope, out ReadOnlyMemory<byte> envelope)
     {
-        if (!_reassembler.TryAccept(source, frame, frameIsOwned: true, out envelope))
+        if (!_reassembler.TryAccept(source, frame, frameIsOwned: true, Verified != VerifiedContent.None, out envelope, out bool digestless))
         {
             return null;
         }
 
-        WireMessage message = WireSerializer.Deserialize(envelope.Span);
-        return IsFirst(dedupScope + "\n" + message.MessageId) ? (message, envelope.Length) : null;
+        return Decode(envelope, digestless, dedupScope);
     }
 
     /// <summary>Decodes one frame already parsed by the transport's protobuf layer (gRPC); otherwise as the byte overload.</summary>
     public (WireMessage Message, long EnvelopeBytes)? Accept(string source, Wire.Proto.Frame frame, string dedupScope)
     {
-        if (!_reassembler.TryAccept(source, frame, out ReadOnlyMemory<byte> envelope))
+        if (!_reassembler.TryAccept(source, frame, Verified != VerifiedContent.None, out ReadOnlyMemory<byte> envelope, out bool digestless))
         {
             return null;
         }
 
+        return Decode(envelope, digestless, dedupScope);
+    }
+
+    private (WireMessage Message, long EnvelopeBytes)? Decode(ReadOnlyMemory<byte> envelope, bool digestless, string dedupScope)
+    {
         WireMessage message = WireSerializer.Deserialize(envelope.Span);
+        if (digestless)
+        {
+            // Before de-duplication: a refused copy must not mark its message id as delivered.
+            SignedContent.RequireCovered(message, Verified, message.MessageId);
+            Interlocked.Increment(ref _digestlessMessages);
+        }
+
         return IsFirst(dedupScope + "\n" + message.MessageId) ? (message, envelope.Length) : null;
     }
 

@@ -7,7 +7,9 @@ namespace FedEdge.Transport.Wire;
 /// <summary>
 /// Splits serialized envelopes into transport-sized frames and back. A frame is a protobuf
 /// <c>Frame</c>: the whole envelope when it fits in one chunk, otherwise one <c>Chunk</c> carrying
-/// its transfer id, index, count, total length, the chunk's SHA-256 and the whole envelope's SHA-256.
+/// its transfer id, index, count, total length, the chunk's SHA-256 and the whole envelope's SHA-256. A message its
+/// sender signed end to end (a signed update, a signed global model) may travel without both digests: the receiver's
+/// signature check covers it instead (see <see cref="FrameReassembler"/>).
 /// </summary>
 public static class WireFraming
 {
@@ -20,7 +22,21 @@ public static class WireFraming
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Splits <paramref name="envelopeBytes"/> into frames of at most <paramref name="chunkSize"/> payload bytes each.</summary>
-    public static IReadOnlyList<byte[]> Split(ReadOnlySpan<byte> envelopeBytes, int chunkSize = DefaultChunkSize)
+    public static IReadOnlyList<byte[]> Split(ReadOnlySpan<byte> envelopeBytes, int chunkSize = DefaultChunkSize) =>
+        Split(envelopeBytes, chunkSize, digests: true);
+
+    /// <summary>
+    /// Splits <paramref name="message"/>'s envelope: without the chunks' SHA-256 digests when <paramref name="omitWhenSigned"/>
+    /// is set and the message is signed end to end (<see cref="SignedContent.IsSigned"/>), with them otherwise.
+    /// </summary>
+    internal static IReadOnlyList<byte[]> Split(ReadOnlySpan<byte> envelopeBytes, int chunkSize, WireMessage message, bool omitWhenSigned) =>
+        Split(envelopeBytes, chunkSize, digests: !(omitWhenSigned && SignedContent.IsSigned(message)));
+
+    /// <summary>
+    /// Splits <paramref name="envelopeBytes"/>; with <paramref name="digests"/> false the chunks carry neither the chunk's
+    /// nor the whole message's SHA-256 (only for a message whose receiver verifies a signature over it).
+    /// </summary>
+    internal static IReadOnlyList<byte[]> Split(ReadOnlySpan<byte> envelopeBytes, int chunkSize, bool digests)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 64);
         if (envelopeBytes.Length <= chunkSize)
@@ -29,7 +45,7 @@ public static class WireFraming
         }
 
         string transferId = WireMessage.NewId();
-        ByteString total = ByteString.CopyFrom(SHA256.HashData(envelopeBytes));
+        ByteString total = digests ? ByteString.CopyFrom(SHA256.HashData(envelopeBytes)) : ByteString.Empty;
         int count = (envelopeBytes.Length + chunkSize - 1) / chunkSize;
         var frames = new byte[count][];
         for (int i = 0; i < count; i++)
@@ -45,7 +61,7 @@ public static class WireFraming
                 Index = (uint)i,
                 Count = (uint)count,
                 TotalLength = (ulong)envelopeBytes.Length,
-                ChunkSha256 = ByteString.CopyFrom(SHA256.HashData(data)),
+                ChunkSha256 = digests ? ByteString.CopyFrom(SHA256.HashData(data)) : ByteString.Empty,
                 TotalSha256 = total,
             };
             int headerSize = header.CalculateSize();
@@ -249,6 +265,9 @@ public static class WireFraming
 /// </summary>
 internal sealed record ChunkView(string TransferId, uint Index, uint Count, ulong TotalLength, ReadOnlyMemory<byte> ChunkSha256, ReadOnlyMemory<byte> TotalSha256, ReadOnlyMemory<byte> Data)
 {
+    /// <summary>True when the chunk carries neither digest (its sender signed the message end to end).</summary>
+    public bool IsDigestless => ChunkSha256.IsEmpty && TotalSha256.IsEmpty;
+
     /// <summary>A view of a chunk parsed by protobuf (its byte strings are immutable and own their bytes).</summary>
     public static ChunkView Of(Chunk chunk) =>
         new(chunk.TransferId, chunk.Index, chunk.Count, chunk.TotalLength, chunk.ChunkSha256.Memory, chunk.TotalSha256.Memory, chunk.Data.Memory);
