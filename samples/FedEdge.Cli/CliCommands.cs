@@ -18,6 +18,7 @@ internal static class CliCommands
         yield return FlowerNodeCommand.Create();
         yield return Runs.RunsCommand.Create();
         yield return PkiCommand.Create();
+        yield return UpsCommand.Create();
         yield return MosquittoConfigCommand.Create();
         yield return EdgeCommand.Create();
         yield return DeployCommand.Create();

@@ -38,6 +38,7 @@ internal static class CoordinatorCommand
         Option<FileInfo?> devicePasswords = new Option<FileInfo?>("--device-passwords") { Description = "The embedded broker's device passwords: a file (mode 0600) with one ID=PASSWORD per line. Not needed over gRPC, where devices present certificates.", HelpName = "FILE" }.ReadableFile();
         Option<DirectoryInfo?> mudDir = new Option<DirectoryInfo?>("--mud") { Description = "Admit devices with RFC 8520 MUD admission: a folder of signed MUD files (*.json + *.p7s), e.g. samples/mud.", HelpName = "DIR" }.ExistingDirectory();
         Option<FileInfo?> mudTrust = new Option<FileInfo?>("--mud-trust") { Description = "PEM trust anchors for MUD signatures (default: DIR/demo-ca.cert.pem).", HelpName = "PEM" }.ReadableFile();
+        Option<DirectoryInfo?> userPolicy = new("--user-policy") { Description = "With --mud: the User Policy Server folder (`fededge ups approve --dir DIR`), read at every join. With certificates, a MUD URL a device asserts itself (not in its certificate) is admitted only when an administrator approved it there for that device.", HelpName = "DIR" };
         Option<string> mudEndpoint = new("--mud-endpoint") { Description = "The coordinator endpoint (host:port, tcp) a device's MUD policy must allow.", DefaultValueFactory = _ => "coordinator.fededge.local:8883", HelpName = "HOST:PORT" };
         Option<int> rounds = new Option<int>("--rounds") { Description = "Round budget.", DefaultValueFactory = _ => 10 }.AtLeast(1);
         Option<int> minDevices = new Option<int>("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 }.AtLeast(1);
@@ -71,7 +72,7 @@ internal static class CoordinatorCommand
         Option<double> committeeTimeout = new Option<double>("--committee-timeout") { Description = "Seconds the coordinator waits for the validators of one head.", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, userPolicy, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -148,8 +149,18 @@ internal static class CoordinatorCommand
                     return 2;
                 }
 
-                admission = MudAdmissionPolicy.FromDirectory(dir.FullName, trust, endpoint[..colon], mudPort, o => o.RequireCertificateMudUrl = credentials is not null);
-                await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp)").ConfigureAwait(false);
+                var mudOptions = new MudAdmissionOptions { CoordinatorHost = endpoint[..colon], CoordinatorPort = mudPort, MudDirectory = dir.FullName, RequireCertificateMudUrl = credentials is not null };
+                mudOptions.AddTrustAnchorsFromPem(trust);
+                FedEdge.Mud.PolicyServer.UserPolicyServer? ups = parse.GetValue(userPolicy) is { } upsDir
+                    ? new FedEdge.Mud.PolicyServer.UserPolicyServer(FedEdge.Mud.PolicyServer.UserPolicyStores.File(UpsCommand.StorePath(upsDir)))
+                    : null;
+                admission = new MudAdmissionPolicy(mudOptions, MudFileSources.FromDirectory(dir.FullName), userPolicyServer: ups);
+                await stdout.WriteLineAsync($"MUD admission: {dir.FullName} (trust {trust}, coordinator {endpoint}/tcp{(parse.GetValue(userPolicy) is { } u ? $", User Policy Server {UpsCommand.StorePath(u)}" : string.Empty)})").ConfigureAwait(false);
+            }
+            else if (parse.GetValue(userPolicy) is not null)
+            {
+                await err.WriteLineAsync("fededge coordinator: --user-policy applies to MUD admission: give --mud DIR too.").ConfigureAwait(false);
+                return 2;
             }
 
             Uri? external = null;

@@ -36,6 +36,7 @@ internal static class EdgeCommand
         Option<FileInfo?> cloudCa = new Option<FileInfo?>("--cloud-ca") { Description = "PEM root that the cloud's server certificate must chain to (https:// gRPC or mqtts:// broker). With --cloud-cert/--cloud-pfx it also vouches for the cloud's signed global models. Default: --ca, or without it the system's roots.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> cloudCert = new Option<FileInfo?>("--cloud-cert") { Description = "The edge's device certificate towards the cloud (PEM, from `fededge pki issue --device EDGE_ID`): its identity at the cloud over mutual TLS; its updates are signed with --cloud-key.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> cloudKey = new Option<FileInfo?>("--cloud-key") { Description = "The private key of --cloud-cert (PEM, mode 0600; a key others can read is refused).", HelpName = "FILE" }.ReadableFile();
+        Option<FileInfo?> cloudCoordinatorCert = new Option<FileInfo?>("--cloud-coordinator-cert") { Description = "Pin the cloud coordinator's certificate (PEM, from `fededge pki issue --server NAME`): accept only cloud models it signed, not those of another server certificate of the cloud's CA (another edge's, say). Needs --cloud-cert/--cloud-key or --cloud-pfx. A model another server certificate of the CA signed ends the edge with exit code 4.", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> cloudPfx = new Option<FileInfo?>("--cloud-pfx") { Description = "The edge's device certificate and key towards the cloud as a PKCS#12 bundle instead of --cloud-cert/--cloud-key (password from --password-file or FEDEDGE_PASSWORD).", HelpName = "FILE" }.ReadableFile();
         Option<int> port = new Option<int>("--port") { Description = "Port of the embedded MQTT broker its devices connect to (0 picks a free one). With --ca and --cert/--key (or --pfx) this is its mutual-TLS listener (devices connect with mqtts://HOST:PORT and their certificates).", DefaultValueFactory = _ => 1884 }.Between(0, 65535);
         Option<string> bind = new Option<string>("--bind") { Description = "With certificates: the address the embedded broker's mutual-TLS listener binds (default 127.0.0.1; 0.0.0.0 serves the site's LAN). The plain listener stays on loopback for the edge itself.", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDRESS" }.Check(a => System.Net.IPAddress.TryParse(a, out _) ? null : "must be an IP address");
@@ -67,7 +68,7 @@ internal static class EdgeCommand
         CliCredentials credentialOptions = CliCredentials.Create();
 
         Command command = new("edge", "Run an edge aggregator (HierFAVG): a coordinator for its devices, a worker towards the cloud.");
-        foreach (Option o in new Option[] { edgeId, cloud, mudUrl, cloudCa, cloudCert, cloudKey, cloudPfx, port, bind, broker, brokerPasswordFile, devices, devicePasswords, k1, k2, minDevices, windowSize, strategy, model, seed, dataset, lr, state, heartbeat, missedHeartbeats, window, roundTimeout, joinTimeout, maxFailed, connectTimeout, exitAfter, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { edgeId, cloud, mudUrl, cloudCa, cloudCert, cloudKey, cloudPfx, cloudCoordinatorCert, port, bind, broker, brokerPasswordFile, devices, devicePasswords, k1, k2, minDevices, windowSize, strategy, model, seed, dataset, lr, state, heartbeat, missedHeartbeats, window, roundTimeout, joinTimeout, maxFailed, connectTimeout, exitAfter, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -140,6 +141,20 @@ internal static class EdgeCommand
                     }
 
                     cloudPki = new FederationCredentials(cloudValidator, own);
+                    if (parse.GetValue(cloudCoordinatorCert) is { } pinFile)
+                    {
+                        cloudPki = CoordinatorPin.Pin(cloudPki, pinFile.FullName, "--cloud-coordinator-cert", out string? pinProblem);
+                        if (pinProblem is not null)
+                        {
+                            await err.WriteLineAsync("fededge edge: " + pinProblem).ConfigureAwait(false);
+                            return 2;
+                        }
+                    }
+                }
+                else if (parse.GetValue(cloudCoordinatorCert) is not null)
+                {
+                    await err.WriteLineAsync("fededge edge: --cloud-coordinator-cert pins the certificate that signs the cloud's models: give the edge's cloud certificate too (--cloud-cert FILE --cloud-key FILE, or --cloud-pfx FILE).").ConfigureAwait(false);
+                    return 2;
                 }
                 else
                 {
@@ -312,7 +327,7 @@ internal static class EdgeCommand
 
             try
             {
-                return await CliHost.RunAsync(builder.Build(), "edge", err, services => CoordinatorCommand.WatchingCrlAsync(services, pki, parse.GetValue(credentialOptions.Crl), () => RunAsync(services, network, parse.GetValue(seed), id, site, mqtt, cloudUri, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), stdout, cancellationToken)), cancellationToken).ConfigureAwait(false);
+                return await CliHost.RunAsync(builder.Build(), "edge", err, services => CoordinatorCommand.WatchingCrlAsync(services, pki, parse.GetValue(credentialOptions.Crl), () => RunAsync(services, network, parse.GetValue(seed), id, site, mqtt, cloudUri, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), stdout, err, cloudPki, cancellationToken)), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TransportException or MqttCommunicationException or CheckpointException or InvalidDataException)
             {
@@ -330,7 +345,7 @@ internal static class EdgeCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(IServiceProvider services, NetworkSpec network, int seed, string id, Uri? site, MqttCoordinatorOptions mqtt, Uri cloud, int? until, double? connectTimeout, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(IServiceProvider services, NetworkSpec network, int seed, string id, Uri? site, MqttCoordinatorOptions mqtt, Uri cloud, int? until, double? connectTimeout, TextWriter stdout, TextWriter err, FederationCredentials? cloudPki, CancellationToken cancellationToken)
     {
         Coordinator coordinator = services.GetRequiredService<Coordinator>();
         EdgeAggregator edge = services.GetRequiredService<EdgeAggregator>();
@@ -377,6 +392,12 @@ internal static class EdgeCommand
                 await stdout.WriteLineAsync($"refused in the TLS handshake ({refusals[printedRefusals].Refusal}): {refusals[printedRefusals].Reason}").ConfigureAwait(false);
             }
 
+            if (cloudPki is not null && CoordinatorPin.OtherCoordinatorSigned(worker, cloudPki, "--cloud-coordinator-cert") is { } pinned)
+            {
+                await err.WriteLineAsync($"fededge edge: {pinned}").ConfigureAwait(false);
+                return CoordinatorPin.OtherCoordinator;
+            }
+
             if (worker.LatestGlobalModel is { } g && g.Version > printedModel)
             {
                 printedModel = g.Version;
@@ -415,7 +436,7 @@ internal static class EdgeCommand
     /// <summary>A PEM root certificate file, loaded when the transport is built.</summary>
     private sealed record X509Root(string Path)
     {
-        public System.Security.Cryptography.X509Certificates.X509Certificate2 Load() =>
-            System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(Path);
+        // The root's certificate only: CreateFromPemFile would look for a private key in the same file.
+        public System.Security.Cryptography.X509Certificates.X509Certificate2 Load() => KeyFiles.ReadCertificate(Path);
     }
 }

@@ -164,10 +164,13 @@ internal static class PkiCommand
             byte[] current = File.Exists(crlPath) ? PemToDer(File.ReadAllText(crlPath)) : [];
             byte[] crl = FederationPki.Revoke(ca, current, target, TimeProvider.System.GetUtcNow(), CrlLifetime);
             WriteCrl(crlPath, crl);
-            return (0, $"revoked '{target.Subject}' serial {target.SerialNumber}; wrote {crlPath}");
+            return (0, $"revoked '{target.Subject}' serial {target.SerialNumber}; wrote {crlPath}{Environment.NewLine}{RevokeHint}");
         }));
         return command;
     }
+
+    /// <summary>Who picks the new CRL up, and when (Mosquitto 2.0.11: on SIGHUP, tested by MosquittoCrlReloadProcessTests).</summary>
+    internal const string RevokeHint = "coordinators and edges started with --crl reload it within a second; Mosquitto (crlfile) re-reads it only when it reloads its configuration: send it SIGHUP (`systemctl reload mosquitto` or `kill -HUP PID`) or restart it. Connections opened before stay open; the coordinator refuses their updates.";
 
     private static int Run(ParseResult parse, string name, Func<(int Exit, string Line)> body)
     {

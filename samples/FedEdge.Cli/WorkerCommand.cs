@@ -24,6 +24,7 @@ internal static class WorkerCommand
         Option<string?> coordinatorUrl = new Option<string?>("--coordinator") { Description = "Join a gRPC coordinator (`fededge coordinator --transport grpc`) at https://HOST:PORT over mutual TLS, instead of --broker; needs --ca with --cert/--key or --pfx.", HelpName = "URL" }
             .Check(v => v is null || (Uri.TryCreate(v, UriKind.Absolute, out Uri? uri) && uri.Scheme == "https" && !string.IsNullOrEmpty(uri.Host)) ? null : "must be https://host:port (gRPC over mutual TLS)");
         CliCredentials credentialOptions = CliCredentials.Create();
+        Option<FileInfo?> coordinatorCert = new Option<FileInfo?>("--coordinator-cert") { Description = "Pin the coordinator's certificate (PEM, from `fededge pki issue --server NAME`): accept only global models it signed, not those of another server certificate of the CA. Needs --ca with --cert/--key or --pfx. A model another server certificate of the CA signed ends the worker with exit code 4.", HelpName = "FILE" }.ReadableFile();
         Option<string?> mudUrl = new Option<string?>("--mud-url") { Description = "The device's MUD URL (its profile), presented at join." }.AbsoluteUrl();
         Option<string> task = new("--task") { Description = "The federated task it asks to join (checked against its MUD file's fededge-federated-learning extension).", DefaultValueFactory = _ => "nbaiot-anomaly" };
         Option<string> model = new Option<string>("--model") { Description = "Model name; must match the coordinator's.", DefaultValueFactory = _ => "mlp" }.KnownModel();
@@ -38,7 +39,7 @@ internal static class WorkerCommand
         Option<int?> exitAfter = new Option<int?>("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." }.AtLeast(0);
 
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, dataset, broker, coordinatorUrl, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { deviceId, data, dataset, broker, coordinatorUrl, coordinatorCert, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -71,6 +72,22 @@ internal static class WorkerCommand
             {
                 await err.WriteLineAsync("fededge worker: " + ex.Message).ConfigureAwait(false);
                 return 1;
+            }
+
+            if (parse.GetValue(coordinatorCert) is { } pinFile)
+            {
+                if (credentials is null)
+                {
+                    await err.WriteLineAsync("fededge worker: --coordinator-cert pins the certificate that signs global models: give --ca FILE with --cert FILE and --key FILE (or --pfx FILE) too.").ConfigureAwait(false);
+                    return 2;
+                }
+
+                credentials = CoordinatorPin.Pin(credentials, pinFile.FullName, "--coordinator-cert", out string? pinProblem);
+                if (pinProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge worker: " + pinProblem).ConfigureAwait(false);
+                    return 2;
+                }
             }
 
             Uri? grpcUri = parse.GetValue(coordinatorUrl) is { } g ? new Uri(g) : null;
@@ -136,7 +153,7 @@ internal static class WorkerCommand
             builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName, kind));
             try
             {
-                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, cancellationToken), cancellationToken).ConfigureAwait(false);
+                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, err, credentials, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TransportException or MqttCommunicationException)
             {
@@ -177,7 +194,7 @@ internal static class WorkerCommand
         }
     }
 
-    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, TextWriter err, FederationCredentials? credentials, CancellationToken cancellationToken)
     {
         await JoinAsync(worker, connectTimeout, string.Empty, cancellationToken).ConfigureAwait(false);
         await stdout.WriteLineAsync($"{id}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
@@ -188,6 +205,12 @@ internal static class WorkerCommand
 
         while (!cancellationToken.IsCancellationRequested)
         {
+            if (credentials is not null && CoordinatorPin.OtherCoordinatorSigned(worker, credentials, "--coordinator-cert") is { } pinned)
+            {
+                await err.WriteLineAsync($"fededge worker: {pinned}").ConfigureAwait(false);
+                return CoordinatorPin.OtherCoordinator;
+            }
+
             if (until is int last && worker.LatestGlobalModel is { } g && g.Version >= last)
             {
                 await stdout.WriteLineAsync($"{id}: global model of round {g.Version} received, trained {worker.LastRound} rounds; exiting").ConfigureAwait(false);

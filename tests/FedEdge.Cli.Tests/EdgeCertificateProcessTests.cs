@@ -7,7 +7,9 @@ namespace FedEdge.Cli.Tests;
 /// <c>fededge edge</c> with certificates on both sides (issue 13 on the edge tier of issue 14), as real processes. Towards
 /// its devices the edge serves mutual TLS with a server certificate (<c>--ca --cert --key --crl</c>) and refuses a device
 /// whose certificate another CA issued, naming the reason; towards the cloud it presents its device certificate
-/// (<c>--cloud-cert --cloud-key</c>) over gRPC or MQTT, and a cloud whose CRL revokes it refuses it.
+/// (<c>--cloud-cert --cloud-key</c>) over gRPC or MQTT, and a cloud whose CRL revokes it refuses it. Pinned to the
+/// cloud's certificate (<c>--cloud-coordinator-cert</c>) it accepts the cloud's models (see CoordinatorPinProcessTests
+/// for a pin to another certificate).
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed partial class EdgeCertificateProcessTests : IAsyncLifetime
@@ -85,7 +87,8 @@ public sealed partial class EdgeCertificateProcessTests : IAsyncLifetime
         int cloudPort = LoopbackPorts.Free(), edgePort = LoopbackPorts.Free();
         CliProcess cloud = Track(CliProcess.Start("cloud", CloudCoordinator(cloudPort, "--transport", "grpc")));
         await cloud.WaitForLineAsync(l => l.StartsWith("coordinator listening (gRPC over mutual TLS", StringComparison.Ordinal), Generous, "the gRPC cloud");
-        CliProcess edge = Track(CliProcess.Start("e1", Edge($"https://localhost:{Port(cloudPort)}", edgePort)));
+        // The edge pins the cloud's certificate: the cloud's models, signed with it, are accepted.
+        CliProcess edge = Track(CliProcess.Start("e1", Edge($"https://localhost:{Port(cloudPort)}", edgePort, "--cloud-coordinator-cert", Path.Combine(Pki, "servers", "localhost.crt"))));
         string listening = await edge.WaitForLineAsync(l => l.StartsWith("edge e1 listening for devices", StringComparison.Ordinal), Generous, "the edge");
         Assert.Contains($"mutual TLS on port {Port(edgePort)}", listening, StringComparison.Ordinal);
 

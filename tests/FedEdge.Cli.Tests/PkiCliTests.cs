@@ -41,6 +41,7 @@ public sealed class PkiCliTests : IDisposable
 
         CliResult revoke = await Run("revoke", "--device", "dev-a");
         Assert.True(revoke.ExitCode == 0, revoke.Stderr);
+        Assert.Contains("Mosquitto (crlfile) re-reads it only when it reloads its configuration: send it SIGHUP", revoke.Stdout, StringComparison.Ordinal);
         CertificateValidator after = CertificateValidator.FromFiles(Path.Combine(Pki, "ca.crt"), Path.Combine(Pki, "crl.pem"));
         Assert.Equal(CertificateRefusal.Revoked, after.Validate(certA).Refusal);
         Assert.True(after.Validate(certB).IsValid);

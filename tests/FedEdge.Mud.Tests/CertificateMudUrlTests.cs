@@ -88,4 +88,59 @@ public sealed class CertificateMudUrlTests : IDisposable
         AdmissionRequest otherMac = Request(null, BulbUrl) with { Attributes = new Dictionary<string, string> { ["mac"] = "66:77:88:99:aa:bb" } };
         Assert.False((await policy.EvaluateAsync(otherMac)).Admitted);
     }
+
+    [Fact]
+    public async Task WeakMudUrl_ApprovedForTheVerifiedDeviceId_Admitted_OtherDeviceAndUnverifiedClaimRefused()
+    {
+        var ups = new UserPolicyServer(UserPolicyStores.File(Path.Combine(_dir, "ups.json")));
+        UserPolicyResult added = await ups.AddAsync("admin", new UserPolicyEntry { DeviceId = "dev-a", MudUrl = BulbUrl.AbsoluteUri, ApproveWeakMudUrl = true });
+        Assert.True(added.Succeeded, added.Error);
+        var policy = new MudAdmissionPolicy(Options(), Bulb(), userPolicyServer: ups);
+
+        AdmissionDecision approved = await policy.EvaluateAsync(Request(null, BulbUrl) with { AuthenticatedDeviceId = "dev-a", Attributes = new Dictionary<string, string>() });
+        Assert.True(approved.Admitted, string.Join("\n", approved.Reasons));
+        Assert.Contains(approved.Reasons, r => r.Contains("approved by administrator 'admin' for device 'dev-a' (verified certificate)", StringComparison.Ordinal));
+
+        // Another verified device with the same URL, and the same id merely claimed (no verified certificate): refused.
+        AdmissionDecision other = await policy.EvaluateAsync(Request(null, BulbUrl) with { DeviceId = "dev-b", AuthenticatedDeviceId = "dev-b" });
+        Assert.False(other.Admitted);
+        Assert.Contains(other.Reasons, r => r.Contains("weak source", StringComparison.Ordinal));
+        Assert.False((await policy.EvaluateAsync(Request(null, BulbUrl))).Admitted);
+    }
+
+    [Theory]
+    [InlineData("dev-a", "http://lighting.example.com/lightbulb2000", "https")]
+    [InlineData("dev-a", "https://lighting.example.com/bulb\nx", "https")]
+    [InlineData("dev-a", "https://lighting.example.com/bulb\u0007", "https")]
+    [InlineData("dev\nb", "https://lighting.example.com/lightbulb2000", "device id")]
+    [InlineData("dev/b", "https://lighting.example.com/lightbulb2000", "device id")]
+    public async Task HostileApproval_RefusedWithReason_NothingStored(string device, string url, string reason)
+    {
+        string store = Path.Combine(_dir, "ups.json");
+        UserPolicyResult r = await new UserPolicyServer(UserPolicyStores.File(store)).AddAsync("admin", new UserPolicyEntry { DeviceId = device, MudUrl = url, ApproveWeakMudUrl = true });
+        Assert.False(r.Succeeded);
+        Assert.Contains(reason, r.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(store));
+    }
+
+    [Fact]
+    public async Task OverlongApprovalUrl_Refused()
+    {
+        string url = "https://lighting.example.com/" + new string('a', 2100);
+        UserPolicyResult r = await new UserPolicyServer(UserPolicyStores.File(Path.Combine(_dir, "ups.json"))).AddAsync("admin", new UserPolicyEntry { DeviceId = "dev-a", MudUrl = url, ApproveWeakMudUrl = true });
+        Assert.False(r.Succeeded);
+        Assert.Contains("2048", r.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Store_WrittenOwnerOnly_NoTemporaryFileLeft()
+    {
+        string store = Path.Combine(_dir, "ups", "user-policy.json");
+        Assert.True((await new UserPolicyServer(UserPolicyStores.File(store)).AddAsync("admin", new UserPolicyEntry { DeviceId = "dev-a", MudUrl = BulbUrl.AbsoluteUri, ApproveWeakMudUrl = true })).Succeeded);
+        Assert.True((await new UserPolicyServer(UserPolicyStores.File(store)).AddAsync("admin", new UserPolicyEntry { DeviceId = "dev-b", MudUrl = BulbUrl.AbsoluteUri, ApproveWeakMudUrl = true })).Succeeded);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(store));
+        Assert.Equal(["user-policy.json"], Directory.GetFiles(Path.GetDirectoryName(store)!).Select(Path.GetFileName));
+        Assert.Equal(2, (await UserPolicyStores.File(store).LoadAsync()).Count);
+    }
 }

@@ -187,6 +187,37 @@ public sealed class MosquittoBroker : IAsyncDisposable
     /// <summary>Starts the broker again on the same ports with the same configuration.</summary>
     public Task RestartAsync() => LaunchAsync();
 
+    /// <summary>
+    /// Sends the running broker SIGHUP (Mosquitto's configuration reload) and waits until its log shows the reload
+    /// (<c>Reloading config.</c>), within 15 s.
+    /// </summary>
+    public async Task ReloadAsync()
+    {
+        Process process = _process is { HasExited: false } p ? p : throw new InvalidOperationException("Mosquitto is not running.");
+        int before = Reloads();
+        using (Process kill = Process.Start(new ProcessStartInfo("/bin/kill", ["-HUP", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!)
+        {
+            await kill.WaitForExitAsync().ConfigureAwait(false);
+            if (kill.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"kill -HUP {process.Id} exited with {kill.ExitCode}.");
+            }
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (Reloads() <= before)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"Mosquitto did not log a reload within 15 s. Log:\n{Log}");
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        int Reloads() => Log.Split('\n').Count(l => l.Contains("Reloading config.", StringComparison.Ordinal));
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

@@ -16,6 +16,13 @@ public sealed record AdmissionRequest
     /// <summary>The device id it claims.</summary>
     public required string DeviceId { get; init; }
 
+    /// <summary>
+    /// The device id its certificate names, once the coordinator verified that certificate (chain to the federation
+    /// CA, validity period, revocation, and the id it claims); null when the federation uses no certificates. Unlike
+    /// <see cref="DeviceId"/> and <see cref="Attributes"/>, nothing the device sends can set it.
+    /// </summary>
+    public string? AuthenticatedDeviceId { get; init; }
+
     /// <summary>Its MUD URL, if it presented one.</summary>
     public Uri? MudUrl { get; init; }
 

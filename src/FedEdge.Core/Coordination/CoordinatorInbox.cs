@@ -60,6 +60,9 @@ internal sealed class CoordinatorInbox(
                 new AdmissionRequest
                 {
                     DeviceId = request.DeviceId,
+
+                    // CheckCertificate passed: the certificate chains, is valid, not revoked and names this id.
+                    AuthenticatedDeviceId = credentials is not null ? request.DeviceId : null,
                     MudUrl = request.MudUrl,
                     MudUrlSource = request.MudUrl is null ? null : "join request",
                     CertificateDer = request.CertificateDer,

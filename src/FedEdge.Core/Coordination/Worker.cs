@@ -112,6 +112,13 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
     /// <summary>The latest global model received, or null.</summary>
     public GlobalModel? LatestGlobalModel { get; private set; }
 
+    /// <summary>
+    /// The latest global model this worker refused (not signed by the coordinator it trusts) with the reason, or null.
+    /// A refused model is never used; a host can inspect it, e.g. to tell a forgery from a model another server
+    /// certificate of the federation signed.
+    /// </summary>
+    public RefusedGlobalModel? LastRefusedGlobalModel { get; private set; }
+
     /// <summary>The last inference run's result (inference mode), or null.</summary>
     public EvaluationResult? LastInference { get; private set; }
 
@@ -261,6 +268,7 @@ public sealed class Worker : IWorkerHandler, IAsyncDisposable
         {
             // A model not signed by the trusted coordinator (e.g. forged by a client with broker write access) is ignored.
             Log.GlobalModelRefused(_logger, DeviceId, model.Version, untrusted);
+            LastRefusedGlobalModel = new RefusedGlobalModel(model, untrusted);
             return ValueTask.CompletedTask;
         }
 

@@ -93,7 +93,9 @@ public sealed class FederationCredentials
             }
 
             SignatureCheck check = UpdateSigning.VerifyModel(model, signer);
-            return check == SignatureCheck.Valid ? null : $"the global model's signature is {check} (not signed by the trusted coordinator)";
+            return check == SignatureCheck.Valid ? null
+                : TrustedCoordinator is not null ? $"the global model's signature is {check} (not signed by the pinned coordinator certificate '{TrustedCoordinator.Subject}')"
+                : $"the global model's signature is {check} (not signed by the trusted coordinator)";
         }
         finally
         {

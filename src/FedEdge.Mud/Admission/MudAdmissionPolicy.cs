@@ -114,10 +114,31 @@ public sealed class MudAdmissionPolicy : IAdmissionPolicy
         if (cert is null || notes.Count == 0)
         {
             notes.Add($"MUD URL from {request.MudUrlSource ?? "the request"} (weak).");
-            if (_options.RequireCertificateMudUrl
-                && (_ups is null || !await _ups.ApprovesWeakMudUrlAsync(mac, url.AbsoluteUri, cancellationToken).ConfigureAwait(false)))
+            PolicyServer.UserPolicyEntry? approval = null;
+            string? upsProblem = null;
+            if (_ups is not null)
             {
-                reasons.Add($"The MUD URL '{url}' comes from a weak source ({request.MudUrlSource ?? "the request"}), not the device certificate; with certificates configured it is refused unless an administrator approved it for this device in the User Policy Server.");
+                try
+                {
+                    approval = await _ups.FindWeakMudUrlApprovalAsync(request.AuthenticatedDeviceId, mac, url.AbsoluteUri, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+                {
+                    // An unreadable store approves nothing; the refusal says why instead of failing the join.
+                    upsProblem = ex.Message;
+                }
+            }
+
+            if (approval is not null)
+            {
+                string who = approval.DeviceId is not null && string.Equals(approval.DeviceId, request.AuthenticatedDeviceId, StringComparison.Ordinal)
+                    ? $"device '{approval.DeviceId}' (verified certificate)"
+                    : $"MAC {approval.Mac}";
+                notes.Add($"Weakly sourced MUD URL approved by administrator '{approval.Owner}' for {who} in the User Policy Server (entry {approval.Id}).");
+            }
+            else if (_options.RequireCertificateMudUrl)
+            {
+                reasons.Add($"The MUD URL '{url}' comes from a weak source ({request.MudUrlSource ?? "the request"}), not the device certificate; with certificates configured it is refused unless an administrator approved it for this device in the User Policy Server{(upsProblem is null ? "." : $" (the User Policy Server could not be read: {upsProblem}).")}");
                 return Finish(request, reasons, notes);
             }
         }

@@ -29,8 +29,9 @@ public sealed record UserPolicyRule
 }
 
 /// <summary>
-/// An administrator's entry in the User Policy Server: overlay rules for one device (selected by MAC address or
-/// MUD URL) and, optionally, the administrator's own MUD file for a device that has none (CoLearn).
+/// An administrator's entry in the User Policy Server: overlay rules for one device (selected by MAC address, by the
+/// device id its verified certificate names, or by MUD URL) and, optionally, the administrator's own MUD file for a
+/// device that has none (CoLearn).
 /// </summary>
 public sealed record UserPolicyEntry
 {
@@ -43,6 +44,13 @@ public sealed record UserPolicyEntry
     /// <summary>The device's MAC address, when the entry targets one device.</summary>
     public string? Mac { get; init; }
 
+    /// <summary>
+    /// The device id a verified device certificate names (SAN <c>urn:fededge:device:ID</c>), when the entry targets one
+    /// enrolled device. Unlike <see cref="Mac"/>, which the device reports itself, this id is only matched against
+    /// <see cref="FedEdge.Admission.AdmissionRequest.AuthenticatedDeviceId"/>: the id the coordinator verified.
+    /// </summary>
+    public string? DeviceId { get; init; }
+
     /// <summary>The MUD URL, when the entry targets every device of a model.</summary>
     public string? MudUrl { get; init; }
 
@@ -53,9 +61,10 @@ public sealed record UserPolicyEntry
     public string? MudFileJson { get; init; }
 
     /// <summary>
-    /// The administrator approves <see cref="MudUrl"/> for the device with <see cref="Mac"/> even when it comes from a
-    /// weak source (DHCP, LLDP, the join request) rather than the device certificate
-    /// (<see cref="Admission.MudAdmissionOptions.RequireCertificateMudUrl"/>). Both must be set.
+    /// The administrator approves <see cref="MudUrl"/> for the device with <see cref="DeviceId"/> (or <see cref="Mac"/>)
+    /// even when it comes from a weak source (DHCP, LLDP, the join request) rather than the device certificate
+    /// (<see cref="Admission.MudAdmissionOptions.RequireCertificateMudUrl"/>). The URL and one of the two must be set;
+    /// the approval admits that device with that URL only.
     /// </summary>
     public bool ApproveWeakMudUrl { get; init; }
 
@@ -120,19 +129,37 @@ internal sealed class FileUserPolicyStore(string path) : IUserPolicyStore
 
     public async ValueTask SaveAsync(IReadOnlyList<UserPolicyEntry> entries, CancellationToken cancellationToken = default)
     {
-        string tmp = path + ".tmp";
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        // A fresh temporary name per write (two writers never share one), created with mode 0600 on Unix (the store
+        // says which devices may join), flushed to disk, then renamed over the store: readers see the old file or the
+        // new one, never half of one.
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
         if (dir is not null)
         {
             Directory.CreateDirectory(dir);
         }
 
-        FileStream stream = System.IO.File.Create(tmp);
-        await using (stream.ConfigureAwait(false))
+        string tmp = $"{full}.{Guid.NewGuid():N}.tmp";
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
         {
-            await JsonSerializer.SerializeAsync(stream, entries, Json, cancellationToken).ConfigureAwait(false);
+            create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
 
-        System.IO.File.Move(tmp, path, overwrite: true);
+        try
+        {
+            FileStream stream = new(tmp, create);
+            await using (stream.ConfigureAwait(false))
+            {
+                await JsonSerializer.SerializeAsync(stream, entries, Json, cancellationToken).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+
+            System.IO.File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            System.IO.File.Delete(tmp);
+        }
     }
 }

@@ -132,14 +132,30 @@ public sealed class UserPolicyServer
 
     private static string? Check(UserPolicyEntry entry)
     {
-        if (entry.Mac is null && entry.MudUrl is null)
+        if (entry.Mac is null && entry.MudUrl is null && entry.DeviceId is null)
         {
-            return "An entry must select a device by MAC address or MUD URL.";
+            return "An entry must select a device by MAC address, device id or MUD URL.";
         }
 
-        if (entry.ApproveWeakMudUrl && (entry.Mac is null || entry.MudUrl is null))
+        if (entry.DeviceId is not null && !FedEdge.Security.FederationPki.IsValidDeviceId(entry.DeviceId))
         {
-            return "An approval of a weakly sourced MUD URL must name both the device's MAC address and the MUD URL.";
+            return $"The device id is not valid (1 to {FedEdge.Security.FederationPki.MaxDeviceIdLength} characters, no control characters, none of / + # , =).";
+        }
+
+        if (entry.Mac is not null && (entry.Mac.Length is 0 or > MaxMacLength || MudParser.HasControl(entry.Mac, allowWhitespace: false)))
+        {
+            return $"The MAC address is not valid (1 to {MaxMacLength} characters, no control characters).";
+        }
+
+        if (entry.MudUrl is not null && !MudParser.IsHttpsUrl(entry.MudUrl, out string why))
+        {
+            // IsHttpsUrl also refuses control characters, spaces and URLs over 2048 characters.
+            return $"The MUD URL {why} (an https URL of at most 2048 characters is required, RFC 8520).";
+        }
+
+        if (entry.ApproveWeakMudUrl && ((entry.Mac is null && entry.DeviceId is null) || entry.MudUrl is null))
+        {
+            return "An approval of a weakly sourced MUD URL must name the device (its device id or MAC address) and the MUD URL.";
         }
 
         if (entry.MudFileJson is not null)
@@ -154,22 +170,39 @@ public sealed class UserPolicyServer
         return entry.Rules.Any(r => r.RemotePort is < 0 or > 65535 || r.Protocol is < 0 or > 255) ? "A rule has an out-of-range port or protocol." : null;
     }
 
+    /// <summary>The longest MAC address text an entry may hold.</summary>
+    private const int MaxMacLength = 64;
+
     /// <summary>
     /// True when an administrator approved <paramref name="mudUrl"/> from a weak source for the device with
     /// <paramref name="mac"/>: an entry names both, with <see cref="UserPolicyEntry.ApproveWeakMudUrl"/>.
     /// </summary>
     public async ValueTask<bool> ApprovesWeakMudUrlAsync(string? mac, string mudUrl, CancellationToken cancellationToken = default)
+        => await FindWeakMudUrlApprovalAsync(null, mac, mudUrl, cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>
+    /// The administrator's approval of <paramref name="mudUrl"/> from a weak source for this device, or null: an entry
+    /// with <see cref="UserPolicyEntry.ApproveWeakMudUrl"/> that names the URL and either the device id
+    /// (<paramref name="authenticatedDeviceId"/>, which must come from a verified certificate) or the MAC address. An
+    /// approval for one device never admits another with the same URL.
+    /// </summary>
+    /// <param name="authenticatedDeviceId">The device id its verified certificate names, or null.</param>
+    /// <param name="mac">The device's MAC address, or null.</param>
+    /// <param name="mudUrl">The weakly sourced MUD URL.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async ValueTask<UserPolicyEntry?> FindWeakMudUrlApprovalAsync(string? authenticatedDeviceId, string? mac, string mudUrl, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(mudUrl);
-        if (mac is null)
+        if (authenticatedDeviceId is null && mac is null)
         {
-            return false;
+            return null;
         }
 
         IReadOnlyList<UserPolicyEntry> entries = await _store.LoadAsync(cancellationToken).ConfigureAwait(false);
-        return entries.Any(e => e.ApproveWeakMudUrl && e.Mac is not null && e.MudUrl is not null
-            && string.Equals(UserPolicyEntry.NormalizeMac(e.Mac), UserPolicyEntry.NormalizeMac(mac), StringComparison.Ordinal)
-            && string.Equals(e.MudUrl, mudUrl, StringComparison.Ordinal));
+        return entries.FirstOrDefault(e => e.ApproveWeakMudUrl && e.MudUrl is not null
+            && string.Equals(e.MudUrl, mudUrl, StringComparison.Ordinal)
+            && ((e.DeviceId is not null && authenticatedDeviceId is not null && string.Equals(e.DeviceId, authenticatedDeviceId, StringComparison.Ordinal))
+                || (e.Mac is not null && mac is not null && string.Equals(UserPolicyEntry.NormalizeMac(e.Mac), UserPolicyEntry.NormalizeMac(mac), StringComparison.Ordinal))));
     }
 
     /// <summary>Merges the manufacturer's MUD file (or an administrator's, for a device without one) with every administrator overlay for the device.</summary>
@@ -182,7 +215,9 @@ public sealed class UserPolicyServer
     {
         ArgumentNullException.ThrowIfNull(device);
         mappings ??= new MudAbstractionMappings();
-        IReadOnlyList<UserPolicyEntry> entries = (await _store.LoadAsync(cancellationToken).ConfigureAwait(false)).Where(e => e.AppliesTo(device.Mac, mudUrl)).ToList();
+        IReadOnlyList<UserPolicyEntry> entries = (await _store.LoadAsync(cancellationToken).ConfigureAwait(false))
+            .Where(e => e.DeviceId is null ? e.AppliesTo(device.Mac, mudUrl) : string.Equals(e.DeviceId, device.Name, StringComparison.Ordinal))
+            .ToList();
         bool adminFile = false;
         MudFile? file = manufacturerFile;
         if (file is null)
