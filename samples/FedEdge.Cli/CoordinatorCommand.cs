@@ -402,7 +402,7 @@ internal static class CoordinatorCommand
             }
         }
 
-        await stdout.WriteLineAsync($"coordinator listening ({listening()}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}; {aggregationLine}").ConfigureAwait(false);
+        await stdout.WriteLineAsync($"coordinator listening ({listening()}); {aggregationLine}; {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         var tree = new CoordinatorReportTree();
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -103,7 +103,7 @@ public sealed class CommitteeRecomputeProcessTests : IDisposable
             workers: 3);
 
         string story = coordinator.Stdout + coordinator.Stderr + string.Join('\n', validators.SelectMany(v => v));
-        Assert.Contains("; aggregation median, f 1, mixing nnm (auto)", coordinator.Stdout, StringComparison.Ordinal);
+        Assert.Contains("; aggregation median, f 1, mixing nnm (auto); fresh start", coordinator.Stdout, StringComparison.Ordinal);
         for (int round = 1; round <= 2; round++)
         {
             Assert.True(validators.Take(3).All(v => CoSigned(v, round)), story);
