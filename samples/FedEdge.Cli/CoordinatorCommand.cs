@@ -44,8 +44,7 @@ internal static class CoordinatorCommand
         Option<int> minDevices = new Option<int>("--min-devices") { Description = "Devices a round waits for (window size and quorum).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy.", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 devices per round (--min-devices), bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
-        Option<string> mixing = new("--mixing") { Description = "Pre-aggregation for median, trimmedmean, krum, multikrum and bulyan: nnm replaces each update by the mean of its n - f nearest updates before the rule runs (nearest-neighbour mixing, as on simulate); none (default) passes the updates as sent. A committee's validators must be started with the same --mixing, or they refuse the round's head.", DefaultValueFactory = _ => "none" };
-        mixing.AcceptOnlyFromAmong("none", "nnm");
+        Option<string> mixing = MixingOption.Create("Pre-aggregation before the robust rules (as on simulate). A committee's validators resolve --mixing the same way and must end up with the same value, or they refuse the round's head.");
         Option<string> model = new Option<string>("--model") { Description = "Model name (mlp, autoencoder, mednn, colearn).", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<int> seed = new("--seed") { Description = "Seed of the initial weights.", DefaultValueFactory = _ => 42 };
         Option<string?> codec = CliOptionValidation.CodecOption();
@@ -171,7 +170,7 @@ internal static class CoordinatorCommand
             }
 
             int deviceCount = deviceIds.Union(brokerOptions.DevicePasswords.Keys).Count();
-            if (CreateStrategy(parse.GetValue(strategy)!, parse.GetValue(byzantine), parse.GetValue(minDevices), external is null ? deviceCount : null, out string? strategyProblem, ParseMixing(parse.GetValue(mixing))) is not { } aggregation)
+            if (CreateStrategy(parse.GetValue(strategy)!, parse.GetValue(byzantine), parse.GetValue(minDevices), external is null ? deviceCount : null, out string? strategyProblem, MixingOption.Resolve(parse.GetValue(mixing), parse.GetValue(strategy)!)) is not { } aggregation)
             {
                 await err.WriteLineAsync("fededge coordinator: " + strategyProblem).ConfigureAwait(false);
                 return 2;
@@ -330,7 +329,7 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port, services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.UpdateCodec), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, AggregationLine(aggregation, parse.GetValue(byzantine), parse.GetValue(mixing)), external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port, services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.UpdateCodec), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -372,13 +371,13 @@ internal static class CoordinatorCommand
         _ => "embedded broker on port " + port.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, Func<IReadOnlyList<CertificateValidation>> handshakeRefusals, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Coordinator coordinator, ModelBundle bundle, string aggregationLine, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, DashboardSettings? dashboard, Runs.RunRecorder run, Func<IReadOnlyList<CertificateValidation>> handshakeRefusals, CancellationToken cancellationToken)
     {
         var monitor = new FedEdge.Dashboard.FederationMonitor { Federation = "fededge" };
         using IDisposable watching = monitor.Attach(coordinator);
         if (dashboard is null)
         {
-            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, handshakeRefusals, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, aggregationLine, external, listening, connectTimeout, stdout, monitor, run, handshakeRefusals, cancellationToken).ConfigureAwait(false);
         }
 
         Microsoft.AspNetCore.Builder.WebApplication app = await DashboardCli.StartAsync(dashboard, monitor, cancellationToken).ConfigureAwait(false);
@@ -389,11 +388,11 @@ internal static class CoordinatorCommand
                 await stdout.WriteLineAsync($"dashboard: http://{endpoint}/").ConfigureAwait(false);
             }
 
-            return await RunRoundsAsync(coordinator, bundle, external, listening, connectTimeout, stdout, monitor, run, handshakeRefusals, cancellationToken).ConfigureAwait(false);
+            return await RunRoundsAsync(coordinator, bundle, aggregationLine, external, listening, connectTimeout, stdout, monitor, run, handshakeRefusals, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, Func<IReadOnlyList<CertificateValidation>> handshakeRefusals, CancellationToken cancellationToken)
+    private static async Task<int> RunRoundsAsync(Coordinator coordinator, ModelBundle bundle, string aggregationLine, Uri? external, Func<string> listening, double? connectTimeout, TextWriter stdout, FedEdge.Dashboard.FederationMonitor monitor, Runs.RunRecorder run, Func<IReadOnlyList<CertificateValidation>> handshakeRefusals, CancellationToken cancellationToken)
     {
         string? stop = null;
         bool resumed;
@@ -414,7 +413,7 @@ internal static class CoordinatorCommand
             }
         }
 
-        await stdout.WriteLineAsync($"coordinator listening ({listening()}); {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
+        await stdout.WriteLineAsync($"coordinator listening ({listening()}); {aggregationLine}; {(resumed ? "resumed after round " + coordinator.CompletedRounds.ToString(CultureInfo.InvariantCulture) : "fresh start")}").ConfigureAwait(false);
         var tree = new CoordinatorReportTree();
         await foreach (RoundResult r in coordinator.RunAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -469,9 +468,11 @@ internal static class CoordinatorCommand
         return settings;
     }
 
-    /// <summary>The pre-aggregation a <c>--mixing</c> value names (<c>none</c> or <c>nnm</c>; the parser accepts nothing else).</summary>
-    internal static PreAggregation ParseMixing(string? value) =>
-        value == "nnm" ? PreAggregation.NearestNeighbourMixing : PreAggregation.None;
+    /// <summary>How the startup line names the aggregation: the strategy, and for the robust rules f and the resolved <c>--mixing</c>.</summary>
+    internal static string AggregationLine(IAggregationStrategy strategy, int f, string? mixingValue) =>
+        !MixingOption.MixedByDefault.Contains(strategy.Name)
+            ? "aggregation " + strategy.Name
+            : string.Create(CultureInfo.InvariantCulture, $"aggregation {strategy.Name}, f {f}, {MixingOption.Describe(mixingValue, MixingOption.Resolve(mixingValue, strategy.Name))}");
 
     /// <summary>
     /// Creates the strategy, or says why it cannot work: an unknown name, a negative f, or a bound (Krum: n &gt; 2f + 2)

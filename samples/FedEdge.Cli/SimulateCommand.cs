@@ -25,8 +25,7 @@ internal static class SimulateCommand
         Option<string> strategy = new("--strategy") { Description = "Aggregation strategy (fedavg, fedavgm, fedadam, fedyogi, fedadagrad, fedprox, median, trimmedmean, krum, ...).", DefaultValueFactory = _ => "fedavg" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "The number f of Byzantine devices krum, multikrum and bulyan tolerate: krum and multikrum need more than 2f + 2 training devices, bulyan at least 4f + 3.", DefaultValueFactory = _ => 1, HelpName = "F" };
         Option<int> bucketSize = new Option<int>("--bucket-size") { Description = "Bucketing for median, trimmedmean, krum, multikrum and bulyan: shuffle the round's updates into buckets of S, average each, and run the rule on the bucket means (1 = off). Helps the rules on non-IID devices; krum, multikrum and bulyan then need their bound over the buckets.", DefaultValueFactory = _ => 1, HelpName = "S" };
-        Option<string> mixing = new("--mixing") { Description = "Pre-aggregation for median, trimmedmean, krum, multikrum and bulyan: nnm replaces each update by the mean of its n - f nearest updates before the rule runs (nearest-neighbour mixing; keeps krum and bulyan from following a tight cluster of non-IID devices; keeps the rule's bound on n); none (default) passes the updates as sent. Not with --bucket-size above 1.", DefaultValueFactory = _ => "none" };
-        mixing.AcceptOnlyFromAmong("none", "nnm");
+        Option<string> mixing = MixingOption.Create("Pre-aggregation before the robust rules; --mixing nnm cannot be combined with --bucket-size above 1.");
         Option<string> model = new Option<string>("--model") { Description = "Model: mlp (115-64-32-1 classifier) or autoencoder (benign-only anomaly detector); also mednn, colearn.", DefaultValueFactory = _ => "mlp" }.KnownModel();
         Option<string> trainer = new("--trainer") { Description = "Training engine: managed (Core) or torch (TorchSharp).", DefaultValueFactory = _ => "managed" };
         trainer.AcceptOnlyFromAmong("managed", "torch");
@@ -242,7 +241,7 @@ internal static class SimulateCommand
                 Strategy = strategyName,
                 ByzantineCount = byzantineCount,
                 BucketSize = parse.GetValue(bucketSize),
-                Mixing = parse.GetValue(mixing) == "nnm" ? FedEdge.Aggregation.PreAggregation.NearestNeighbourMixing : FedEdge.Aggregation.PreAggregation.None,
+                Mixing = MixingOption.Resolve(parse.GetValue(mixing), strategyName, parse.GetValue(bucketSize)),
                 Model = parse.GetValue(model)!,
                 Trainer = parse.GetValue(trainer)!,
                 Seed = parse.GetValue(seed),
@@ -360,7 +359,7 @@ internal static class SimulateCommand
             console.Profile.Width = Math.Max(console.Profile.Width, 132);
         }
 
-        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}{(config.Faults is { } f ? ", faults " + Markup.Escape(f.ToString()) : string.Empty)}");
+        console.MarkupLine($"[bold]fededge simulate[/]: {config.Model} / {config.Trainer} trainer / {config.Strategy}{(MixingOption.MixedByDefault.Contains(config.Strategy) ? (config.BucketSize > 1 ? $" (buckets of {config.BucketSize})" : $" (mixing {MixingOption.Name(config.Mixing)})") : string.Empty)} / {config.Transport}, {config.Rounds} rounds, seed {config.Seed}, thermal {config.Thermal}{(config.Faults is { } f ? ", faults " + Markup.Escape(f.ToString()) : string.Empty)}");
         if (config.Topology == "hierfavg")
         {
             console.MarkupLine($"topology: hierfavg, {config.Edges} edges, k1 {config.LocalSteps?.ToString(CultureInfo.InvariantCulture) ?? "epochs"} local steps, k2 {config.EdgeRounds} edge rounds per cloud round; devices join their edge, the cloud sees one update per edge");

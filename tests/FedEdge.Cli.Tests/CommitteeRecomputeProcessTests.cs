@@ -4,9 +4,9 @@ using System.Text.Json;
 namespace FedEdge.Cli.Tests;
 
 /// <summary>
-/// What a `fededge validator` process recomputes, as separate processes over HTTPS: with `--mixing nnm` on the
-/// coordinator, the validators started with the same `--mixing` co-sign and one started without it recomputes another
-/// model and refuses (`wrong model hash`), while the quorum of three publishes every round; with a stateful strategy
+/// What a `fededge validator` process recomputes, as separate processes over HTTPS: a coordinator and validators started
+/// with the default `--mixing auto` agree (nnm for median) and co-sign, one started with `--mixing none` refuses with
+/// `mixing-mismatch` (the round record names the mixing), while the quorum of three publishes every round; with a stateful strategy
 /// (fedavgm) the coordinator sends the server optimiser's state (`strategy_state`) and round 2 is co-signed only because
 /// each validator imported it and got the logged `state_after`.
 /// </summary>
@@ -92,22 +92,32 @@ public sealed class CommitteeRecomputeProcessTests : IDisposable
         lines.Any(l => l.StartsWith($"round {round}: head ", StringComparison.Ordinal) && l.EndsWith("co-signed", StringComparison.Ordinal));
 
     [Fact]
-    public async Task MixingOnTheCoordinator_ValidatorsWithTheSameMixingCoSign_OneWithoutItRefusesTheHead()
+    public async Task DefaultMixing_CoordinatorAndValidatorsWithDefaultsCoSign_OneWithMixingNoneRefusesWithTheReason()
     {
-        string[] nnm = ["--byzantine", "1", "--mixing", "nnm"];
+        // --mixing auto (the default) resolves to nnm for median on the coordinator and on every validator; the round
+        // record names it, so the validator started with --mixing none refuses with the reason, not a bare hash mismatch.
+        string[] defaults = ["--byzantine", "1"];
         (CliResult coordinator, IReadOnlyList<string[]> validators) = await RunAsync(
-            ["--strategy", "median", "--byzantine", "1", "--mixing", "nnm"],
-            [nnm, nnm, nnm, ["--byzantine", "1"]],
+            ["--strategy", "median", "--byzantine", "1"],
+            [defaults, defaults, defaults, ["--byzantine", "1", "--mixing", "none"]],
             workers: 3);
 
         string story = coordinator.Stdout + coordinator.Stderr + string.Join('\n', validators.SelectMany(v => v));
+        Assert.Contains("; aggregation median, f 1, mixing nnm (auto); fresh start", coordinator.Stdout, StringComparison.Ordinal);
         for (int round = 1; round <= 2; round++)
         {
             Assert.True(validators.Take(3).All(v => CoSigned(v, round)), story);
-            Assert.True(validators[3].Any(l => l.StartsWith($"round {round}: head ", StringComparison.Ordinal) && l.Contains("refused: wrong model hash", StringComparison.Ordinal)), story);
+            Assert.False(CoSigned(validators[3], round), story);
         }
 
+        // Round 2's first request to validator-3 starts past the head it never co-signed, so it may refuse on consistency
+        // before the coordinator's retry from its last head (cancelled once the quorum is in) reaches the recomputation.
+        Assert.True(validators[3].Any(l => l.StartsWith("round 1: head ", StringComparison.Ordinal) && l.Contains("refused: mixing-mismatch: the round record says median ran with mixing nnm, this validator recomputes it with mixing none", StringComparison.Ordinal)), story);
+
         Assert.Contains("validator-3 did not co-sign", coordinator.Stdout + coordinator.Stderr, StringComparison.Ordinal);
+        string[] records = [.. (await File.ReadAllLinesAsync(Path.Combine(_dir, "coordinator", "ledger", "entries.jsonl"))).Where(l => l.Contains("\"kind\":\"round\"", StringComparison.Ordinal))];
+        Assert.Equal(2, records.Length);
+        Assert.All(records, r => Assert.Contains("\"strategy\":\"median\",\"mixing\":\"nnm\"", r, StringComparison.Ordinal));
     }
 
     [Fact]

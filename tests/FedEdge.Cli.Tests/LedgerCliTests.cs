@@ -68,6 +68,9 @@ public sealed class LedgerCliTests(LedgerRunFixture run) : IClassFixture<LedgerR
         JsonElement json = await VerifyJson(run.Ledger, 0, "--ca", run.Ca, "--log-key", run.Coordinator);
         string[] lines = await File.ReadAllLinesAsync(Path.Combine(run.Ledger, "entries.jsonl"));
         int updates = lines.Count(l => l.Contains("\"kind\":\"update\"", StringComparison.Ordinal));
+        string[] records = [.. lines.Where(l => l.Contains("\"kind\":\"round\"", StringComparison.Ordinal))];
+        Assert.Equal(3, records.Length);
+        Assert.All(records, r => Assert.Contains("\"strategy\":\"median\",\"mixing\":\"nnm\"", r, StringComparison.Ordinal));
         Assert.True(updates >= 16, $"round 1 alone accepts all 16 devices' updates, but the log holds {updates}");
         Assert.Equal(lines.Length, json.GetProperty("entries").GetInt32());
         Assert.Equal(3, json.GetProperty("heads").GetInt32());

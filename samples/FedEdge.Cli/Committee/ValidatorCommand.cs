@@ -32,8 +32,7 @@ internal static class ValidatorCommand
         Option<FileInfo?> logKey = new Option<FileInfo?>("--log-key") { Description = "The transparency log's public key or the coordinator's certificate (PEM): heads must be signed by it.", HelpName = "FILE" }.ReadableFile();
         Option<DirectoryInfo?> state = new("--state") { Description = "Where the validator keeps the last head it co-signed (witness-state.json).", HelpName = "DIR" };
         Option<int> byzantine = new Option<int>("--byzantine") { Description = "f for krum, multikrum and bulyan when recomputing (as the coordinator's --byzantine).", DefaultValueFactory = _ => 1, HelpName = "F" }.AtLeast(0);
-        Option<string> mixing = new("--mixing") { Description = "Pre-aggregation when recomputing median, trimmedmean, krum, multikrum and bulyan (as the coordinator's --mixing: none or nnm); a different value recomputes a different model and the head is refused.", DefaultValueFactory = _ => "none" };
-        mixing.AcceptOnlyFromAmong("none", "nnm");
+        Option<string> mixing = MixingOption.Create("Pre-aggregation when recomputing a round (as the coordinator's --mixing, resolved per round for the strategy its record names); a different value recomputes a different model and the head is refused.");
         Option<FileInfo?> ca = new Option<FileInfo?>("--ca") { Description = "The federation CA (PEM): every update entry of a recomputed round must be signed by a device certificate it issued for that device.", HelpName = "FILE" }.ReadableFile();
         Option<int> minThreshold = new Option<int>("--min-threshold") { Description = "The lowest secure-aggregation threshold a round's transcript may name.", DefaultValueFactory = _ => 2, HelpName = "T" }.AtLeast(2);
         Command command = new("validator", "Run a committee validator: co-signs the coordinator's tree heads after checking consistency, recomputing each round's aggregate (from the folded updates, or a secure-aggregation round's transcript and sum), and linking each update to its device signature.") { name, port, cert, key, logKey, state, byzantine, mixing, ca, minThreshold };
@@ -75,7 +74,7 @@ internal static class ValidatorCommand
             }
 
             int f = parse.GetValue(byzantine);
-            PreAggregation preAggregation = CoordinatorCommand.ParseMixing(parse.GetValue(mixing));
+            string mixingValue = parse.GetValue(mixing)!;
             using (signingKey)
             using (tls)
             using (deviceAuthority)
@@ -83,7 +82,7 @@ internal static class ValidatorCommand
                 TreeHeadValidator validator;
                 try
                 {
-                    validator = new TreeHeadValidator(parse.GetValue(name)!, signingKey, logKeyPem, stateDir.FullName, strategy => AggregationStrategies.Create(strategy, new AggregationOptions { ByzantineCount = f, PreAggregation = preAggregation }), new TreeHeadValidatorOptions { DeviceAuthority = deviceAuthority, MinimumThreshold = parse.GetValue(minThreshold) });
+                    validator = new TreeHeadValidator(parse.GetValue(name)!, signingKey, logKeyPem, stateDir.FullName, strategy => AggregationStrategies.Create(strategy, new AggregationOptions { ByzantineCount = f, PreAggregation = MixingOption.Resolve(mixingValue, strategy) }), new TreeHeadValidatorOptions { DeviceAuthority = deviceAuthority, MinimumThreshold = parse.GetValue(minThreshold) });
                 }
                 catch (Exception ex) when (ex is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException)
                 {

@@ -64,7 +64,7 @@ internal static class ReportWriter
                 ["strategy"] = c.Strategy,
                 ["byzantine"] = c.ByzantineCount,
                 ["bucket_size"] = c.BucketSize,
-                ["mixing"] = c.Mixing == FedEdge.Aggregation.PreAggregation.NearestNeighbourMixing ? "nnm" : "none",
+                ["mixing"] = MixingOption.Name(c.Mixing),
                 ["model"] = c.Model,
                 ["trainer"] = c.Trainer,
                 ["seed"] = c.Seed,

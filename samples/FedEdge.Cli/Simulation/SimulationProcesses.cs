@@ -100,7 +100,7 @@ internal static partial class SimulationProcesses
         var cloudArgs = new List<string>
         {
             "coordinator", "--port", R(cloudPort),
-            "--rounds", R(config.Rounds), "--min-devices", R(cloudMembers.Count), "--strategy", config.Strategy, "--model", config.Model, "--seed", R(config.Seed),
+            "--rounds", R(config.Rounds), "--min-devices", R(cloudMembers.Count), "--strategy", config.Strategy, "--mixing", MixingOption.Name(config.Mixing), "--model", config.Model, "--seed", R(config.Seed),
             "--local-steps", R(k1), "--lr", lr, "--heartbeat", "1", "--missed-heartbeats", "5", "--window", "60", "--round-timeout", "300", "--join-timeout", "300",
             "--out", Path.Combine(work, "cloud"), "--runs", cloudRuns,
         };

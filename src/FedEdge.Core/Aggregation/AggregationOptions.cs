@@ -55,8 +55,18 @@ public sealed class AggregationOptions
     /// What the robust strategies do to the round's updates before their rule runs; see <see cref="Aggregation.PreAggregation"/>.
     /// <see cref="PreAggregation.NearestNeighbourMixing"/> keeps Krum and Bulyan from following a tight cluster of
     /// non-IID devices and keeps each rule's bound on n (it cannot be combined with <see cref="BucketSize"/> above 1).
-    /// Streaming strategies ignore it. Default <see cref="PreAggregation.None"/>.
+    /// Streaming strategies ignore it. Default <see cref="PreAggregation.None"/> (the plain rule).
     /// </summary>
+    /// <remarks>
+    /// Recommended: <see cref="PreAggregation.NearestNeighbourMixing"/> for median, trimmedmean, krum, multikrum and
+    /// bulyan whenever the devices' data differ (non-IID), unless <see cref="BucketSize"/> is above 1. The plain rules
+    /// assume honest updates from one distribution; on a split where half the devices hold one class only, the plain
+    /// median, Krum and Bulyan follow that group and the model never learns the other class, attack or not. The
+    /// <c>fededge</c> CLI's <c>--mixing auto</c> (its default) picks it for these five rules. The library default stays
+    /// <see cref="PreAggregation.None"/> so that a host upgrading FedEdge aggregates, and its committee recomputes,
+    /// the same models as before; set it explicitly, and give every validator the same value (a round record names the
+    /// mixing, and a validator with another refuses the head with <c>mixing-mismatch</c>).
+    /// </remarks>
     public PreAggregation PreAggregation { get; set; } = PreAggregation.None;
 
     /// <summary>

@@ -77,6 +77,9 @@ public sealed record AggregationRequirements
     /// <summary>Updates per bucket when the strategy buckets its updates (1: no buckets).</summary>
     internal int BucketSize { get; init; } = 1;
 
+    /// <summary>The pre-aggregation a robust rule runs after (<see cref="AggregationOptions.PreAggregation"/>); the round record names it so a validator can tell a different setting from a wrong model.</summary>
+    internal PreAggregation PreAggregation { get; init; }
+
     /// <summary>
     /// The f a round of <paramref name="updates"/> updates runs with, after the host removed <paramref name="quarantined"/>
     /// devices as faulty: f is an upper bound on the faulty devices among those taking part, and a quarantined device no

@@ -49,7 +49,7 @@ internal sealed class RobustStrategy : IAggregationStrategy
         _m = options.SelectionCount;
         _bucket = options.BucketSize;
         _mixing = options.PreAggregation;
-        Requirements = RequirementsOf(name, rule, _f, _bucket);
+        Requirements = RequirementsOf(name, rule, _f, _bucket) with { PreAggregation = _mixing };
     }
 
     public string Name { get; }

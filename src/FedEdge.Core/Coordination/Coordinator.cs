@@ -400,7 +400,7 @@ public sealed class Coordinator : IAsyncDisposable
             StrategyState? stateAfter = stateBefore is null ? null : _strategy.ExportState();
             _strategyStateBefore = stateAfter;
             Transparency.SignedTreeHead head = await _ledger.AppendAsync(
-                Transparency.RoundEntries.From(result, _strategy.Name, stateBefore is null ? null : Transparency.StrategyStateHash.Compute(stateBefore), stateAfter is null ? null : Transparency.StrategyStateHash.Compute(stateAfter)), ct).ConfigureAwait(false);
+                Transparency.RoundEntries.From(result, _strategy.Name, stateBefore is null ? null : Transparency.StrategyStateHash.Compute(stateBefore), stateAfter is null ? null : Transparency.StrategyStateHash.Compute(stateAfter), Transparency.RoundEntries.MixingOf(_strategy)), ct).ConfigureAwait(false);
             result = result with { LedgerHead = head };
             if (_committee is not null)
             {

@@ -67,6 +67,13 @@ public sealed record LedgerEntry
     /// <summary>The aggregation strategy (round records).</summary>
     public string? Strategy { get; init; }
 
+    /// <summary>
+    /// The pre-aggregation the robust rule ran after (round records of median, trimmedmean, krum, multikrum and bulyan):
+    /// <c>nnm</c> (<see cref="Aggregation.PreAggregation.NearestNeighbourMixing"/>) or <c>none</c>. Null for the other
+    /// strategies and in logs written before it was recorded.
+    /// </summary>
+    public string? Mixing { get; init; }
+
     /// <summary>The devices whose updates made the new model (round records).</summary>
     public IReadOnlyList<string>? Participants { get; init; }
 
@@ -134,6 +141,7 @@ public sealed record LedgerEntry
             Write(json, "outcome", Outcome);
             Write(json, "reason", Reason);
             Write(json, "strategy", Strategy);
+            Write(json, "mixing", Mixing);
             WriteList(json, "participants", Participants);
 
             Write(json, "model", ModelHash);
@@ -201,6 +209,7 @@ public sealed record LedgerEntry
                 Outcome = Text(e, "outcome"),
                 Reason = Text(e, "reason"),
                 Strategy = Text(e, "strategy"),
+                Mixing = Text(e, "mixing"),
                 Participants = e.TryGetProperty("participants", out JsonElement p) ? p.EnumerateArray().Select(x => x.GetString() ?? string.Empty).ToList() : null,
                 ModelHash = Text(e, "model"),
                 Completed = e.TryGetProperty("completed", out JsonElement done) ? done.GetBoolean() : null,

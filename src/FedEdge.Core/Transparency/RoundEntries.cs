@@ -6,8 +6,13 @@ namespace FedEdge.Transparency;
 /// <summary>Turns a round's result into its transparency-log entries.</summary>
 internal static class RoundEntries
 {
+    /// <summary>How a round record names the pre-aggregation of <paramref name="strategy"/>: <c>nnm</c> or <c>none</c> for the rules that take the updates one by one, null for the others.</summary>
+    public static string? MixingOf(Aggregation.IAggregationStrategy strategy) =>
+        !strategy.Requirements.NeedsIndividualUpdates ? null
+        : strategy.Requirements.PreAggregation == Aggregation.PreAggregation.NearestNeighbourMixing ? "nnm" : "none";
+
     /// <summary>One entry per accepted update (with the device's signature and certificate when it signed), one per refusal or missed update, a secure-aggregation round's transcript, the round record (with the strategy state's hashes before and after, for stateful strategies), then one per reputation change.</summary>
-    public static List<LedgerEntry> From(RoundResult result, string strategy, string? stateBefore = null, string? stateAfter = null)
+    public static List<LedgerEntry> From(RoundResult result, string strategy, string? stateBefore = null, string? stateAfter = null, string? mixing = null)
     {
         var entries = new List<LedgerEntry>();
         Dictionary<string, SignedUpdate> signatures = result.Signatures.ToDictionary(s => s.DeviceId, StringComparer.Ordinal);
@@ -69,6 +74,7 @@ internal static class RoundEntries
             Kind = LedgerEntryKind.Round,
             Round = result.Round,
             Strategy = strategy,
+            Mixing = mixing,
             Participants = result.Contributors,
             ModelHash = result.GlobalHash,
             Completed = result.Completed,

@@ -164,6 +164,57 @@ public sealed class ValidatorChecksTests : IDisposable
         Assert.NotEqual(hash, StrategyStateHash.Compute(a with { Strategy = "fedyogi" }));
     }
 
+    // ---- the round record names the robust rule's mixing ----
+
+    [Theory]
+    [InlineData(PreAggregation.NearestNeighbourMixing, null)]
+    [InlineData(PreAggregation.None, "mixing-mismatch: the round record says median ran with mixing nnm, this validator recomputes it with mixing none")]
+    public async Task Mixing_RecordedOnTheRoundRecord_ValidatorWithAnotherMixingRefusesWithTheReason(PreAggregation validatorMixing, string? refusal)
+    {
+        var coordinatorOptions = new AggregationOptions { ByzantineCount = 1, PreAggregation = PreAggregation.NearestNeighbourMixing };
+        IAggregationStrategy median = AggregationStrategies.Create("median", coordinatorOptions);
+        ModelUpdate[] updates = [Update("a", 1f, 10), Update("b", 2f, 10), Update("c", 9f, 10)];
+        ParameterSet next;
+        using (IAggregationRound round = median.BeginRound(new ParameterSet(Layout)))
+        {
+            foreach (ModelUpdate u in updates)
+            {
+                round.Add(u);
+            }
+
+            next = round.Complete().Parameters;
+        }
+
+        int n = Interlocked.Increment(ref _logs);
+        var log = new FileTransparencyLog(Path.Combine(_dir, "log" + n), _logKey);
+        var entries = new List<LedgerEntry>(updates.Select(u => UpdateEntry(u, signed: true, forged: false)))
+        {
+            new() { Kind = LedgerEntryKind.Round, Round = 1, Strategy = "median", Mixing = "nnm", Participants = ["a", "b", "c"], Completed = true, ModelHash = next.ComputeHash() },
+        };
+        await log.AppendAsync(entries);
+        using var validator = new TreeHeadValidator("v", _witnessKey, _logKey.ExportSubjectPublicKeyInfoPem(), Path.Combine(_dir, "state" + n), name => AggregationStrategies.Create(name, new AggregationOptions { ByzantineCount = 1, PreAggregation = validatorMixing }), new TreeHeadValidatorOptions());
+        WitnessVerdict verdict = await validator.CoSignAsync(Request(log, 0, 1) with { PreviousGlobal = new ParameterSet(Layout), Updates = updates });
+        if (refusal is null)
+        {
+            Assert.Null(verdict.Refusal);
+            Assert.NotNull(verdict.CoSignature);
+        }
+        else
+        {
+            Assert.Null(verdict.CoSignature);
+            Assert.StartsWith(refusal, verdict.Refusal, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Mixing_RoundTripsThroughTheLeafBytes_AndIsLeftOutWhenNull()
+    {
+        var record = new LedgerEntry { Kind = LedgerEntryKind.Round, Round = 3, Strategy = "krum", Mixing = "nnm", ModelHash = "ab" };
+        Assert.Equal("nnm", LedgerEntry.Parse(record.ToJson(7, DateTimeOffset.UnixEpoch)).Entry.Mixing);
+        string plain = System.Text.Encoding.UTF8.GetString((record with { Strategy = "fedavg", Mixing = null }).ToJson(7, DateTimeOffset.UnixEpoch));
+        Assert.DoesNotContain("mixing", plain, StringComparison.Ordinal);
+    }
+
     // ---- helpers ----
 
     private (FileTransparencyLog Log, TreeHeadValidator Validator) Open(TreeHeadValidatorOptions? options = null)

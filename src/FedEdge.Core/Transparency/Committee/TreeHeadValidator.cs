@@ -376,6 +376,11 @@ public sealed class TreeHeadValidator : ITreeHeadWitness, IDisposable
             return $"the round record names strategy '{record.Strategy}', which this validator cannot recompute";
         }
 
+        if (record.Mixing is not null && RoundEntries.MixingOf(strategy) is { } mine && !string.Equals(mine, record.Mixing, StringComparison.Ordinal))
+        {
+            return $"mixing-mismatch: the round record says {record.Strategy} ran with mixing {record.Mixing}, this validator recomputes it with mixing {mine}; give the validator the coordinator's mixing (--mixing, AggregationOptions.PreAggregation)";
+        }
+
         string hash;
         try
         {
