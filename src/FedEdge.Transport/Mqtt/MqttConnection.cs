@@ -467,9 +467,12 @@ internal sealed class MqttConnection : IAsyncDisposable
         {
             await args.AcknowledgeAsync(_stopping.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or MqttCommunicationException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // The connection went away: the broker re-sends the unacknowledged message to the persistent session.
+            // Any failure is swallowed here, whatever its type: MQTTnet throws a NullReferenceException when the ack of a
+            // message from the previous connection meets a client between connections (its adapter already cleared),
+            // and a failure that escaped here ended the consumer, leaving the connection deaf after a broker restart.
         }
     }
 
