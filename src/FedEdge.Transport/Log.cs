@@ -59,6 +59,9 @@ internal static partial class Log
     [LoggerMessage(4061, LogLevel.Warning, "gRPC coordinator refused a device ({Refusal}): {Reason}")]
     public static partial void GrpcCertificateRefused(ILogger logger, string refusal, string reason);
 
+    [LoggerMessage(6016, LogLevel.Debug, "MQTT client {ClientId}: acknowledging a message on {Topic} failed ({Reason}); the broker re-delivers it to the session")]
+    public static partial void AcknowledgeFailed(ILogger logger, string clientId, string topic, string reason);
+
     [LoggerMessage(6030, LogLevel.Information, "The task of round {Round} starts from global model {ModelHash}, which this device has not received; waiting for the coordinator to re-send the task with its parameters")]
     public static partial void TaskReferenceUnresolved(ILogger logger, long round, string modelHash);
 

@@ -473,6 +473,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             // Any failure is swallowed here, whatever its type: MQTTnet throws a NullReferenceException when the ack of a
             // message from the previous connection meets a client between connections (its adapter already cleared),
             // and a failure that escaped here ended the consumer, leaving the connection deaf after a broker restart.
+            Log.AcknowledgeFailed(_logger, _clientId, args.ApplicationMessage.Topic, ex.GetType().Name + ": " + ex.Message);
         }
     }
 
