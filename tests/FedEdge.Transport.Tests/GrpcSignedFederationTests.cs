@@ -16,33 +16,20 @@ namespace FedEdge.Transport.Tests;
 /// global model reaches the workers signed by the coordinator, and an update whose bytes changed after signing (a
 /// valid signature over different bytes) is refused with a typed reason.
 /// </summary>
-public sealed class GrpcSignedFederationTests : IDisposable
+public sealed class GrpcSignedFederationTests() : FederationPkiFixture("grpc signed tests")
 {
-    private static readonly DateTimeOffset Now = TimeProvider.System.GetUtcNow();
     private static readonly ParameterLayout Layout = new(new TensorSpec("w", 16));
-    private readonly X509Certificate2 _ca = FederationPki.CreateCertificateAuthority("grpc signed tests", Now.AddDays(-1), TimeSpan.FromDays(10));
-    private readonly X509Certificate2 _server;
-
-    public GrpcSignedFederationTests() => _server = KeyFiles.MakeUsableForTls(FederationPki.IssueServer(_ca, "127.0.0.1", Now.AddDays(-1), TimeSpan.FromDays(5)));
-
-    public void Dispose()
-    {
-        _server.Dispose();
-        _ca.Dispose();
-    }
-
-    private X509Certificate2 Device(string id) => KeyFiles.MakeUsableForTls(FederationPki.IssueDevice(_ca, new DeviceCertificateRequest { DeviceId = id }, Now.AddDays(-1)));
 
     [Fact]
     public async Task Engines_OverGrpcMutualTls_SignedUpdatesKept_TamperedUpdateRefused_SignedModelTrusted()
     {
-        var transport = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = _server, ClientCertificateValidator = new CertificateValidator(_ca) });
+        var transport = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = Server, ClientCertificateValidator = new CertificateValidator(Ca) });
         await using var coordinator = new Coordinator(
             Options.Create(new CoordinatorOptions { Federation = "signed", MaxRounds = 1, MinParticipants = 2, WindowSize = 3, WindowDuration = TimeSpan.FromSeconds(3), RoundTimeout = TimeSpan.FromSeconds(10), Seed = 1 }),
             transport,
             AggregationStrategies.FedAvg(),
             new AdmitAll(),
-            credentials: new FederationCredentials(new CertificateValidator(_ca), _server));
+            credentials: new FederationCredentials(new CertificateValidator(Ca), Server));
         await coordinator.StartAsync(new ParameterSet(Layout));
 
         var workers = new List<Worker>();
@@ -51,13 +38,13 @@ public sealed class GrpcSignedFederationTests : IDisposable
         {
             foreach ((string id, X509Certificate2 cert) in new[] { ("s-a", a), ("s-b", b), ("s-tamper", t) })
             {
-                IWorkerTransport wire = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = transport.Address, DeviceId = id, ClientCertificate = cert, TrustedRoot = _ca });
+                IWorkerTransport wire = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = transport.Address, DeviceId = id, ClientCertificate = cert, TrustedRoot = Ca });
                 var worker = new Worker(
                     Options.Create(new WorkerOptions { DeviceId = id }),
                     id == "s-tamper" ? new TamperingTransport(wire) : wire,
                     new ShiftTrainer(0.25f, 0.5, Layout),
                     new InMemoryDataSource(new Dataset(new float[20], new float[10], 2)),
-                    credentials: new FederationCredentials(new CertificateValidator(_ca), cert, _server));
+                    credentials: new FederationCredentials(new CertificateValidator(Ca), cert, Server));
                 workers.Add(worker);
                 await worker.StartAsync();
             }
@@ -79,7 +66,7 @@ public sealed class GrpcSignedFederationTests : IDisposable
                 await Task.Delay(20, wait.Token);
             }
 
-            Assert.Equal(SignatureCheck.Valid, UpdateSigning.VerifyModel(workers[0].LatestGlobalModel!, _server));
+            Assert.Equal(SignatureCheck.Valid, UpdateSigning.VerifyModel(workers[0].LatestGlobalModel!, Server));
         }
         finally
         {

@@ -22,39 +22,26 @@ namespace FedEdge.Transport.Tests;
 /// TLS listener; a receiver that verifies no signature refuses such frames with a typed error; a flipped byte in a
 /// digest-less signed update is caught by the signature check and never aggregated.
 /// </summary>
-public sealed class SignedFramingTests : IDisposable
+public sealed class SignedFramingTests() : FederationPkiFixture("signed framing tests")
 {
     private const int Chunk = 1024;
-    private static readonly DateTimeOffset Now = TimeProvider.System.GetUtcNow();
 
     // 1,024 float32 values: about 4 KB per update or model, five chunks of 1 KB each.
     private static readonly ParameterLayout Layout = new(new TensorSpec("w", 1024));
-    private readonly X509Certificate2 _ca = FederationPki.CreateCertificateAuthority("signed framing tests", Now.AddDays(-1), TimeSpan.FromDays(10));
-    private readonly X509Certificate2 _server;
-
-    public SignedFramingTests() => _server = KeyFiles.MakeUsableForTls(FederationPki.IssueServer(_ca, "127.0.0.1", Now.AddDays(-1), TimeSpan.FromDays(5)));
-
-    public void Dispose()
-    {
-        _server.Dispose();
-        _ca.Dispose();
-    }
-
-    private X509Certificate2 Device(string id) => KeyFiles.MakeUsableForTls(FederationPki.IssueDevice(_ca, new DeviceCertificateRequest { DeviceId = id }, Now.AddDays(-1)));
 
     private Coordinator SignedCoordinator(ICoordinatorTransport transport, string federation, int rounds, int participants, int window) => new(
         Options.Create(new CoordinatorOptions { Federation = federation, MaxRounds = rounds, MinParticipants = participants, WindowSize = window, WindowDuration = TimeSpan.FromSeconds(5), RoundTimeout = TimeSpan.FromSeconds(20), Seed = 1 }),
         transport,
         AggregationStrategies.FedAvg(),
         new AdmitAll(),
-        credentials: new FederationCredentials(new CertificateValidator(_ca), _server));
+        credentials: new FederationCredentials(new CertificateValidator(Ca), Server));
 
     private Worker SignedWorker(string id, IWorkerTransport wire, X509Certificate2 certificate) => new(
         Options.Create(new WorkerOptions { DeviceId = id }),
         wire,
         new ShiftTrainer(0.25f, 0.5, Layout),
         new InMemoryDataSource(new Dataset(new float[20], new float[10], 2)),
-        credentials: new FederationCredentials(new CertificateValidator(_ca), certificate, _server));
+        credentials: new FederationCredentials(new CertificateValidator(Ca), certificate, Server));
 
     private static async Task WaitForModelAsync(Worker worker, long version)
     {
@@ -68,51 +55,20 @@ public sealed class SignedFramingTests : IDisposable
     [Fact]
     public async Task Grpc_MutualTlsSignedFederation_UpdatesAndModelsTravelWithoutDigests()
     {
-        var transport = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = _server, ClientCertificateValidator = new CertificateValidator(_ca), ChunkSize = Chunk });
+        var transport = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = Server, ClientCertificateValidator = new CertificateValidator(Ca), ChunkSize = Chunk });
         await using Coordinator coordinator = SignedCoordinator(transport, "digestless-grpc", rounds: 2, participants: 2, window: 2);
         await coordinator.StartAsync(new ParameterSet(Layout));
-        using X509Certificate2 a = Device("g-a"), b = Device("g-b");
-        var wires = new List<GrpcWorkerTransport>();
-        var workers = new List<Worker>();
-        try
+        await RunSignedFederationAsync(coordinator, () => transport.DigestlessMessagesReceived, ["g-a", "g-b"], (id, cert) =>
         {
-            foreach ((string id, X509Certificate2 cert) in new[] { ("g-a", a), ("g-b", b) })
-            {
-                var wire = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = transport.Address, DeviceId = id, ClientCertificate = cert, TrustedRoot = _ca, ChunkSize = Chunk });
-                wires.Add(wire);
-                Worker worker = SignedWorker(id, wire, cert);
-                workers.Add(worker);
-                await worker.StartAsync();
-            }
-
-            List<RoundResult> results = await TestData.RunAllRoundsAsync(coordinator);
-
-            Assert.Equal(2, results.Count);
-            Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
-            Assert.All(results, r => Assert.Equal(["g-a", "g-b"], r.Signatures.Select(s => s.DeviceId).Order()));
-            foreach (Worker worker in workers)
-            {
-                await WaitForModelAsync(worker, 2);
-            }
-
-            // Two signed updates per round reached the coordinator as digest-less chunks, and each worker received signed
-            // models the same way; the workers' tasks (unsigned) still travel with digests, and were accepted.
-            Assert.True(transport.DigestlessMessagesReceived >= 4, $"{transport.DigestlessMessagesReceived} digest-less updates");
-            Assert.All(wires, w => Assert.True(w.DigestlessMessagesReceived >= 1, $"{w.DigestlessMessagesReceived} digest-less models"));
-        }
-        finally
-        {
-            foreach (Worker worker in workers)
-            {
-                await worker.DisposeAsync();
-            }
-        }
+            var wire = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = transport.Address, DeviceId = id, ClientCertificate = cert, TrustedRoot = Ca, ChunkSize = Chunk });
+            return (wire, () => wire.DigestlessMessagesReceived);
+        });
     }
 
     [Fact]
     public async Task Grpc_FlippedByteInDigestlessSignedUpdate_RefusedBySignature_NeverAggregated()
     {
-        var transport = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = _server, ClientCertificateValidator = new CertificateValidator(_ca), ChunkSize = Chunk });
+        var transport = new GrpcCoordinatorTransport(new GrpcCoordinatorOptions { Port = 0, ServerCertificate = Server, ClientCertificateValidator = new CertificateValidator(Ca), ChunkSize = Chunk });
         await using Coordinator coordinator = SignedCoordinator(transport, "digestless-flip", rounds: 1, participants: 2, window: 3);
         await coordinator.StartAsync(new ParameterSet(Layout));
         using X509Certificate2 a = Device("f-a"), b = Device("f-b"), t = Device("f-flip");
@@ -122,7 +78,7 @@ public sealed class SignedFramingTests : IDisposable
         {
             foreach ((string id, X509Certificate2 cert) in new[] { ("f-a", a), ("f-b", b), ("f-flip", t) })
             {
-                var wire = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = transport.Address, DeviceId = id, ClientCertificate = cert, TrustedRoot = _ca, ChunkSize = Chunk });
+                var wire = new GrpcWorkerTransport(new GrpcWorkerOptions { Address = transport.Address, DeviceId = id, ClientCertificate = cert, TrustedRoot = Ca, ChunkSize = Chunk });
                 if (id == "f-flip")
                 {
                     // Corruption in transit after framing: one bit of the middle chunk's data (inside the values) flips.
@@ -167,29 +123,43 @@ public sealed class SignedFramingTests : IDisposable
     [Fact]
     public async Task EmbeddedBrokerTls_SignedFederation_UpdatesAndModelsTravelWithoutDigests()
     {
-        var validator = new CertificateValidator(_ca);
-        var broker = new EmbeddedMqttBrokerOptions { Port = 0, Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = _server, Validator = validator, Port = 0 } };
+        var validator = new CertificateValidator(Ca);
+        var broker = new EmbeddedMqttBrokerOptions { Port = 0, Tls = new EmbeddedBrokerTlsOptions { ServerCertificate = Server, Validator = validator, Port = 0 } };
         var host = new EmbeddedMqttBrokerHost(broker);
         var transport = new MqttCoordinatorTransport(new MqttCoordinatorOptions { Federation = "digestless-mqtt", ChunkSize = Chunk }, brokerHost: host);
         await using Coordinator coordinator = SignedCoordinator(transport, "digestless-mqtt", rounds: 2, participants: 2, window: 2);
         await coordinator.StartAsync(new ParameterSet(Layout));
-        using X509Certificate2 a = Device("m-a"), b = Device("m-b");
-        var wires = new List<MqttWorkerTransport>();
+        await RunSignedFederationAsync(coordinator, () => transport.DigestlessMessagesReceived, ["m-a", "m-b"], (id, cert) =>
+        {
+            var wire = new MqttWorkerTransport(new MqttWorkerOptions
+            {
+                Federation = "digestless-mqtt",
+                DeviceId = id,
+                BrokerUri = host.Broker!.TlsUri("127.0.0.1"),
+                Tls = new MqttTlsSettings { ClientCertificate = cert, TrustedRoot = Ca },
+                ChunkSize = Chunk,
+            });
+            return (wire, () => wire.DigestlessMessagesReceived);
+        });
+    }
+
+    /// <summary>
+    /// Runs two signed rounds with one worker per id over the wires <paramref name="wireFor"/> makes, then checks that the
+    /// two signed updates per round reached the coordinator as digest-less chunks and that each worker received the
+    /// signed models the same way (the workers' tasks, unsigned, still travel with digests and were accepted).
+    /// </summary>
+    private async Task RunSignedFederationAsync(Coordinator coordinator, Func<long> coordinatorDigestless, string[] ids, Func<string, X509Certificate2, (IWorkerTransport Wire, Func<long> Digestless)> wireFor)
+    {
+        var certificates = ids.Select(Device).ToList();
+        var digestless = new List<Func<long>>();
         var workers = new List<Worker>();
         try
         {
-            foreach ((string id, X509Certificate2 cert) in new[] { ("m-a", a), ("m-b", b) })
+            for (int i = 0; i < ids.Length; i++)
             {
-                var wire = new MqttWorkerTransport(new MqttWorkerOptions
-                {
-                    Federation = "digestless-mqtt",
-                    DeviceId = id,
-                    BrokerUri = host.Broker!.TlsUri("127.0.0.1"),
-                    Tls = new MqttTlsSettings { ClientCertificate = cert, TrustedRoot = _ca },
-                    ChunkSize = Chunk,
-                });
-                wires.Add(wire);
-                Worker worker = SignedWorker(id, wire, cert);
+                (IWorkerTransport wire, Func<long> count) = wireFor(ids[i], certificates[i]);
+                digestless.Add(count);
+                Worker worker = SignedWorker(ids[i], wire, certificates[i]);
                 workers.Add(worker);
                 await worker.StartAsync();
             }
@@ -198,14 +168,14 @@ public sealed class SignedFramingTests : IDisposable
 
             Assert.Equal(2, results.Count);
             Assert.All(results, r => Assert.True(r.Completed, r.FailureReason));
-            Assert.All(results, r => Assert.Equal(["m-a", "m-b"], r.Signatures.Select(s => s.DeviceId).Order()));
+            Assert.All(results, r => Assert.Equal(ids.Order(), r.Signatures.Select(s => s.DeviceId).Order()));
             foreach (Worker worker in workers)
             {
                 await WaitForModelAsync(worker, 2);
             }
 
-            Assert.True(transport.DigestlessMessagesReceived >= 4, $"{transport.DigestlessMessagesReceived} digest-less updates");
-            Assert.All(wires, w => Assert.True(w.DigestlessMessagesReceived >= 1, $"{w.DigestlessMessagesReceived} digest-less models"));
+            Assert.True(coordinatorDigestless() >= 2 * ids.Length, $"{coordinatorDigestless()} digest-less updates");
+            Assert.All(digestless, count => Assert.True(count() >= 1, $"{count()} digest-less models"));
         }
         finally
         {
@@ -213,6 +183,8 @@ public sealed class SignedFramingTests : IDisposable
             {
                 await worker.DisposeAsync();
             }
+
+            certificates.ForEach(c => c.Dispose());
         }
     }
 
