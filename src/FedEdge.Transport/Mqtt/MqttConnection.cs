@@ -411,6 +411,7 @@ internal sealed class MqttConnection : IAsyncDisposable
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // MQTTnet says "not connected" after aborting; or the client is already disposed, or the socket already gone.
+            Log.DisconnectFailed(target.Connection._logger, target.Connection._clientId, ex.Message);
         }
     }));
 
@@ -470,7 +471,7 @@ internal sealed class MqttConnection : IAsyncDisposable
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // The connection went away: the broker re-sends the unacknowledged message to the persistent session.
-            // Any failure is swallowed here, whatever its type: MQTTnet throws a NullReferenceException when the ack of a
+            // Any failure is logged and otherwise ignored here, whatever its type: MQTTnet throws a NullReferenceException when the ack of a
             // message from the previous connection meets a client between connections (its adapter already cleared),
             // and a failure that escaped here ended the consumer, leaving the connection deaf after a broker restart.
             Log.AcknowledgeFailed(_logger, _clientId, args.ApplicationMessage.Topic, ex.GetType().Name + ": " + ex.Message);
