@@ -66,6 +66,40 @@ public sealed class DefaultMixingCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Simulate_BulyanWithDefaultsUnderSignFlip_QuarantinesEveryAttackerWithinFiveRoundsAndNoHonestDevice()
+    {
+        // The flipped Danmini pair mirrors the two honest devices of its file two against two and agrees with bulyan's
+        // aggregate: only the norm test catches it, from round 4, and a penalty that grows with the z-score quarantines
+        // it at the second penalty (round 5; with the flat penalty it took a third, round 6).
+        (JsonDocument attacked, _) = await SimulateAsync("bulyan", "--strategy", "bulyan", "--rounds", "6", "--attack", "signflip", "--attackers", "3");
+        using (attacked)
+        {
+            JsonElement root = attacked.RootElement;
+            string[] attackers = [.. root.GetProperty("attackers").EnumerateArray().Select(a => a.GetString()!).Order(StringComparer.Ordinal)];
+            JsonElement[] quarantines = [.. root.GetProperty("quarantined").EnumerateArray()];
+            string story = string.Join(", ", quarantines.Select(q => $"{q.GetProperty("device").GetString()} ({q.GetProperty("round").GetInt64()})"));
+            Assert.True(attackers.SequenceEqual(quarantines.Select(q => q.GetProperty("device").GetString()!).Distinct().Order(StringComparer.Ordinal)), story);
+            Assert.All(quarantines, q => Assert.InRange(q.GetProperty("round").GetInt64(), 1, 5));
+        }
+    }
+
+    [Fact]
+    public async Task Simulate_ReputationOnALongAttackFreeRun_QuarantinesNoHonestDevice()
+    {
+        // Near the optimum the benign and attack-only devices of this split become exact mirror images of each other
+        // (under krum from round 9: groups of three or four mirrored by up to eight); those rounds are settled (their
+        // changes are a sixth of the first rounds') and the mirror and direction tests skip them.
+        (JsonDocument clean, CliResult run) = await SimulateAsync("long", "--strategy", "krum", "--rounds", "16", "--reputation");
+        using (clean)
+        {
+            JsonElement root = clean.RootElement;
+            Assert.Equal(16, root.GetProperty("rounds").GetArrayLength());
+            Assert.True(root.GetProperty("quarantined").GetArrayLength() == 0, run.Stdout);
+            Assert.All(root.GetProperty("rounds").EnumerateArray(), r => Assert.Equal(0, r.GetProperty("quarantined").GetArrayLength()));
+        }
+    }
+
+    [Fact]
     public async Task Simulate_KrumWithMixingNone_IsThePlainRule_WhichCallsEveryRowAnAttackOnThisSplit()
     {
         (JsonDocument plain, CliResult run) = await SimulateAsync("plain", "--strategy", "krum", "--mixing", "none", "--rounds", "3");

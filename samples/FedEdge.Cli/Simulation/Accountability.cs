@@ -76,7 +76,8 @@ internal sealed class Accountability : IDisposable
             }
         }
 
-        IReputationPolicy? reputation = config.Reputation ? ReputationPolicies.RobustDistance() : null;
+        // The mirror test assumes at most --byzantine colluders, whatever the strategy.
+        IReputationPolicy? reputation = config.Reputation ? ReputationPolicies.RobustDistance(new ReputationOptions { ByzantineCount = config.ByzantineCount }) : null;
         return new Accountability(ca, coordinator, devices, ledger, caPath, reputation, signUpdates: true);
     }
 

@@ -34,6 +34,7 @@ internal static partial class SimulationProcesses
         : config.CommitteeSize > 0 ? "--processes does not combine with --committee."
         : config.Codec is not null ? "--processes does not combine with --codec."
         : config.DpNoise is not null ? "--processes does not combine with --dp-noise."
+        : config.BucketSize > 1 ? "--processes does not combine with --bucket-size (the coordinator process does not bucket updates)."
         : config.Attack is not null ? "--processes does not combine with --attack."
         : config.SplitDevices > 1 ? "--processes does not combine with --split-devices (one process per device file)."
         : config.Trainer != "managed" ? "--processes trains with the managed trainer only; drop --trainer."
@@ -100,7 +101,7 @@ internal static partial class SimulationProcesses
         var cloudArgs = new List<string>
         {
             "coordinator", "--port", R(cloudPort),
-            "--rounds", R(config.Rounds), "--min-devices", R(cloudMembers.Count), "--strategy", config.Strategy, "--mixing", MixingOption.Name(config.Mixing), "--model", config.Model, "--seed", R(config.Seed),
+            "--rounds", R(config.Rounds), "--min-devices", R(cloudMembers.Count), "--strategy", config.Strategy, "--byzantine", R(config.ByzantineCount), "--mixing", MixingOption.Name(config.Mixing), "--model", config.Model, "--seed", R(config.Seed),
             "--local-steps", R(k1), "--lr", lr, "--heartbeat", "1", "--missed-heartbeats", "5", "--window", "60", "--round-timeout", "300", "--join-timeout", "300",
             "--out", Path.Combine(work, "cloud"), "--runs", cloudRuns,
         };
@@ -123,7 +124,9 @@ internal static partial class SimulationProcesses
         {
             ChildProcess cloud = children.Start("cloud", "cloud", null, cloudArgs);
             await children.WaitForLineAsync(cloud, l => l.StartsWith("coordinator listening", StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"cloud coordinator: pid {cloud.Pid}, broker {scheme}://127.0.0.1:{cloudPort}{(pki is null ? " (plain text)" : $" (mutual TLS, certificates in {pki.Directory})")}").ConfigureAwait(false);
+            // The cloud's own account of its aggregation (strategy, f, mixing) from its listening line.
+            string aggregation = cloud.StdoutLines.First(l => l.StartsWith("coordinator listening", StringComparison.Ordinal)).Split("; ").FirstOrDefault(p => p.StartsWith("aggregation ", StringComparison.Ordinal)) ?? "aggregation " + config.Strategy;
+            await stdout.WriteLineAsync($"cloud coordinator: pid {cloud.Pid}, broker {scheme}://127.0.0.1:{cloudPort}{(pki is null ? " (plain text)" : $" (mutual TLS, certificates in {pki.Directory})")}; {aggregation}").ConfigureAwait(false);
 
             var edgeDeviceBroker = new Dictionary<string, int>(StringComparer.Ordinal);
             var edgeOf = new Dictionary<string, string>(StringComparer.Ordinal);

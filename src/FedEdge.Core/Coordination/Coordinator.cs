@@ -198,7 +198,7 @@ public sealed class Coordinator : IAsyncDisposable
         int seed = _options.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue);
         IClientSelector selector = _selectorPort
             ?? (_options.SelectionFraction >= 1 ? ClientSelectors.All() : ClientSelectors.RandomFraction(_options.SelectionFraction, _options.MinParticipants, seed));
-        _requests = new TrainingRequests(_options, _registry, _time);
+        _requests = new TrainingRequests(_options, _registry, _time, _reputation);
         var patience = new PatienceRule(_options);
         _global = initialParameters.Clone();
         CoordinatorCheckpoint? checkpoint = _checkpoints is not null && _options.ResumeFromCheckpoint

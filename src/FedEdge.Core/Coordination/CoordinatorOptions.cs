@@ -31,7 +31,7 @@ public sealed partial class CoordinatorOptions
     /// <summary>The temporal window: how long it stays open after the first training request (CoLearn's T).</summary>
     public TimeSpan WindowDuration { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The temporal window closes once this many devices asked to train (CoLearn's N) or after <see cref="WindowDuration"/>; null closes it as soon as every admitted device that wants to train has asked (or after <see cref="WindowDuration"/>).</summary>
+    /// <summary>The temporal window closes once this many devices asked to train (CoLearn's N) or after <see cref="WindowDuration"/>; null closes it as soon as every admitted device that wants to train has asked (or after <see cref="WindowDuration"/>). With a reputation policy, devices it quarantined no longer count: the window closes once N less their number asked.</summary>
     public int? WindowSize { get; set; }
 
     /// <summary>

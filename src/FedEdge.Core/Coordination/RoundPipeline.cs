@@ -229,7 +229,7 @@ internal sealed class RoundPipeline(
 
     /// <summary>How many devices reputation has quarantined (removed as faulty); robust strategies may lower f by this many.</summary>
     private int QuarantinedCount() =>
-        reputation is null ? 0 : reputation.Scores.Keys.Count(d => reputation.QuarantineOf(d) is not null);
+        reputation is null ? 0 : Reputation.ReputationPolicies.QuarantinedDevices(reputation).Count;
 
     /// <summary>After the new model is published: privacy accounting, evaluation, stop-rule progress, audit and checkpoint.</summary>
     public async ValueTask<RoundResult> AfterCompletedAsync(RoundResult result, CancellationToken ct)
@@ -365,6 +365,7 @@ internal sealed class RoundPipeline(
                 PeerSimilarity = double.IsFinite(peer) ? peer : null,
                 ClosePeers = close,
                 MirrorPeers = mirror,
+                DeltaNorm = norms[i],
             });
         }
 

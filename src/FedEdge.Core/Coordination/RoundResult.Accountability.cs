@@ -63,6 +63,9 @@ public sealed record AcceptedUpdate(string DeviceId, string Digest, long SampleC
     /// </summary>
     public int? MirrorPeers { get; init; }
 
+    /// <summary>The L2 norm of the update's change from the round's global model; null when unknown.</summary>
+    public double? DeltaNorm { get; init; }
+
     /// <summary>The cosine similarity at which <see cref="ClosePeers"/> counts another update as moving the model the same way (0.9).</summary>
     public const double CloseAgreement = 0.9;
 }

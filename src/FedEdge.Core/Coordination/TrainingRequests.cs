@@ -15,6 +15,7 @@ internal sealed class TrainingRequests : IDisposable
     private readonly CoordinatorOptions _options;
     private readonly DeviceRegistry _registry;
     private readonly TimeProvider _time;
+    private readonly Reputation.IReputationPolicy? _reputation;
     private readonly TemporalWindow _window;
     private readonly Lock _gate = new();
     private readonly List<string> _askedDuringRound = [];
@@ -23,11 +24,12 @@ internal sealed class TrainingRequests : IDisposable
     private long _windowInRound = -1;
     private bool _disposed;
 
-    public TrainingRequests(CoordinatorOptions options, DeviceRegistry registry, TimeProvider time)
+    public TrainingRequests(CoordinatorOptions options, DeviceRegistry registry, TimeProvider time, Reputation.IReputationPolicy? reputation = null)
     {
         _options = options;
         _registry = registry;
         _time = time;
+        _reputation = reputation;
         _window = new TemporalWindow(
             new TemporalWindowOptions
             {
@@ -119,7 +121,8 @@ internal sealed class TrainingRequests : IDisposable
     /// Waits until the window closes holding at least <see cref="CoordinatorOptions.MinParticipants"/> training
     /// devices and returns their latest statuses (arrival order), or null after <see cref="CoordinatorOptions.JoinTimeout"/>.
     /// The window closes by itself on N or T; it is force-closed once T has passed since the first request of this
-    /// collection and a quorum asked, or (without N) as soon as every admitted device has answered.
+    /// collection and a quorum asked, or (without N) as soon as every admitted device has answered, or (with N and
+    /// reputation) once N less the quarantined devices asked.
     /// </summary>
     public async ValueTask<List<DeviceStatus>?> CollectAsync(CancellationToken ct)
     {
@@ -174,7 +177,7 @@ internal sealed class TrainingRequests : IDisposable
                         bool expired = now - opened.Value >= T;
                         bool everyoneIn = _options.WindowSize is null
                             && _registry.EveryoneAnswered(ready.Select(r => r.DeviceId).ToHashSet(StringComparer.Ordinal));
-                        if ((expired || everyoneIn) && _window.CloseNow() is not null)
+                        if ((expired || everyoneIn || FullWithoutQuarantined(ready)) && _window.CloseNow() is not null)
                         {
                             continue;
                         }
@@ -201,6 +204,28 @@ internal sealed class TrainingRequests : IDisposable
             await cts.CancelAsync().ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();
         }
+    }
+
+    /// <summary>
+    /// With N set and reputation on: true when the devices asking, quarantined ones aside, reach N less the number of
+    /// quarantined devices (and a quorum). A quarantined device is refused at admission and never asks again, so a
+    /// window sized for the whole fleet would otherwise wait out T in every round after a quarantine.
+    /// </summary>
+    private bool FullWithoutQuarantined(List<DeviceStatus> ready)
+    {
+        if (_reputation is null || _options.WindowSize is not int n || ready.Count >= n)
+        {
+            return false;
+        }
+
+        HashSet<string> quarantined = Reputation.ReputationPolicies.QuarantinedDevices(_reputation);
+        if (quarantined.Count == 0)
+        {
+            return false;
+        }
+
+        int eligible = ready.Count(r => !quarantined.Contains(r.DeviceId));
+        return eligible >= Math.Max(_options.MinParticipants, n - quarantined.Count);
     }
 
     /// <summary>

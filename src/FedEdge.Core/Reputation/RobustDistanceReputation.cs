@@ -9,7 +9,8 @@ public static class ReputationPolicies
     /// <summary>
     /// Scores devices by how their updates sit among the round's accepted updates, relative to the round's own spread:
     /// an update whose cosine distance from the aggregate, or whose change's norm, is a robust outlier (median/MAD
-    /// z-score above <see cref="ReputationOptions.OutlierZ"/>) loses <see cref="ReputationOptions.OutlierPenalty"/>; a
+    /// z-score above <see cref="ReputationOptions.OutlierZ"/>) loses <see cref="ReputationOptions.OutlierPenalty"/>, more the
+    /// further out it is (<see cref="ReputationOptions.MaxOutlierSeverity"/>); a
     /// refused update loses <see cref="ReputationOptions.RefusalPenalty"/>; a missed round
     /// <see cref="ReputationOptions.MissedPenalty"/>; a good update earns <see cref="ReputationOptions.Reward"/>.
     /// Judging against the round's spread rather than a fixed distance keeps honest devices with skewed (non-IID) data
@@ -21,6 +22,10 @@ public static class ReputationPolicies
         options.Validate();
         return new RobustDistanceReputation(options);
     }
+
+    /// <summary>The devices <paramref name="policy"/> holds in quarantine now (of those it has scored).</summary>
+    internal static HashSet<string> QuarantinedDevices(IReputationPolicy policy) =>
+        policy.Scores.Keys.Where(d => policy.QuarantineOf(d) is not null).ToHashSet(StringComparer.Ordinal);
 }
 
 /// <summary>The built-in policy behind <see cref="ReputationPolicies.RobustDistance"/>. Thread-safe.</summary>
@@ -36,6 +41,7 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
     private readonly Dictionary<string, double> _scores = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedSet<long>> _penalties = new(StringComparer.Ordinal);
     private readonly HashSet<string> _quarantined = new(StringComparer.Ordinal);
+    private double _peakMedianNorm;
 
     public IReadOnlyDictionary<string, double> Scores
     {
@@ -103,6 +109,8 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                 double[] logNorm = [.. judged.Select(u => Math.Log(u.NormRatio!.Value))];
                 double[] zDistance = RobustZ(distance, MinDistanceScale);
                 double[] zNorm = RobustZ(logNorm, MinLogNormScale);
+                int colluders = options.ByzantineCount ?? result.ByzantineCount ?? options.OpposingGroup;
+                bool settled = Settled(judged);
                 for (int i = 0; i < judged.Count; i++)
                 {
                     bool lonely = judged[i].PeerSimilarity is not double peer || peer < options.PeerAgreement;
@@ -110,13 +118,21 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
                     // flipped update mirrors the honest devices of its kind. An honest pair the aggregate turns away from
                     // (a plain median following another majority) mirrors nobody once the flippers of its kind are gone.
                     bool mirroredAtAll = !options.MirrorTest || judged[i].MirrorPeers is not int mirrorCount || mirrorCount > 0;
-                    bool opposing = judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine && mirroredAtAll;
+                    bool opposing = !settled && judged[i].ClosePeers is int close && close < options.OpposingGroup && 1 - distance[i] < -options.OpposingCosine && mirroredAtAll;
                     int group = (judged[i].ClosePeers ?? 0) + 1;
-                    bool mirrored = options.MirrorTest && judged[i].MirrorPeers is int mirrors && mirrors > group;
-                    if ((zDistance[i] > options.OutlierZ && lonely) || zNorm[i] > options.OutlierZ)
+                    // A group of like devices larger than the colluders the federation assumes counts as a kind unless its
+                    // mirrors outnumber it MirrorMajority to one: honest kinds of a non-IID federation become exact mirrors
+                    // of each other near the optimum, where their pulls balance.
+                    bool mirrored = options.MirrorTest && !settled && judged[i].MirrorPeers is int mirrors && mirrors > group
+                        && (group <= colluders || mirrors >= options.MirrorMajority * group);
+                    bool farInDirection = zDistance[i] > options.OutlierZ && lonely;
+                    if (farInDirection || zNorm[i] > options.OutlierZ)
                     {
-                        string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the updates agreeing with it (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}");
-                        Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty, why, changes);
+                        // The further out, the more it costs (up to MaxOutlierSeverity times the plain penalty).
+                        double z = Math.Max(farInDirection ? zDistance[i] : 0, zNorm[i]);
+                        double severity = Math.Clamp(z / options.OutlierZ, 1, options.MaxOutlierSeverity);
+                        string why = string.Create(CultureInfo.InvariantCulture, $"update far from the round's robust aggregate: cosine distance {distance[i]:0.###} (z {zDistance[i]:0.#}), norm ×{judged[i].NormRatio:0.##} of the updates agreeing with it (z {zNorm[i]:0.#}), closest other update at cosine {judged[i].PeerSimilarity:0.##}; penalty ×{severity:0.##} for how far out it is");
+                        Apply(judged[i].DeviceId, result.Round, -options.OutlierPenalty * severity, why, changes);
                     }
                     else if (mirrored)
                     {
@@ -144,6 +160,23 @@ internal sealed class RobustDistanceReputation(ReputationOptions options) : IRep
         }
 
         return changes;
+    }
+
+    /// <summary>
+    /// True when the round's median change norm is below <see cref="ReputationOptions.SettledBelow"/> of the largest median
+    /// seen so far (which this round may raise). Rounds without norms are never settled.
+    /// </summary>
+    private bool Settled(List<AcceptedUpdate> judged)
+    {
+        double[] norms = [.. judged.Where(u => u.DeltaNorm is > 0 && double.IsFinite(u.DeltaNorm.Value)).Select(u => u.DeltaNorm!.Value)];
+        if (norms.Length == 0)
+        {
+            return false;
+        }
+
+        double median = Median(norms);
+        _peakMedianNorm = Math.Max(_peakMedianNorm, median);
+        return median < options.SettledBelow * _peakMedianNorm;
     }
 
     /// <summary>(x − median) / max(1.4826 · MAD, <paramref name="minScale"/>) for each value.</summary>

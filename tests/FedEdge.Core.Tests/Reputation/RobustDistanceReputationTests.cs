@@ -9,18 +9,20 @@ public sealed class RobustDistanceReputationTests
     private static readonly ParameterSet Model = new(new ParameterLayout(new TensorSpec("w", 2)), [0f, 0f]);
 
     [Fact]
-    public void Observe_ScaledUpdateEveryRound_QuarantinedAfterThreeRoundsWithItsRounds()
+    public void Observe_ScaledUpdateEveryRound_FarOutlierQuarantinedAfterTwoRoundsWithItsRounds()
     {
+        // × 10 the norm of its kind is z 6.4, so each round costs 1.8 times the plain penalty: 1 → 0.64 → 0.28.
         IReputationPolicy policy = ReputationPolicies.RobustDistance();
-        for (int round = 1; round <= 3; round++)
+        for (int round = 1; round <= 2; round++)
         {
+            Assert.Null(policy.QuarantineOf("attacker"));
             IReadOnlyList<ReputationChange> changes = policy.Observe(Round(round, Honest(8).Append(Update("attacker", 0.1, normRatio: 10, peer: 0.99))));
             Assert.All(changes.Where(c => c.DeviceId != "attacker"), c => Assert.True(c.Score >= c.PreviousScore));
         }
 
         ReputationStanding standing = Assert.IsType<ReputationStanding>(policy.QuarantineOf("attacker"));
-        Assert.Equal([1L, 2L, 3L], standing.Rounds);
-        Assert.Contains("rounds 1, 2, 3", standing.Describe(), StringComparison.Ordinal);
+        Assert.Equal([1L, 2L], standing.Rounds);
+        Assert.Contains("rounds 1, 2", standing.Describe(), StringComparison.Ordinal);
         Assert.True(policy.WeightOf("attacker") < 0.5);
         Assert.Null(policy.QuarantineOf("honest-0"));
         Assert.Equal(1.0, policy.ScoreOf("honest-0"));
@@ -48,9 +50,32 @@ public sealed class RobustDistanceReputationTests
         IReadOnlyList<ReputationChange> changes = policy.Observe(Round(1, Honest(8).Append(Update("flipper", 1.9, normRatio: 1, peer: 0.1))));
         ReputationChange change = Assert.Single(changes);
         Assert.Equal("flipper", change.DeviceId);
-        Assert.Equal(0.8, change.Score, 6);
+        Assert.Equal(0.6, change.Score, 6); // z 36 in direction: the penalty's cap, twice the plain 0.2
         Assert.Contains("cosine distance 1.9", change.Reason, StringComparison.Ordinal);
+        Assert.Contains("penalty ×2 for how far out it is", change.Reason, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(3.6, 2.0, 0.2 * 3.6 / 3.5)] // just past the threshold: about the plain penalty
+    [InlineData(5.25, 2.0, 0.3)] // 1.5 times the threshold's z: 1.5 times the penalty
+    [InlineData(14, 2.0, 0.4)] // far out: capped at twice the penalty
+    [InlineData(14, 1.0, 0.2)] // scaling off: the plain penalty however far
+    public void Observe_NormOutlier_PenaltyGrowsWithItsZUpToMaxOutlierSeverity(double z, double maxSeverity, double expectedPenalty)
+    {
+        // Honest(8) and the outlier: the median log norm is ln 1.08 and the spread is the floor (0.35).
+        double normRatio = Math.Exp(Math.Log(1.08) + (z * RobustDistanceReputation.MinLogNormScale));
+        IReputationPolicy policy = ReputationPolicies.RobustDistance(new ReputationOptions { MaxOutlierSeverity = maxSeverity });
+
+        IReadOnlyList<ReputationChange> changes = policy.Observe(Round(1, Honest(8).Append(Update("device", 0.1, normRatio, peer: 0.99))));
+
+        ReputationChange change = Assert.Single(changes, c => c.Score < c.PreviousScore);
+        Assert.Equal("device", change.DeviceId);
+        Assert.Equal(expectedPenalty, change.PreviousScore - change.Score, 6);
+    }
+
+    [Fact]
+    public void Options_MaxOutlierSeverityBelowOne_Refused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => ReputationPolicies.RobustDistance(new ReputationOptions { MaxOutlierSeverity = 0.5 }));
 
     [Fact]
     public void Observe_RefusalByFewDevices_FullPenalty_ButRoundWideRefusals_OnlyLiveness()
