@@ -188,7 +188,9 @@ internal static class ValidatorCommand
         await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            // SIGTERM reaches the web host's lifetime (which takes over the signal), Ctrl+C the command's token: either stops.
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
+            await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
