@@ -57,7 +57,7 @@ internal static class CoordinatorCommand
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
         Option<double> window = new Option<double>("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" }.Seconds();
-        Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
+        Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out (default 120; with --secure-aggregation, room for its four phases: 300, or 4 × --secagg-timeout + 30).", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
         Option<int?> windowSize = new Option<int?>("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." }.AtLeast(1);
         Option<double> joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" }.Seconds();
         Option<double?> connectTimeout = new Option<double?>("--connect-timeout") { Description = "With --broker: give up (exit 1) when the broker cannot be reached within this many seconds; by default the coordinator waits and retries with back-off for as long as the broker is down.", HelpName = "SECONDS" }.Seconds();
@@ -72,9 +72,10 @@ internal static class CoordinatorCommand
         Option<bool> secureAggregation = SecureAggregationCli.CoordinatorFlag();
         Option<int?> secaggThreshold = SecureAggregationCli.ThresholdOption();
         Option<float?> secaggClipRange = SecureAggregationCli.ClipRangeOption();
+        Option<double?> secaggTimeout = SecureAggregationCli.PhaseTimeoutOption();
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, userPolicy, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout, secureAggregation, secaggThreshold, secaggClipRange }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, userPolicy, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout, secureAggregation, secaggThreshold, secaggClipRange, secaggTimeout }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -205,9 +206,9 @@ internal static class CoordinatorCommand
                     return 2;
                 }
             }
-            else if (parse.GetValue(secaggThreshold) is not null || parse.GetValue(secaggClipRange) is not null)
+            else if (parse.GetValue(secaggThreshold) is not null || parse.GetValue(secaggClipRange) is not null || parse.GetValue(secaggTimeout) is not null)
             {
-                await err.WriteLineAsync("fededge coordinator: --secagg-threshold and --secagg-clip-range apply to secure aggregation: give --secure-aggregation too.").ConfigureAwait(false);
+                await err.WriteLineAsync("fededge coordinator: --secagg-threshold, --secagg-clip-range and --secagg-timeout apply to secure aggregation: give --secure-aggregation too.").ConfigureAwait(false);
                 return 2;
             }
 
@@ -268,7 +269,9 @@ internal static class CoordinatorCommand
                 o.MinParticipants = parse.GetValue(minDevices);
                 o.WindowSize = parse.GetValue(windowSize) ?? parse.GetValue(minDevices);
                 o.WindowDuration = TimeSpan.FromSeconds(parse.GetValue(window));
-                o.RoundTimeout = TimeSpan.FromSeconds(parse.GetValue(roundTimeout));
+                o.RoundTimeout = secure && parse.GetResult(roundTimeout) is null or { Implicit: true }
+                    ? SecureAggregationCli.RoundTimeout(parse.GetValue(secaggTimeout))
+                    : TimeSpan.FromSeconds(parse.GetValue(roundTimeout));
                 o.JoinTimeout = TimeSpan.FromSeconds(parse.GetValue(joinTimeout));
                 o.HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
                 o.MissedHeartbeats = parse.GetValue(missedHeartbeats);
@@ -289,7 +292,7 @@ internal static class CoordinatorCommand
             });
             if (secure)
             {
-                SecureAggregationCli.AddToCoordinator(builder.Services, secureThreshold, parse.GetValue(secaggClipRange) ?? SecureAggregationCli.DefaultClipRange);
+                SecureAggregationCli.AddToCoordinator(builder.Services, secureThreshold, parse.GetValue(secaggClipRange) ?? SecureAggregationCli.DefaultClipRange, parse.GetValue(secaggTimeout));
             }
 
             GrpcCoordinatorOptions? tokenGrpc = null;

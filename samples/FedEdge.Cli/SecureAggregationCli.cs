@@ -45,6 +45,15 @@ internal static class SecureAggregationCli
         HelpName = "R",
     };
 
+    public static Option<double?> PhaseTimeoutOption() => new Option<double?>("--secagg-timeout")
+    {
+        Description = "With --secure-aggregation: seconds each phase (keys, shares, masked input — which includes local training —, unmasking) waits for devices before it goes on with those that answered; a device that drops after sharing its keys is unmasked then. Default 30, and 120 for the masked input.",
+        HelpName = "SECONDS",
+    }.Seconds();
+
+    /// <summary>The round deadline with secure aggregation when --round-timeout is not given: room for the four phases.</summary>
+    public static TimeSpan RoundTimeout(double? phaseSeconds) => phaseSeconds is double t ? TimeSpan.FromSeconds((4 * t) + 30) : TimeSpan.FromMinutes(5);
+
     public static Option<bool> WorkerFlag() => new("--secure-aggregation")
     {
         Description = "Join a secure-aggregation coordinator (`fededge coordinator --secure-aggregation`): send masked inputs over the protocol channel instead of a plaintext update. A worker whose setting differs from the coordinator's stops with exit code 3 at the first round task.",
@@ -82,12 +91,17 @@ internal static class SecureAggregationCli
         AggregationStrategies.Names.Where(n => !AggregationStrategies.Create(n, new AggregationOptions()).Requirements.NeedsIndividualUpdates);
 
     /// <summary>Registers secure aggregation on the coordinator and names it in every round task.</summary>
-    public static void AddToCoordinator(IServiceCollection services, int threshold, float clipRange)
+    public static void AddToCoordinator(IServiceCollection services, int threshold, float clipRange, double? phaseSeconds)
     {
         services.AddSecureAggregation(o =>
         {
             o.Threshold = threshold;
             o.ClipRange = clipRange;
+            if (phaseSeconds is double t)
+            {
+                TimeSpan phase = TimeSpan.FromSeconds(t);
+                (o.AdvertiseKeysTimeout, o.ShareKeysTimeout, o.MaskedInputTimeout, o.UnmaskingTimeout) = (phase, phase, phase, phase);
+            }
         });
     }
 

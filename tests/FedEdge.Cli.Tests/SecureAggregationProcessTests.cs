@@ -138,6 +138,80 @@ public sealed class SecureAggregationProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task WorkerKilledAfterSharingItsKeys_ThresholdUnmasksTheRound_ValidatorsCoSignTheTranscriptWithTheDropout()
+    {
+        string data = Path.Combine(RepoPaths.Root, "samples", "data");
+        CommitteePki setup = await CommitteePki.CreateAsync(_dir);
+        (string Id, string File)[] devices = [.. Devices, ("ennio-2", "Ennio_Doorbell.csv.gz")];
+        const string Victim = "thermostat";
+        var processes = new List<CliProcess>();
+        var validators = new List<CliProcess>();
+        var members = new List<Dictionary<string, string>>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                string name = "validator-" + i;
+                int validatorPort = LoopbackPorts.Free();
+                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", setup.Server(name, "crt"), "--key", setup.Server(name, "key"),
+                    "--log-key", setup.Server("coordinator", "crt"), "--state", Path.Combine(_dir, name), "--min-threshold", "3"]);
+                validators.Add(validator);
+                await validator.WaitForLineAsync(l => l.Contains("listening on https://127.0.0.1:", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
+                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = setup.Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
+            }
+
+            string committee = Path.Combine(_dir, "committee.json");
+            await File.WriteAllTextAsync(committee, JsonSerializer.Serialize(new Dictionary<string, object> { ["validators"] = members }));
+
+            // Five devices share keys; local training (1000 steps) keeps them busy after the shares went out, and the victim
+            // is killed then: the masked-input phase ends after --secagg-timeout without it and the survivors' shares unmask.
+            int port = LoopbackPorts.Free();
+            CliProcess coordinator = CliProcess.Start("coordinator",
+                ["coordinator", "--port", port.ToString(CultureInfo.InvariantCulture), "--rounds", "1", "--min-devices", "4", "--window-size", "5", "--local-steps", "1000",
+                 "--secure-aggregation", "--secagg-threshold", "3", "--secagg-timeout", "30",
+                 .. devices.SelectMany(d => new[] { "--device", $"{d.Id}=https://mud.example/{d.Id}.json" }),
+                 "--device-passwords", SecretFiles.WriteDevicePasswords(_dir, [.. devices.Select(d => (d.Id, "pw-" + d.Id))]),
+                 "--ledger-key", setup.Server("coordinator", "key"), "--committee", committee, "--committee-timeout", "30", "--verbose",
+                 "--out", Path.Combine(_dir, "coordinator"), "--runs", Path.Combine(_dir, "runs")]);
+            processes.Add(coordinator);
+            await coordinator.WaitForLineAsync(l => l.StartsWith("coordinator listening", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the coordinator listening");
+            var workers = new Dictionary<string, CliProcess>(StringComparer.Ordinal);
+            foreach ((string id, string file) in devices)
+            {
+                workers[id] = CliProcess.Start(id,
+                    ["worker", "--device-id", id, "--password-file", SecretFiles.Write(_dir, id, "pw-" + id), "--broker", $"mqtt://127.0.0.1:{port}", "--data", Path.Combine(data, file), "--normalizer", setup.Normalizer,
+                     "--exit-after-round", "1", "--mud-url", $"https://mud.example/{id}.json", "--secure-aggregation"]);
+                processes.Add(workers[id]);
+            }
+
+            await coordinator.WaitForLineAsync(l => l.Contains("phase ShareKeys closed with 5 of 5 clients", StringComparison.Ordinal), TimeSpan.FromSeconds(90), "the shares of all five devices", stderr: true);
+            workers[Victim].Kill();
+
+            int exit = await coordinator.WaitForExitAsync(TimeSpan.FromSeconds(150));
+            string story = coordinator.Describe() + string.Concat(validators.Select(v => v.Describe()));
+            Assert.True(exit == 0, story);
+
+            // The victim had shared its keys: it is a recovered dropout (its masks removed), not a contributor.
+            Assert.Contains($"round 1 completed=True participants=4", coordinator.Stdout, StringComparison.Ordinal);
+            Assert.Contains($"secure_aggregation=on recovered_dropouts={Victim}", coordinator.Stdout, StringComparison.Ordinal);
+            foreach (CliProcess v in validators)
+            {
+                Assert.True(v.StderrLines.Any(l => l.StartsWith("round 1: secure-aggregation transcript (roster 5, threshold 3, contributors 4, recovered dropouts 1", StringComparison.Ordinal) && l.EndsWith("roster, threshold and sum hash checked", StringComparison.Ordinal)), story);
+            }
+
+            CliResult verified = await CliRunner.RunAsync(["ledger", "verify", "--log", Path.Combine(_dir, "coordinator", "ledger"), "--committee", committee, "--log-key", setup.Server("coordinator", "crt")]);
+            Assert.True(verified.ExitCode == 0, verified.Stdout + verified.Stderr + story);
+        }
+        finally
+        {
+            foreach (CliProcess p in processes.Concat(validators))
+            {
+                await p.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task WorkerWithoutSecureAggregation_SecureCoordinator_StopsWithOneLineAndExitCode3()
     {
         int port = LoopbackPorts.Free();
@@ -193,7 +267,7 @@ public sealed class SecureAggregationProcessTests : IDisposable
     [InlineData("--min-devices 1", "--secure-aggregation needs at least 2 devices per round: --min-devices 1 is too few.")]
     [InlineData("--min-devices 2 --codec topk:0.1", "--codec does not combine with --secure-aggregation (masked updates must travel exactly).")]
     [InlineData("--min-devices 2 --secagg-clip-range -1", "--secagg-clip-range must be a positive number.")]
-    [InlineData("--min-devices 2 --secagg-clip-range 2 --no-secure", "--secagg-threshold and --secagg-clip-range apply to secure aggregation: give --secure-aggregation too.")]
+    [InlineData("--min-devices 2 --secagg-clip-range 2 --no-secure", "--secagg-threshold, --secagg-clip-range and --secagg-timeout apply to secure aggregation: give --secure-aggregation too.")]
     public async Task CoordinatorSecureAggregationOptions_ThatCannotWork_ExitTwoWithOneLine(string arguments, string expected)
     {
         List<string> args = ["coordinator", "--port", "0", "--out", Path.Combine(_dir, "coordinator"), "--runs", Path.Combine(_dir, "runs"), .. arguments.Split(' ').Where(a => a != "--no-secure")];
