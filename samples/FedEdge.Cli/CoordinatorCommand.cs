@@ -287,7 +287,7 @@ internal static class CoordinatorCommand
                     extra[FedEdge.Hierarchy.EdgeAggregatorOptions.EdgeRoundsKey] = k2.ToString(CultureInfo.InvariantCulture);
                 }
 
-                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), Extra = SecureAggregationCli.Name(extra, secure) };
+                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), Extra = SecureAggregationCli.NameProtocol(extra, secure) };
                 o.UpdateCodec = parse.GetValue(codec) is string spec ? FedEdge.Messaging.UpdateCodecSpec.Normalize(spec) : null;
             });
             if (secure)

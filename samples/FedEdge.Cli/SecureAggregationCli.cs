@@ -106,7 +106,7 @@ internal static class SecureAggregationCli
     }
 
     /// <summary>The hyper-parameters' extras with the round protocol named.</summary>
-    public static Dictionary<string, string> Name(Dictionary<string, string> extra, bool secure)
+    public static Dictionary<string, string> NameProtocol(Dictionary<string, string> extra, bool secure)
     {
         if (secure)
         {
