@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using FedEdge.Aggregation;
-using FedEdge.Messaging;
-using FedEdge.Rounds;
 using FedEdge.Training;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -117,32 +115,28 @@ internal static class SecureAggregationCli
     }
 
     /// <summary>
-    /// Registers the worker's round protocol (secure aggregation, or Core's plaintext one) behind a check that the
-    /// coordinator's round tasks name the same protocol; returns the check for the command to watch.
+    /// Registers the worker's side (secure aggregation's participant, or nothing: Core's plaintext protocol) and a check
+    /// that the coordinator's round tasks name the same protocol; returns the check for the command to watch.
     /// </summary>
-    public static RoundProtocolCheck AddToWorker(IServiceCollection services, bool secure)
+    public static RoundProtocolCheck AddToWorker(IServiceCollection services, ITrainer trainer, bool secure)
     {
-        Func<IServiceProvider, IWorkerRoundProtocol> inner = _ => RoundProtocols.PlaintextWorker();
         if (secure)
         {
-            // Decorate the participant AddSecureAggregation() registers: take its descriptor out and wrap what it builds.
             services.AddSecureAggregation();
-            ServiceDescriptor registered = services.Last(d => d.ServiceType == typeof(IWorkerRoundProtocol));
-            services.Remove(registered);
-            Func<IServiceProvider, object> factory = registered.ImplementationFactory ?? throw new InvalidOperationException("AddSecureAggregation() registered its worker protocol without a factory.");
-            inner = sp => (IWorkerRoundProtocol)factory(sp);
         }
 
+        // The check sees each round's hyper-parameters as local training starts: it decorates the trainer, so the
+        // round protocols stay the ones Core and FedEdge.Privacy register (the plaintext one encodes updates itself).
         var check = new RoundProtocolCheck(secure);
-        services.AddSingleton<IWorkerRoundProtocol>(sp => check.Wrap(inner(sp)));
+        services.AddSingleton<ITrainer>(check.Wrap(trainer));
         return check;
     }
 }
 
 /// <summary>
-/// Watches the round tasks a worker receives: the coordinator names its round protocol in each task (or none, plaintext).
-/// When it differs from this worker's, <see cref="Mismatch"/> says so in one line; the round's session still runs,
-/// so the engine's state stays consistent until the command stops.
+/// Watches the round tasks a worker trains for: the coordinator names its round protocol in each task's hyper-parameters
+/// (or none: plaintext). When it differs from this worker's, <see cref="Mismatch"/> says so in one line and the command
+/// stops; the round itself goes on without this device.
 /// </summary>
 internal sealed class RoundProtocolCheck(bool secure)
 {
@@ -151,35 +145,35 @@ internal sealed class RoundProtocolCheck(bool secure)
     /// <summary>Why this worker cannot take part (its protocol differs from the coordinator's), or null.</summary>
     public string? Mismatch => _mismatch;
 
-    public IWorkerRoundProtocol Wrap(IWorkerRoundProtocol inner) => new Checked(inner, this);
+    public ITrainer Wrap(ITrainer inner) => new Checked(inner, this);
 
-    private void Observe(RoundTask task)
+    private void Observe(TrainingHyperParameters hyperParameters, long? round)
     {
-        bool coordinatorSecure = task.HyperParameters.Extra.TryGetValue(SecureAggregationCli.TaskKey, out string? name) && string.Equals(name, SecureAggregationCli.SecAgg, StringComparison.Ordinal);
+        bool coordinatorSecure = hyperParameters.Extra.TryGetValue(SecureAggregationCli.TaskKey, out string? name) && string.Equals(name, SecureAggregationCli.SecAgg, StringComparison.Ordinal);
         if (coordinatorSecure == secure || _mismatch is not null)
         {
             return;
         }
 
+        string task = round is long r ? string.Create(CultureInfo.InvariantCulture, $"round {r} task") : "round task";
         _mismatch = secure
-            ? string.Create(CultureInfo.InvariantCulture, $"the coordinator's round {task.Round} task does not ask for secure aggregation; start this worker without --secure-aggregation (or the coordinator with it).")
-            : string.Create(CultureInfo.InvariantCulture, $"the coordinator runs secure aggregation (round {task.Round} task) and would refuse this worker's plaintext update; start the worker with --secure-aggregation.");
+            ? $"the coordinator's {task} does not ask for secure aggregation; start this worker without --secure-aggregation (or the coordinator with it)."
+            : $"the coordinator runs secure aggregation ({task}) and would refuse this worker's plaintext update; start the worker with --secure-aggregation.";
     }
 
-    /// <summary>The worker's protocol, observing each task before the inner protocol begins the round.</summary>
-    private sealed class Checked(IWorkerRoundProtocol inner, RoundProtocolCheck check) : IWorkerRoundProtocol
+    /// <summary>The worker's trainer, observing each round's hyper-parameters before it trains.</summary>
+    private sealed class Checked(ITrainer inner, RoundProtocolCheck check) : ITrainer
     {
-        public string Name => inner.Name;
+        public ParameterLayout Layout => inner.Layout;
 
-        public bool RequiresProtocolChannel => inner.RequiresProtocolChannel;
-
-        public bool SendsDelta => inner.SendsDelta;
-
-        public IWorkerRoundSession Begin(WorkerRoundContext context)
+        public ValueTask<TrainingResult> TrainAsync(TrainingRequest request, CancellationToken cancellationToken = default)
         {
-            ArgumentNullException.ThrowIfNull(context);
-            check.Observe(context.Task);
-            return inner.Begin(context);
+            ArgumentNullException.ThrowIfNull(request);
+            check.Observe(request.HyperParameters, request.Round);
+            return inner.TrainAsync(request, cancellationToken);
         }
+
+        public ValueTask<EvaluationResult> EvaluateAsync(ParameterSet parameters, FedEdge.Data.Dataset data, CancellationToken cancellationToken = default) =>
+            inner.EvaluateAsync(parameters, data, cancellationToken);
     }
 }

@@ -148,8 +148,7 @@ internal static class WorkerCommand
                 builder.Services.AddSingleton(credentials);
             }
 
-            builder.Services.AddSingleton(bundle.Trainer);
-            RoundProtocolCheck protocolCheck = SecureAggregationCli.AddToWorker(builder.Services, parse.GetValue(secureAggregation));
+            RoundProtocolCheck protocolCheck = SecureAggregationCli.AddToWorker(builder.Services, bundle.Trainer, parse.GetValue(secureAggregation));
 
             // The data are loaded when the worker starts: a file it cannot use keeps it NotReady and reporting why.
             builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName, kind));
