@@ -9,8 +9,8 @@ namespace FedEdge.Cli;
 /// <summary>
 /// Secure aggregation in the process deployment: <c>fededge coordinator --secure-aggregation [--secagg-threshold T]</c>
 /// and <c>fededge worker --secure-aggregation</c>. The coordinator names the protocol in every round task
-/// (<see cref="TaskKey"/>), so a worker whose setting differs stops with one line instead of training for a round that
-/// cannot use its update.
+/// (<see cref="TaskKey"/>), so a worker whose setting differs stops with one line at its first round task instead of
+/// taking part in rounds that cannot use its update.
 /// </summary>
 internal static class SecureAggregationCli
 {
