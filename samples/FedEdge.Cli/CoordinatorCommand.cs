@@ -57,7 +57,7 @@ internal static class CoordinatorCommand
         Option<double> heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between the heartbeats workers send (give workers the same --heartbeat).", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
         Option<int> missedHeartbeats = new Option<int>("--missed-heartbeats") { Description = "A device that misses this many heartbeats is lost: it leaves the window and the round until it is heard again.", DefaultValueFactory = _ => 3 }.AtLeast(1);
         Option<double> window = new Option<double>("--window") { Description = "Seconds the temporal window stays open after the first training request (CoLearn's T).", DefaultValueFactory = _ => 30.0, HelpName = "SECONDS" }.Seconds();
-        Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out.", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
+        Option<double> roundTimeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for updates after its tasks went out (default 120; with --secure-aggregation, room for its four phases: 300, or 4 × --secagg-timeout + 30).", DefaultValueFactory = _ => 120.0, HelpName = "SECONDS" }.Seconds();
         Option<int?> windowSize = new Option<int?>("--window-size") { Description = "The temporal window closes once this many devices asked to train (CoLearn's N; default: --min-devices)." }.AtLeast(1);
         Option<double> joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds a round waits for training requests before it fails.", DefaultValueFactory = _ => 300.0, HelpName = "SECONDS" }.Seconds();
         Option<double?> connectTimeout = new Option<double?>("--connect-timeout") { Description = "With --broker: give up (exit 1) when the broker cannot be reached within this many seconds; by default the coordinator waits and retries with back-off for as long as the broker is down.", HelpName = "SECONDS" }.Seconds();
@@ -69,9 +69,13 @@ internal static class CoordinatorCommand
         Option<FileInfo?> ledgerKey = new Option<FileInfo?>("--ledger-key") { Description = "The ECDSA P-256 private key (PEM, mode 0600) that signs the log's receipts and heads (default: the coordinator's --key).", HelpName = "FILE" }.ReadableFile();
         Option<FileInfo?> committeeFile = new Option<FileInfo?>("--committee") { Description = "A committee file (committee.json: 3f + 1 validators with name, certificate and endpoint, e.g. https://127.0.0.1:7401): every round's head needs 2f + 1 co-signatures from `fededge validator` processes before its model is published.", HelpName = "FILE" }.ReadableFile();
         Option<double> committeeTimeout = new Option<double>("--committee-timeout") { Description = "Seconds the coordinator waits for the validators of one head.", DefaultValueFactory = _ => 10.0, HelpName = "SECONDS" }.Seconds();
+        Option<bool> secureAggregation = SecureAggregationCli.CoordinatorFlag();
+        Option<int?> secaggThreshold = SecureAggregationCli.ThresholdOption();
+        Option<float?> secaggClipRange = SecureAggregationCli.ClipRangeOption();
+        Option<double?> secaggTimeout = SecureAggregationCli.PhaseTimeoutOption();
         CliCredentials credentialOptions = CliCredentials.Create();
         Command command = new("coordinator", "Run a coordinator process (embedded MQTT broker by default); start workers with `fededge worker`.");
-        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, userPolicy, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { port, bind, transport, grpcPort, grpcBind, grpcCert, grpcKey, broker, devices, devicePasswords, mudDir, mudTrust, userPolicy, mudEndpoint, rounds, minDevices, strategy, byzantine, mixing, model, seed, dataset, steps, hierK1, hierK2, lr, output, heartbeat, missedHeartbeats, window, roundTimeout, windowSize, joinTimeout, connectTimeout, verbose, logLevel, codec, ledgerDir, ledgerKey, committeeFile, committeeTimeout, secureAggregation, secaggThreshold, secaggClipRange, secaggTimeout }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -176,6 +180,38 @@ internal static class CoordinatorCommand
                 return 2;
             }
 
+            bool secure = parse.GetValue(secureAggregation);
+            int secureThreshold = 0;
+            if (secure)
+            {
+                string? secureProblem = SecureAggregationCli.StrategyProblem(aggregation);
+                if (secureProblem is null && SecureAggregationCli.Threshold(parse.GetValue(secaggThreshold), parse.GetValue(minDevices), out secureProblem) is int t)
+                {
+                    secureThreshold = t;
+                }
+
+                if (secureProblem is null && parse.GetValue(secaggClipRange) is float r && !(r > 0 && float.IsFinite(r)))
+                {
+                    secureProblem = "--secagg-clip-range must be a positive number.";
+                }
+
+                if (secureProblem is null && parse.GetValue(codec) is not null)
+                {
+                    secureProblem = "--codec does not combine with --secure-aggregation (masked updates must travel exactly).";
+                }
+
+                if (secureProblem is not null)
+                {
+                    await err.WriteLineAsync("fededge coordinator: " + secureProblem).ConfigureAwait(false);
+                    return 2;
+                }
+            }
+            else if (parse.GetValue(secaggThreshold) is not null || parse.GetValue(secaggClipRange) is not null || parse.GetValue(secaggTimeout) is not null)
+            {
+                await err.WriteLineAsync("fededge coordinator: --secagg-threshold, --secagg-clip-range and --secagg-timeout apply to secure aggregation: give --secure-aggregation too.").ConfigureAwait(false);
+                return 2;
+            }
+
             DashboardSettings? dashboard = DashboardCli.Resolve(parse, out string? dashboardProblem);
             if (dashboardProblem is not null)
             {
@@ -233,7 +269,9 @@ internal static class CoordinatorCommand
                 o.MinParticipants = parse.GetValue(minDevices);
                 o.WindowSize = parse.GetValue(windowSize) ?? parse.GetValue(minDevices);
                 o.WindowDuration = TimeSpan.FromSeconds(parse.GetValue(window));
-                o.RoundTimeout = TimeSpan.FromSeconds(parse.GetValue(roundTimeout));
+                o.RoundTimeout = secure && parse.GetResult(roundTimeout) is null or { Implicit: true }
+                    ? SecureAggregationCli.RoundTimeout(parse.GetValue(secaggTimeout))
+                    : TimeSpan.FromSeconds(parse.GetValue(roundTimeout));
                 o.JoinTimeout = TimeSpan.FromSeconds(parse.GetValue(joinTimeout));
                 o.HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat));
                 o.MissedHeartbeats = parse.GetValue(missedHeartbeats);
@@ -249,9 +287,14 @@ internal static class CoordinatorCommand
                     extra[FedEdge.Hierarchy.EdgeAggregatorOptions.EdgeRoundsKey] = k2.ToString(CultureInfo.InvariantCulture);
                 }
 
-                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), Extra = extra };
+                o.HyperParameters = new TrainingHyperParameters { LocalIterations = parse.GetValue(steps), BatchSize = 64, LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), Extra = SecureAggregationCli.NameProtocol(extra, secure) };
                 o.UpdateCodec = parse.GetValue(codec) is string spec ? FedEdge.Messaging.UpdateCodecSpec.Normalize(spec) : null;
             });
+            if (secure)
+            {
+                SecureAggregationCli.AddToCoordinator(builder.Services, secureThreshold, parse.GetValue(secaggClipRange) ?? SecureAggregationCli.DefaultClipRange, parse.GetValue(secaggTimeout));
+            }
+
             GrpcCoordinatorOptions? tokenGrpc = null;
             if (parse.GetValue(grpcPort) is int grpcListen)
             {
@@ -329,7 +372,7 @@ internal static class CoordinatorCommand
             }
 
             var bundle = new ModelBundle(network, new ManagedTrainer(network), network.InitializeParameters(parse.GetValue(seed)), ModelCatalog.FeatureSubsetOf(network));
-            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, AggregationLine(aggregation, parse.GetValue(byzantine), parse.GetValue(mixing)), external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port, services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.UpdateCodec), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
+            return await CliHost.RunAsync(builder.Build(), "coordinator", err, services => WatchingCrlAsync(services, credentials, parse.GetValue(credentialOptions.Crl), () => RunAsync(services.GetRequiredService<Coordinator>(), bundle, AggregationLine(aggregation, parse.GetValue(byzantine), parse.GetValue(mixing)), external, Listening(services.GetRequiredService<ICoordinatorTransport>(), grpc, external, brokerOptions.Port, services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.UpdateCodec, secure ? secureThreshold : null), parse.GetValue(connectTimeout), stdout, dashboard, Runs.RunRecorder.Start(parse.GetValue(runsStore)!.FullName, "coordinator", RunSettings(parse, command)), HandshakeRefusals(services.GetRequiredService<ICoordinatorTransport>()), cancellationToken)), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -356,10 +399,11 @@ internal static class CoordinatorCommand
     };
 
     /// <summary>Where the coordinator listens, and the update codec it announces when one was chosen (<c>--codec</c>).</summary>
-    private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port, string? codec)
+    private static Func<string> Listening(ICoordinatorTransport transport, bool mutualTls, Uri? external, int port, string? codec, int? secureThreshold)
     {
         Func<string> where = Listening(transport, mutualTls, external, port);
-        return codec is null ? where : () => $"{where()}, update codec {codec} announced in every round task";
+        Func<string> withCodec = codec is null ? where : () => $"{where()}, update codec {codec} announced in every round task";
+        return secureThreshold is int t ? () => string.Create(CultureInfo.InvariantCulture, $"{withCodec()}, secure aggregation on (threshold {t})") : withCodec;
     }
 
     /// <summary>Where the coordinator listens, once started: the gRPC address (mutual TLS), the embedded broker's port or the external broker.</summary>
@@ -421,7 +465,7 @@ internal static class CoordinatorCommand
             tree.Record(r);
             run.AddRound(new Runs.RunRound(r.Round, r.Completed, r.Participants, r.TrainingLoss, r.Evaluation.TryGetValue("f1", out double f1) ? f1 : null, r.BytesUp, r.BytesDown, r.Duration.TotalSeconds, r.Epsilon));
             stop = r.IsLast ? r.StopReason : stop;
-            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends} {r.FailureReason}")).ConfigureAwait(false);
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"round {r.Round} completed={r.Completed} participants={r.Participants} loss={r.TrainingLoss:0.0000} up={r.BytesUp} down={r.BytesDown} seconds={r.Duration.TotalSeconds:0.00} resent={r.TaskResends}{SecureRoundNote(r)} {r.FailureReason}")).ConfigureAwait(false);
             if (r.IsLast)
             {
                 await stdout.WriteLineAsync($"stopped: {r.StopReason}").ConfigureAwait(false);
@@ -442,6 +486,7 @@ internal static class CoordinatorCommand
         var report = new System.Text.Json.Nodes.JsonObject
         {
             ["final"] = new System.Text.Json.Nodes.JsonObject { ["rounds_completed"] = coordinator.CompletedRounds, ["model_hash"] = hash, ["stop_reason"] = stop },
+            ["round_protocol"] = coordinator.RoundProtocol.Name,
             ["refused"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.RefusedDevices.Select(d => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = d.DeviceId, ["reasons"] = string.Join("; ", d.Reasons) })]),
             ["admitted"] = new System.Text.Json.Nodes.JsonArray([.. coordinator.AdmissionNotes.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["device"] = a.Key, ["notes"] = string.Join(" ", a.Value) })]),
             ["refused_in_tls_handshake"] = new System.Text.Json.Nodes.JsonArray([.. handshakeRefusals().Select(v => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["refusal"] = v.Refusal.ToString(), ["reason"] = v.Reason })]),
@@ -451,6 +496,10 @@ internal static class CoordinatorCommand
         await stdout.WriteLineAsync($"done: {coordinator.CompletedRounds} rounds, model {hash}; run recorded: {run.Id}").ConfigureAwait(false);
         return 0;
     }
+
+    /// <summary>What a secure-aggregation round adds to its line: the protocol and the dropouts whose masks were removed.</summary>
+    private static string SecureRoundNote(RoundResult r) =>
+        !r.SecureAggregation ? string.Empty : " secure_aggregation=on recovered_dropouts=" + (r.RecoveredDropouts.Count == 0 ? "none" : string.Join(',', r.RecoveredDropouts));
 
     /// <summary>The coordinator's settings as the run record keeps them: every option the command line gave, with its value.</summary>
     private static System.Text.Json.Nodes.JsonObject RunSettings(ParseResult parse, Command command)

@@ -38,8 +38,9 @@ internal static class WorkerCommand
         Option<string?> logLevel = CliLogging.CreateLevelOption();
         Option<int?> exitAfter = new Option<int?>("--exit-after-round") { Description = "Exit once the global model of this round has arrived (default: run until stopped)." }.AtLeast(0);
 
+        Option<bool> secureAggregation = SecureAggregationCli.WorkerFlag();
         Command command = new("worker", "Run one device's worker: joins the coordinator, trains each round on local data, sends updates.");
-        foreach (Option o in new Option[] { deviceId, data, dataset, broker, coordinatorUrl, coordinatorCert, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel }.Concat(credentialOptions.All))
+        foreach (Option o in new Option[] { deviceId, data, dataset, broker, coordinatorUrl, coordinatorCert, mudUrl, task, model, seed, normalizer, state, exitAfter, heartbeat, connectTimeout, verbose, logLevel, secureAggregation }.Concat(credentialOptions.All))
         {
             command.Options.Add(o);
         }
@@ -147,13 +148,13 @@ internal static class WorkerCommand
                 builder.Services.AddSingleton(credentials);
             }
 
-            builder.Services.AddSingleton(bundle.Trainer);
+            RoundProtocolCheck protocolCheck = SecureAggregationCli.AddToWorker(builder.Services, bundle.Trainer, parse.GetValue(secureAggregation));
 
             // The data are loaded when the worker starts: a file it cannot use keeps it NotReady and reporting why.
             builder.Services.AddSingleton<ILocalDataSource>(new LocalFileDataSource(parse.GetValue(data)!.FullName, parse.GetValue(normalizer)?.FullName, kind));
             try
             {
-                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, err, credentials, cancellationToken), cancellationToken).ConfigureAwait(false);
+                return await CliHost.RunAsync(builder.Build(), "worker", err, services => RunAsync(services.GetRequiredService<Worker>(), id, parse.GetValue(exitAfter), parse.GetValue(connectTimeout), brokerUri, stdout, err, credentials, protocolCheck, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TransportException or MqttCommunicationException)
             {
@@ -194,7 +195,7 @@ internal static class WorkerCommand
         }
     }
 
-    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, TextWriter err, FederationCredentials? credentials, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Worker worker, string id, int? until, double? connectTimeout, Uri broker, TextWriter stdout, TextWriter err, FederationCredentials? credentials, RoundProtocolCheck protocolCheck, CancellationToken cancellationToken)
     {
         await JoinAsync(worker, connectTimeout, string.Empty, cancellationToken).ConfigureAwait(false);
         await stdout.WriteLineAsync($"{id}: {worker.State}{(worker.StateReason is null ? string.Empty : " (" + worker.StateReason + ")")}").ConfigureAwait(false);
@@ -209,6 +210,12 @@ internal static class WorkerCommand
             {
                 await err.WriteLineAsync($"fededge worker: {pinned}").ConfigureAwait(false);
                 return CoordinatorPin.OtherCoordinator;
+            }
+
+            if (protocolCheck.Mismatch is { } mismatch)
+            {
+                await err.WriteLineAsync($"fededge worker: {mismatch}").ConfigureAwait(false);
+                return SecureAggregationCli.ProtocolMismatch;
             }
 
             if (until is int last && worker.LatestGlobalModel is { } g && g.Version >= last)

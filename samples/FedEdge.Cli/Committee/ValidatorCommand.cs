@@ -1,8 +1,10 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using FedEdge.Aggregation;
+using FedEdge.Rounds;
 using FedEdge.Security;
 using FedEdge.Transparency;
 using Microsoft.AspNetCore.Builder;
@@ -99,6 +101,40 @@ internal static class ValidatorCommand
         return command;
     }
 
+    /// <summary>
+    /// For a secure-aggregation round (a transcript entry, or an unmasked sum sent): one line saying what the transcript
+    /// check covered (roster, threshold, the sum's hash) and its outcome; null for a plaintext round.
+    /// </summary>
+    internal static string? TranscriptNote(CoSignRequest request, WitnessVerdict verdict)
+    {
+        LedgerEntry? transcript = null;
+        foreach (ReadOnlyMemory<byte> leaf in request.Entries ?? [])
+        {
+            try
+            {
+                LedgerEntry entry = LedgerEntry.Parse(leaf.Span).Entry;
+                if (entry.Kind == LedgerEntryKind.Transcript && entry.Round == request.Round)
+                {
+                    transcript = entry;
+                }
+            }
+            catch (InvalidDataException)
+            {
+                // The validator's verdict names an unreadable entry.
+            }
+        }
+
+        if (transcript is null && request.SecureSum.IsEmpty)
+        {
+            return null;
+        }
+
+        string what = transcript is null
+            ? "no transcript entry"
+            : string.Create(CultureInfo.InvariantCulture, $"roster {transcript.Roster?.Count ?? 0}, threshold {transcript.Threshold}, contributors {transcript.Participants?.Count ?? 0}, recovered dropouts {transcript.Dropouts?.Count ?? 0}, sum {(request.SecureSum.IsEmpty ? "missing" : SecureAggregationTranscript.SumHash(request.SecureSum.Span)[..16])}");
+        return string.Create(CultureInfo.InvariantCulture, $"round {request.Round}: secure-aggregation transcript ({what}): {(verdict.CoSignature is null ? "refused: " + verdict.Refusal : "roster, threshold and sum hash checked")}");
+    }
+
     private static async Task<int> ServeAsync(TreeHeadValidator validator, int port, X509Certificate2? tls, TextWriter stdout, TextWriter err, CancellationToken cancellationToken)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -129,6 +165,11 @@ internal static class ValidatorCommand
             }
 
             WitnessVerdict verdict = await validator.CoSignAsync(parsed, ct).ConfigureAwait(false);
+            if (TranscriptNote(parsed, verdict) is { } note)
+            {
+                await err.WriteLineAsync(note).ConfigureAwait(false);
+            }
+
             await err.WriteLineAsync($"round {parsed.Round}: head {parsed.Head.Size} {(verdict.CoSignature is null ? "refused: " + verdict.Refusal : "co-signed")}").ConfigureAwait(false);
             return Results.Text(CommitteeWire.Verdict(verdict), "application/json");
         });
@@ -147,7 +188,9 @@ internal static class ValidatorCommand
         await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            // SIGTERM reaches the web host's lifetime (which takes over the signal), Ctrl+C the command's token: either stops.
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
+            await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
