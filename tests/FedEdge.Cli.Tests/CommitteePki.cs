@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.Json;
+
 namespace FedEdge.Cli.Tests;
 
 /// <summary>
@@ -23,5 +26,31 @@ internal sealed record CommitteePki(string Normalizer, string Directory)
         }
 
         return new CommitteePki(Path.Combine(dir, "sim", "normalizer.json"), pki);
+    }
+
+    /// <summary>
+    /// Starts <c>fededge validator --name NAME</c> on <paramref name="port"/> with its server key and the coordinator's
+    /// certificate as the log key, its state under <paramref name="stateRoot"/>, and waits for its listening line. With
+    /// <paramref name="tls"/> false it gets no certificate and listens on plain HTTP (loopback).
+    /// </summary>
+    public async Task<CliProcess> StartValidatorAsync(string name, int port, string stateRoot, bool tls = true, params string[] extra)
+    {
+        string[] certificate = tls ? ["--cert", Server(name, "crt")] : [];
+        CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", port.ToString(CultureInfo.InvariantCulture), .. certificate, "--key", Server(name, "key"),
+            "--log-key", Server("coordinator", "crt"), "--state", Path.Combine(stateRoot, name), .. extra]);
+        await validator.WaitForLineAsync(l => l.Contains(tls ? "listening on https://127.0.0.1:" : "listening on http", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
+        return validator;
+    }
+
+    /// <summary>The committee member entry for validator <paramref name="name"/> reached at <paramref name="endpoint"/>.</summary>
+    public Dictionary<string, string> Member(string name, string endpoint) =>
+        new() { ["name"] = name, ["certificate"] = Server(name, "crt"), ["endpoint"] = endpoint };
+
+    /// <summary>Writes <c>committee.json</c> with <paramref name="members"/> under <paramref name="dir"/> and returns its path.</summary>
+    public static async Task<string> WriteCommitteeAsync(string dir, IEnumerable<Dictionary<string, string>> members)
+    {
+        string committee = Path.Combine(dir, "committee.json");
+        await File.WriteAllTextAsync(committee, JsonSerializer.Serialize(new Dictionary<string, object> { ["validators"] = members.ToList() }));
+        return committee;
     }
 }

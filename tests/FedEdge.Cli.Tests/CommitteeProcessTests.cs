@@ -34,20 +34,16 @@ public sealed class CommitteeProcessTests : IDisposable
             {
                 string name = "validator-" + i;
                 int validatorPort = LoopbackPorts.Free();
-                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = setup.Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
+                members.Add(setup.Member(name, $"https://127.0.0.1:{validatorPort}"));
                 if (i == 3)
                 {
                     continue; // listed in the committee, never started: down.
                 }
 
-                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", setup.Server(name, "crt"), "--key", setup.Server(name, "key"),
-                    "--log-key", setup.Server("coordinator", "crt"), "--state", Path.Combine(_dir, name)]);
-                validators.Add(validator);
-                await validator.WaitForLineAsync(l => l.Contains("listening on https://127.0.0.1:", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
+                validators.Add(await setup.StartValidatorAsync(name, validatorPort, _dir));
             }
 
-            string committee = Path.Combine(_dir, "committee.json");
-            await File.WriteAllTextAsync(committee, JsonSerializer.Serialize(new Dictionary<string, object> { ["validators"] = members }));
+            string committee = await CommitteePki.WriteCommitteeAsync(_dir, members);
 
             int port = LoopbackPorts.Free();
             Task<CliResult> coordinator = CliRunner.RunAsync(

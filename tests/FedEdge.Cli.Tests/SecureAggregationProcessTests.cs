@@ -53,11 +53,7 @@ public sealed class SecureAggregationProcessTests : IDisposable
                 string name = "validator-" + i;
                 int validatorPort = LoopbackPorts.Free();
                 bool tampered = i == 3;
-                string[] tls = tampered ? [] : ["--cert", setup.Server(name, "crt")];
-                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), .. tls, "--key", setup.Server(name, "key"),
-                    "--log-key", setup.Server("coordinator", "crt"), "--state", Path.Combine(_dir, name), "--min-threshold", "3"]);
-                validators.Add(validator);
-                await validator.WaitForLineAsync(l => l.Contains("listening on http", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
+                validators.Add(await setup.StartValidatorAsync(name, validatorPort, _dir, tls: !tampered, "--min-threshold", "3"));
                 string endpoint = $"https://127.0.0.1:{validatorPort}";
                 if (tampered)
                 {
@@ -67,11 +63,10 @@ public sealed class SecureAggregationProcessTests : IDisposable
                     endpoint = $"http://127.0.0.1:{relayPort}";
                 }
 
-                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = setup.Server(name, "crt"), ["endpoint"] = endpoint });
+                members.Add(setup.Member(name, endpoint));
             }
 
-            string committee = Path.Combine(_dir, "committee.json");
-            await File.WriteAllTextAsync(committee, JsonSerializer.Serialize(new Dictionary<string, object> { ["validators"] = members }));
+            string committee = await CommitteePki.WriteCommitteeAsync(_dir, members);
 
             int port = LoopbackPorts.Free();
             string passwords = SecretFiles.WriteDevicePasswords(_dir, [.. Devices.Select(d => (d.Id, "pw-" + d.Id))]);
@@ -153,15 +148,11 @@ public sealed class SecureAggregationProcessTests : IDisposable
             {
                 string name = "validator-" + i;
                 int validatorPort = LoopbackPorts.Free();
-                CliProcess validator = CliProcess.Start(name, ["validator", "--name", name, "--port", validatorPort.ToString(CultureInfo.InvariantCulture), "--cert", setup.Server(name, "crt"), "--key", setup.Server(name, "key"),
-                    "--log-key", setup.Server("coordinator", "crt"), "--state", Path.Combine(_dir, name), "--min-threshold", "3"]);
-                validators.Add(validator);
-                await validator.WaitForLineAsync(l => l.Contains("listening on https://127.0.0.1:", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the validator listening");
-                members.Add(new Dictionary<string, string> { ["name"] = name, ["certificate"] = setup.Server(name, "crt"), ["endpoint"] = $"https://127.0.0.1:{validatorPort}" });
+                validators.Add(await setup.StartValidatorAsync(name, validatorPort, _dir, tls: true, "--min-threshold", "3"));
+                members.Add(setup.Member(name, $"https://127.0.0.1:{validatorPort}"));
             }
 
-            string committee = Path.Combine(_dir, "committee.json");
-            await File.WriteAllTextAsync(committee, JsonSerializer.Serialize(new Dictionary<string, object> { ["validators"] = members }));
+            string committee = await CommitteePki.WriteCommitteeAsync(_dir, members);
 
             // Five devices share keys; local training (1000 steps) keeps them busy after the shares went out, and the victim
             // is killed then: the masked-input phase ends after --secagg-timeout without it and the survivors' shares unmask.

@@ -33,7 +33,7 @@ public sealed class MirrorTestReputationTests
         for (int round = 1; round <= 3; round++)
         {
             IReadOnlyList<ReputationChange> changes = policy.Observe(Round(round, DemoRound(colluderCosine[round - 1], honestOfKind)));
-            Assert.Equal(["colluder-0", "colluder-1", "colluder-2"], changes.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal));
+            Assert.Equal(["colluder-0", "colluder-1", "colluder-2"], Penalised(changes));
             Assert.Contains($"mirror image of {honestOfKind} other updates", changes.First(c => c.DeviceId == "colluder-0").Reason, StringComparison.Ordinal);
         }
 
@@ -48,7 +48,7 @@ public sealed class MirrorTestReputationTests
         // options, or the round's strategy) a group of three may be all colluders and any majority of mirrors counts.
         Assert.Equal(
             ["colluder-0", "colluder-1", "colluder-2"],
-            ReputationPolicies.RobustDistance(new ReputationOptions { ByzantineCount = 3 }).Observe(Round(1, DemoRound(0.49))).Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal));
+            Penalised(ReputationPolicies.RobustDistance(new ReputationOptions { ByzantineCount = 3 }).Observe(Round(1, DemoRound(0.49)))));
         Assert.Equal(3, ReputationPolicies.RobustDistance().Observe(Round(1, DemoRound(0.49)) with { ByzantineCount = 3 }).Count(c => c.Score < c.PreviousScore));
 
         // Without an f, a group of three (more than OpposingGroup) is a kind unless six or more mirror it; nothing else
@@ -92,12 +92,12 @@ public sealed class MirrorTestReputationTests
     public void Observe_SettledRound_MirrorAndDirectionTestsSkipped_AndJudgedAgainOnceTheChangesGrow(double settledBelow, bool penalisedWhenSmall)
     {
         IReputationPolicy policy = ReputationPolicies.RobustDistance(new ReputationOptions { SettledBelow = settledBelow, ByzantineCount = 3 });
-        int Penalised(long round, double norm) =>
+        int PenalisedIn(long round, double norm) =>
             policy.Observe(Round(round, [.. DemoRound(-0.79).Select(u => u with { DeltaNorm = norm })])).Count(c => c.Score < c.PreviousScore);
 
-        Assert.Equal(3, Penalised(1, 2.0)); // the colluders, as in the demo's first rounds (also sets the peak)
-        Assert.Equal(penalisedWhenSmall ? 3 : 0, Penalised(2, 0.2)); // near the optimum: a tenth of the peak
-        Assert.Equal(3, Penalised(3, 0.8)); // pushed away again: 0.4 of the peak
+        Assert.Equal(3, PenalisedIn(1, 2.0)); // the colluders, as in the demo's first rounds (also sets the peak)
+        Assert.Equal(penalisedWhenSmall ? 3 : 0, PenalisedIn(2, 0.2)); // near the optimum: a tenth of the peak
+        Assert.Equal(3, PenalisedIn(3, 0.8)); // pushed away again: 0.4 of the peak
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public sealed class MirrorTestReputationTests
 
         IReadOnlyList<ReputationChange> changes = policy.Observe(Round(1, updates));
 
-        Assert.Equal(["flipped-a", "flipped-b"], changes.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal));
+        Assert.Equal(["flipped-a", "flipped-b"], Penalised(changes));
         Assert.All(changes.Where(c => c.Score < c.PreviousScore), c => Assert.Contains("opposes the round's robust aggregate", c.Reason, StringComparison.Ordinal));
     }
 
@@ -160,7 +160,7 @@ public sealed class MirrorTestReputationTests
         Assert.DoesNotContain(policy.Observe(Round(1, updates)), c => c.Score < c.PreviousScore);
 
         IReputationPolicy old = ReputationPolicies.RobustDistance(new ReputationOptions { MirrorTest = false });
-        Assert.Equal(["danmini-1", "danmini-3"], old.Observe(Round(1, updates)).Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal));
+        Assert.Equal(["danmini-1", "danmini-3"], Penalised(old.Observe(Round(1, updates))));
     }
 
     [Fact]
@@ -171,6 +171,10 @@ public sealed class MirrorTestReputationTests
 
         Assert.DoesNotContain(changes, c => c.Score < c.PreviousScore);
     }
+
+    /// <summary>The devices <paramref name="changes"/> lowered, in ordinal order.</summary>
+    private static IEnumerable<string> Penalised(IEnumerable<ReputationChange> changes) =>
+        changes.Where(c => c.Score < c.PreviousScore).Select(c => c.DeviceId).Order(StringComparer.Ordinal);
 
     private static AcceptedUpdate Update(string device, double cosine, int closePeers, int mirrors) =>
         new(device, "00", 10) { CosineDistance = 1 - cosine, NormRatio = 1, PeerSimilarity = 0.99, ClosePeers = closePeers, MirrorPeers = mirrors };
